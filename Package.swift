@@ -1,0 +1,68 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "wsctl",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "WebSocketCodec", targets: ["WebSocketCodec"]),
+        .library(name: "WebSocketCompression", targets: ["WebSocketCompression"]),
+        .library(name: "WebSocketInspect", targets: ["WebSocketInspect"]),
+        .executable(name: "wsctl", targets: ["wsctl"]),
+        .executable(name: "codec-bench", targets: ["codec-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        // NIOWebSocket is used only as the benchmark baseline (codec-bench), never by the library.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    ],
+    targets: [
+        // RFC 6455 frames, masking, validation, UTF-8, message assembly, handshake, envelope. No I/O, no NIO.
+        .target(
+            name: "WebSocketCodec",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // RFC 7692 permessage-deflate.
+        .target(
+            name: "WebSocketCompression",
+            dependencies: ["WebSocketCodec", "CZlib"],
+            swiftSettings: strict
+        ),
+        // Hex-dump reading and frame/message rendering shared by decode and sniff.
+        .target(
+            name: "WebSocketInspect",
+            dependencies: ["WebSocketCodec", "WebSocketCompression"],
+            swiftSettings: strict
+        ),
+        // The commands, as a library so tests can run them.
+        .target(
+            name: "WSCtl",
+            dependencies: [
+                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(name: "wsctl", dependencies: ["WSCtl"], swiftSettings: strict),
+        .executableTarget(
+            name: "codec-bench",
+            dependencies: [
+                "WebSocketCodec", "WebSocketCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"], swiftSettings: strict),
+        .testTarget(name: "WebSocketCompressionTests", dependencies: ["WebSocketCompression"], swiftSettings: strict),
+        .testTarget(name: "WebSocketInspectTests", dependencies: ["WebSocketInspect"], swiftSettings: strict),
+        .testTarget(name: "WSCtlTests", dependencies: ["WSCtl"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,277 @@
+/// Limits and context for assembling messages from frames (RFC 6455 §5.4, §10.4).
+public struct WebSocketMessageAssemblerConfiguration: Hashable, Sendable {
+    /// Largest message, summed over its fragments. 64 MiB by default: room for Autobahn's
+    /// 16 MiB messages with margin, bounded so one message cannot take the machine's memory.
+    public var maxMessageSize: Int
+    /// Most fragments in one message. Empty continuations cost nothing in size, so size limits
+    /// alone do not bound the work a peer can cause. 131,072 by default: twice the 65,536
+    /// fragments of Autobahn 9.4.1 (4 MiB in 64-byte frames).
+    public var maxFragments: Int
+    /// Check text messages as UTF-8 (§8.1), failing at the first bad byte even across fragments.
+    public var validateUTF8: Bool
+    /// permessage-deflate was negotiated: RSV1 on the first frame of a data message marks it
+    /// compressed (RFC 7692 §6); its UTF-8 can only be checked after inflating, by the caller.
+    public var compressionNegotiated: Bool
+
+    public init(
+        maxMessageSize: Int = 64 << 20, maxFragments: Int = 1 << 17, validateUTF8: Bool = true,
+        compressionNegotiated: Bool = false
+    ) {
+        self.maxMessageSize = maxMessageSize
+        self.maxFragments = maxFragments
+        self.validateUTF8 = validateUTF8
+        self.compressionNegotiated = compressionNegotiated
+    }
+}
+
+/// A complete data message, borrowed: `payload` is valid only inside the callback.
+public struct WebSocketMessageView {
+    /// `.text`, `.binary`, or a reserved data opcode the parser let through.
+    public var opcode: WebSocketOpcode
+    public var payload: UnsafeRawBufferPointer
+    /// RSV1 was set on the first frame with permessage-deflate negotiated: `payload` is deflated.
+    public var compressed: Bool
+    public var fragmentCount: Int
+    /// Stream offset of the first frame.
+    public var offset: Int
+    /// Stream offset just past the last frame.
+    public var endOffset: Int
+    /// For uncompressed text: whether it was valid UTF-8. nil for binary or compressed messages.
+    public var isValidUTF8: Bool?
+
+    @inlinable
+    public init(
+        opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, compressed: Bool, fragmentCount: Int,
+        offset: Int, endOffset: Int, isValidUTF8: Bool?
+    ) {
+        self.opcode = opcode
+        self.payload = payload
+        self.compressed = compressed
+        self.fragmentCount = fragmentCount
+        self.offset = offset
+        self.endOffset = endOffset
+        self.isValidUTF8 = isValidUTF8
+    }
+
+    /// An owned copy.
+    public func makeMessage() -> WebSocketMessage {
+        WebSocketMessage(opcode: opcode, data: Array(payload), compressed: compressed, fragmentCount: fragmentCount, offset: offset)
+    }
+}
+
+/// An owned data message.
+public struct WebSocketMessage: Hashable, Sendable {
+    public var opcode: WebSocketOpcode
+    public var data: [UInt8]
+    public var compressed: Bool
+    public var fragmentCount: Int
+    public var offset: Int
+
+    public init(opcode: WebSocketOpcode, data: [UInt8], compressed: Bool = false, fragmentCount: Int = 1, offset: Int = 0) {
+        self.opcode = opcode
+        self.data = data
+        self.compressed = compressed
+        self.fragmentCount = fragmentCount
+        self.offset = offset
+    }
+
+    /// The text of a text message that is valid UTF-8.
+    public var text: String? {
+        guard opcode == .text, !compressed else { return nil }
+        return String(validating: data, as: UTF8.self)
+    }
+}
+
+/// A whole control frame (close, ping, pong), borrowed for the callback.
+public struct WebSocketControlFrameView {
+    public var opcode: WebSocketOpcode
+    public var payload: UnsafeRawBufferPointer
+    public var offset: Int
+    /// For close frames: the code and reason (as far as they could be read).
+    public var close: WebSocketClosePayload?
+}
+
+/// What the assembler hands out.
+public enum WebSocketAssembledItem {
+    case message(WebSocketMessageView)
+    case control(WebSocketControlFrameView)
+}
+
+/// Turns frames (as the parser delivers them, whole or in pieces) into messages, enforcing the
+/// message-level rules: fragmentation order (§5.4), UTF-8 (§8.1, fail-fast across fragments),
+/// close payloads (§5.5.1, §7.4), RSV1 placement (RFC 7692 §6.1) and the size and fragment limits.
+///
+/// Violations are returned, not thrown, so a decoder can keep going; a server closes with
+/// `violations[0].closeCode`. An unfragmented message in one piece is handed out without copying.
+public struct WebSocketMessageAssembler: Sendable {
+    public var configuration: WebSocketMessageAssemblerConfiguration
+
+    @usableFromInline var inMessage = false
+    @usableFromInline var opcode = WebSocketOpcode.text
+    @usableFromInline var compressed = false
+    @usableFromInline var fragments = 0
+    @usableFromInline var size = 0
+    @usableFromInline var messageOffset = 0
+    /// Set once the message broke a limit: the rest of it is consumed without being kept.
+    @usableFromInline var discarding = false
+    @usableFromInline var utf8 = WebSocketUTF8Validator()
+    @usableFromInline var utf8Failed = false
+    @usableFromInline var buffer: [UInt8] = []
+    @usableFromInline var controlBuffer: [UInt8] = []
+    /// A close frame was seen: §5.5.1 makes it the last frame of this direction.
+    public internal(set) var closeReceived = false
+    @usableFromInline var reportedAfterClose = false
+
+    public init(configuration: WebSocketMessageAssemblerConfiguration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// True while a fragmented message is unfinished.
+    public var isInsideMessage: Bool { inMessage }
+
+    /// Feeds one frame or piece. Calls `body` for each message or control frame it completes and
+    /// returns the violations this piece revealed (usually none, and then nothing is allocated).
+    @inlinable
+    public mutating func receive(
+        _ piece: WebSocketFramePiece, _ body: (WebSocketAssembledItem) throws -> Void
+    ) rethrows -> [WebSocketViolation] {
+        let h = piece.header
+        let op = h.opcode
+        // Fast path: a whole, unfragmented, uncompressed data frame with nothing in progress.
+        if piece.isWholeFrame, h.fin, !inMessage, !closeReceived, op.isDataStart, piece.violations.isEmpty,
+            !(configuration.compressionNegotiated && h.rsv1), piece.payload.count <= configuration.maxMessageSize
+        {
+            var valid: Bool? = nil
+            if op == .text && configuration.validateUTF8 {
+                if let bad = WebSocketUTF8Validator.firstInvalidIndex(piece.payload) {
+                    let v = invalidUTF8(piece: piece, index: bad)
+                    try body(.message(WebSocketMessageView(
+                        opcode: op, payload: piece.payload, compressed: false, fragmentCount: 1, offset: piece.frameOffset,
+                        endOffset: piece.streamOffset + piece.payload.count, isValidUTF8: false)))
+                    return [v]
+                }
+                valid = true
+            }
+            try body(.message(WebSocketMessageView(
+                opcode: op, payload: piece.payload, compressed: false, fragmentCount: 1, offset: piece.frameOffset,
+                endOffset: piece.streamOffset + piece.payload.count, isValidUTF8: valid)))
+            return []
+        }
+        return try receiveSlow(piece, body)
+    }
+
+    @usableFromInline
+    func invalidUTF8(piece: WebSocketFramePiece, index: Int) -> WebSocketViolation {
+        if index >= piece.payload.count {
+            return WebSocketViolation(.invalidUTF8, offset: piece.streamOffset + piece.payload.count,
+                                      "text message ends inside a UTF-8 sequence")
+        }
+        let byte = piece.payload[index]
+        return WebSocketViolation(.invalidUTF8, offset: piece.streamOffset + index,
+                                  "byte 0x\(byte < 16 ? "0" : "")\(String(byte, radix: 16)) is not valid UTF-8 here (message byte \(UInt64(index) + piece.payloadOffset + UInt64(size)))")
+    }
+
+    @usableFromInline
+    mutating func receiveSlow(
+        _ piece: WebSocketFramePiece, _ body: (WebSocketAssembledItem) throws -> Void
+    ) rethrows -> [WebSocketViolation] {
+        let h = piece.header
+        let op = h.opcode
+        var violations: [WebSocketViolation] = []
+        if piece.isFirst && closeReceived && !reportedAfterClose {
+            reportedAfterClose = true
+            violations.append(.init(.frameAfterClose, offset: piece.frameOffset, "\(op.name) frame after a close frame"))
+        }
+        if op.isControl {
+            if piece.isFirst && h.rsv1 && configuration.compressionNegotiated {
+                violations.append(.init(.compressedBitMisplaced, offset: piece.frameOffset, "RSV1 set on a \(op.name) frame: only the first frame of a data message may be compressed"))
+            }
+            // Control frames over 125 bytes were reported by the parser; only whole ones are shown.
+            if piece.isFirst { controlBuffer.removeAll(keepingCapacity: true) }
+            if controlBuffer.count + piece.payload.count <= 125 { controlBuffer.append(contentsOf: piece.payload) }
+            guard piece.isLast else { return violations }
+            let controlOffset = piece.frameOffset
+            let payloadOffset = piece.frameOffset + h.headerLength
+            try controlBuffer.withUnsafeBytes { raw in
+                var close: WebSocketClosePayload? = nil
+                if op == .close {
+                    let parsed = WebSocketClosePayload.parse(raw, offset: payloadOffset)
+                    close = parsed.payload
+                    violations += parsed.violations
+                    closeReceived = true
+                }
+                try body(.control(WebSocketControlFrameView(opcode: op, payload: raw, offset: controlOffset, close: close)))
+            }
+            return violations
+        }
+        if piece.isFirst {
+            if op == .continuation {
+                if !inMessage {
+                    violations.append(.init(.continuationWithoutStart, offset: piece.frameOffset, "continuation frame with no message in progress"))
+                    return violations
+                }
+                if h.rsv1 && configuration.compressionNegotiated {
+                    violations.append(.init(.compressedBitMisplaced, offset: piece.frameOffset, "RSV1 set on a continuation frame: only the first frame of a message carries it"))
+                }
+                fragments += 1
+                if fragments > configuration.maxFragments && !discarding {
+                    violations.append(.init(.tooManyFragments, offset: piece.frameOffset, "message has more than \(configuration.maxFragments) fragments"))
+                    discarding = true
+                    buffer = []
+                }
+            } else {
+                if inMessage {
+                    violations.append(.init(.newMessageInsideFragmented, offset: piece.frameOffset,
+                                            "\(op.name) frame while the message begun at byte \(messageOffset) is unfinished"))
+                }
+                inMessage = true
+                opcode = op
+                compressed = configuration.compressionNegotiated && h.rsv1
+                fragments = 1
+                size = 0
+                messageOffset = piece.frameOffset
+                discarding = false
+                utf8.reset()
+                utf8Failed = false
+                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+            }
+        } else if !inMessage {
+            return violations  // the rest of a frame already reported as out of place
+        }
+        if !discarding {
+            if size + piece.payload.count > configuration.maxMessageSize {
+                violations.append(.init(.messageTooLarge, offset: piece.streamOffset,
+                                        "message exceeds the limit of \(configuration.maxMessageSize) bytes"))
+                discarding = true
+                buffer = []
+            } else {
+                if opcode == .text && !compressed && configuration.validateUTF8 && !utf8Failed,
+                    let bad = utf8.validate(piece.payload)
+                {
+                    utf8Failed = true
+                    violations.append(invalidUTF8(piece: piece, index: bad))
+                }
+                buffer.append(contentsOf: piece.payload)
+            }
+        }
+        size += piece.payload.count
+        guard piece.isLast && h.fin else { return violations }
+        inMessage = false
+        if discarding { return violations }
+        var valid: Bool? = nil
+        if opcode == .text && !compressed && configuration.validateUTF8 {
+            if !utf8Failed && !utf8.isAtCharacterBoundary {
+                utf8Failed = true
+                violations.append(.init(.invalidUTF8, offset: piece.streamOffset + piece.payload.count, "text message ends inside a UTF-8 sequence"))
+            }
+            valid = !utf8Failed
+        }
+        let end = piece.streamOffset + piece.payload.count
+        let view = (opcode, compressed, fragments, messageOffset, valid)
+        try buffer.withUnsafeBytes { raw in
+            try body(.message(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
+                                                   offset: view.3, endOffset: end, isValidUTF8: view.4)))
+        }
+        return violations
+    }
+}

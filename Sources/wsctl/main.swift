@@ -1,0 +1,2 @@
+import WSCtl
+WSCtlCommand.main()
