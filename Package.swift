@@ -54,15 +54,16 @@ let package = Package(
         .executableTarget(
             name: "codec-bench",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression",
+                "WebSocketCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"], swiftSettings: strict),
         .testTarget(name: "WebSocketCompressionTests", dependencies: ["WebSocketCompression"], swiftSettings: strict),
         .testTarget(name: "WebSocketInspectTests", dependencies: ["WebSocketInspect"], swiftSettings: strict),
-        .testTarget(name: "WSCtlTests", dependencies: ["WSCtl"], swiftSettings: strict),
+        .testTarget(name: "WSCtlTests", dependencies: ["WSCtl", "wsctl"], swiftSettings: strict),
     ]
 )
