@@ -1,9 +1,47 @@
 import ArgumentParser
 
+/// The `wsctl` root command. Subcommands live one per file in Commands/.
 public struct WSCtlCommand: ParsableCommand {
+    public static let version = "0.1.0"
+
     public static let configuration = CommandConfiguration(
         commandName: "wsctl",
-        abstract: "A WebSocket protocol toolkit."
+        abstract: "A WebSocket protocol toolkit: handshake keys, frame encoding and decoding.",
+        discussion: """
+            Examples:
+              wsctl accept dGhlIHNhbXBsZSBub25jZQ==
+              wsctl encode --text Hello --mask | wsctl decode --direction client
+              xxd dump.bin | wsctl decode --json
+            """,
+        version: version,
+        subcommands: [Accept.self, Key.self, Encode.self, Decode.self]
     )
+
     public init() {}
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension WSCtlCommand {
+    /// Runs the command line with the exit statuses of DESIGN.md: 0 success, 1 the input broke a
+    /// rule or the operation failed, 2 usage error (swift-argument-parser's own default is 64).
+    public static func runMain(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            Output.flush()
+            Glibc.exit(0)
+        } catch {
+            Output.flush()
+            if exitCode(for: error) == .validationFailure {
+                Output.errorRaw(fullMessage(for: error) + "\n")
+                Glibc.exit(2)
+            }
+            self.exit(withError: error)
+        }
+    }
 }

@@ -1,2 +1,2 @@
 import WSCtl
-WSCtlCommand.main()
+WSCtlCommand.runMain()

@@ -1,0 +1,175 @@
+import ArgumentParser
+import WebSocketCodec
+import WebSocketInspect
+
+extension WSCtlCommand {
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decode WebSocket frames from a hex dump (or raw bytes) and check every protocol rule.",
+            discussion: """
+                Reads hex the way people paste it: plain or spaced hex, 0x lists, C/JS arrays, \\x-escaped \
+                strings, xxd, hexdump -C, od, tcpdump -X/-xx and Wireshark/tshark hex dumps (the ASCII \
+                column is never read as hex). Input comes from the arguments, --file, or stdin.
+
+                Every frame is shown with its header fields, the unmasked payload, close code and reason; \
+                fragments are assembled into messages, permessage-deflate payloads are inflated and JSON \
+                envelopes are recognised. Each violation is reported with its rule, byte offset and the \
+                close code a peer would send. Exit status: 0 clean, 1 a rule was broken, the input was \
+                truncated or could not be read, 2 usage error.
+
+                tcpdump and tshark dumps hold whole packets: their IP/TCP headers are skipped and each \
+                direction of each TCP connection is decoded as its own stream (--packets off reads the \
+                bytes as they are).
+
+                Examples:
+                  wsctl decode 81 05 48 65 6c 6c 6f
+                  wsctl decode 818537fa213d7f9f4d5158 --direction client
+                  xxd capture.bin | wsctl decode
+                  wsctl decode --file dump.txt --json
+                  wsctl decode --raw --file frames.bin --full
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The dump, as one or more arguments (joined with spaces). Omit to read --file or stdin.", valueName: "DUMP"))
+        var dump: [String] = []
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Read the dump from a file (- for stdin).", valueName: "PATH"))
+        var file: String?
+
+        @Flag(name: .long, help: "The input is raw bytes, not a hex dump.")
+        var raw = false
+
+        @Option(name: .long, help: ArgumentHelp("Who sent the bytes: client (frames must be masked) or server (must not be). Default: masking is not checked.", valueName: "SIDE"))
+        var direction: WebSocketDirection?
+
+        @Flag(name: .long, help: "JSON Lines: one object per frame, message and error (schema in the README).")
+        var json = false
+
+        @Flag(name: .long, help: "Show whole payloads (default: the first --max-payload bytes).")
+        var full = false
+
+        @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N"))
+        var maxPayload: Int = 256
+
+        @Flag(name: .long, help: "In text output, show a message line for every message (default: only fragmented, compressed, enveloped or faulty ones).")
+        var messages = false
+
+        @Option(name: .long, help: ArgumentHelp("permessage-deflate: auto (RSV1 on a first frame means compressed), on, off (RSV1 is a violation).", valueName: "MODE"))
+        var deflate: WebSocketDissectorConfiguration.DeflateMode = .auto
+
+        @Flag(name: .long, help: "Inflate each message with a fresh context (no_context_takeover was negotiated).")
+        var noContextTakeover = false
+
+        @Option(name: .long, help: ArgumentHelp("LZ77 window bits the sender used, 9-15.", valueName: "BITS"))
+        var windowBits: Int = 15
+
+        @Option(name: .long, help: ArgumentHelp("Largest frame payload accepted.", valueName: "BYTES"))
+        var maxFrameSize: UInt64 = 64 << 20
+
+        @Option(name: .long, help: ArgumentHelp("Largest message accepted (and largest inflated message).", valueName: "BYTES"))
+        var maxMessageSize: Int = 64 << 20
+
+        @Option(name: .long, help: ArgumentHelp("Dump format: auto or one of \(HexDumpFormat.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "FORMAT"))
+        var format: String = "auto"
+
+        @Option(name: .long, help: ArgumentHelp("Packet dumps (tcpdump, tshark): auto skips IP/TCP headers when every block is a TCP packet; off reads bytes as they are.", valueName: "MODE"))
+        var packets: PacketMode = .auto
+
+        @Option(name: .long, help: ArgumentHelp("Skip this many bytes at the start (e.g. headers of a single pasted packet).", valueName: "N"))
+        var skip: Int = 0
+
+        enum PacketMode: String, ExpressibleByArgument, CaseIterable { case auto, off }
+
+        func validate() throws {
+            if file != nil && !dump.isEmpty { throw ValidationError("give the dump as arguments or with --file, not both") }
+            if raw && !dump.isEmpty { throw ValidationError("--raw reads bytes from --file or stdin, not from arguments") }
+            if maxPayload < 0 { throw ValidationError("--max-payload must be 0 or more") }
+            if !(9...15).contains(windowBits) { throw ValidationError("--window-bits takes 9-15") }
+            if format != "auto" && HexDumpFormat(rawValue: format) == nil {
+                throw ValidationError("--format takes auto or one of: \(HexDumpFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if skip < 0 { throw ValidationError("--skip must be 0 or more") }
+        }
+
+        func run() throws {
+            let streams = try readStreams()
+            var config = WebSocketDissectorConfiguration()
+            config.parser.maxFrameSize = maxFrameSize
+            config.assembler.maxMessageSize = maxMessageSize
+            config.maxInflatedSize = maxMessageSize
+            config.maxPayloadShown = full ? nil : maxPayload
+            config.deflate = deflate
+            config.clientNoContextTakeover = noContextTakeover
+            config.serverNoContextTakeover = noContextTakeover
+            config.clientMaxWindowBits = windowBits
+            config.serverMaxWindowBits = windowBits
+            let printer = DissectionPrinter(configuration: config, direction: direction, json: json, allMessages: messages)
+            var frames = 0, violations = 0, truncated = false
+            for s in streams {
+                let summary = printer.dissect(s.bytes, label: s.label)
+                frames += summary.frames
+                violations += summary.violations
+                truncated = truncated || summary.truncated
+            }
+            Output.flush()
+            if frames == 0 && !truncated && streams.allSatisfy({ $0.bytes.isEmpty }) {
+                Output.error("no bytes to decode")
+                throw ExitCode.failure
+            }
+            if violations > 0 || truncated {
+                var parts: [String] = []
+                if violations > 0 { parts.append("\(violations) protocol violation\(violations == 1 ? "" : "s")") }
+                if truncated { parts.append("truncated input") }
+                Output.error(parts.joined(separator: " and ") + " in \(frames) frame\(frames == 1 ? "" : "s")")
+                throw ExitCode.failure
+            }
+        }
+
+        struct Stream {
+            var label: String?
+            var bytes: [UInt8]
+        }
+
+        private func readStreams() throws -> [Stream] {
+            let input: [UInt8]
+            do {
+                if let file { input = try Input.readAll(path: file) }
+                else if !dump.isEmpty { input = Array(dump.joined(separator: " ").utf8) }
+                else {
+                    if Output.stdinIsTerminal { Output.error("reading the dump from the terminal; end with Ctrl-D (wsctl decode --help for other ways)") }
+                    input = try Input.readAll(path: "-")
+                }
+            } catch {
+                Output.error("\(error)")
+                throw ExitCode.failure
+            }
+            if raw { return [Stream(label: nil, bytes: Array(input.dropFirst(skip)))] }
+            let dump: HexDump
+            do {
+                let text = String(decoding: input, as: UTF8.self)
+                if format == "auto" { dump = try HexDumpReader.read(text) }
+                else { dump = try HexDumpReader.read(text, format: HexDumpFormat(rawValue: format)!) }
+            } catch {
+                Output.error("cannot read the hex dump: \(error)")
+                throw ExitCode.failure
+            }
+            if packets == .auto, dump.format.holdsPackets, !dump.blocks.isEmpty {
+                let segments = dump.blocks.map { PacketHeaders.tcpPayload(dump.bytes[$0]) }
+                if segments.allSatisfy({ $0 != nil }) {
+                    var order: [String] = []
+                    var byFlow: [String: [UInt8]] = [:]
+                    for s in segments.compactMap({ $0 }) {
+                        if byFlow[s.flow] == nil { order.append(s.flow); byFlow[s.flow] = [] }
+                        byFlow[s.flow]!.append(contentsOf: s.payload)
+                    }
+                    // Handshake-only or empty flows still get a header, so nothing is silently dropped.
+                    return order.map { Stream(label: "TCP \($0)", bytes: Array(byFlow[$0]!.dropFirst(skip))) }
+                }
+            }
+            return [Stream(label: nil, bytes: Array(dump.bytes.dropFirst(skip)))]
+        }
+    }
+}
+
+extension WebSocketDirection: ExpressibleByArgument {}
+extension WebSocketDissectorConfiguration.DeflateMode: ExpressibleByArgument {}

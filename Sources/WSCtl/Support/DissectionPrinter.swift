@@ -1,0 +1,61 @@
+import WebSocketCodec
+import WebSocketInspect
+
+/// Runs a byte stream through the shared dissector and prints frames, messages and errors as
+/// text or JSON Lines. Used by `decode` and `encode --describe`.
+struct DissectionPrinter {
+    var configuration: WebSocketDissectorConfiguration
+    var direction: WebSocketDirection?
+    var json: Bool
+    var style = TerminalStyle(enabled: Output.colourEnabled)
+    /// Show message lines in text mode even for single-frame messages.
+    var allMessages = false
+
+    struct Summary {
+        var frames = 0
+        var messages = 0
+        var violations = 0
+        var truncated = false
+    }
+
+    /// Dissects `bytes` as one stream. Returns the counts; violations and truncation are also printed.
+    @discardableResult
+    func dissect(_ bytes: [UInt8], label: String? = nil) -> Summary {
+        var dissector = WebSocketStreamDissector(configuration: configuration, direction: direction)
+        var summary = Summary()
+        let extra: (inout JSONLineWriter) -> Void = { w in if let label { w.string("block", label) } }
+        if let label, !json { Output.line(style.dim("── \(label)")) }
+        dissector.feed(bytes) { event in
+            switch event {
+            case .frame(let f):
+                summary.frames += 1
+                Output.line(json ? DissectionRenderer.json(f, extra: extra) : DissectionRenderer.text(f, style: style))
+            case .message(let m):
+                summary.messages += 1
+                if json {
+                    Output.line(DissectionRenderer.json(m, extra: extra))
+                } else if allMessages || m.fragmentCount > 1 || m.compressed || m.envelope != nil || !m.violations.isEmpty {
+                    Output.line(DissectionRenderer.text(m, style: style))
+                }
+            }
+        }
+        summary.violations = dissector.violationCount
+        if let failure = dissector.failure {
+            let msg = "parsing stopped: \(failure.message); the \(bytes.count - failure.offset + 2) bytes from offset \(failure.offset - 2) cannot be framed"
+            report(rule: "unparseable", message: msg, offset: failure.offset, closeCode: 1002, extra: extra)
+        } else if let pending = dissector.pendingFrame {
+            summary.truncated = true
+            let msg = "input ends inside the frame at byte \(pending.offset): \(pending.received) bytes of it present, \(pending.missing) more needed"
+            report(rule: "truncated", message: msg, offset: pending.offset, closeCode: nil, extra: extra)
+        }
+        return summary
+    }
+
+    private func report(rule: String, message: String, offset: Int, closeCode: Int?, extra: (inout JSONLineWriter) -> Void) {
+        if json {
+            Output.line(DissectionRenderer.jsonError(rule: rule, message: message, offset: offset, closeCode: closeCode, extra: extra))
+        } else {
+            Output.line(style.red("error: \(rule): \(message)"))
+        }
+    }
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Buffered standard output and unbuffered standard error, written straight to the file
+/// descriptors so that large dumps are not slowed by per-line system calls.
+enum Output {
+    nonisolated(unsafe) private static var buffer: [UInt8] = {
+        var b: [UInt8] = []
+        b.reserveCapacity(1 << 16)
+        return b
+    }()
+
+    static func write(_ s: String) {
+        var s = s
+        s.withUTF8 { append($0) }
+    }
+
+    static func line(_ s: String) {
+        write(s)
+        buffer.append(0x0A)
+    }
+
+    static func bytes(_ b: [UInt8]) {
+        b.withUnsafeBufferPointer { append($0) }
+    }
+
+    private static func append(_ p: UnsafeBufferPointer<UInt8>) {
+        buffer.append(contentsOf: p)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    static func flush() {
+        buffer.withUnsafeBytes { writeAll(fd: 1, $0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer) {
+        var done = 0
+        while done < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return  // stdout closed (e.g. `| head`): nothing more to say
+            }
+            done += n
+        }
+    }
+
+    /// A diagnostic on stderr, prefixed with the program name as Unix tools do.
+    static func error(_ s: String) {
+        flush()
+        let line = Array("wsctl: \(s)\n".utf8)
+        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+    }
+
+    static func errorRaw(_ s: String) {
+        flush()
+        let line = Array(s.utf8)
+        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+    }
+
+    static func warning(_ s: String) { error("warning: \(s)") }
+
+    /// Colour only on a terminal and only when `NO_COLOR` is unset (no-color.org).
+    static var colourEnabled: Bool {
+        guard isatty(1) != 0, getenv("NO_COLOR") == nil else { return false }
+        if let term = getenv("TERM"), String(cString: term) == "dumb" { return false }
+        return true
+    }
+
+    static var stdinIsTerminal: Bool { isatty(0) != 0 }
+}
+
+/// Reading input from files and stdin.
+enum Input {
+    struct ReadError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Reads a whole file, or stdin for `-`.
+    static func readAll(path: String) throws -> [UInt8] {
+        let fd: Int32 = path == "-" ? 0 : open(path, O_RDONLY)
+        guard fd >= 0 else {
+            throw ReadError(description: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { if fd != 0 { close(fd) } }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(description: "error reading \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+}

@@ -1,0 +1,240 @@
+internal import CZlib
+import WebSocketCodec
+
+/// Inflates the messages of one direction of a permessage-deflate connection (RFC 7692 §7.2.2), keeping
+/// the LZ77 window from one message to the next unless the agreement says otherwise, and refusing to
+/// inflate a message past a size limit.
+///
+/// A message may be fed whole (``inflateMessage(_:)-(UnsafeRawBufferPointer)``) or frame by frame
+/// (``inflate(_:)-(UnsafeRawBufferPointer)`` for each frame's payload, then ``finishMessage()``), and
+/// messages must be fed in the order they were sent. Every call returns the bytes inflated so far; the
+/// message is what all the calls for it returned, in order.
+///
+/// Errors are ``WebSocketViolation``s: ``WebSocketViolation/Rule/inflatedTooLarge`` (close 1009) and
+/// ``WebSocketViolation/Rule/invalidCompressedData`` (close 1007). Their `offset` counts compressed
+/// bytes from the start of the message's payload; add the payload's position in the stream to report it.
+/// After an error the message is abandoned and the window cleared, so the next call starts a new message
+/// (and with context takeover, later messages that refer back will fail too: the connection is over).
+///
+/// Not `Sendable`: it owns a zlib stream that must never be used from two threads at once. Create it
+/// where it is used (a channel handler, an actor, a task), or hand it over with `sending`.
+public final class PerMessageDeflateDecompressor {
+    /// 64 MiB. Large enough for any message a WebSocket application sends in practice, small enough that
+    /// a hostile peer cannot exhaust a server's memory: deflate expands at most about 1032:1, so the limit
+    /// is reached from some 64 KiB of compressed data, and no more than the limit is ever allocated. Set it
+    /// to the message-size limit the rest of the connection enforces.
+    public static let defaultMaxInflatedSize = 64 << 20
+
+    /// The settings this decompressor was made for.
+    public let settings: PerMessageDeflateDirection
+    /// The most bytes one message may inflate to; see ``defaultMaxInflatedSize``.
+    public let maxInflatedSize: Int
+
+    private let stream: ZlibStream
+    private var inflatedInMessage = 0
+    private var compressedInMessage = 0
+    private var atBlockBoundary = true
+    /// The largest output buffer ever allocated, so tests can check that a bomb stays within the limit.
+    private(set) var largestOutputCapacity = 0
+
+    /// The appended tail of §7.2.2, an empty stored block's length fields.
+    private static let trailer: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
+    /// The output buffer grows geometrically from this size, so small messages stay small.
+    private static let initialOutputChunk = 16 << 10
+
+    /// - Parameters:
+    ///   - settings: the receiving direction of the agreement: ``PerMessageDeflateParameters/clientToServer``
+    ///     for a server, ``PerMessageDeflateParameters/serverToClient`` for a client. The default is the
+    ///     RFC's unnegotiated case, a 32 KiB window with context takeover, which also inflates anything
+    ///     compressed with a smaller window.
+    ///   - maxInflatedSize: the most bytes one message may inflate to, default ``defaultMaxInflatedSize``.
+    /// - Precondition: `maxInflatedSize` is not negative.
+    public convenience init(
+        _ settings: PerMessageDeflateDirection = PerMessageDeflateDirection(),
+        maxInflatedSize: Int = PerMessageDeflateDecompressor.defaultMaxInflatedSize
+    ) {
+        // Inflate with at least a 9-bit window even where 8 was agreed: senders built on zlib deflate with
+        // 9 in that case (zlib cannot deflate raw with 8), and a larger inflate window accepts every
+        // stream a smaller one does.
+        self.init(settings, maxInflatedSize: maxInflatedSize, zlibWindowBits: max(settings.windowBits, 9))
+    }
+
+    init(_ settings: PerMessageDeflateDirection, maxInflatedSize: Int, zlibWindowBits: Int) {
+        precondition(maxInflatedSize >= 0, "maxInflatedSize must not be negative")
+        self.settings = settings
+        self.maxInflatedSize = maxInflatedSize
+        self.stream = ZlibStream(inflateWindowBits: zlibWindowBits)
+    }
+
+    /// Inflates the compressed payload of one frame of the current message and returns what it inflated
+    /// to so far. Call ``finishMessage()`` after the message's last frame.
+    public func inflate(_ fragment: UnsafeRawBufferPointer) throws(WebSocketViolation) -> [UInt8] {
+        try run(fragment, isTrailer: false)
+    }
+
+    /// Inflates the compressed payload of one frame; see ``inflate(_:)-(UnsafeRawBufferPointer)``.
+    public func inflate(_ fragment: [UInt8]) throws(WebSocketViolation) -> [UInt8] {
+        try fragment.withUnsafeBytes { bytes in
+            Result { () throws(WebSocketViolation) in try run(bytes, isTrailer: false) }
+        }.get()
+    }
+
+    /// Ends the current message: appends `00 00 ff ff` (RFC 7692 §7.2.2), returns the last inflated
+    /// bytes, and clears the window when the sender does not take over context.
+    ///
+    /// Throws ``WebSocketViolation/Rule/invalidCompressedData`` when the message does not end on a
+    /// DEFLATE block boundary, that is when it was cut short. A message with an empty payload inflates to
+    /// nothing, as an empty compressed payload leaves nothing to decode.
+    public func finishMessage() throws(WebSocketViolation) -> [UInt8] {
+        guard compressedInMessage > 0 else {
+            endMessage()
+            return []
+        }
+        let tail = Self.trailer.withUnsafeBytes { bytes in
+            Result { () throws(WebSocketViolation) in try run(bytes, isTrailer: true) }
+        }
+        let output = try tail.get()
+        guard atBlockBoundary else {
+            let offset = compressedInMessage
+            abandonMessage()
+            throw WebSocketViolation(
+                .invalidCompressedData, offset: offset,
+                "compressed message ends inside a DEFLATE block after \(offset) bytes (RFC 7692 §7.2.1: it must end with a flushed block)")
+        }
+        endMessage()
+        return output
+    }
+
+    /// Inflates one whole message: ``inflate(_:)-(UnsafeRawBufferPointer)`` then ``finishMessage()``.
+    public func inflateMessage(_ payload: UnsafeRawBufferPointer) throws(WebSocketViolation) -> [UInt8] {
+        var output = try inflate(payload)
+        output += try finishMessage()
+        return output
+    }
+
+    /// Inflates one whole message; see ``inflateMessage(_:)-(UnsafeRawBufferPointer)``.
+    public func inflateMessage(_ payload: [UInt8]) throws(WebSocketViolation) -> [UInt8] {
+        var output = try inflate(payload)
+        output += try finishMessage()
+        return output
+    }
+
+    /// Inflates a single message with a fresh window, as the first message of a connection or any
+    /// message sent without context takeover; for `wsctl decode` and other one-off uses.
+    ///
+    /// Uses a 32 KiB window, which inflates data compressed with any window size.
+    public static func inflateStandalone(
+        _ payload: [UInt8], maxInflatedSize: Int = PerMessageDeflateDecompressor.defaultMaxInflatedSize
+    ) throws(WebSocketViolation) -> [UInt8] {
+        try PerMessageDeflateDecompressor(maxInflatedSize: maxInflatedSize).inflateMessage(payload)
+    }
+
+    /// Forgets the window and any partial message, as if nothing had been inflated yet.
+    public func reset() {
+        abandonMessage()
+    }
+
+    private func endMessage() {
+        inflatedInMessage = 0
+        compressedInMessage = 0
+        atBlockBoundary = true
+        if settings.noContextTakeover { stream.reset() }
+    }
+
+    private func abandonMessage() {
+        inflatedInMessage = 0
+        compressedInMessage = 0
+        atBlockBoundary = true
+        stream.reset()
+    }
+
+    private func fail(_ rule: WebSocketViolation.Rule, _ message: String) -> WebSocketViolation {
+        let offset = compressedInMessage
+        abandonMessage()
+        return WebSocketViolation(rule, offset: offset, message)
+    }
+
+    private func run(_ input: UnsafeRawBufferPointer, isTrailer: Bool) throws(WebSocketViolation) -> [UInt8] {
+        let stream = self.stream.pointer
+        var output: [UInt8] = []
+        var written = 0
+        var offset = 0
+        defer {
+            stream.pointee.next_in = nil
+            stream.pointee.next_out = nil
+        }
+        repeat {
+            // avail_in is 32 bits wide: feed larger payloads in slices.
+            let sliceLength = min(input.count - offset, 1 << 30)
+            stream.pointee.next_in =
+                sliceLength == 0
+                ? nil : UnsafeMutablePointer(mutating: input.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self))
+            stream.pointee.avail_in = uInt(sliceLength)
+            offset += sliceLength
+
+            while true {
+                // What this message may still produce, plus one byte: inflating into that byte is how we
+                // learn the limit was passed, without ever producing (or allocating for) more.
+                let room = maxInflatedSize - inflatedInMessage - written + 1
+                if output.count == written {
+                    let step = min(max(Self.initialOutputChunk, written), room)
+                    output.reserveCapacity(written + step)
+                    output.append(contentsOf: repeatElement(0, count: step))
+                    largestOutputCapacity = max(largestOutputCapacity, output.capacity)
+                }
+                let inputBefore = Int(stream.pointee.avail_in)
+                var produced = 0
+                // Z_BLOCK rather than Z_SYNC_FLUSH: inflate then stops at each block boundary and reports it
+                // in data_type, which is how finishMessage() knows the message ended on one.
+                let result = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                    let space = min(buffer.count - written, room, 1 << 30)
+                    stream.pointee.next_out = buffer.baseAddress! + written
+                    stream.pointee.avail_out = uInt(space)
+                    let result = CZlib.inflate(stream, Z_BLOCK)
+                    produced = space - Int(stream.pointee.avail_out)
+                    return result
+                }
+                written += produced
+                let consumed = inputBefore - Int(stream.pointee.avail_in)
+                if !isTrailer { compressedInMessage += consumed }
+                let progressed = consumed > 0 || produced > 0
+                if progressed {
+                    // zlib.h: data_type has 128 added when inflate returned right after the end of a block.
+                    atBlockBoundary = stream.pointee.data_type & 128 != 0
+                }
+                if inflatedInMessage + written > maxInflatedSize {
+                    throw fail(
+                        .inflatedTooLarge,
+                        "compressed message inflates to more than the limit of \(maxInflatedSize) bytes")
+                }
+
+                switch result {
+                case Z_OK, Z_BUF_ERROR:
+                    break
+                case Z_STREAM_END:
+                    // A block with BFINAL set ends the deflate stream (RFC 7692 §7.2.3.4). Whatever follows,
+                    // such as the empty stored block of §7.2.1, starts a new one.
+                    self.stream.reset()
+                    atBlockBoundary = true
+                default:
+                    let reason = self.stream.lastErrorMessage ?? "zlib error \(result)"
+                    throw fail(.invalidCompressedData, "compressed message does not inflate: \(reason)")
+                }
+
+                let inputLeft = stream.pointee.avail_in > 0
+                let outputFull = stream.pointee.avail_out == 0
+                if !inputLeft && !outputFull { break }
+                if !progressed && result != Z_STREAM_END && !outputFull {
+                    throw fail(.invalidCompressedData, "compressed message does not inflate: zlib made no progress")
+                }
+            }
+        } while offset < input.count
+
+        inflatedInMessage += written
+        output.removeLast(output.count - written)
+        return output
+    }
+}
+
+@available(*, unavailable)
+extension PerMessageDeflateDecompressor: Sendable {}

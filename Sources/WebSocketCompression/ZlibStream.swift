@@ -1,0 +1,101 @@
+internal import CZlib
+
+/// A raw-deflate zlib stream (no zlib or gzip wrapper, as RFC 7692 §7.2 uses), owned by one compressor
+/// or decompressor.
+///
+/// The `z_stream` lives at a fixed heap address: zlib keeps a pointer back to it in its internal state
+/// and refuses to work (`Z_STREAM_ERROR`) if the structure moves, which a Swift stored property may do.
+final class ZlibStream {
+    enum Kind { case deflate, inflate }
+
+    let kind: Kind
+    let pointer: UnsafeMutablePointer<z_stream>
+
+    /// - Parameter windowBits: 9–15; zlib rejects a raw deflate window of 8.
+    init(deflateWindowBits windowBits: Int, level: Int, memoryLevel: Int) {
+        kind = .deflate
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: z_stream())
+        let result = deflateInit2_(
+            pointer, Int32(level), Z_DEFLATED, -Int32(windowBits), Int32(memoryLevel), Z_DEFAULT_STRATEGY,
+            ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        // The arguments are checked by the callers, so only running out of memory or a zlib whose
+        // version does not match its header can fail here; neither leaves anything to recover.
+        guard result == Z_OK else { fatalError("deflateInit2 failed with \(result)") }
+    }
+
+    /// - Parameter windowBits: 8–15.
+    init(inflateWindowBits windowBits: Int) {
+        kind = .inflate
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: z_stream())
+        let result = inflateInit2_(pointer, -Int32(windowBits), ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        guard result == Z_OK else { fatalError("inflateInit2 failed with \(result)") }
+    }
+
+    deinit {
+        switch kind {
+        case .deflate: deflateEnd(pointer)
+        case .inflate: inflateEnd(pointer)
+        }
+        pointer.deinitialize(count: 1)
+        pointer.deallocate()
+    }
+
+    /// Clears the window and any partial state, keeping the settings.
+    func reset() {
+        switch kind {
+        case .deflate: deflateReset(pointer)
+        case .inflate: inflateReset(pointer)
+        }
+    }
+
+    /// zlib's description of the last error, if it gave one.
+    var lastErrorMessage: String? {
+        pointer.pointee.msg.map { String(cString: $0) }
+    }
+
+    /// Deflates all of `input` and flushes with `Z_SYNC_FLUSH`, so the output ends on a byte boundary
+    /// with an empty stored block (`00 00 ff ff`).
+    func deflateSyncFlush(_ input: UnsafeRawBufferPointer) -> [UInt8] {
+        precondition(kind == .deflate)
+        let stream = pointer
+        // deflateBound covers a Z_FINISH of the whole input; the sync flush adds at most a few bytes.
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(input.count))) + 16)
+        var produced = 0
+        var offset = 0
+        repeat {
+            // avail_in is 32 bits wide: feed larger messages in slices.
+            let sliceLength = min(input.count - offset, 1 << 30)
+            let isLastSlice = offset + sliceLength == input.count
+            stream.pointee.next_in =
+                sliceLength == 0
+                ? nil : UnsafeMutablePointer(mutating: input.baseAddress!.advanced(by: offset).assumingMemoryBound(to: Bytef.self))
+            stream.pointee.avail_in = uInt(sliceLength)
+            offset += sliceLength
+            let flush = isLastSlice ? Z_SYNC_FLUSH : Z_NO_FLUSH
+            while true {
+                // zlib.h: with Z_SYNC_FLUSH "make sure that avail_out is greater than six".
+                if output.count - produced < 64 {
+                    output.append(contentsOf: repeatElement(0, count: max(output.count, 1024)))
+                }
+                let result = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                    let space = min(buffer.count - produced, 1 << 30)
+                    stream.pointee.next_out = buffer.baseAddress! + produced
+                    stream.pointee.avail_out = uInt(space)
+                    let result = deflate(stream, flush)
+                    produced += space - Int(stream.pointee.avail_out)
+                    return result
+                }
+                precondition(result == Z_OK || result == Z_BUF_ERROR, "deflate failed with \(result)")
+                // Done when all input is taken and zlib did not fill the buffer (zlib.h: call again while
+                // avail_out is 0 after a flush).
+                if stream.pointee.avail_in == 0 && stream.pointee.avail_out != 0 { break }
+            }
+        } while offset < input.count
+        stream.pointee.next_in = nil
+        stream.pointee.next_out = nil
+        output.removeLast(output.count - produced)
+        return output
+    }
+}

@@ -1,0 +1,280 @@
+import Testing
+import WebSocketCodec
+@testable import WebSocketCompression
+
+@Suite("permessage-deflate compress and inflate")
+struct PerMessageDeflateCompressionTests {
+    private let hello = Array("Hello".utf8)
+
+    // MARK: RFC 7692 §7.2.3 examples
+
+    @Test("§7.2.3.1: \"Hello\" compresses to f2 48 cd c9 c9 07 00")
+    func helloCompresses() {
+        let compressor = PerMessageDeflateCompressor()
+        #expect(compressor.compress(hello) == deflateHex("f2 48 cd c9 c9 07 00"))
+    }
+
+    @Test("§7.2.3.2: the second \"Hello\" with context takeover is f2 00 11 00 00")
+    func secondHelloUsesTheWindow() {
+        let compressor = PerMessageDeflateCompressor()
+        _ = compressor.compress(hello)
+        #expect(compressor.compress(hello) == deflateHex("f2 00 11 00 00"))
+    }
+
+    @Test("§7.2.3.2: without context takeover every \"Hello\" compresses alone")
+    func noContextTakeoverCompressesAlone() {
+        let compressor = PerMessageDeflateCompressor(PerMessageDeflateDirection(noContextTakeover: true))
+        #expect(compressor.compress(hello) == deflateHex("f2 48 cd c9 c9 07 00"))
+        #expect(compressor.compress(hello) == deflateHex("f2 48 cd c9 c9 07 00"))
+    }
+
+    @Test("§7.2.3.1, §7.2.3.2: both messages inflate in order with context takeover")
+    func helloInflatesWithContextTakeover() throws {
+        let decompressor = PerMessageDeflateDecompressor()
+        #expect(try decompressor.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00")) == hello)
+        // refers back 5 bytes into the previous message
+        #expect(try decompressor.inflateMessage(deflateHex("f2 00 11 00 00")) == hello)
+    }
+
+    @Test("§7.2.3.2: the second message cannot inflate without the first one's window")
+    func secondHelloNeedsTheWindow() {
+        let fresh = PerMessageDeflateDecompressor()
+        let error = deflateViolation { _ = try fresh.inflateMessage(deflateHex("f2 00 11 00 00")) }
+        #expect(error?.rule == .invalidCompressedData)
+
+        // The same when the sender promised no context takeover: the decompressor must have reset.
+        let reset = PerMessageDeflateDecompressor(PerMessageDeflateDirection(noContextTakeover: true))
+        #expect((try? reset.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00"))) == hello)
+        let afterReset = deflateViolation { _ = try reset.inflateMessage(deflateHex("f2 00 11 00 00")) }
+        #expect(afterReset?.rule == .invalidCompressedData)
+    }
+
+    @Test("§7.2.3.1: the fragmented \"Hello\" (f2 48 cd | c9 c9 07 00) inflates frame by frame")
+    func fragmentedHello() throws {
+        let decompressor = PerMessageDeflateDecompressor()
+        var message = try decompressor.inflate(deflateHex("f2 48 cd"))
+        message += try decompressor.inflate(deflateHex("c9 c9 07 00"))
+        message += try decompressor.finishMessage()
+        #expect(message == hello)
+    }
+
+    @Test("§7.2.3.3: a block with no compression, 00 05 00 fa ff 48 65 6c 6c 6f 00")
+    func storedBlock() throws {
+        #expect(try PerMessageDeflateDecompressor.inflateStandalone(deflateHex("00 05 00 fa ff 48 65 6c 6c 6f 00")) == hello)
+    }
+
+    @Test("§7.2.3.4: a block with BFINAL set, then the next message still inflates")
+    func finalBlock() throws {
+        let decompressor = PerMessageDeflateDecompressor()
+        // "Hello" in a final fixed-Huffman block, then the empty stored block of §7.2.1 minus its tail
+        #expect(try decompressor.inflateMessage(deflateHex("f3 48 cd c9 c9 07 00 00")) == hello)
+        #expect(try decompressor.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00")) == hello)
+    }
+
+    @Test("§7.2.3.5: two DEFLATE blocks in one message")
+    func twoBlocks() throws {
+        // "He" flushed with an empty stored block, then "llo"
+        let payload = deflateHex("f2 48 05 00 00 00 ff ff ca c9 c9 07 00")
+        #expect(try PerMessageDeflateDecompressor.inflateStandalone(payload) == hello)
+    }
+
+    @Test("an empty message compresses to 00, and 00 or nothing inflates to an empty message")
+    func emptyMessage() throws {
+        #expect(PerMessageDeflateCompressor().compress([]) == [0x00])
+        // also after another message, when zlib has nothing left to flush
+        let compressor = PerMessageDeflateCompressor()
+        let decompressor = PerMessageDeflateDecompressor()
+        for message in [hello, [], [], hello] {
+            #expect(try decompressor.inflateMessage(compressor.compress(message)) == message)
+        }
+        #expect(compressor.compress([]) == [0x00])
+        #expect(try PerMessageDeflateDecompressor.inflateStandalone([0x00]) == [])
+        #expect(try PerMessageDeflateDecompressor.inflateStandalone([]) == [])
+    }
+
+    // MARK: Round trips
+
+    @Test("round trip, every window size, with and without context takeover", arguments: 8...15, [false, true])
+    func roundTrip(windowBits: Int, noContextTakeover: Bool) throws {
+        let settings = PerMessageDeflateDirection(windowBits: windowBits, noContextTakeover: noContextTakeover)
+        let compressor = PerMessageDeflateCompressor(settings)
+        let decompressor = PerMessageDeflateDecompressor(settings)
+        // Inflating with exactly the agreed window proves the sender kept to it (for 8, that the 9-bit
+        // deflate never reaches further back than 256 bytes).
+        let strict = PerMessageDeflateDecompressor(settings, maxInflatedSize: 1 << 30, zlibWindowBits: windowBits)
+        for message in deflateSampleMessages() + deflateSampleMessages() {
+            let compressed = compressor.compress(message)
+            #expect(try decompressor.inflateMessage(compressed) == message)
+            #expect(try strict.inflateMessage(compressed) == message)
+        }
+    }
+
+    @Test("the window size is honoured: a repeat 3000 bytes back needs more than 9 bits")
+    func windowSizeMatters() {
+        var rng = DeflateTestRNG(seed: 1)
+        let block = rng.bytes(3000)
+        let compressed = PerMessageDeflateCompressor.compressStandalone(block + block, windowBits: 15)
+        #expect(compressed.count < 4000, "the repeat should have been found")
+        let small = PerMessageDeflateDecompressor(
+            PerMessageDeflateDirection(windowBits: 9), maxInflatedSize: 1 << 20, zlibWindowBits: 9)
+        let error = deflateViolation { _ = try small.inflateMessage(compressed) }
+        #expect(error?.rule == .invalidCompressedData)
+        #expect(error?.message.contains("too far back") == true)
+    }
+
+    @Test("context takeover makes a repeated message smaller; its absence does not", arguments: [false, true])
+    func contextTakeoverShrinksRepeats(noContextTakeover: Bool) {
+        let message = deflateSampleMessages()[2]
+        let compressor = PerMessageDeflateCompressor(PerMessageDeflateDirection(noContextTakeover: noContextTakeover))
+        let first = compressor.compress(message)
+        let second = compressor.compress(message)
+        if noContextTakeover {
+            #expect(second == first)
+        } else {
+            #expect(second.count * 10 < first.count)
+        }
+    }
+
+    @Test("a 1 MiB incompressible message round-trips", arguments: [1, 9])
+    func largeIncompressible(level: Int) throws {
+        var rng = DeflateTestRNG(seed: 99)
+        let message = rng.bytes(1 << 20)
+        let compressed = PerMessageDeflateCompressor(compressionLevel: level).compress(message)
+        #expect(try PerMessageDeflateDecompressor.inflateStandalone(compressed) == message)
+    }
+
+    @Test("a message fed in pieces, down to one byte, inflates to the same bytes", arguments: [1, 7, 1000, 65_536])
+    func multiChunkInflate(pieceSize: Int) throws {
+        let compressor = PerMessageDeflateCompressor()
+        let decompressor = PerMessageDeflateDecompressor()
+        for message in deflateSampleMessages() {
+            let compressed = compressor.compress(message)
+            var inflated: [UInt8] = []
+            var start = 0
+            while start < compressed.count {
+                let end = min(start + pieceSize, compressed.count)
+                inflated += try decompressor.inflate(Array(compressed[start..<end]))
+                inflated += try decompressor.inflate([])  // an empty continuation frame changes nothing
+                start = end
+            }
+            inflated += try decompressor.finishMessage()
+            #expect(inflated == message)
+        }
+    }
+
+    @Test("a message split into random pieces inflates to the same bytes")
+    func randomPieces() throws {
+        var rng = DeflateTestRNG(seed: 42)
+        let compressor = PerMessageDeflateCompressor()
+        let decompressor = PerMessageDeflateDecompressor()
+        for _ in 0..<5 {
+            for message in deflateSampleMessages() {
+                let compressed = compressor.compress(message)
+                var inflated: [UInt8] = []
+                var start = 0
+                while start < compressed.count {
+                    let end = min(start + Int(rng.next() % 300), compressed.count)
+                    inflated += try decompressor.inflate(Array(compressed[start..<end]))
+                    start = end
+                }
+                inflated += try decompressor.finishMessage()
+                #expect(inflated == message)
+            }
+        }
+    }
+
+    // MARK: Limits
+
+    @Test("an inflate bomb (10 MiB of zeros) stops at a 1 MiB limit without allocating more", arguments: [0, 1024])
+    func inflateBomb(pieceSize: Int) throws {
+        let zeros = [UInt8](repeating: 0, count: 10 << 20)
+        let bomb = PerMessageDeflateCompressor(compressionLevel: 9).compress(zeros)
+        #expect(bomb.count < 16 << 10, "10 MiB of zeros should compress to a few KB, got \(bomb.count)")
+
+        let limit = 1 << 20
+        let decompressor = PerMessageDeflateDecompressor(maxInflatedSize: limit)
+        let error = deflateViolation {
+            if pieceSize == 0 {
+                _ = try decompressor.inflateMessage(bomb)
+            } else {
+                var start = 0
+                while start < bomb.count {
+                    _ = try decompressor.inflate(Array(bomb[start..<min(start + pieceSize, bomb.count)]))
+                    start += pieceSize
+                }
+                _ = try decompressor.finishMessage()
+            }
+        }
+        #expect(error?.rule == .inflatedTooLarge)
+        #expect(error?.closeCode == .messageTooBig)
+        #expect(decompressor.largestOutputCapacity > 0)
+        #expect(decompressor.largestOutputCapacity <= limit + (64 << 10))
+    }
+
+    @Test("the limit counts the whole message: exactly the limit passes, one byte more fails")
+    func limitBoundary() throws {
+        let message = deflateSampleMessages()[2]
+        let compressed = PerMessageDeflateCompressor.compressStandalone(message)
+        let exact = PerMessageDeflateDecompressor(maxInflatedSize: message.count)
+        #expect(try exact.inflateMessage(compressed) == message)
+        #expect(try exact.inflateMessage(PerMessageDeflateCompressor.compressStandalone(message)) == message)
+
+        let tooSmall = PerMessageDeflateDecompressor(maxInflatedSize: message.count - 1)
+        let error = deflateViolation {
+            // fed in two frames, each under the limit on its own
+            let half = compressed.count / 2
+            _ = try tooSmall.inflate(Array(compressed[..<half]))
+            _ = try tooSmall.inflate(Array(compressed[half...]))
+            _ = try tooSmall.finishMessage()
+        }
+        #expect(error?.rule == .inflatedTooLarge)
+        // after the error the decompressor starts afresh
+        #expect(try tooSmall.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00")) == hello)
+    }
+
+    // MARK: Broken input
+
+    @Test(
+        "broken compressed data is invalidCompressedData (close 1007)",
+        arguments: [
+            "07",  // BFINAL 1, BTYPE 11: a reserved block type
+            "ff ff ff ff",
+            "00 05 00 00 00 48 65 6c 6c 6f 00",  // stored block whose NLEN is not the complement of LEN
+            "f2 48 cd",  // cut short inside a block
+            "f2 00 11 00 00",  // refers to history that does not exist
+        ])
+    func garbage(hex: String) {
+        let decompressor = PerMessageDeflateDecompressor()
+        let error = deflateViolation { _ = try decompressor.inflateMessage(deflateHex(hex)) }
+        #expect(error?.rule == .invalidCompressedData)
+        #expect(error?.closeCode == .invalidFramePayloadData)
+        #expect((try? decompressor.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00"))) == hello)
+    }
+
+    @Test("random bytes never crash and fail as invalidCompressedData or inflate")
+    func randomGarbage() {
+        var rng = DeflateTestRNG(seed: 5)
+        var failures = 0
+        for _ in 0..<200 {
+            let payload = rng.bytes(Int(rng.next() % 64) + 1)
+            let error = deflateViolation { _ = try PerMessageDeflateDecompressor.inflateStandalone(payload, maxInflatedSize: 1 << 20) }
+            if let error {
+                #expect(error.rule == .invalidCompressedData || error.rule == .inflatedTooLarge)
+                failures += 1
+            }
+        }
+        #expect(failures > 150)
+    }
+
+    @Test("the offset of a violation counts compressed bytes into the message")
+    func violationOffset() {
+        let decompressor = PerMessageDeflateDecompressor()
+        let error = deflateViolation {
+            _ = try decompressor.inflate(deflateHex("00 05 00 fa ff 48"))
+            _ = try decompressor.inflate(deflateHex("65 6c 6c 6f 07"))  // stored "Hello", then a reserved block type
+            _ = try decompressor.finishMessage()
+        }
+        #expect(error?.rule == .invalidCompressedData)
+        #expect(error?.offset == 11)
+    }
+}
