@@ -92,7 +92,9 @@ public struct WebSocketStreamDissector {
         }
         record.violations += violations
         current = record
-        guard piece.isLast else { return }
+        // A length with its top bit set ends the parse: show the frame as far as it goes.
+        let stopped = piece.violations.contains { $0.rule == .lengthTopBitSet }
+        guard piece.isLast || stopped else { return }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
         if isText && !messageCompressed {

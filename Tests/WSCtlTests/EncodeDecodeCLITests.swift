@@ -320,7 +320,7 @@ struct DecodeCLITests {
     @Test func emptyInputExits1() throws {
         let r = try CLI.run(["decode"], stdin: [])
         #expect(r.status == 1)
-        #expect(r.stderr.contains("no bytes"))
+        #expect(r.stderr.contains("no hex bytes"))
     }
 
     @Test func topBitLengthStopsParsing() throws {
