@@ -118,11 +118,30 @@ public struct WebSocketFrameParser: Sendable {
         }
         guard !carry.isEmpty else { return nil }
         switch carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) {
-        case .needMore(let k): return (carryOffset, UInt64(carry.count), UInt64(k - carry.count))
+        case .needMore(let k):
+            // The length may already be readable even though the mask key is not all here.
+            if let total = Self.announcedFrameLength(carry) {
+                return (carryOffset, UInt64(carry.count), total - UInt64(carry.count))
+            }
+            return (carryOffset, UInt64(carry.count), UInt64(k - carry.count))
         case .header(let h):
             let total = UInt64(h.headerLength) + h.payloadLength
             return (carryOffset, UInt64(carry.count), total - UInt64(carry.count))
         }
+    }
+
+    /// Header plus payload length, when the bytes present are enough to read the length field.
+    static func announcedFrameLength(_ bytes: [UInt8]) -> UInt64? {
+        guard bytes.count >= 2 else { return nil }
+        let headerLength = UInt64(WebSocketFrameHeader.headerLength(secondByte: bytes[1]))
+        let field = bytes[1] & 0x7F
+        if field < 126 { return headerLength + UInt64(field) }
+        let width = field == 126 ? 2 : 8
+        guard bytes.count >= 2 + width else { return nil }
+        var length: UInt64 = 0
+        for i in 2..<(2 + width) { length = length << 8 | UInt64(bytes[i]) }
+        guard length <= UInt64.max - headerLength else { return nil }
+        return headerLength + length
     }
 
     /// Checks the frame-level rules of §5.2, §5.5 and §10.4 for a header at `offset`.

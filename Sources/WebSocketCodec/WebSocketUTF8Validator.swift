@@ -81,19 +81,19 @@ extension WebSocketUTF8Validator {
     /// Between characters.
     @usableFromInline static var accept: UInt64 { 6 }
     /// One more continuation byte (80–BF) is needed.
-    @usableFromInline static var need1: UInt64 { 12 }
+    static var need1: UInt64 { 12 }
     /// Two more continuation bytes are needed.
-    @usableFromInline static var need2: UInt64 { 18 }
+    static var need2: UInt64 { 18 }
     /// Three more continuation bytes are needed (after F1–F3).
-    @usableFromInline static var need3: UInt64 { 24 }
+    static var need3: UInt64 { 24 }
     /// After E0: A0–BF, since 80–9F would make an overlong 3-byte form.
-    @usableFromInline static var afterE0: UInt64 { 30 }
+    static var afterE0: UInt64 { 30 }
     /// After ED: 80–9F, since A0–BF would encode a surrogate.
-    @usableFromInline static var afterED: UInt64 { 36 }
+    static var afterED: UInt64 { 36 }
     /// After F0: 90–BF, since 80–8F would make an overlong 4-byte form.
-    @usableFromInline static var afterF0: UInt64 { 42 }
+    static var afterF0: UInt64 { 42 }
     /// After F4: 80–8F, since 90–BF would go beyond U+10FFFF.
-    @usableFromInline static var afterF4: UInt64 { 48 }
+    static var afterF4: UInt64 { 48 }
 
     /// The state after `byte` in `state` (RFC 3629 §4, the table of well-formed byte sequences).
     static func next(_ state: UInt64, _ byte: UInt8) -> UInt64 {
@@ -225,8 +225,8 @@ extension WebSocketUTF8Validator {
     }
 
     /// Walks `count` bytes one at a time from `start`; returns the state after them and the index of
-    /// the first rejected byte, or `count` when none is rejected. The slow path: the tail of the
-    /// input, and the one block known to hold an error.
+    /// the first rejected byte, or `count` when none is rejected. The slow path, for the one block
+    /// known to hold an error.
     @inlinable
     static func walk(
         _ table: UnsafeBufferPointer<UInt64>, _ base: UnsafeRawPointer, _ count: Int, _ start: UInt64

@@ -11,8 +11,9 @@ import WebSocketCodec
 /// message is what all the calls for it returned, in order.
 ///
 /// Errors are ``WebSocketViolation``s: ``WebSocketViolation/Rule/inflatedTooLarge`` (close 1009) and
-/// ``WebSocketViolation/Rule/invalidCompressedData`` (close 1007). Their `offset` counts compressed
-/// bytes from the start of the message's payload; add the payload's position in the stream to report it.
+/// ``WebSocketViolation/Rule/invalidCompressedData`` (close 1007). Their `offset` is the number of
+/// compressed bytes of the message zlib had read when it found the problem; add the payload's position
+/// in the stream to report it.
 /// After an error the message is abandoned and the window cleared, so the next call starts a new message
 /// (and with context takeover, later messages that refer back will fail too: the connection is over).
 ///
@@ -21,8 +22,8 @@ import WebSocketCodec
 public final class PerMessageDeflateDecompressor {
     /// 64 MiB. Large enough for any message a WebSocket application sends in practice, small enough that
     /// a hostile peer cannot exhaust a server's memory: deflate expands at most about 1032:1, so the limit
-    /// is reached from some 64 KiB of compressed data, and no more than the limit is ever allocated. Set it
-    /// to the message-size limit the rest of the connection enforces.
+    /// is reached from some 64 KiB of compressed data, and no output buffer larger than the limit (plus one
+    /// byte) is ever allocated. Set it to the message-size limit the rest of the connection enforces.
     public static let defaultMaxInflatedSize = 64 << 20
 
     /// The settings this decompressor was made for.
@@ -39,8 +40,8 @@ public final class PerMessageDeflateDecompressor {
 
     /// The appended tail of §7.2.2, an empty stored block's length fields.
     private static let trailer: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
-    /// The output buffer grows geometrically from this size, so small messages stay small.
-    private static let initialOutputChunk = 16 << 10
+    /// The smallest output buffer a call starts with.
+    private static let initialOutputChunk = 256
 
     /// - Parameters:
     ///   - settings: the receiving direction of the agreement: ``PerMessageDeflateParameters/clientToServer``
@@ -156,8 +157,14 @@ public final class PerMessageDeflateDecompressor {
 
     private func run(_ input: UnsafeRawBufferPointer, isTrailer: Bool) throws(WebSocketViolation) -> [UInt8] {
         let stream = self.stream.pointer
-        var output: [UInt8] = []
-        var written = 0
+        // What this call may produce: the rest of the message's allowance plus one byte. Inflating into
+        // that byte is how we learn the limit was passed, without ever producing (or allocating) more.
+        let remaining = maxInflatedSize - inflatedInMessage
+        let allowance = remaining == Int.max ? remaining : remaining + 1
+        // Start near the size the input suggests and grow geometrically, so that small messages and
+        // frames fed a byte at a time stay cheap.
+        let output = ZlibOutput(capacity: min(allowance, max(Self.initialOutputChunk, input.count * 4)))
+        largestOutputCapacity = max(largestOutputCapacity, output.capacity)
         var offset = 0
         defer {
             stream.pointee.next_in = nil
@@ -173,28 +180,19 @@ public final class PerMessageDeflateDecompressor {
             offset += sliceLength
 
             while true {
-                // What this message may still produce, plus one byte: inflating into that byte is how we
-                // learn the limit was passed, without ever producing (or allocating for) more.
-                let room = maxInflatedSize - inflatedInMessage - written + 1
-                if output.count == written {
-                    let step = min(max(Self.initialOutputChunk, written), room)
-                    output.reserveCapacity(written + step)
-                    output.append(contentsOf: repeatElement(0, count: step))
+                if output.free == 0 {
+                    output.grow(to: min(output.capacity * 2, allowance))
                     largestOutputCapacity = max(largestOutputCapacity, output.capacity)
                 }
                 let inputBefore = Int(stream.pointee.avail_in)
-                var produced = 0
+                let space = min(output.free, 1 << 30)
+                stream.pointee.next_out = output.end
+                stream.pointee.avail_out = uInt(space)
                 // Z_BLOCK rather than Z_SYNC_FLUSH: inflate then stops at each block boundary and reports it
                 // in data_type, which is how finishMessage() knows the message ended on one.
-                let result = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                    let space = min(buffer.count - written, room, 1 << 30)
-                    stream.pointee.next_out = buffer.baseAddress! + written
-                    stream.pointee.avail_out = uInt(space)
-                    let result = CZlib.inflate(stream, Z_BLOCK)
-                    produced = space - Int(stream.pointee.avail_out)
-                    return result
-                }
-                written += produced
+                let result = CZlib.inflate(stream, Z_BLOCK)
+                let produced = space - Int(stream.pointee.avail_out)
+                output.count += produced
                 let consumed = inputBefore - Int(stream.pointee.avail_in)
                 if !isTrailer { compressedInMessage += consumed }
                 let progressed = consumed > 0 || produced > 0
@@ -202,7 +200,7 @@ public final class PerMessageDeflateDecompressor {
                     // zlib.h: data_type has 128 added when inflate returned right after the end of a block.
                     atBlockBoundary = stream.pointee.data_type & 128 != 0
                 }
-                if inflatedInMessage + written > maxInflatedSize {
+                if inflatedInMessage + output.count > maxInflatedSize {
                     throw fail(
                         .inflatedTooLarge,
                         "compressed message inflates to more than the limit of \(maxInflatedSize) bytes")
@@ -230,9 +228,8 @@ public final class PerMessageDeflateDecompressor {
             }
         } while offset < input.count
 
-        inflatedInMessage += written
-        output.removeLast(output.count - written)
-        return output
+        inflatedInMessage += output.count
+        return output.bytes()
     }
 }
 

@@ -61,8 +61,7 @@ final class ZlibStream {
         precondition(kind == .deflate)
         let stream = pointer
         // deflateBound covers a Z_FINISH of the whole input; the sync flush adds at most a few bytes.
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(input.count))) + 16)
-        var produced = 0
+        let output = ZlibOutput(capacity: Int(deflateBound(stream, uLong(input.count))) + 16)
         var offset = 0
         repeat {
             // avail_in is 32 bits wide: feed larger messages in slices.
@@ -76,17 +75,12 @@ final class ZlibStream {
             let flush = isLastSlice ? Z_SYNC_FLUSH : Z_NO_FLUSH
             while true {
                 // zlib.h: with Z_SYNC_FLUSH "make sure that avail_out is greater than six".
-                if output.count - produced < 64 {
-                    output.append(contentsOf: repeatElement(0, count: max(output.count, 1024)))
-                }
-                let result = output.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                    let space = min(buffer.count - produced, 1 << 30)
-                    stream.pointee.next_out = buffer.baseAddress! + produced
-                    stream.pointee.avail_out = uInt(space)
-                    let result = deflate(stream, flush)
-                    produced += space - Int(stream.pointee.avail_out)
-                    return result
-                }
+                if output.free < 64 { output.grow(to: output.capacity * 2) }
+                let space = min(output.free, 1 << 30)
+                stream.pointee.next_out = output.end
+                stream.pointee.avail_out = uInt(space)
+                let result = deflate(stream, flush)
+                output.count += space - Int(stream.pointee.avail_out)
                 precondition(result == Z_OK || result == Z_BUF_ERROR, "deflate failed with \(result)")
                 // Done when all input is taken and zlib did not fill the buffer (zlib.h: call again while
                 // avail_out is 0 after a flush).
@@ -95,7 +89,48 @@ final class ZlibStream {
         } while offset < input.count
         stream.pointee.next_in = nil
         stream.pointee.next_out = nil
-        output.removeLast(output.count - produced)
-        return output
+        return output.bytes()
+    }
+}
+
+/// The output of one zlib call sequence, grown by hand so that no byte is zero-filled or copied more
+/// than once on the way (the debug build of a generic `Array.append` costs more than inflating).
+final class ZlibOutput {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// Bytes written so far, from the start of the buffer.
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        self.base = .allocate(byteCount: self.capacity, alignment: 1)
+    }
+
+    deinit {
+        base.deallocate()
+    }
+
+    /// Bytes free after ``count``.
+    var free: Int { capacity - count }
+
+    /// Where the next byte goes.
+    var end: UnsafeMutablePointer<Bytef> { (base + count).assumingMemoryBound(to: Bytef.self) }
+
+    /// Grows the buffer to exactly `newCapacity` bytes, keeping what was written.
+    func grow(to newCapacity: Int) {
+        guard newCapacity > capacity else { return }
+        let larger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 1)
+        larger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = larger
+        capacity = newCapacity
+    }
+
+    /// The written bytes as an array.
+    func bytes() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: base, byteCount: count) }
+            initialized = count
+        }
     }
 }

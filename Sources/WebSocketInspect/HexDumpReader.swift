@@ -27,26 +27,29 @@ public enum HexDumpReader {
     /// When every candidate fails, the error that got furthest into the text is thrown.
     public static func read(_ text: String) throws(HexDumpError) -> HexDump {
         let dumpText = DumpText(text)
-        var failures: [HexDumpError] = []
+        var best: (error: HexDumpError, reached: Int)?
         for layout in OffsetDumpLayout.detectionOrder {
             let parser = OffsetDumpParser(text: dumpText, layout: layout)
             guard parser.isApplicable() else { continue }
+            var reached = 0
             do throws(HexDumpError) {
-                return try parser.parse()
+                return try parser.parse(reached: &reached)
             } catch {
-                failures.append(error)
+                // The layout that explained the most lines is the one the text was meant as.
+                if best == nil || reached > best!.reached { best = (error, reached) }
             }
         }
-        if failures.isEmpty {
-            for format in freeFormOrder where detects(format, dumpText) {
-                do throws(HexDumpError) {
-                    return try readFreeForm(format, dumpText)
-                } catch {
-                    failures.append(error)
-                }
+        if let best { throw best.error }
+        var first: HexDumpError?
+        for format in freeFormOrder where detects(format, dumpText) {
+            do throws(HexDumpError) {
+                return try readFreeForm(format, dumpText)
+            } catch {
+                // Detection is by a strong sign (brackets, \x, <Buffer), so the first is the one meant.
+                if first == nil { first = error }
             }
         }
-        throw furthest(failures)
+        throw first ?? HexDumpError(code: .noBytes, line: nil, column: nil, reason: "no hex bytes found")
     }
 
     /// Reads `text` as `format`, whatever else it might look like.
@@ -90,14 +93,5 @@ public enum HexDumpReader {
             i += 1
         }
         return false
-    }
-
-    /// The failure that read the most of the text; on a tie, the most specific format's.
-    private static func furthest(_ failures: [HexDumpError]) -> HexDumpError {
-        var best = failures.first ?? HexDumpError(code: .noBytes, line: nil, column: nil, reason: "no hex bytes found")
-        for failure in failures.dropFirst() {
-            if (failure.line ?? 0, failure.column ?? 0) > (best.line ?? 0, best.column ?? 0) { best = failure }
-        }
-        return best
     }
 }

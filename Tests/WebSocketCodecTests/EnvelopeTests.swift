@@ -478,89 +478,89 @@ struct EnvelopeTests {
 // MARK: - JSON values
 
 extension EnvelopeTests {
-@Suite("JSONValue")
-struct JSONValues {
-    @Test("strict reading: what RFC 8259 allows, and only that")
-    func strictness() throws {
-        let accepted: [(String, JSONValue)] = [
-            ("null", nil), ("true", true), ("false", false), ("0", 0), ("-0", 0), ("12", 12), ("-1.5e3", -1500),
-            ("1E+2", 100), ("2.5e-1", 0.25), ("\"\"", ""), (#""a\"b\\c\/d\b\f\n\r\t""#, "a\"b\\c/d\u{8}\u{C}\n\r\t"),
-            (#""\u00e9\u4e2d\ud83d\ude00""#, "é中😀"), ("\"κόσμε 😀\"", "κόσμε 😀"), (" \t\r\n[ ] ", []), ("{ }", [:]),
-            (#"[1,[2,[3]],{"a":{"b":null}}]"#, [1, [2, [3]], ["a": ["b": nil]]]),
-        ]
-        for (text, value) in accepted {
-            #expect(try EnvelopeTest.readJSON(text) == value, "\(text)")
-            // Foundation agrees on the value (through JSONValue's Decodable conformance).
-            #expect(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) == value, "\(text)")
+    @Suite("JSONValue")
+    struct JSONValues {
+        @Test("strict reading: what RFC 8259 allows, and only that")
+        func strictness() throws {
+            let accepted: [(String, JSONValue)] = [
+                ("null", nil), ("true", true), ("false", false), ("0", 0), ("-0", 0), ("12", 12), ("-1.5e3", -1500),
+                ("1E+2", 100), ("2.5e-1", 0.25), ("\"\"", ""), (#""a\"b\\c\/d\b\f\n\r\t""#, "a\"b\\c/d\u{8}\u{C}\n\r\t"),
+                (#""\u00e9\u4e2d\ud83d\ude00""#, "é中😀"), ("\"κόσμε 😀\"", "κόσμε 😀"), (" \t\r\n[ ] ", []), ("{ }", [:]),
+                (#"[1,[2,[3]],{"a":{"b":null}}]"#, [1, [2, [3]], ["a": ["b": nil]]]),
+            ]
+            for (text, value) in accepted {
+                #expect(try EnvelopeTest.readJSON(text) == value, "\(text)")
+                // Foundation agrees on the value (through JSONValue's Decodable conformance).
+                #expect(try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) == value, "\(text)")
+            }
+            // A repeated key keeps its first place and its last value, as JSON.parse does.
+            let repeated = try EnvelopeTest.readJSON(#"{"a":1,"b":2,"a":3}"#)
+            #expect(repeated == ["a": 3, "b": 2])
+            #expect(repeated.objectValue?.keys == ["a", "b"])
+            let refused = ["", " ", "nul", "True", "01", "-", "1.", ".5", "1e", "+1", "0x10", "[1,]", "[,1]", "{,}",
+                           #"{"a"}"#, #"{"a":}"#, #"{a:1}"#, "{'a':1}", #"{"a":1,}"#, "[1 2]", #""\x""#, #""\u12""#,
+                           #""\ud800""#, #""\udc00""#, #""\ud800\u0041""#, "\"a\nb\"", "\"abc", "[1]]", "/*c*/1", "NaN",
+                           "Infinity", "[1e400]"]
+            for text in refused {
+                #expect(throws: JSONSyntaxError.self, "\(text)") { try EnvelopeTest.readJSON(text) }
+            }
+            #expect(throws: Never.self) {
+                _ = try EnvelopeTest.readJSON(String(repeating: "[", count: 256) + String(repeating: "]", count: 256))
+            }
         }
-        // A repeated key keeps its first place and its last value, as JSON.parse does.
-        let repeated = try EnvelopeTest.readJSON(#"{"a":1,"b":2,"a":3}"#)
-        #expect(repeated == ["a": 3, "b": 2])
-        #expect(repeated.objectValue?.keys == ["a", "b"])
-        let refused = ["", " ", "nul", "True", "01", "-", "1.", ".5", "1e", "+1", "0x10", "[1,]", "[,1]", "{,}",
-                       #"{"a"}"#, #"{"a":}"#, #"{a:1}"#, "{'a':1}", #"{"a":1,}"#, "[1 2]", #""\x""#, #""\u12""#,
-                       #""\ud800""#, #""\udc00""#, #""\ud800\u0041""#, "\"a\nb\"", "\"abc", "[1]]", "/*c*/1", "NaN",
-                       "Infinity", "[1e400]"]
-        for text in refused {
-            #expect(throws: JSONSyntaxError.self, "\(text)") { try EnvelopeTest.readJSON(text) }
-        }
-        #expect(throws: Never.self) {
-            _ = try EnvelopeTest.readJSON(String(repeating: "[", count: 256) + String(repeating: "]", count: 256))
-        }
-    }
 
-    @Test("ordered objects: order kept for writing, ignored for equality")
-    func orderedObject() {
-        var object: JSONObject = ["b": 1, "a": 2]
-        object["c"] = 3
-        object["b"] = 4
-        #expect(object.keys == ["b", "a", "c"])
-        #expect(object.map(\.key) == ["b", "a", "c"])
-        object["a"] = nil
-        #expect(object.keys == ["b", "c"])
-        #expect(object.count == 2)
-        #expect(object == ["c": 3, "b": 4])
-        #expect(object.hashValue == (["c": 3, "b": 4] as JSONObject).hashValue)
-        #expect(JSONValue.object(object).encoded() == #"{"b":4,"c":3}"#)
-        #expect(JSONObject().isEmpty)
-    }
+        @Test("ordered objects: order kept for writing, ignored for equality")
+        func orderedObject() {
+            var object: JSONObject = ["b": 1, "a": 2]
+            object["c"] = 3
+            object["b"] = 4
+            #expect(object.keys == ["b", "a", "c"])
+            #expect(object.map(\.key) == ["b", "a", "c"])
+            object["a"] = nil
+            #expect(object.keys == ["b", "c"])
+            #expect(object.count == 2)
+            #expect(object == ["c": 3, "b": 4])
+            #expect(object.hashValue == (["c": 3, "b": 4] as JSONObject).hashValue)
+            #expect(JSONValue.object(object).encoded() == #"{"b":4,"c":3}"#)
+            #expect(JSONObject().isEmpty)
+        }
 
-    @Test("accessors and subscripts")
-    func accessors() {
-        let value: JSONValue = ["s": "x", "n": 3, "f": 2.5, "b": true, "a": [1, 2], "o": ["k": nil]]
-        #expect(value["s"]?.stringValue == "x")
-        #expect(value["n"]?.intValue == 3)
-        #expect(value["f"]?.intValue == nil)
-        #expect(value["f"]?.doubleValue == 2.5)
-        #expect(value["b"]?.boolValue == true)
-        #expect(value["a"]?[1] == 2)
-        #expect(value["a"]?[-1] == nil)
-        #expect(value["a"]?.arrayValue?.count == 2)
-        #expect(value["o"]?["k"]?.isNull == true)
-        #expect(value["o"]?.objectValue?.keys == ["k"])
-        #expect(value["missing"] == nil)
-        #expect(value["s"]?["x"] == nil)
-        #expect(value[0] == nil)
-        #expect(JSONValue.number(1e300).intValue == nil)
-        #expect(value.kindName == "object")
-        #expect([JSONValue.null, true, 1, "", [], [:]].map(\.kindName) == ["null", "boolean", "number", "string", "array", "object"])
-    }
+        @Test("accessors and subscripts")
+        func accessors() {
+            let value: JSONValue = ["s": "x", "n": 3, "f": 2.5, "b": true, "a": [1, 2], "o": ["k": nil]]
+            #expect(value["s"]?.stringValue == "x")
+            #expect(value["n"]?.intValue == 3)
+            #expect(value["f"]?.intValue == nil)
+            #expect(value["f"]?.doubleValue == 2.5)
+            #expect(value["b"]?.boolValue == true)
+            #expect(value["a"]?[1] == 2)
+            #expect(value["a"]?[-1] == nil)
+            #expect(value["a"]?.arrayValue?.count == 2)
+            #expect(value["o"]?["k"]?.isNull == true)
+            #expect(value["o"]?.objectValue?.keys == ["k"])
+            #expect(value["missing"] == nil)
+            #expect(value["s"]?["x"] == nil)
+            #expect(value[0] == nil)
+            #expect(JSONValue.number(1e300).intValue == nil)
+            #expect(value.kindName == "object")
+            #expect([JSONValue.null, true, 1, "", [], [:]].map(\.kindName) == ["null", "boolean", "number", "string", "array", "object"])
+        }
 
-    @Test("writing: compact, numbers in their shortest form, only the escapes JSON needs")
-    func writing() {
-        let cases: [(JSONValue, String)] = [
-            (3, "3"), (-0.0, "0"), (0.1, "0.1"), (-2.5, "-2.5"), (1e-7, "1e-07"), (1.5e300, "1.5e+300"),
-            (9_007_199_254_740_992, "9007199254740992"), (1e16, "1e+16"), (.number(.nan), "null"), (.number(.infinity), "null"),
-            ("a\"b\\c/d", #""a\"b\\c/d""#), ("\n\r\t\u{8}\u{C}\u{0}\u{1F}", #""\n\r\t\b\f\u0000\u001F""#),
-            ("κόσμε 😀 \u{7F}", "\"κόσμε 😀 \u{7F}\""), ([1, [true, nil], [:]], "[1,[true,null],{}]"),
-            (["z": 1, "a": ["y": [], "b": ""]], #"{"z":1,"a":{"y":[],"b":""}}"#),
-        ]
-        for (value, text) in cases {
-            #expect(value.encoded() == text)
-            #expect(value.description == text)
-            if let number = value.doubleValue, !number.isFinite { continue }
-            #expect((try? EnvelopeTest.readJSON(text)) == value, "\(text)")
+        @Test("writing: compact, numbers in their shortest form, only the escapes JSON needs")
+        func writing() {
+            let cases: [(JSONValue, String)] = [
+                (3, "3"), (-0.0, "0"), (0.1, "0.1"), (-2.5, "-2.5"), (1e-7, "1e-07"), (1.5e300, "1.5e+300"),
+                (9_007_199_254_740_992, "9007199254740992"), (1e16, "1e+16"), (.number(.nan), "null"), (.number(.infinity), "null"),
+                ("a\"b\\c/d", #""a\"b\\c/d""#), ("\n\r\t\u{8}\u{C}\u{0}\u{1F}", #""\n\r\t\b\f\u0000\u001F""#),
+                ("κόσμε 😀 \u{7F}", "\"κόσμε 😀 \u{7F}\""), ([1, [true, nil], [:]], "[1,[true,null],{}]"),
+                (["z": 1, "a": ["y": [], "b": ""]], #"{"z":1,"a":{"y":[],"b":""}}"#),
+            ]
+            for (value, text) in cases {
+                #expect(value.encoded() == text)
+                #expect(value.description == text)
+                if let number = value.doubleValue, !number.isFinite { continue }
+                #expect((try? EnvelopeTest.readJSON(text)) == value, "\(text)")
+            }
         }
     }
-}
 }

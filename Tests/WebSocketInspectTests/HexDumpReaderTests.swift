@@ -93,6 +93,7 @@ struct HexDumpReaderTests {
         HexDumpSample(name: "Go %v", text: "[129 5 72 101 108 108 111]", format: .array, bytes: hello),
         HexDumpSample(name: "Go literal with runes", text: "[]byte{0x81, 0x05, 'H', 'e', 'l', 'l', 'o'}", format: .array, bytes: hello),
         HexDumpSample(name: "Swift literal", text: "let frame: [UInt8] = [0x81, 0x05, 0x48, 0x65, 0x6C, 0x6C, 0x6F]", format: .array, bytes: hello),
+        HexDumpSample(name: "C array with an escaped character", text: #"{'\x81', 0x05, 'H', 'e', 'l', 'l', 'o'}"#, format: .array, bytes: hello),
         HexDumpSample(name: "Rust vec! with suffix", text: "vec![0x81u8, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]", format: .array, bytes: hello),
         HexDumpSample(
             name: "arrays, one block each",
@@ -103,7 +104,7 @@ struct HexDumpReaderTests {
         HexDumpSample(name: "JS string", text: #"ws._socket.write("\x81\x05Hello");"#, format: .escapedString, bytes: hello),
         HexDumpSample(name: "bare escapes (printf)", text: #"\x81\x05Hello"#, format: .escapedString, bytes: hello),
         HexDumpSample(name: "bash $''", text: #"printf $'\x81\x05Hell\157' | nc localhost 8080"#, format: .escapedString, bytes: hello),
-        HexDumpSample(name: "Python implicit concatenation", text: #"frame = (b'\x81\x05'\n         b'Hello')"#, format: .escapedString, bytes: hello),
+        HexDumpSample(name: "Python implicit concatenation", text: "frame = (b'\\x81\\x05'\n         b'Hello')", format: .escapedString, bytes: hello),
         HexDumpSample(
             name: "Wireshark Copy as Escaped String",
             text: #"""
@@ -718,7 +719,7 @@ struct HexDumpReaderTests {
         HexDumpFailure(
             name: "tcpdump: seventeen bytes on a line",
             text: "\t0x0000:  4500 003f 1c46 4000 4006 2071 7f00 0001 7f",
-            message: "line 1, column 50: more than 16 bytes on one line (tcpdump -x/-X layout)", code: .lineTooLong),
+            message: "line 1, column 51: more than 16 bytes on one line (tcpdump -x/-X layout)", code: .lineTooLong),
         HexDumpFailure(
             name: "tshark: header announces another length",
             text: """

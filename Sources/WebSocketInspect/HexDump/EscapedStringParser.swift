@@ -73,7 +73,7 @@ struct EscapedStringParser {
             case 0x20, 0x09, UInt8(ascii: "+"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "\\"):
                 break
             default:
-                if DumpText.isDigit(c), p == 0 || !DumpText.isIdentifierCharacter(b[p - 1]) {
+                if DumpText.isDigit(c), p == 0 || !DumpText.isIdentifierCharacter(b[p - 1]), isListItem(at: p) {
                     // `{'\x81', 0x05}` is an array with a character in it, not a string.
                     throw text.error(.unexpectedCharacter, at: p, "a number outside the string literals")
                 }
@@ -89,6 +89,18 @@ struct EscapedStringParser {
             }
             p += 1
         }
+    }
+
+    /// Whether the number at `i` sits in a list: after `,`, `[` or `{`, or before `,`.
+    private func isListItem(at i: Int) -> Bool {
+        let b = text.bytes
+        var before = i - 1
+        while before >= 0, b[before] == 0x20 || b[before] == 0x09 || b[before] == 0x0A || b[before] == 0x0D { before -= 1 }
+        if before >= 0, b[before] == UInt8(ascii: ",") || b[before] == UInt8(ascii: "[") || b[before] == UInt8(ascii: "{") { return true }
+        var after = i
+        while after < b.count, DumpText.isIdentifierCharacter(b[after]) { after += 1 }
+        while after < b.count, b[after] == 0x20 || b[after] == 0x09 { after += 1 }
+        return after < b.count && b[after] == UInt8(ascii: ",")
     }
 
     /// Reads the literal whose quote is at `open`; returns the index after its closing quote.

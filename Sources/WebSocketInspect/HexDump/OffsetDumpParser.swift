@@ -41,8 +41,9 @@ struct OffsetDumpParser {
         let end = text.lineEnds[line]
         let first = text.skipWhitespace(from: text.lineStarts[line], end: end)
         if first == end { return .blank }
-        if layout.allowsRepeatLines, b[first] == UInt8(ascii: "*"), text.skipWhitespace(from: first + 1, end: end) == end {
-            return .repeatMark(at: first)
+        if b[first] == UInt8(ascii: "*"), text.skipWhitespace(from: first + 1, end: end) == end {
+            if layout.allowsRepeatLines { return .repeatMark(at: first) }
+            return .malformed(text.error(.layoutMismatch, at: first, "'*' lines are not part of the \(layout.format.name) layout"))
         }
         var q = first
         if layout.offsetPrefix {
@@ -65,6 +66,13 @@ struct OffsetDumpParser {
                 return .text
             }
             q += 1
+        } else if q < end, b[q] == UInt8(ascii: ":") {
+            // Another tool's offset (xxd's) among this layout's lines.
+            let r = text.skipWhitespace(from: q + 1, end: end)
+            if offsetLike, r > q + 1, startsWithGroup(at: r, end: end) {
+                return .malformed(text.error(.layoutMismatch, at: q, "unexpected ':' after the offset (\(layout.format.name) layout)"))
+            }
+            return .text
         }
         let r = text.skipWhitespace(from: q, end: end)
         let gap = gapWidth(q, r)
@@ -260,6 +268,13 @@ struct OffsetDumpParser {
     // MARK: Reading
 
     func parse() throws(HexDumpError) -> HexDump {
+        var reached = 0
+        return try parse(reached: &reached)
+    }
+
+    /// Reads the dump; `reached` is left at the 0-based line being read when an error was found,
+    /// which tells how much of the text this layout explained.
+    func parse(reached: inout Int) throws(HexDumpError) -> HexDump {
         let radix = detectRadix()
         var out = BlockCollector()
         out.bytes.reserveCapacity(text.bytes.count / 3)
@@ -309,6 +324,7 @@ struct OffsetDumpParser {
 
         var next: DumpLineKind = text.lineCount > 0 ? classify(0) : .blank
         for line in 0..<text.lineCount {
+            reached = line
             let kind = next
             next = line + 1 < text.lineCount ? classify(line + 1) : .blank
             switch kind {
@@ -344,7 +360,10 @@ struct OffsetDumpParser {
                 if out.isOpen {
                     try expandRepeat(upTo: value)
                     if value != expected {
-                        guard value == 0 || value == firstStart else { throw mismatch(expected: expected, found: value, at: digits) }
+                        guard value == 0 || value == firstStart else {
+                            // After a packet line or a buffer name a new block was due.
+                            throw mismatch(expected: textRun.isEmpty ? expected : 0, found: value, at: digits)
+                        }
                         try closeBlock()
                     }
                 } else if let firstStart, value != 0, value != firstStart {
@@ -379,6 +398,7 @@ struct OffsetDumpParser {
                 afterDumpLine = true
             }
         }
+        reached = text.lineCount
         if let at = pendingRepeat {
             throw text.error(.badRepeat, at: at, "'*' is not followed by an offset line, so how often it repeats is unknown")
         }

@@ -164,7 +164,7 @@ struct NodeBufferParser {
                 if b[p] == UInt8(ascii: ".") {
                     var end = p
                     while end < b.count, b[end] != UInt8(ascii: ">"), b[end] != 0x0A { end += 1 }
-                    throw text.error(.truncatedDump, at: p, "Node.js left bytes out (\(text.string(p..<end))); print buf.toString('hex') to get them all")
+                    throw text.error(.truncatedDump, at: p, "Node.js left out bytes (\(text.string(p..<end))); print buf.toString('hex') to get them all")
                 }
                 let run = text.hexRunEnd(from: p, end: b.count)
                 if run - p != 2 {
