@@ -144,7 +144,7 @@ public struct WebSocketMessageAssembler: Sendable {
             var valid: Bool? = nil
             if op == .text && configuration.validateUTF8 {
                 if let bad = WebSocketUTF8Validator.firstInvalidIndex(piece.payload) {
-                    let v = invalidUTF8(piece: piece, index: bad)
+                    let v = invalidUTF8(piece: piece, index: bad, messageBytesBefore: 0)
                     try body(.message(WebSocketMessageView(
                         opcode: op, payload: piece.payload, compressed: false, fragmentCount: 1, offset: piece.frameOffset,
                         endOffset: piece.streamOffset + piece.payload.count, isValidUTF8: false)))
@@ -161,14 +161,14 @@ public struct WebSocketMessageAssembler: Sendable {
     }
 
     @usableFromInline
-    func invalidUTF8(piece: WebSocketFramePiece, index: Int) -> WebSocketViolation {
+    func invalidUTF8(piece: WebSocketFramePiece, index: Int, messageBytesBefore: Int) -> WebSocketViolation {
         if index >= piece.payload.count {
             return WebSocketViolation(.invalidUTF8, offset: piece.streamOffset + piece.payload.count,
                                       "text message ends inside a UTF-8 sequence")
         }
         let byte = piece.payload[index]
         return WebSocketViolation(.invalidUTF8, offset: piece.streamOffset + index,
-                                  "byte 0x\(byte < 16 ? "0" : "")\(String(byte, radix: 16)) is not valid UTF-8 here (message byte \(UInt64(index) + piece.payloadOffset + UInt64(size)))")
+                                  "byte 0x\(byte < 16 ? "0" : "")\(String(byte, radix: 16)) is not valid UTF-8 here (message byte \(messageBytesBefore + index))")
     }
 
     @usableFromInline
@@ -240,7 +240,8 @@ public struct WebSocketMessageAssembler: Sendable {
         }
         if !discarding {
             if size + piece.payload.count > configuration.maxMessageSize {
-                violations.append(.init(.messageTooLarge, offset: piece.streamOffset,
+                // Reported at the first byte past the limit.
+                violations.append(.init(.messageTooLarge, offset: piece.streamOffset + max(0, configuration.maxMessageSize - size),
                                         "message exceeds the limit of \(configuration.maxMessageSize) bytes"))
                 discarding = true
                 buffer = []
@@ -249,7 +250,7 @@ public struct WebSocketMessageAssembler: Sendable {
                     let bad = utf8.validate(piece.payload)
                 {
                     utf8Failed = true
-                    violations.append(invalidUTF8(piece: piece, index: bad))
+                    violations.append(invalidUTF8(piece: piece, index: bad, messageBytesBefore: size))
                 }
                 buffer.append(contentsOf: piece.payload)
             }

@@ -24,7 +24,8 @@ public enum HexDumpReader {
     /// hexdump -C, hexdump words, od, Wireshark). When a layout's lines are present but the text
     /// breaks it, its error is thrown rather than falling back to plain hex. Without such lines the
     /// formats without offsets are tried: Node Buffer, escaped string, array, 0x-list, plain hex.
-    /// When every candidate fails, the error that got furthest into the text is thrown.
+    /// When every candidate fails, the error thrown is that of the dump layout that read the most
+    /// lines before failing or, without dump lines, that of the most specific format detected.
     public static func read(_ text: String) throws(HexDumpError) -> HexDump {
         let dumpText = DumpText(text)
         var best: (error: HexDumpError, reached: Int)?

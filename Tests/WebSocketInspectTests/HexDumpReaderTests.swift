@@ -64,6 +64,7 @@ struct HexDumpReaderTests {
             name: "plain, odd whitespace over lines",
             text: "\t81 85  37FA \r\n   21\u{00A0}3d\u{2009}7f 9f\n4d5158   \n\n\n",
             format: .plain, bytes: maskedHello),
+        HexDumpSample(name: "plain, in a markdown code block", text: "```\n81 85 37 fa 21 3d 7f 9f 4d 51 58\n```\n", format: .plain, bytes: maskedHello),
         HexDumpSample(name: "0x list", text: "0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f", format: .prefixedList, bytes: hello),
         HexDumpSample(name: "0x list, no commas, short items, lines", text: "0x81 0x5\n0X48 0x65 0x6C 0x6C 0x6F,\n", format: .prefixedList, bytes: hello),
         HexDumpSample(name: "JS array", text: "[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]", format: .array, bytes: hello),
@@ -99,10 +100,16 @@ struct HexDumpReaderTests {
             name: "arrays, one block each",
             text: "[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]\n[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]",
             format: .array, bytes: hello + maskedHello, blockCount: 2),
+        HexDumpSample(
+            name: "arrays side by side",
+            text: "[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]  [129, 133, 55, 250, 33, 61, 127, 159, 77, 81, 88]",
+            format: .array, bytes: hello + maskedHello, blockCount: 2),
+        HexDumpSample(name: "Go array type", text: "frame := [7]byte{0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f}", format: .array, bytes: hello),
         HexDumpSample(name: "Python bytes", text: #"b'\x81\x05Hello'"#, format: .escapedString, bytes: hello),
         HexDumpSample(name: "Python bytes repr", text: #"b'\x81\x857\xfa!=\x7f\x9fMQX'"#, format: .escapedString, bytes: maskedHello),
         HexDumpSample(name: "JS string", text: #"ws._socket.write("\x81\x05Hello");"#, format: .escapedString, bytes: hello),
         HexDumpSample(name: "bare escapes (printf)", text: #"\x81\x05Hello"#, format: .escapedString, bytes: hello),
+        HexDumpSample(name: "bare escapes in a markdown code block", text: "```\n\\x81\\x05Hello\n```", format: .escapedString, bytes: hello),
         HexDumpSample(name: "bash $''", text: #"printf $'\x81\x05Hell\157' | nc localhost 8080"#, format: .escapedString, bytes: hello),
         HexDumpSample(name: "Python implicit concatenation", text: "frame = (b'\\x81\\x05'\n         b'Hello')", format: .escapedString, bytes: hello),
         HexDumpSample(
@@ -160,6 +167,21 @@ struct HexDumpReaderTests {
 
                 """,
             format: .hexdumpWords, bytes: maskedHello),
+        HexDumpSample(
+            name: "hexdump -x",
+            text: """
+                0000000    8581    fa37    3d21    9f7f    514d    0058                
+                000000b
+
+                """,
+            format: .hexdumpWords, bytes: maskedHello),
+        HexDumpSample(
+            name: "hexdump -C -s 3 (unaligned start)",
+            text: """
+                00000003  fa 21 3d 7f 9f 4d 51 58                           |.!=..MQX|
+                0000000b
+                """,
+            format: .hexdumpCanonical, bytes: Array(maskedHello[3...])),
         HexDumpSample(
             name: "od -x (octal offsets, words)",
             text: """
@@ -616,9 +638,13 @@ struct HexDumpReaderTests {
         HexDumpFailure(name: "plain: not a hex digit", text: "81 85 4g", message: "line 1, column 8: 'g' is not a hex digit", code: .notHexDigit),
         HexDumpFailure(name: "plain: odd digits", text: "818548656c6c6", message: "line 1, column 1: odd number of hex digits in '818548656c6c6'", code: .oddDigitCount),
         HexDumpFailure(name: "plain: odd digits on line 2", text: "81 85\n48 6 6c", message: "line 2, column 4: odd number of hex digits in '6'", code: .oddDigitCount),
+        HexDumpFailure(name: "plain: a comment after the bytes", text: "81 85 37 fa // masked", message: "line 1, column 13: '/' is not a hex digit", code: .notHexDigit),
+        HexDumpFailure(name: "plain: a text column is not skipped", text: "81 85 37 fa 21 3d 7f 9f  ..7.!=..\n4d 51 58                 MQX", message: "line 1, column 26: '.' is not a hex digit", code: .notHexDigit),
+        HexDumpFailure(name: "plain: a typo that starts a line", text: "81 85 37 fa\ng1 3d 7f 9f", message: "line 2, column 1: 'g' is not a hex digit", code: .notHexDigit),
+        HexDumpFailure(name: "plain: only notes", text: "Frame 1: 81 85 37 fa\n", message: "no hex bytes found; 1 line of words was skipped as notes", code: .noBytes),
         HexDumpFailure(name: "plain: doubled separator", text: "81::85", message: "line 1, column 4: unexpected ':'", code: .unexpectedCharacter),
         HexDumpFailure(name: "nothing", text: "", message: "no hex bytes found", code: .noBytes),
-        HexDumpFailure(name: "only prose", text: "hello world\n", message: "no hex bytes found", code: .noBytes),
+        HexDumpFailure(name: "only prose", text: "hello world\n", message: "no hex bytes found; 1 line of words was skipped as notes", code: .noBytes),
         HexDumpFailure(
             name: "xxd: bad digit on line 3",
             text: """

@@ -154,7 +154,13 @@ extension WSCtlCommand {
                 throw ExitCode.failure
             }
             if packets == .auto, dump.format.holdsPackets, !dump.blocks.isEmpty {
-                let segments = dump.blocks.map { PacketHeaders.tcpPayload(dump.bytes[$0]) }
+                // tshark adds buffers of its own after a frame ("Unmasked data", "Reassembled TCP"):
+                // only the packets themselves are read; the rest would repeat their bytes.
+                let packetBlocks = dump.blocks.indices.filter { i in
+                    let label = dump.blockLabels[i] ?? ""
+                    return dump.format != .wireshark || label.isEmpty || label.hasPrefix("Frame")
+                }
+                let segments = packetBlocks.map { PacketHeaders.tcpPayload(dump.bytes[dump.blocks[$0]]) }
                 if segments.allSatisfy({ $0 != nil }) {
                     var order: [String] = []
                     var byFlow: [String: [UInt8]] = [:]

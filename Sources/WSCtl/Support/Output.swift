@@ -62,6 +62,12 @@ enum Output {
         line.withUnsafeBytes { writeAll(fd: 2, $0) }
     }
 
+    /// A whole line to stderr in one write(2), without touching the stdout buffer: safe from any thread.
+    static func stderrLine(_ s: String) {
+        let line = Array(s.utf8)
+        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+    }
+
     static func warning(_ s: String) { error("warning: \(s)") }
 
     /// Colour only on a terminal and only when `NO_COLOR` is unset (no-color.org).

@@ -3,7 +3,7 @@
 /// `(byte)0x81` casts, `0x81u8` suffixes, `'a'` characters. Numbers without `0x` are decimal.
 ///
 /// Each innermost bracket pair is a block; text outside brackets (the declaration, `Buffer.from(`,
-/// `unsigned int len = 7;`) is ignored, as are declarator brackets (`data[]`, `[UInt8] =`, `[]byte{`).
+/// `unsigned int len = 7;`) is ignored, as are declarator brackets (`data[]`, `[UInt8] =`, `[5]byte{`).
 struct ArrayLiteralParser {
     let text: DumpText
 
@@ -63,11 +63,14 @@ struct ArrayLiteralParser {
         if i == close { return true }
         guard b[open] == UInt8(ascii: "[") else { return false }
         if open > 0, DumpText.isIdentifierCharacter(b[open - 1]) { return true }
+        // A type: `[5]byte{`, `[]byte{` (Go), `[UInt8] = ` (Swift).
+        if close + 1 < b.count {
+            let after = b[close + 1]
+            if after == UInt8(ascii: "{") || after == UInt8(ascii: "[") || DumpText.isIdentifierCharacter(after) { return true }
+        }
         var j = close + 1
         while j < b.count, b[j] == 0x20 || b[j] == 0x09 { j += 1 }
-        guard j < b.count else { return false }
-        if b[j] == UInt8(ascii: "{") || b[j] == UInt8(ascii: "[") { return true }
-        return b[j] == UInt8(ascii: "=") && (j + 1 == b.count || b[j + 1] != UInt8(ascii: "="))
+        return j < b.count && b[j] == UInt8(ascii: "=") && (j + 1 == b.count || b[j + 1] != UInt8(ascii: "="))
     }
 
     private func readElements(from start: Int, to end: Int, into bytes: inout [UInt8]) throws(HexDumpError) {
@@ -176,8 +179,8 @@ struct ArrayLiteralParser {
         }
         let number = text.string(start..<numberEnd)
         if negative {
-            guard value >= 1, value <= 128 else { throw text.error(.valueOutOfRange, at: start, "\(number) does not fit in a byte") }
-            return (UInt8(256 - value), q)
+            guard value <= 128 else { throw text.error(.valueOutOfRange, at: start, "\(number) does not fit in a byte") }
+            return (UInt8((256 - value) & 0xFF), q)
         }
         guard value <= 255 else { throw text.error(.valueOutOfRange, at: start, "\(number) does not fit in a byte") }
         return (UInt8(value), q)

@@ -200,10 +200,17 @@ struct DumpText {
 
     // MARK: Labels
 
+    /// Whether line `line` opens or closes a markdown code block.
+    func isFence(_ line: Int) -> Bool {
+        let start = skipWhitespace(from: lineStarts[line], end: lineEnds[line])
+        return bytes[start..<lineEnds[line]].starts(with: "```".utf8)
+    }
+
     /// The label of a block from the text lines directly above it: the last line that is not
     /// indented, with the indented lines after it (tcpdump -v continues its packet line indented),
-    /// trimmed, without a trailing colon.
-    func label(fromLines lines: [Int]) -> (text: String, line: Int)? {
+    /// trimmed, without a trailing colon. Markdown fences are not labels.
+    func label(fromLines allLines: [Int]) -> (text: String, line: Int)? {
+        let lines = allLines.filter { !isFence($0) }
         guard var first = lines.indices.last else { return nil }
         while first > lines.startIndex {
             let start = lineStarts[lines[first]]

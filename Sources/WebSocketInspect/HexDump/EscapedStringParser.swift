@@ -36,6 +36,7 @@ struct EscapedStringParser {
                 out.close()
                 continue
             }
+            if text.bytes[first...].starts(with: "```".utf8) { continue }
             if !out.isOpen { out.open(label: nil) }
             var p = first
             let last = text.trimmedEnd(start: first, end: end)

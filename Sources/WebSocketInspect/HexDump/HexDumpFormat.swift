@@ -16,7 +16,7 @@ public enum HexDumpFormat: String, CaseIterable, Hashable, Sendable, CustomStrin
     case xxd
     /// `hexdump -C` (and `hd`), with `*` lines and the final length line.
     case hexdumpCanonical = "hexdump-c"
-    /// `hexdump` without options and `od -x`: 16-bit words in little-endian byte order.
+    /// `hexdump` without options, `hexdump -x` and `od -x`: 16-bit words in little-endian byte order.
     case hexdumpWords = "hexdump-words"
     /// `od -t x1` with hex, octal or decimal offsets, with or without the `z` text column.
     case od

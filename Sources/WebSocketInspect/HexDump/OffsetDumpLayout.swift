@@ -22,6 +22,8 @@ struct OffsetDumpLayout: Sendable {
     var lastGroupMayBeShort = false
     /// Groups are 16-bit words printed as numbers of a little-endian machine (`hexdump`, `od -x`).
     var swapsWords = false
+    /// Groups are as many spaces apart as the first group is from the offset (hexdump -x: four).
+    var groupGapFollowsOffsetGap = false
     /// After this many bytes a line may have one extra space (hexdump -C's middle gap).
     var midGapAfter: Int?
     /// The character that opens the text column (`|` for hexdump -C, `>` for od).
@@ -75,8 +77,10 @@ struct OffsetDumpLayout: Sendable {
     static let hexdumpWords: OffsetDumpLayout = {
         // "%07x" then " %04x" per 16-bit word in the machine's byte order; od -x likewise, with
         // octal offsets unless -A x. An odd last byte is padded with 00; the final offset tells.
-        var layout = OffsetDumpLayout(format: .hexdumpWords, offsetDigits: 6...16, offsetGap: 1...1, maxBytesPerLine: 256)
+        // hexdump -x writes "    %04x" per word instead.
+        var layout = OffsetDumpLayout(format: .hexdumpWords, offsetDigits: 6...16, offsetGap: 1...4, maxBytesPerLine: 256)
         layout.groupDigits = 4
+        layout.groupGapFollowsOffsetGap = true
         layout.swapsWords = true
         layout.allowsRepeatLines = true
         layout.allowsEndOffset = true

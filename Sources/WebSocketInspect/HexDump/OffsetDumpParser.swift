@@ -22,14 +22,23 @@ struct OffsetDumpParser {
     let text: DumpText
     let layout: OffsetDumpLayout
 
-    /// Whether any line is a dump line of this layout, so that the layout is worth trying.
+    /// Whether the text has lines of this layout, so that the layout is worth trying: one dump
+    /// line, or for the layouts with the weakest signature a dump line at an offset that is a multiple
+    /// of 16, two dump lines, or a dump line and a length line (`hexdump -C -s 3`).
     func isApplicable() -> Bool {
+        var dumpLines = 0
+        var endLines = 0
         for line in 0..<text.lineCount {
-            if case .dump(let offset, _) = classify(line) {
-                if !layout.detectionNeedsAlignedOffset || text.bytes[offset.upperBound - 1] == UInt8(ascii: "0") {
-                    return true
-                }
+            switch classify(line) {
+            case .dump(let offset, _):
+                if !layout.detectionNeedsAlignedOffset || text.bytes[offset.upperBound - 1] == UInt8(ascii: "0") { return true }
+                dumpLines += 1
+            case .end:
+                endLines += 1
+            default:
+                continue
             }
+            if dumpLines >= 2 || (dumpLines >= 1 && endLines >= 1) { return true }
         }
         return false
     }
@@ -136,12 +145,19 @@ struct OffsetDumpParser {
     /// Reads the hex groups of one line from `start`, appending bytes; returns how many.
     ///
     /// Groups follow each other one space apart (hexdump -C and old Wireshark put one more after
-    /// the eighth byte). Anything after a wider gap or the text delimiter is the text column.
+    /// the eighth byte, hexdump -x four). Anything after a wider gap or the text delimiter is the text column.
     /// When the next offset says how many bytes the line holds (`limit`), reading stops there
     /// unless an unmistakable group follows, which the offset check then reports.
     func scanHex(line: Int, from start: Int, limit: Int?, into bytes: inout [UInt8]) throws(HexDumpError) -> Int {
         let b = text.bytes
         let end = text.lineEnds[line]
+        // hexdump -x puts as many spaces between words as after the offset.
+        var groupGap = 1
+        if layout.groupGapFollowsOffsetGap {
+            var i = start
+            while i > text.lineStarts[line], text.whitespaceLength(at: i - 1, end: end) == 1 { i -= 1 }
+            groupGap = gapWidth(i, start)
+        }
         var p = start
         var count = 0
         var group = layout.groupDigits
@@ -192,8 +208,8 @@ struct OffsetDumpParser {
             if q >= end { break }
             if let delimiter = layout.textDelimiter, b[q] == delimiter { break }
             let groupNext = isGroup(at: q, end: end, digits: group ?? digits)
-            if let limit, count >= limit, !(gap == 1 && groupNext) { break }
-            if gap == 1 || (gap == 2 && count == layout.midGapAfter && groupNext) {
+            if let limit, count >= limit, !(gap == groupGap && groupNext) { break }
+            if gap == groupGap || (gap == 2 && count == layout.midGapAfter && groupNext) {
                 p = q
                 continue
             }
@@ -299,6 +315,12 @@ struct OffsetDumpParser {
 
         func closeBlock() throws(HexDumpError) {
             previous = nil
+            // A last line is read by layout alone; it cannot hold more than the lines the offsets measured.
+            if widestFromOffsets > 0, let over = unconstrained.first(where: { $0.count > widestFromOffsets }) {
+                throw text.error(.lineTooLong, line: over.line, "\(over.count) bytes on this line, but the lines above hold \(widestFromOffsets)")
+            }
+            widestFromOffsets = 0
+            unconstrained.removeAll()
             guard let (range, label) = out.close() else { return }
             if layout.checksAnnouncedLength, let label, let line = labelLine, let announced = Self.announcedLength(label), announced != range.count {
                 throw text.error(.lengthMismatch, line: line, "'\(label)' announces \(announced) bytes, the dump below it holds \(range.count)")
@@ -312,7 +334,7 @@ struct OffsetDumpParser {
             guard value >= expected, (value - expected) % width == 0 else {
                 throw text.error(.badRepeat, at: at, "'*' repeats \(width)-byte lines from offset \(Self.format(expected, radix: radix)), but the next offset \(Self.format(value, radix: radix)) is not a whole number of lines further")
             }
-            guard value - expected <= UInt64(HexDumpReader.maximumExpandedBytes - out.bytes.count) else {
+            guard value - expected <= UInt64(max(0, HexDumpReader.maximumExpandedBytes - out.bytes.count)) else {
                 throw text.error(.tooLarge, at: at, "'*' would expand to \(value - expected) bytes, more than the limit of \(HexDumpReader.maximumExpandedBytes)")
             }
             let repeated = Array(out.bytes[line.start..<(line.start + line.count)])
@@ -403,10 +425,6 @@ struct OffsetDumpParser {
             throw text.error(.badRepeat, at: at, "'*' is not followed by an offset line, so how often it repeats is unknown")
         }
         try closeBlock()
-        // A last line is read by layout alone; it cannot hold more than the lines the offsets measured.
-        if widestFromOffsets > 0, let over = unconstrained.first(where: { $0.count > widestFromOffsets }) {
-            throw text.error(.lineTooLong, line: over.line, "\(over.count) bytes on this line, but the lines above hold \(widestFromOffsets)")
-        }
         let name = layout.format.name
         return try out.finish(format: layout.format, noBytes: HexDumpError(code: .noBytes, line: nil, column: nil, reason: "no bytes in this \(name) dump"))
     }

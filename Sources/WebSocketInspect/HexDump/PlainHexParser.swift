@@ -7,6 +7,7 @@ struct PlainHexParser {
     func parse() throws(HexDumpError) -> HexDump {
         var out = BlockCollector()
         var textRun: [Int] = []
+        var textLines = 0
         for line in 0..<text.lineCount {
             let end = text.lineEnds[line]
             let first = text.skipWhitespace(from: text.lineStarts[line], end: end)
@@ -18,13 +19,14 @@ struct PlainHexParser {
             if FreeFormText.isTextLine(text, line) {
                 out.close()
                 textRun.append(line)
+                textLines += 1
                 continue
             }
             if !out.isOpen { out.open(label: text.label(fromLines: textRun)?.text) }
             textRun.removeAll()
             try scan(from: first, end: end, into: &out.bytes)
         }
-        return try out.finish(format: .plain, noBytes: HexDumpError(code: .noBytes, line: nil, column: nil, reason: "no hex bytes found"))
+        return try out.finish(format: .plain, noBytes: FreeFormText.noBytes("hex bytes", textLines: textLines))
     }
 
     private static func isSeparator(_ c: UInt8) -> Bool {
@@ -85,6 +87,7 @@ struct PrefixedListParser {
         let b = text.bytes
         var out = BlockCollector()
         var textRun: [Int] = []
+        var textLines = 0
         for line in 0..<text.lineCount {
             let end = text.lineEnds[line]
             var p = text.skipWhitespace(from: text.lineStarts[line], end: end)
@@ -96,6 +99,7 @@ struct PrefixedListParser {
             if FreeFormText.isTextLine(text, line) {
                 out.close()
                 textRun.append(line)
+                textLines += 1
                 continue
             }
             if !out.isOpen { out.open(label: text.label(fromLines: textRun)?.text) }
@@ -137,7 +141,7 @@ struct PrefixedListParser {
                 p = run
             }
         }
-        return try out.finish(format: .prefixedList, noBytes: HexDumpError(code: .noBytes, line: nil, column: nil, reason: "no 0x-prefixed bytes found"))
+        return try out.finish(format: .prefixedList, noBytes: FreeFormText.noBytes("0x-prefixed bytes", textLines: textLines))
     }
 }
 
@@ -186,18 +190,33 @@ struct NodeBufferParser {
 
 /// Telling prose from hex in formats without a fixed layout.
 enum FreeFormText {
-    /// A line of words rather than bytes: it holds a word of two or more letters at least one of
-    /// which is not a hex digit (`client:`, `Frame bytes`), or starts like a prompt or a comment.
-    /// `0x` prefixes do not count as words. A stray `g` in `81 8g` is not a word, so it is reported.
+    /// A line of words rather than bytes (`client:`, `Frame bytes`, `$ echo …`, a markdown fence):
+    /// its first token is not hex, and it holds a word of two or more letters at least one of which
+    /// is not a hex digit, or it starts like a prompt or a comment. A line that starts with hex is
+    /// always read, so `81 85 4g` and `4d 51 58  MQX` are reported rather than skipped, and so is a
+    /// typo like `g1 85`, which has no word.
     static func isTextLine(_ text: DumpText, _ line: Int) -> Bool {
         let b = text.bytes
         let end = text.lineEnds[line]
         let first = text.skipWhitespace(from: text.lineStarts[line], end: end)
         guard first < end else { return false }
         switch b[first] {
-        case UInt8(ascii: "$"), UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "/"): return true
+        case UInt8(ascii: "$"), UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "/"), UInt8(ascii: "`"): return true
         default: break
         }
+        var tokenEnd = first
+        while tokenEnd < end, text.whitespaceLength(at: tokenEnd, end: end) == 0 { tokenEnd += 1 }
+        var digits = first
+        if tokenEnd - first > 2, b[first] == UInt8(ascii: "0"), b[first + 1] | 0x20 == UInt8(ascii: "x") { digits += 2 }
+        var hexLike = true
+        for i in digits..<tokenEnd where !DumpText.isHexDigit(b[i]) {
+            let c = b[i]
+            if c != UInt8(ascii: ":") && c != UInt8(ascii: "-") && c != UInt8(ascii: ",") && c != UInt8(ascii: ";") {
+                hexLike = false
+                break
+            }
+        }
+        if hexLike { return false }
         var i = first
         while i < end {
             guard DumpText.isLetter(b[i]) else {
@@ -218,6 +237,13 @@ enum FreeFormText {
             i = max(j, i + 1)
         }
         return false
+    }
+
+    /// The error for a text without bytes, pointing at the notes when there were some.
+    static func noBytes(_ what: String, textLines: Int) -> HexDumpError {
+        let reason = textLines == 0 ? "no \(what) found"
+            : "no \(what) found; \(textLines) line\(textLines == 1 ? "" : "s") of words \(textLines == 1 ? "was" : "were") skipped as notes"
+        return HexDumpError(code: .noBytes, line: nil, column: nil, reason: reason)
     }
 
     /// The end of the token at `i`: up to whitespace or a comma.
