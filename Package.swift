@@ -18,8 +18,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
-        // NIOWebSocket is used only as the benchmark baseline (codec-bench), never by the library.
+        // NIOPosix/NIOHTTP1 carry the server's bytes; NIOWebSocket is used only as the benchmark
+        // baseline (codec-bench, bench-server), never by the library.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // RFC 6455 frames, masking, validation, UTF-8, message assembly, handshake, envelope. No I/O, no NIO.
@@ -41,12 +46,29 @@ let package = Package(
             dependencies: ["WebSocketCodec", "WebSocketCompression"],
             swiftSettings: strict
         ),
+        // `wsctl serve`: SwiftNIO carries the bytes; frames, masking, UTF-8, deflate and the
+        // handshake checks come from the codec.
+        .target(
+            name: "WebSocketServer",
+            dependencies: [
+                "WebSocketCodec", "WebSocketCompression",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
         // The commands, as a library so tests can run them.
         .target(
             name: "WSCtl",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect",
+                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect", "WebSocketServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
@@ -64,6 +86,11 @@ let package = Package(
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"], swiftSettings: strict),
         .testTarget(name: "WebSocketCompressionTests", dependencies: ["WebSocketCompression"], swiftSettings: strict),
         .testTarget(name: "WebSocketInspectTests", dependencies: ["WebSocketInspect"], swiftSettings: strict),
+        .testTarget(
+            name: "WebSocketServerTests",
+            dependencies: ["WebSocketServer", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "WSCtlTests", dependencies: ["WSCtl", "wsctl"], swiftSettings: strict),
     ]
 )

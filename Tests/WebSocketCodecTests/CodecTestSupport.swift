@@ -415,3 +415,28 @@ func expectedCloseCode(for rule: WebSocketViolation.Rule) -> UInt16 {
         return 1002
     }
 }
+
+// MARK: - Compact comparisons
+
+/// nil when equal, otherwise where two byte arrays first differ. Used instead of `==` inside
+/// `#expect` wherever payloads can be large, so a failure prints a line, not megabytes.
+func byteDifference(_ a: [UInt8]?, _ b: [UInt8]?) -> String? {
+    guard let a, let b else { return a == nil && b == nil ? nil : "one side is nil" }
+    if a == b { return nil }
+    if let i = zip(a, b).enumerated().first(where: { $0.element.0 != $0.element.1 })?.offset {
+        return "\(a.count) vs \(b.count) bytes, first difference at \(i): \(a[i]) vs \(b[i])"
+    }
+    return "\(a.count) vs \(b.count) bytes, equal up to the shorter"
+}
+
+/// nil when equal, otherwise the first frame that differs and how.
+func frameDifference(_ a: [WebSocketFrame], _ b: [WebSocketFrame]) -> String? {
+    if a.count != b.count { return "\(a.count) vs \(b.count) frames" }
+    for (i, (x, y)) in zip(a, b).enumerated() where x != y {
+        var header = x
+        header.payload = y.payload
+        if header == y { return "frame \(i) payload: \(byteDifference(x.payload, y.payload) ?? "")" }
+        return "frame \(i): fin \(x.fin)/\(y.fin) rsv \(x.rsv1)\(x.rsv2)\(x.rsv3)/\(y.rsv1)\(y.rsv2)\(y.rsv3) opcode \(x.opcode)/\(y.opcode) key \(String(describing: x.maskingKey))/\(String(describing: y.maskingKey)) length \(x.payload.count)/\(y.payload.count)"
+    }
+    return nil
+}

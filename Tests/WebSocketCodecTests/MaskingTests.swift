@@ -18,6 +18,7 @@ struct MaskingTests {
           arguments: 0...3)
     func fastEqualsScalar(phase: Int) {
         var rng = CodecTestRNG(seed: 0xA5A5 &+ UInt64(phase))
+        var wrong: [String] = []
         for length in 0...300 {
             for _ in 0..<3 {
                 let keyBytes = rng.key()
@@ -30,12 +31,13 @@ struct MaskingTests {
                 var scalar = original
                 let scalarPhase = scalar.withUnsafeMutableBytes { WebSocketMasking.applyScalar(key, to: $0, phase: phase) }
 
-                #expect(fast == expected, "fast, length \(length), phase \(phase), key \(Wire.hex(keyBytes))")
-                #expect(scalar == expected, "scalar, length \(length), phase \(phase)")
-                #expect(fastPhase == (phase + length) % 4)
-                #expect(scalarPhase == (phase + length) % 4)
+                if fast != expected { wrong.append("fast: length \(length), key \(Wire.hex(keyBytes)): \(byteDifference(fast, expected)!)") }
+                if scalar != expected { wrong.append("scalar: length \(length): \(byteDifference(scalar, expected)!)") }
+                if fastPhase != (phase + length) % 4 { wrong.append("fast: length \(length) returned phase \(fastPhase)") }
+                if scalarPhase != (phase + length) % 4 { wrong.append("scalar: length \(length) returned phase \(scalarPhase)") }
             }
         }
+        #expect(wrong.isEmpty, "\(wrong.count) failures, first: \(wrong.prefix(3))")
     }
 
     @Test("the fast path is right at unaligned starts and touches nothing outside its slice",
@@ -43,6 +45,7 @@ struct MaskingTests {
     func unalignedStarts(start: Int) {
         var rng = CodecTestRNG(seed: 0xBEEF &+ UInt64(start))
         let guardBytes = 16
+        var wrong: [String] = []
         for length in 0...300 {
             let phase = length % 4
             let keyBytes = rng.key()
@@ -53,11 +56,12 @@ struct MaskingTests {
                 WebSocketMasking.apply(key, to: UnsafeMutableRawBufferPointer(rebasing: raw[start..<(start + length)]), phase: phase)
             }
             let expectedSlice = Wire.mask(Array(original[start..<(start + length)]), key: keyBytes, phase: phase)
-            #expect(Array(buffer[start..<(start + length)]) == expectedSlice, "start \(start), length \(length)")
-            #expect(Array(buffer[..<start]) == Array(original[..<start]), "bytes before the slice changed")
-            #expect(Array(buffer[(start + length)...]) == Array(original[(start + length)...]), "bytes after the slice changed")
-            #expect(returned == (phase + length) % 4)
+            if let d = byteDifference(Array(buffer[start..<(start + length)]), expectedSlice) { wrong.append("length \(length): \(d)") }
+            if buffer[..<start] != original[..<start] { wrong.append("length \(length): bytes before the slice changed") }
+            if buffer[(start + length)...] != original[(start + length)...] { wrong.append("length \(length): bytes after the slice changed") }
+            if returned != (phase + length) % 4 { wrong.append("length \(length): returned phase \(returned)") }
         }
+        #expect(wrong.isEmpty, "start \(start): \(wrong.count) failures, first: \(wrong.prefix(3))")
     }
 
     @Test("the returned phase lets a payload masked in random pieces equal one masked whole",
@@ -72,7 +76,7 @@ struct MaskingTests {
 
             var whole = original
             WebSocketMasking.apply(key, to: &whole)
-            #expect(whole == Wire.mask(original, key: keyBytes))
+            #expect(byteDifference(whole, Wire.mask(original, key: keyBytes)) == nil)
 
             var pieces = original
             var phase = 0
@@ -84,7 +88,7 @@ struct MaskingTests {
                     start = end
                 }
             }
-            #expect(pieces == whole, "length \(length)")
+            #expect(byteDifference(pieces, whole) == nil, "length \(length)")
             #expect(phase == length % 4)
         }
     }

@@ -1,0 +1,220 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import WebSocketServer
+
+extension WSCtlCommand {
+    struct Serve: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a WebSocket echo, broadcast or chat-room server for testing clients.",
+            discussion: """
+                With no flags: an echo server on ws://127.0.0.1:8080/ that sends each message back as one \
+                message of the same type, negotiating permessage-deflate when the client offers it.
+
+                Modes:
+                  echo       each message back to its sender (default)
+                  broadcast  each message to every client (--no-echo-self leaves out the sender)
+                  rooms      the JSON envelope chat-room protocol (see the README)
+
+                Close codes the server sends: 1000 normal, 1001 shutting down or idle, 1002 protocol error, \
+                1007 invalid UTF-8 or compressed data, 1008 slow consumer, 1009 message or frame too big, \
+                4001 authentication required, 4002 authentication failed, 4003 origin not allowed, \
+                4004 rate limit exceeded.
+
+                SIGINT or SIGTERM: every client gets 1001, the server waits up to --shutdown-grace seconds, \
+                prints a summary and exits 0.
+
+                Examples:
+                  wsctl serve
+                  wsctl serve --port 0 --mode broadcast --no-echo-self
+                  wsctl serve --mode rooms --auth-token s3cret --allow-origin '*.example.com'
+                  wsctl serve --rate-limit 100/s --max-message-size 1MiB --ping-interval 30s
+                  wsctl serve --tls-cert cert.pem --tls-key key.pem --metrics
+                """
+        )
+
+        @Option(help: "Address to bind.") var host = "127.0.0.1"
+        @Option(help: "Port; 0 picks a free one (printed at start).") var port = 8080
+        @Option(help: ArgumentHelp("Only this path upgrades (others get 404). Default: any path.", valueName: "PATH")) var path: String?
+        @Option(help: ArgumentHelp("Event-loop threads. Default: one per core.", valueName: "N")) var threads: Int?
+        @Option(help: ArgumentHelp("echo, broadcast or rooms.", valueName: "MODE")) var mode: ServerMode = .echo
+        @Flag(help: "Broadcast mode: do not send a message back to its sender.") var noEchoSelf = false
+        @Option(name: .customLong("subprotocol"), help: ArgumentHelp("A subprotocol to accept (repeatable, in preference order).", valueName: "NAME"))
+        var subprotocols: [String] = []
+        @Flag(help: "Do not negotiate permessage-deflate.") var noCompression = false
+
+        @Option(name: .customLong("auth-token"), help: ArgumentHelp("Accepted token, from ?token= or Authorization: Bearer (repeatable). Missing → close 4001, wrong → 4002.", valueName: "TOKEN"))
+        var authTokens: [String] = []
+        @Option(help: ArgumentHelp("File of accepted tokens, one per line (# comments).", valueName: "FILE")) var authTokensFile: String?
+        @Option(name: .customLong("allow-origin"), help: ArgumentHelp("Allowed Origin (repeatable; *.example.com wildcards). Others → close 4003. Default: any.", valueName: "ORIGIN"))
+        var allowOrigins: [String] = []
+        @Option(help: ArgumentHelp("Messages per second per connection, e.g. 100/s or 100/s:200 (burst). Over it → close 4004. Default: none.", valueName: "RATE"))
+        var rateLimit: String?
+
+        @Option(help: ArgumentHelp("Largest message (and inflated message), e.g. 16MiB. Over it → close 1009.", valueName: "SIZE")) var maxMessageSize = "16MiB"
+        @Option(help: ArgumentHelp("Largest frame. Over it → close 1009.", valueName: "SIZE")) var maxFrameSize = "16MiB"
+        @Option(help: ArgumentHelp("Most open WebSocket connections; more get HTTP 503.", valueName: "N")) var maxConnections = 100_000
+        @Option(help: ArgumentHelp("Time a client has to send its upgrade request.", valueName: "DURATION")) var handshakeTimeout = "10s"
+        @Option(help: ArgumentHelp("Send a ping this often; no pong within --pong-timeout closes the connection. Default: off.", valueName: "DURATION")) var pingInterval: String?
+        @Option(help: ArgumentHelp("How long to wait for a pong.", valueName: "DURATION")) var pongTimeout = "10s"
+        @Option(help: ArgumentHelp("Close connections idle this long (1001). Default: off.", valueName: "DURATION")) var idleTimeout: String?
+        @Option(help: ArgumentHelp("Bytes queued for one client before it counts as a slow consumer (broadcast, rooms: close 1008; echo: reading pauses).", valueName: "SIZE")) var maxSendQueue = "17MiB"
+        @Option(help: ArgumentHelp("How long to wait for clients at shutdown.", valueName: "DURATION")) var shutdownGrace = "5s"
+
+        @Option(help: ArgumentHelp("PEM certificate chain: serve wss://.", valueName: "PEM")) var tlsCert: String?
+        @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "PEM")) var tlsKey: String?
+        @Flag(help: "Serve Prometheus metrics at GET /metrics and health at GET /healthz on the same port.") var metrics = false
+        @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL")) var logLevel: Logger.Level = .info
+        @Option(help: ArgumentHelp("text or json.", valueName: "FORMAT")) var logFormat: LogFormat = .text
+
+        func validate() throws {
+            if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+            if !(0...65535).contains(port) { throw ValidationError("--port takes 0-65535") }
+            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+            if noEchoSelf && mode != .broadcast { throw ValidationError("--no-echo-self applies to --mode broadcast") }
+            _ = try makeConfiguration()
+        }
+
+        func makeConfiguration() throws -> ServerConfiguration {
+            var c = ServerConfiguration()
+            c.host = host
+            c.port = port
+            c.path = path
+            c.threads = threads
+            c.mode = mode
+            c.echoSelf = !noEchoSelf
+            c.subprotocols = subprotocols
+            c.compression = !noCompression
+            var tokens = Set(authTokens)
+            if let f = authTokensFile {
+                do { tokens.formUnion(try AuthTokensFile.load(path: f)) } catch { throw ValidationError("--auth-tokens-file: \(error)") }
+            }
+            c.authTokens = tokens
+            do { _ = try OriginPolicy(validating: allowOrigins) } catch { throw ValidationError("--allow-origin: \(error)") }
+            c.allowedOrigins = allowOrigins
+            if let r = rateLimit {
+                do {
+                    let rate = try RateLimit(parsing: r)
+                    c.rateLimit = rate.messagesPerSecond
+                    c.rateBurst = rate.burst
+                } catch { throw ValidationError("--rate-limit: \(error)") }
+            }
+            func size(_ name: String, _ v: String) throws -> Int {
+                do { return try ByteSizeFlag.parse(v) } catch { throw ValidationError("--\(name): \(error)") }
+            }
+            func seconds(_ name: String, _ v: String) throws -> Double {
+                do { return try DurationFlag.parseSeconds(v) } catch { throw ValidationError("--\(name): \(error)") }
+            }
+            c.maxMessageSize = try size("max-message-size", maxMessageSize)
+            c.maxFrameSize = try size("max-frame-size", maxFrameSize)
+            c.maxSendQueue = try size("max-send-queue", maxSendQueue)
+            c.maxConnections = maxConnections
+            c.handshakeTimeout = try seconds("handshake-timeout", handshakeTimeout)
+            c.pingInterval = try pingInterval.map { try seconds("ping-interval", $0) }
+            c.pongTimeout = try seconds("pong-timeout", pongTimeout)
+            c.idleTimeout = try idleTimeout.map { try seconds("idle-timeout", $0) }
+            c.shutdownGrace = try seconds("shutdown-grace", shutdownGrace)
+            c.tlsCertificatePath = tlsCert
+            c.tlsKeyPath = tlsKey
+            c.metrics = metrics
+            return c
+        }
+
+        func run() throws {
+            let configuration = try makeConfiguration()
+            let level = logLevel
+            let format = logFormat
+            LoggingSystem.bootstrap { label in
+                var h = StderrLogHandler(label: label, json: format == .json)
+                h.logLevel = level
+                return h
+            }
+            let logger = Logger(label: "wsctl.serve")
+            let server = WebSocketServer(configuration: configuration, logger: logger)
+            let address: String
+            do {
+                let bound = try server.start()
+                let scheme = configuration.tlsCertificatePath == nil ? "ws" : "wss"
+                let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+                address = "\(scheme)://\(host):\(bound.port ?? configuration.port)\(configuration.path ?? "/")"
+            } catch {
+                Output.error("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+                throw ExitCode.failure
+            }
+            Output.line(address)
+            Output.flush()
+            logger.info("listening", metadata: ["url": "\(address)", "mode": "\(configuration.mode.rawValue)"])
+            let done = DispatchSemaphore(value: 0)
+            signal(SIGINT, SIG_IGN)
+            signal(SIGTERM, SIG_IGN)
+            signal(SIGPIPE, SIG_IGN)
+            let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { done.signal() }
+                s.resume()
+                return s
+            }
+            done.wait()
+            logger.info("shutting down", metadata: ["connections": "\(server.activeConnections)"])
+            server.shutdown()
+            Output.errorRaw("wsctl serve: \(server.summary)\n")
+            withExtendedLifetime(sources) {}
+        }
+
+        enum LogFormat: String, ExpressibleByArgument { case text, json }
+    }
+}
+
+extension ServerMode: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Log lines on stderr: `time level message key=value…`, or one JSON object per line.
+struct StderrLogHandler: LogHandler {
+    let label: String
+    let json: Bool
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String, json: Bool) {
+        self.label = label
+        self.json = json
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let time = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        var all = metadata
+        if let m = event.metadata { all.merge(m) { $1 } }
+        var line: String
+        if json {
+            line = "{\"time\":\(jsonQuote(time)),\"level\":\(jsonQuote(event.level.rawValue)),\"message\":\(jsonQuote(event.message.description))"
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += ",\(jsonQuote(k)):\(jsonQuote("\(v)"))" }
+            line += "}"
+        } else {
+            line = "\(time) \(event.level.rawValue) \(event.message)"
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) { line += " \(k)=\(v)" }
+        }
+        Output.stderrLine(line + "\n")
+    }
+
+    private func jsonQuote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}

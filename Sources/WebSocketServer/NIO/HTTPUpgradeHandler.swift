@@ -1,0 +1,167 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import WebSocketCodec
+import WebSocketCompression
+
+/// The HTTP/1.1 side of a connection: the upgrade (RFC 6455 §4.2) checked by the codec's handshake
+/// validator and the server's policies, plain pages for non-upgrade GETs, /metrics and /healthz.
+/// On a valid upgrade it writes the 101 itself and swaps the HTTP handlers for a WebSocketFrameHandler.
+final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: ServerContext
+    private let decoder: ByteToMessageHandler<HTTPRequestDecoder>
+    private let encoder: HTTPResponseEncoder
+    private var head: HTTPRequestHead?
+    private var upgraded = false
+    private var timeout: Scheduled<Void>?
+
+    init(server: ServerContext, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+        self.server = server
+        self.decoder = decoder
+        self.encoder = encoder
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // Slow or idle clients before the upgrade are cut (slowloris).
+        let seconds = server.configuration.handshakeTimeout
+        let channel = context.channel
+        let logger = server.logger
+        let counters = server.counters
+        let metrics = server.metrics
+        timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            logger.debug("handshake timeout", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            counters.handshakeFailures.add(1, ordering: .relaxed)
+            metrics?.handshakeFailed(reason: "timeout")
+            channel.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timeout?.cancel()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if upgraded {
+            // Bytes that followed the upgrade request in the same read, forwarded by the decoder.
+            context.fireChannelRead(data)
+            return
+        }
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body: break
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            respond(to: h, context: context)
+        }
+    }
+
+    private func respond(to h: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = String(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let isUpgrade = h.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
+        if !isUpgrade {
+            if server.configuration.metrics, h.method == .GET, path == "/metrics" {
+                return page(context, .ok, server.metrics?.render() ?? "", contentType: "text/plain; version=0.0.4")
+            }
+            if server.configuration.metrics, h.method == .GET, path == "/healthz" {
+                return page(context, .ok, "ok\n")
+            }
+            if h.method == .GET || h.method == .HEAD {
+                return page(context, .ok, "wsctl serve: this is a WebSocket endpoint (mode \(server.configuration.mode.rawValue)). Connect with a WebSocket client to \(server.configuration.path ?? "/").\n")
+            }
+            return page(context, .methodNotAllowed, "only GET is served here\n", extra: [("Allow", "GET")])
+        }
+        if server.shuttingDown.load(ordering: .relaxed) {
+            return refuse(context, .serviceUnavailable, "server is shutting down", reason: "shutting_down")
+        }
+        if let only = server.configuration.path, path != only {
+            return refuse(context, .notFound, "no WebSocket endpoint at \(path); this server upgrades \(only)", reason: "path")
+        }
+        if server.registry.count >= server.configuration.maxConnections {
+            return refuse(context, .serviceUnavailable, "connection limit (\(server.configuration.maxConnections)) reached", reason: "max_connections")
+        }
+        let request: WebSocketUpgradeRequest
+        do {
+            request = try WebSocketUpgradeRequest.validate(
+                method: h.method.rawValue, target: h.uri, version: "HTTP/\(h.version.major).\(h.version.minor)",
+                headers: h.headers.map { (name: $0.name, value: $0.value) })
+        } catch {
+            let status = HTTPResponseStatus(statusCode: error.httpStatus ?? 400)
+            return refuse(context, status, error.message, reason: error.rule.rawValue, extra: error.rejectionHeaders)
+        }
+        let c = server.configuration
+        let subprotocol = c.subprotocols.first { request.subprotocols.contains($0) }
+        var deflate: PerMessageDeflateParameters? = nil
+        if c.compression {
+            deflate = c.deflate.negotiate(offers: request.extensions)
+        }
+        var refusal: (UInt16, String)? = nil
+        if !server.originPolicy.allows(request.origin) {
+            refusal = (4003, "origin not allowed")
+        } else {
+            switch server.authPolicy.check(query: request.query, headers: h.headers.map { (name: $0.name, value: $0.value) }) {
+            case .allowed: break
+            case .missing: refusal = (4001, "authentication required")
+            case .invalid: refusal = (4002, "authentication failed")
+            }
+        }
+        if let refusal {
+            server.counters.handshakeFailures.add(1, ordering: .relaxed)
+            server.metrics?.handshakeFailed(reason: refusal.0 == 4003 ? "origin" : "auth")
+        }
+        let info = NegotiatedConnection(
+            id: server.makeConnectionID(), remote: context.channel.remoteAddress.map(Self.describe) ?? "?", path: path,
+            subprotocol: subprotocol, deflate: deflate, refuse: refusal.map { (code: $0.0, reason: $0.1) })
+        upgrade(context: context, response: request.responseHeaders(subprotocol: subprotocol, extensions: deflate?.headerValue), info: info)
+    }
+
+    private func upgrade(context: ChannelHandlerContext, response: [(name: String, value: String)], info: NegotiatedConnection) {
+        timeout?.cancel()
+        upgraded = true
+        var text = "HTTP/1.1 101 Switching Protocols\r\n"
+        for (name, value) in response { text += "\(name): \(value)\r\n" }
+        text += "\r\n"
+        let pipeline = context.pipeline.syncOperations
+        _ = pipeline.removeHandler(encoder)
+        context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: text)), promise: nil)
+        let handler = WebSocketFrameHandler(server: server, info: info)
+        do {
+            try pipeline.addHandler(handler, position: .after(self))
+            _ = pipeline.removeHandler(decoder)
+            _ = pipeline.removeHandler(self)
+        } catch {
+            server.logger.error("upgrade failed", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func refuse(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ message: String, reason: String,
+                        extra: [(name: String, value: String)] = []) {
+        server.counters.handshakeFailures.add(1, ordering: .relaxed)
+        server.metrics?.handshakeFailed(reason: reason)
+        server.logger.info("handshake refused", metadata: ["status": "\(status.code)", "reason": "\(message)"])
+        page(context, status, message + "\n", extra: extra.map { ($0.name, $0.value) })
+    }
+
+    private func page(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ body: String,
+                      contentType: String = "text/plain; charset=utf-8", extra: [(String, String)] = []) {
+        timeout?.cancel()
+        var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.utf8.count)"), ("Connection", "close")])
+        for (n, v) in extra { headers.add(name: n, value: v) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    static func describe(_ address: SocketAddress) -> String {
+        switch address {
+        case .v4: return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+        case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        default: return "\(address)"
+        }
+    }
+}

@@ -1,0 +1,336 @@
+import Logging
+import NIOCore
+import WebSocketCodec
+import WebSocketCompression
+
+/// Result of the upgrade, handed to the frame handler.
+struct NegotiatedConnection {
+    var id: String
+    var remote: String
+    var path: String
+    var subprotocol: String?
+    var deflate: PerMessageDeflateParameters?
+    /// A policy refused the client after the upgrade (auth 4001/4002, origin 4003): close at once.
+    var refuse: (code: UInt16, reason: String)?
+}
+
+/// One WebSocket connection after the upgrade: bytes in through the codec's parser and assembler,
+/// behaviour (echo, broadcast, rooms), and the close/ping state machine's actions carried out.
+final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ServerContext
+    private let info: NegotiatedConnection
+    private var parser: WebSocketFrameParser
+    private var assembler: WebSocketMessageAssembler
+    private let compressor: PerMessageDeflateCompressor?
+    private let decompressor: PerMessageDeflateDecompressor?
+    private var machine: WebSocketConnectionStateMachine
+    private var context: ChannelHandlerContext?
+    private var timer: RepeatedTask?
+    private var lastPingAt: Double
+    private var rateLimiter: TokenBucket?
+    private var needsFlush = false
+    private var registered = false
+    private var openedAt: Double
+
+    init(server: ServerContext, info: NegotiatedConnection) {
+        self.server = server
+        self.info = info
+        let c = server.configuration
+        parser = WebSocketFrameParser(configuration: .init(
+            direction: .clientToServer, allowedReservedBits: info.deflate == nil ? 0 : 0x40,
+            maxFrameSize: UInt64(c.maxFrameSize), maxBufferedFrameSize: 1 << 20))
+        assembler = WebSocketMessageAssembler(configuration: .init(
+            maxMessageSize: c.maxMessageSize, compressionNegotiated: info.deflate != nil))
+        if let d = info.deflate {
+            compressor = PerMessageDeflateCompressor(d.serverToClient)
+            decompressor = PerMessageDeflateDecompressor(d.clientToServer, maxInflatedSize: c.maxMessageSize)
+        } else {
+            compressor = nil
+            decompressor = nil
+        }
+        let now = ServerContext.now()
+        machine = WebSocketConnectionStateMachine(now: now)
+        lastPingAt = now
+        openedAt = now
+        if let rate = c.rateLimit {
+            rateLimiter = TokenBucket(rate: rate, burst: c.rateBurst ?? max(1, rate), now: now)
+        }
+    }
+
+    var id: String { info.id }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        let c = server.configuration
+        server.counters.connectionsTotal.add(1, ordering: .relaxed)
+        server.metrics?.connectionOpened()
+        server.logger.info("open", metadata: ["conn": "\(info.id)", "remote": "\(info.remote)", "path": "\(info.path)",
+                                              "subprotocol": "\(info.subprotocol ?? "-")", "deflate": "\(info.deflate != nil)"])
+        if let refuse = info.refuse {
+            perform(machine.abort(code: refuse.code, reason: refuse.reason), context: context)
+            return
+        }
+        server.registry.add(ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
+        registered = true
+        let timeouts = self.timeouts
+        if timeouts.pingInterval != nil || timeouts.idleTimeout != nil {
+            let period = [timeouts.pingInterval, timeouts.idleTimeout].compactMap { $0 }.min()! / 4
+            let step = TimeAmount.milliseconds(Int64(max(50, min(1000, period * 1000))))
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleRepeatedTask(initialDelay: step, delay: step) { _ in
+                loopBound.value.tick()
+            }
+        }
+        if server.configuration.mode == .rooms {
+            let deliveries = server.rooms.withLock { $0.connect(clientID: info.id) }
+            send(deliveries)
+        }
+        _ = c
+    }
+
+    private var timeouts: WebSocketConnectionStateMachine.Timeouts {
+        let c = server.configuration
+        return .init(pingInterval: c.pingInterval, pongTimeout: c.pongTimeout, idleTimeout: c.idleTimeout, closeTimeout: c.shutdownGrace)
+    }
+
+    private func tick() {
+        guard let context else { return }
+        perform(machine.tick(now: ServerContext.now(), timeouts: timeouts, lastPingAt: &lastPingAt), context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        machine.connectionClosed()
+        timer?.cancel()
+        if registered {
+            server.registry.remove(id: info.id)
+            registered = false
+            if server.configuration.mode == .rooms {
+                let deliveries = server.rooms.withLock { $0.disconnect(clientID: info.id) }
+                send(deliveries)
+            }
+        }
+        let code = machine.closeCode ?? 1006
+        server.counters.closed(code: code)
+        server.metrics?.connectionClosed(code: code)
+        let seconds = ServerContext.now() - openedAt
+        server.logger.info("close", metadata: ["conn": "\(info.id)", "code": "\(code)", "reason": "\(machine.closeReason)",
+                                               "duration": "\(String(format: "%.3f", seconds))s"])
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    /// Server shutdown: every client gets 1001 Going Away.
+    func goingAway() {
+        guard let context else { return }
+        perform(machine.initiateClose(code: 1001, reason: "server shutting down", now: ServerContext.now()), context: context)
+    }
+
+    // MARK: Inbound
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        guard machine.state != .closed else { return }
+        machine.receivedBytes(now: ServerContext.now())
+        server.counters.bytesIn.add(buffer.readableBytes, ordering: .relaxed)
+        buffer.withUnsafeMutableReadableBytes { raw in
+            parser.parse(raw) { piece in
+                self.handle(piece, context: context)
+            }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    private func handle(_ piece: WebSocketFramePiece, context: ChannelHandlerContext) {
+        guard machine.state != .closed else { return }
+        if let v = piece.violations.first {
+            fail(v, context: context)
+            return
+        }
+        let violations = assembler.receive(piece) { item in
+            switch item {
+            case .message(let m): self.received(m, context: context)
+            case .control(let c): self.received(c, context: context)
+            }
+        }
+        if let v = violations.first { fail(v, context: context) }
+    }
+
+    private func fail(_ v: WebSocketViolation, context: ChannelHandlerContext) {
+        server.logger.debug("violation", metadata: ["conn": "\(info.id)", "rule": "\(v.rule.rawValue)", "offset": "\(v.offset)", "detail": "\(v.message)"])
+        perform(machine.receivedViolation(v), context: context)
+    }
+
+    private func received(_ c: WebSocketControlFrameView, context: ChannelHandlerContext) {
+        switch c.opcode {
+        case .ping: perform(machine.receivedPing(Array(c.payload)), context: context)
+        case .pong: machine.receivedPong(now: ServerContext.now())
+        case .close:
+            // An invalid close payload was already reported as a violation and failed the connection.
+            guard machine.state != .closed else { return }
+            perform(machine.receivedClose(c.close ?? WebSocketClosePayload(code: nil)), context: context)
+        default: break
+        }
+    }
+
+    private func received(_ m: WebSocketMessageView, context: ChannelHandlerContext) {
+        guard machine.isOpen else { return }
+        server.counters.messagesIn.add(1, ordering: .relaxed)
+        server.metrics?.messageIn(bytes: m.payload.count)
+        if var limiter = rateLimiter {
+            let ok = limiter.take(now: ServerContext.now())
+            rateLimiter = limiter
+            if !ok {
+                perform(machine.initiateClose(code: 4004, reason: "rate limit exceeded", now: ServerContext.now()), context: context)
+                return
+            }
+        }
+        if m.compressed, let decompressor {
+            let inflated: [UInt8]
+            do {
+                inflated = try decompressor.inflateMessage(m.payload)
+            } catch {
+                var v = error
+                v.offset += m.offset
+                fail(v, context: context)
+                return
+            }
+            if m.opcode == .text, let bad = WebSocketUTF8Validator.firstInvalidIndex(inflated) {
+                fail(WebSocketViolation(.invalidUTF8, offset: m.offset, "inflated text is not UTF-8 at message byte \(bad)"), context: context)
+                return
+            }
+            inflated.withUnsafeBytes { dispatch(opcode: m.opcode, payload: $0, context: context) }
+        } else {
+            dispatch(opcode: m.opcode, payload: m.payload, context: context)
+        }
+    }
+
+    private func dispatch(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
+        switch server.configuration.mode {
+        case .echo:
+            var frame: ByteBuffer
+            if let compressor {
+                let deflated = compressor.compress(payload)
+                frame = deflated.withUnsafeBytes { Self.encode(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) }
+            } else {
+                frame = Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
+            }
+            write(&frame, messages: 1, context: context)
+        case .broadcast:
+            let frame = Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
+            var targets = server.registry.snapshot()
+            if !server.configuration.echoSelf { targets.removeAll { $0.id == info.id } }
+            ConnectionRegistry.deliver(frame, to: targets)
+        case .rooms:
+            guard opcode == .text else {
+                let err = RoomsEngine.errorEnvelope(code: "binary_not_supported", message: "rooms mode speaks JSON envelopes in text messages")
+                var frame = Self.encode(opcode: .text, payload: Array(err.utf8), allocator: context.channel.allocator)
+                write(&frame, messages: 1, context: context)
+                return
+            }
+            let text = String(decoding: payload, as: UTF8.self)
+            let deliveries = server.rooms.withLock { $0.receive(clientID: info.id, text: text) }
+            send(deliveries)
+        }
+    }
+
+    /// Rooms deliveries: each envelope is encoded once and shared by its recipients.
+    private func send(_ deliveries: [RoomsEngine.Delivery]) {
+        guard let context else { return }
+        for d in deliveries {
+            let frame = Self.encode(opcode: .text, payload: Array(d.text.utf8), allocator: context.channel.allocator)
+            ConnectionRegistry.deliver(frame, to: server.registry.handles(for: d.recipients))
+        }
+    }
+
+    // MARK: Outbound
+
+    static func encode(opcode: WebSocketOpcode, payload: [UInt8], rsv1: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
+        payload.withUnsafeBytes { encode(opcode: opcode, payload: $0, rsv1: rsv1, allocator: allocator) }
+    }
+
+    static func encode(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, rsv1: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let size = WebSocketFrameEncoder.headerLength(payloadLength: UInt64(payload.count), masked: false) + payload.count
+        var buffer = allocator.buffer(capacity: size)
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            WebSocketFrameEncoder.encode(reservedBits: rsv1 ? 0x40 : 0, opcode: opcode, payload: payload, into: out)
+        }
+        return buffer
+    }
+
+    /// A frame from another connection (broadcast, rooms), on this connection's event loop.
+    func deliver(_ frame: ByteBuffer) {
+        guard let context, machine.isOpen else { return }
+        var frame = frame
+        write(&frame, messages: 1, context: context)
+        context.flush()
+    }
+
+    private func write(_ frame: inout ByteBuffer, messages: Int, context: ChannelHandlerContext) {
+        // A connection whose queue is over the high water mark cannot keep up (echo mode stops
+        // reading instead, see channelWritabilityChanged, so only pushed traffic gets here).
+        if !context.channel.isWritable && server.configuration.mode != .echo {
+            server.counters.slowConsumerDrops.add(1, ordering: .relaxed)
+            server.metrics?.slowConsumerDropped()
+            perform(machine.abort(code: 1008, reason: "slow consumer: send queue over \(server.configuration.maxSendQueue) bytes"), context: context)
+            return
+        }
+        server.counters.messagesOut.add(messages, ordering: .relaxed)
+        server.counters.bytesOut.add(frame.readableBytes, ordering: .relaxed)
+        server.metrics?.messageOut(bytes: frame.readableBytes, count: messages)
+        context.write(wrapOutboundOut(frame), promise: nil)
+        needsFlush = true
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Echo: the client's own sends make our output, so stop reading until it catches up (TCP
+        // flow control pushes back on it). Memory stays bounded by the high water mark.
+        if server.configuration.mode == .echo {
+            context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func perform(_ action: WebSocketConnectionStateMachine.Action, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            return
+        case .sendPong(let payload):
+            var f = Self.encode(opcode: .pong, payload: payload, allocator: context.channel.allocator)
+            context.write(wrapOutboundOut(f), promise: nil)
+            f.clear()
+            needsFlush = true
+        case .sendPing(let payload):
+            let f = Self.encode(opcode: .ping, payload: payload, allocator: context.channel.allocator)
+            context.writeAndFlush(wrapOutboundOut(f), promise: nil)
+        case .sendClose(let code, let reason, let thenCloseTCP):
+            let payload = WebSocketClosePayload.encode(code: code.map(WebSocketCloseCode.init(code:)), reason: reason)
+            let f = Self.encode(opcode: .close, payload: payload, allocator: context.channel.allocator)
+            needsFlush = false
+            if thenCloseTCP {
+                let channel = context.channel
+                context.writeAndFlush(wrapOutboundOut(f)).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.writeAndFlush(wrapOutboundOut(f), promise: nil)
+            }
+        case .closeTCP:
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        server.logger.debug("error", metadata: ["conn": "\(info.id)", "error": "\(error)"])
+        context.close(promise: nil)
+    }
+}

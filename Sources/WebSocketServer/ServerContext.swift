@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+import WebSocketCodec
+
+/// Counts for the shutdown summary (the metrics registry, when enabled, has the full set).
+final class ServerCounters: Sendable {
+    let connectionsTotal = Atomic<Int>(0)
+    let messagesIn = Atomic<Int>(0)
+    let messagesOut = Atomic<Int>(0)
+    let bytesIn = Atomic<Int>(0)
+    let bytesOut = Atomic<Int>(0)
+    let handshakeFailures = Atomic<Int>(0)
+    let slowConsumerDrops = Atomic<Int>(0)
+    let closesByCode = Mutex<[UInt16: Int]>([:])
+
+    func closed(code: UInt16) { closesByCode.withLock { $0[code, default: 0] += 1 } }
+}
+
+/// What every connection of one server shares.
+final class ServerContext: Sendable {
+    let configuration: ServerConfiguration
+    let registry = ConnectionRegistry()
+    let counters = ServerCounters()
+    let logger: Logger
+    let metrics: ServerMetrics?
+    let rooms: Mutex<RoomsEngine>
+    let authPolicy: AuthPolicy
+    let originPolicy: OriginPolicy
+    let nextID = Atomic<Int>(0)
+    /// Set at shutdown: new upgrades are refused.
+    let shuttingDown = Atomic<Bool>(false)
+
+    init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.metrics = configuration.metrics ? ServerMetrics() : nil
+        self.authPolicy = AuthPolicy(tokens: configuration.authTokens)
+        self.originPolicy = OriginPolicy(patterns: configuration.allowedOrigins)
+        self.rooms = Mutex(RoomsEngine(authenticate: { [tokens = configuration.authTokens] token in
+            tokens.isEmpty || tokens.contains(token)
+        }))
+    }
+
+    func makeConnectionID() -> String {
+        let n = nextID.add(1, ordering: .relaxed).newValue
+        return "c\(n)"
+    }
+
+    static let monotonicStart = DispatchTime.now().uptimeNanoseconds
+    /// Seconds on a monotonic clock (the start is read first: it is initialised lazily).
+    static func now() -> Double {
+        let start = monotonicStart
+        return Double(Int64(bitPattern: DispatchTime.now().uptimeNanoseconds &- start)) / 1e9
+    }
+}

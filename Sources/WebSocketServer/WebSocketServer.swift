@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// `wsctl serve`: binds, accepts, upgrades, and shuts down cleanly.
+public final class WebSocketServer: Sendable {
+    public let configuration: ServerConfiguration
+    let context: ServerContext
+    private let group: MultiThreadedEventLoopGroup
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.context = ServerContext(configuration: configuration, logger: logger)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads ?? System.coreCount)
+    }
+
+    /// Binds and starts accepting. Returns the bound address (the port is real when 0 was asked).
+    public func start() throws -> SocketAddress {
+        let server = context
+        let c = configuration
+        var tls: NIOSSLContext? = nil
+        if let cert = c.tlsCertificatePath, let key = c.tlsKeyPath {
+            let certificates = try NIOSSLCertificate.fromPEMFile(cert)
+            var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: certificates.map { .certificate($0) }, privateKey: .file(key))
+            tlsConfiguration.applicationProtocols = ["http/1.1"]
+            tls = try NIOSSLContext(configuration: tlsConfiguration)
+        }
+        let sslContext = tls
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark,
+                                value: .init(low: max(1, c.maxSendQueue / 2), high: max(2, c.maxSendQueue)))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let ops = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try ops.addHandler(NIOSSLServerHandler(context: sslContext))
+                    }
+                    let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+                    let encoder = HTTPResponseEncoder()
+                    try ops.addHandler(decoder)
+                    try ops.addHandler(encoder)
+                    try ops.addHandler(HTTPUpgradeHandler(server: server, decoder: decoder, encoder: encoder))
+                }
+            }
+        let ch = try bootstrap.bind(host: c.host, port: c.port).wait()
+        channel.withLock { $0 = ch }
+        return ch.localAddress!
+    }
+
+    /// Stops accepting, sends 1001 Going Away to every client, waits up to `shutdownGrace` seconds
+    /// for them to finish the close handshake, then closes what is left and stops the threads.
+    public func shutdown() {
+        context.shuttingDown.store(true, ordering: .relaxed)
+        let ch = channel.withLock { c -> (any Channel)? in let x = c; c = nil; return x }
+        try? ch?.close().wait()
+        let handles = context.registry.snapshot()
+        for h in handles {
+            h.eventLoop.execute { h.handler.value.goingAway() }
+        }
+        let deadline = Date().addingTimeInterval(configuration.shutdownGrace)
+        while context.registry.count > 0 && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        try? group.syncShutdownGracefully()
+    }
+
+    /// A summary of the run, for the log at shutdown.
+    public var summary: String {
+        let k = context.counters
+        let closes = k.closesByCode.withLock { $0 }.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
+        return "connections \(k.connectionsTotal.load(ordering: .relaxed)), messages in \(k.messagesIn.load(ordering: .relaxed)) / out \(k.messagesOut.load(ordering: .relaxed)), bytes in \(k.bytesIn.load(ordering: .relaxed)) / out \(k.bytesOut.load(ordering: .relaxed)), handshake failures \(k.handshakeFailures.load(ordering: .relaxed)), slow consumers dropped \(k.slowConsumerDrops.load(ordering: .relaxed)), closes \(closes.isEmpty ? "none" : closes)"
+    }
+
+    public var activeConnections: Int { context.registry.count }
+}
