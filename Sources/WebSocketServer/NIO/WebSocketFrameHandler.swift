@@ -152,19 +152,48 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         context.fireChannelReadComplete()
     }
 
+    /// What a completed message or control frame asks for. It is worked out inside the assembler's
+    /// callback (where the payload is valid) but carried out only when the piece broke no rule: a
+    /// message that fails UTF-8, or a close with a bad code, must not be echoed or answered.
+    private enum Outcome {
+        case ping([UInt8])
+        case pong
+        case close(WebSocketClosePayload)
+        case message(WebSocketOpcode, [UInt8]?, ByteBuffer?)
+    }
+
     private func handle(_ piece: WebSocketFramePiece, context: ChannelHandlerContext) {
         guard machine.state != .closed else { return }
         if let v = piece.violations.first {
             fail(v, context: context)
             return
         }
+        var outcome: Outcome? = nil
         let violations = assembler.receive(piece) { item in
             switch item {
-            case .message(let m): self.received(m, context: context)
-            case .control(let c): self.received(c, context: context)
+            case .message(let m):
+                guard m.isValidUTF8 != false else { return }
+                outcome = self.prepare(m, context: context)
+            case .control(let c):
+                switch c.opcode {
+                case .ping: outcome = .ping(Array(c.payload))
+                case .pong: outcome = .pong
+                case .close: outcome = .close(c.close ?? WebSocketClosePayload(code: nil))
+                default: break
+                }
             }
         }
-        if let v = violations.first { fail(v, context: context) }
+        if let v = violations.first {
+            fail(v, context: context)
+            return
+        }
+        switch outcome {
+        case nil: break
+        case .ping(let payload): perform(machine.receivedPing(payload), context: context)
+        case .pong: machine.receivedPong(now: ServerContext.now())
+        case .close(let payload): perform(machine.receivedClose(payload), context: context)
+        case .message(let opcode, let bytes, let frame): deliver(opcode: opcode, bytes: bytes, frame: frame, context: context)
+        }
     }
 
     private func fail(_ v: WebSocketViolation, context: ChannelHandlerContext) {
@@ -172,30 +201,9 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         perform(machine.receivedViolation(v), context: context)
     }
 
-    private func received(_ c: WebSocketControlFrameView, context: ChannelHandlerContext) {
-        switch c.opcode {
-        case .ping: perform(machine.receivedPing(Array(c.payload)), context: context)
-        case .pong: machine.receivedPong(now: ServerContext.now())
-        case .close:
-            // An invalid close payload was already reported as a violation and failed the connection.
-            guard machine.state != .closed else { return }
-            perform(machine.receivedClose(c.close ?? WebSocketClosePayload(code: nil)), context: context)
-        default: break
-        }
-    }
-
-    private func received(_ m: WebSocketMessageView, context: ChannelHandlerContext) {
-        guard machine.isOpen else { return }
-        server.counters.messagesIn.add(1, ordering: .relaxed)
-        server.metrics?.messageIn(bytes: m.payload.count)
-        if var limiter = rateLimiter {
-            let ok = limiter.take(now: ServerContext.now())
-            rateLimiter = limiter
-            if !ok {
-                perform(machine.initiateClose(code: 4004, reason: "rate limit exceeded", now: ServerContext.now()), context: context)
-                return
-            }
-        }
+    /// Inflates and checks a message, and encodes what it will send (the payload view dies with the callback).
+    private func prepare(_ m: WebSocketMessageView, context: ChannelHandlerContext) -> Outcome? {
+        guard machine.isOpen else { return nil }
         if m.compressed, let decompressor {
             let inflated: [UInt8]
             do {
@@ -204,42 +212,60 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
                 var v = error
                 v.offset += m.offset
                 fail(v, context: context)
-                return
+                return nil
             }
             if m.opcode == .text, let bad = WebSocketUTF8Validator.firstInvalidIndex(inflated) {
                 fail(WebSocketViolation(.invalidUTF8, offset: m.offset, "inflated text is not UTF-8 at message byte \(bad)"), context: context)
-                return
+                return nil
             }
-            inflated.withUnsafeBytes { dispatch(opcode: m.opcode, payload: $0, context: context) }
-        } else {
-            dispatch(opcode: m.opcode, payload: m.payload, context: context)
+            return inflated.withUnsafeBytes { prepareOutbound(opcode: m.opcode, payload: $0, context: context) }
+        }
+        return prepareOutbound(opcode: m.opcode, payload: m.payload, context: context)
+    }
+
+    private func prepareOutbound(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Outcome {
+        server.counters.messagesIn.add(1, ordering: .relaxed)
+        server.metrics?.messageIn(bytes: payload.count)
+        switch server.configuration.mode {
+        case .echo:
+            if let compressor {
+                let deflated = compressor.compress(payload)
+                return .message(opcode, nil, deflated.withUnsafeBytes { Self.encode(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) })
+            }
+            return .message(opcode, nil, Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator))
+        case .broadcast:
+            return .message(opcode, nil, Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator))
+        case .rooms:
+            return .message(opcode, Array(payload), nil)
         }
     }
 
-    private func dispatch(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) {
-        switch server.configuration.mode {
-        case .echo:
-            var frame: ByteBuffer
-            if let compressor {
-                let deflated = compressor.compress(payload)
-                frame = deflated.withUnsafeBytes { Self.encode(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) }
-            } else {
-                frame = Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
-            }
-            write(&frame, messages: 1, context: context)
-        case .broadcast:
-            let frame = Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
-            var targets = server.registry.snapshot()
-            if !server.configuration.echoSelf { targets.removeAll { $0.id == info.id } }
-            ConnectionRegistry.deliver(frame, to: targets)
-        case .rooms:
-            guard opcode == .text else {
-                let err = RoomsEngine.errorEnvelope(code: "binary_not_supported", message: "rooms mode speaks JSON envelopes in text messages")
-                var frame = Self.encode(opcode: .text, payload: Array(err.utf8), allocator: context.channel.allocator)
-                write(&frame, messages: 1, context: context)
+    private func deliver(opcode: WebSocketOpcode, bytes: [UInt8]?, frame: ByteBuffer?, context: ChannelHandlerContext) {
+        guard machine.isOpen else { return }
+        if var limiter = rateLimiter {
+            let ok = limiter.take(now: ServerContext.now())
+            rateLimiter = limiter
+            if !ok {
+                perform(machine.initiateClose(code: 4004, reason: "rate limit exceeded", now: ServerContext.now()), context: context)
                 return
             }
-            let text = String(decoding: payload, as: UTF8.self)
+        }
+        switch server.configuration.mode {
+        case .echo:
+            var f = frame!
+            write(&f, messages: 1, context: context)
+        case .broadcast:
+            var targets = server.registry.snapshot()
+            if !server.configuration.echoSelf { targets.removeAll { $0.id == info.id } }
+            ConnectionRegistry.deliver(frame!, to: targets)
+        case .rooms:
+            guard opcode == .text, let bytes else {
+                let err = RoomsEngine.errorEnvelope(code: RoomsEngine.ErrorCode.binaryNotSupported, message: "rooms mode speaks JSON envelopes in text messages")
+                var f = Self.encode(opcode: .text, payload: Array(err.utf8), allocator: context.channel.allocator)
+                write(&f, messages: 1, context: context)
+                return
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
             let deliveries = server.rooms.withLock { $0.receive(clientID: info.id, text: text) }
             send(deliveries)
         }
