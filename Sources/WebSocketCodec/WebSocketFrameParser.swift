@@ -109,8 +109,8 @@ public struct WebSocketFrameParser: Sendable {
     }
 
     /// Where an unfinished frame stands: its offset, how many of its bytes have arrived and how
-    /// many are still missing (nil when not even the header's length is known yet). nil when the
-    /// input ended on a frame boundary.
+    /// many are still missing: the whole frame's remainder once the length field is readable,
+    /// else the header bytes still needed. nil when the input ended on a frame boundary.
     public var pendingFrame: (offset: Int, received: UInt64, missing: UInt64)? {
         if let s = streaming {
             let received = UInt64(s.header.headerLength) + s.delivered

@@ -152,6 +152,18 @@ struct AssemblerTests {
         #expect(next.assemblerKeys == [ViolationKey(.invalidUTF8, 2)])
     }
 
+    @Test("the UTF-8 state starts over with each fragmented message",
+          arguments: ["01 02 FF FE 80 01 FD", "01 01 E2 80 00", "01 01 E2 82 00"])
+    func utf8StateResets(first: String) {
+        // a fragmented text message that failed (or ended inside a sequence), then a valid fragmented one
+        let firstBytes = Wire.bytes(first)
+        let out = parseEveryWay(firstBytes + Wire.bytes("01 01 68 80 01 69"))
+        #expect(out.messages.count == 2)
+        #expect(out.messages.last?.text == "hi")
+        #expect(out.messages.last?.isValidUTF8 == true)
+        #expect(out.assemblerKeys.allSatisfy { $0.offset <= firstBytes.count }, "\(out.assemblerKeys)")
+    }
+
     @Test("binary messages and validateUTF8 = false are not checked")
     func utf8NotChecked() {
         let binary = parseEveryWay(Wire.bytes("82 02 FF FE"))
@@ -226,6 +238,15 @@ struct AssemblerTests {
         #expect(out.controls.first?.payload == payload)
     }
 
+    @Test("a masked close frame's violations point into its payload, past the key")
+    func closeMaskedInvalid() {
+        // a client's close frame with code 1005 and reason "a" FF: header 6 bytes, code at 6, FF at 9
+        let bytes = Wire.frame(opcode: 0x8, key: [0x11, 0x22, 0x33, 0x44], payload: [0x03, 0xED, 0x61, 0xFF])
+        let out = parseEveryWay(bytes, parser: .init(direction: .clientToServer))
+        #expect(out.assemblerKeys.sorted() == [ViolationKey(.invalidCloseCode, 6), ViolationKey(.invalidCloseReason, 9)])
+        #expect(out.controls.first?.offset == 0)
+    }
+
     @Test("a close reason that is not UTF-8 fails at its first bad byte")
     func closeReasonInvalid() {
         // code 1000, reason "a" FF "b": the reason starts at 4, FF is at 5
@@ -281,6 +302,12 @@ struct AssemblerTests {
         #expect(out.assemblerKeys == [ViolationKey(.messageTooLarge, 16)])
         #expect(out.messages.isEmpty)
         #expect(!out.insideMessage)
+
+        // 5 + 5 bytes is exactly the limit and fine
+        let atLimit = parseEveryWay(Wire.frame(fin: false, opcode: 0x2, payload: Wire.pattern(5))
+                                    + Wire.frame(opcode: 0x0, payload: Wire.pattern(5, start: 5)), assembler: config)
+        #expect(atLimit.violations.isEmpty)
+        #expect(atLimit.messages.map(\.data) == [Wire.pattern(10)])
     }
 
     @Test("more fragments than maxFragments fail with 1009 at the first fragment too many")

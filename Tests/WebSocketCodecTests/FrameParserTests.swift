@@ -238,6 +238,9 @@ struct FrameParserTests {
         // masked, 16-bit length 200: the frame is 4 + 4 + 200 = 208 bytes, 5 are here
         TruncationCase(claim: "cut in the mask, 16-bit length 200 known", bytes: Wire.bytes("82 FE 00 C8 37"),
                        pending: PendingRecord(offset: 0, received: 5, missing: 203)),
+        // masked, 64-bit length 65536: the frame is 10 + 4 + 65536 = 65550 bytes, 12 are here
+        TruncationCase(claim: "cut in the mask, 64-bit length 65536 known", bytes: Wire.bytes("82 FF 0000000000010000 37 fa"),
+                       pending: PendingRecord(offset: 0, received: 12, missing: 65538)),
         // claims 5 payload bytes, 2 present: 3 missing
         TruncationCase(claim: "cut in the payload", bytes: Wire.bytes("81 05 48 65"),
                        pending: PendingRecord(offset: 0, received: 4, missing: 3)),

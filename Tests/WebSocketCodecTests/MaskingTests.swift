@@ -161,7 +161,7 @@ struct MaskingTests {
         #expect(WebSocketMaskingKey(hex: text)?.bytes == [0x37, 0xFA, 0x21, 0x3D])
     }
 
-    @Test("malformed hex keys are refused", arguments: ["", "37fa21", "37fa213d00", "37fa213g", "0x"])
+    @Test("malformed hex keys are refused", arguments: ["", "37fa21", "037fa213d", "37fa213d00", "37fa213g", "0x", "0x0x37fa213d"])
     func keyFromBadHex(text: String) {
         #expect(WebSocketMaskingKey(hex: text) == nil)
     }
