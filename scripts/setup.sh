@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Installs what wsctl needs on a fresh Debian machine with Swift: system libraries from Debian.
-# Idempotent; skips apt when everything is already there.
+# Installs what wsctl and its tests need on a fresh Debian machine with Swift: system libraries
+# and tools from Debian, and the Python WebSocket client the interop tests drive. Idempotent.
 set -euo pipefail
 need=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${need[@]}"
+    $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! python3 -c 'import websockets' 2>/dev/null; then
+    python3 -m pip install -q --disable-pip-version-check 'websockets>=13' 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
