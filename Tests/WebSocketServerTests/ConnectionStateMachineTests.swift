@@ -87,7 +87,7 @@ struct ConnectionStateMachineTests {
 
     @Test func abortForSlowConsumers() {
         var m = M(now: 0)
-        #expect(m.abort(code: 1008, reason: "slow consumer") == .sendClose(code: 1008, reason: "slow consumer", thenCloseTCP: true))
+        #expect(m.abort(code: 1008, reason: "slow consumer") == .sendCloseAndDrop(code: 1008, reason: "slow consumer"))
         #expect(m.abort(code: 1008, reason: "again") == .none)
     }
 

@@ -21,6 +21,9 @@ public struct WebSocketConnectionStateMachine: Sendable {
         case sendClose(code: UInt16?, reason: String, thenCloseTCP: Bool)
         /// Close the TCP connection now (the close handshake is complete, or the peer is gone).
         case closeTCP
+        /// Send a close frame behind the queued data, but close TCP after a short grace whether or
+        /// not it got out: a peer whose queue is full may never read it.
+        case sendCloseAndDrop(code: UInt16, reason: String)
     }
 
     public private(set) var state: State = .open
@@ -91,7 +94,7 @@ public struct WebSocketConnectionStateMachine: Sendable {
         state = .closed
         closeCode = code
         closeReason = reason
-        return .sendClose(code: code, reason: Self.truncatedReason(reason), thenCloseTCP: true)
+        return .sendCloseAndDrop(code: code, reason: Self.truncatedReason(reason))
     }
 
     /// The TCP connection went away.

@@ -34,7 +34,7 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         timeout = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
             logger.debug("handshake timeout", metadata: ["remote": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
             counters.handshakeFailures.add(1, ordering: .relaxed)
-            metrics?.handshakeFailed(reason: "timeout")
+            metrics?.handshakeFailed(reason: ServerMetrics.HandshakeFailure.timeout)
             channel.close(promise: nil)
         }
     }
@@ -75,13 +75,13 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
             return page(context, .methodNotAllowed, "only GET is served here\n", extra: [("Allow", "GET")])
         }
         if server.shuttingDown.load(ordering: .relaxed) {
-            return refuse(context, .serviceUnavailable, "server is shutting down", reason: "shutting_down")
+            return refuse(context, .serviceUnavailable, "server is shutting down", reason: ServerMetrics.HandshakeFailure.shuttingDown)
         }
         if let only = server.configuration.path, path != only {
-            return refuse(context, .notFound, "no WebSocket endpoint at \(path); this server upgrades \(only)", reason: "path")
+            return refuse(context, .notFound, "no WebSocket endpoint at \(path); this server upgrades \(only)", reason: ServerMetrics.HandshakeFailure.wrongPath)
         }
         if server.registry.count >= server.configuration.maxConnections {
-            return refuse(context, .serviceUnavailable, "connection limit (\(server.configuration.maxConnections)) reached", reason: "max_connections")
+            return refuse(context, .serviceUnavailable, "connection limit (\(server.configuration.maxConnections)) reached", reason: ServerMetrics.HandshakeFailure.tooManyConnections)
         }
         let request: WebSocketUpgradeRequest
         do {
@@ -90,7 +90,8 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 headers: h.headers.map { (name: $0.name, value: $0.value) })
         } catch {
             let status = HTTPResponseStatus(statusCode: error.httpStatus ?? 400)
-            return refuse(context, status, error.message, reason: error.rule.rawValue, extra: error.rejectionHeaders)
+            return refuse(context, status, error.message, reason: error.httpStatus == 426 ? ServerMetrics.HandshakeFailure.unsupportedVersion : ServerMetrics.HandshakeFailure.badRequest,
+                          extra: error.rejectionHeaders)
         }
         let c = server.configuration
         let subprotocol = c.subprotocols.first { request.subprotocols.contains($0) }
@@ -110,7 +111,7 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         if let refusal {
             server.counters.handshakeFailures.add(1, ordering: .relaxed)
-            server.metrics?.handshakeFailed(reason: refusal.0 == 4003 ? "origin" : "auth")
+            server.metrics?.handshakeFailed(reason: refusal.0 == 4003 ? ServerMetrics.HandshakeFailure.originNotAllowed : (refusal.0 == 4001 ? ServerMetrics.HandshakeFailure.authMissing : ServerMetrics.HandshakeFailure.authInvalid))
         }
         let info = NegotiatedConnection(
             id: server.makeConnectionID(), remote: context.channel.remoteAddress.map(Self.describe) ?? "?", path: path,

@@ -34,16 +34,25 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     private var needsFlush = false
     private var registered = false
     private var openedAt: Double
+    /// How long a connection aborted as a slow consumer may take to drain its queue and the close.
+    static let abortGrace = TimeAmount.seconds(1)
+    /// The data message in progress was compressed (RSV1 on its first frame).
+    private var messageCompressed = false
 
     init(server: ServerContext, info: NegotiatedConnection) {
         self.server = server
         self.info = info
         let c = server.configuration
+        // With permessage-deflate the limits are about what the application receives: the codec
+        // checks the bytes on the wire against a bound that lets incompressible data (deflate's
+        // blocks can come out slightly larger than their input) through, the inflater enforces the message limit
+        // exactly, and uncompressed frames and messages are held to the exact limits in `handle`.
+        let wireSlack = info.deflate == nil ? 0 : c.maxMessageSize / 32 + 4096
         parser = WebSocketFrameParser(configuration: .init(
             direction: .clientToServer, allowedReservedBits: info.deflate == nil ? 0 : 0x40,
-            maxFrameSize: UInt64(c.maxFrameSize), maxBufferedFrameSize: 1 << 20))
+            maxFrameSize: UInt64(c.maxFrameSize + wireSlack), maxBufferedFrameSize: 1 << 20))
         assembler = WebSocketMessageAssembler(configuration: .init(
-            maxMessageSize: c.maxMessageSize, compressionNegotiated: info.deflate != nil))
+            maxMessageSize: c.maxMessageSize + wireSlack, compressionNegotiated: info.deflate != nil))
         if let d = info.deflate {
             compressor = PerMessageDeflateCompressor(d.serverToClient)
             decompressor = PerMessageDeflateDecompressor(d.clientToServer, maxInflatedSize: c.maxMessageSize)
@@ -168,6 +177,17 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             fail(v, context: context)
             return
         }
+        if decompressor != nil && piece.isFirst {
+            // Exact limits for what is not compressed (see init).
+            let h = piece.header
+            if h.opcode.isDataStart { messageCompressed = h.rsv1 }
+            let compressed = h.opcode.isControl ? false : messageCompressed
+            if !compressed && h.payloadLength > UInt64(server.configuration.maxFrameSize) {
+                fail(WebSocketViolation(.frameTooLarge, offset: piece.frameOffset + 1,
+                                        "frame payload of \(h.payloadLength) bytes exceeds the limit of \(server.configuration.maxFrameSize)"), context: context)
+                return
+            }
+        }
         var outcome: Outcome? = nil
         let violations = assembler.receive(piece) { item in
             switch item {
@@ -219,6 +239,11 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
                 return nil
             }
             return inflated.withUnsafeBytes { prepareOutbound(opcode: m.opcode, payload: $0, context: context) }
+        }
+        if decompressor != nil && m.payload.count > server.configuration.maxMessageSize {
+            fail(WebSocketViolation(.messageTooLarge, offset: m.offset,
+                                    "message of \(m.payload.count) bytes exceeds the limit of \(server.configuration.maxMessageSize)"), context: context)
+            return nil
         }
         return prepareOutbound(opcode: m.opcode, payload: m.payload, context: context)
     }
@@ -352,6 +377,14 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         case .closeTCP:
             context.close(promise: nil)
+        case .sendCloseAndDrop(let code, let reason):
+            // The close goes behind what is queued; a client that reads again within the grace gets
+            // it, one that does not is cut off then, so its queue cannot hold memory for long.
+            let payload = WebSocketClosePayload.encode(code: WebSocketCloseCode(code: code), reason: reason)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(Self.encode(opcode: .close, payload: payload, allocator: channel.allocator)))
+                .whenComplete { _ in channel.close(promise: nil) }
+            context.eventLoop.scheduleTask(in: Self.abortGrace) { channel.close(promise: nil) }
         }
     }
 
