@@ -36,6 +36,9 @@ public final class WebSocketServer: Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Start each connection's receive buffer small and let it grow with traffic: an idle
+            // connection then costs about 1.5 KiB less than with NIO's 2 KiB default.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelOption(.writeBufferWaterMark,
                                 value: .init(low: max(1, c.maxSendQueue / 2), high: max(2, c.maxSendQueue)))
             .childChannelInitializer { channel in

@@ -32,6 +32,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     private var lastPingAt: Double
     private var rateLimiter: TokenBucket?
     private var needsFlush = false
+    /// Echo frames produced during the current read (one buffer, one write per read).
+    private var echoOut: ByteBuffer?
     private var registered = false
     private var openedAt: Double
     /// How long a connection aborted as a slow consumer may take to drain its queue and the close.
@@ -154,6 +156,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        writeEchoes(context: context)
         if needsFlush {
             needsFlush = false
             context.flush()
@@ -169,6 +172,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case pong
         case close(WebSocketClosePayload)
         case message(WebSocketOpcode, [UInt8]?, ByteBuffer?)
+        /// Echo mode: the frame was appended to `echoOut` at this writer index.
+        case echoed(mark: Int, bytes: Int)
     }
 
     private func handle(_ piece: WebSocketFramePiece, context: ChannelHandlerContext) {
@@ -204,6 +209,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if let v = violations.first {
+            if case .echoed(let mark, _) = outcome { echoOut?.moveWriterIndex(to: mark) }
             fail(v, context: context)
             return
         }
@@ -213,6 +219,14 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case .pong: machine.receivedPong(now: ServerContext.now())
         case .close(let payload): perform(machine.receivedClose(payload), context: context)
         case .message(let opcode, let bytes, let frame): deliver(opcode: opcode, bytes: bytes, frame: frame, context: context)
+        case .echoed(let mark, let bytes):
+            if !takeRateToken(context: context) {
+                echoOut?.moveWriterIndex(to: mark)
+                return
+            }
+            server.counters.messagesOut.add(1, ordering: .relaxed)
+            server.counters.bytesOut.add(bytes, ordering: .relaxed)
+            server.metrics?.messageOut(bytes: bytes, count: 1)
         }
     }
 
@@ -253,11 +267,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         server.metrics?.messageIn(bytes: payload.count)
         switch server.configuration.mode {
         case .echo:
+            // Echoes made during one read go into one buffer, written once at channelReadComplete.
             if let compressor {
                 let deflated = compressor.compress(payload)
-                return .message(opcode, nil, deflated.withUnsafeBytes { Self.encode(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) })
+                return deflated.withUnsafeBytes { appendEcho(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) }
             }
-            return .message(opcode, nil, Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator))
+            return appendEcho(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
         case .broadcast:
             return .message(opcode, nil, Self.encode(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator))
         case .rooms:
@@ -265,16 +280,39 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
+    private func appendEcho(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, rsv1: Bool, allocator: ByteBufferAllocator) -> Outcome {
+        let size = WebSocketFrameEncoder.headerLength(payloadLength: UInt64(payload.count), masked: false) + payload.count
+        if echoOut == nil { echoOut = allocator.buffer(capacity: max(size, 4096)) }
+        let mark = echoOut!.writerIndex
+        echoOut!.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            WebSocketFrameEncoder.encode(reservedBits: rsv1 ? 0x40 : 0, opcode: opcode, payload: payload, into: out)
+        }
+        return .echoed(mark: mark, bytes: size)
+    }
+
+    /// Writes the echoes gathered so far (before any control frame, so that order is kept).
+    private func writeEchoes(context: ChannelHandlerContext) {
+        guard let out = echoOut, out.readableBytes > 0 else { return }
+        echoOut = nil
+        context.write(wrapOutboundOut(out), promise: nil)
+        needsFlush = true
+    }
+
+    /// The rate limit (4004): false when this message is one too many.
+    private func takeRateToken(context: ChannelHandlerContext) -> Bool {
+        guard var limiter = rateLimiter else { return true }
+        let ok = limiter.take(now: ServerContext.now())
+        rateLimiter = limiter
+        if !ok {
+            writeEchoes(context: context)
+            perform(machine.initiateClose(code: 4004, reason: "rate limit exceeded", now: ServerContext.now()), context: context)
+        }
+        return ok
+    }
+
     private func deliver(opcode: WebSocketOpcode, bytes: [UInt8]?, frame: ByteBuffer?, context: ChannelHandlerContext) {
         guard machine.isOpen else { return }
-        if var limiter = rateLimiter {
-            let ok = limiter.take(now: ServerContext.now())
-            rateLimiter = limiter
-            if !ok {
-                perform(machine.initiateClose(code: 4004, reason: "rate limit exceeded", now: ServerContext.now()), context: context)
-                return
-            }
-        }
+        guard takeRateToken(context: context) else { return }
         switch server.configuration.mode {
         case .echo:
             var f = frame!
@@ -354,6 +392,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func perform(_ action: WebSocketConnectionStateMachine.Action, context: ChannelHandlerContext) {
+        if action != .none { writeEchoes(context: context) }
         switch action {
         case .none:
             return
