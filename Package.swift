@@ -46,6 +46,14 @@ let package = Package(
             dependencies: ["WebSocketCodec", "WebSocketCompression"],
             swiftSettings: strict
         ),
+        .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
+        // `wsctl sniff`: libpcap capture, link/IP/TCP decoding and per-flow TCP reassembly feeding the
+        // codec's dissector.
+        .target(
+            name: "WebSocketSniffer",
+            dependencies: ["WebSocketInspect", "WebSocketCodec", "WebSocketCompression", "CPcap"],
+            swiftSettings: strict
+        ),
         // `wsctl serve`: SwiftNIO carries the bytes; frames, masking, UTF-8, deflate and the
         // handshake checks come from the codec.
         .target(
@@ -66,7 +74,7 @@ let package = Package(
         .target(
             name: "WSCtl",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect", "WebSocketServer",
+                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect", "WebSocketServer", "WebSocketSniffer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,9 +91,33 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `wsctl serve` benchmarks (scripts/bench-serve.sh): the NIOWebSocket echo server baseline,
+        // and the load generator (NIOPosix sockets, our codec's frames).
+        .executableTarget(
+            name: "nio-echo-server",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "Benchmarks/nio-echo-server",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ws-load",
+            dependencies: [
+                "WebSocketCodec",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ws-load",
+            swiftSettings: strict
+        ),
         .testTarget(name: "WebSocketCodecTests", dependencies: ["WebSocketCodec"], swiftSettings: strict),
         .testTarget(name: "WebSocketCompressionTests", dependencies: ["WebSocketCompression"], swiftSettings: strict),
         .testTarget(name: "WebSocketInspectTests", dependencies: ["WebSocketInspect"], swiftSettings: strict),
+        .testTarget(name: "WebSocketSnifferTests", dependencies: ["WebSocketSniffer"], swiftSettings: strict),
         .testTarget(
             name: "WebSocketServerTests",
             dependencies: ["WebSocketServer", .product(name: "NIOEmbedded", package: "swift-nio")],

@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+for pkg in libpcap-dev tcpdump; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then

@@ -6,7 +6,7 @@ public struct WSCtlCommand: ParsableCommand {
 
     public static let configuration = CommandConfiguration(
         commandName: "wsctl",
-        abstract: "A WebSocket protocol toolkit: handshake keys, frame encoding and decoding, a test server.",
+        abstract: "A WebSocket protocol toolkit: handshake keys, frame encoding and decoding, traffic dissection, a test server.",
         discussion: """
             Examples:
               wsctl accept dGhlIHNhbXBsZSBub25jZQ==
@@ -14,7 +14,7 @@ public struct WSCtlCommand: ParsableCommand {
               xxd dump.bin | wsctl decode --json
             """,
         version: version,
-        subcommands: [Accept.self, Key.self, Encode.self, Decode.self, Serve.self]
+        subcommands: [Accept.self, Key.self, Encode.self, Decode.self, Sniff.self, Serve.self]
     )
 
     public init() {}

@@ -1,0 +1,374 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import WebSocketCodec
+import WebSocketInspect
+import WebSocketServer
+import WebSocketSniffer
+
+extension WSCtlCommand {
+    struct Sniff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch WebSocket traffic live (libpcap) or dissect a pcap/pcapng file.",
+            discussion: """
+                Reassembles TCP per connection and direction, finds WebSocket upgrades on any port from the \
+                HTTP exchange itself, and dissects both directions with the same codec as decode and serve: \
+                every frame, messages assembled, permessage-deflate inflated with the negotiated parameters \
+                (one context per direction), close codes, ping/pong round trips, protocol violations, and \
+                JSON envelopes with request/reply latency paired by correlation_id.
+
+                Output: one line per message (default), --frames one line per frame, -v every field, \
+                --json JSON Lines (schema in the README). --stats prints per-connection counts at the end.
+
+                Live capture needs permission: run as root, or give the binary the capabilities: \
+                sudo setcap cap_net_raw,cap_net_admin=eip $(which wsctl)
+
+                Examples:
+                  wsctl sniff -i lo                         # live, loopback
+                  wsctl sniff -i any -f 'tcp port 8080'
+                  wsctl sniff -r capture.pcap --frames
+                  wsctl sniff -r capture.pcapng --json --stats
+                  wsctl sniff -r old.pcap --port 9000       # connections opened before the capture began
+                  wsctl sniff -i eth0 -w websocket-only.pcap --duration 60
+                """
+        )
+
+        @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter.", valueName: "FILTER")) var filter = "tcp"
+        @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the WebSocket connections seen to a pcap file.", valueName: "FILE")) var write: String?
+        @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
+        @Option(name: .long, help: ArgumentHelp("Stop after this long (e.g. 30s; capture time for files).", valueName: "DURATION")) var duration: String?
+        @Option(name: .long, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
+        @Option(name: .customLong("port"), help: ArgumentHelp("A port that speaks WebSocket even when no handshake was seen (repeatable).", valueName: "PORT")) var ports: [Int] = []
+        @Flag(name: .long, help: "One line per frame instead of per message.") var frames = false
+        @Flag(name: .shortAndLong, help: "Every field of every frame and message.") var verbose = false
+        @Flag(name: .long, help: "JSON Lines (frames, messages, handshakes, connection-closed events).") var json = false
+        @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
+        @Flag(name: .long, help: "Show whole payloads (default: the first --max-payload bytes).") var full = false
+        @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
+        @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
+        @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
+
+        func validate() throws {
+            if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+            if snaplen < 64 { throw ValidationError("--snaplen must be at least 64") }
+            if ports.contains(where: { !(1...65535).contains($0) }) { throw ValidationError("--port takes 1-65535") }
+            if read != nil && interface != nil { throw ValidationError("use -r FILE or -i IFACE, not both") }
+            if frames && verbose { throw ValidationError("-v already shows every frame; leave out --frames") }
+            _ = try makeConfiguration()
+            _ = try durationSeconds()
+        }
+
+        func durationSeconds() throws -> Double? {
+            guard let duration else { return nil }
+            do { return try DurationFlag.parseSeconds(duration) } catch { throw ValidationError("--duration: \(error)") }
+        }
+
+        func makeConfiguration() throws -> SniffConfiguration {
+            var d = WebSocketDissectorConfiguration()
+            d.maxPayloadShown = full ? nil : maxPayload
+            var r = TCPReassemblerConfiguration()
+            do {
+                r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
+                r.idleTimeout = try DurationFlag.parseSeconds(flowTimeout)
+            } catch { throw ValidationError("\(error)") }
+            return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports))
+        }
+
+        func run() throws {
+            let session = SniffSession(configuration: try makeConfiguration())
+            let source: PcapSource
+            do {
+                if let read {
+                    source = try PcapSource(offlinePath: read)
+                } else {
+                    source = try PcapSource(liveInterface: interface, snaplen: snaplen)
+                }
+                if !filter.isEmpty { try source.setFilter(filter) }
+            } catch {
+                Output.error("\(error)")
+                throw ExitCode.failure
+            }
+            if let w = source.activationWarning { Output.warning(w) }
+            var writer: PcapWriter? = nil
+            if let write {
+                do { writer = try PcapWriter(path: write, matching: source) } catch {
+                    Output.error("\(error)")
+                    throw ExitCode.failure
+                }
+            }
+            // SIGINT/SIGTERM end a live capture cleanly: the loop is broken and stats printed.
+            signal(SIGINT, SIG_IGN)
+            signal(SIGTERM, SIG_IGN)
+            let breaker = source.loopBreaker
+            let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+                let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+                s.setEventHandler { breaker.breakLoop() }
+                s.resume()
+                return s
+            }
+            defer { withExtendedLifetime(signals) {} }
+
+            var printer = SniffPrinter(mode: json ? .json : (verbose ? .verbose : (frames ? .frames : .messages)),
+                                       style: TerminalStyle(enabled: Output.colourEnabled))
+            let limit = try durationSeconds()
+            let wallStart = DispatchTime.now().uptimeNanoseconds
+            var firstTime: Double? = nil
+            var pending = PendingPackets()
+            var warnings = 0
+            loop: while true {
+                let result: PcapReadResult
+                do {
+                    result = try source.read()
+                } catch {
+                    // A truncated or corrupt file: say where, keep what was dissected.
+                    Output.warning("\(error)")
+                    warnings += 1
+                    break
+                }
+                switch result {
+                case .endOfCapture, .interrupted:
+                    break loop
+                case .timeout:
+                    if let limit, source.isLive, Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 >= limit { break loop }
+                    Output.flush()
+                    continue
+                case .packet(let packet):
+                    if firstTime == nil { firstTime = packet.time; printer.origin = packet.time }
+                    if let limit {
+                        let elapsed = source.isLive ? Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 : packet.time - firstTime!
+                        if elapsed >= limit { break loop }
+                    }
+                    let r = session.process(packet, linkType: source.linkType) { printer.print($0) }
+                    if let writer, let r {
+                        do { try pending.save(packet, flow: r.flow, isWebSocket: session.isWebSocket(r.flow), writer: writer) } catch {
+                            Output.error("writing \(write!): \(error)")
+                            throw ExitCode.failure
+                        }
+                    }
+                    if let count, session.packets >= count { break loop }
+                }
+            }
+            session.finish { printer.print($0) }
+            try? writer?.flush()
+            if stats { printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats) }
+            Output.flush()
+            let skippedTotal = session.skipped.values.reduce(0, +)
+            if skippedTotal > 0 && !json {
+                let detail = session.skipped.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                Output.stderrLine("wsctl sniff: \(session.packets) packets, \(skippedTotal) skipped (\(detail))\n")
+            }
+            if warnings > 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+/// Packets of flows not yet known to be WebSocket, kept until their handshake decides (for -w).
+struct PendingPackets {
+    private var byFlow: [TCPFlowID: [(bytes: [UInt8], seconds: Int64, nanos: Int32, wire: Int)]] = [:]
+    private var order: [TCPFlowID] = []
+    static let maxPerFlow = 64
+    static let maxFlows = 10_000
+
+    mutating func save(_ p: PcapPacket, flow: TCPFlowID, isWebSocket: Bool, writer: PcapWriter) throws {
+        if isWebSocket {
+            if let held = byFlow.removeValue(forKey: flow) {
+                for h in held { try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanos, wireLength: h.wire) }
+            }
+            try writer.write(p)
+            return
+        }
+        if byFlow[flow] == nil {
+            if byFlow.count >= Self.maxFlows, let oldest = order.first { byFlow[oldest] = nil; order.removeFirst() }
+            order.append(flow)
+            byFlow[flow] = []
+        }
+        if byFlow[flow]!.count < Self.maxPerFlow {
+            byFlow[flow]!.append((Array(p.data), p.seconds, p.nanoseconds, p.wireLength))
+        }
+    }
+}
+
+/// The sniffer's output: message lines, frame lines, verbose records or JSON Lines.
+struct SniffPrinter {
+    enum Mode { case messages, frames, verbose, json }
+    let mode: Mode
+    let style: TerminalStyle
+    var origin: Double = 0
+
+    private func time(_ t: Double) -> String { String(format: "%11.6f", t - origin) }
+    private func arrow(_ d: WebSocketDirection) -> String { d == .clientToServer ? "C→S" : "S→C" }
+
+    private func extra(_ connection: Int, _ direction: WebSocketDirection?, _ t: Double) -> (inout JSONLineWriter) -> Void {
+        { w in
+            w.int("connection", connection)
+            w.string("direction", direction?.rawValue)
+            w.double("time", t)
+            w.double("time_relative", t - origin)
+        }
+    }
+
+    func print(_ event: SniffEvent) {
+        switch event {
+        case .handshake(let h):
+            if mode == .json {
+                var w = JSONLineWriter()
+                w.string("kind", "handshake")
+                w.int("connection", h.connection)
+                w.double("time", h.time)
+                w.string("client", h.client)
+                w.string("server", h.server)
+                w.string("request", h.requestLine)
+                w.string("host", h.host)
+                w.string("origin", h.origin)
+                w.string("key", h.key)
+                w.array("offered_subprotocols", h.offeredSubprotocols.map(JSONLineWriter.quoted))
+                w.array("offered_extensions", h.offeredExtensions.map(JSONLineWriter.quoted))
+                w.string("request_error", h.requestError)
+                w.int("status", h.status)
+                w.bool("accept_matches", h.acceptMatches)
+                w.string("subprotocol", h.subprotocol)
+                w.string("extensions", h.extensions)
+                w.string("response_error", h.responseError)
+                w.bool("upgraded", h.upgraded)
+                Output.line(w.finish())
+            } else {
+                var line = "\(time(h.time)) #\(h.connection) \(style.bold("handshake")) \(h.client) → \(h.server) \(h.requestLine)"
+                if let s = h.status { line += " → \(s) \(h.statusReason ?? "")" } else { line += " → (no response)" }
+                if let ok = h.acceptMatches { line += ok ? " accept ok" : style.red(" accept MISMATCH") }
+                if let p = h.subprotocol { line += " subprotocol=\(p)" }
+                if let e = h.extensions { line += " extensions=\(e)" }
+                Output.line(line)
+                if let e = h.requestError { Output.line("    " + style.red("request: \(e)")) }
+                if let e = h.responseError { Output.line("    " + style.red("response: \(e)")) }
+            }
+        case .frame(let c, let d, let t, let f, let timing):
+            switch mode {
+            case .json:
+                Output.line(DissectionRenderer.json(f, extra: { w in
+                    extra(c, d, t)(&w)
+                    if let rtt = timing.pingRTT { w.double("ping_rtt", rtt) }
+                }))
+            case .verbose:
+                Output.line(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
+            case .frames:
+                var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
+                if let close = f.close { line += " close \(close.code.map { "\($0.code) \($0.name)" } ?? "(no code)")\(close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")" }
+                else if let text = f.text { line += " " + preview(text) }
+                if let rtt = timing.pingRTT { line += String(format: " rtt %.3f ms", rtt * 1000) }
+                Output.line(line)
+                for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+            case .messages:
+                // Control frames are shown in message mode too: they are the connection's events.
+                guard f.header.opcode.isControl || !f.violations.isEmpty else { return }
+                var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)"
+                if let close = f.close { line += " \(close.code.map { "\($0.code) \($0.name)" } ?? "(no code)")\(close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")" }
+                if let rtt = timing.pingRTT { line += String(format: " rtt %.3f ms", rtt * 1000) }
+                Output.line(line)
+                for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+            }
+        case .message(let c, let d, let t, let m, let timing):
+            switch mode {
+            case .json:
+                Output.line(DissectionRenderer.json(m, extra: { w in
+                    extra(c, d, t)(&w)
+                    if let l = timing.replyLatency { w.double("reply_latency", l) }
+                }))
+            case .verbose:
+                Output.line(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
+            case .frames:
+                return
+            case .messages:
+                var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
+                if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
+                if m.compressed { line += " deflated \(m.length) B" }
+                if let e = m.envelope {
+                    line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"
+                    if let cid = e.correlationID { line += " cid=\(cid)" }
+                }
+                if let l = timing.replyLatency { line += String(format: " reply %.3f ms", l * 1000) }
+                if let text = m.text { line += " " + preview(text) }
+                else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
+                Output.line(line)
+                for v in m.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+            }
+        case .gap(let c, let d, let missing, let t):
+            if mode == .json {
+                var w = JSONLineWriter()
+                w.string("kind", "gap")
+                extra(c, d, t)(&w)
+                w.int("missing_bytes", missing)
+                Output.line(w.finish())
+            } else {
+                Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes not captured; resynchronising"))
+            }
+        case .closed(let s):
+            if mode == .json {
+                Output.line(Self.summaryJSON(s, kind: "connection_closed"))
+            } else {
+                Output.line("\(time(s.lastTime)) #\(s.connection) \(style.bold("closed")) (\(s.reason))\(s.closeCode.map { " close \($0)" } ?? "") C→S \(s.messages[.clientToServer] ?? 0) msgs, S→C \(s.messages[.serverToClient] ?? 0) msgs")
+            }
+        }
+    }
+
+    private func preview(_ text: String) -> String {
+        let cut = text.count > 80 ? String(text.prefix(80)) + "…" : text
+        return JSONLineWriter.quoted(cut)
+    }
+
+    static func summaryJSON(_ s: ConnectionSummary, kind: String) -> String {
+        var w = JSONLineWriter()
+        w.string("kind", kind)
+        w.int("connection", s.connection)
+        w.string("client", s.client)
+        w.string("server", s.server)
+        w.double("first_time", s.firstTime)
+        w.double("last_time", s.lastTime)
+        w.double("duration", s.lastTime - s.firstTime)
+        w.string("reason", s.reason)
+        w.int("messages_client_to_server", s.messages[.clientToServer] ?? 0)
+        w.int("messages_server_to_client", s.messages[.serverToClient] ?? 0)
+        w.int("bytes_client_to_server", s.bytes[.clientToServer] ?? 0)
+        w.int("bytes_server_to_client", s.bytes[.serverToClient] ?? 0)
+        w.int("frames_client_to_server", s.frames[.clientToServer] ?? 0)
+        w.int("frames_server_to_client", s.frames[.serverToClient] ?? 0)
+        var ow = JSONLineWriter()
+        for (k, v) in s.opcodes.sorted(by: { $0.key < $1.key }) { ow.int(k, v) }
+        w.raw("opcodes", ow.finish())
+        w.int("close_code", s.closeCode.map(Int.init))
+        w.int("violations", s.violations)
+        w.int("gaps", s.gaps)
+        return w.finish()
+    }
+
+    func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?) {
+        let messages = summaries.reduce(0) { $0 + $1.messages.values.reduce(0, +) }
+        let bytes = summaries.reduce(0) { $0 + $1.bytes.values.reduce(0, +) }
+        if mode == .json {
+            for s in summaries { Output.line(Self.summaryJSON(s, kind: "connection_stats")) }
+            var w = JSONLineWriter()
+            w.string("kind", "stats")
+            w.int("packets", packets)
+            w.int("packets_skipped", skipped.values.reduce(0, +))
+            w.int("connections", summaries.count)
+            w.int("messages", messages)
+            w.int("bytes", bytes)
+            if let live { w.uint("kernel_received", live.received); w.uint("kernel_dropped", live.dropped) }
+            Output.line(w.finish())
+            return
+        }
+        Output.line(style.bold("connection  client → server                              msgs C→S/S→C   bytes C→S/S→C     close  duration"))
+        for s in summaries {
+            let pair = "\(s.client) → \(s.server)".padding(toLength: 44, withPad: " ", startingAt: 0)
+            let msgs = "\(s.messages[.clientToServer] ?? 0)/\(s.messages[.serverToClient] ?? 0)".padding(toLength: 15, withPad: " ", startingAt: 0)
+            let b = "\(s.bytes[.clientToServer] ?? 0)/\(s.bytes[.serverToClient] ?? 0)".padding(toLength: 17, withPad: " ", startingAt: 0)
+            let close = (s.closeCode.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0)
+            Output.line("#\(s.connection)".padding(toLength: 12, withPad: " ", startingAt: 0) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
+            let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            Output.line("            opcodes: \(ops)\(s.violations > 0 ? ", violations \(s.violations)" : "")\(s.gaps > 0 ? ", gaps \(s.gaps)" : "")")
+        }
+        Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes")
+        if let live { Output.line("kernel: \(live.received) received, \(live.dropped) dropped") }
+    }
+}

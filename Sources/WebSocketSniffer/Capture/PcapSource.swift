@@ -1,0 +1,326 @@
+internal import CPcap
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Packets from a capture file (pcap or pcapng, or stdin) or from a live interface, through libpcap.
+///
+/// Read with `next()` (waits on a live capture; nil at the end or after `breakLoop()`), or with `read()`,
+/// which also reports a live capture's timeouts so a loop can check a deadline:
+///
+/// ```swift
+/// let source = try PcapSource(liveInterface: "lo")
+/// try source.setFilter("tcp port 8080")
+/// loop: while true {
+///     switch try source.read() {
+///     case .packet(let packet): handle(packet)
+///     case .timeout: if deadlinePassed { break loop }
+///     case .interrupted, .endOfCapture: break loop
+///     }
+/// }
+/// ```
+///
+/// Not thread-safe except for `loopBreaker`. A read error (a truncated or corrupt file, an interface gone
+/// down) is thrown once with the number of the packet that failed; after it the source is at its end, since
+/// libpcap cannot find the next packet boundary in a damaged file.
+public final class PcapSource {
+    private let handle: PcapHandle
+    /// For offline files the filter runs here rather than in libpcap, so packet numbers count every packet.
+    private var offlineFilter: UnsafeMutablePointer<bpf_program>?
+    private var packetsRead = 0
+    private var finished = false
+    /// 1 when libpcap reports nanoseconds, 1000 when microseconds.
+    private let nanosecondsPerTick: Int64
+
+    /// True for a live interface, false for a file.
+    public let isLive: Bool
+    /// The link-layer header type (a DLT_ value), for `PacketDecoder.decode(linkType:data:)`.
+    public let linkType: Int32
+    /// The largest number of bytes captured per packet.
+    public let snapshotLength: Int
+    /// A warning libpcap gave when activating a live capture (for example that promiscuous mode is not
+    /// supported), for the caller to show; nil if none.
+    public let activationWarning: String?
+    /// Stops reads from another thread or a signal handler.
+    public let loopBreaker: PcapLoopBreaker
+
+    /// Opens a pcap or pcapng file; `"-"` reads standard input.
+    ///
+    /// - Throws: `PcapError` of kind `.openFile` if the file cannot be opened or its header is not a capture
+    ///   file header.
+    public init(offlinePath path: String) throws {
+        var errors = [CChar](repeating: 0, count: errorBufferSize)
+        let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
+        var pointer: OpaquePointer?
+        if path == "-" {
+            // A duplicate of fd 0, so that closing the capture does not close the process's stdin.
+            let descriptor = dup(0)
+            guard descriptor >= 0, let file = fdopen(descriptor, "rb") else {
+                if descriptor >= 0 { close(descriptor) }
+                throw PcapError(kind: .openFile, message: "cannot read standard input")
+            }
+            pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+            if pointer == nil { fclose(file) }
+        } else {
+            pointer = pcap_open_offline_with_tstamp_precision(path, precision, &errors)
+        }
+        guard let pointer else {
+            let name = path == "-" ? "standard input" : path
+            throw PcapError(kind: .openFile, message: "\(name): \(errorBufferString(errors))")
+        }
+        handle = PcapHandle(pointer)
+        isLive = false
+        linkType = pcap_datalink(pointer)
+        snapshotLength = Int(pcap_snapshot(pointer))
+        activationWarning = nil
+        nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
+        loopBreaker = PcapLoopBreaker(handle: handle)
+    }
+
+    /// Opens a live capture.
+    ///
+    /// - Parameters:
+    ///   - liveInterface: the interface name; nil captures on all interfaces (Linux's `any`, whose link type
+    ///     is Linux cooked capture).
+    ///   - snaplen: bytes kept per packet. 262,144 (tcpdump's default) keeps whole packets, even offloaded
+    ///     ones; smaller values turn the cut bytes into reassembly gaps.
+    ///   - promiscuous: also capture traffic not addressed to this host (ignored for `any`).
+    ///   - bufferSize: the kernel capture buffer in bytes. 16 MiB absorbs bursts of large WebSocket messages
+    ///     that tcpdump's 2 MiB default drops.
+    ///   - timeoutMs: how long `read()` waits before returning `.timeout`, so a loop can check `--duration`
+    ///     or flush output. 250 ms keeps Ctrl-C and deadlines prompt at negligible cost.
+    ///   - immediate: deliver each packet as it arrives rather than when a buffer block fills, which is what
+    ///     someone watching traffic while debugging wants.
+    /// - Throws: `PcapError` of kind `.permissionDenied` (with the remedy in its description),
+    ///   `.noSuchDevice` (listing the interfaces there are), `.interfaceDown` or `.openInterface`.
+    public init(
+        liveInterface: String?, snaplen: Int = 262_144, promiscuous: Bool = true, bufferSize: Int = 16 << 20,
+        timeoutMs: Int = 250, immediate: Bool = true
+    ) throws {
+        let name = liveInterface ?? "any"
+        var errors = [CChar](repeating: 0, count: errorBufferSize)
+        guard let pointer = pcap_create(name, &errors) else {
+            let message = errorBufferString(errors)
+            throw PcapError(
+                kind: PcapError.looksLikePermissionProblem(message) ? .permissionDenied : .openInterface,
+                message: "\(name): \(message)")
+        }
+        let handle = PcapHandle(pointer)
+        pcap_set_snaplen(pointer, Int32(clamping: snaplen))
+        if name != "any" { pcap_set_promisc(pointer, promiscuous ? 1 : 0) }
+        pcap_set_timeout(pointer, Int32(clamping: max(timeoutMs, 1)))
+        pcap_set_buffer_size(pointer, Int32(clamping: bufferSize))
+        pcap_set_immediate_mode(pointer, immediate ? 1 : 0)
+        _ = pcap_set_tstamp_precision(pointer, Int32(PCAP_TSTAMP_PRECISION_NANO))
+        let status = pcap_activate(pointer)
+        if status < 0 {
+            throw Self.activationError(status: status, interface: name, detail: handle.lastError)
+        }
+        self.handle = handle
+        activationWarning = status > 0 ? "\(name): \(Self.statusMessage(status, detail: handle.lastError))" : nil
+        isLive = true
+        linkType = pcap_datalink(pointer)
+        snapshotLength = Int(pcap_snapshot(pointer))
+        nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
+        loopBreaker = PcapLoopBreaker(handle: handle)
+    }
+
+    deinit {
+        if let offlineFilter {
+            pcap_freecode(offlineFilter)
+            offlineFilter.deallocate()
+        }
+    }
+
+    /// libpcap's name of `linkType`, such as `EN10MB` or `LINUX_SLL2`, or `DLT <n>` if it has none.
+    public var linkTypeName: String {
+        guard let name = pcap_datalink_val_to_name(linkType) else { return "DLT \(linkType)" }
+        return String(cString: name)
+    }
+
+    /// Keeps only packets matching a BPF expression (tcpdump syntax, such as `tcp port 8080`).
+    ///
+    /// On a live capture the kernel applies it; on a file it is applied while reading, and packet numbers
+    /// still count the packets it rejects.
+    /// - Throws: `PcapError` of kind `.filter` with libpcap's explanation.
+    public func setFilter(_ expression: String) throws {
+        let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+        program.initialize(to: bpf_program())
+        guard pcap_compile(handle.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
+            program.deallocate()
+            throw PcapError(kind: .filter, message: "filter \"\(expression)\": \(handle.lastError)")
+        }
+        if isLive {
+            defer {
+                pcap_freecode(program)
+                program.deallocate()
+            }
+            guard pcap_setfilter(handle.pointer, program) == 0 else {
+                throw PcapError(kind: .filter, message: "filter \"\(expression)\": \(handle.lastError)")
+            }
+        } else {
+            if let old = offlineFilter {
+                pcap_freecode(old)
+                old.deallocate()
+            }
+            offlineFilter = program
+        }
+    }
+
+    /// The next packet; nil at the end of a file or after `breakLoop()`. Waits for a packet on a live
+    /// capture, through any number of timeouts.
+    ///
+    /// - Throws: `PcapError` of kind `.read` with the packet number, after which the source is at its end.
+    public func next() throws -> PcapPacket? {
+        while true {
+            switch try read() {
+            case .packet(let packet): return packet
+            case .timeout: continue
+            case .interrupted, .endOfCapture: return nil
+            }
+        }
+    }
+
+    /// The next packet, or why there is none right now (see `PcapReadResult`).
+    ///
+    /// - Throws: `PcapError` of kind `.read` with the packet number, after which the source is at its end.
+    public func read() throws -> PcapReadResult {
+        while !finished {
+            var header = pcap_pkthdr()
+            var bytes: UnsafePointer<UInt8>?
+            switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
+            case .packet:
+                packetsRead += 1
+                if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 { continue }
+                let ticks = Int64(header.ts.tv_usec)
+                return .packet(
+                    PcapPacket(
+                        number: packetsRead, seconds: Int64(header.ts.tv_sec),
+                        nanoseconds: Int32(truncatingIfNeeded: ticks * nanosecondsPerTick),
+                        wireLength: Int(header.len),
+                        data: UnsafeRawBufferPointer(start: bytes, count: Int(header.caplen))))
+            case .timeout:
+                return .timeout
+            case .interrupted:
+                return .interrupted
+            case .end:
+                finished = true
+            case .failed:
+                finished = true
+                throw PcapError(kind: .read, message: handle.lastError, packetNumber: packetsRead + 1)
+            }
+        }
+        return .endOfCapture
+    }
+
+    /// Same as `loopBreaker.breakLoop()`.
+    public func breakLoop() {
+        loopBreaker.breakLoop()
+    }
+
+    /// libpcap's packet counters for a live capture; nil for a file or if the platform has none.
+    public var stats: PcapStatistics? {
+        guard isLive else { return nil }
+        var raw = pcap_stat()
+        guard pcap_stats(handle.pointer, &raw) == 0 else { return nil }
+        return PcapStatistics(
+            received: UInt64(raw.ps_recv), dropped: UInt64(raw.ps_drop), droppedByInterface: UInt64(raw.ps_ifdrop))
+    }
+
+    /// The names of the interfaces libpcap can capture on, or nil if it cannot list them.
+    public static func interfaceNames() -> [String]? {
+        var errors = [CChar](repeating: 0, count: errorBufferSize)
+        var list: UnsafeMutablePointer<pcap_if_t>?
+        guard pcap_findalldevs(&list, &errors) == 0 else { return nil }
+        defer { pcap_freealldevs(list) }
+        var names: [String] = []
+        var item = list
+        while let current = item {
+            names.append(String(cString: current.pointee.name))
+            item = current.pointee.next
+        }
+        return names
+    }
+
+    // MARK: Reading
+
+    private enum RawRead {
+        case packet, timeout, interrupted, end, failed
+    }
+
+    /// A live capture reads with pcap_next_ex, whose data stays valid until the next call (libpcap copies out
+    /// of the kernel ring for it).
+    private func nextLive(_ header: inout pcap_pkthdr, _ bytes: inout UnsafePointer<UInt8>?) -> RawRead {
+        var headerPointer: UnsafeMutablePointer<pcap_pkthdr>?
+        switch pcap_next_ex(handle.pointer, &headerPointer, &bytes) {
+        case 1:
+            guard let headerPointer else { return .failed }
+            header = headerPointer.pointee
+            return .packet
+        case 0: return .timeout
+        case PCAP_ERROR_BREAK: return .interrupted
+        default: return .failed
+        }
+    }
+
+    /// A file reads with pcap_dispatch for one packet: unlike pcap_next_ex on a file, it honours
+    /// pcap_breakloop, so a long file can be interrupted too. The data lives in the handle's buffer until
+    /// the next read; the header is copied because libpcap passes a pointer to a local.
+    private func nextOffline(_ header: inout pcap_pkthdr, _ bytes: inout UnsafePointer<UInt8>?) -> RawRead {
+        var slot = DispatchSlot()
+        let status = withUnsafeMutablePointer(to: &slot) { slotPointer in
+            pcap_dispatch(
+                handle.pointer, 1, dispatchCallback, UnsafeMutableRawPointer(slotPointer).assumingMemoryBound(to: UInt8.self))
+        }
+        switch status {
+        case 1:
+            header = slot.header
+            bytes = slot.data
+            return .packet
+        case 0: return .end
+        case PCAP_ERROR_BREAK: return .interrupted
+        default: return .failed
+        }
+    }
+
+    // MARK: Errors
+
+    private static func statusMessage(_ status: Int32, detail: String) -> String {
+        if !detail.isEmpty, detail != "unknown libpcap error" { return detail }
+        return String(cString: pcap_statustostr(status))
+    }
+
+    /// Maps a pcap_activate failure to an error whose text tells the user what to do.
+    static func activationError(status: Int32, interface: String, detail: String) -> PcapError {
+        let message = "\(interface): " + statusMessage(status, detail: detail)
+        switch status {
+        case PCAP_ERROR_PERM_DENIED, PCAP_ERROR_PROMISC_PERM_DENIED:
+            return PcapError(kind: .permissionDenied, message: message)
+        case PCAP_ERROR_NO_SUCH_DEVICE:
+            var text = message
+            if let names = interfaceNames(), !names.isEmpty {
+                text += " (interfaces: \(names.joined(separator: ", ")))"
+            }
+            return PcapError(kind: .noSuchDevice, message: text)
+        case PCAP_ERROR_IFACE_NOT_UP:
+            return PcapError(kind: .interfaceDown, message: message)
+        default:
+            let kind: PcapError.Kind = PcapError.looksLikePermissionProblem(detail) ? .permissionDenied : .openInterface
+            return PcapError(kind: kind, message: message)
+        }
+    }
+}
+
+private struct DispatchSlot {
+    var header = pcap_pkthdr()
+    var data: UnsafePointer<UInt8>?
+}
+
+private func dispatchCallback(user: UnsafeMutablePointer<UInt8>?, header: UnsafePointer<pcap_pkthdr>?, data: UnsafePointer<UInt8>?) {
+    guard let user, let header else { return }
+    let slot = UnsafeMutableRawPointer(user).assumingMemoryBound(to: DispatchSlot.self)
+    slot.pointee.header = header.pointee
+    slot.pointee.data = data
+}

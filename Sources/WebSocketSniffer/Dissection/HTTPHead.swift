@@ -1,0 +1,72 @@
+/// An HTTP/1.x request or response head read from a TCP stream (RFC 9112 §2–§5): the start line
+/// and the header fields, up to the blank line. Bounded: a head longer than `maxLength` is not HTTP
+/// as far as the sniffer is concerned.
+public struct HTTPHead: Sendable {
+    public var startLine: String
+    public var headers: [(name: String, value: String)]
+    /// Bytes the head took in the stream, blank line included.
+    public var length: Int
+
+    public static let maxLength = 64 << 10
+
+    public enum ParseResult: Sendable {
+        case needMore
+        case head(HTTPHead)
+        case notHTTP(String)
+    }
+
+    /// Reads a head from the start of `bytes`.
+    public static func parse(_ bytes: [UInt8]) -> ParseResult {
+        var end: Int? = nil
+        if bytes.count >= 4 {
+            var i = 0
+            while i + 3 < bytes.count {
+                if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { end = i; break }
+                i += 1
+            }
+        }
+        guard let end else {
+            if bytes.count > maxLength { return .notHTTP("no end of HTTP head within \(maxLength) bytes") }
+            return .needMore
+        }
+        let text = String(decoding: bytes[0..<end], as: UTF8.self)
+        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        guard !lines.isEmpty else { return .notHTTP("empty head") }
+        let start = lines.removeFirst()
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { return .notHTTP("header line without a colon: \(line.prefix(40))") }
+            let name = String(line[..<colon])
+            let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: " \t")
+            headers.append((name, value))
+        }
+        return .head(HTTPHead(startLine: start, headers: headers, length: end + 4))
+    }
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+    }
+
+    /// `GET /chat HTTP/1.1` → ("GET", "/chat", "HTTP/1.1").
+    public var requestLine: (method: String, target: String, version: String)? {
+        let parts = startLine.split(separator: " ", omittingEmptySubsequences: true)
+        guard parts.count == 3, parts[2].hasPrefix("HTTP/") else { return nil }
+        return (String(parts[0]), String(parts[1]), String(parts[2]))
+    }
+
+    /// `HTTP/1.1 101 Switching Protocols` → (101, "Switching Protocols").
+    public var statusLine: (status: Int, reason: String)? {
+        let parts = startLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]) else { return nil }
+        return (status, parts.count == 3 ? String(parts[2]) : "")
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(String(self))
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,97 @@
+import WebSocketCodec
+import WebSocketInspect
+
+/// Limits and choices for a sniffing session.
+public struct SniffConfiguration: Sendable {
+    public var dissector: WebSocketDissectorConfiguration
+    public var reassembly: TCPReassemblerConfiguration
+    /// Ports that speak WebSocket even when no handshake was seen (connections already open when
+    /// the capture began).
+    public var webSocketPorts: Set<Int>
+    /// Closed-connection summaries kept for --stats (the oldest are dropped past this).
+    public var maxSummaries: Int
+
+    public init(dissector: WebSocketDissectorConfiguration = .init(), reassembly: TCPReassemblerConfiguration = .init(),
+                webSocketPorts: Set<Int> = [], maxSummaries: Int = 10_000) {
+        self.dissector = dissector
+        self.reassembly = reassembly
+        self.webSocketPorts = webSocketPorts
+        self.maxSummaries = maxSummaries
+    }
+}
+
+/// Packets in, WebSocket events out: link/IP/TCP decoding, per-flow reassembly, upgrade detection
+/// and dissection, with connections numbered in the order they appear.
+public final class SniffSession {
+    public let configuration: SniffConfiguration
+    private var reassembler: TCPReassembler
+    private var connections: [TCPFlowID: WebSocketConnectionDissector] = [:]
+    private var flows: [TCPFlowID: TCPFlowInfo] = [:]
+    private var nextConnection = 0
+    public private(set) var packets = 0
+    public private(set) var skipped: [PacketSkipReason: Int] = [:]
+    public private(set) var summaries: [ConnectionSummary] = []
+    public private(set) var lastTime: Double = 0
+
+    public init(configuration: SniffConfiguration) {
+        self.configuration = configuration
+        reassembler = TCPReassembler(configuration: configuration.reassembly)
+    }
+
+    /// Dissects one captured packet. Returns its flow and whether that flow is (so far) a
+    /// WebSocket connection, for saving packets with -w.
+    @discardableResult
+    public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> (flow: TCPFlowID, isWebSocket: Bool)? {
+        packets += 1
+        lastTime = packet.time
+        switch PacketDecoder.decode(linkType: linkType, data: packet.data) {
+        case .skipped(let reason):
+            skipped[reason, default: 0] += 1
+            return nil
+        case .tcp(let decoded):
+            let flow = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number) { event in
+                handle(event, emit: emit)
+            }
+            guard let flow else { return nil }
+            return (flow, connections[flow]?.isIgnored == false)
+        }
+    }
+
+    /// The connection a flow belongs to, if it is one the session follows.
+    public func isWebSocket(_ flow: TCPFlowID) -> Bool { connections[flow]?.isWebSocket ?? false }
+
+    /// End of capture: every open connection is closed and reported.
+    public func finish(emit: (SniffEvent) -> Void) {
+        reassembler.finish(time: lastTime) { handle($0, emit: emit) }
+    }
+
+    /// Still-open connections' summaries (for --stats at an interrupted live capture).
+    public var openSummaries: [ConnectionSummary] { connections.values.filter(\.isWebSocket).map(\.summary) }
+
+    private func handle(_ event: TCPReassemblyEvent, emit: (SniffEvent) -> Void) {
+        switch event {
+        case .flowOpened(let info):
+            nextConnection += 1
+            flows[info.id] = info
+            connections[info.id] = WebSocketConnectionDissector(
+                id: nextConnection, first: info.initiator, second: info.responder,
+                clientIsFirst: info.handshakeSeen ? true : nil, time: info.time,
+                configuration: configuration.dissector, webSocketPorts: configuration.webSocketPorts)
+        case .data(let flow, let direction, let bytes, _, let time, _):
+            guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
+            c.data(from: info.source(of: direction), Array(bytes)[...], time: time, emit: emit)
+        case .gap(let flow, let direction, let missing, _, let time):
+            guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
+            c.gap(from: info.source(of: direction), missing: missing, time: time, emit: emit)
+        case .directionClosed:
+            break
+        case .flowClosed(let flow, let reason, let time):
+            guard let c = connections.removeValue(forKey: flow) else { return }
+            flows[flow] = nil
+            guard c.isWebSocket || c.summary.reason.hasPrefix("upgrade refused") else { return }
+            c.close(reason: reason.description, time: time, emit: emit)
+            summaries.append(c.summary)
+            if summaries.count > configuration.maxSummaries { summaries.removeFirst(summaries.count - configuration.maxSummaries) }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+import WebSocketCodec
+import WebSocketCompression
+import WebSocketInspect
+
+/// What the sniffer reports, in capture order.
+public enum SniffEvent: Sendable {
+    case handshake(HandshakeRecord)
+    case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecord, timing: MessageTiming)
+    case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecord, timing: MessageTiming)
+    case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double)
+    case closed(ConnectionSummary)
+}
+
+/// Round trips the sniffer pairs up: a pong with its ping, a reply envelope with its request.
+public struct MessageTiming: Sendable {
+    /// Seconds from the ping with the same payload (for pongs).
+    public var pingRTT: Double?
+    /// Seconds from the request envelope with the same `correlation_id` (for replies).
+    public var replyLatency: Double?
+    public init(pingRTT: Double? = nil, replyLatency: Double? = nil) {
+        self.pingRTT = pingRTT
+        self.replyLatency = replyLatency
+    }
+}
+
+/// The HTTP upgrade exchange as seen on the wire (RFC 6455 §4).
+public struct HandshakeRecord: Sendable {
+    public var connection: Int
+    public var time: Double
+    public var client: String
+    public var server: String
+    public var requestLine: String
+    public var host: String?
+    public var origin: String?
+    public var key: String?
+    public var offeredSubprotocols: [String]
+    public var offeredExtensions: [String]
+    /// Why the request is not a valid upgrade (RFC 6455 §4.2.1), if it is not.
+    public var requestError: String?
+    public var status: Int?
+    public var statusReason: String?
+    /// Whether Sec-WebSocket-Accept matches the key (nil when either is missing).
+    public var acceptMatches: Bool?
+    public var subprotocol: String?
+    public var extensions: String?
+    /// Why the response is not a valid 101 for this request, if it is not.
+    public var responseError: String?
+    public var upgraded: Bool { status == 101 && responseError == nil }
+}
+
+/// Counts for one connection, printed by --stats and in the connection-closed event.
+public struct ConnectionSummary: Sendable {
+    public var connection: Int
+    public var client: String
+    public var server: String
+    public var firstTime: Double
+    public var lastTime: Double
+    public var reason: String
+    public var messages: [WebSocketDirection: Int] = [:]
+    public var bytes: [WebSocketDirection: Int] = [:]
+    public var frames: [WebSocketDirection: Int] = [:]
+    public var opcodes: [String: Int] = [:]
+    public var closeCode: UInt16?
+    public var violations = 0
+    public var gaps = 0
+    public var websocket = false
+}
+
+/// Dissects one TCP connection: finds the HTTP upgrade, then runs one WebSocketStreamDissector per
+/// direction (the codec's parser, assembler and inflate; one deflate context per direction), and
+/// pairs pings with pongs and requests with replies.
+public final class WebSocketConnectionDissector {
+    public let id: Int
+    public private(set) var client: TCPEndpoint?
+    public private(set) var server: TCPEndpoint?
+    private let endpoints: (TCPEndpoint, TCPEndpoint)
+    private let configuration: WebSocketDissectorConfiguration
+    private let webSocketPorts: Set<Int>
+
+    private enum Phase { case awaitingRequest, awaitingResponse, webSocket, notWebSocket }
+    private var phase = Phase.awaitingRequest
+    private var requestBuffer: [UInt8] = []
+    private var responseBuffer: [UInt8] = []
+    private var request: WebSocketUpgradeRequest?
+    private var handshake: HandshakeRecord?
+    private var fromClient: WebSocketStreamDissector?
+    private var fromServer: WebSocketStreamDissector?
+    private var pendingServerBytes: [UInt8] = []
+    private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
+    private var requests: [String: Double] = [:]
+    public private(set) var summary: ConnectionSummary
+
+    /// - Parameters:
+    ///   - clientIsFirst: true/false when the SYN showed who the client is, nil when unknown.
+    ///   - webSocketPorts: ports that speak WebSocket even when no handshake was seen (`--port`).
+    public init(id: Int, first: TCPEndpoint, second: TCPEndpoint, clientIsFirst: Bool?, time: Double,
+                configuration: WebSocketDissectorConfiguration, webSocketPorts: Set<Int>) {
+        self.id = id
+        self.endpoints = (first, second)
+        self.configuration = configuration
+        self.webSocketPorts = webSocketPorts
+        if let c = clientIsFirst {
+            client = c ? first : second
+            server = c ? second : first
+        }
+        summary = ConnectionSummary(connection: id, client: "\(client ?? first)", server: "\(server ?? second)",
+                                    firstTime: time, lastTime: time, reason: "")
+        // Picked up mid-stream on a known WebSocket port: no handshake to wait for.
+        if webSocketPorts.contains(Int(first.port)) || webSocketPorts.contains(Int(second.port)) {
+            if client == nil {
+                let firstIsServer = webSocketPorts.contains(Int(first.port))
+                client = firstIsServer ? second : first
+                server = firstIsServer ? first : second
+            }
+            if clientIsFirst == nil { startWebSocket(deflate: .auto) }
+        }
+    }
+
+    public var isWebSocket: Bool { phase == .webSocket }
+    public var isIgnored: Bool { phase == .notWebSocket }
+
+    /// Bytes in order from `sender` (the TCP layer has reassembled them).
+    public func data(from sender: TCPEndpoint, _ bytes: ArraySlice<UInt8>, time: Double, emit: (SniffEvent) -> Void) {
+        summary.lastTime = time
+        if client == nil {
+            // The side that speaks first with a request line is the client.
+            client = sender
+            server = sender == endpoints.0 ? endpoints.1 : endpoints.0
+            summary.client = "\(client!)"
+            summary.server = "\(server!)"
+        }
+        let isClient = sender == client
+        switch phase {
+        case .notWebSocket:
+            return
+        case .webSocket:
+            feed(isClient ? .clientToServer : .serverToClient, Array(bytes), time: time, emit: emit)
+        case .awaitingRequest:
+            guard isClient else { pendingServerBytes.append(contentsOf: bytes); return }
+            requestBuffer.append(contentsOf: bytes)
+            switch HTTPHead.parse(requestBuffer) {
+            case .needMore: return
+            case .notHTTP: phase = .notWebSocket; requestBuffer = []
+            case .head(let head):
+                readRequest(head, time: time)
+                let rest = Array(requestBuffer[head.length...])
+                requestBuffer = []
+                if phase == .awaitingResponse, !pendingServerBytes.isEmpty {
+                    let early = pendingServerBytes
+                    pendingServerBytes = []
+                    data(from: server!, early[...], time: time, emit: emit)
+                }
+                // A client may send frames right behind its request; keep them for after the 101.
+                if !rest.isEmpty { pendingClientFrames.append(contentsOf: rest) }
+            }
+        case .awaitingResponse:
+            if isClient { pendingClientFrames.append(contentsOf: bytes); return }
+            responseBuffer.append(contentsOf: bytes)
+            switch HTTPHead.parse(responseBuffer) {
+            case .needMore: return
+            case .notHTTP(let why):
+                handshake?.responseError = "response is not HTTP: \(why)"
+                if let h = handshake { emit(.handshake(h)) }
+                phase = .notWebSocket
+            case .head(let head):
+                let rest = Array(responseBuffer[head.length...])
+                responseBuffer = []
+                readResponse(head, time: time, emit: emit)
+                if phase == .webSocket {
+                    if !pendingClientFrames.isEmpty {
+                        let early = pendingClientFrames
+                        pendingClientFrames = []
+                        feed(.clientToServer, early, time: time, emit: emit)
+                    }
+                    if !rest.isEmpty { feed(.serverToClient, rest, time: time, emit: emit) }
+                }
+            }
+        }
+    }
+
+    private var pendingClientFrames: [UInt8] = []
+
+    private func readRequest(_ head: HTTPHead, time: Double) {
+        guard let line = head.requestLine else { phase = .notWebSocket; return }
+        let isUpgrade = head.header("upgrade")?.lowercased().contains("websocket") ?? false
+        guard isUpgrade else { phase = .notWebSocket; return }
+        var record = HandshakeRecord(
+            connection: id, time: time, client: "\(client!)", server: "\(server!)", requestLine: head.startLine,
+            host: head.header("host"), origin: head.header("origin"), key: head.header("sec-websocket-key"),
+            offeredSubprotocols: head.headers.filter { $0.name.lowercased() == "sec-websocket-protocol" }
+                .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: " \t") } },
+            offeredExtensions: head.headers.filter { $0.name.lowercased() == "sec-websocket-extensions" }.map(\.value))
+        do {
+            request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
+        } catch {
+            record.requestError = error.message
+        }
+        handshake = record
+        phase = .awaitingResponse
+    }
+
+    private func readResponse(_ head: HTTPHead, time: Double, emit: (SniffEvent) -> Void) {
+        guard var record = handshake else { phase = .notWebSocket; return }
+        guard let status = head.statusLine else {
+            record.responseError = "not an HTTP status line: \(head.startLine.prefix(60))"
+            emit(.handshake(record))
+            phase = .notWebSocket
+            return
+        }
+        record.status = status.status
+        record.statusReason = status.reason
+        record.subprotocol = head.header("sec-websocket-protocol")
+        record.extensions = head.header("sec-websocket-extensions")
+        if let key = record.key, let accept = head.header("sec-websocket-accept") {
+            record.acceptMatches = WebSocketHandshake.acceptValue(forKey: key) == accept
+        }
+        var deflate: WebSocketDissectorConfiguration.DeflateMode = .off
+        var parameters: PerMessageDeflateParameters? = nil
+        if status.status == 101 {
+            do {
+                let response = try WebSocketUpgradeResponse.validate(
+                    status: status.status, headers: head.headers, sentKey: record.key ?? "",
+                    offeredSubprotocols: request?.subprotocols ?? [], offeredExtensions: request?.extensions ?? [])
+                if let pmd = response.extensions.first(where: { $0.name.lowercased() == PerMessageDeflateParameters.extensionName }) {
+                    parameters = try? PerMessageDeflateParameters(pmd)
+                    deflate = .on
+                }
+            } catch {
+                record.responseError = error.message
+                // Read what follows as WebSocket anyway: RSV1 decides compression.
+                if record.extensions?.lowercased().contains("permessage-deflate") == true { deflate = .auto }
+            }
+        }
+        handshake = record
+        emit(.handshake(record))
+        guard status.status == 101 else {
+            phase = .notWebSocket
+            summary.reason = "upgrade refused (\(status.status))"
+            return
+        }
+        startWebSocket(deflate: deflate, parameters: parameters)
+    }
+
+    private func startWebSocket(deflate: WebSocketDissectorConfiguration.DeflateMode, parameters: PerMessageDeflateParameters? = nil) {
+        var c = configuration
+        c.deflate = deflate
+        if let p = parameters {
+            c.clientNoContextTakeover = p.clientToServer.noContextTakeover
+            c.serverNoContextTakeover = p.serverToClient.noContextTakeover
+            c.clientMaxWindowBits = max(9, p.clientToServer.windowBits)
+            c.serverMaxWindowBits = max(9, p.serverToClient.windowBits)
+        }
+        fromClient = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
+        fromServer = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+        phase = .webSocket
+        summary.websocket = true
+    }
+
+    private func feed(_ direction: WebSocketDirection, _ bytes: [UInt8], time: Double, emit: (SniffEvent) -> Void) {
+        summary.bytes[direction, default: 0] += bytes.count
+        var events: [DissectionEvent] = []
+        if direction == .clientToServer { fromClient?.feed(bytes) { events.append($0) } }
+        else { fromServer?.feed(bytes) { events.append($0) } }
+        for e in events {
+            switch e {
+            case .frame(let f):
+                summary.frames[direction, default: 0] += 1
+                summary.opcodes[f.header.opcode.name, default: 0] += 1
+                summary.violations += f.violations.count
+                var timing = MessageTiming()
+                if f.header.opcode == .ping {
+                    if pings[direction, default: [:]].count < 1024 { pings[direction, default: [:]][f.payload] = time }
+                } else if f.header.opcode == .pong {
+                    let other: WebSocketDirection = direction == .clientToServer ? .serverToClient : .clientToServer
+                    if let sent = pings[other]?.removeValue(forKey: f.payload) { timing.pingRTT = time - sent }
+                }
+                if f.header.opcode == .close, summary.closeCode == nil { summary.closeCode = f.close?.code?.code ?? 1005 }
+                emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
+            case .message(let m):
+                summary.messages[direction, default: 0] += 1
+                summary.violations += m.violations.count
+                var timing = MessageTiming()
+                if let cid = m.envelope?.correlationID {
+                    if let asked = requests.removeValue(forKey: cid), direction == .serverToClient {
+                        timing.replyLatency = time - asked
+                    } else if direction == .clientToServer {
+                        if requests.count < 100_000 { requests[cid] = time }
+                    }
+                }
+                emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+            }
+        }
+    }
+
+    public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
+        summary.gaps += 1
+        let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
+        emit(.gap(connection: id, direction: direction, missing: missing, time: time))
+        // The frame being read is lost: start again at the next bytes (a new parser finds the next
+        // header only if the gap ended on a frame boundary; violations after it are reported as seen).
+        if phase == .webSocket, let d = direction {
+            var c = configuration
+            c.deflate = .auto
+            if d == .clientToServer { fromClient = WebSocketStreamDissector(configuration: c, direction: d) }
+            else { fromServer = WebSocketStreamDissector(configuration: c, direction: d) }
+        }
+    }
+
+    /// End of the connection (FIN/RST, eviction, end of capture): reports truncated frames.
+    public func close(reason: String, time: Double, emit: (SniffEvent) -> Void) {
+        summary.lastTime = max(summary.lastTime, time)
+        if summary.reason.isEmpty { summary.reason = reason }
+        if phase == .awaitingResponse, let h = handshake { emit(.handshake(h)) }
+        emit(.closed(summary))
+    }
+}

@@ -1,0 +1,206 @@
+/// Turns TCP segments, in capture order, into each connection's two byte streams.
+///
+/// Flows are keyed by their two endpoints in canonical order; each direction has its own next expected
+/// sequence number (32-bit serial arithmetic, so streams may wrap past 2^32). In-order data is reported at
+/// once, without copying; segments ahead of a hole are buffered until it fills. Retransmitted bytes, exact or
+/// overlapping, are trimmed: every stream byte is reported at most once, and the first copy seen wins.
+///
+/// A hole is given up on, and reported as a `gap` with its size and offset, when
+/// - the receiver acknowledges bytes the capture never showed (the capture lost them; the peer will not
+///   send them again),
+/// - the direction's buffer would exceed `maxFlowBuffer` (or all flows' `maxTotalBuffer`),
+/// - the flow closes (RST, idle, evicted, end of capture) with segments still buffered.
+/// Bytes the snapshot length cut off are gaps too. Data resumes after each gap.
+///
+/// A SYN sets a direction's initial sequence number and marks its sender as the client. A flow whose
+/// handshake was not captured starts at the first segment carrying data (or a FIN) and each direction at
+/// its first such segment. FIN closes a direction once reached in order; both FINs, or a RST, close the
+/// flow. Flows idle for `idleTimeout` seconds of capture time are closed, and when `maxFlows` are tracked
+/// the least recently active one is evicted, so memory stays bounded whatever the capture length.
+///
+/// The reassembler does no I/O and keeps no clock of its own: time is the capture time passed in.
+public struct TCPReassembler {
+    public let configuration: TCPReassemblerConfiguration
+    public private(set) var statistics = TCPReassemblyStatistics()
+    private var table = TCPFlowTable()
+    private var nextFlowID: UInt64 = 1
+    /// The latest capture time seen (captures merged from several files may step back a little).
+    private var clock = -Double.infinity
+
+    public init(configuration: TCPReassemblerConfiguration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Flows being tracked, including recently closed ones kept to absorb their last packets.
+    public var trackedFlowCount: Int { table.count }
+
+    /// The flows open now, in ID order.
+    public var openFlows: [TCPFlowInfo] {
+        table.slotsByID.compactMap { table[$0].finished ? nil : table[$0].info }
+    }
+
+    /// Takes one segment, whose payload is `packet.payloadRange` of `packetData` (the bytes given to
+    /// `PacketDecoder.decode`).
+    ///
+    /// - Returns: the flow the segment belongs to, or nil if it belongs to none (a pure ACK of a connection
+    ///   never seen, a segment of a closed flow). The sniffer uses it to save a connection's packets.
+    @discardableResult
+    public mutating func process(
+        _ packet: DecodedPacket, packetData: UnsafeRawBufferPointer, time: Double, packetNumber: Int,
+        emit: (TCPReassemblyEvent) -> Void
+    ) -> TCPFlowID? {
+        process(
+            packet, payload: UnsafeRawBufferPointer(rebasing: packetData[packet.payloadRange]), time: time,
+            packetNumber: packetNumber, emit: emit)
+    }
+
+    /// Takes one segment whose payload is `payload` (its captured part; `packet.uncapturedPayloadLength`
+    /// more bytes follow on the wire).
+    @discardableResult
+    public mutating func process(
+        _ packet: DecodedPacket, payload: [UInt8], time: Double, packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
+    ) -> TCPFlowID? {
+        payload.withUnsafeBytes { process(packet, payload: $0, time: time, packetNumber: packetNumber, emit: emit) }
+    }
+
+    /// Takes one segment whose payload is `payload` (its captured part; `packet.uncapturedPayloadLength`
+    /// more bytes follow on the wire).
+    @discardableResult
+    public mutating func process(
+        _ packet: DecodedPacket, payload: UnsafeRawBufferPointer, time: Double, packetNumber: Int,
+        emit: (TCPReassemblyEvent) -> Void
+    ) -> TCPFlowID? {
+        statistics.segments += 1
+        clock = max(clock, time)
+        expireIdleFlows(now: clock, emit: emit)
+
+        let source = packet.sourceEndpoint
+        let destination = packet.destinationEndpoint
+        let key = TCPFlowKey(source, destination)
+        let flags = packet.flags
+        let length = payload.count + packet.uncapturedPayloadLength
+        let isSYN = flags.contains(.syn)
+        let isBareSYN = isSYN && !flags.contains(.ack)
+
+        var slot = table.slot(for: key)
+        if let existing = slot {
+            let flow = table[existing]
+            if flow.finished {
+                guard isBareSYN else {
+                    statistics.ignoredSegments += 1
+                    return nil
+                }
+                table.remove(existing)
+                slot = nil
+            } else if isBareSYN {
+                let sameSYN = source == flow.info.initiator && flow.forward.synSeen
+                    && flow.forward.initialSequence == packet.sequenceNumber
+                if !sameSYN {
+                    close(existing, reason: .reused, time: time, emit: emit)
+                    table.remove(existing)
+                    slot = nil
+                }
+            }
+        }
+        if slot == nil {
+            // Only segments that start something open a flow: a stray ACK or RST of an unknown connection
+            // would otherwise create a flow with nothing in it.
+            guard isSYN || length > 0 || flags.contains(.fin), !flags.contains(.rst) else {
+                statistics.ignoredSegments += 1
+                return nil
+            }
+            slot = open(key: key, packet: packet, time: time, packetNumber: packetNumber, emit: emit)
+        }
+        guard let slot else { return nil }
+        table.touch(slot, time: time)
+        let info = table[slot].info
+        let direction: TCPDirection = source == info.initiator ? .initiatorToResponder : .responderToInitiator
+
+        var dataSequence = packet.sequenceNumber
+        if isSYN {
+            dataSequence &+= 1
+            if !table[slot][direction].started { table[slot][direction].startWithSYN(packet.sequenceNumber) }
+        }
+        if !table[slot][direction].started, length > 0 || flags.contains(.fin) {
+            table[slot][direction].startMidStream(dataSequence)
+        }
+        if table[slot][direction].started {
+            table[slot][direction].accept(
+                sequence: dataSequence, bytes: payload, missing: packet.uncapturedPayloadLength,
+                fin: flags.contains(.fin), packetNumber: packetNumber,
+                context: context(info.id, direction, time), statistics: &statistics, emit: emit)
+        }
+        if flags.contains(.ack), !flags.contains(.rst) {
+            table[slot][direction.reversed].acknowledge(
+                packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
+                statistics: &statistics, emit: emit)
+        }
+        if flags.contains(.rst) {
+            close(slot, reason: .rst, time: time, emit: emit)
+            table[slot].finished = true
+        } else if table[slot].forward.closed, table[slot].backward.closed {
+            close(slot, reason: .fin, time: time, emit: emit)
+            table[slot].finished = true
+        }
+        return info.id
+    }
+
+    /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
+    /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.
+    public mutating func expireIdleFlows(now: Double, emit: (TCPReassemblyEvent) -> Void) {
+        while table.oldest >= 0, now - table[table.oldest].lastSeen > configuration.idleTimeout {
+            let slot = table.oldest
+            if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
+            table.remove(slot)
+        }
+    }
+
+    /// Ends the capture: delivers everything still buffered (holes as gaps) and closes every open flow with
+    /// `.endOfCapture`, in flow ID order. The reassembler is empty afterwards.
+    public mutating func finish(time: Double, emit: (TCPReassemblyEvent) -> Void) {
+        for slot in table.slotsByID {
+            if !table[slot].finished { close(slot, reason: .endOfCapture, time: time, emit: emit) }
+            table.remove(slot)
+        }
+    }
+
+    // MARK: Internals
+
+    private func context(_ flow: TCPFlowID, _ direction: TCPDirection, _ time: Double) -> TCPStreamContext {
+        TCPStreamContext(
+            flow: flow, direction: direction, time: time, maxFlowBuffer: configuration.maxFlowBuffer,
+            maxTotalBuffer: configuration.maxTotalBuffer)
+    }
+
+    private mutating func open(
+        key: TCPFlowKey, packet: DecodedPacket, time: Double, packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
+    ) -> Int {
+        while table.count >= max(configuration.maxFlows, 1), table.oldest >= 0 {
+            let oldest = table.oldest
+            if !table[oldest].finished { close(oldest, reason: .evicted, time: time, emit: emit) }
+            table.remove(oldest)
+        }
+        let syn = packet.flags.contains(.syn)
+        // A SYN-ACK seen without its SYN still tells which side is the client: the one it is sent to.
+        let synAck = syn && packet.flags.contains(.ack)
+        let info = TCPFlowInfo(
+            id: TCPFlowID(rawValue: nextFlowID),
+            initiator: synAck ? packet.destinationEndpoint : packet.sourceEndpoint,
+            responder: synAck ? packet.sourceEndpoint : packet.destinationEndpoint,
+            handshakeSeen: syn, time: time, packetNumber: packetNumber)
+        nextFlowID += 1
+        statistics.flowsOpened += 1
+        emit(.flowOpened(info))
+        return table.insert(TCPFlow(key: key, info: info, lastSeen: time))
+    }
+
+    /// Delivers what the flow still buffers and reports it closed.
+    private mutating func close(_ slot: Int, reason: TCPFlowCloseReason, time: Double, emit: (TCPReassemblyEvent) -> Void) {
+        let id = table[slot].info.id
+        for direction in TCPDirection.allCases {
+            table[slot][direction].flushAll(context: context(id, direction, time), statistics: &statistics, emit: emit)
+        }
+        statistics.flowsClosed[reason, default: 0] += 1
+        emit(.flowClosed(id, reason: reason, time: time))
+    }
+}

@@ -1,0 +1,276 @@
+/// Where a direction's events go, and the limits and counters it shares with the other flows.
+struct TCPStreamContext {
+    let flow: TCPFlowID
+    let direction: TCPDirection
+    let time: Double
+    let maxFlowBuffer: Int
+    let maxTotalBuffer: Int
+}
+
+/// A segment held until the hole in front of it fills.
+struct TCPPendingSegment {
+    var sequence: UInt32
+    var bytes: [UInt8]
+    /// Uncaptured bytes after `bytes` (snapshot length).
+    var missing: Int
+    var time: Double
+    var packetNumber: Int
+
+    var length: Int { bytes.count + missing }
+    /// What the segment counts against the buffer limits.
+    var cost: Int { bytes.count + TCPStreamState.segmentOverhead }
+}
+
+/// One direction of a flow: the next sequence number expected and the segments that arrived ahead of it.
+struct TCPStreamState {
+    /// Bookkeeping charged per buffered segment, so many tiny segments cannot exceed the limits' intent.
+    static let segmentOverhead = 64
+    /// An acknowledgment further than this ahead of what was seen is not trusted to mean lost data.
+    static let maxAcknowledgedJump = 1 << 30
+
+    /// True once the starting sequence number is known (SYN, or first segment seen).
+    var started = false
+    var synSeen = false
+    var initialSequence: UInt32 = 0
+    /// The next byte expected in stream order.
+    var nextSequence: UInt32 = 0
+    /// Stream offset of `nextSequence`.
+    var offset: UInt64 = 0
+    /// Sequence number of the FIN, once seen (possibly out of order).
+    var finSequence: UInt32?
+    /// The FIN was reached in order.
+    var closed = false
+    /// Out-of-order segments from `pendingStart` on, sorted by sequence number, all after `nextSequence`.
+    var pending: [TCPPendingSegment] = []
+    var pendingStart = 0
+    var pendingCost = 0
+
+    var hasPending: Bool { pendingStart < pending.count }
+
+    /// Starts the direction at a SYN.
+    mutating func startWithSYN(_ sequence: UInt32) {
+        started = true
+        synSeen = true
+        initialSequence = sequence
+        nextSequence = sequence &+ 1
+    }
+
+    /// Starts the direction mid-stream at the first segment seen.
+    mutating func startMidStream(_ sequence: UInt32) {
+        started = true
+        nextSequence = sequence
+    }
+
+    /// Takes a segment whose data starts at `sequence`: `bytes` captured and `missing` uncaptured after
+    /// them, and a FIN after both if `fin`.
+    mutating func accept(
+        sequence: UInt32, bytes: UnsafeRawBufferPointer, missing: Int, fin: Bool, packetNumber: Int,
+        context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        let length = bytes.count + missing
+        if closed {
+            statistics.retransmittedBytes += length
+            return
+        }
+        if fin, finSequence == nil {
+            finSequence = sequence &+ UInt32(truncatingIfNeeded: length)
+        }
+        guard length > 0 else { return reachFIN(context: context, emit: emit) }
+        if sequenceDistance(from: nextSequence, to: sequence) <= 0 {
+            deliver(
+                sequence: sequence, bytes: bytes, missing: missing, time: context.time, packetNumber: packetNumber,
+                context: context, statistics: &statistics, emit: emit)
+            drain(context: context, statistics: &statistics, emit: emit)
+        } else {
+            statistics.outOfOrderSegments += 1
+            hold(
+                sequence: sequence, bytes: bytes, missing: missing, packetNumber: packetNumber, context: context,
+                statistics: &statistics, emit: emit)
+        }
+        reachFIN(context: context, emit: emit)
+    }
+
+    /// The receiver acknowledged `acknowledgment`. Bytes before it that the capture never showed were
+    /// received by the peer, so they will not be retransmitted: report them as a gap now rather than wait
+    /// for the buffer limit or the end of the capture.
+    mutating func acknowledge(
+        _ acknowledgment: UInt32, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
+    ) {
+        guard started, !closed else { return }
+        var target = acknowledgment
+        // The FIN takes one sequence number; the bytes stop before it.
+        if let finSequence, sequenceDistance(from: finSequence, to: target) > 0 { target = finSequence }
+        let distance = sequenceDistance(from: nextSequence, to: target)
+        guard distance > 0, distance <= Self.maxAcknowledgedJump else { return }
+        flush(upTo: target, context: context, statistics: &statistics, emit: emit)
+        reachFIN(context: context, emit: emit)
+    }
+
+    /// Delivers everything buffered, reporting the holes between as gaps (the flow is closing).
+    mutating func flushAll(context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void) {
+        guard started else { return }
+        flush(upTo: nil, context: context, statistics: &statistics, emit: emit)
+        release(statistics: &statistics)
+    }
+
+    /// Drops buffered segments without delivering them, returning their cost to the totals.
+    mutating func release(statistics: inout TCPReassemblyStatistics) {
+        statistics.bufferedBytes -= pendingCost
+        pendingCost = 0
+        pending = []
+        pendingStart = 0
+    }
+
+    // MARK: Internals
+
+    private mutating func reachFIN(context: TCPStreamContext, emit: (TCPReassemblyEvent) -> Void) {
+        guard !closed, let finSequence, sequenceDistance(from: nextSequence, to: finSequence) <= 0 else { return }
+        closed = true
+        nextSequence = finSequence &+ 1
+        emit(.directionClosed(context.flow, context.direction, time: context.time))
+    }
+
+    /// Emits the part of a segment at or before `nextSequence` that is new, and advances.
+    private mutating func deliver(
+        sequence: UInt32, bytes: UnsafeRawBufferPointer, missing: Int, time: Double, packetNumber: Int,
+        context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        var total = bytes.count + missing
+        // Nothing travels after the FIN.
+        if let finSequence { total = min(total, max(0, sequenceDistance(from: sequence, to: finSequence))) }
+        let skip = -sequenceDistance(from: nextSequence, to: sequence)
+        guard skip < total else {
+            statistics.retransmittedBytes += total
+            return
+        }
+        statistics.retransmittedBytes += skip
+        let capturedEnd = min(bytes.count, total)
+        if skip < capturedEnd {
+            emit(
+                .data(
+                    context.flow, context.direction, bytes: UnsafeRawBufferPointer(rebasing: bytes[skip..<capturedEnd]),
+                    offset: offset, time: time, packetNumber: packetNumber))
+            advance(by: capturedEnd - skip)
+        }
+        let uncapturedStart = max(skip, capturedEnd)
+        if total > uncapturedStart {
+            gap(total - uncapturedStart, context: context, statistics: &statistics, emit: emit)
+        }
+    }
+
+    private mutating func advance(by count: Int) {
+        nextSequence &+= UInt32(truncatingIfNeeded: count)
+        offset += UInt64(count)
+    }
+
+    private mutating func gap(
+        _ count: Int, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        statistics.gaps += 1
+        statistics.gapBytes += count
+        emit(.gap(context.flow, context.direction, missing: count, offset: offset, time: context.time))
+        advance(by: count)
+    }
+
+    /// Delivers buffered segments that are now in order.
+    private mutating func drain(context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void) {
+        while pendingStart < pending.count, sequenceDistance(from: nextSequence, to: pending[pendingStart].sequence) <= 0 {
+            let segment = pending[pendingStart]
+            pending[pendingStart].bytes = []
+            pendingStart += 1
+            pendingCost -= segment.cost
+            statistics.bufferedBytes -= segment.cost
+            segment.bytes.withUnsafeBytes { bytes in
+                deliver(
+                    sequence: segment.sequence, bytes: bytes, missing: segment.missing, time: segment.time,
+                    packetNumber: segment.packetNumber, context: context, statistics: &statistics, emit: emit)
+            }
+        }
+        if pendingStart == pending.count {
+            if pending.capacity > 64 { pending = [] } else { pending.removeAll(keepingCapacity: true) }
+            pendingStart = 0
+        } else if pendingStart > 32, pendingStart * 2 > pending.count {
+            pending.removeFirst(pendingStart)
+            pendingStart = 0
+        }
+    }
+
+    /// Reports the hole before the first buffered segment as a gap and delivers what follows it in order.
+    private mutating func skipFirstHole(
+        upTo target: UInt32?, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        var hole = hasPending ? sequenceDistance(from: nextSequence, to: pending[pendingStart].sequence) : Int.max
+        if let target { hole = min(hole, sequenceDistance(from: nextSequence, to: target)) }
+        if hole > 0, hole != Int.max { gap(hole, context: context, statistics: &statistics, emit: emit) }
+        drain(context: context, statistics: &statistics, emit: emit)
+    }
+
+    /// Advances to `target` (or past everything buffered, if nil), delivering buffered data and reporting
+    /// holes as gaps.
+    private mutating func flush(
+        upTo target: UInt32?, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        drain(context: context, statistics: &statistics, emit: emit)
+        while true {
+            if let target, sequenceDistance(from: nextSequence, to: target) <= 0 { return }
+            if target == nil, !hasPending { return }
+            skipFirstHole(upTo: target, context: context, statistics: &statistics, emit: emit)
+        }
+    }
+
+    /// Buffers an out-of-order segment, making room first by skipping holes if a limit would be exceeded.
+    private mutating func hold(
+        sequence: UInt32, bytes: UnsafeRawBufferPointer, missing: Int, packetNumber: Int, context: TCPStreamContext,
+        statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
+        let cost = bytes.count + Self.segmentOverhead
+        let length = bytes.count + missing
+        var fits: Bool {
+            pendingCost + cost <= context.maxFlowBuffer && statistics.bufferedBytes + cost <= context.maxTotalBuffer
+        }
+        // An exact copy of a buffered segment (a retransmission of data still ahead of a hole).
+        let index = insertionIndex(for: sequence)
+        if index < pending.count, pending[index].sequence == sequence, pending[index].length >= length {
+            statistics.retransmittedBytes += length
+            return
+        }
+        // Skip the holes in front, as long as they come before this segment.
+        while !fits, hasPending,
+            sequenceDistance(from: nextSequence, to: pending[pendingStart].sequence)
+                <= sequenceDistance(from: nextSequence, to: sequence)
+        {
+            skipFirstHole(upTo: nil, context: context, statistics: &statistics, emit: emit)
+        }
+        let distance = sequenceDistance(from: nextSequence, to: sequence)
+        if distance > 0, !fits {
+            // Even an empty buffer cannot take it: skip straight to it.
+            gap(distance, context: context, statistics: &statistics, emit: emit)
+        }
+        if sequenceDistance(from: nextSequence, to: sequence) <= 0 {
+            deliver(
+                sequence: sequence, bytes: bytes, missing: missing, time: context.time, packetNumber: packetNumber,
+                context: context, statistics: &statistics, emit: emit)
+            drain(context: context, statistics: &statistics, emit: emit)
+            return
+        }
+        let segment = TCPPendingSegment(
+            sequence: sequence, bytes: Array(bytes), missing: missing, time: context.time, packetNumber: packetNumber)
+        pending.insert(segment, at: insertionIndex(for: sequence))
+        pendingCost += cost
+        statistics.bufferedBytes += cost
+        statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, statistics.bufferedBytes)
+    }
+
+    /// The index of the first buffered segment not before `sequence`.
+    private func insertionIndex(for sequence: UInt32) -> Int {
+        let key = sequenceDistance(from: nextSequence, to: sequence)
+        var low = pendingStart
+        var high = pending.count
+        while low < high {
+            let mid = (low + high) / 2
+            if sequenceDistance(from: nextSequence, to: pending[mid].sequence) < key { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}

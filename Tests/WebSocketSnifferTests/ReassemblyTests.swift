@@ -1,0 +1,620 @@
+import Testing
+import WebSocketSniffer
+
+/// An event with its bytes copied, so tests can keep and compare it.
+enum Recorded: Equatable, CustomStringConvertible {
+    case opened(TCPFlowInfo)
+    case data(UInt64, TCPDirection, [UInt8], offset: UInt64, packet: Int)
+    case gap(UInt64, TCPDirection, missing: Int, offset: UInt64)
+    case directionClosed(UInt64, TCPDirection)
+    case closed(UInt64, TCPFlowCloseReason)
+
+    var description: String {
+        switch self {
+        case .opened(let info): "opened \(info.id) \(info.initiator)->\(info.responder) handshake=\(info.handshakeSeen)"
+        case .data(let id, let d, let bytes, let offset, let packet): "data \(id) \(d) \(bytes.count)@\(offset) #\(packet)"
+        case .gap(let id, let d, let missing, let offset): "gap \(id) \(d) \(missing)@\(offset)"
+        case .directionClosed(let id, let d): "fin \(id) \(d)"
+        case .closed(let id, let reason): "closed \(id) \(reason)"
+        }
+    }
+}
+
+/// Drives a `TCPReassembler` with segments described directly (no packet bytes) and records what it says.
+struct Harness {
+    var reassembler: TCPReassembler
+    var events: [Recorded] = []
+    var packetNumber = 0
+
+    init(_ configuration: TCPReassemblerConfiguration = .init()) {
+        reassembler = TCPReassembler(configuration: configuration)
+    }
+
+    @discardableResult
+    mutating func send(
+        _ from: TCPEndpoint, _ to: TCPEndpoint, seq: UInt32, ack: UInt32? = nil, flags: TCPFlags = [], _ payload: [UInt8] = [],
+        uncaptured: Int = 0, time: Double = 0
+    ) -> TCPFlowID? {
+        packetNumber += 1
+        let packet = DecodedPacket(
+            ipVersion: from.address.version, source: from.address, destination: to.address, sourcePort: from.port,
+            destinationPort: to.port, sequenceNumber: seq, acknowledgmentNumber: ack ?? 0,
+            flags: ack == nil ? flags : flags.union(.ack), window: 65_535, payloadRange: 0..<payload.count,
+            uncapturedPayloadLength: uncaptured)
+        var recorded: [Recorded] = []
+        let id = reassembler.process(packet, payload: payload, time: time, packetNumber: packetNumber) { recorded.append(Self.record($0)) }
+        events += recorded
+        return id
+    }
+
+    mutating func finish(time: Double = 0) {
+        var recorded: [Recorded] = []
+        reassembler.finish(time: time) { recorded.append(Self.record($0)) }
+        events += recorded
+    }
+
+    mutating func expire(now: Double) {
+        var recorded: [Recorded] = []
+        reassembler.expireIdleFlows(now: now) { recorded.append(Self.record($0)) }
+        events += recorded
+    }
+
+    static func record(_ event: TCPReassemblyEvent) -> Recorded {
+        switch event {
+        case .flowOpened(let info): .opened(info)
+        case .data(let id, let d, let bytes, let offset, _, let packet): .data(id.rawValue, d, Array(bytes), offset: offset, packet: packet)
+        case .gap(let id, let d, let missing, let offset, _): .gap(id.rawValue, d, missing: missing, offset: offset)
+        case .directionClosed(let id, let d, _): .directionClosed(id.rawValue, d)
+        case .flowClosed(let id, let reason, _): .closed(id.rawValue, reason)
+        }
+    }
+
+    /// The bytes of one direction, with `fill` standing in for each missing byte.
+    func stream(_ flow: UInt64 = 1, _ direction: TCPDirection = .initiatorToResponder, fill: UInt8? = nil) -> [UInt8] {
+        var out: [UInt8] = []
+        for event in events {
+            switch event {
+            case .data(flow, direction, let bytes, _, _): out += bytes
+            case .gap(flow, direction, let missing, _): if let fill { out += [UInt8](repeating: fill, count: missing) }
+            default: break
+            }
+        }
+        return out
+    }
+
+    var gaps: [Recorded] {
+        events.filter { if case .gap = $0 { true } else { false } }
+    }
+
+    var closes: [Recorded] {
+        events.filter { if case .closed = $0 { true } else { false } }
+    }
+
+    /// The event stream's promises: each flow opens first and closes last, once; each direction's data and
+    /// gaps tile its stream from offset 0 without overlap; nothing follows a direction's FIN.
+    func checkInvariants(sourceLocation: SourceLocation = #_sourceLocation) {
+        var open: Set<UInt64> = []
+        var closed: Set<UInt64> = []
+        var next: [String: UInt64] = [:]
+        var finished: Set<String> = []
+        for event in events {
+            switch event {
+            case .opened(let info):
+                #expect(!open.contains(info.id.rawValue) && !closed.contains(info.id.rawValue), "reopened \(info.id)", sourceLocation: sourceLocation)
+                open.insert(info.id.rawValue)
+            case .data(let id, let d, let bytes, let offset, _):
+                let key = "\(id)\(d)"
+                #expect(open.contains(id) && !finished.contains(key), "\(event) outside its flow", sourceLocation: sourceLocation)
+                #expect(next[key, default: 0] == offset, "\(event) expected offset \(next[key, default: 0])", sourceLocation: sourceLocation)
+                #expect(!bytes.isEmpty, sourceLocation: sourceLocation)
+                next[key] = offset + UInt64(bytes.count)
+            case .gap(let id, let d, let missing, let offset):
+                let key = "\(id)\(d)"
+                #expect(open.contains(id) && !finished.contains(key), "\(event) outside its flow", sourceLocation: sourceLocation)
+                #expect(next[key, default: 0] == offset, "\(event) expected offset \(next[key, default: 0])", sourceLocation: sourceLocation)
+                #expect(missing > 0, sourceLocation: sourceLocation)
+                next[key] = offset + UInt64(missing)
+            case .directionClosed(let id, let d):
+                #expect(open.contains(id), sourceLocation: sourceLocation)
+                finished.insert("\(id)\(d)")
+            case .closed(let id, _):
+                #expect(open.contains(id), "closed \(id) twice or before opening", sourceLocation: sourceLocation)
+                open.remove(id)
+                closed.insert(id)
+            }
+        }
+    }
+}
+
+/// A deterministic generator, so a failing seed can be replayed.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("TCP reassembly")
+struct ReassemblyTests {
+    let c = Build.client4
+    let s = Build.server4
+    let i2r = TCPDirection.initiatorToResponder
+    let r2i = TCPDirection.responderToInitiator
+
+    func handshake(_ h: inout Harness, client: UInt32 = 100, server: UInt32 = 900, time: Double = 0) {
+        h.send(c, s, seq: client, flags: .syn, time: time)
+        h.send(s, c, seq: server, ack: client &+ 1, flags: .syn, time: time)
+        h.send(c, s, seq: client &+ 1, ack: server &+ 1, time: time)
+    }
+
+    @Test func inOrderConnectionWithHandshakeAndFINs() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
+        h.send(s, c, seq: 901, ack: 106, flags: .psh, Array("world!".utf8))
+        h.send(c, s, seq: 106, ack: 907, flags: .fin)
+        h.send(s, c, seq: 907, ack: 107, flags: .fin)
+        let last = h.send(c, s, seq: 107, ack: 908)
+        let info = TCPFlowInfo(id: TCPFlowID(rawValue: 1), initiator: c, responder: s, handshakeSeen: true, time: 0, packetNumber: 1)
+        #expect(h.events == [
+            .opened(info),
+            .data(1, i2r, Array("hello".utf8), offset: 0, packet: 4),
+            .data(1, r2i, Array("world!".utf8), offset: 0, packet: 5),
+            .directionClosed(1, i2r),
+            .directionClosed(1, r2i),
+            .closed(1, .fin),
+        ])
+        #expect(last == nil, "the last ACK of a closed flow opens nothing")
+        #expect(info.client == c && info.server == s && info.ipVersion == .v4)
+        #expect(h.reassembler.statistics.ignoredSegments == 1)
+        #expect(h.reassembler.statistics.flowsClosed == [.fin: 1])
+        h.checkInvariants()
+    }
+
+    @Test func outOfOrderSegmentsAreDeliveredInOrder() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 121, Array(data[20..<30]))
+        h.send(c, s, seq: 111, Array(data[10..<20]))
+        #expect(h.stream().isEmpty, "nothing before the first segment arrives")
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        #expect(h.stream() == data)
+        #expect(Array(h.events.dropFirst()) == [
+            .data(1, i2r, Array(data[0..<10]), offset: 0, packet: 6),
+            .data(1, i2r, Array(data[10..<20]), offset: 10, packet: 5),
+            .data(1, i2r, Array(data[20..<30]), offset: 20, packet: 4),
+        ])
+        #expect(h.reassembler.statistics.outOfOrderSegments == 2)
+        #expect(h.reassembler.statistics.bufferedBytes == 0)
+        h.checkInvariants()
+    }
+
+    @Test func exactRetransmissionsAreDroppedInOrderAndBuffered() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        h.send(c, s, seq: 121, Array(data[20..<30]))
+        h.send(c, s, seq: 121, Array(data[20..<30]))  // again while still buffered
+        h.send(c, s, seq: 111, Array(data[10..<20]))
+        h.send(c, s, seq: 111, Array(data[10..<20]))
+        #expect(h.stream() == data)
+        #expect(h.reassembler.statistics.retransmittedBytes == 30)
+        h.checkInvariants()
+    }
+
+    @Test func overlappingRetransmissionsAreTrimmed() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(40)
+        func send(_ range: Range<Int>) { h.send(c, s, seq: 101 + UInt32(range.lowerBound), Array(data[range])) }
+        send(0..<10)
+        send(5..<15)  // 5 old, 5 new
+        send(0..<20)  // 15 old, 5 new
+        send(18..<30)  // 2 old
+        send(25..<40)  // 5 old
+        #expect(h.stream() == data)
+        #expect(h.reassembler.statistics.retransmittedBytes == 27)
+        h.checkInvariants()
+    }
+
+    @Test func overlappingOutOfOrderSegments() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(40)
+        func send(_ range: Range<Int>) { h.send(c, s, seq: 101 + UInt32(range.lowerBound), Array(data[range])) }
+        send(20..<30)
+        send(25..<35)
+        send(10..<22)
+        send(30..<40)
+        send(0..<12)
+        #expect(h.stream() == data)
+        h.checkInvariants()
+    }
+
+    @Test func sequenceNumbersWrapAround() {
+        var h = Harness()
+        handshake(&h, client: 0xFFFF_FFF0, server: 0xFFFF_FFFF)
+        let data = Build.pattern(40)
+        func send(_ range: Range<Int>) { h.send(c, s, seq: 0xFFFF_FFF1 &+ UInt32(range.lowerBound), Array(data[range])) }
+        send(0..<10)  // 0xFFFFFFF1
+        send(20..<30)  // 0x00000005, after the wrap, out of order
+        send(10..<20)  // 0xFFFFFFFB, crosses 2^32
+        send(10..<20)
+        send(30..<40)
+        #expect(h.stream() == data)
+        // The server's ISN is 2^32 - 1: its first byte is sequence number 0.
+        h.send(s, c, seq: 0, Array("pong".utf8))
+        #expect(h.stream(1, r2i) == Array("pong".utf8))
+        #expect(h.reassembler.statistics.retransmittedBytes == 10)
+        #expect(h.gaps.isEmpty)
+        h.checkInvariants()
+    }
+
+    @Test func streamsLongerThan4GiBKeepCounting() {
+        var h = Harness()
+        handshake(&h, client: 0)
+        let chunk = [UInt8](repeating: 1, count: 1)
+        // Jump ahead by acknowledgments: 5 × 2^30 bytes the capture did not hold, reported as gaps.
+        var seq: UInt32 = 1
+        for _ in 0..<5 {
+            seq &+= 1 << 30
+            h.send(s, c, seq: 901, ack: seq)
+        }
+        h.send(c, s, seq: seq, chunk)
+        guard case .data(_, _, _, let offset, _) = h.events.last else {
+            Issue.record("no data event")
+            return
+        }
+        #expect(offset == 5 << 30)
+        #expect(h.reassembler.statistics.gapBytes == 5 << 30)
+        h.checkInvariants()
+    }
+
+    @Test func gapReportedWhenTheReceiverAcknowledgesBytesNeverSeen() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 101, ack: 901, Array(data[0..<10]))
+        h.send(c, s, seq: 121, ack: 901, Array(data[20..<30]))  // 111..<121 lost by the capture
+        #expect(h.gaps.isEmpty, "a hole alone is not yet a loss")
+        h.send(s, c, seq: 901, ack: 131)
+        #expect(Array(h.events.suffix(2)) == [
+            .gap(1, i2r, missing: 10, offset: 10),
+            .data(1, i2r, Array(data[20..<30]), offset: 20, packet: 5),
+        ])
+        // Acknowledged beyond everything seen: the gap is reported at once, and data resumes after it.
+        h.send(s, c, seq: 901, ack: 171)
+        #expect(h.events.last == .gap(1, i2r, missing: 40, offset: 30))
+        h.send(c, s, seq: 171, ack: 901, [1, 2, 3])
+        #expect(h.events.last == .data(1, i2r, [1, 2, 3], offset: 70, packet: 8))
+        #expect(h.reassembler.statistics.gaps == 2)
+        #expect(h.reassembler.statistics.gapBytes == 50)
+        h.checkInvariants()
+    }
+
+    @Test func gapsReportedAtEndOfCapture() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        h.send(c, s, seq: 121, Array(data[20..<30]))
+        h.finish(time: 9)
+        #expect(Array(h.events.suffix(3)) == [
+            .gap(1, i2r, missing: 10, offset: 10),
+            .data(1, i2r, Array(data[20..<30]), offset: 20, packet: 5),
+            .closed(1, .endOfCapture),
+        ])
+        #expect(h.reassembler.trackedFlowCount == 0)
+        #expect(h.reassembler.statistics.bufferedBytes == 0)
+        h.checkInvariants()
+    }
+
+    @Test func bufferBoundSkipsAheadWithAGap() {
+        let cost = 100 + 64
+        var h = Harness(TCPReassemblerConfiguration(maxFlowBuffer: 3 * cost))
+        handshake(&h)
+        let data = Build.pattern(600)
+        // The first 100 bytes are lost; five segments pile up behind the hole.
+        for k in 1...5 {
+            h.send(c, s, seq: 101 + UInt32(k * 100), Array(data[(k * 100)..<((k + 1) * 100)]))
+            #expect(h.reassembler.statistics.bufferedBytes <= 3 * cost)
+        }
+        #expect(h.gaps == [.gap(1, i2r, missing: 100, offset: 0)])
+        #expect(h.stream() == Array(data[100...]))
+        #expect(h.reassembler.statistics.peakBufferedBytes == 3 * cost)
+        #expect(h.reassembler.statistics.bufferedBytes == 0)
+        h.checkInvariants()
+    }
+
+    /// When the buffer is full, a segment that fills part of the first hole is kept, not skipped over.
+    @Test func bufferBoundKeepsAnEarlierSegment() {
+        let cost = 100 + 64
+        var h = Harness(TCPReassemblerConfiguration(maxFlowBuffer: 2 * cost))
+        handshake(&h)
+        let data = Build.pattern(500)
+        h.send(c, s, seq: 101 + 300, Array(data[300..<400]))
+        h.send(c, s, seq: 101 + 400, Array(data[400..<500]))
+        h.send(c, s, seq: 101 + 100, Array(data[100..<200]))  // full: skip to it, keeping it
+        #expect(h.gaps == [.gap(1, i2r, missing: 100, offset: 0)])
+        #expect(h.stream(fill: 0) == [UInt8](repeating: 0, count: 100) + Array(data[100..<200]))
+        h.finish()
+        #expect(h.stream(fill: 0) == [UInt8](repeating: 0, count: 100) + Array(data[100..<200]) + [UInt8](repeating: 0, count: 100) + Array(data[300...]))
+        h.checkInvariants()
+    }
+
+    @Test func totalBufferBoundAcrossFlows() {
+        let cost = 100 + 64
+        var h = Harness(TCPReassemblerConfiguration(maxFlowBuffer: 10 * cost, maxTotalBuffer: 3 * cost))
+        let other = TCPEndpoint(address: c.address, port: 50_002)
+        h.send(c, s, seq: 1, [0])
+        h.send(other, s, seq: 1, [0])
+        let data = Build.pattern(400)
+        h.send(c, s, seq: 102, Array(data[0..<100]))
+        h.send(c, s, seq: 202, Array(data[100..<200]))
+        h.send(other, s, seq: 102, Array(data[0..<100]))
+        h.send(other, s, seq: 202, Array(data[100..<200]))  // over the total: this flow skips its hole
+        #expect(h.gaps == [.gap(2, i2r, missing: 100, offset: 1)])
+        #expect(h.reassembler.statistics.peakBufferedBytes <= 3 * cost)
+        h.checkInvariants()
+    }
+
+    @Test func finArrivingBeforeTheLastDataClosesAfterIt() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        h.send(c, s, seq: 121, flags: .fin, Array(data[20..<30]))
+        #expect(!h.events.contains(.directionClosed(1, i2r)))
+        h.send(c, s, seq: 111, Array(data[10..<20]))
+        #expect(h.events.last == .directionClosed(1, i2r))
+        #expect(h.stream() == data)
+        h.send(c, s, seq: 132, Array("after FIN".utf8))
+        #expect(h.stream() == data, "nothing is delivered after a FIN")
+        h.checkInvariants()
+    }
+
+    @Test func halfCloseKeepsTheOtherDirectionOpen() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .fin)
+        h.send(s, c, seq: 901, ack: 102, Array("still talking".utf8))
+        h.send(s, c, seq: 914, ack: 102, Array(" more".utf8))
+        #expect(h.closes.isEmpty)
+        h.send(s, c, seq: 919, ack: 102, flags: .fin)
+        #expect(h.stream(1, r2i) == Array("still talking more".utf8))
+        #expect(h.closes == [.closed(1, .fin)])
+        h.checkInvariants()
+    }
+
+    /// The receiver acknowledged the FIN, so the hole before it was lost by the capture.
+    @Test func acknowledgedFINBehindAHole() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, [1, 2, 3])
+        h.send(c, s, seq: 107, flags: .fin, [7, 8])  // 104..<107 lost
+        h.send(s, c, seq: 901, ack: 110, flags: .fin)
+        #expect(h.events.suffix(5) == [
+            .directionClosed(1, r2i),
+            .gap(1, i2r, missing: 3, offset: 3),
+            .data(1, i2r, [7, 8], offset: 6, packet: 5),
+            .directionClosed(1, i2r),
+            .closed(1, .fin),
+        ])
+        h.checkInvariants()
+    }
+
+    @Test func resetClosesTheFlowAndFlushes() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, [1, 2])
+        h.send(c, s, seq: 105, [5, 6])
+        h.send(s, c, seq: 901, flags: .rst)
+        #expect(h.events.suffix(3) == [
+            .gap(1, i2r, missing: 2, offset: 2),
+            .data(1, i2r, [5, 6], offset: 4, packet: 5),
+            .closed(1, .rst),
+        ])
+        #expect(h.send(c, s, seq: 107, [7]) == nil, "segments after a RST belong to no flow")
+        #expect(h.reassembler.statistics.flowsClosed == [.rst: 1])
+        h.checkInvariants()
+    }
+
+    @Test func midStreamPickup() {
+        var h = Harness()
+        #expect(h.send(c, s, seq: 7000, ack: 5000) == nil, "a pure ACK of an unknown connection opens nothing")
+        #expect(h.send(c, s, seq: 7000, flags: .rst) == nil)
+        let id = h.send(s, c, seq: 5000, ack: 7000, Array("HTTP/1.1 101".utf8))
+        #expect(id == TCPFlowID(rawValue: 1))
+        guard case .opened(let info) = h.events.first else {
+            Issue.record("no flow opened")
+            return
+        }
+        #expect(info.initiator == s, "the first sender seen is the initiator")
+        #expect(!info.handshakeSeen)
+        #expect(info.client == nil)
+        h.send(c, s, seq: 7000, ack: 5012, Array("\u{81}\u{0}".utf8))
+        #expect(h.stream(1, i2r) == Array("HTTP/1.1 101".utf8))
+        #expect(h.stream(1, r2i) == Array("\u{81}\u{0}".utf8))
+        #expect(info.direction(from: c) == r2i)
+        h.checkInvariants()
+    }
+
+    @Test func synAckAloneIdentifiesTheClient() {
+        var h = Harness()
+        h.send(s, c, seq: 900, ack: 101, flags: .syn)
+        h.send(c, s, seq: 101, ack: 901, Array("GET".utf8))
+        h.send(s, c, seq: 901, ack: 104, Array("200".utf8))
+        guard case .opened(let info) = h.events.first else {
+            Issue.record("no flow opened")
+            return
+        }
+        #expect(info.client == c)
+        #expect(info.server == s)
+        #expect(h.stream(1, i2r) == Array("GET".utf8))
+        #expect(h.stream(1, r2i) == Array("200".utf8))
+        h.checkInvariants()
+    }
+
+    @Test func idleFlowsAreClosedByCaptureTime() {
+        var h = Harness()
+        let other = TCPEndpoint(address: c.address, port: 50_002)
+        h.send(c, s, seq: 1, [1], time: 0)
+        h.send(c, s, seq: 3, [3], time: 10)  // buffered behind a hole
+        h.send(other, s, seq: 1, [1], time: 200)
+        h.send(other, s, seq: 2, [2], time: 311)
+        #expect(h.events.suffix(4) == [
+            .gap(1, i2r, missing: 1, offset: 1),
+            .data(1, i2r, [3], offset: 2, packet: 2),
+            .closed(1, .idle),
+            .data(2, i2r, [2], offset: 1, packet: 4),
+        ])
+        h.send(other, s, seq: 3, [3], time: 600)
+        #expect(h.closes.count == 1)
+        h.expire(now: 901)
+        #expect(h.closes == [.closed(1, .idle), .closed(2, .idle)])
+        #expect(h.reassembler.trackedFlowCount == 0)
+        h.checkInvariants()
+    }
+
+    @Test func leastRecentlyActiveFlowIsEvicted() {
+        var h = Harness(TCPReassemblerConfiguration(maxFlows: 2))
+        let a = TCPEndpoint(address: c.address, port: 1)
+        let b = TCPEndpoint(address: c.address, port: 2)
+        let d = TCPEndpoint(address: c.address, port: 3)
+        h.send(a, s, seq: 1, [1], time: 1)
+        h.send(b, s, seq: 1, [1], time: 2)
+        h.send(a, s, seq: 2, [2], time: 3)
+        h.send(d, s, seq: 1, [1], time: 4)
+        #expect(h.closes == [.closed(2, .evicted)])
+        #expect(h.reassembler.trackedFlowCount == 2)
+        #expect(h.reassembler.openFlows.map(\.initiator) == [a, d])
+        h.checkInvariants()
+    }
+
+    @Test func newConnectionOnTheSameFourTuple() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 100, flags: .syn)  // retransmitted SYN: same connection
+        #expect(h.reassembler.statistics.flowsOpened == 1)
+        h.send(c, s, seq: 5000, flags: .syn)  // a new ISN: the port was reused
+        #expect(h.closes == [.closed(1, .reused)])
+        h.send(c, s, seq: 5001, flags: [.fin])
+        h.send(s, c, seq: 1, ack: 5002, flags: [.fin])
+        #expect(h.closes == [.closed(1, .reused), .closed(2, .fin)])
+        handshake(&h, client: 9000)  // after a FIN close
+        #expect(h.reassembler.statistics.flowsOpened == 3)
+        h.checkInvariants()
+    }
+
+    @Test func bytesCutBySnapshotLengthAreAGap() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(300)
+        h.send(c, s, seq: 101, Array(data[0..<100]), uncaptured: 50)
+        h.send(c, s, seq: 251, Array(data[150..<300]))
+        #expect(Array(h.events.suffix(3)) == [
+            .data(1, i2r, Array(data[0..<100]), offset: 0, packet: 4),
+            .gap(1, i2r, missing: 50, offset: 100),
+            .data(1, i2r, Array(data[150..<300]), offset: 150, packet: 5),
+        ])
+        h.checkInvariants()
+    }
+
+    @Test func ipv6Flow() {
+        var h = Harness()
+        h.send(Build.client6, Build.server6, seq: 1, flags: .syn)
+        h.send(Build.client6, Build.server6, seq: 2, [42])
+        guard case .opened(let info) = h.events.first else {
+            Issue.record("no flow opened")
+            return
+        }
+        #expect(info.ipVersion == .v6)
+        #expect(info.client?.description == "[2001:db8::10]:50001")
+        #expect(h.stream() == [42])
+    }
+
+    /// Random segmentation, duplicates, overlapping retransmissions and reordering, in both directions and
+    /// across the 2^32 wrap: every byte comes out once, in order; with drops, every byte reported is the
+    /// right byte at the right offset.
+    @Test(arguments: 1...24)
+    func randomizedStreams(seed: Int) {
+        var random = SplitMix(state: UInt64(seed))
+        let drops = seed % 3 == 0
+        var h = Harness(TCPReassemblerConfiguration(maxFlowBuffer: seed % 2 == 0 ? 4 << 20 : 2000))
+        let isn: [UInt32] = [UInt32.max - UInt32.random(in: 0..<3000, using: &random), UInt32.random(in: 0...UInt32.max, using: &random)]
+        let data = [Build.pattern(Int.random(in: 2000..<8000, using: &random), 5), Build.pattern(Int.random(in: 2000..<8000, using: &random), 7)]
+        handshake(&h, client: isn[0], server: isn[1])
+        var segments: [(dir: Int, range: Range<Int>)] = []
+        for dir in 0..<2 {
+            var at = 0
+            while at < data[dir].count {
+                let end = min(data[dir].count, at + Int.random(in: 1...600, using: &random))
+                segments.append((dir, at..<end))
+                if Int.random(in: 0..<5, using: &random) == 0 { segments.append((dir, at..<end)) }
+                if Int.random(in: 0..<6, using: &random) == 0 {
+                    let start = max(0, at - Int.random(in: 0...300, using: &random))
+                    segments.append((dir, start..<min(data[dir].count, end + Int.random(in: 0...300, using: &random))))
+                }
+                at = end
+            }
+        }
+        if drops { segments.removeAll { _ in Int.random(in: 0..<10, using: &random) == 0 } }
+        for i in segments.indices {
+            let j = min(segments.count - 1, i + Int.random(in: 0...4, using: &random))
+            segments.swapAt(i, j)
+        }
+        for segment in segments {
+            let (from, to) = segment.dir == 0 ? (c, s) : (s, c)
+            h.send(from, to, seq: isn[segment.dir] &+ 1 &+ UInt32(segment.range.lowerBound), Array(data[segment.dir][segment.range]))
+        }
+        h.finish()
+        h.checkInvariants()
+        for (dir, direction) in [(0, i2r), (1, r2i)] {
+            for event in h.events {
+                if case .data(_, direction, let bytes, let offset, _) = event {
+                    #expect(Array(data[dir][Int(offset)..<Int(offset) + bytes.count]) == bytes)
+                }
+            }
+            if !drops, seed % 2 == 0 {
+                #expect(h.stream(1, direction) == data[dir])
+            }
+        }
+        if !drops, seed % 2 == 0 { #expect(h.gaps.isEmpty) }
+        // The bound is per direction; two directions buffer.
+        #expect(h.reassembler.statistics.peakBufferedBytes <= 2 * (seed % 2 == 0 ? 4 << 20 : 2000))
+    }
+
+    /// Many flows, reordered and lossy, through a small table: memory stays bounded by the limits.
+    @Test func manyFlowsStayWithinLimits() {
+        var random = SplitMix(state: 99)
+        let configuration = TCPReassemblerConfiguration(maxFlowBuffer: 4096, maxTotalBuffer: 64 << 10, idleTimeout: 5, maxFlows: 500)
+        var reassembler = TCPReassembler(configuration: configuration)
+        var events = 0
+        var peakFlows = 0
+        let payload = [UInt8](repeating: 0x61, count: 100)
+        for n in 0..<60_000 {
+            let port = UInt16.random(in: 1...2000, using: &random)
+            let client = TCPEndpoint(address: c.address, port: port)
+            let seq = UInt32(port) << 20 &+ UInt32.random(in: 0..<200, using: &random) * 100
+            let packet = DecodedPacket(
+                ipVersion: .v4, source: client.address, destination: s.address, sourcePort: port, destinationPort: s.port,
+                sequenceNumber: seq, acknowledgmentNumber: 0, flags: .psh, window: 1, payloadRange: 0..<100)
+            reassembler.process(packet, payload: payload, time: Double(n) / 1000, packetNumber: n + 1) { _ in events += 1 }
+            peakFlows = max(peakFlows, reassembler.trackedFlowCount)
+            #expect(reassembler.statistics.bufferedBytes <= configuration.maxTotalBuffer)
+        }
+        #expect(peakFlows == 500)
+        #expect(reassembler.statistics.flowsClosed[.evicted, default: 0] > 0)
+        #expect(reassembler.statistics.peakBufferedBytes <= configuration.maxTotalBuffer)
+        reassembler.finish(time: 100) { _ in events += 1 }
+        #expect(reassembler.statistics.bufferedBytes == 0)
+        #expect(events > 60_000)
+    }
+}
