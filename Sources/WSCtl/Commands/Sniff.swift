@@ -109,6 +109,11 @@ extension WSCtlCommand {
                 return s
             }
             defer { withExtendedLifetime(signals) {} }
+            // A live capture with no traffic may never return from a read on its own: a timer
+            // breaks the loop at the deadline.
+            if let seconds = try durationSeconds(), source.isLive {
+                DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { breaker.breakLoop() }
+            }
 
             var printer = SniffPrinter(mode: json ? .json : (verbose ? .verbose : (frames ? .frames : .messages)),
                                        style: TerminalStyle(enabled: Output.colourEnabled))
