@@ -130,6 +130,24 @@ public struct WebSocketFrameParser: Sendable {
         }
     }
 
+    /// True when the input ended inside a frame whose header has been read completely: the frame's
+    /// boundary is known, so lost bytes inside its payload can be stepped over (a capture gap).
+    public var isInsideFramePayload: Bool {
+        if streaming != nil { return true }
+        guard !carry.isEmpty else { return false }
+        if case .header = carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) { return true }
+        return false
+    }
+
+    /// Forgets any partial frame and continues as if the stream started at `offset` (after bytes
+    /// were lost and the frame boundary is unknown).
+    public mutating func reset(at offset: Int) {
+        carry = []
+        streaming = nil
+        failure = nil
+        _bytesFed = offset
+    }
+
     /// Header plus payload length, when the bytes present are enough to read the length field.
     static func announcedFrameLength(_ bytes: [UInt8]) -> UInt64? {
         guard bytes.count >= 2 else { return nil }

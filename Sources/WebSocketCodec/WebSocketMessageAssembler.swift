@@ -126,6 +126,17 @@ public struct WebSocketMessageAssembler: Sendable {
         self.configuration = configuration
     }
 
+    /// Forgets the message in progress (after lost bytes); limits and the close state stay.
+    public mutating func reset() {
+        inMessage = false
+        discarding = false
+        fragments = 0
+        size = 0
+        utf8.reset()
+        utf8Failed = false
+        buffer = []
+    }
+
     /// True while a fragmented message is unfinished.
     public var isInsideMessage: Bool { inMessage }
 

@@ -60,6 +60,31 @@ public struct WebSocketStreamDissector {
         bytes.withUnsafeBytes { feed($0, emit) }
     }
 
+    /// Bytes of the stream were lost (a capture gap). When they fall inside the payload of the
+    /// frame being read, the frame boundary is still known: the gap is filled with zeros so that
+    /// framing and offsets stay exact, and that frame's and message's content (text, UTF-8 and
+    /// inflate checks) is not reported. Otherwise parsing starts again after the gap with offsets
+    /// and counters kept; it finds the next frame when the gap ended on a frame boundary.
+    /// Returns whether the frame boundary was kept.
+    @discardableResult
+    public mutating func skip(_ count: Int, _ emit: (DissectionEvent) -> Void) -> Bool {
+        guard count > 0 else { return true }
+        if let pending = parser.pendingFrame, parser.isInsideFramePayload, UInt64(count) <= pending.missing {
+            damaged = true
+            feed([UInt8](repeating: 0, count: count), emit)
+            return true
+        }
+        // The message in progress (if any) is kept: when the gap ended on a frame boundary its
+        // next fragments still belong to it. It is incomplete, so its content is not judged.
+        parser.reset(at: parser.bytesFed + count)
+        current = nil
+        damaged = true
+        return false
+    }
+
+    /// Set from a gap inside a frame until the message it belongs to ends.
+    private var damaged = false
+
     private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEvent) -> Void) {
         let h = piece.header
         if piece.isFirst {
@@ -90,26 +115,40 @@ public struct WebSocketStreamDissector {
                 message = makeMessageRecord(view)
             }
         }
-        record.violations += violations
+        record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
         current = record
         // A length with its top bit set ends the parse: show the frame as far as it goes.
         let stopped = piece.violations.contains { $0.rule == .lengthTopBitSet }
         guard piece.isLast || stopped else { return }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
-        if isText && !messageCompressed {
+        if isText && !messageCompressed && !damaged {
             record.text = String(validating: record.payload, as: UTF8.self)
         }
         violationCount += record.violations.count
         current = nil
         emit(.frame(record))
         if var m = message {
+            if damaged {
+                m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
+                m.text = nil
+            }
             violationCount += m.violations.count
             m.index = messageCount
             emit(.message(m))
         }
-        if h.fin && !op.isControl { messageOpcode = nil }
+        if h.fin && !op.isControl {
+            messageOpcode = nil
+            damaged = false
+        }
     }
+
+    /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message
+    /// starts (its first fragment may be what was lost).
+    static let contentRules: Set<WebSocketViolation.Rule> = [
+        .invalidUTF8, .invalidCompressedData, .inflatedTooLarge, .invalidCloseReason, .invalidCloseCode,
+        .closePayloadTooShort, .continuationWithoutStart, .newMessageInsideFragmented,
+    ]
 
     private mutating func makeMessageRecord(_ view: WebSocketMessageView) -> MessageRecord {
         messageCount += 1

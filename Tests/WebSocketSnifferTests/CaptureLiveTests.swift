@@ -165,7 +165,7 @@ struct CaptureLiveTests {
         capture.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         capture.arguments = [
             "python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
-            tcpdump, "-i", "lo", "-U", "-w", file.path, "-c", "500", "tcp port \(port)",
+            tcpdump, "-i", "lo", "--immediate-mode", "-U", "-w", file.path, "-c", "500", "tcp port \(port)",
         ]
         let errors = Pipe()
         capture.standardError = errors
@@ -189,7 +189,9 @@ struct CaptureLiveTests {
         if capture.isRunning { kill(capture.processIdentifier, SIGKILL) }
         capture.waitUntilExit()
 
+        said += String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let source = try PcapSource(offlinePath: file.path)
+        #expect(file.bytes.count > 24, "tcpdump wrote no packets: \(said)")
         #expect(source.linkType == PcapLinkType.ethernet, "Linux captures lo as Ethernet")
         let (events, skipped) = try Capture.reassemble(source)
         #expect(skipped.isEmpty)

@@ -147,7 +147,7 @@ extension WSCtlCommand {
                     }
                     let r = session.process(packet, linkType: source.linkType) { printer.print($0) }
                     if let writer, let r {
-                        do { try pending.save(packet, flow: r.flow, isWebSocket: session.isWebSocket(r.flow), writer: writer) } catch {
+                        do { try pending.save(packet, key: r.key, isWebSocket: r.isWebSocket, writer: writer) } catch {
                             Output.error("writing \(write!): \(error)")
                             throw ExitCode.failure
                         }
@@ -169,28 +169,34 @@ extension WSCtlCommand {
     }
 }
 
-/// Packets of flows not yet known to be WebSocket, kept until their handshake decides (for -w).
+/// Packets of connections not yet known to be WebSocket, kept until their handshake decides (for
+/// -w); once a connection is known, all its packets are written, including the last ACKs after FIN.
 struct PendingPackets {
-    private var byFlow: [TCPFlowID: [(bytes: [UInt8], seconds: Int64, nanos: Int32, wire: Int)]] = [:]
-    private var order: [TCPFlowID] = []
-    static let maxPerFlow = 64
-    static let maxFlows = 10_000
+    private var held: [SniffSession.ConnectionKey: [(bytes: [UInt8], seconds: Int64, nanos: Int32, wire: Int)]] = [:]
+    private var order: [SniffSession.ConnectionKey] = []
+    private var webSocket: Set<SniffSession.ConnectionKey> = []
+    static let maxPerConnection = 64
+    static let maxConnections = 10_000
 
-    mutating func save(_ p: PcapPacket, flow: TCPFlowID, isWebSocket: Bool, writer: PcapWriter) throws {
-        if isWebSocket {
-            if let held = byFlow.removeValue(forKey: flow) {
-                for h in held { try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanos, wireLength: h.wire) }
+    mutating func save(_ p: PcapPacket, key: SniffSession.ConnectionKey, isWebSocket: Bool, writer: PcapWriter) throws {
+        if isWebSocket && !webSocket.contains(key) {
+            if webSocket.count >= 100_000 { webSocket.removeAll() }
+            webSocket.insert(key)
+            for h in held.removeValue(forKey: key) ?? [] {
+                try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanos, wireLength: h.wire)
             }
+        }
+        if webSocket.contains(key) {
             try writer.write(p)
             return
         }
-        if byFlow[flow] == nil {
-            if byFlow.count >= Self.maxFlows, let oldest = order.first { byFlow[oldest] = nil; order.removeFirst() }
-            order.append(flow)
-            byFlow[flow] = []
+        if held[key] == nil {
+            if held.count >= Self.maxConnections, let oldest = order.first { held[oldest] = nil; order.removeFirst() }
+            order.append(key)
+            held[key] = []
         }
-        if byFlow[flow]!.count < Self.maxPerFlow {
-            byFlow[flow]!.append((Array(p.data), p.seconds, p.nanoseconds, p.wireLength))
+        if held[key]!.count < Self.maxPerConnection {
+            held[key]!.append((Array(p.data), p.seconds, p.nanoseconds, p.wireLength))
         }
     }
 }

@@ -33,6 +33,8 @@ public final class PcapSource {
     private var finished = false
     /// 1 when libpcap reports nanoseconds, 1000 when microseconds.
     private let nanosecondsPerTick: Int64
+    /// For a live capture read in non-blocking mode: how long to wait for a packet before `.timeout`.
+    private let pollTimeoutMs: Int32?
 
     /// True for a live interface, false for a file.
     public let isLive: Bool
@@ -75,6 +77,7 @@ public final class PcapSource {
         linkType = pcap_datalink(pointer)
         snapshotLength = Int(pcap_snapshot(pointer))
         activationWarning = nil
+        pollTimeoutMs = nil
         nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
         loopBreaker = PcapLoopBreaker(handle: handle)
     }
@@ -117,6 +120,15 @@ public final class PcapSource {
         let status = pcap_activate(pointer)
         if status < 0 {
             throw Self.activationError(status: status, interface: name, detail: handle.lastError)
+        }
+        // libpcap's own timeout does not make a read return on Linux when no packet comes (immediate mode
+        // uses TPACKET_V2, whose wait loops on it), so reads are non-blocking and the waiting is done here:
+        // poll on the capture descriptor and on a pipe that breakLoop writes to.
+        var nonblockErrors = [CChar](repeating: 0, count: errorBufferSize)
+        if pcap_get_selectable_fd(pointer) >= 0, handle.makeWakePipe(), pcap_setnonblock(pointer, 1, &nonblockErrors) == 0 {
+            pollTimeoutMs = Int32(clamping: max(timeoutMs, 1))
+        } else {
+            pollTimeoutMs = nil
         }
         self.handle = handle
         activationWarning = status > 0 ? "\(name): \(Self.statusMessage(status, detail: handle.lastError))" : nil
@@ -190,6 +202,10 @@ public final class PcapSource {
         while !finished {
             var header = pcap_pkthdr()
             var bytes: UnsafePointer<UInt8>?
+            // A live capture read without waiting never blocks, so breakLoop's wake-up is noticed here while
+            // packets keep coming (checked every 64 packets: one cheap read of an empty pipe) and in
+            // `waitForPackets` when they do not.
+            if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
             switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
             case .packet:
                 packetsRead += 1
@@ -202,7 +218,15 @@ public final class PcapSource {
                         wireLength: Int(header.len),
                         data: UnsafeRawBufferPointer(start: bytes, count: Int(header.caplen))))
             case .timeout:
-                return .timeout
+                guard let pollTimeoutMs else { return .timeout }
+                switch waitForPackets(timeoutMs: pollTimeoutMs) {
+                case .ready: continue
+                case .woken: return .interrupted
+                case .timedOut: return .timeout
+                case .failed(let message):
+                    finished = true
+                    throw PcapError(kind: .read, message: message, packetNumber: packetsRead + 1)
+                }
             case .interrupted:
                 return .interrupted
             case .end:
@@ -263,6 +287,31 @@ public final class PcapSource {
         case PCAP_ERROR_BREAK: return .interrupted
         default: return .failed
         }
+    }
+
+    private enum WaitResult {
+        case ready, woken, timedOut
+        case failed(String)
+    }
+
+    /// Waits until the capture descriptor is readable, breakLoop writes to the wake-up pipe, or the timeout
+    /// passes.
+    private func waitForPackets(timeoutMs: Int32) -> WaitResult {
+        var timeout = timeoutMs
+        // While libpcap suspects the interface went away it wants to be called again soon.
+        if let required = pcap_get_required_select_timeout(handle.pointer) {
+            timeout = min(timeout, Int32(clamping: required.pointee.tv_sec * 1000 + required.pointee.tv_usec / 1000))
+        }
+        var fds = [
+            pollfd(fd: pcap_get_selectable_fd(handle.pointer), events: Int16(POLLIN), revents: 0),
+            pollfd(fd: handle.wakeRead, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&fds, nfds_t(fds.count), timeout)
+        if ready < 0 {
+            return errno == EINTR ? .ready : .failed("poll on the capture failed (errno \(errno))")
+        }
+        if fds[1].revents != 0, handle.takeWakeUp() { return .woken }
+        return ready == 0 ? .timedOut : .ready
     }
 
     /// A file reads with pcap_dispatch for one packet: unlike pcap_next_ex on a file, it honours

@@ -40,8 +40,18 @@ public final class SniffSession {
 
     /// Dissects one captured packet. Returns its flow and whether that flow is (so far) a
     /// WebSocket connection, for saving packets with -w.
+    /// The two endpoints of a TCP connection in a fixed order: what identifies its packets for -w,
+    /// even after the reassembler has closed the flow (the last ACKs of a FIN).
+    public struct ConnectionKey: Hashable, Sendable {
+        public let low: TCPEndpoint
+        public let high: TCPEndpoint
+        init(_ a: TCPEndpoint, _ b: TCPEndpoint) { (low, high) = a < b ? (a, b) : (b, a) }
+    }
+
+    /// Dissects one captured packet. Returns its connection and whether that connection is (so
+    /// far) a WebSocket connection, for saving packets with -w; nil for packets that are not TCP.
     @discardableResult
-    public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> (flow: TCPFlowID, isWebSocket: Bool)? {
+    public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> (key: ConnectionKey, isWebSocket: Bool)? {
         packets += 1
         lastTime = packet.time
         switch PacketDecoder.decode(linkType: linkType, data: packet.data) {
@@ -52,13 +62,9 @@ public final class SniffSession {
             let flow = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number) { event in
                 handle(event, emit: emit)
             }
-            guard let flow else { return nil }
-            return (flow, connections[flow]?.isIgnored == false)
+            return (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connections[$0]?.isWebSocket ?? false } ?? false)
         }
     }
-
-    /// The connection a flow belongs to, if it is one the session follows.
-    public func isWebSocket(_ flow: TCPFlowID) -> Bool { connections[flow]?.isWebSocket ?? false }
 
     /// End of capture: every open connection is closed and reported.
     public func finish(emit: (SniffEvent) -> Void) {

@@ -261,6 +261,10 @@ public final class WebSocketConnectionDissector {
         var events: [DissectionEvent] = []
         if direction == .clientToServer { fromClient?.feed(bytes) { events.append($0) } }
         else { fromServer?.feed(bytes) { events.append($0) } }
+        report(events, direction: direction, time: time, emit: emit)
+    }
+
+    private func report(_ events: [DissectionEvent], direction: WebSocketDirection, time: Double, emit: (SniffEvent) -> Void) {
         for e in events {
             switch e {
             case .frame(let f):
@@ -296,13 +300,13 @@ public final class WebSocketConnectionDissector {
         summary.gaps += 1
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
         emit(.gap(connection: id, direction: direction, missing: missing, time: time))
-        // The frame being read is lost: start again at the next bytes (a new parser finds the next
-        // header only if the gap ended on a frame boundary; violations after it are reported as seen).
+        // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {
-            var c = configuration
-            c.deflate = .auto
-            if d == .clientToServer { fromClient = WebSocketStreamDissector(configuration: c, direction: d) }
-            else { fromServer = WebSocketStreamDissector(configuration: c, direction: d) }
+            summary.bytes[d, default: 0] += missing
+            var events: [DissectionEvent] = []
+            if d == .clientToServer { fromClient?.skip(missing) { events.append($0) } }
+            else { fromServer?.skip(missing) { events.append($0) } }
+            report(events, direction: d, time: time, emit: emit)
         }
     }
 

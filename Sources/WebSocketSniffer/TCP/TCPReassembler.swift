@@ -84,8 +84,7 @@ public struct TCPReassembler {
 
         var slot = table.slot(for: key)
         if let existing = slot {
-            let flow = table[existing]
-            if flow.finished {
+            if table[existing].finished {
                 guard isBareSYN else {
                     statistics.ignoredSegments += 1
                     return nil
@@ -93,8 +92,8 @@ public struct TCPReassembler {
                 table.remove(existing)
                 slot = nil
             } else if isBareSYN {
-                let sameSYN = source == flow.info.initiator && flow.forward.synSeen
-                    && flow.forward.initialSequence == packet.sequenceNumber
+                let sameSYN = source == table[existing].info.initiator && table[existing].forward.synSeen
+                    && table[existing].forward.initialSequence == packet.sequenceNumber
                 if !sameSYN {
                     close(existing, reason: .reused, time: time, emit: emit)
                     table.remove(existing)

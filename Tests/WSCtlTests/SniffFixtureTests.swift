@@ -1,0 +1,283 @@
+import Foundation
+import Testing
+
+/// `wsctl sniff -r` on the capture fixtures (real traffic between Python `websockets` peers,
+/// Fixtures/captures) against the ground truth their senders recorded.
+@Suite("Sniff fixtures against ground truth", .timeLimit(.minutes(1)))
+struct SniffFixtureTests {
+    @Test func fixturesArePresent() {
+        #expect(SniffFixtures.all.count >= 15, "fixtures found: \(SniffFixtures.all)")
+        for name in ["basic", "deflate", "fragmented", "large", "concurrent", "ipv6", "any", "refused", "closecodes",
+                     "envelopes", "reordered", "duplicated", "nohandshake", "truncated", "gap"] {
+            #expect(SniffFixtures.all.contains(name), "\(name).pcap / \(name).truth.json missing")
+        }
+    }
+
+    /// Connections (client and server endpoints), handshakes, every data message in order per
+    /// connection and direction (opcode, length, SHA-256 of the payload, text, fragment count,
+    /// compression, envelope), pings and pongs in wire order, close codes and reasons.
+    @Test(arguments: SniffFixtures.complete)
+    func matchesTruth(_ name: String) throws {
+        let truth = try SniffFixtures.truth(name)
+        let out = try SniffFixtures.sniff(name)
+        if name != "truncated" {
+            #expect(out.result.status == 0, "exit status; stderr: \(out.result.stderr)")
+        }
+        let m = TruthComparison.mismatches(out, truth)
+        #expect(m.count == 0, m.report)
+    }
+
+    /// Link types: the same exchange captured on Ethernet (lo), Linux cooked v1 and v2 (`-i any`)
+    /// and over IPv6 gives the same messages.
+    @Test(arguments: SniffFixtures.all.filter { $0.hasPrefix("any") || $0 == "ipv6" })
+    func linkTypesAndIPv6GiveTheBasicMessages(_ name: String) throws {
+        let basic = try SniffFixtures.sniff("basic")
+        let other = try SniffFixtures.sniff(name)
+        let b = try #require(basic.connectionIDs.first), o = try #require(other.connectionIDs.first)
+        for d in ["client", "server"] {
+            #expect(other.messageRecords(connection: o, direction: d) == basic.messageRecords(connection: b, direction: d))
+        }
+        #expect(other.controlRecords(connection: o) == basic.controlRecords(connection: b))
+    }
+
+    /// Reordered, duplicated (exact and overlapping retransmissions) and handshake-less copies give
+    /// the messages and control frames of the capture they were made from, each once.
+    @Test(arguments: [("reordered", "fragmented"), ("duplicated", "basic"), ("nohandshake", "basic")])
+    func perturbedCopyGivesTheSameMessages(_ copy: String, _ source: String) throws {
+        let a = try SniffFixtures.sniff(copy)
+        let b = try SniffFixtures.sniff(source)
+        let truth = try SniffFixtures.truth(source)
+        #expect(a.result.status == 0, "stderr: \(a.result.stderr)")
+        for c in truth["connections"].array {
+            let client = c["client"]["text"].string ?? "?"
+            let ia = try #require(a.connection(client: client), "\(copy): no connection for \(client)")
+            let ib = try #require(b.connection(client: client), "\(source): no connection for \(client)")
+            for d in ["client", "server"] {
+                let ma = a.messageRecords(connection: ia, direction: d), mb = b.messageRecords(connection: ib, direction: d)
+                #expect(ma == mb, "\(copy) vs \(source), connection \(client), \(d) messages")
+                #expect(ma.count == c["messages"].array.filter { $0["direction"].string == d }.count)
+                #expect(a.events("frame", connection: ia, direction: d).count == b.events("frame", connection: ib, direction: d).count,
+                        "\(copy): each frame once (\(d))")
+            }
+            #expect(a.controlRecords(connection: ia) == b.controlRecords(connection: ib), "\(copy) vs \(source), control frames")
+            #expect(a.closed(connection: ia)?["server"].string == c["server"]["text"].string,
+                    "\(copy): client and server roles")
+        }
+    }
+
+    /// The copy without handshake is dissected as WebSocket only with `--port`, and says no handshake
+    /// was seen.
+    @Test func noHandshakeNeedsPort() throws {
+        let without = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("nohandshake"), "--json"])
+        #expect(without.kind("message").isEmpty, "messages without --port: \(without.kind("message").count)")
+        let with = try SniffFixtures.sniff("nohandshake")
+        #expect(with.kind("handshake").isEmpty)
+        #expect(with.kind("message").count == 18)
+    }
+
+    /// A capture cut inside a packet record: a warning naming the packet, exit status 1 (README),
+    /// and the messages of the complete records are still reported.
+    @Test func truncatedCaptureWarnsWithPacketNumber() throws {
+        let truth = try SniffFixtures.truth("truncated")
+        let packet = try #require(truth["perturbation"]["incomplete_record"].int)
+        let out = try SniffFixtures.sniff("truncated")
+        #expect(out.result.status == 1, "exit status; stderr: \(out.result.stderr)")
+        #expect(out.result.stderr.contains("packet \(packet)"), "stderr: \(out.result.stderr)")
+        #expect(out.result.stderr.lowercased().contains("warning"), "stderr: \(out.result.stderr)")
+        let m = TruthComparison.mismatches(out, truth)
+        #expect(m.count == 0, m.report)
+        #expect(out.kind("connection_closed").count == 1)
+        // Text output too.
+        let text = try CLI.run(["sniff", "-r", SniffFixtures.path("truncated")])
+        #expect(text.status == 1)
+        #expect(text.stderr.contains("packet \(packet)"))
+        #expect(text.stdout.contains("Hello, WebSocket!"))
+    }
+
+    /// One client segment (about 1 KB) missing inside an 11-frame message: a gap event with its size
+    /// in the right connection and direction; what came before is intact, the broken message is not
+    /// reported as complete, the other direction and connection are unaffected, and the dissector
+    /// resynchronises for the close frame.
+    @Test func gapIsReportedWithItsSize() throws {
+        let truth = try SniffFixtures.truth("gap")
+        let p = truth["perturbation"]
+        let out = try SniffFixtures.sniff("gap")
+        #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
+        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
+        let gaps = out.kind("gap")
+        try #require(gaps.count == 1, "gap events: \(gaps)")
+        #expect(gaps[0]["connection"].int == id)
+        #expect(gaps[0]["direction"].string == p["direction"].string)
+        #expect(gaps[0]["missing_bytes"].int == p["gap_bytes"].int)
+        #expect(out.closed(connection: id)?["gaps"].int == 1)
+
+        // Everything but the direction with the hole matches the truth.
+        let others = TruthComparison.mismatches(out, truth, skipDirections: [p["direction"].string ?? ""])
+        #expect(others.count == 0, others.report)
+
+        // That direction: the messages before the hole exactly, the lost one never complete.
+        let lost = try #require(p["lost_message_index"].int)
+        let direction = p["direction"].string ?? ""
+        let expected = conn["messages"].array.filter { $0["direction"].string == direction }
+        let before = expected.filter { ($0["index"].int ?? 0) < lost }
+        let got = out.events("message", connection: id, direction: direction)
+        var m = Mismatches()
+        TruthComparison.compareMessages(&m, "gap \(direction)", Array(got.prefix(before.count)), before)
+        #expect(m.count == 0, m.report)
+        let lostDigest = expected.first { $0["index"].int == lost }?["sha256"].string
+        for g in got.dropFirst(before.count) {
+            #expect(SHA256Digest.hex(hexBytes(g["payload_hex"].string ?? "")) != lostDigest,
+                    "the message cut by the gap is reported whole")
+        }
+        // The gap comes after the last message before it.
+        let order = out.events.filter { $0["connection"].int == id && $0["direction"].string == direction }
+            .map { $0["kind"].string ?? "" }.filter { $0 == "message" || $0 == "gap" }
+        #expect(order.firstIndex(of: "gap") == before.count, "order of messages and gap: \(order)")
+    }
+
+    /// After the gap, frames keep their numbering: `index` goes on increasing and `offset` stays the
+    /// position in the direction's WebSocket byte stream (the bytes before the hole, plus the hole),
+    /// so that (connection, direction, index) names one frame.
+    @Test func framesAfterAGapKeepTheirIndexAndStreamOffset() throws {
+        let truth = try SniffFixtures.truth("gap")
+        let p = truth["perturbation"]
+        let out = try SniffFixtures.sniff("gap")
+        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
+        let direction = try #require(p["direction"].string)
+        var lastIndex = 0, nextOffset = 0, sawGap = false
+        var m = Mismatches()
+        for e in out.events where e["connection"].int == id && e["direction"].string == direction {
+            if e["kind"].string == "gap" {
+                nextOffset += e["missing_bytes"].int ?? 0
+                sawGap = true
+                continue
+            }
+            guard e["kind"].string == "frame", let index = e["index"].int, let offset = e["offset"].int else { continue }
+            let l = "frame \(index) (\(sawGap ? "after" : "before") the gap)"
+            if index <= lastIndex { m.add("\(l): index not increasing (previous \(lastIndex))") }
+            m.check("\(l) offset", offset, nextOffset)
+            lastIndex = index
+            nextOffset = offset + (e["header_length"].int ?? 0) + (e["payload_length"].int ?? 0)
+        }
+        #expect(sawGap)
+        #expect(m.count == 0, m.report)
+    }
+
+    /// Frames after a gap that continue a message whose start was lost are the capture's loss, not
+    /// the peer's fault: they are not flagged as RFC 6455 violations (continuation-without-start,
+    /// "a peer closes with 1002"), and the connection's violation count stays 0.
+    @Test func framesAfterAGapAreNotProtocolViolations() throws {
+        let out = try SniffFixtures.sniff("gap", ["--stats"])
+        let flagged = out.kind("frame").filter { !$0["errors"].array.isEmpty }
+        #expect(flagged.count == 0, "flagged after the gap: \(flagged.map { "frame \($0["index"].int ?? -1) \($0["errors"][0]["rule"].string ?? "")" })")
+        #expect(out.kind("connection_stats").allSatisfy { $0["violations"].int == 0 },
+                "violations: \(out.kind("connection_stats").map { $0["violations"].int ?? -1 })")
+    }
+
+    /// Failed upgrades: 403 and 400 shown with their status, the 101 with a wrong
+    /// Sec-WebSocket-Accept flagged (accept_matches false), none dissected as WebSocket.
+    @Test func refusedUpgradesShowStatusAndBadAccept() throws {
+        let out = try SniffFixtures.sniff("refused")
+        let hs = out.kind("handshake")
+        #expect(hs.map { $0["status"].int } == [403, 400, 101])
+        #expect(hs.map { $0["accept_matches"].bool } == [nil, nil, false])
+        #expect(hs.map { $0["upgraded"].bool } == [false, false, false])
+        #expect(hs.last?["response_error"].string?.contains("Sec-WebSocket-Accept") == true)
+        #expect(out.kind("frame").isEmpty && out.kind("message").isEmpty)
+        let reasons = out.kind("connection_closed").map { $0["reason"].string ?? "" }
+        #expect(reasons.prefix(2) == ["upgrade refused (403)", "upgrade refused (400)"])
+        let text = try CLI.run(["sniff", "-r", SniffFixtures.path("refused")])
+        #expect(text.stdout.contains("403 Forbidden"))
+        #expect(text.stdout.contains("400 Bad Request"))
+        #expect(text.stdout.contains("accept MISMATCH"))
+    }
+
+    /// Envelopes: replies carry reply_latency close to the latency measured in the capture (between
+    /// the packets completing request and reply), requests and pushes do not.
+    @Test func envelopeRepliesCarryLatency() throws {
+        let truth = try SniffFixtures.truth("envelopes")
+        let conn = try #require(truth["connections"].array.first)
+        let out = try SniffFixtures.sniff("envelopes")
+        let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
+        let replies = out.events("message", connection: id, direction: "server")
+        let requests = out.events("message", connection: id, direction: "client")
+        let pairs = conn["pairs"].array
+        #expect(pairs.count == 8)
+        for pair in pairs {
+            let cid = pair["correlation_id"].string
+            let reply = replies.first { $0["envelope"]["correlation_id"].string == cid }
+            let latency = try #require(reply?["reply_latency"].double, "reply \(cid ?? "?") has no reply_latency")
+            let expected = try #require(pair["capture_latency_ms"].double)
+            #expect(abs(latency * 1000 - expected) < 0.5, "\(cid ?? "?"): \(latency * 1000) ms, capture says \(expected) ms")
+            #expect(latency * 1000 >= (pair["server_delay_ms"].double ?? 0), "\(cid ?? "?") faster than the server's delay")
+        }
+        for r in requests { #expect(r["reply_latency"].isNull, "request \(r["envelope"]["correlation_id"]) has a reply_latency") }
+        let push = replies.filter { $0["envelope"]["correlation_id"].isNull }
+        #expect(push.count == 1)
+        #expect(push.first?["reply_latency"].isNull == true)
+        #expect(push.first?["envelope"]["type"].string == "notice")
+        // Out of order: c-4 answered first.
+        #expect(replies.first?["envelope"]["correlation_id"].string == "c-4")
+    }
+
+    /// `--stats`: per-connection messages and frames per direction, opcodes, close codes and bytes,
+    /// and totals, agree with the truth and with the frames sniff printed.
+    @Test(arguments: ["basic", "concurrent", "deflate", "fragmented", "closecodes", "refused", "envelopes", "large"])
+    func statsMatchTruth(_ name: String) throws {
+        let truth = try SniffFixtures.truth(name)
+        let out = try SniffFixtures.sniff(name, ["--stats"])
+        let stats = try #require(out.kind("stats").first)
+        let connections = truth["connections"].array
+        var m = Mismatches()
+        m.check("packets", stats["packets"].int, truth["capture"]["packets"].int)
+        m.check("packets skipped", stats["packets_skipped"].int, 0)
+        m.check("connections", stats["connections"].int, connections.count)
+        m.check("messages", stats["messages"].int, connections.reduce(0) { $0 + $1["messages"].array.count })
+        let perConnection = out.kind("connection_stats")
+        m.check("connection_stats lines", perConnection.count, connections.count)
+        m.check("bytes = sum over connections", stats["bytes"].int,
+                perConnection.reduce(0) { $0 + ($1["bytes_client_to_server"].int ?? 0) + ($1["bytes_server_to_client"].int ?? 0) })
+        for c in connections {
+            guard let id = out.connection(client: c["client"]["text"].string ?? "?"),
+                  let s = perConnection.first(where: { $0["connection"].int == id })
+            else {
+                m.add("connection \(c["id"]): no connection_stats")
+                continue
+            }
+            let l = "connection \(c["id"])"
+            for (d, suffix) in [("client", "client_to_server"), ("server", "server_to_client")] {
+                m.check("\(l) messages_\(suffix)", s["messages_\(suffix)"].int,
+                        c["messages"].array.filter { $0["direction"].string == d }.count)
+                let frames = out.events("frame", connection: id, direction: d)
+                m.check("\(l) frames_\(suffix)", s["frames_\(suffix)"].int, frames.count)
+                m.check("\(l) bytes_\(suffix) (header + payload of its frames)", s["bytes_\(suffix)"].int,
+                        frames.reduce(0) { $0 + ($1["header_length"].int ?? 0) + ($1["payload_length"].int ?? 0) })
+            }
+            var opcodes: [String: Int] = [:]
+            for f in out.events("frame", connection: id) { opcodes[f["opcode_name"].string ?? "?", default: 0] += 1 }
+            let reported = Dictionary(uniqueKeysWithValues: s["opcodes"].keys.map { ($0, s["opcodes"][$0].int ?? -1) })
+            m.check("\(l) opcodes", reported, opcodes)
+            let close = c["close"]
+            let initiator = close["initiator"].string ?? "client"
+            m.check("\(l) close_code", s["close_code"].int, close[initiator]["code"].int)
+            m.check("\(l) gaps", s["gaps"].int, 0)
+            m.check("\(l) violations", s["violations"].int, 0)
+        }
+        #expect(m.count == 0, m.report)
+        // The text table ends with the same totals.
+        let text = try CLI.run(["sniff", "-r", SniffFixtures.path(name), "--stats"] + SniffFixtures.portArguments(truth))
+        #expect(text.stdout.contains("total: \(stats["packets"].int ?? -1) packets, \(connections.count) WebSocket connections, \(stats["messages"].int ?? -1) messages, \(stats["bytes"].int ?? -1) bytes"),
+                "text --stats: \(text.stdout.split(separator: "\n").suffix(3))")
+    }
+
+    /// `-r -` reads the capture from stdin.
+    @Test func readsCaptureFromStdin() throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic"))))
+        let viaStdin = try SniffOutput.run(["sniff", "-r", "-", "--json", "--full"], stdin: bytes)
+        let viaFile = try SniffFixtures.sniff("basic")
+        #expect(viaStdin.result.status == 0, "stderr: \(viaStdin.result.stderr)")
+        #expect(viaStdin.result.stdout == viaFile.result.stdout)
+    }
+}

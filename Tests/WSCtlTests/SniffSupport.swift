@@ -1,0 +1,434 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The capture fixtures in Fixtures/captures (each `X.pcap` with its `X.truth.json`) and helpers to
+/// run `wsctl sniff` on them and compare its JSON Lines with the ground truth.
+enum SniffFixtures {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/captures")
+
+    /// Every fixture that has both a capture and a truth file, by name (`basic`, `gap`, …).
+    static let all: [String] = {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return files.filter { $0.hasSuffix(".truth.json") }
+            .map { String($0.dropLast(".truth.json".count)) }
+            .filter { files.contains("\($0).pcap") }
+            .sorted()
+    }()
+
+    /// Fixtures whose truth lists every message of every connection as it is on the wire (the gap
+    /// fixture lists a message that cannot be complete, so it has its own test).
+    static var complete: [String] { all.filter { $0 != "gap" } }
+
+    static func path(_ name: String) -> String { directory.appendingPathComponent("\(name).pcap").path }
+
+    static func truth(_ name: String) throws -> JSON {
+        let data = try Data(contentsOf: directory.appendingPathComponent("\(name).truth.json"))
+        return JSON(try JSONSerialization.jsonObject(with: data))
+    }
+
+    /// `--port P` for captures whose truth says which port speaks WebSocket without a handshake.
+    static func portArguments(_ truth: JSON) -> [String] {
+        truth["perturbation"]["sniff_port"].array.compactMap(\.int).flatMap { ["--port", String($0)] }
+    }
+
+    /// `wsctl sniff -r FIXTURE --json --full [--port P] EXTRA…`.
+    static func sniff(_ name: String, _ extra: [String] = []) throws -> SniffOutput {
+        let truth = try truth(name)
+        return try SniffOutput.run(["sniff", "-r", path(name), "--json", "--full"] + portArguments(truth) + extra)
+    }
+}
+
+/// The JSON Lines of one `wsctl sniff --json` run, with accessors by connection and direction.
+struct SniffOutput {
+    let result: CLIResult
+    let events: [JSON]
+
+    static func run(_ arguments: [String], stdin: [UInt8]? = nil) throws -> SniffOutput {
+        let result = try CLI.run(arguments, stdin: stdin)
+        return try SniffOutput(result: result)
+    }
+
+    init(result: CLIResult) throws {
+        self.result = result
+        events = try CLI.jsonLines(result.stdout).map { JSON($0) }
+    }
+
+    func kind(_ k: String) -> [JSON] { events.filter { $0["kind"].string == k } }
+
+    /// The connection numbers sniff reported (from handshake and connection-closed events), in order.
+    var connectionIDs: [Int] {
+        var seen: [Int] = []
+        for e in events where ["handshake", "connection_closed"].contains(e["kind"].string ?? "") {
+            if let id = e["connection"].int, !seen.contains(id) { seen.append(id) }
+        }
+        return seen
+    }
+
+    /// The connection whose client endpoint is `client` (such as `127.0.0.1:37862` or `[::1]:40846`).
+    func connection(client: String) -> Int? {
+        events.first {
+            ["handshake", "connection_closed"].contains($0["kind"].string ?? "") && $0["client"].string == client
+        }?["connection"].int
+    }
+
+    func events(_ kind: String, connection: Int, direction: String? = nil) -> [JSON] {
+        events.filter {
+            $0["kind"].string == kind && $0["connection"].int == connection
+                && (direction == nil || $0["direction"].string == direction)
+        }
+    }
+
+    func handshake(connection: Int) -> JSON? { events("handshake", connection: connection).first }
+    func closed(connection: Int) -> JSON? { events("connection_closed", connection: connection).first }
+
+    /// The data messages of one connection and direction as comparable records.
+    func messageRecords(connection: Int, direction: String) -> [String] {
+        events("message", connection: connection, direction: direction).map { m in
+            "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) B fragments=\(m["fragments"].int ?? -1) "
+                + "compressed=\(m["compressed"].bool ?? false) sha256=\(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
+        }
+    }
+
+    /// Control frames (ping, pong, close) of one connection in output order.
+    func controlRecords(connection: Int) -> [String] {
+        events("frame", connection: connection).filter { [8, 9, 10].contains($0["opcode"].int ?? 0) }.map { f in
+            "\(f["direction"].string ?? "?") \(f["opcode_name"].string ?? "?") \(f["payload_hex"].string ?? "")"
+        }
+    }
+}
+
+/// Collected mismatches, reported together so that one run shows every difference.
+struct Mismatches {
+    private(set) var items: [String] = []
+    mutating func add(_ s: String) { items.append(s) }
+    mutating func check<T: Equatable>(_ what: @autoclosure () -> String, _ actual: T, _ expected: T) {
+        if actual != expected { items.append("\(what()): got \(actual), expected \(expected)") }
+    }
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+    var report: Comment {
+        let shown = items.prefix(40).joined(separator: "\n")
+        return Comment(rawValue: items.count > 40 ? shown + "\n… and \(items.count - 40) more" : shown)
+    }
+}
+
+/// Compares sniff's output with a truth file's connections.
+enum TruthComparison {
+    static let opcodeNumbers = ["continuation": 0, "text": 1, "binary": 2, "close": 8, "ping": 9, "pong": 10]
+
+    /// Every difference between `out` and `truth` (connections, handshakes, messages, control frames,
+    /// closes, violations). `only` limits the check to some truth connection ids; `skipDirections`
+    /// leaves out the messages and violations of a direction (the one with a gap in gap.pcap).
+    static func mismatches(_ out: SniffOutput, _ truth: JSON, only: Set<Int>? = nil,
+                           skipDirections: Set<String> = []) -> Mismatches {
+        var m = Mismatches()
+        let connections = truth["connections"].array
+        if only == nil {
+            m.check("number of connections", out.connectionIDs.count, connections.count)
+        }
+        for c in connections {
+            guard let tid = c["id"].int, only?.contains(tid) ?? true else { continue }
+            let clientText = c["client"]["text"].string ?? "?"
+            guard let id = out.connection(client: clientText) else {
+                m.add("connection \(tid) (client \(clientText)): not reported")
+                continue
+            }
+            let label = "connection \(tid) (#\(id), \(clientText))"
+            if let closed = out.closed(connection: id) {
+                m.check("\(label) server", closed["server"].string, c["server"]["text"].string)
+                if (c["tcp_end"].string ?? "").contains("RST") {
+                    m.check("\(label) end reason", closed["reason"].string, "rst")
+                }
+            } else {
+                m.add("\(label): no connection_closed event")
+            }
+            compareHandshake(&m, label, out.handshake(connection: id), c["handshake"])
+            for direction in ["client", "server"] where !skipDirections.contains(direction) {
+                compareMessages(&m, "\(label) \(direction)", out.events("message", connection: id, direction: direction),
+                                c["messages"].array.filter { $0["direction"].string == direction })
+            }
+            compareControl(&m, label, out, id, c["control"].array)
+            compareClose(&m, label, out, id, c["close"])
+            for e in out.events.filter({ $0["connection"].int == id && !$0["errors"].array.isEmpty
+                && !skipDirections.contains($0["direction"].string ?? "") }) {
+                m.add("\(label): unexpected violation on \(e["kind"].string ?? "?") \(e["index"].int ?? -1) \(e["direction"].string ?? ""): \(e["errors"])")
+            }
+        }
+        return m
+    }
+
+    static func compareHandshake(_ m: inout Mismatches, _ label: String, _ h: JSON?, _ t: JSON) {
+        guard !t.isNull else {
+            if h != nil { m.add("\(label): handshake reported where the capture has none") }
+            return
+        }
+        guard let h else {
+            m.add("\(label): no handshake event")
+            return
+        }
+        let request = (h["request"].string ?? "").split(separator: " ").map(String.init)
+        m.check("\(label) request path", request.count == 3 ? request[1] : "?", t["path"].string ?? "")
+        m.check("\(label) host", h["host"].string, t["host"].string)
+        m.check("\(label) origin", h["origin"].string, t["origin"].string)
+        m.check("\(label) key", h["key"].string, t["key"].string)
+        m.check("\(label) offered subprotocols", h["offered_subprotocols"].strings, t["offered_subprotocols"].strings)
+        m.check("\(label) offered extensions", h["offered_extensions"].strings.joined(separator: ", "),
+                t["offered_extensions"].string ?? "")
+        m.check("\(label) status", h["status"].int, t["status"].int)
+        m.check("\(label) accept matches", h["accept_matches"].bool, t["accept_valid"].bool)
+        m.check("\(label) subprotocol", h["subprotocol"].string, t["subprotocol"].string)
+        m.check("\(label) extensions", h["extensions"].string, t["extensions"].string)
+        m.check("\(label) upgraded", h["upgraded"].bool, t["status"].int == 101 && t["accept_valid"].bool == true)
+    }
+
+    static func compareMessages(_ m: inout Mismatches, _ label: String, _ got: [JSON], _ expected: [JSON]) {
+        m.check("\(label) message count", got.count, expected.count)
+        for (g, t) in zip(got, expected) {
+            let l = "\(label) message \(t["index"].int ?? -1)"
+            m.check("\(l) opcode", g["opcode"].int, opcodeNumbers[t["opcode"].string ?? ""])
+            m.check("\(l) length", g["data_length"].int, t["length"].int)
+            m.check("\(l) payload truncated", g["payload_truncated"].bool, false)
+            let data = hexBytes(g["payload_hex"].string ?? "")
+            m.check("\(l) payload bytes", data.count, t["length"].int ?? -1)
+            m.check("\(l) sha256", SHA256Digest.hex(data), t["sha256"].string ?? "")
+            if let text = t["text"].string {
+                m.check("\(l) text", g["text"].string ?? g["inflated_text"].string, text)
+            }
+            m.check("\(l) fragments", g["fragments"].int, t["fragments"].int ?? 1)
+            m.check("\(l) compressed", g["compressed"].bool, t["compressed"].bool ?? false)
+            if !t["envelope"].isNull {
+                m.check("\(l) envelope type", g["envelope"]["type"].string, t["envelope"]["type"].string)
+                m.check("\(l) envelope correlation_id", g["envelope"]["correlation_id"].string,
+                        t["envelope"]["correlation_id"].string)
+            }
+        }
+    }
+
+    /// Pings and pongs in wire order: direction, opcode, payload, how many data messages came before
+    /// (both directions), and a round-trip time on answering pongs.
+    static func compareControl(_ m: inout Mismatches, _ label: String, _ out: SniffOutput, _ id: Int, _ expected: [JSON]) {
+        var seenMessages = 0
+        var got: [(frame: JSON, after: Int)] = []
+        for e in out.events where e["connection"].int == id {
+            if e["kind"].string == "message" { seenMessages += 1 }
+            if e["kind"].string == "frame", let op = e["opcode"].int, op == 9 || op == 10 { got.append((e, seenMessages)) }
+        }
+        m.check("\(label) control frame count", got.count, expected.count)
+        var lastPingRTT: [String: Double] = [:]  // sender direction → the sender's own measurement
+        for (i, (g, t)) in zip(got, expected).enumerated() {
+            let l = "\(label) control \(i)"
+            let record = "\(g.frame["direction"].string ?? "?") \(g.frame["opcode_name"].string ?? "?") \(g.frame["payload_hex"].string ?? "")"
+            m.check(l, record, "\(t["direction"].string ?? "") \(t["opcode"].string ?? "") \(t["payload_hex"].string ?? "")")
+            m.check("\(l) data messages before it", g.after, t["after_messages"].int ?? -1)
+            if t["opcode"].string == "ping", let rtt = t["rtt_ms_seen_by_sender"].double {
+                lastPingRTT[t["direction"].string ?? ""] = rtt
+            }
+            guard t["opcode"].string == "pong" else { continue }
+            let rtt = g.frame["ping_rtt"].double
+            if t["automatic"].bool == true {
+                if let rtt {
+                    let peer = t["direction"].string == "client" ? "server" : "client"
+                    if rtt <= 0 { m.add("\(l): ping_rtt \(rtt) is not positive") }
+                    if let sender = lastPingRTT[peer], rtt * 1000 > sender + 1 {
+                        m.add("\(l): ping_rtt \(rtt * 1000) ms exceeds the \(sender) ms the pinging peer measured")
+                    }
+                } else {
+                    m.add("\(l): answering pong without ping_rtt")
+                }
+            } else if rtt != nil {
+                m.add("\(l): unsolicited pong given a ping_rtt \(rtt!)")
+            }
+        }
+    }
+
+    static func compareClose(_ m: inout Mismatches, _ label: String, _ out: SniffOutput, _ id: Int, _ expected: JSON) {
+        for direction in ["client", "server"] {
+            let closes = out.events("frame", connection: id, direction: direction).filter { $0["opcode"].int == 8 }
+            let t = expected[direction]
+            if t.isNull {
+                m.check("\(label) \(direction) close frames", closes.count, 0)
+            } else {
+                m.check("\(label) \(direction) close frames", closes.count, 1)
+                if let c = closes.first {
+                    m.check("\(label) \(direction) close code", c["close_code"].int, t["code"].int)
+                    m.check("\(label) \(direction) close reason", c["close_reason"].string, t["reason"].string)
+                }
+            }
+        }
+    }
+}
+
+func hexBytes(_ hex: String) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(hex.utf8.count / 2)
+    var high: UInt8? = nil
+    for c in hex.utf8 {
+        let v: UInt8
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): v = c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): v = c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): v = c - UInt8(ascii: "A") + 10
+        default: continue
+        }
+        if let h = high {
+            out.append(h << 4 | v)
+            high = nil
+        } else {
+            high = v
+        }
+    }
+    return out
+}
+
+/// FIPS 180-4 SHA-256, for comparing payloads with the truth files' digests.
+enum SHA256Digest {
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+
+    static func hex(_ message: [UInt8]) -> String {
+        var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+        var data = message
+        let bitLength = UInt64(message.count) * 8
+        data.append(0x80)
+        while data.count % 64 != 56 { data.append(0) }
+        for i in (0..<8).reversed() { data.append(UInt8(truncatingIfNeeded: bitLength >> (UInt64(i) * 8))) }
+        var w = [UInt32](repeating: 0, count: 64)
+        data.withUnsafeBufferPointer { bytes in
+            k.withUnsafeBufferPointer { k in
+                w.withUnsafeMutableBufferPointer { w in
+                    var block = 0
+                    while block < bytes.count {
+                        for t in 0..<16 {
+                            let b = block + t * 4
+                            w[t] = UInt32(bytes[b]) << 24 | UInt32(bytes[b + 1]) << 16 | UInt32(bytes[b + 2]) << 8 | UInt32(bytes[b + 3])
+                        }
+                        for t in 16..<64 {
+                            let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
+                            let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+                            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+                        }
+                        var a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7]
+                        for t in 0..<64 {
+                            let s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
+                            let ch = (e & f) ^ (~e & g)
+                            let t1 = hh &+ s1 &+ ch &+ k[t] &+ w[t]
+                            let s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
+                            let maj = (a & b) ^ (a & c) ^ (b & c)
+                            let t2 = s0 &+ maj
+                            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+                        }
+                        h[0] = h[0] &+ a; h[1] = h[1] &+ b; h[2] = h[2] &+ c; h[3] = h[3] &+ d
+                        h[4] = h[4] &+ e; h[5] = h[5] &+ f; h[6] = h[6] &+ g; h[7] = h[7] &+ hh
+                        block += 64
+                    }
+                }
+            }
+        }
+        return h.map { String(format: "%08x", $0) }.joined()
+    }
+
+    @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+}
+
+/// Classic little-endian pcap files (microsecond or nanosecond), record by record: enough to merge
+/// captures and count packets.
+struct PcapFile {
+    struct Record {
+        var seconds: UInt32
+        /// Microseconds or nanoseconds, as the file's header says.
+        var fraction: UInt32
+        var wireLength: UInt32
+        var data: [UInt8]
+    }
+
+    var header: [UInt8]
+    var records: [Record]
+    /// Bytes after the last complete record (a cut-off file).
+    var trailing = 0
+
+    var isNanosecond: Bool { header.starts(with: [0x4d, 0x3c, 0xb2, 0xa1]) }
+    /// A record's time in the file's units (microseconds or nanoseconds since the epoch).
+    func time(_ r: Record) -> UInt64 { UInt64(r.seconds) * (isNanosecond ? 1_000_000_000 : 1_000_000) + UInt64(r.fraction) }
+    func record(_ r: Record, at time: UInt64) -> Record {
+        let unit: UInt64 = isNanosecond ? 1_000_000_000 : 1_000_000
+        var r = r
+        r.seconds = UInt32(time / unit)
+        r.fraction = UInt32(time % unit)
+        return r
+    }
+
+    init(header: [UInt8], records: [Record]) {
+        self.header = header
+        self.records = records
+    }
+
+    init(path: String) throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        guard bytes.count >= 24, bytes.starts(with: [0xd4, 0xc3, 0xb2, 0xa1]) || bytes.starts(with: [0x4d, 0x3c, 0xb2, 0xa1]) else {
+            throw CLIError("\(path): not a little-endian classic pcap file (starts \(bytes.prefix(4).map { String($0, radix: 16) }))")
+        }
+        header = Array(bytes[0..<24])
+        records = []
+        func u32(_ at: Int) -> UInt32 {
+            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
+        var offset = 24
+        while offset + 16 <= bytes.count {
+            let caplen = Int(u32(offset + 8))
+            guard offset + 16 + caplen <= bytes.count else { break }
+            records.append(Record(seconds: u32(offset), fraction: u32(offset + 4), wireLength: u32(offset + 12),
+                                  data: Array(bytes[(offset + 16)..<(offset + 16 + caplen)])))
+            offset += 16 + caplen
+        }
+        trailing = bytes.count - offset
+    }
+
+    func write(to path: String) throws {
+        var out = header
+        func put(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (UInt32(i) * 8))) } }
+        for r in records {
+            put(r.seconds)
+            put(r.fraction)
+            put(UInt32(r.data.count))
+            put(r.wireLength)
+            out += r.data
+        }
+        try Data(out).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// The TCP ports of an Ethernet/IPv4 record, or nil.
+    static func tcpPorts(_ r: Record) -> (source: Int, destination: Int)? {
+        let d = r.data
+        guard d.count >= 14 + 20, d[12] == 0x08, d[13] == 0x00, d[14] >> 4 == 4, d[23] == 6 else { return nil }
+        let ihl = Int(d[14] & 0x0f) * 4
+        let t = 14 + ihl
+        guard d.count >= t + 4 else { return nil }
+        return (Int(d[t]) << 8 | Int(d[t + 1]), Int(d[t + 2]) << 8 | Int(d[t + 3]))
+    }
+}
+
+/// A temporary directory removed at the end of a test.
+final class SniffTempDirectory {
+    let url: URL
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("wsctl-sniff-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    deinit { try? FileManager.default.removeItem(at: url) }
+}
