@@ -89,6 +89,8 @@ public struct MessageRecord: Sendable {
     public var text: String?
     public var envelope: EnvelopeSummary?
     public var violations: [WebSocketViolation]
+    /// Bytes of the message were lost in a capture gap: its length and content are not what was sent.
+    public var incomplete = false
 }
 
 public enum DissectionEvent: Sendable {

@@ -132,6 +132,7 @@ public struct WebSocketStreamDissector {
             if damaged {
                 m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
                 m.text = nil
+                m.incomplete = true
             }
             violationCount += m.violations.count
             m.index = messageCount

@@ -176,6 +176,33 @@ struct SniffFixtureTests {
                 "violations: \(out.kind("connection_stats").map { $0["violations"].int ?? -1 })")
     }
 
+    /// The message that lost bytes to the gap (it began before the hole and ended after it) is not
+    /// passed off as intact: if it is reported at all, it says so, with an entry in `errors` or a
+    /// field naming the gap, so that a reader can tell its payload is short.
+    @Test func messageAcrossTheGapIsMarkedIncomplete() throws {
+        let truth = try SniffFixtures.truth("gap")
+        let p = truth["perturbation"]
+        let out = try SniffFixtures.sniff("gap")
+        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
+        let events = out.events.filter { $0["connection"].int == id && $0["direction"].string == p["direction"].string }
+        let gapAt = try #require(events.firstIndex { $0["kind"].string == "gap" })
+        let resumedAt = events[gapAt...].first { $0["kind"].string == "frame" }?["offset"].int ?? Int.max
+        let spanning = events[gapAt...].filter { $0["kind"].string == "message" && ($0["offset"].int ?? Int.max) < resumedAt }
+        let expectedLength = conn["messages"].array.first { $0["index"].int == p["lost_message_index"].int }?["length"].int
+        for m in spanning {
+            let marked = !m["errors"].array.isEmpty || m.keys.contains { key in
+                ["gap", "incomplete", "lost", "missing", "damaged"].contains { key.contains($0) }
+                    && (m[key].bool == true || (m[key].int ?? 0) > 0)
+            }
+            #expect(marked, """
+                message \(m["index"].int ?? -1) (\(m["opcode_name"].string ?? "?"), offset \(m["offset"].int ?? -1)…\(m["end_offset"].int ?? -1), \
+                \(m["data_length"].int ?? -1) B of \(expectedLength ?? -1) sent, \(m["fragments"].int ?? -1) frames) spans the \
+                \(events[gapAt]["missing_bytes"].int ?? -1)-byte gap but is reported like an intact message (no error, no gap marker)
+                """)
+        }
+    }
+
     /// Failed upgrades: 403 and 400 shown with their status, the 101 with a wrong
     /// Sec-WebSocket-Accept flagged (accept_matches false), none dissected as WebSocket.
     @Test func refusedUpgradesShowStatusAndBadAccept() throws {

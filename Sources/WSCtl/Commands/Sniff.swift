@@ -34,7 +34,7 @@ extension WSCtlCommand {
         )
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter.", valueName: "FILTER")) var filter = "tcp"
+        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default: tcp (on Ethernet also inside 802.1Q/802.1ad VLAN tags).", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the WebSocket connections seen to a pcap file.", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
@@ -85,7 +85,13 @@ extension WSCtlCommand {
                 } else {
                     source = try PcapSource(liveInterface: interface, snaplen: snaplen)
                 }
-                if !filter.isEmpty { try source.setFilter(filter) }
+                if let filter {
+                    if !filter.isEmpty { try source.setFilter(filter) }
+                } else {
+                    // `tcp` alone does not match VLAN-tagged frames; `vlan` exists only on link types
+                    // that can carry tags, so fall back to plain `tcp` where it is refused.
+                    do { try source.setFilter("tcp or (vlan and (tcp or (vlan and tcp)))") } catch { try source.setFilter("tcp") }
+                }
             } catch {
                 Output.error("\(error)")
                 throw ExitCode.failure
@@ -293,6 +299,7 @@ struct SniffPrinter {
             case .messages:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
                 if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
+                if m.incomplete { line += style.yellow(" incomplete (capture gap)") }
                 if m.compressed { line += " deflated \(m.length) B" }
                 if let e = m.envelope {
                     line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"

@@ -62,6 +62,7 @@ public enum DissectionRenderer {
         w.string("inflated_text", m.compressed ? m.text : nil)
         w.string("payload_hex", hexString(m.data))
         w.bool("payload_truncated", m.dataTruncated)
+        w.bool("incomplete", m.incomplete)
         if let e = m.envelope {
             var ew = JSONLineWriter()
             ew.string("type", e.error == nil ? e.type : nil)
@@ -133,6 +134,7 @@ public enum DissectionRenderer {
         var head = "\(prefix)\(style.bold("message \(m.index)")) @\(m.offset) \(style.green(m.opcode.name)) \(m.dataLength) bytes"
         head += m.fragmentCount == 1 ? ", 1 fragment" : ", \(m.fragmentCount) fragments"
         if m.compressed { head += ", deflated \(m.length) → \(m.dataLength)" }
+        if m.incomplete { head += style.yellow(", incomplete (bytes lost in a capture gap)") }
         var lines = [head]
         let indent = prefix + "  "
         if let e = m.envelope {

@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+
+/// Link types the fixtures do not cover (they are all Ethernet or Linux cooked): basic.pcap and
+/// ipv6.pcap rewritten here with 802.1Q and 802.1ad+802.1Q tags, as BSD loopback (NULL, host byte
+/// order, and LOOP, network byte order) and as raw IP, plus a pcapng copy made by editcap. Each must
+/// give the messages and control frames of the original, with sniff's default options.
+@Suite("Sniff link types and file formats", .timeLimit(.minutes(1)))
+struct SniffLinkTypeTests {
+    enum Rewrite: String, CaseIterable, CustomTestStringConvertible {
+        case vlan, qinq, null, loop, raw
+        var testDescription: String { rawValue }
+
+        var linkType: UInt32 {
+            switch self {
+            case .vlan, .qinq: return 1  // EN10MB
+            case .null: return 0  // BSD loopback, host byte order
+            case .loop: return 108  // OpenBSD loopback, network byte order
+            case .raw: return 101  // raw IPv4/IPv6
+            }
+        }
+
+        func rewrite(_ frame: [UInt8]) -> [UInt8] {
+            let macs = Array(frame[0..<12]), etherType = Array(frame[12..<14]), ip = Array(frame[14...])
+            let isIPv4 = etherType == [0x08, 0x00]
+            switch self {
+            case .vlan: return macs + [0x81, 0x00, 0x00, 0x64] + etherType + ip
+            case .qinq: return macs + [0x88, 0xa8, 0x00, 0x10, 0x81, 0x00, 0x00, 0x64] + etherType + ip
+            // AF_INET is 2 everywhere; AF_INET6 in these headers is a BSD value (24, 28 or 30).
+            case .null: return [isIPv4 ? 2 : 30, 0, 0, 0] + ip
+            case .loop: return [0, 0, 0, isIPv4 ? 2 : 24] + ip
+            case .raw: return ip
+            }
+        }
+    }
+
+    static func rewritten(_ name: String, _ r: Rewrite, in dir: SniffTempDirectory) throws -> String {
+        var file = try PcapFile(path: SniffFixtures.path(name))
+        for i in 0..<4 { file.header[20 + i] = UInt8(truncatingIfNeeded: r.linkType >> (UInt32(i) * 8)) }
+        file.records = file.records.map { rec in
+            var rec = rec
+            let old = rec.data.count
+            rec.data = r.rewrite(rec.data)
+            rec.wireLength = UInt32(Int(rec.wireLength) - old + rec.data.count)
+            return rec
+        }
+        let path = dir.path("\(name)-\(r.rawValue).pcap")
+        try file.write(to: path)
+        return path
+    }
+
+    static func expectSameMessages(_ out: SniffOutput, as name: String, _ what: String) throws {
+        let original = try SniffFixtures.sniff(name)
+        #expect(out.result.status == 0, "\(what): stderr \(out.result.stderr)")
+        let stats = out.kind("stats").first.map { "\($0)" } ?? "(no --stats)"
+        let a = try #require(out.connectionIDs.first, "\(what): no connection found; \(stats)")
+        let b = try #require(original.connectionIDs.first)
+        for d in ["client", "server"] {
+            #expect(out.messageRecords(connection: a, direction: d) == original.messageRecords(connection: b, direction: d), "\(what): \(d) messages")
+        }
+        #expect(out.controlRecords(connection: a) == original.controlRecords(connection: b), "\(what): control frames")
+        #expect(out.handshake(connection: a)?["upgraded"].bool == true, "\(what): handshake")
+    }
+
+    /// With the default options (filter `tcp`): a capture from a VLAN trunk must not come out empty.
+    @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
+    func rewrittenLinkTypeWithDefaultFilter(_ name: String, _ r: Rewrite) throws {
+        let dir = try SniffTempDirectory()
+        let out = try SniffOutput.run(["sniff", "-r", try Self.rewritten(name, r, in: dir), "--json", "--full", "--stats"])
+        try Self.expectSameMessages(out, as: name, "\(name) as \(r.rawValue), default filter")
+    }
+
+    /// Without a filter: the link-layer decoding itself.
+    @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
+    func rewrittenLinkTypeWithoutFilter(_ name: String, _ r: Rewrite) throws {
+        let dir = try SniffTempDirectory()
+        let out = try SniffOutput.run(["sniff", "-r", try Self.rewritten(name, r, in: dir), "-f", "", "--json", "--full"])
+        try Self.expectSameMessages(out, as: name, "\(name) as \(r.rawValue), -f ''")
+    }
+
+    /// pcapng (editcap -F pcapng), where editcap is installed.
+    @Test(.enabled(if: Interop.which("editcap") != nil, "editcap (Wireshark) is not installed"), arguments: ["basic", "deflate", "any"])
+    func pcapngGivesTheSameMessages(_ name: String) throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("\(name).pcapng")
+        let editcap = try #require(Interop.which("editcap"))
+        let r = try #require(Interop.probe(editcap, ["-F", "pcapng", SniffFixtures.path(name), path]))
+        try #require(r.status == 0, "editcap: \(r.output)")
+        let truth = try SniffFixtures.truth(name)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
+        let m = TruthComparison.mismatches(out, truth)
+        #expect(m.count == 0, m.report)
+    }
+}

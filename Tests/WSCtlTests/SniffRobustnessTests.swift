@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// "No input crashes or hangs it": damaged copies of the fixtures (bits flipped, bytes replaced or
+/// zeroed anywhere after the file header, record headers included), made from a fixed seed. Each run
+/// must end by itself within 20 s with status 0 or 1 (1: a warning about a damaged record).
+@Suite("Sniff survives damaged captures", .timeLimit(.minutes(1)))
+struct SniffRobustnessTests {
+    /// A small deterministic generator (SplitMix64), so a failure can be reproduced from its seed.
+    struct SplitMix: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func damaged(_ bytes: [UInt8], seed: UInt64) -> [UInt8] {
+        var rng = SplitMix(state: seed)
+        var d = bytes
+        switch Int.random(in: 0..<4, using: &rng) {
+        case 0, 1:  // flip 1-19 bits
+            for _ in 0..<Int.random(in: 1..<20, using: &rng) {
+                d[Int.random(in: 24..<d.count, using: &rng)] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &rng)
+            }
+        case 2:  // overwrite up to 200 bytes with noise
+            let start = Int.random(in: 24..<d.count, using: &rng)
+            for i in start..<min(d.count, start + Int.random(in: 1..<200, using: &rng)) { d[i] = UInt8.random(in: 0...255, using: &rng) }
+        default:  // zero up to 100 bytes
+            let start = Int.random(in: 24..<d.count, using: &rng)
+            for i in start..<min(d.count, start + Int.random(in: 1..<100, using: &rng)) { d[i] = 0 }
+        }
+        return d
+    }
+
+    @Test(arguments: ["basic", "deflate", "fragmented", "concurrent", "envelopes", "closecodes"])
+    func damagedCopiesNeitherCrashNorHang(_ name: String) throws {
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path(name))))
+        let dir = try SniffTempDirectory()
+        for i in 0..<12 {
+            let seed = UInt64(i) &* 7919 &+ UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) })
+            let path = dir.path("\(name)-\(seed).pcap")
+            try Data(Self.damaged(original, seed: seed)).write(to: URL(fileURLWithPath: path))
+            let child = try ChildProcess(executable: CLI.binary, arguments: ["sniff", "-r", path, "--json", "--stats"])
+            guard let status = child.waitForExit(timeout: 20) else {
+                child.stop(timeout: 2)
+                Issue.record("\(name) damaged with seed \(seed): still running after 20 s")
+                continue
+            }
+            #expect(status == 0 || status == 1, "\(name) damaged with seed \(seed): exit status \(status); stderr: \(child.stderr.suffix(500))")
+            #expect(child.stdout.contains("\"kind\":\"stats\""), "\(name) seed \(seed): no stats line")
+        }
+    }
+}
