@@ -271,19 +271,15 @@ struct SniffPrinter {
                 Output.line(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
             case .frames:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
-                if let close = f.close { line += " close \(close.code.map { "\($0.code) \($0.name)" } ?? "(no code)")\(close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")" }
+                if let close = f.close { line += " close " + closeText(close) }
                 else if let text = f.text { line += " " + preview(text) }
-                if let rtt = timing.pingRTT { line += String(format: " rtt %.3f ms", rtt * 1000) }
-                Output.line(line)
-                for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+                finishControlLine(line, f, timing)
             case .messages:
                 // Control frames are shown in message mode too: they are the connection's events.
                 guard f.header.opcode.isControl || !f.violations.isEmpty else { return }
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)"
-                if let close = f.close { line += " \(close.code.map { "\($0.code) \($0.name)" } ?? "(no code)")\(close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")" }
-                if let rtt = timing.pingRTT { line += String(format: " rtt %.3f ms", rtt * 1000) }
-                Output.line(line)
-                for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+                if let close = f.close { line += " " + closeText(close) }
+                finishControlLine(line, f, timing)
             }
         case .message(let c, let d, let t, let m, let timing):
             switch mode {
@@ -328,6 +324,17 @@ struct SniffPrinter {
                 Output.line("\(time(s.lastTime)) #\(s.connection) \(style.bold("closed")) (\(s.reason))\(s.closeCode.map { " close \($0)" } ?? "") C→S \(s.messages[.clientToServer] ?? 0) msgs, S→C \(s.messages[.serverToClient] ?? 0) msgs")
             }
         }
+    }
+
+    /// `1000 Normal Closure "reason"`, or `(no code)`.
+    private func closeText(_ close: WebSocketClosePayload) -> String {
+        (close.code.map { "\($0.code) \($0.name)" } ?? "(no code)") + (close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")
+    }
+
+    /// Prints a frame line with its ping round trip, then the frame's violations.
+    private func finishControlLine(_ line: String, _ f: FrameRecord, _ timing: MessageTiming) {
+        Output.line(line + (timing.pingRTT.map { String(format: " rtt %.3f ms", $0 * 1000) } ?? ""))
+        for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
     }
 
     private func preview(_ text: String) -> String {
