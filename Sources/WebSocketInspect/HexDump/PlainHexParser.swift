@@ -5,28 +5,9 @@ struct PlainHexParser {
     let text: DumpText
 
     func parse() throws(HexDumpError) -> HexDump {
-        var out = BlockCollector()
-        var textRun: [Int] = []
-        var textLines = 0
-        for line in 0..<text.lineCount {
-            let end = text.lineEnds[line]
-            let first = text.skipWhitespace(from: text.lineStarts[line], end: end)
-            if first == end {
-                out.close()
-                textRun.removeAll()
-                continue
-            }
-            if FreeFormText.isTextLine(text, line) {
-                out.close()
-                textRun.append(line)
-                textLines += 1
-                continue
-            }
-            if !out.isOpen { out.open(label: text.label(fromLines: textRun)?.text) }
-            textRun.removeAll()
-            try scan(from: first, end: end, into: &out.bytes)
+        try FreeFormText.readLines(text, format: .plain, what: "hex bytes") { (first: Int, end: Int, bytes: inout [UInt8]) throws(HexDumpError) in
+            try scan(from: first, end: end, into: &bytes)
         }
-        return try out.finish(format: .plain, noBytes: FreeFormText.noBytes("hex bytes", textLines: textLines))
     }
 
     private static func isSeparator(_ c: UInt8) -> Bool {
@@ -84,64 +65,50 @@ struct PrefixedListParser {
     let text: DumpText
 
     func parse() throws(HexDumpError) -> HexDump {
-        let b = text.bytes
-        var out = BlockCollector()
-        var textRun: [Int] = []
-        var textLines = 0
-        for line in 0..<text.lineCount {
-            let end = text.lineEnds[line]
-            var p = text.skipWhitespace(from: text.lineStarts[line], end: end)
-            if p == end {
-                out.close()
-                textRun.removeAll()
-                continue
-            }
-            if FreeFormText.isTextLine(text, line) {
-                out.close()
-                textRun.append(line)
-                textLines += 1
-                continue
-            }
-            if !out.isOpen { out.open(label: text.label(fromLines: textRun)?.text) }
-            textRun.removeAll()
-            var sawItem = false
-            var commaPending = false
-            while p < end {
-                let w = text.whitespaceLength(at: p, end: end)
-                if w > 0 {
-                    p += w
-                    continue
-                }
-                if b[p] == UInt8(ascii: ",") {
-                    guard sawItem, !commaPending else { throw text.error(.unexpectedCharacter, at: p, "unexpected ','") }
-                    commaPending = true
-                    p += 1
-                    continue
-                }
-                guard p + 1 < end, b[p] == UInt8(ascii: "0"), b[p + 1] | 0x20 == UInt8(ascii: "x") else {
-                    let tokenEnd = FreeFormText.tokenEnd(text, from: p, end: end)
-                    throw text.error(.unexpectedCharacter, at: p, "expected a 0x-prefixed byte, found \(text.describeToken(p..<tokenEnd))")
-                }
-                let run = text.hexRunEnd(from: p + 2, end: end)
-                if run < end, text.whitespaceLength(at: run, end: end) == 0, b[run] != UInt8(ascii: ",") {
-                    throw text.error(.notHexDigit, at: run, "\(text.describeCharacter(at: run)) is not a hex digit")
-                }
-                switch run - (p + 2) {
-                case 0:
-                    throw text.error(.notHexDigit, at: p + 2, "'0x' without hex digits")
-                case 1:
-                    out.bytes.append(DumpText.hexValue(b[p + 2])!)
-                case 2:
-                    out.bytes.append(DumpText.hexValue(b[p + 2])! << 4 | DumpText.hexValue(b[p + 3])!)
-                default:
-                    throw text.error(.valueOutOfRange, at: p, "\(text.describeToken(p..<run)) does not fit in a byte")
-                }
-                sawItem = true
-                commaPending = false
-                p = run
-            }
+        try FreeFormText.readLines(text, format: .prefixedList, what: "0x-prefixed bytes") { (first: Int, end: Int, bytes: inout [UInt8]) throws(HexDumpError) in
+            try scanLine(from: first, end: end, into: &bytes)
         }
-        return try out.finish(format: .prefixedList, noBytes: FreeFormText.noBytes("0x-prefixed bytes", textLines: textLines))
+    }
+
+    private func scanLine(from first: Int, end: Int, into bytes: inout [UInt8]) throws(HexDumpError) {
+        let b = text.bytes
+        var p = first
+        var sawItem = false
+        var commaPending = false
+        while p < end {
+            let w = text.whitespaceLength(at: p, end: end)
+            if w > 0 {
+                p += w
+                continue
+            }
+            if b[p] == UInt8(ascii: ",") {
+                guard sawItem, !commaPending else { throw text.error(.unexpectedCharacter, at: p, "unexpected ','") }
+                commaPending = true
+                p += 1
+                continue
+            }
+            guard p + 1 < end, b[p] == UInt8(ascii: "0"), b[p + 1] | 0x20 == UInt8(ascii: "x") else {
+                let tokenEnd = FreeFormText.tokenEnd(text, from: p, end: end)
+                throw text.error(.unexpectedCharacter, at: p, "expected a 0x-prefixed byte, found \(text.describeToken(p..<tokenEnd))")
+            }
+            let run = text.hexRunEnd(from: p + 2, end: end)
+            if run < end, text.whitespaceLength(at: run, end: end) == 0, b[run] != UInt8(ascii: ",") {
+                throw text.error(.notHexDigit, at: run, "\(text.describeCharacter(at: run)) is not a hex digit")
+            }
+            switch run - (p + 2) {
+            case 0:
+                throw text.error(.notHexDigit, at: p + 2, "'0x' without hex digits")
+            case 1:
+                bytes.append(DumpText.hexValue(b[p + 2])!)
+            case 2:
+                bytes.append(DumpText.hexValue(b[p + 2])! << 4 | DumpText.hexValue(b[p + 3])!)
+            default:
+                throw text.error(.valueOutOfRange, at: p, "\(text.describeToken(p..<run)) does not fit in a byte")
+            }
+            sawItem = true
+            commaPending = false
+            p = run
+        }
     }
 }
 
@@ -190,6 +157,37 @@ struct NodeBufferParser {
 
 /// Telling prose from hex in formats without a fixed layout.
 enum FreeFormText {
+    /// The line walk shared by the free-form readers: blank lines close a block, lines of words
+    /// become the next block's label, and every other line is handed to `scanLine` (from its first
+    /// non-blank byte to its end) to append bytes to the open block.
+    static func readLines(
+        _ text: DumpText, format: HexDumpFormat, what: String,
+        scanLine: (Int, Int, inout [UInt8]) throws(HexDumpError) -> Void
+    ) throws(HexDumpError) -> HexDump {
+        var out = BlockCollector()
+        var textRun: [Int] = []
+        var textLines = 0
+        for line in 0..<text.lineCount {
+            let end = text.lineEnds[line]
+            let first = text.skipWhitespace(from: text.lineStarts[line], end: end)
+            if first == end {
+                out.close()
+                textRun.removeAll()
+                continue
+            }
+            if isTextLine(text, line) {
+                out.close()
+                textRun.append(line)
+                textLines += 1
+                continue
+            }
+            if !out.isOpen { out.open(label: text.label(fromLines: textRun)?.text) }
+            textRun.removeAll()
+            try scanLine(first, end, &out.bytes)
+        }
+        return try out.finish(format: format, noBytes: noBytes(what, textLines: textLines))
+    }
+
     /// A line of words rather than bytes (`client:`, `Frame bytes`, `$ echo …`, a markdown fence):
     /// its first token is not hex, and it holds a word of two or more letters at least one of which
     /// is not a hex digit, or it starts like a prompt or a comment. A line that starts with hex is

@@ -85,7 +85,7 @@ public final class SniffSession {
                 configuration: configuration.dissector, webSocketPorts: configuration.webSocketPorts)
         case .data(let flow, let direction, let bytes, _, let time, _):
             guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
-            c.data(from: info.source(of: direction), Array(bytes)[...], time: time, emit: emit)
+            c.data(from: info.source(of: direction), bytes, time: time, emit: emit)
         case .gap(let flow, let direction, let missing, _, let time):
             guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
             c.gap(from: info.source(of: direction), missing: missing, time: time, emit: emit)

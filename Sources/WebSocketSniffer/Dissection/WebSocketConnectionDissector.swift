@@ -119,8 +119,9 @@ public final class WebSocketConnectionDissector {
     public var isWebSocket: Bool { phase == .webSocket }
     public var isIgnored: Bool { phase == .notWebSocket }
 
-    /// Bytes in order from `sender` (the TCP layer has reassembled them).
-    public func data(from sender: TCPEndpoint, _ bytes: ArraySlice<UInt8>, time: Double, emit: (SniffEvent) -> Void) {
+    /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
+    /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs.
+    public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
         summary.lastTime = time
         if client == nil {
             // The side that speaks first with a request line is the client.
@@ -134,7 +135,7 @@ public final class WebSocketConnectionDissector {
         case .notWebSocket:
             return
         case .webSocket:
-            feed(isClient ? .clientToServer : .serverToClient, Array(bytes), time: time, emit: emit)
+            feed(isClient ? .clientToServer : .serverToClient, bytes, time: time, emit: emit)
         case .awaitingRequest:
             guard isClient else { pendingServerBytes.append(contentsOf: bytes); return }
             requestBuffer.append(contentsOf: bytes)
@@ -148,7 +149,7 @@ public final class WebSocketConnectionDissector {
                 if phase == .awaitingResponse, !pendingServerBytes.isEmpty {
                     let early = pendingServerBytes
                     pendingServerBytes = []
-                    data(from: server!, early[...], time: time, emit: emit)
+                    early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
                 }
                 // A client may send frames right behind its request; keep them for after the 101.
                 if !rest.isEmpty { pendingClientFrames.append(contentsOf: rest) }
@@ -170,9 +171,9 @@ public final class WebSocketConnectionDissector {
                     if !pendingClientFrames.isEmpty {
                         let early = pendingClientFrames
                         pendingClientFrames = []
-                        feed(.clientToServer, early, time: time, emit: emit)
+                        early.withUnsafeBytes { feed(.clientToServer, $0, time: time, emit: emit) }
                     }
-                    if !rest.isEmpty { feed(.serverToClient, rest, time: time, emit: emit) }
+                    if !rest.isEmpty { rest.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
                 }
             }
         }
@@ -256,7 +257,7 @@ public final class WebSocketConnectionDissector {
         summary.websocket = true
     }
 
-    private func feed(_ direction: WebSocketDirection, _ bytes: [UInt8], time: Double, emit: (SniffEvent) -> Void) {
+    private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
         summary.bytes[direction, default: 0] += bytes.count
         var events: [DissectionEvent] = []
         if direction == .clientToServer { fromClient?.feed(bytes) { events.append($0) } }
