@@ -128,4 +128,35 @@ struct DissectorTests {
         #expect(messages.first?.violations.first?.rule == .inflatedTooLarge)
         #expect(messages.first?.violations.first?.closeCode == .messageTooBig)
     }
+
+    /// Hostile input: random bytes and random mutations of a valid stream, every chunking. The
+    /// dissector must end every run (no crash, no hang) with memory bounded by its limits.
+    @Test func randomAndMutatedInputNeverCrashes() {
+        var g = Seeded(state: 2024)
+        let valid = Self.stream()
+        for round in 0..<300 {
+            var bytes: [UInt8]
+            if round % 2 == 0 {
+                bytes = (0..<Int.random(in: 0...4096, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            } else {
+                bytes = Array(valid.prefix(Int.random(in: 0...valid.count, using: &g)))
+                for _ in 0..<Int.random(in: 1...20, using: &g) where !bytes.isEmpty {
+                    bytes[Int.random(in: 0..<bytes.count, using: &g)] = UInt8.random(in: 0...255, using: &g)
+                }
+            }
+            let config = WebSocketDissectorConfiguration(
+                parser: .init(maxFrameSize: 1 << 20), assembler: .init(maxMessageSize: 1 << 20), maxPayloadShown: 64,
+                maxInflatedSize: 1 << 20)
+            var d = WebSocketStreamDissector(configuration: config, direction: round % 3 == 0 ? .clientToServer : nil)
+            var events = 0
+            var start = 0
+            while start < bytes.count {
+                let end = min(bytes.count, start + Int.random(in: 1...512, using: &g))
+                d.feed(Array(bytes[start..<end])) { _ in events += 1 }
+                start = end
+            }
+            #expect(d.bytesFed == bytes.count)
+            #expect(events <= bytes.count)  // each record needs at least the 2 header bytes of a frame
+        }
+    }
 }
