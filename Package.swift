@@ -54,12 +54,20 @@ let package = Package(
             dependencies: ["WebSocketInspect", "WebSocketCodec", "WebSocketCompression", "CPcap"],
             swiftSettings: strict
         ),
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        // The C side of `serve --script`: memory cap, instruction budget, safe libraries, and the one
+        // trampoline through which Lua calls the server (so Lua's longjmp never crosses Swift frames).
+        .target(
+            name: "CLuaSandbox",
+            dependencies: ["CLua"],
+            linkerSettings: [.linkedLibrary("lua5.4")]
+        ),
         // `wsctl serve`: SwiftNIO carries the bytes; frames, masking, UTF-8, deflate and the
         // handshake checks come from the codec.
         .target(
             name: "WebSocketServer",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression",
+                "WebSocketCodec", "WebSocketCompression", "CLua", "CLuaSandbox",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -28,12 +28,15 @@ final class ServerContext: Sendable {
     let rooms: Mutex<RoomsEngine>
     let authPolicy: AuthPolicy
     let originPolicy: OriginPolicy
+    /// The `--script` host, when there is one.
+    let script: ScriptHost?
     let nextID = Atomic<Int>(0)
     /// Set at shutdown: new upgrades are refused.
     let shuttingDown = Atomic<Bool>(false)
 
-    init(configuration: ServerConfiguration, logger: Logger) {
+    init(configuration: ServerConfiguration, logger: Logger, script: ScriptHost? = nil) {
         self.configuration = configuration
+        self.script = script
         self.logger = logger
         self.metrics = configuration.metrics ? ServerMetrics() : nil
         self.authPolicy = AuthPolicy(tokens: configuration.authTokens)

@@ -13,14 +13,42 @@ public final class WebSocketServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
 
+    private let scriptError: ScriptLoadError?
+
+    /// With `scriptPath` set, the script is loaded here (its top level runs); `start` throws its
+    /// `ScriptLoadError` if it could not be.
     public init(configuration: ServerConfiguration, logger: Logger) {
         self.configuration = configuration
-        self.context = ServerContext(configuration: configuration, logger: logger)
-        group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads ?? System.coreCount)
+        // A script runs on one thread; its connections too unless --threads asks for more.
+        let threads = configuration.threads ?? (configuration.scriptPath != nil ? 1 : System.coreCount)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
+        var script: ScriptHost? = nil
+        var scriptError: ScriptLoadError? = nil
+        if let path = configuration.scriptPath {
+            let loop = group.next()
+            do {
+                script = try loop.submit { () throws(ScriptLoadError) -> ScriptHost in
+                    try ScriptHost(path: path, loop: loop, configuration: configuration, logger: logger)
+                }.wait()
+            } catch let e as ScriptLoadError {
+                scriptError = e
+            } catch {
+                scriptError = ScriptLoadError(description: "\(error)")
+            }
+        }
+        self.scriptError = scriptError
+        self.context = ServerContext(configuration: configuration, logger: logger, script: script)
+    }
+
+    /// Reloads the `--script` file (SIGHUP); a script that fails to load leaves the old one running.
+    public func reloadScript() {
+        guard let script = context.script else { return }
+        script.loop.execute { script.reload() }
     }
 
     /// Binds and starts accepting. Returns the bound address (the port is real when 0 was asked).
     public func start() throws -> SocketAddress {
+        if let scriptError { throw scriptError }
         let server = context
         let c = configuration
         var tls: NIOSSLContext? = nil

@@ -65,6 +65,11 @@ extension WSCtlCommand {
         @Option(help: ArgumentHelp("PEM certificate chain: serve wss://.", valueName: "PEM")) var tlsCert: String?
         @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "PEM")) var tlsKey: String?
         @Flag(help: "Serve Prometheus metrics at GET /metrics and health at GET /healthz on the same port.") var metrics = false
+        @Option(help: ArgumentHelp("Lua 5.4 script with on_open/on_message/on_close hooks (see SCRIPTING below). SIGHUP reloads it.", valueName: "FILE.lua"))
+        var script: String?
+        @Option(help: ArgumentHelp("Most memory the script's Lua state may use; beyond it the call fails.", valueName: "SIZE")) var scriptMemory = "64MiB"
+        @Option(help: ArgumentHelp("Lua instructions one hook or timer call may run before it is stopped with an error.", valueName: "N"))
+        var scriptBudget = 10_000_000
         @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL")) var logLevel: Logger.Level = .info
         @Option(help: ArgumentHelp("text or json.", valueName: "FORMAT")) var logFormat: LogFormat = .text
 
@@ -118,6 +123,14 @@ extension WSCtlCommand {
             c.tlsCertificatePath = tlsCert
             c.tlsKeyPath = tlsKey
             c.metrics = metrics
+            if let script {
+                guard FileManager.default.isReadableFile(atPath: script) else { throw ValidationError("--script: cannot read \(script)") }
+                c.scriptPath = script
+            }
+            c.scriptMemoryLimit = try size("script-memory", scriptMemory)
+            guard c.scriptMemoryLimit >= 1 << 20 else { throw ValidationError("--script-memory: at least 1MiB") }
+            guard scriptBudget >= 1000 else { throw ValidationError("--script-budget: at least 1000 instructions") }
+            c.scriptInstructionBudget = scriptBudget
             return c
         }
 
@@ -138,6 +151,9 @@ extension WSCtlCommand {
                 let scheme = configuration.tlsCertificatePath == nil ? "ws" : "wss"
                 let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
                 address = "\(scheme)://\(host):\(bound.port ?? configuration.port)\(configuration.path ?? "/")"
+            } catch let error as ScriptLoadError {
+                Output.error("--script \(configuration.scriptPath ?? ""): \(error.description)")
+                throw ExitCode(2)
             } catch {
                 Output.error("cannot listen on \(configuration.host):\(configuration.port): \(error)")
                 throw ExitCode.failure
@@ -149,9 +165,19 @@ extension WSCtlCommand {
             signal(SIGINT, SIG_IGN)
             signal(SIGTERM, SIG_IGN)
             signal(SIGPIPE, SIG_IGN)
-            let sources = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            signal(SIGHUP, SIG_IGN)
+            let sources = [SIGINT, SIGTERM, SIGHUP].map { sig -> any DispatchSourceSignal in
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-                s.setEventHandler { done.signal() }
+                if sig == SIGHUP {
+                    s.setEventHandler {
+                        if configuration.scriptPath != nil {
+                            logger.notice("SIGHUP: reloading the script", metadata: ["script": "\(configuration.scriptPath!)"])
+                            server.reloadScript()
+                        }
+                    }
+                } else {
+                    s.setEventHandler { done.signal() }
+                }
                 s.resume()
                 return s
             }

@@ -236,3 +236,11 @@ extension JSONValue: Codable {
         }
     }
 }
+
+extension JSONValue {
+    /// Reads JSON text (RFC 8259; nesting up to 256 levels). Bytes that are not UTF-8 or not JSON
+    /// are a `notJSON` error with the byte offset, line and column where reading stopped.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(WebSocketEnvelopeError) -> JSONValue {
+        try WebSocketEnvelope.readJSON(bytes, checkUTF8: true)
+    }
+}

@@ -113,9 +113,13 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
             server.counters.handshakeFailures.add(1, ordering: .relaxed)
             server.metrics?.handshakeFailed(reason: refusal.0 == 4003 ? ServerMetrics.HandshakeFailure.originNotAllowed : (refusal.0 == 4001 ? ServerMetrics.HandshakeFailure.authMissing : ServerMetrics.HandshakeFailure.authInvalid))
         }
+        let remote = context.channel.remoteAddress.map(Self.describe) ?? "?"
+        let query = h.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
         let info = NegotiatedConnection(
-            id: server.makeConnectionID(), remote: context.channel.remoteAddress.map(Self.describe) ?? "?", path: path,
-            subprotocol: subprotocol, deflate: deflate, refuse: refusal.map { (code: $0.0, reason: $0.1) })
+            id: server.makeConnectionID(), remote: remote, path: path,
+            subprotocol: subprotocol, deflate: deflate, refuse: refusal.map { (code: $0.0, reason: $0.1) },
+            request: ScriptRequest(path: path, query: query, headers: h.headers.map { (name: $0.name, value: $0.value) },
+                                   remote: remote, subprotocol: subprotocol))
         upgrade(context: context, response: request.responseHeaders(subprotocol: subprotocol, extensions: deflate?.headerValue), info: info)
     }
 

@@ -12,6 +12,8 @@ struct NegotiatedConnection {
     var deflate: PerMessageDeflateParameters?
     /// A policy refused the client after the upgrade (auth 4001/4002, origin 4003): close at once.
     var refuse: (code: UInt16, reason: String)?
+    /// The request as scripts and --exec see it.
+    var request: ScriptRequest
 }
 
 /// One WebSocket connection after the upgrade: bytes in through the codec's parser and assembler,
@@ -40,6 +42,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     static let abortGrace = TimeAmount.seconds(1)
     /// The data message in progress was compressed (RSV1 on its first frame).
     private var messageCompressed = false
+    /// Inside channelRead…channelReadComplete: output waits for channelReadComplete.
+    private var inRead = false
+    /// The script host wrote to this connection during its current call (it flushes us after).
+    var scriptDirty = false
+    /// The message for on_message, kept until the piece is known to break no rule (reused).
+    private var scriptPayload: [UInt8] = []
 
     init(server: ServerContext, info: NegotiatedConnection) {
         self.server = server
@@ -101,6 +109,15 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             let deliveries = server.rooms.withLock { $0.connect(clientID: info.id) }
             send(deliveries)
         }
+        if let script = server.script {
+            let handle = ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+            let request = info.request
+            if script.loop.inEventLoop {
+                script.opened(handle: handle, request: request)
+            } else {
+                script.loop.execute { script.opened(handle: handle, request: request) }
+            }
+        }
         _ = c
     }
 
@@ -120,6 +137,13 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         if registered {
             server.registry.remove(id: info.id)
             registered = false
+            if let script = server.script {
+                // Always later: this may run inside a script call that closed the connection.
+                let id = info.id
+                let code = machine.closeCode ?? 1006
+                let reason = machine.closeReason
+                script.loop.execute { script.closed(connectionID: id, code: code, reason: reason) }
+            }
             if server.configuration.mode == .rooms {
                 let deliveries = server.rooms.withLock { $0.disconnect(clientID: info.id) }
                 send(deliveries)
@@ -146,6 +170,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         guard machine.state != .closed else { return }
+        inRead = true
         machine.receivedBytes(now: ServerContext.now())
         server.counters.bytesIn.add(buffer.readableBytes, ordering: .relaxed)
         buffer.withUnsafeMutableReadableBytes { raw in
@@ -156,6 +181,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        inRead = false
         writeEchoes(context: context)
         if needsFlush {
             needsFlush = false
@@ -174,6 +200,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case message(WebSocketOpcode, [UInt8]?, ByteBuffer?)
         /// Echo mode: the frame was appended to `echoOut` at this writer index.
         case echoed(mark: Int, bytes: Int)
+        /// For the script's on_message: the payload is in `scriptPayload`.
+        case scripted(binary: Bool)
     }
 
     private func handle(_ piece: WebSocketFramePiece, context: ChannelHandlerContext) {
@@ -219,6 +247,15 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case .pong: machine.receivedPong(now: ServerContext.now())
         case .close(let payload): perform(machine.receivedClose(payload), context: context)
         case .message(let opcode, let bytes, let frame): deliver(opcode: opcode, bytes: bytes, frame: frame, context: context)
+        case .scripted(let binary):
+            guard machine.isOpen, takeRateToken(context: context), let script = server.script else { return }
+            if script.loop.inEventLoop {
+                scriptPayload.withUnsafeBytes { script.message(connectionID: info.id, binary: binary, payload: $0) }
+            } else {
+                let id = info.id
+                let copy = scriptPayload
+                script.loop.execute { copy.withUnsafeBytes { script.message(connectionID: id, binary: binary, payload: $0) } }
+            }
         case .echoed(let mark, let bytes):
             if !takeRateToken(context: context) {
                 echoOut?.moveWriterIndex(to: mark)
@@ -265,6 +302,11 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     private func prepareOutbound(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Outcome {
         server.counters.messagesIn.add(1, ordering: .relaxed)
         server.metrics?.messageIn(bytes: payload.count)
+        if let script = server.script, script.handlesMessages.load(ordering: .relaxed) {
+            scriptPayload.removeAll(keepingCapacity: scriptPayload.capacity <= 1 << 20)
+            scriptPayload.append(contentsOf: payload)
+            return .scripted(binary: opcode == .binary)
+        }
         switch server.configuration.mode {
         case .echo:
             // Echoes made during one read go into one buffer, written once at channelReadComplete.
@@ -340,6 +382,61 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         for d in deliveries {
             let frame = Self.encode(opcode: .text, payload: Array(d.text.utf8), allocator: context.channel.allocator)
             ConnectionRegistry.deliver(frame, to: server.registry.handles(for: d.recipients))
+        }
+    }
+
+    // MARK: Script output (on this connection's loop)
+
+    /// A message from the script: appended to this read's output (or flushed by the host after its
+    /// call). False when the connection is not open. A client whose queue is over --max-send-queue
+    /// while the script pushes to it is a slow consumer (1008).
+    func scriptSend(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer) -> Bool {
+        guard let context, machine.isOpen else { return false }
+        if !context.channel.isWritable {
+            server.counters.slowConsumerDrops.add(1, ordering: .relaxed)
+            server.metrics?.slowConsumerDropped()
+            perform(machine.abort(code: 1008, reason: "slow consumer: send queue over \(server.configuration.maxSendQueue) bytes"), context: context)
+            return false
+        }
+        let outcome: Outcome
+        if let compressor, !opcode.isControl {
+            let deflated = compressor.compress(payload)
+            outcome = deflated.withUnsafeBytes { appendEcho(opcode: opcode, payload: $0, rsv1: true, allocator: context.channel.allocator) }
+        } else {
+            outcome = appendEcho(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
+        }
+        if case .echoed(_, let bytes) = outcome {
+            server.counters.messagesOut.add(1, ordering: .relaxed)
+            server.counters.bytesOut.add(bytes, ordering: .relaxed)
+            server.metrics?.messageOut(bytes: bytes, count: 1)
+        }
+        return true
+    }
+
+    /// Bytes from the script straight onto the TCP stream (conn:send_raw), for breaking the rules
+    /// on purpose.
+    func scriptSendRaw(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let context, machine.isOpen else { return false }
+        if echoOut == nil { echoOut = context.channel.allocator.buffer(capacity: max(bytes.count, 4096)) }
+        echoOut!.writeBytes(bytes)
+        server.counters.bytesOut.add(bytes.count, ordering: .relaxed)
+        return true
+    }
+
+    /// conn:close, a refusal by on_open (onlyIfOpen), or 1011 after a script error.
+    func scriptClose(code: UInt16, reason: String) {
+        guard let context else { return }
+        perform(machine.initiateClose(code: code, reason: reason, now: ServerContext.now()), context: context)
+    }
+
+    /// Writes what the script queued, unless a read is in progress (channelReadComplete will).
+    func flushScriptOutput() {
+        scriptDirty = false
+        guard let context, !inRead else { return }
+        writeEchoes(context: context)
+        if needsFlush {
+            needsFlush = false
+            context.flush()
         }
     }
 
