@@ -43,16 +43,26 @@ static void *box_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return p;
 }
 
-/* The count hook: every BUDGET_STEP instructions. Once the budget is spent every further check
- * raises again, so a script that catches the error with pcall cannot keep running for long. */
+/* The count hook. Once the budget is spent the hook fires on every instruction of whatever thread
+ * runs and raises each time, so a script that catches the error with pcall cannot keep going: the
+ * first instruction it runs outside the pcall raises again. */
 static void box_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     wsl_box *b = box_of(L);
     if (b->budget <= 0) return;
-    b->left -= BUDGET_STEP;
+    int step = lua_gethookcount(L);
+    b->left -= step;
     if (b->left <= 0) {
         b->exhausted = 1;
-        luaL_error(L, "instruction budget exceeded (%I instructions per call)", (lua_Integer)b->budget);
+        if (step != 1) lua_sethook(L, box_hook, LUA_MASKCOUNT, 1);
+        /* Level 0 inside a hook is the Lua function that was running: its file:line. */
+        luaL_where(L, 0);
+        lua_pushfstring(L, "instruction budget exceeded (%I instructions per call)", (lua_Integer)b->budget);
+        lua_concat(L, 2);
+        lua_error(L);
+    } else if (step != BUDGET_STEP) {
+        /* A thread left at step 1 by an earlier call. */
+        lua_sethook(L, box_hook, LUA_MASKCOUNT, BUDGET_STEP);
     }
 }
 
@@ -160,6 +170,7 @@ int wsl_pcall(lua_State *L, int nargs, int nresults) {
     if (b->depth == 0) {
         b->left = b->budget;
         b->exhausted = 0;
+        lua_sethook(L, box_hook, LUA_MASKCOUNT, BUDGET_STEP);
     }
     int enforced = b->enforced;
     b->enforced = 1;

@@ -306,9 +306,8 @@ final class ScriptHost: @unchecked Sendable {
     func closed(connectionID: String, code: UInt16, reason: String) {
         loop.assertInEventLoop()
         guard let peer = peersByID.removeValue(forKey: connectionID) else { return }
-        peers[peer.serial] = nil
-        for room in peer.rooms { removeMember(peer.id, from: room) }
-        peer.rooms = []
+        // on_close still sees the connection in its rooms (conn:rooms(), ws.members), so that it can
+        // tell the others; sends to the closed connection itself are dropped.
         let L = state.L
         if lua_getglobal(L, "on_close") == LUA_TFUNCTION {
             Lua.pushRef(L, peer.conn)
@@ -317,6 +316,9 @@ final class ScriptHost: @unchecked Sendable {
             _ = call(L, args: 3, results: 0, hook: "on_close", peer: nil)
         }
         lua_settop(L, 0)
+        peers[peer.serial] = nil
+        for room in peer.rooms { removeMember(peer.id, from: room) }
+        peer.rooms = []
         Lua.unref(L, peer.conn)
         peer.conn = LUA_NOREF
         finishCall()
