@@ -62,12 +62,14 @@ let package = Package(
             dependencies: ["CLua"],
             linkerSettings: [.linkedLibrary("lua5.4")]
         ),
+        // `serve --exec`: starting the per-connection process (GNU pipe2, closefrom in posix_spawn).
+        .target(name: "CExecSpawn"),
         // `wsctl serve`: SwiftNIO carries the bytes; frames, masking, UTF-8, deflate and the
         // handshake checks come from the codec.
         .target(
             name: "WebSocketServer",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression", "CLua", "CLuaSandbox",
+                "WebSocketCodec", "WebSocketCompression", "CLua", "CLuaSandbox", "CExecSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

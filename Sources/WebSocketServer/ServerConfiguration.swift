@@ -69,5 +69,12 @@ public struct ServerConfiguration: Sendable {
     /// Lua VM instructions one hook or timer call may run (about 0.05-0.2 s of pure Lua).
     public var scriptInstructionBudget = 10_000_000
 
+    /// `--exec`: a shell command run per connection (echo mode) or once for all (broadcast mode).
+    public var execCommand: String? = nil
+    /// Most --exec processes at once (echo mode); further upgrades get 503.
+    public var maxProcesses = 256
+    /// Make the processes' stdout line-buffered (PYTHONUNBUFFERED, coreutils' libstdbuf).
+    public var execLineBuffered = true
+
     public init() {}
 }

@@ -30,13 +30,23 @@ final class ServerContext: Sendable {
     let originPolicy: OriginPolicy
     /// The `--script` host, when there is one.
     let script: ScriptHost?
+    /// `--exec`: the process supervisor, and in broadcast mode the one shared process.
+    let exec: ExecSupervisor?
+    let execHub: ExecHub?
     let nextID = Atomic<Int>(0)
     /// Set at shutdown: new upgrades are refused.
     let shuttingDown = Atomic<Bool>(false)
 
-    init(configuration: ServerConfiguration, logger: Logger, script: ScriptHost? = nil) {
+    init(configuration: ServerConfiguration, logger: Logger, script: ScriptHost? = nil, hubLoop: (any EventLoop)? = nil) {
         self.configuration = configuration
         self.script = script
+        let exec = configuration.execCommand.map { _ in ExecSupervisor(configuration: configuration, logger: logger) }
+        self.exec = exec
+        if let exec, configuration.mode == .broadcast, let hubLoop {
+            execHub = ExecHub(loop: hubLoop, supervisor: exec, registry: registry, tls: configuration.tlsCertificatePath != nil)
+        } else {
+            execHub = nil
+        }
         self.logger = logger
         self.metrics = configuration.metrics ? ServerMetrics() : nil
         self.authPolicy = AuthPolicy(tokens: configuration.authTokens)

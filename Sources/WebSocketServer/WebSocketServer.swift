@@ -37,7 +37,7 @@ public final class WebSocketServer: Sendable {
             }
         }
         self.scriptError = scriptError
-        self.context = ServerContext(configuration: configuration, logger: logger, script: script)
+        self.context = ServerContext(configuration: configuration, logger: logger, script: script, hubLoop: group.next())
     }
 
     /// Reloads the `--script` file (SIGHUP); a script that fails to load leaves the old one running.
@@ -100,6 +100,13 @@ public final class WebSocketServer: Sendable {
         let deadline = Date().addingTimeInterval(configuration.shutdownGrace)
         while context.registry.count > 0 && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.02)
+        }
+        // --exec processes whose clients have gone get a moment to exit after their SIGTERM.
+        if let exec = context.exec {
+            context.execHub?.terminate()
+            let until = Date().addingTimeInterval(min(2, configuration.shutdownGrace))
+            while exec.running.load(ordering: .relaxed) > 0 && Date() < until { Thread.sleep(forTimeInterval: 0.02) }
+            exec.terminateAll()
         }
         try? group.syncShutdownGracefully()
     }

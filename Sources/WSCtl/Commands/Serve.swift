@@ -70,6 +70,11 @@ extension WSCtlCommand {
         @Option(help: ArgumentHelp("Most memory the script's Lua state may use; beyond it the call fails.", valueName: "SIZE")) var scriptMemory = "64MiB"
         @Option(help: ArgumentHelp("Lua instructions one hook or timer call may run before it is stopped with an error.", valueName: "N"))
         var scriptBudget = 10_000_000
+        @Option(help: ArgumentHelp("Run COMMAND (with /bin/sh -c) per connection: each text message a line on its stdin, each stdout line a message back (see EXEC below). With --mode broadcast: one process for all clients.", valueName: "COMMAND"))
+        var exec: String?
+        @Option(help: ArgumentHelp("Most --exec processes at once; more clients get HTTP 503.", valueName: "N")) var maxProcesses = 256
+        @Flag(help: "Leave the --exec process's stdout buffering alone (by default C stdio and Python are made to flush every line).")
+        var noLineBuffering = false
         @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL")) var logLevel: Logger.Level = .info
         @Option(help: ArgumentHelp("text or json.", valueName: "FORMAT")) var logFormat: LogFormat = .text
 
@@ -78,6 +83,10 @@ extension WSCtlCommand {
             if !(0...65535).contains(port) { throw ValidationError("--port takes 0-65535") }
             if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
             if noEchoSelf && mode != .broadcast { throw ValidationError("--no-echo-self applies to --mode broadcast") }
+            if script != nil && exec != nil { throw ValidationError("--script and --exec do not go together: choose one") }
+            if exec != nil && mode == .rooms { throw ValidationError("--exec works with --mode echo (a process per connection) or broadcast (one for all), not rooms") }
+            if let exec, exec.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--exec needs a command") }
+            if maxProcesses < 1 { throw ValidationError("--max-processes must be at least 1") }
             _ = try makeConfiguration()
         }
 
@@ -131,6 +140,9 @@ extension WSCtlCommand {
             guard c.scriptMemoryLimit >= 1 << 20 else { throw ValidationError("--script-memory: at least 1MiB") }
             guard scriptBudget >= 1000 else { throw ValidationError("--script-budget: at least 1000 instructions") }
             c.scriptInstructionBudget = scriptBudget
+            c.execCommand = exec
+            c.maxProcesses = maxProcesses
+            c.execLineBuffered = !noLineBuffering
             return c
         }
 

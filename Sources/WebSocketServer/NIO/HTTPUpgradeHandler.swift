@@ -80,6 +80,9 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         if let only = server.configuration.path, path != only {
             return refuse(context, .notFound, "no WebSocket endpoint at \(path); this server upgrades \(only)", reason: ServerMetrics.HandshakeFailure.wrongPath)
         }
+        if let exec = server.exec, server.execHub == nil, exec.running.load(ordering: .relaxed) >= exec.maxProcesses {
+            return refuse(context, .serviceUnavailable, "process limit (\(exec.maxProcesses), --max-processes) reached", reason: ServerMetrics.HandshakeFailure.tooManyConnections)
+        }
         if server.registry.count >= server.configuration.maxConnections {
             return refuse(context, .serviceUnavailable, "connection limit (\(server.configuration.maxConnections)) reached", reason: ServerMetrics.HandshakeFailure.tooManyConnections)
         }

@@ -46,8 +46,10 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     private var inRead = false
     /// The script host wrote to this connection during its current call (it flushes us after).
     var scriptDirty = false
-    /// The message for on_message, kept until the piece is known to break no rule (reused).
+    /// The message for on_message or --exec, kept until the piece is known to break no rule (reused).
     private var scriptPayload: [UInt8] = []
+    /// `--exec` in echo mode: this connection's process.
+    private var exec: ExecProcess?
 
     init(server: ServerContext, info: NegotiatedConnection) {
         self.server = server
@@ -109,6 +111,13 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             let deliveries = server.rooms.withLock { $0.connect(clientID: info.id) }
             send(deliveries)
         }
+        if let supervisor = server.exec {
+            if let hub = server.execHub {
+                hub.connectionOpened()
+            } else {
+                startProcess(supervisor, context: context)
+            }
+        }
         if let script = server.script {
             let handle = ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
             let request = info.request
@@ -119,6 +128,40 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         _ = c
+    }
+
+    private func startProcess(_ supervisor: ExecSupervisor, context: ChannelHandlerContext) {
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let channel = context.channel
+        do {
+            exec = try ExecProcess(
+                supervisor: supervisor, loop: context.eventLoop,
+                environment: supervisor.environment(request: info.request, connectionID: info.id, tls: server.configuration.tlsCertificatePath != nil),
+                context: info.id,
+                callbacks: .init(
+                    line: { me.value.execOutput($0) },
+                    batchDone: { me.value.flushScriptOutput() },
+                    ended: { me.value.execEnded() },
+                    // stdin full: stop reading the client until the process catches up.
+                    stdinWritable: { channel.setOption(ChannelOptions.autoRead, value: $0).whenComplete { _ in } }))
+        } catch {
+            server.logger.error("cannot start the --exec process", metadata: ["conn": "\(info.id)", "error": "\(error.description)"])
+            perform(machine.initiateClose(code: 1011, reason: "cannot start the process", now: ServerContext.now()), context: context)
+        }
+    }
+
+    /// A line of the process's stdout: a text message, or binary when it is not UTF-8.
+    private func execOutput(_ line: ByteBuffer) {
+        let valid = line.withUnsafeReadableBytes { WebSocketUTF8Validator.firstInvalidIndex($0) == nil }
+        _ = line.withUnsafeReadableBytes { scriptSend(opcode: valid ? .text : .binary, payload: $0, slowConsumerCloses: false) }
+    }
+
+    /// The process ended (or closed its stdout): what it printed goes out, then close 1000.
+    private func execEnded() {
+        guard let context, exec != nil else { return }
+        exec = nil
+        flushScriptOutput()
+        perform(machine.initiateClose(code: 1000, reason: "process exited", now: ServerContext.now()), context: context)
     }
 
     private var timeouts: WebSocketConnectionStateMachine.Timeouts {
@@ -134,6 +177,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelInactive(context: ChannelHandlerContext) {
         machine.connectionClosed()
         timer?.cancel()
+        exec?.terminate()
+        exec = nil
         if registered {
             server.registry.remove(id: info.id)
             registered = false
@@ -202,6 +247,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case echoed(mark: Int, bytes: Int)
         /// For the script's on_message: the payload is in `scriptPayload`.
         case scripted(binary: Bool)
+        /// For the --exec process: the payload is in `scriptPayload`.
+        case forwarded(binary: Bool)
     }
 
     private func handle(_ piece: WebSocketFramePiece, context: ChannelHandlerContext) {
@@ -247,6 +294,15 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case .pong: machine.receivedPong(now: ServerContext.now())
         case .close(let payload): perform(machine.receivedClose(payload), context: context)
         case .message(let opcode, let bytes, let frame): deliver(opcode: opcode, bytes: bytes, frame: frame, context: context)
+        case .forwarded(let binary):
+            guard machine.isOpen, takeRateToken(context: context) else { return }
+            if binary {
+                perform(machine.initiateClose(code: 1003, reason: "--exec takes text messages only", now: ServerContext.now()), context: context)
+            } else if let hub = server.execHub {
+                hub.write(scriptPayload, from: ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
+            } else {
+                scriptPayload.withUnsafeBytes { exec?.writeLine($0, allocator: context.channel.allocator) }
+            }
         case .scripted(let binary):
             guard machine.isOpen, takeRateToken(context: context), let script = server.script else { return }
             if script.loop.inEventLoop {
@@ -306,6 +362,11 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             scriptPayload.removeAll(keepingCapacity: scriptPayload.capacity <= 1 << 20)
             scriptPayload.append(contentsOf: payload)
             return .scripted(binary: opcode == .binary)
+        }
+        if server.exec != nil {
+            scriptPayload.removeAll(keepingCapacity: scriptPayload.capacity <= 1 << 20)
+            scriptPayload.append(contentsOf: payload)
+            return .forwarded(binary: opcode == .binary)
         }
         switch server.configuration.mode {
         case .echo:
@@ -390,9 +451,9 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     /// A message from the script: appended to this read's output (or flushed by the host after its
     /// call). False when the connection is not open. A client whose queue is over --max-send-queue
     /// while the script pushes to it is a slow consumer (1008).
-    func scriptSend(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer) -> Bool {
+    func scriptSend(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, slowConsumerCloses: Bool = true) -> Bool {
         guard let context, machine.isOpen else { return false }
-        if !context.channel.isWritable {
+        if slowConsumerCloses && !context.channel.isWritable {
             server.counters.slowConsumerDrops.add(1, ordering: .relaxed)
             server.metrics?.slowConsumerDropped()
             perform(machine.abort(code: 1008, reason: "slow consumer: send queue over \(server.configuration.maxSendQueue) bytes"), context: context)
@@ -482,7 +543,10 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Echo: the client's own sends make our output, so stop reading until it catches up (TCP
         // flow control pushes back on it). Memory stays bounded by the high water mark.
-        if server.configuration.mode == .echo {
+        if let exec {
+            // --exec: a client that does not read makes us stop reading the process's stdout.
+            exec.setStdoutReading(context.channel.isWritable)
+        } else if server.configuration.mode == .echo {
             context.channel.setOption(ChannelOptions.autoRead, value: context.channel.isWritable).whenComplete { _ in }
         }
         context.fireChannelWritabilityChanged()
