@@ -17,13 +17,52 @@ extension WSCtlCommand {
                   broadcast  each message to every client (--no-echo-self leaves out the sender)
                   rooms      the JSON envelope chat-room protocol (see the README)
 
-                Close codes the server sends: 1000 normal, 1001 shutting down or idle, 1002 protocol error, \
-                1007 invalid UTF-8 or compressed data, 1008 slow consumer, 1009 message or frame too big, \
+                Close codes the server sends: 1000 normal (or --exec process exited), 1001 shutting down or \
+                idle, 1002 protocol error, 1003 binary message to --exec, 1007 invalid UTF-8 or compressed \
+                data, 1008 slow consumer, 1009 message or frame too big, 1011 script error, \
                 4001 authentication required, 4002 authentication failed, 4003 origin not allowed, \
                 4004 rate limit exceeded.
 
                 SIGINT or SIGTERM: every client gets 1001, the server waits up to --shutdown-grace seconds, \
                 prints a summary and exits 0.
+
+                SCRIPTING (--script FILE.lua, Lua 5.4)
+                  Hooks (on_message replaces the --mode behaviour, which applies without it):
+                    on_open(conn, request)   false refuses (4001 unless closed already)
+                    on_message(conn, msg)    msg.text (nil if binary), .data, .binary,
+                                             .envelope
+                    on_close(conn, code, reason)
+                  request: path, query (table), headers (lower-case), remote, subprotocol
+                  conn: id, send(text), send_binary(bytes), send_envelope(type, payload
+                    [, cid]), close([code [, reason]]), join(room), leave(room), rooms(),
+                    set(k, v), get(k), send_raw(bytes)
+                  ws: broadcast(text [, room [, except]]), members(room), send_to(id, text),
+                    connections(), after(ms, fn), every(ms, fn) -> handle:cancel(),
+                    log(level, text), json.encode(v), json.decode(text), json.null, now(),
+                    uuid(), encode_frame(opcode, payload [, fin [, rsv]]); print() logs
+                  Hooks and timers run one at a time on one Lua state and thread (--threads
+                  defaults to 1 with a script). No io, os.execute, require, loadfile, bytecode.
+                  A call past --script-budget instructions or --script-memory fails; a failing
+                  hook is logged with file:line and its connection closed with 1011. A script
+                  that does not load: exit 2. SIGHUP reloads it (connections, rooms and
+                  conn:set values stay; old timers stop). See Fixtures/scripts/*.lua.
+
+                EXEC (--exec COMMAND, as websocketd)
+                  --mode echo: /bin/sh -c COMMAND per connection. Each text message is a
+                  line on its stdin; each line it prints is a message back (binary if not
+                  UTF-8).
+                  Binary messages close with 1003. The process exiting closes with 1000; the
+                  connection closing sends SIGTERM to its process group (SIGKILL after 2 s).
+                  stderr lines go to the log. --mode broadcast: one process for everyone, its
+                  lines to every client, every client's messages to its stdin.
+                  Environment: the server's plus REMOTE_ADDR, REMOTE_PORT, PATH_INFO,
+                  QUERY_STRING, REQUEST_URI, SERVER_NAME, SERVER_PORT, HTTP_* (one per request
+                  header), WSCTL_CONNECTION_ID.
+                  Buffering: programs writing to a pipe hold output until a buffer fills. wsctl
+                  sets PYTHONUNBUFFERED=1 and preloads coreutils' libstdbuf (as stdbuf -oL),
+                  which covers Python and C stdio tools (sed, tr, grep…). Others need their own
+                  switch: perl $| = 1; mawk -W interactive; Ruby $stdout.sync = true; Go, Java,
+                  Rust: flush. --no-line-buffering turns this off.
 
                 Examples:
                   wsctl serve
@@ -31,6 +70,9 @@ extension WSCtlCommand {
                   wsctl serve --mode rooms --auth-token s3cret --allow-origin '*.example.com'
                   wsctl serve --rate-limit 100/s --max-message-size 1MiB --ping-interval 30s
                   wsctl serve --tls-cert cert.pem --tls-key key.pem --metrics
+                  wsctl serve --script Fixtures/scripts/chat.lua
+                  wsctl serve --exec 'sh Fixtures/scripts/echo.sh'
+                  wsctl serve --mode broadcast --exec 'tail -F /var/log/syslog'
                 """
         )
 
@@ -65,12 +107,12 @@ extension WSCtlCommand {
         @Option(help: ArgumentHelp("PEM certificate chain: serve wss://.", valueName: "PEM")) var tlsCert: String?
         @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "PEM")) var tlsKey: String?
         @Flag(help: "Serve Prometheus metrics at GET /metrics and health at GET /healthz on the same port.") var metrics = false
-        @Option(help: ArgumentHelp("Lua 5.4 script with on_open/on_message/on_close hooks (see SCRIPTING below). SIGHUP reloads it.", valueName: "FILE.lua"))
+        @Option(help: ArgumentHelp("Lua 5.4 script with on_open/on_message/on_close hooks (see SCRIPTING above). SIGHUP reloads it.", valueName: "FILE.lua"))
         var script: String?
         @Option(help: ArgumentHelp("Most memory the script's Lua state may use; beyond it the call fails.", valueName: "SIZE")) var scriptMemory = "64MiB"
         @Option(help: ArgumentHelp("Lua instructions one hook or timer call may run before it is stopped with an error.", valueName: "N"))
         var scriptBudget = 10_000_000
-        @Option(help: ArgumentHelp("Run COMMAND (with /bin/sh -c) per connection: each text message a line on its stdin, each stdout line a message back (see EXEC below). With --mode broadcast: one process for all clients.", valueName: "COMMAND"))
+        @Option(help: ArgumentHelp("Run COMMAND (with /bin/sh -c) per connection: each text message a line on its stdin, each stdout line a message back (see EXEC above). With --mode broadcast: one process for all clients.", valueName: "COMMAND"))
         var exec: String?
         @Option(help: ArgumentHelp("Most --exec processes at once; more clients get HTTP 503.", valueName: "N")) var maxProcesses = 256
         @Flag(help: "Leave the --exec process's stdout buffering alone (by default C stdio and Python are made to flush every line).")
