@@ -4,6 +4,8 @@
 set -euo pipefail
 need=()
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+# Lua 5.4 for `serve --script` (the CLua module links liblua5.4).
+dpkg -s liblua5.4-dev >/dev/null 2>&1 || need+=(liblua5.4-dev)
 # tshark is the oracle the sniffer's tests compare with (they skip, saying why, without it).
 for pkg in libpcap-dev tcpdump tshark; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
