@@ -160,21 +160,30 @@ final class ScriptHost: @unchecked Sendable {
         }
         let old = state
         cancelTimers(ownedBy: old.L)
-        // Conn objects in the new state, with their stores carried over as JSON.
+        // Conn objects in the new state, with their stores carried over as JSON, value by value:
+        // what is not plain data stays behind (see carriedEntries) without costing the rest.
         var carried = 0
+        var dropped = 0
         for (_, peer) in peers {
-            var store: JSONValue? = nil
+            var entries: [(key: JSONValue, value: JSONValue)] = []
             Lua.pushRef(old.L, old.storeGet)
             Lua.pushRef(old.L, peer.conn)
             if wsl_pcall(old.L, 1, 1) == LUA_OK, lua_type(old.L, -1) == LUA_TTABLE {
-                store = try? LuaJSON.value(old.L, -1)
+                let found = carriedEntries(old.L, -1)
+                entries = found.entries
+                dropped += found.dropped
             }
             lua_settop(old.L, 0)
             peer.conn = makeConn(fresh.L, fresh, peer)
-            if let store {
+            if !entries.isEmpty {
                 Lua.pushRef(fresh.L, fresh.storeSet)
                 Lua.pushRef(fresh.L, peer.conn)
-                LuaJSON.push(fresh.L, store)
+                lua_createtable(fresh.L, 0, Int32(clamping: entries.count))
+                for (key, value) in entries {
+                    LuaJSON.push(fresh.L, key)
+                    LuaJSON.push(fresh.L, value)
+                    lua_rawset(fresh.L, -3)
+                }
                 if wsl_pcall(fresh.L, 2, 0) == LUA_OK { carried += 1 }
                 lua_settop(fresh.L, 0)
             }
@@ -182,7 +191,56 @@ final class ScriptHost: @unchecked Sendable {
         state = fresh
         old.close()
         handlesMessages.store(fresh.hasOnMessage, ordering: .relaxed)
-        logger.notice("script reloaded", metadata: ["script": "\(path)", "connections": "\(peers.count)", "stores carried": "\(carried)"])
+        logger.notice("script reloaded", metadata: [
+            "script": "\(path)", "connections": "\(peers.count)", "stores carried": "\(carried)", "values not carried": "\(dropped)",
+        ])
+    }
+
+    /// The entries of a conn:set store (the table at `index`) that can move to a new state, and how
+    /// many cannot. Keys must be strings or numbers; values plain data (what ws.json.encode takes),
+    /// with no table that has a metatable: a timer handle or a conn belongs to the old state (whose
+    /// timers are cancelled) and would arrive as a bare table whose methods are gone.
+    private func carriedEntries(_ L: OpaquePointer, _ index: Int32) -> (entries: [(key: JSONValue, value: JSONValue)], dropped: Int) {
+        let index = lua_absindex(L, index)
+        var entries: [(key: JSONValue, value: JSONValue)] = []
+        var dropped = 0
+        guard lua_checkstack(L, 4) != 0 else { return ([], 0) }
+        lua_pushnil(L)
+        while lua_next(L, index) != 0 {
+            let key: JSONValue?
+            switch lua_type(L, -2) {
+            case LUA_TSTRING: key = .string(Lua.string(L, -2)!)
+            case LUA_TNUMBER: key = .number(lua_tonumberx(L, -2, nil))
+            default: key = nil
+            }
+            if let key, Self.isPlainData(L, -1, depth: 0), let value = try? LuaJSON.value(L, -1) {
+                entries.append((key, value))
+            } else {
+                dropped += 1
+            }
+            wsl_pop(L, 1)
+        }
+        return (entries, dropped)
+    }
+
+    /// False for a table, at any depth, that has a metatable (or nesting past LuaJSON.maxDepth).
+    private static func isPlainData(_ L: OpaquePointer, _ index: Int32, depth: Int) -> Bool {
+        guard lua_type(L, index) == LUA_TTABLE else { return true }
+        let index = lua_absindex(L, index)
+        guard depth < LuaJSON.maxDepth, lua_checkstack(L, 4) != 0 else { return false }
+        if lua_getmetatable(L, index) != 0 {
+            wsl_pop(L, 1)
+            return false
+        }
+        lua_pushnil(L)
+        while lua_next(L, index) != 0 {
+            if !isPlainData(L, -1, depth: depth + 1) {
+                wsl_pop(L, 2)
+                return false
+            }
+            wsl_pop(L, 1)
+        }
+        return true
     }
 
     private func makeConn(_ L: OpaquePointer, _ s: LuaScriptState, _ peer: Peer) -> Int32 {

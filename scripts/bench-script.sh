@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks `wsctl serve --script Fixtures/scripts/echo.lua` (release) against the native echo mode
+# of the same binary, both measured in the same run with the same load generator (Benchmarks/ws-load:
+# NIOPosix sockets, WebSocketCodec frames, every echo checked).
+#
+#   scripts/bench-script.sh [--duration SEC] [--no-build]
+#
+# Both servers run with one event-loop thread (`--threads 1`) pinned to CPU $SERVER_CPU (default 0),
+# the load to CPU $LOAD_CPU (default 1), everything on 127.0.0.1. Work is counted per second of
+# *server* CPU time (utime + stime from /proc/PID/stat, sampled by ws-load when sending starts and
+# once every message sent has been answered), so the figures do not depend on the load generator.
+#
+#   echo  each server × {16, 256} connections × {32 B, 16 KiB} binary messages (the loads of
+#         bench-serve.sh's echo section), a window of $WINDOW (default 8) messages in flight per
+#         connection, $ROUNDS (default 2) rounds of DURATION s each, the servers taking turns:
+#         echoes per server CPU-second (best round), and the ratio script/native (target ≥ 0.5).
+#
+# Output: `name value unit` lines; lines starting with # are context. A run takes about a minute
+# (plus the build). Exit 1 if a workload failed (a bad echo, a lost connection, a script error).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=5
+build=1
+args=("$@")
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --duration) duration=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench-script: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+WINDOW=${WINDOW:-8}
+ROUNDS=${ROUNDS:-2}
+scratch=.build-release
+script=Fixtures/scripts/echo.lua
+
+echo "# command: scripts/bench-script.sh${args[*]:+ ${args[*]}}"
+echo "# nproc: $(nproc); server on CPU $SERVER_CPU, load on CPU $LOAD_CPU; $(uname -srm)"
+echo "# script: $script ($(grep -c '' "$script") lines); lua: $(pkg-config --modversion lua5.4 2>/dev/null || echo '?')"
+
+tmp=$(mktemp -d /tmp/bench-script.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+if [ "$build" = 1 ]; then
+    for product in wsctl ws-load; do
+        if ! swift build -c release --scratch-path "$scratch" --product "$product" >"$tmp/build.log" 2>&1; then
+            cat "$tmp/build.log" >&2
+            exit 1
+        fi
+    done
+fi
+bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path 2>/dev/null)
+for product in wsctl ws-load; do
+    [ -x "$bin/$product" ] || { echo "bench-script: $bin/$product is missing (run without --no-build)" >&2; exit 1; }
+done
+
+ulimit -n 4096 2>/dev/null || true
+failed=0
+
+# start_server NAME COMMAND… — sets server_pid and server_url.
+start_server() {
+    local name=$1; shift
+    : >"$tmp/$name.url"
+    taskset -c "$SERVER_CPU" "$@" >"$tmp/$name.url" 2>>"$tmp/$name.log" &
+    server_pid=$!
+    pids+=("$server_pid")
+    for _ in $(seq 100); do [ -s "$tmp/$name.url" ] && break; sleep 0.05; done
+    server_url=$(head -1 "$tmp/$name.url")
+    if [ -z "$server_url" ]; then
+        echo "bench-script: $name did not start:" >&2
+        cat "$tmp/$name.log" >&2
+        exit 1
+    fi
+}
+
+stop_server() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+load() { taskset -c "$LOAD_CPU" "$bin/ws-load" "$@"; }
+
+# value FILE KEY
+value() { awk -v k="$2" '$1 == k { print $2 }' "$1"; }
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+# run_echo NAME PID URL CONNECTIONS SIZE — one round; leaves echoes per server CPU-second in
+# $figure and a one-line account in $detail.
+run_echo() {
+    local name=$1 pid=$2 url=$3 connections=$4 size=$5 out="$tmp/echo.out"
+    if ! load echo --url "$url" --connections "$connections" --window "$WINDOW" --size "$size" \
+        --duration "$duration" --count 50000000 --server-pid "$pid" >"$out" 2>"$tmp/echo.err"; then
+        failed=1
+        echo "# $name: ws-load failed: $(tr '\n' ' ' <"$tmp/echo.err")"
+    fi
+    figure=$(value "$out" per_server_cpu_second)
+    figure=${figure:-0}
+    local seconds cpu
+    seconds=$(value "$out" seconds); cpu=$(value "$out" server_cpu_seconds)
+    detail=$(printf '%.0f (%s echoes, %s wrong, %ss, server CPU %ss = %s of a core, load CPU %ss)' "$figure" \
+        "$(value "$out" echoed)" "$(value "$out" mismatches)" "$seconds" "$cpu" "$(ratio "${cpu:-0}" "${seconds:-0}")" \
+        "$(value "$out" client_cpu_seconds)")
+}
+
+echo "# echo: binary messages, window $WINDOW per connection, $ROUNDS rounds of ${duration}s per server and workload"
+echo "#   (the servers take turns; the best round counts: the least disturbed by other load on the machine)"
+start_server native "$bin/wsctl" serve --port 0 --threads 1 --shutdown-grace 1s
+native_pid=$server_pid native_url=$server_url
+start_server script "$bin/wsctl" serve --port 0 --threads 1 --shutdown-grace 1s --script "$script"
+script_pid=$server_pid script_url=$server_url
+ratios=()
+for size in 32 16384; do
+    label=$([ "$size" = 32 ] && echo 32B || echo 16KiB)
+    for connections in 16 256; do
+        best_s=0 best_n=0 rounds_s="" rounds_n=""
+        for round in $(seq "$ROUNDS"); do
+            run_echo script "$script_pid" "$script_url" "$connections" "$size"
+            best_s=$(awk -v a="$best_s" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
+            rounds_s+="#     script round $round: $detail"$'\n'
+            run_echo native "$native_pid" "$native_url" "$connections" "$size"
+            best_n=$(awk -v a="$best_n" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
+            rounds_n+="#     native round $round: $detail"$'\n'
+        done
+        printf 'echo.script.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_s"
+        printf 'echo.native.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_n"
+        r=$(ratio "$best_s" "$best_n")
+        ratios+=("$r")
+        echo "echo.ratio.c$connections.$label $r script/native"
+        printf '%s%s' "$rounds_s" "$rounds_n"
+    done
+done
+stop_server "$script_pid"
+stop_server "$native_pid"
+# A script error closes its connection with 1011, which ws-load reports; say so plainly too.
+if grep -q 'script error' "$tmp/script.log"; then
+    failed=1
+    echo "# script errors in the server log:"
+    grep 'script error' "$tmp/script.log" | head -5 | sed 's/^/#   /'
+fi
+echo "echo.ratio.min $(printf '%s\n' "${ratios[@]}" | awk '$1 > 0 { if (m == "" || $1 < m) m = $1 } END { print (m == "" ? "n/a" : m) }') script/native (target >= 0.5)"
+echo "echo.ratio.geomean $(printf '%s\n' "${ratios[@]}" | awk '$1 > 0 { s += log($1); n++ } END { if (n) printf "%.2f", exp(s / n); else print "n/a" }') script/native (target >= 0.5)"
+
+exit "$failed"
