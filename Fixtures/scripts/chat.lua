@@ -69,7 +69,13 @@ end
 function on_message(conn, msg)
     local e = msg.envelope
     if e == nil then
-        return conn:send_envelope("error", { code = "invalid_envelope", message = "send a JSON envelope with a type" })
+        -- Not an envelope, or one that breaks its type's rules (a "message" without payload.room):
+        -- still answer with its correlation_id when the JSON has one.
+        local raw = msg.text and ws.json.decode(msg.text)
+        local cid = type(raw) == "table" and type(raw.metadata) == "table" and raw.metadata.correlation_id or nil
+        if type(cid) ~= "string" then cid = nil end
+        return conn:send_envelope("error", { code = "invalid_envelope",
+            message = "send a JSON envelope with a type and the payload its type requires" }, cid)
     end
     local cid = e.metadata and e.metadata.correlation_id or nil
     local handler = handlers[e.type]

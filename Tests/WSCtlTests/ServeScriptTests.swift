@@ -306,8 +306,8 @@ struct ServeScriptChatTests {
     }
 
     /// A "message" without a room breaks the envelope rules for that type (the codec validates the
-    /// standard types), so msg.envelope is nil and chat.lua answers invalid_envelope, without the
-    /// correlation id it cannot read.
+    /// standard types), so msg.envelope is nil; chat.lua reads the raw JSON to answer
+    /// invalid_envelope with the request's correlation id all the same.
     @Test func badRequestsGetErrorsWithTheirCorrelationID() throws {
         try Scripted.withScript("chat.lua") { server in
             let r = try Scripted.plan(server.url, [
@@ -324,7 +324,7 @@ struct ServeScriptChatTests {
             let o = r.objects("a")
             let errors = o[1...5].map { "\($0["type"].string ?? "?") \($0["payload"]["code"].string ?? "?") \($0["metadata"]["correlation_id"].string ?? "-")" }
             #expect(errors == [
-                "error invalid_envelope -", "error unknown_type e-1", "error invalid_envelope -",
+                "error invalid_envelope -", "error unknown_type e-1", "error invalid_envelope e-2",
                 "error not_in_room e-3", "error invalid_payload e-4",
             ])
             #expect(o[2]["payload"]["message"].string == "unknown type dance")

@@ -198,6 +198,8 @@ extension WSCtlCommand {
                 return h
             }
             let logger = Logger(label: "wsctl.serve")
+            // Until the signal sources below exist, a SIGHUP (reload) must not end the process.
+            signal(SIGHUP, SIG_IGN)
             let server = WebSocketServer(configuration: configuration, logger: logger)
             let address: String
             do {
@@ -219,7 +221,6 @@ extension WSCtlCommand {
             signal(SIGINT, SIG_IGN)
             signal(SIGTERM, SIG_IGN)
             signal(SIGPIPE, SIG_IGN)
-            signal(SIGHUP, SIG_IGN)
             let sources = [SIGINT, SIGTERM, SIGHUP].map { sig -> any DispatchSourceSignal in
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 if sig == SIGHUP {
@@ -237,6 +238,14 @@ extension WSCtlCommand {
             }
             done.wait()
             logger.info("shutting down", metadata: ["connections": "\(server.activeConnections)"])
+            // A thread stuck where nothing can interrupt it (a Lua pattern running in C) must not
+            // keep the process alive: past the grace and 5 s more, exit anyway.
+            let grace = configuration.shutdownGrace
+            Thread.detachNewThread {
+                Thread.sleep(forTimeInterval: grace + 5)
+                Output.errorRaw("wsctl serve: shutdown did not finish within --shutdown-grace + 5 s; exiting\n")
+                _exit(1)
+            }
             server.shutdown()
             Output.errorRaw("wsctl serve: \(server.summary)\n")
             withExtendedLifetime(sources) {}
