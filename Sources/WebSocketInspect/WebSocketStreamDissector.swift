@@ -86,12 +86,12 @@ public struct WebSocketStreamDissector {
         scratch = []
         // Moved out while it works, so that its buffers are uniquely referenced: a carried frame
         // grows in place instead of being copied on every append.
-        var p = parser
-        parser = Self.idleParser
+        var p = Self.idleParser
+        swap(&p, &parser)
         local.withUnsafeMutableBytes { raw in
             p.parse(raw) { piece in handle(piece, emit) }
         }
-        parser = p
+        swap(&p, &parser)
         scratch = local
     }
 
@@ -171,8 +171,8 @@ public struct WebSocketStreamDissector {
             }
         }
         var message: MessageInProgress? = nil
-        var a = assembler
-        assembler = Self.idleAssembler
+        var a = Self.idleAssembler
+        swap(&a, &assembler)
         let violations = a.receive(piece) { item in
             switch item {
             case .control(let control):
@@ -181,7 +181,7 @@ public struct WebSocketStreamDissector {
                 message = makeMessage(view, piecePayload: piece.payload)
             }
         }
-        assembler = a
+        swap(&a, &assembler)
         if !violations.isEmpty {
             record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
         }
@@ -194,9 +194,14 @@ public struct WebSocketStreamDissector {
         violationCount += record.violations.count
         current = nil
         if whole {
-            emitFrame(record, UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit)), isText: isText, emit)
+            let shown = UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit))
+            // The message is this very frame, and the assembler found it valid text: the shown part
+            // is valid unless the cut split a character, which the message's text length tells.
+            var validText: Bool? = nil
+            if let m = message, m.dataIsPiecePayload, m.isText { validText = m.textLength == shown.count }
+            emitFrame(record, shown, isText: isText, validText: validText, emit)
         } else {
-            framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, emit) }
+            framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, validText: nil, emit) }
         }
         if var m = message {
             if damaged {
@@ -217,8 +222,11 @@ public struct WebSocketStreamDissector {
         }
     }
 
-    private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, _ emit: (DissectionEventView) -> Void) {
-        let showText = isText && !messageCompressed && !damaged && WebSocketUTF8Validator.firstInvalidIndex(payload) == nil
+    /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
+    private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
+                           _ emit: (DissectionEventView) -> Void) {
+        let showText = isText && !messageCompressed && !damaged
+            && (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil))
         emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
                                     text: showText ? payload : nil, close: r.close, violations: r.violations)))
     }

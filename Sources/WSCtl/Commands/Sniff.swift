@@ -124,6 +124,9 @@ extension WSCtlCommand {
             var printer = SniffPrinter(mode: json ? .json : (verbose ? .verbose : (frames ? .frames : .messages)),
                                        style: TerminalStyle(enabled: Output.colourEnabled))
             let limit = try durationSeconds()
+            // Read once: an option's getter is not free, and the loop runs once per packet.
+            let count = self.count
+            let write = self.write
             let wallStart = DispatchTime.now().uptimeNanoseconds
             var firstTime: Double? = nil
             var pending = PendingPackets()
@@ -234,7 +237,7 @@ struct SniffPrinter {
         self.style = style
     }
 
-    private func time(_ t: Double) -> String { String(format: "%11.6f", t - origin) }
+    private func time(_ t: Double) -> String { FixedPointText.format(t - origin, digits: 6, width: 11) }
     private func arrow(_ d: WebSocketDirection) -> String { d == .clientToServer ? "C→S" : "S→C" }
 
     private func extra(_ connection: Int, _ direction: WebSocketDirection?, _ t: Double) -> (inout JSONLineWriter) -> Void {
@@ -341,7 +344,7 @@ struct SniffPrinter {
                     line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"
                     if let cid = e.correlationID { line += " cid=\(cid)" }
                 }
-                if let l = timing.replyLatency { line += String(format: " reply %.3f ms", l * 1000) }
+                if let l = timing.replyLatency { line += " reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms" }
                 if let text = m.textString { line += " " + preview(text) }
                 else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
                 Output.line(line)
@@ -373,12 +376,13 @@ struct SniffPrinter {
 
     /// Prints a frame line with its ping round trip, then the frame's violations.
     private func finishControlLine(_ line: String, _ f: FrameRecordView, _ timing: MessageTiming) {
-        Output.line(line + (timing.pingRTT.map { String(format: " rtt %.3f ms", $0 * 1000) } ?? ""))
+        Output.line(line + (timing.pingRTT.map { " rtt \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" } ?? ""))
         for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
     }
 
     private func preview(_ text: String) -> String {
-        let cut = text.count > 80 ? String(text.prefix(80)) + "…" : text
+        // A string has no more characters than UTF-8 bytes: short ones need no counting.
+        let cut = text.utf8.count > 80 && text.count > 80 ? String(text.prefix(80)) + "…" : text
         return JSONLineWriter.quoted(cut)
     }
 

@@ -91,28 +91,48 @@ public final class WebSocketConnectionDissector {
     private var requests: [String: Double] = [:]
     /// The summary's fields that are not counters.
     private var summaryBase: ConnectionSummary
-    /// Counters, per direction (client to server first): plain integers here, put into the summary's
-    /// dictionaries only when it is asked for, so that counting a frame costs no hashing.
-    private var messageCounts = (0, 0)
-    private var byteCounts = (0, 0)
-    private var frameCounts = (0, 0)
-    private var opcodeCounts = [Int](repeating: 0, count: 16)
-    private var violationTotal = 0
-    private var gapTotal = 0
+    private var counts = Counts()
     private var closeCode: UInt16?
+
+    /// Counters, per direction (client to server first): plain integers in one property, put into
+    /// the summary's dictionaries only when it is asked for, so that counting a frame costs no
+    /// hashing and one access to the object.
+    private struct Counts {
+        var messages = (0, 0)
+        var bytes = (0, 0)
+        var frames = (0, 0)
+        var opcodes = [Int](repeating: 0, count: 16)
+        var violations = 0
+        var gaps = 0
+
+        mutating func frame(_ fromClient: Bool, _ opcode: WebSocketOpcode, violations v: Int) {
+            if fromClient { frames.0 += 1 } else { frames.1 += 1 }
+            opcodes[Int(opcode.rawValue & 0x0F)] += 1
+            violations += v
+        }
+
+        mutating func message(_ fromClient: Bool, violations v: Int) {
+            if fromClient { messages.0 += 1 } else { messages.1 += 1 }
+            violations += v
+        }
+
+        mutating func bytes(_ fromClient: Bool, _ n: Int) {
+            if fromClient { bytes.0 += n } else { bytes.1 += n }
+        }
+    }
 
     /// Counts for this connection so far.
     public var summary: ConnectionSummary {
         var s = summaryBase
-        s.messages = Self.perDirection(messageCounts)
-        s.bytes = Self.perDirection(byteCounts)
-        s.frames = Self.perDirection(frameCounts)
-        for (op, n) in opcodeCounts.enumerated() where n > 0 {
+        s.messages = Self.perDirection(counts.messages)
+        s.bytes = Self.perDirection(counts.bytes)
+        s.frames = Self.perDirection(counts.frames)
+        for (op, n) in counts.opcodes.enumerated() where n > 0 {
             s.opcodes[WebSocketOpcode(rawValue: UInt8(op))!.name, default: 0] += n
         }
         s.closeCode = closeCode
-        s.violations = violationTotal
-        s.gaps = gapTotal
+        s.violations = counts.violations
+        s.gaps = counts.gaps
         return s
     }
 
@@ -292,11 +312,10 @@ public final class WebSocketConnectionDissector {
     }
 
     private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+        counts.bytes(direction == .clientToServer, bytes.count)
         if direction == .clientToServer {
-            byteCounts.0 += bytes.count
             fromClient?.feedViews(bytes, { report($0, direction: .clientToServer, time: time, emit: emit) })
         } else {
-            byteCounts.1 += bytes.count
             fromServer?.feedViews(bytes, { report($0, direction: .serverToClient, time: time, emit: emit) })
         }
     }
@@ -305,10 +324,8 @@ public final class WebSocketConnectionDissector {
         let isClient = direction == .clientToServer
         switch event {
         case .frame(let f):
-            if isClient { frameCounts.0 += 1 } else { frameCounts.1 += 1 }
             let op = f.header.opcode
-            opcodeCounts[Int(op.rawValue & 0x0F)] += 1
-            violationTotal += f.violations.count
+            counts.frame(isClient, op, violations: f.violations.count)
             var timing = MessageTiming()
             if op.isControl {
                 if op == .ping {
@@ -321,8 +338,7 @@ public final class WebSocketConnectionDissector {
             }
             emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
         case .message(let m):
-            if isClient { messageCounts.0 += 1 } else { messageCounts.1 += 1 }
-            violationTotal += m.violations.count
+            counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
             if let cid = m.envelope?.correlationID {
                 if let asked = requests.removeValue(forKey: cid), direction == .serverToClient {
@@ -336,16 +352,15 @@ public final class WebSocketConnectionDissector {
     }
 
     public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
-        gapTotal += 1
+        counts.gaps += 1
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
         emit(.gap(connection: id, direction: direction, missing: missing, time: time))
         // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {
+            counts.bytes(d == .clientToServer, missing)
             if d == .clientToServer {
-                byteCounts.0 += missing
                 fromClient?.skipViews(missing, { report($0, direction: d, time: time, emit: emit) })
             } else {
-                byteCounts.1 += missing
                 fromServer?.skipViews(missing, { report($0, direction: d, time: time, emit: emit) })
             }
         }
