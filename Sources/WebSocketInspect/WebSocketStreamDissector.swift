@@ -147,21 +147,28 @@ public struct WebSocketStreamDissector {
     private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEventView) -> Void) {
         let h = piece.header
         let limit = configuration.maxPayloadShown ?? Int.max
+        let whole = piece.isWholeFrame
         if piece.isFirst {
             frameCount += 1
-            current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
-            framePayload.removeAll(keepingCapacity: framePayload.capacity <= 1 << 16)
             if h.opcode.isDataStart {
                 messageOpcode = h.opcode
                 messageCompressed = h.rsv1 && configuration.deflate != .off
             }
         }
-        guard var record = current else { return }
-        // A whole frame is shown from where it lies; one in pieces collects its shown part.
-        let whole = piece.isWholeFrame
+        // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
+        // pieces is kept in `current` and collects its shown part in `framePayload`.
+        var record: FrameInProgress
         if whole {
+            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
             record.payloadTruncated = piece.payload.count > limit
+            if current != nil { current = nil }
         } else {
+            if piece.isFirst {
+                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+                framePayload.removeAll(keepingCapacity: framePayload.capacity <= 1 << 16)
+            }
+            guard let r = current else { return }
+            record = r
             let room = limit - framePayload.count
             if room >= piece.payload.count {
                 framePayload.append(contentsOf: piece.payload)
@@ -185,14 +192,16 @@ public struct WebSocketStreamDissector {
         if !violations.isEmpty {
             record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
         }
-        current = record
-        // A length with its top bit set ends the parse: show the frame as far as it goes.
-        let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
-        guard piece.isLast || stopped else { return }
+        if !whole {
+            current = record
+            // A length with its top bit set ends the parse: show the frame as far as it goes.
+            let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
+            guard piece.isLast || stopped else { return }
+            current = nil
+        }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
         violationCount += record.violations.count
-        current = nil
         if whole {
             let shown = UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit))
             // The message is this very frame, and the assembler found it valid text: the shown part
