@@ -216,4 +216,39 @@ struct OutputBufferTests {
         w.double("d", 0.5)
         #expect(w.finish() == #"{"kind":"x","nested":{"a":null},"list":[1,"two"],"d":0.5}"#)
     }
+
+    static func shortest(_ v: Double) -> String {
+        var b = OutputBuffer(capacity: 8)
+        b.append(shortest: v)
+        return b.makeString()
+    }
+
+    /// Capture times (seconds since 1970 with micro- or nanosecond fractions), their differences,
+    /// and doubles of every magnitude the fast path takes and around its edges: `String(v)` exactly.
+    @Test func shortestDecimalMatchesStringOfTheValue() {
+        var g = Seeded(state: 1234)
+        var values: [Double] = [0, -0.0, 1, 2, 3, 0.1, 0.2, 0.3, 0.5, 1.5, 10, 100, 123.456, 1e-4, 9.999999999999999e-5,
+                                0x1p-10, 0x1p-10.nextDown, 0x1p-10.nextUp, 0x1p52, 0x1p52.nextDown, 0x1p52.nextUp, 0x1p53,
+                                4503599627370495.5, 1_790_000_000.000028, 1_790_000_000.123456, 1_790_000_000.1234567,
+                                .infinity, -.infinity, .nan, -1.5, .leastNonzeroMagnitude, .greatestFiniteMagnitude,
+                                1e15, 1e16, 0.000123, 0.001, 0.0009765625, 5e-324]
+        for e in -12...53 { values += [0x1p0 * Double(sign: .plus, exponent: e, significand: 1)] }
+        for _ in 0..<100_000 {
+            let seconds = Double(1_600_000_000 + Int(g.next() % 400_000_000))
+            let micro = seconds + Double(g.next() % 1_000_000) / 1e6
+            let nano = seconds + Double(Int32(truncatingIfNeeded: g.next() % 1_000_000_000)) / 1e9
+            values += [micro, nano, nano - seconds, micro - (seconds - Double(g.next() % 100))]
+        }
+        for _ in 0..<100_000 {
+            values.append(Double(sign: .plus, exponent: Int.random(in: -12...53, using: &g), significand: 1 + Double(g.next() >> 12) / 0x1p52))
+            values.append(Double(bitPattern: g.next()))
+            values.append(Double(g.next() % 100_000) / [1, 2, 4, 8, 10, 100, 1000, 1024][Int(g.next() % 8)])
+        }
+        var mismatches = 0
+        for v in values where Self.shortest(v) != String(v) {
+            mismatches += 1
+            if mismatches <= 5 { Issue.record("\(v.bitPattern): \(Self.shortest(v)) != \(String(v))") }
+        }
+        #expect(mismatches == 0)
+    }
 }

@@ -210,18 +210,18 @@ struct PendingPackets {
     }
 }
 
-/// `String(v)` of the last value written, kept for the next value that is the same.
+/// A JSON number (`String(v)`, null if not finite) for a value, kept for the next value that is the same.
 struct CachedDoubleText {
     private var bits: UInt64?
-    private var text = ""
+    private var text: [UInt8] = []
 
     mutating func write(_ v: Double, to out: inout OutputBuffer) {
-        guard v.isFinite else { return out.jsonNull() }
-        if bits != v.bitPattern {
-            bits = v.bitPattern
-            text = String(v)
-        }
-        out.jsonRaw(text)
+        if bits == v.bitPattern { return text.withUnsafeBytes { out.jsonRaw($0) } }
+        let start = out.count
+        out.jsonValue(v)
+        bits = v.bitPattern
+        text.removeAll(keepingCapacity: true)
+        out.withBytes { text.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
     }
 }
 
@@ -250,7 +250,7 @@ struct SniffPrinter {
     }
 
     /// The text of the last time written and of its relative time: the events of one packet share
-    /// them, and `String(Double)` is the dearest part of a frame's JSON line after its payload.
+    /// them.
     private var timeText = CachedDoubleText()
     private var relativeTimeText = CachedDoubleText()
 

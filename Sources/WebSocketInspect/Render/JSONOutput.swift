@@ -112,7 +112,7 @@ extension OutputBuffer {
     public mutating func jsonValue(_ v: Double) {
         guard v.isFinite else { return jsonNull() }
         separate()
-        append(contentsOf: String(v))
+        append(shortest: v)
         needsComma = true
     }
 
