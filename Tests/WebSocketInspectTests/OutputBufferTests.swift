@@ -58,11 +58,11 @@ struct OutputBufferTests {
     }
 
     @Test func everyASCIIByteAtEveryPositionOfAWord() {
-        // Each byte 0x00–0x7F alone and inside plain text at offsets 0–17, so that it lands in
-        // every lane of the 8-byte fast path and in the byte-at-a-time tail.
+        // Each byte 0x00–0x7F alone and inside plain text at offsets 0–33, so that it lands in
+        // every lane of the 8-byte fast path (twice over) and in the byte-at-a-time tail.
         for c in UInt8(0)...0x7F {
-            for before in 0..<18 {
-                for after in [0, 1, 7, 8, 9] {
+            for before in 0..<34 {
+                for after in [0, 1, 7, 8, 9, 15, 16, 17] {
                     let bytes = [UInt8](repeating: 0x61, count: before) + [c] + [UInt8](repeating: 0x7A, count: after)
                     let s = String(decoding: bytes, as: UTF8.self)
                     #expect(Self.newQuoted(bytes) == Array(Self.oldQuoted(s).utf8), "byte 0x\(String(c, radix: 16)) after \(before)")

@@ -140,12 +140,7 @@ public struct OutputBuffer: ~Copyable {
     @inlinable
     public mutating func append(decimal value: UInt64) {
         if value < 10 { return append(UInt8(truncatingIfNeeded: value) &+ 0x30) }
-        var digits = 2
-        var rest = value / 100
-        while rest != 0 {
-            digits &+= rest >= 10 ? 2 : 1
-            rest /= 100
-        }
+        let digits = Self.decimalDigitCount(value)
         reserve(digits)
         let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
         let out = UnsafeMutableRawPointer(base + used)
@@ -163,6 +158,25 @@ public struct OutputBuffer: ~Copyable {
             out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
         }
         used &+= digits
+    }
+
+    /// How many decimal digits `value` has: comparisons for the lengths offsets and sizes have.
+    @inlinable @inline(__always)
+    static func decimalDigitCount(_ value: UInt64) -> Int {
+        if value < 100_000 {
+            return value < 100 ? (value < 10 ? 1 : 2) : (value < 1_000 ? 3 : (value < 10_000 ? 4 : 5))
+        }
+        if value < 10_000_000_000 {
+            return value < 10_000_000 ? (value < 1_000_000 ? 6 : 7)
+                : (value < 100_000_000 ? 8 : (value < 1_000_000_000 ? 9 : 10))
+        }
+        var digits = 10
+        var rest = value / 10_000_000_000
+        while rest != 0 {
+            digits &+= 1
+            rest /= 10
+        }
+        return digits
     }
 
     /// "00", "01", … "99".
