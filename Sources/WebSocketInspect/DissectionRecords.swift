@@ -148,7 +148,12 @@ public struct MessageRecordView {
     /// The cut at `maxPayloadShown` split a character: it shows as U+FFFD after `text`, as
     /// `String(decoding:as:)` shows an unfinished sequence.
     public var textEndsInsideCharacter: Bool
-    public var envelope: EnvelopeSummary?
+    /// The envelope, boxed: it is rare and large, and views are copied as they are passed on.
+    private var envelopeBox: EnvelopeBox?
+    public var envelope: EnvelopeSummary? {
+        get { envelopeBox?.value }
+        set { envelopeBox = newValue.map(EnvelopeBox.init) }
+    }
     public var violations: [WebSocketViolation]
     /// Bytes of the message were lost in a capture gap: its length and content are not what was sent.
     public var incomplete: Bool
@@ -169,7 +174,7 @@ public struct MessageRecordView {
         self.dataTruncated = dataTruncated
         self.text = text
         self.textEndsInsideCharacter = textEndsInsideCharacter
-        self.envelope = envelope
+        self.envelopeBox = envelope.map(EnvelopeBox.init)
         self.violations = violations
         self.incomplete = incomplete
     }
@@ -178,6 +183,11 @@ public struct MessageRecordView {
     public var textString: String? {
         text.map { String(decoding: $0, as: UTF8.self) + (textEndsInsideCharacter ? "\u{FFFD}" : "") }
     }
+}
+
+final class EnvelopeBox: Sendable {
+    let value: EnvelopeSummary
+    init(_ value: EnvelopeSummary) { self.value = value }
 }
 
 /// A `DissectionEvent` borrowed for the callback that receives it.

@@ -52,7 +52,7 @@ public struct WebSocketStreamDissector {
         var isText: Bool
         /// Bytes of the shown data that make up whole characters.
         var textLength: Int
-        var envelope: EnvelopeSummary?
+        var envelope: EnvelopeBox?
         var violations: [WebSocketViolation]
     }
 
@@ -245,7 +245,7 @@ public struct WebSocketStreamDissector {
             index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
             fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
             dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
-            textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope, violations: m.violations,
+            textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope?.value, violations: m.violations,
             incomplete: damaged)))
     }
 
@@ -292,8 +292,8 @@ public struct WebSocketStreamDissector {
                 // Valid text cut inside a character: the character's start is left out of the text.
                 while textLength > 0 && data[textLength] & 0xC0 == 0x80 { textLength -= 1 }
             }
-            var envelope: EnvelopeSummary? = nil
-            if isText && configuration.recogniseEnvelopes { envelope = Self.summariseEnvelope(data) }
+            var envelope: EnvelopeBox? = nil
+            if isText && configuration.recogniseEnvelopes { envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init) }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset, length: view.payload.count,
                 fragmentCount: view.fragmentCount, compressed: view.compressed, dataLength: data.count, dataTruncated: truncated,

@@ -5,11 +5,12 @@ import WebSocketInspect
 /// What the sniffer reports, in capture order. Frame and message records are borrowed: their bytes
 /// are valid only during the call that receives the event (`FrameRecord(view)` keeps a copy).
 public enum SniffEvent {
-    case handshake(HandshakeRecord)
+    // The rare, large cases are boxed so that every frame and message event is small to pass on.
+    indirect case handshake(HandshakeRecord)
     case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecordView, timing: MessageTiming)
     case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecordView, timing: MessageTiming)
     case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double)
-    case closed(ConnectionSummary)
+    indirect case closed(ConnectionSummary)
 }
 
 /// Round trips the sniffer pairs up: a pong with its ping, a reply envelope with its request.
