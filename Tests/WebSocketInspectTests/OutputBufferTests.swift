@@ -251,4 +251,36 @@ struct OutputBufferTests {
         }
         #expect(mismatches == 0)
     }
+
+    /// The `hexdump -C`-style lines of `decode` and `sniff -v`, as the String-based code made them.
+    static func oldHexLines(_ bytes: [UInt8], indent: String) -> [String] {
+        var lines: [String] = []
+        var i = 0
+        while i < bytes.count {
+            let row = bytes[i..<min(i + 16, bytes.count)]
+            var hex = ""
+            for (j, b) in row.enumerated() {
+                if j == 8 { hex += " " }
+                hex += (b < 16 ? "0" : "") + String(b, radix: 16) + " "
+            }
+            let pad = String(repeating: " ", count: max(0, 49 - hex.count))
+            let ascii = String(row.map { $0 >= 0x20 && $0 < 0x7F ? Character(UnicodeScalar($0)) : "." })
+            let off = String(i, radix: 16)
+            lines.append("\(indent)\(String(repeating: "0", count: max(0, 4 - off.count)))\(off)  \(hex)\(pad)|\(ascii)|")
+            i += 16
+        }
+        return lines
+    }
+
+    @Test func hexDumpLinesMatchTheOldOnes() {
+        var g = Seeded(state: 21)
+        for n in Array(0...40) + [63, 64, 65, 255, 4096, 70_000] {
+            let bytes = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+            for indent in ["", "  ", "   0.000001 #1 C→S   "] {
+                #expect(DissectionRenderer.hexLines(bytes, indent: indent) == Self.oldHexLines(bytes, indent: indent), "\(n) bytes")
+            }
+        }
+        let all = Array(UInt8(0)...255)
+        #expect(DissectionRenderer.hexLines(all, indent: "") == Self.oldHexLines(all, indent: ""))
+    }
 }

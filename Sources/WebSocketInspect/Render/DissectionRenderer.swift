@@ -254,18 +254,33 @@ public enum DissectionRenderer {
 
     public static func hexLines(_ bytes: UnsafeRawBufferPointer, indent: String) -> [String] {
         var lines: [String] = []
+        lines.reserveCapacity((bytes.count + 15) / 16)
+        var line = OutputBuffer(capacity: indent.utf8.count + 96)
         var i = 0
         while i < bytes.count {
-            let row = bytes[i..<min(i + 16, bytes.count)]
-            var hex = ""
-            for (j, b) in row.enumerated() {
-                if j == 8 { hex += " " }
-                hex += (b < 16 ? "0" : "") + String(b, radix: 16) + " "
+            let row = UnsafeRawBufferPointer(rebasing: bytes[i..<min(i + 16, bytes.count)])
+            line.removeAll()
+            line.append(contentsOf: indent)
+            // The offset in lower-case hex, at least 4 digits.
+            var digits = 4
+            while digits < 16 && i >> (4 * digits) != 0 { digits += 1 }
+            for d in stride(from: digits - 1, through: 0, by: -1) {
+                line.append(OutputBuffer.hexDigit(UInt8(truncatingIfNeeded: i >> (4 * d)) & 0xF))
             }
-            let pad = String(repeating: " ", count: max(0, 49 - hex.count))
-            let ascii = String(row.map { $0 >= 0x20 && $0 < 0x7F ? Character(UnicodeScalar($0)) : "." })
-            let off = String(i, radix: 16)
-            lines.append("\(indent)\(String(repeating: "0", count: max(0, 4 - off.count)))\(off)  \(hex)\(pad)|\(ascii)|")
+            line.append("  ")
+            // 16 columns of "xx " with one more space after the eighth, then the printable bytes.
+            for (j, b) in row.enumerated() {
+                if j == 8 { line.append(UInt8(ascii: " ")) }
+                line.append(OutputBuffer.hexDigit(b >> 4))
+                line.append(OutputBuffer.hexDigit(b & 0xF))
+                line.append(UInt8(ascii: " "))
+            }
+            let hexWidth = 3 * row.count + (row.count > 8 ? 1 : 0)
+            for _ in hexWidth..<49 { line.append(UInt8(ascii: " ")) }
+            line.append(UInt8(ascii: "|"))
+            for b in row { line.append(b >= 0x20 && b < 0x7F ? b : UInt8(ascii: ".")) }
+            line.append(UInt8(ascii: "|"))
+            lines.append(line.makeString())
             i += 16
         }
         return lines
