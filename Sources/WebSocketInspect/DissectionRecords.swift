@@ -97,3 +97,147 @@ public enum DissectionEvent: Sendable {
     case frame(FrameRecord)
     case message(MessageRecord)
 }
+
+/// A `FrameRecord` borrowed for the callback that receives it: the payload points into the
+/// dissector's buffers, so nothing is copied or allocated per frame. `FrameRecord(view)` keeps one.
+public struct FrameRecordView {
+    public var index: Int
+    public var header: WebSocketFrameHeader
+    public var offset: Int
+    /// Unmasked payload (at most `maxPayloadShown` bytes of it).
+    public var payload: UnsafeRawBufferPointer
+    public var payloadTruncated: Bool
+    /// For text frames whose payload (as shown) is valid UTF-8 on its own: those bytes, to show as text.
+    public var text: UnsafeRawBufferPointer?
+    public var close: WebSocketClosePayload?
+    public var violations: [WebSocketViolation]
+
+    public init(index: Int, header: WebSocketFrameHeader, offset: Int, payload: UnsafeRawBufferPointer, payloadTruncated: Bool,
+                text: UnsafeRawBufferPointer?, close: WebSocketClosePayload?, violations: [WebSocketViolation]) {
+        self.index = index
+        self.header = header
+        self.offset = offset
+        self.payload = payload
+        self.payloadTruncated = payloadTruncated
+        self.text = text
+        self.close = close
+        self.violations = violations
+    }
+
+    /// The text as a String (allocates).
+    public var textString: String? { text.map { String(decoding: $0, as: UTF8.self) } }
+}
+
+/// A `MessageRecord` borrowed for the callback that receives it (see `FrameRecordView`).
+public struct MessageRecordView {
+    public var index: Int
+    public var opcode: WebSocketOpcode
+    public var offset: Int
+    public var endOffset: Int
+    /// Bytes on the wire (after compression).
+    public var length: Int
+    public var fragmentCount: Int
+    public var compressed: Bool
+    /// Payload as the application sees it (inflated when compressed), at most `maxPayloadShown` bytes.
+    public var data: UnsafeRawBufferPointer
+    public var dataLength: Int
+    public var dataTruncated: Bool
+    /// For a valid text message: the text shown, valid UTF-8 (`data`, or `data` without the start of
+    /// a character that the cut at `maxPayloadShown` split).
+    public var text: UnsafeRawBufferPointer?
+    /// The cut at `maxPayloadShown` split a character: it shows as U+FFFD after `text`, as
+    /// `String(decoding:as:)` shows an unfinished sequence.
+    public var textEndsInsideCharacter: Bool
+    /// The envelope, boxed: it is rare and large, and views are copied as they are passed on.
+    private var envelopeBox: EnvelopeBox?
+    public var envelope: EnvelopeSummary? {
+        get { envelopeBox?.value }
+        set { envelopeBox = newValue.map(EnvelopeBox.init) }
+    }
+    public var violations: [WebSocketViolation]
+    /// Bytes of the message were lost in a capture gap: its length and content are not what was sent.
+    public var incomplete: Bool
+
+    public init(index: Int, opcode: WebSocketOpcode, offset: Int, endOffset: Int, length: Int, fragmentCount: Int,
+                compressed: Bool, data: UnsafeRawBufferPointer, dataLength: Int, dataTruncated: Bool,
+                text: UnsafeRawBufferPointer?, textEndsInsideCharacter: Bool, envelope: EnvelopeSummary?,
+                violations: [WebSocketViolation], incomplete: Bool) {
+        self.index = index
+        self.opcode = opcode
+        self.offset = offset
+        self.endOffset = endOffset
+        self.length = length
+        self.fragmentCount = fragmentCount
+        self.compressed = compressed
+        self.data = data
+        self.dataLength = dataLength
+        self.dataTruncated = dataTruncated
+        self.text = text
+        self.textEndsInsideCharacter = textEndsInsideCharacter
+        self.envelopeBox = envelope.map(EnvelopeBox.init)
+        self.violations = violations
+        self.incomplete = incomplete
+    }
+
+    /// The text as a String (allocates).
+    public var textString: String? {
+        text.map { String(decoding: $0, as: UTF8.self) + (textEndsInsideCharacter ? "\u{FFFD}" : "") }
+    }
+}
+
+final class EnvelopeBox: Sendable {
+    let value: EnvelopeSummary
+    init(_ value: EnvelopeSummary) { self.value = value }
+}
+
+/// A `DissectionEvent` borrowed for the callback that receives it.
+public enum DissectionEventView {
+    case frame(FrameRecordView)
+    case message(MessageRecordView)
+}
+
+extension FrameRecord {
+    /// An owned copy of a borrowed record.
+    public init(_ v: FrameRecordView) {
+        self.init(index: v.index, header: v.header, offset: v.offset, payload: Array(v.payload), payloadTruncated: v.payloadTruncated,
+                  text: v.textString, close: v.close, violations: v.violations)
+    }
+
+    /// The record borrowed as a view (for the renderers, which work on views).
+    public func withView<R>(_ body: (FrameRecordView) throws -> R) rethrows -> R {
+        try payload.withUnsafeBytes { payload in
+            try withUTF8(of: text) { text in
+                try body(FrameRecordView(index: index, header: header, offset: offset, payload: payload, payloadTruncated: payloadTruncated,
+                                         text: text, close: close, violations: violations))
+            }
+        }
+    }
+}
+
+extension MessageRecord {
+    /// An owned copy of a borrowed record.
+    public init(_ v: MessageRecordView) {
+        self.init(index: v.index, opcode: v.opcode, offset: v.offset, endOffset: v.endOffset, length: v.length,
+                  fragmentCount: v.fragmentCount, compressed: v.compressed, data: Array(v.data), dataLength: v.dataLength,
+                  dataTruncated: v.dataTruncated, text: v.textString, envelope: v.envelope, violations: v.violations,
+                  incomplete: v.incomplete)
+    }
+
+    /// The record borrowed as a view (for the renderers, which work on views).
+    public func withView<R>(_ body: (MessageRecordView) throws -> R) rethrows -> R {
+        try data.withUnsafeBytes { data in
+            try withUTF8(of: text) { text in
+                try body(MessageRecordView(index: index, opcode: opcode, offset: offset, endOffset: endOffset, length: length,
+                                           fragmentCount: fragmentCount, compressed: compressed, data: data, dataLength: dataLength,
+                                           dataTruncated: dataTruncated, text: text, textEndsInsideCharacter: false,
+                                           envelope: envelope, violations: violations, incomplete: incomplete))
+            }
+        }
+    }
+}
+
+/// The UTF-8 of an optional string, borrowed.
+private func withUTF8<R>(of s: String?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    guard var s else { return try body(nil) }
+    return try s.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+}

@@ -16,11 +16,45 @@ public struct WebSocketStreamDissector {
     private var frameCount = 0
     private var messageCount = 0
     /// The frame being collected (large frames arrive in pieces).
-    private var current: FrameRecord?
+    private var current: FrameInProgress?
+    /// The shown payload of a frame that arrived in pieces (a whole frame is shown where it lies).
+    private var framePayload: [UInt8] = []
+    /// The shown data of a message that is not the frame's own payload (fragmented or inflated).
+    private var messageData: [UInt8] = []
     /// Opcode and compression of the message in progress, to show continuation frames properly.
     private var messageOpcode: WebSocketOpcode?
     private var messageCompressed = false
     public private(set) var violationCount = 0
+
+    /// What is known of the frame being read, apart from its payload.
+    private struct FrameInProgress {
+        var index: Int
+        var header: WebSocketFrameHeader
+        var offset: Int
+        var payloadTruncated = false
+        var close: WebSocketClosePayload?
+        var violations: [WebSocketViolation]
+    }
+
+    /// What is known of the message a frame completed, apart from its data.
+    private struct MessageInProgress {
+        var index: Int
+        var opcode: WebSocketOpcode
+        var offset: Int
+        var endOffset: Int
+        var length: Int
+        var fragmentCount: Int
+        var compressed: Bool
+        var dataLength: Int
+        var dataTruncated: Bool
+        /// The data is the completing piece's own payload (not copied to `messageData`).
+        var dataIsPiecePayload: Bool
+        var isText: Bool
+        /// Bytes of the shown data that make up whole characters.
+        var textLength: Int
+        var envelope: EnvelopeBox?
+        var violations: [WebSocketViolation]
+    }
 
     public init(configuration: WebSocketDissectorConfiguration = .init(), direction: WebSocketDirection? = nil) {
         self.configuration = configuration
@@ -43,21 +77,37 @@ public struct WebSocketStreamDissector {
     /// Set when the parser met a length it cannot skip and stopped.
     public var failure: WebSocketViolation? { parser.failure }
 
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {
+    /// Feeds bytes; each frame and message is handed to `emit` borrowed, valid only during the call.
+    /// This is the dissector's one code path: the owned-record `feed` copies from it.
+    public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: bytes)
         var local = scratch
         scratch = []
-        var p = parser
+        // Moved out while it works, so that its buffers are uniquely referenced: a carried frame
+        // grows in place instead of being copied on every append.
+        var p = Self.idleParser
+        swap(&p, &parser)
         local.withUnsafeMutableBytes { raw in
             p.parse(raw) { piece in handle(piece, emit) }
         }
-        parser = p
+        swap(&p, &parser)
         scratch = local
+    }
+
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {
+        feedViews(bytes, { Self.own($0, emit) })
     }
 
     public mutating func feed(_ bytes: [UInt8], _ emit: (DissectionEvent) -> Void) {
         bytes.withUnsafeBytes { feed($0, emit) }
+    }
+
+    private static func own(_ view: DissectionEventView, _ emit: (DissectionEvent) -> Void) {
+        switch view {
+        case .frame(let f): emit(.frame(FrameRecord(f)))
+        case .message(let m): emit(.message(MessageRecord(m)))
+        }
     }
 
     /// Bytes of the stream were lost (a capture gap). When they fall inside the payload of the
@@ -67,11 +117,11 @@ public struct WebSocketStreamDissector {
     /// and counters kept; it finds the next frame when the gap ended on a frame boundary.
     /// Returns whether the frame boundary was kept.
     @discardableResult
-    public mutating func skip(_ count: Int, _ emit: (DissectionEvent) -> Void) -> Bool {
+    public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
         guard count > 0 else { return true }
         if let pending = parser.pendingFrame, parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             damaged = true
-            feed([UInt8](repeating: 0, count: count), emit)
+            [UInt8](repeating: 0, count: count).withUnsafeBytes { feedViews($0, emit) }
             return true
         }
         // The message in progress (if any) is kept: when the gap ended on a frame boundary its
@@ -82,66 +132,121 @@ public struct WebSocketStreamDissector {
         return false
     }
 
+    @discardableResult
+    public mutating func skip(_ count: Int, _ emit: (DissectionEvent) -> Void) -> Bool {
+        skipViews(count, { Self.own($0, emit) })
+    }
+
+    /// Stand-ins while the parser and the assembler are moved out to work.
+    private static let idleParser = WebSocketFrameParser()
+    private static let idleAssembler = WebSocketMessageAssembler()
+
     /// Set from a gap inside a frame until the message it belongs to ends.
     private var damaged = false
 
-    private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEvent) -> Void) {
+    private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEventView) -> Void) {
         let h = piece.header
+        let limit = configuration.maxPayloadShown ?? Int.max
+        let whole = piece.isWholeFrame
         if piece.isFirst {
             frameCount += 1
-            current = FrameRecord(index: frameCount, header: h, offset: piece.frameOffset, payload: [], payloadTruncated: false,
-                                  text: nil, close: nil, violations: piece.violations)
             if h.opcode.isDataStart {
                 messageOpcode = h.opcode
                 messageCompressed = h.rsv1 && configuration.deflate != .off
             }
         }
-        guard var record = current else { return }
-        let room = (configuration.maxPayloadShown ?? Int.max) - record.payload.count
-        if room >= piece.payload.count {
-            record.payload.append(contentsOf: piece.payload)
+        // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
+        // pieces is kept in `current` and collects its shown part in `framePayload`.
+        var record: FrameInProgress
+        if whole {
+            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+            record.payloadTruncated = piece.payload.count > limit
+            if current != nil { current = nil }
         } else {
-            if room > 0 { record.payload.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece.payload[0..<room])) }
-            record.payloadTruncated = true
+            if piece.isFirst {
+                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+                framePayload.removeAll(keepingCapacity: framePayload.capacity <= 1 << 16)
+            }
+            guard let r = current else { return }
+            record = r
+            let room = limit - framePayload.count
+            if room >= piece.payload.count {
+                framePayload.append(contentsOf: piece.payload)
+            } else {
+                if room > 0 { framePayload.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece.payload[0..<room])) }
+                record.payloadTruncated = true
+            }
         }
-        var message: MessageRecord? = nil
-        var a = assembler
-        defer { assembler = a }
+        var message: MessageInProgress? = nil
+        var a = Self.idleAssembler
+        swap(&a, &assembler)
         let violations = a.receive(piece) { item in
             switch item {
             case .control(let control):
                 record.close = control.close
             case .message(let view):
-                message = makeMessageRecord(view)
+                message = makeMessage(view, piecePayload: piece.payload)
             }
         }
-        record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
-        current = record
-        // A length with its top bit set ends the parse: show the frame as far as it goes.
-        let stopped = piece.violations.contains { $0.rule == .lengthTopBitSet }
-        guard piece.isLast || stopped else { return }
+        swap(&a, &assembler)
+        if !violations.isEmpty {
+            record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
+        }
+        if !whole {
+            current = record
+            // A length with its top bit set ends the parse: show the frame as far as it goes.
+            let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
+            guard piece.isLast || stopped else { return }
+            current = nil
+        }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
-        if isText && !messageCompressed && !damaged {
-            record.text = String(validating: record.payload, as: UTF8.self)
-        }
         violationCount += record.violations.count
-        current = nil
-        emit(.frame(record))
+        if whole {
+            let shown = UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit))
+            // The message is this very frame, and the assembler found it valid text: the shown part
+            // is valid unless the cut split a character, which the message's text length tells.
+            var validText: Bool? = nil
+            if let m = message, m.dataIsPiecePayload, m.isText { validText = m.textLength == shown.count }
+            emitFrame(record, shown, isText: isText, validText: validText, emit)
+        } else {
+            framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, validText: nil, emit) }
+        }
         if var m = message {
             if damaged {
                 m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
-                m.text = nil
-                m.incomplete = true
+                m.isText = false
             }
             violationCount += m.violations.count
             m.index = messageCount
-            emit(.message(m))
+            if m.dataIsPiecePayload {
+                emitMessage(m, UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit)), emit)
+            } else {
+                messageData.withUnsafeBytes { emitMessage(m, $0, emit) }
+            }
         }
         if h.fin && !op.isControl {
             messageOpcode = nil
             damaged = false
         }
+    }
+
+    /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
+    private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
+                           _ emit: (DissectionEventView) -> Void) {
+        let showText = isText && !messageCompressed && !damaged
+            && (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil))
+        emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
+                                    text: showText ? payload : nil, close: r.close, violations: r.violations)))
+    }
+
+    private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        emit(.message(MessageRecordView(
+            index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
+            fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
+            dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
+            textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope?.value, violations: m.violations,
+            incomplete: damaged)))
     }
 
     /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message
@@ -151,21 +256,22 @@ public struct WebSocketStreamDissector {
         .closePayloadTooShort, .continuationWithoutStart, .newMessageInsideFragmented,
     ]
 
-    private mutating func makeMessageRecord(_ view: WebSocketMessageView) -> MessageRecord {
+    /// Everything about a completed message that needs its whole data (inflating, text, envelope),
+    /// worked out while the assembler lends it. The shown data is kept in `messageData`, unless it
+    /// is `piecePayload` itself (an unfragmented, uncompressed message: the common case).
+    private mutating func makeMessage(_ view: WebSocketMessageView, piecePayload: UnsafeRawBufferPointer) -> MessageInProgress {
         messageCount += 1
         var violations: [WebSocketViolation] = []
-        var data: [UInt8]
-        var dataLength = view.payload.count
         var isValidText = view.isValidUTF8 ?? false
+        var inflated: [UInt8]? = nil
         if view.compressed {
             do {
-                let inflated = try inflate(view.payload)
-                data = inflated
-                dataLength = inflated.count
+                let out = try inflate(view.payload)
+                inflated = out
                 if view.opcode == .text {
-                    if let bad = WebSocketUTF8Validator.firstInvalidIndex(inflated) {
+                    if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
                         violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
-                            bad < inflated.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
+                            bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
                     } else {
                         isValidText = true
                     }
@@ -174,26 +280,39 @@ public struct WebSocketStreamDissector {
                 var v = error
                 v.offset = view.offset
                 violations.append(v)
-                data = Array(view.payload)
             }
-        } else {
-            data = Array(view.payload)
         }
-        let fullText = isValidText && view.opcode == .text ? String(decoding: data, as: UTF8.self) : nil
-        var envelope: EnvelopeSummary? = nil
-        if configuration.recogniseEnvelopes, let fullText {
-            envelope = Self.summariseEnvelope(fullText)
+        let limit = configuration.maxPayloadShown ?? Int.max
+        let isText = isValidText && view.opcode == .text
+        func summarise(_ data: UnsafeRawBufferPointer, isPiecePayload: Bool) -> MessageInProgress {
+            let truncated = data.count > limit
+            let shown = truncated ? limit : data.count
+            var textLength = shown
+            if isText && truncated {
+                // Valid text cut inside a character: the character's start is left out of the text.
+                while textLength > 0 && data[textLength] & 0xC0 == 0x80 { textLength -= 1 }
+            }
+            var envelope: EnvelopeBox? = nil
+            if isText && configuration.recogniseEnvelopes { envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init) }
+            return MessageInProgress(
+                index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset, length: view.payload.count,
+                fragmentCount: view.fragmentCount, compressed: view.compressed, dataLength: data.count, dataTruncated: truncated,
+                dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations)
         }
-        var truncated = false
-        if let limit = configuration.maxPayloadShown, data.count > limit {
-            data = Array(data[0..<limit])
-            truncated = true
+        if let inflated {
+            return inflated.withUnsafeBytes { data in
+                keepShown(data, limit)
+                return summarise(data, isPiecePayload: false)
+            }
         }
-        let text = fullText.map { truncated ? String(decoding: data, as: UTF8.self) : $0 }
-        return MessageRecord(index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
-                             length: view.payload.count, fragmentCount: view.fragmentCount, compressed: view.compressed,
-                             data: data, dataLength: dataLength, dataTruncated: truncated, text: text, envelope: envelope,
-                             violations: violations)
+        let isPiecePayload = view.payload.baseAddress == piecePayload.baseAddress && view.payload.count == piecePayload.count
+        if !isPiecePayload { keepShown(view.payload, limit) }
+        return summarise(view.payload, isPiecePayload: isPiecePayload)
+    }
+
+    private mutating func keepShown(_ data: UnsafeRawBufferPointer, _ limit: Int) {
+        messageData.removeAll(keepingCapacity: messageData.capacity <= 1 << 16)
+        messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(limit)))
     }
 
     private mutating func inflate(_ payload: UnsafeRawBufferPointer) throws(WebSocketViolation) -> [UInt8] {
@@ -209,8 +328,8 @@ public struct WebSocketStreamDissector {
     }
 
     /// The envelope's `type` and ids, or why an object with a `type` is not a valid envelope;
-    /// nil for text that is not an envelope at all.
-    static func summariseEnvelope(_ text: String) -> EnvelopeSummary? {
+    /// nil for text that is not an envelope at all. `text` is valid UTF-8.
+    static func summariseEnvelope(_ text: UnsafeRawBufferPointer) -> EnvelopeSummary? {
         guard WebSocketEnvelope.looksLikeEnvelope(text) else { return nil }
         do {
             guard let e = try WebSocketEnvelope.parseIfEnvelope(text) else { return nil }
@@ -219,5 +338,10 @@ public struct WebSocketStreamDissector {
         } catch {
             return EnvelopeSummary(type: "", correlationID: nil, messageID: nil, clientID: nil, error: "\(error)")
         }
+    }
+
+    static func summariseEnvelope(_ text: String) -> EnvelopeSummary? {
+        var text = text
+        return text.withUTF8 { summariseEnvelope(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -618,3 +618,95 @@ struct ReassemblyTests {
         #expect(events > 60_000)
     }
 }
+
+/// The flow table remembers the slots of recent keys (a hint checked against the key). Many more
+/// flows than it has room for, interleaved, with four-tuples reused after a close and slots reused
+/// after eviction: every segment must still reach its own flow.
+@Suite("TCP reassembly: flow lookup")
+struct ReassemblyLookupTests {
+    let server4 = TCPEndpoint(address: .v4(0x0A00_0001), port: 80)
+    let server6 = TCPEndpoint(address: .v6(high: 0x2001_0db8_0000_0000, low: 1), port: 443)
+
+    func client(_ i: Int) -> TCPEndpoint {
+        i % 3 == 0 ? TCPEndpoint(address: .v6(high: 0x2001_0db8_0000_0000, low: UInt64(1000 + i)), port: UInt16(20_000 + i))
+            : TCPEndpoint(address: .v4(0x0A00_0100 + UInt32(i % 7)), port: UInt16(30_000 + i))
+    }
+
+    func server(_ i: Int) -> TCPEndpoint { i % 3 == 0 ? server6 : server4 }
+
+    /// `rounds` segments from each of `count` clients, round robin; the bytes say who sent them.
+    func run(count: Int, rounds: Int, maxFlows: Int, reopenEvery: Int) -> Harness {
+        var h = Harness(TCPReassemblerConfiguration(maxFlows: maxFlows))
+        var next = [UInt32](repeating: 0, count: count)
+        var generation = [Int](repeating: 0, count: count)
+        for i in 0..<count {
+            h.send(client(i), server(i), seq: 1000, flags: .syn)
+            next[i] = 1001
+        }
+        for round in 0..<rounds {
+            for i in 0..<count {
+                let tag = UInt8(truncatingIfNeeded: i)
+                let payload = [tag, UInt8(truncatingIfNeeded: generation[i]), UInt8(truncatingIfNeeded: round)]
+                h.send(client(i), server(i), seq: next[i], ack: 5000, flags: .psh, payload)
+                next[i] &+= 3
+                if reopenEvery > 0, (i + round) % reopenEvery == 0 {
+                    // Close with RST, then open the same four-tuple again: a new flow.
+                    h.send(client(i), server(i), seq: next[i], flags: .rst)
+                    generation[i] += 1
+                    h.send(client(i), server(i), seq: 7000, flags: .syn)
+                    next[i] = 7001
+                }
+            }
+        }
+        h.finish()
+        return h
+    }
+
+    /// Every flow's data comes from one client and one of its connections, in order.
+    func checkStreams(_ h: Harness) {
+        var owner: [UInt64: TCPEndpoint] = [:]
+        for case .opened(let info) in h.events { owner[info.id.rawValue] = info.initiator }
+        var seen: [UInt64: (tag: UInt8, generation: UInt8, round: UInt8)] = [:]
+        for case .data(let id, _, let bytes, _, _) in h.events {
+            #expect(bytes.count % 3 == 0)
+            for k in stride(from: 0, to: bytes.count, by: 3) {
+                let (tag, generation, round) = (bytes[k], bytes[k + 1], bytes[k + 2])
+                if let first = seen[id] {
+                    #expect(first.tag == tag && first.generation == generation, "flow \(id) mixes connections")
+                    #expect(round > first.round || round == first.round, "flow \(id) out of order")
+                }
+                seen[id] = (tag, generation, round)
+                // The client's index is in its port; the bytes must carry the same index.
+                if let o = owner[id] {
+                    let index = Int(o.port) - (o.port >= 30_000 ? 30_000 : 20_000)
+                    #expect(UInt8(truncatingIfNeeded: index) == tag, "flow \(id) of \(o) carries client \(tag)'s bytes")
+                }
+            }
+        }
+        #expect(!seen.isEmpty)
+        h.checkInvariants()
+    }
+
+    @Test func manyInterleavedFlowsReachTheirOwnFlow() {
+        let h = run(count: 300, rounds: 6, maxFlows: 100_000, reopenEvery: 0)
+        checkStreams(h)
+        let opened = h.events.filter { if case .opened = $0 { true } else { false } }
+        #expect(opened.count == 300)
+        for i in [0, 1, 150, 299] {
+            let tag = UInt8(truncatingIfNeeded: i)
+            let id = h.events.compactMap { e -> UInt64? in
+                if case .opened(let info) = e, info.initiator == client(i) { return info.id.rawValue }
+                return nil
+            }.first!
+            #expect(h.stream(id) == (0..<6).flatMap { [tag, 0, UInt8($0)] })
+        }
+    }
+
+    @Test func reusedFourTuplesAndEvictedSlotsStayApart() {
+        checkStreams(run(count: 200, rounds: 8, maxFlows: 100_000, reopenEvery: 5))
+        // Fewer slots than flows: the least recent are evicted and their slots reused.
+        let evicting = run(count: 200, rounds: 8, maxFlows: 40, reopenEvery: 7)
+        checkStreams(evicting)
+        #expect((evicting.reassembler.statistics.flowsClosed[.evicted] ?? 0) > 100)
+    }
+}

@@ -124,6 +124,9 @@ extension WSCtlCommand {
             var printer = SniffPrinter(mode: json ? .json : (verbose ? .verbose : (frames ? .frames : .messages)),
                                        style: TerminalStyle(enabled: Output.colourEnabled))
             let limit = try durationSeconds()
+            // Read once: an option's getter is not free, and the loop runs once per packet.
+            let count = self.count
+            let write = self.write
             let wallStart = DispatchTime.now().uptimeNanoseconds
             var firstTime: Double? = nil
             var pending = PendingPackets()
@@ -207,6 +210,21 @@ struct PendingPackets {
     }
 }
 
+/// A JSON number (`String(v)`, null if not finite) for a value, kept for the next value that is the same.
+struct CachedDoubleText {
+    private var bits: UInt64?
+    private var text: [UInt8] = []
+
+    mutating func write(_ v: Double, to out: inout OutputBuffer) {
+        if bits == v.bitPattern { return text.withUnsafeBytes { out.jsonRaw($0) } }
+        let start = out.count
+        out.jsonValue(v)
+        bits = v.bitPattern
+        text.removeAll(keepingCapacity: true)
+        out.withBytes { text.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
+    }
+}
+
 /// The sniffer's output: message lines, frame lines, verbose records or JSON Lines.
 struct SniffPrinter {
     enum Mode { case messages, frames, verbose, json }
@@ -214,7 +232,12 @@ struct SniffPrinter {
     let style: TerminalStyle
     var origin: Double = 0
 
-    private func time(_ t: Double) -> String { String(format: "%11.6f", t - origin) }
+    init(mode: Mode, style: TerminalStyle) {
+        self.mode = mode
+        self.style = style
+    }
+
+    private func time(_ t: Double) -> String { FixedPointText.format(t - origin, digits: 6, width: 11) }
     private func arrow(_ d: WebSocketDirection) -> String { d == .clientToServer ? "C→S" : "S→C" }
 
     private func extra(_ connection: Int, _ direction: WebSocketDirection?, _ t: Double) -> (inout JSONLineWriter) -> Void {
@@ -226,7 +249,23 @@ struct SniffPrinter {
         }
     }
 
-    func print(_ event: SniffEvent) {
+    /// The text of the last time written and of its relative time: the events of one packet share
+    /// them.
+    private var timeText = CachedDoubleText()
+    private var relativeTimeText = CachedDoubleText()
+
+    /// The keys `extra` writes, straight into the output buffer.
+    private mutating func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
+        out.jsonInt("connection", connection)
+        out.jsonKey("direction")
+        out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")
+        out.jsonKey("time")
+        timeText.write(t, to: &out)
+        out.jsonKey("time_relative")
+        relativeTimeText.write(t - origin, to: &out)
+    }
+
+    mutating func print(_ event: SniffEvent) {
         switch event {
         case .handshake(let h):
             if mode == .json {
@@ -263,16 +302,18 @@ struct SniffPrinter {
         case .frame(let c, let d, let t, let f, let timing):
             switch mode {
             case .json:
-                Output.line(DissectionRenderer.json(f, extra: { w in
-                    extra(c, d, t)(&w)
-                    if let rtt = timing.pingRTT { w.double("ping_rtt", rtt) }
-                }))
+                Output.withBuffer { out in
+                    DissectionRenderer.writeJSON(f, to: &out) { w in
+                        writeContext(&w, c, d, t)
+                        if let rtt = timing.pingRTT { w.jsonDouble("ping_rtt", rtt) }
+                    }
+                }
             case .verbose:
                 Output.line(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
             case .frames:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
                 if let close = f.close { line += " close " + closeText(close) }
-                else if let text = f.text { line += " " + preview(text) }
+                else if let text = f.textString { line += " " + preview(text) }
                 finishControlLine(line, f, timing)
             case .messages:
                 // Control frames are shown in message mode too: they are the connection's events.
@@ -284,10 +325,12 @@ struct SniffPrinter {
         case .message(let c, let d, let t, let m, let timing):
             switch mode {
             case .json:
-                Output.line(DissectionRenderer.json(m, extra: { w in
-                    extra(c, d, t)(&w)
-                    if let l = timing.replyLatency { w.double("reply_latency", l) }
-                }))
+                Output.withBuffer { out in
+                    DissectionRenderer.writeJSON(m, to: &out) { w in
+                        writeContext(&w, c, d, t)
+                        if let l = timing.replyLatency { w.jsonDouble("reply_latency", l) }
+                    }
+                }
             case .verbose:
                 Output.line(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
             case .frames:
@@ -301,8 +344,8 @@ struct SniffPrinter {
                     line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"
                     if let cid = e.correlationID { line += " cid=\(cid)" }
                 }
-                if let l = timing.replyLatency { line += String(format: " reply %.3f ms", l * 1000) }
-                if let text = m.text { line += " " + preview(text) }
+                if let l = timing.replyLatency { line += " reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms" }
+                if let text = m.textString { line += " " + preview(text) }
                 else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
                 Output.line(line)
                 for v in m.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
@@ -332,13 +375,14 @@ struct SniffPrinter {
     }
 
     /// Prints a frame line with its ping round trip, then the frame's violations.
-    private func finishControlLine(_ line: String, _ f: FrameRecord, _ timing: MessageTiming) {
-        Output.line(line + (timing.pingRTT.map { String(format: " rtt %.3f ms", $0 * 1000) } ?? ""))
+    private func finishControlLine(_ line: String, _ f: FrameRecordView, _ timing: MessageTiming) {
+        Output.line(line + (timing.pingRTT.map { " rtt \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" } ?? ""))
         for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
     }
 
     private func preview(_ text: String) -> String {
-        let cut = text.count > 80 ? String(text.prefix(80)) + "…" : text
+        // A string has no more characters than UTF-8 bytes: short ones need no counting.
+        let cut = text.utf8.count > 80 && text.count > 80 ? String(text.prefix(80)) + "…" : text
         return JSONLineWriter.quoted(cut)
     }
 

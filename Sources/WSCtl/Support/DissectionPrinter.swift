@@ -23,21 +23,27 @@ struct DissectionPrinter {
     func dissect(_ bytes: [UInt8], label: String? = nil) -> Summary {
         var dissector = WebSocketStreamDissector(configuration: configuration, direction: direction)
         var summary = Summary()
-        let extra: (inout JSONLineWriter) -> Void = { w in if let label { w.string("block", label) } }
+        let extra: (inout OutputBuffer) -> Void = { w in if let label { w.jsonString("block", label) } }
         if let label, !json { Output.line(style.dim("── \(label)")) }
-        dissector.feed(bytes) { event in
+        bytes.withUnsafeBytes { raw in
+            dissector.feedViews(raw, { event in
             switch event {
             case .frame(let f):
                 summary.frames += 1
-                Output.line(json ? DissectionRenderer.json(f, extra: extra) : DissectionRenderer.text(f, style: style))
+                if json {
+                    Output.withBuffer { DissectionRenderer.writeJSON(f, to: &$0, extra: extra) }
+                } else {
+                    Output.line(DissectionRenderer.text(f, style: style))
+                }
             case .message(let m):
                 summary.messages += 1
                 if json {
-                    Output.line(DissectionRenderer.json(m, extra: extra))
+                    Output.withBuffer { DissectionRenderer.writeJSON(m, to: &$0, extra: extra) }
                 } else if allMessages || m.fragmentCount > 1 || m.compressed || m.envelope != nil || !m.violations.isEmpty {
                     Output.line(DissectionRenderer.text(m, style: style))
                 }
             }
+            })
         }
         summary.violations = dissector.violationCount
         if let failure = dissector.failure {
@@ -51,7 +57,7 @@ struct DissectionPrinter {
         return summary
     }
 
-    private func report(rule: String, message: String, offset: Int, closeCode: Int?, extra: (inout JSONLineWriter) -> Void) {
+    private func report(rule: String, message: String, offset: Int, closeCode: Int?, extra: (inout OutputBuffer) -> Void) {
         if json {
             Output.line(DissectionRenderer.jsonError(rule: rule, message: message, offset: offset, closeCode: closeCode, extra: extra))
         } else {

@@ -4,37 +4,45 @@ import Glibc
 import Darwin
 #endif
 
+import WebSocketInspect
+
 /// Buffered standard output and unbuffered standard error, written straight to the file
 /// descriptors so that large dumps are not slowed by per-line system calls.
 enum Output {
-    nonisolated(unsafe) private static var buffer: [UInt8] = {
-        var b: [UInt8] = []
-        b.reserveCapacity(1 << 16)
-        return b
-    }()
+    /// Everything for stdout goes through this one buffer, written out with large write(2) calls.
+    nonisolated(unsafe) private static var buffer = OutputBuffer(capacity: 1 << 19)
+    /// The buffer is written out once it holds this much.
+    static let flushThreshold = 1 << 18
 
     static func write(_ s: String) {
-        var s = s
-        s.withUTF8 { append($0) }
+        buffer.append(contentsOf: s)
+        flushIfFull()
     }
 
     static func line(_ s: String) {
-        write(s)
+        buffer.append(contentsOf: s)
         buffer.append(0x0A)
+        flushIfFull()
     }
 
     static func bytes(_ b: [UInt8]) {
-        b.withUnsafeBufferPointer { append($0) }
+        buffer.append(b)
+        flushIfFull()
     }
 
-    private static func append(_ p: UnsafeBufferPointer<UInt8>) {
-        buffer.append(contentsOf: p)
-        if buffer.count >= 1 << 16 { flush() }
+    /// Lets `body` write into the stdout buffer directly (renderers that build lines from bytes).
+    static func withBuffer(_ body: (inout OutputBuffer) -> Void) {
+        body(&buffer)
+        flushIfFull()
+    }
+
+    private static func flushIfFull() {
+        if buffer.count >= flushThreshold { flush() }
     }
 
     static func flush() {
-        buffer.withUnsafeBytes { writeAll(fd: 1, $0) }
-        buffer.removeAll(keepingCapacity: true)
+        buffer.withBytes { writeAll(fd: 1, $0) }
+        buffer.removeAll()
     }
 
     private static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer) {

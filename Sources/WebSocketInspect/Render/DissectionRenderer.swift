@@ -17,92 +17,181 @@ public struct TerminalStyle: Sendable {
 public enum DissectionRenderer {
     // MARK: JSON Lines
 
-    /// The frame keys shared by `decode --json` and `sniff --json`; `extra` writes keys that come first
-    /// (connection id, direction, time).
-    public static func json(_ f: FrameRecord, extra: (inout JSONLineWriter) -> Void = { _ in }) -> String {
-        var w = JSONLineWriter()
-        w.string("kind", "frame")
-        extra(&w)
-        w.int("index", f.index)
-        w.int("offset", f.offset)
-        w.bool("fin", f.header.fin)
-        w.bool("rsv1", f.header.rsv1)
-        w.bool("rsv2", f.header.rsv2)
-        w.bool("rsv3", f.header.rsv3)
-        w.int("opcode", Int(f.header.opcode.rawValue))
-        w.string("opcode_name", f.header.opcode.name)
-        w.bool("masked", f.header.masked)
-        w.string("masking_key", f.header.maskingKey?.hex)
-        w.uint("payload_length", f.header.payloadLength)
-        w.int("header_length", f.header.headerLength)
-        w.string("text", f.text)
-        w.string("payload_hex", hexString(f.payload))
-        w.bool("payload_truncated", f.payloadTruncated)
-        w.int("close_code", f.close?.code.map { Int($0.code) })
-        w.string("close_code_name", f.close?.code?.name)
-        w.string("close_reason", f.close?.code == nil ? nil : f.close?.reason)
-        w.array("errors", f.violations.map(json))
-        return w.finish()
+    /// The frame keys shared by `decode --json` and `sniff --json`, as one JSON line (newline
+    /// included) appended to `out`; `extra` writes keys that come first (connection id, direction, time).
+    public static func writeJSON(_ f: FrameRecordView, to out: inout OutputBuffer, extra: (inout OutputBuffer) -> Void = { _ in }) {
+        let h = f.header
+        out.beginJSONObject()
+        out.jsonKey("kind")
+        out.jsonLiteral("\"frame\"")
+        extra(&out)
+        out.jsonInt("index", f.index)
+        out.jsonInt("offset", f.offset)
+        out.jsonBool("fin", h.fin)
+        out.jsonBool("rsv1", h.rsv1)
+        out.jsonBool("rsv2", h.rsv2)
+        out.jsonBool("rsv3", h.rsv3)
+        out.jsonInt("opcode", Int(h.opcode.rawValue))
+        writeOpcodeName(h.opcode, to: &out)
+        out.jsonBool("masked", h.masked)
+        out.jsonKey("masking_key")
+        if let key = h.maskingKey {
+            out.append(UInt8(ascii: "\""))
+            out.appendHex(packed: key.packed)
+            out.append(UInt8(ascii: "\""))
+            out.needsComma = true
+        } else {
+            out.jsonNull()
+        }
+        out.jsonUInt("payload_length", h.payloadLength)
+        out.jsonInt("header_length", h.headerLength)
+        out.jsonKey("text")
+        if let t = f.text { out.jsonString(t) } else { out.jsonNull() }
+        out.jsonKey("payload_hex")
+        out.jsonHexString(f.payload)
+        out.jsonBool("payload_truncated", f.payloadTruncated)
+        if let close = f.close {
+            out.jsonInt("close_code", close.code.map { Int($0.code) })
+            out.jsonString("close_code_name", close.code?.name)
+            out.jsonString("close_reason", close.code == nil ? nil : close.reason)
+        } else {
+            out.append(",\"close_code\":null,\"close_code_name\":null,\"close_reason\":null")
+        }
+        writeErrors(f.violations, to: &out)
+        out.endJSONLine()
     }
 
-    public static func json(_ m: MessageRecord, extra: (inout JSONLineWriter) -> Void = { _ in }) -> String {
-        var w = JSONLineWriter()
-        w.string("kind", "message")
-        extra(&w)
-        w.int("index", m.index)
-        w.int("offset", m.offset)
-        w.int("end_offset", m.endOffset)
-        w.int("opcode", Int(m.opcode.rawValue))
-        w.string("opcode_name", m.opcode.name)
-        w.int("fragments", m.fragmentCount)
-        w.bool("compressed", m.compressed)
-        w.int("payload_length", m.length)
-        w.int("data_length", m.dataLength)
-        w.string("text", m.compressed ? nil : m.text)
-        w.string("inflated_text", m.compressed ? m.text : nil)
-        w.string("payload_hex", hexString(m.data))
-        w.bool("payload_truncated", m.dataTruncated)
-        w.bool("incomplete", m.incomplete)
+    public static func writeJSON(_ m: MessageRecordView, to out: inout OutputBuffer, extra: (inout OutputBuffer) -> Void = { _ in }) {
+        out.beginJSONObject()
+        out.jsonKey("kind")
+        out.jsonLiteral("\"message\"")
+        extra(&out)
+        out.jsonInt("index", m.index)
+        out.jsonInt("offset", m.offset)
+        out.jsonInt("end_offset", m.endOffset)
+        out.jsonInt("opcode", Int(m.opcode.rawValue))
+        writeOpcodeName(m.opcode, to: &out)
+        out.jsonInt("fragments", m.fragmentCount)
+        out.jsonBool("compressed", m.compressed)
+        out.jsonInt("payload_length", m.length)
+        out.jsonInt("data_length", m.dataLength)
+        out.jsonKey("text")
+        if m.compressed { out.jsonNull() } else { writeText(m, to: &out) }
+        out.jsonKey("inflated_text")
+        if m.compressed { writeText(m, to: &out) } else { out.jsonNull() }
+        out.jsonKey("payload_hex")
+        out.jsonHexString(m.data)
+        out.jsonBool("payload_truncated", m.dataTruncated)
+        out.jsonBool("incomplete", m.incomplete)
+        out.jsonKey("envelope")
         if let e = m.envelope {
-            var ew = JSONLineWriter()
-            ew.string("type", e.error == nil ? e.type : nil)
-            ew.string("correlation_id", e.correlationID)
-            ew.string("message_id", e.messageID)
-            ew.string("client_id", e.clientID)
-            ew.string("error", e.error)
-            w.raw("envelope", ew.finish())
+            out.beginJSONObject()
+            out.jsonString("type", e.error == nil ? e.type : nil)
+            out.jsonString("correlation_id", e.correlationID)
+            out.jsonString("message_id", e.messageID)
+            out.jsonString("client_id", e.clientID)
+            out.jsonString("error", e.error)
+            out.endJSONObject()
         } else {
-            w.raw("envelope", "null")
+            out.jsonNull()
         }
-        w.array("errors", m.violations.map(json))
-        return w.finish()
+        writeErrors(m.violations, to: &out)
+        out.endJSONLine()
+    }
+
+    private static func writeText(_ m: MessageRecordView, to out: inout OutputBuffer) {
+        guard let t = m.text else { return out.jsonNull() }
+        out.separate()
+        out.append(UInt8(ascii: "\""))
+        out.appendJSONEscaped(t)
+        if m.textEndsInsideCharacter { out.append("\u{FFFD}") }
+        out.append(UInt8(ascii: "\""))
+        out.needsComma = true
+    }
+
+    private static func writeOpcodeName(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
+        out.jsonKey("opcode_name")
+        switch op {
+        case .continuation: out.jsonLiteral("\"continuation\"")
+        case .text: out.jsonLiteral("\"text\"")
+        case .binary: out.jsonLiteral("\"binary\"")
+        case .close: out.jsonLiteral("\"close\"")
+        case .ping: out.jsonLiteral("\"ping\"")
+        case .pong: out.jsonLiteral("\"pong\"")
+        default: out.jsonString(op.name)
+        }
+    }
+
+    private static func writeErrors(_ violations: [WebSocketViolation], to out: inout OutputBuffer) {
+        out.jsonKey("errors")
+        out.beginJSONArray()
+        for v in violations { writeJSON(v, to: &out) }
+        out.endJSONArray()
+    }
+
+    /// A violation as a JSON object (an element of `errors`).
+    public static func writeJSON(_ v: WebSocketViolation, to out: inout OutputBuffer) {
+        out.beginJSONObject()
+        out.jsonString("rule", v.rule.rawValue)
+        out.jsonString("message", v.message)
+        out.jsonInt("offset", v.offset)
+        out.jsonInt("close_code", Int(v.closeCode.code))
+        out.jsonString("section", v.rule.section)
+        out.endJSONObject()
+    }
+
+    /// The frame as a JSON line (without the newline).
+    public static func json(_ f: FrameRecord, extra: (inout OutputBuffer) -> Void = { _ in }) -> String {
+        f.withView { json($0, extra: extra) }
+    }
+
+    public static func json(_ f: FrameRecordView, extra: (inout OutputBuffer) -> Void = { _ in }) -> String {
+        var out = OutputBuffer(capacity: 512)
+        writeJSON(f, to: &out, extra: extra)
+        return out.makeLine()
+    }
+
+    public static func json(_ m: MessageRecord, extra: (inout OutputBuffer) -> Void = { _ in }) -> String {
+        m.withView { json($0, extra: extra) }
+    }
+
+    public static func json(_ m: MessageRecordView, extra: (inout OutputBuffer) -> Void = { _ in }) -> String {
+        var out = OutputBuffer(capacity: 512)
+        writeJSON(m, to: &out, extra: extra)
+        return out.makeLine()
     }
 
     public static func json(_ v: WebSocketViolation) -> String {
-        var w = JSONLineWriter()
-        w.string("rule", v.rule.rawValue)
-        w.string("message", v.message)
-        w.int("offset", v.offset)
-        w.int("close_code", Int(v.closeCode.code))
-        w.string("section", v.rule.section)
-        return w.finish()
+        var out = OutputBuffer(capacity: 256)
+        writeJSON(v, to: &out)
+        return out.makeString()
     }
 
     /// A stream-level error line (truncated input, a parser that had to stop).
-    public static func jsonError(rule: String, message: String, offset: Int, closeCode: Int?, extra: (inout JSONLineWriter) -> Void = { _ in }) -> String {
-        var w = JSONLineWriter()
-        w.string("kind", "error")
-        extra(&w)
-        w.string("rule", rule)
-        w.string("message", message)
-        w.int("offset", offset)
-        w.int("close_code", closeCode)
-        return w.finish()
+    public static func jsonError(rule: String, message: String, offset: Int, closeCode: Int?, extra: (inout OutputBuffer) -> Void = { _ in }) -> String {
+        var out = OutputBuffer(capacity: 256)
+        out.beginJSONObject()
+        out.jsonString("kind", "error")
+        extra(&out)
+        out.jsonString("rule", rule)
+        out.jsonString("message", message)
+        out.jsonInt("offset", offset)
+        out.jsonInt("close_code", closeCode)
+        out.endJSONLine()
+        return out.makeLine()
     }
 
     // MARK: Text
 
     public static func text(_ f: FrameRecord, style: TerminalStyle, prefix: String = "") -> String {
+        f.withView { text($0, style: style, prefix: prefix) }
+    }
+
+    public static func text(_ m: MessageRecord, style: TerminalStyle, prefix: String = "") -> String {
+        m.withView { text($0, style: style, prefix: prefix) }
+    }
+
+    public static func text(_ f: FrameRecordView, style: TerminalStyle, prefix: String = "") -> String {
         let h = f.header
         var flags: [String] = []
         if h.fin { flags.append("FIN") }
@@ -120,7 +209,7 @@ public enum DissectionRenderer {
             } else {
                 lines.append("\(indent)close with no status (1005)")
             }
-        } else if let t = f.text {
+        } else if let t = f.textString {
             lines.append(indent + JSONLineWriter.quoted(t) + (f.payloadTruncated ? style.dim(" … (\(h.payloadLength) bytes in all; --full shows all)") : ""))
         } else if !f.payload.isEmpty {
             lines += hexLines(f.payload, indent: indent)
@@ -130,7 +219,7 @@ public enum DissectionRenderer {
         return lines.joined(separator: "\n")
     }
 
-    public static func text(_ m: MessageRecord, style: TerminalStyle, prefix: String = "") -> String {
+    public static func text(_ m: MessageRecordView, style: TerminalStyle, prefix: String = "") -> String {
         var head = "\(prefix)\(style.bold("message \(m.index)")) @\(m.offset) \(style.green(m.opcode.name)) \(m.dataLength) bytes"
         head += m.fragmentCount == 1 ? ", 1 fragment" : ", \(m.fragmentCount) fragments"
         if m.compressed { head += ", deflated \(m.length) → \(m.dataLength)" }
@@ -144,7 +233,7 @@ public enum DissectionRenderer {
                 lines.append(indent + "envelope type=\(e.type)" + (e.correlationID.map { " correlation_id=\($0)" } ?? ""))
             }
         }
-        if let t = m.text {
+        if let t = m.textString {
             lines.append(indent + JSONLineWriter.quoted(t) + (m.dataTruncated ? style.dim(" … (\(m.dataLength) bytes in all; --full shows all)") : ""))
         } else if !m.data.isEmpty {
             lines += hexLines(m.data, indent: indent)
@@ -160,19 +249,38 @@ public enum DissectionRenderer {
 
     /// `hexdump -C`-style lines: offset, 16 bytes of hex, printable ASCII.
     public static func hexLines(_ bytes: [UInt8], indent: String) -> [String] {
+        bytes.withUnsafeBytes { hexLines($0, indent: indent) }
+    }
+
+    public static func hexLines(_ bytes: UnsafeRawBufferPointer, indent: String) -> [String] {
         var lines: [String] = []
+        lines.reserveCapacity((bytes.count + 15) / 16)
+        var line = OutputBuffer(capacity: indent.utf8.count + 96)
         var i = 0
         while i < bytes.count {
-            let row = bytes[i..<min(i + 16, bytes.count)]
-            var hex = ""
-            for (j, b) in row.enumerated() {
-                if j == 8 { hex += " " }
-                hex += (b < 16 ? "0" : "") + String(b, radix: 16) + " "
+            let row = UnsafeRawBufferPointer(rebasing: bytes[i..<min(i + 16, bytes.count)])
+            line.removeAll()
+            line.append(contentsOf: indent)
+            // The offset in lower-case hex, at least 4 digits.
+            var digits = 4
+            while digits < 16 && i >> (4 * digits) != 0 { digits += 1 }
+            for d in stride(from: digits - 1, through: 0, by: -1) {
+                line.append(OutputBuffer.hexDigit(UInt8(truncatingIfNeeded: i >> (4 * d)) & 0xF))
             }
-            let pad = String(repeating: " ", count: max(0, 49 - hex.count))
-            let ascii = String(row.map { $0 >= 0x20 && $0 < 0x7F ? Character(UnicodeScalar($0)) : "." })
-            let off = String(i, radix: 16)
-            lines.append("\(indent)\(String(repeating: "0", count: max(0, 4 - off.count)))\(off)  \(hex)\(pad)|\(ascii)|")
+            line.append("  ")
+            // 16 columns of "xx " with one more space after the eighth, then the printable bytes.
+            for (j, b) in row.enumerated() {
+                if j == 8 { line.append(UInt8(ascii: " ")) }
+                line.append(OutputBuffer.hexDigit(b >> 4))
+                line.append(OutputBuffer.hexDigit(b & 0xF))
+                line.append(UInt8(ascii: " "))
+            }
+            let hexWidth = 3 * row.count + (row.count > 8 ? 1 : 0)
+            for _ in hexWidth..<49 { line.append(UInt8(ascii: " ")) }
+            line.append(UInt8(ascii: "|"))
+            for b in row { line.append(b >= 0x20 && b < 0x7F ? b : UInt8(ascii: ".")) }
+            line.append(UInt8(ascii: "|"))
+            lines.append(line.makeString())
             i += 16
         }
         return lines

@@ -18,8 +18,12 @@ final class PcapHandle: @unchecked Sendable {
         self.pointer = pointer
     }
 
+    /// The stdio buffer of a capture file's FILE, freed once pcap_close has closed the file.
+    var fileBuffer: UnsafeMutableRawPointer?
+
     deinit {
         pcap_close(pointer)
+        fileBuffer?.deallocate()
         if wakeRead >= 0 { close(wakeRead) }
         if wakeWrite >= 0 { close(wakeWrite) }
     }

@@ -48,6 +48,9 @@ public final class PcapSource {
     /// Stops reads from another thread or a signal handler.
     public let loopBreaker: PcapLoopBreaker
 
+    /// The stdio buffer libpcap reads a capture file through.
+    static let fileBufferSize = 1 << 20
+
     /// Opens a pcap or pcapng file; `"-"` reads standard input.
     ///
     /// - Throws: `PcapError` of kind `.openFile` if the file cannot be opened or its header is not a capture
@@ -56,6 +59,7 @@ public final class PcapSource {
         var errors = [CChar](repeating: 0, count: errorBufferSize)
         let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
         var pointer: OpaquePointer?
+        var buffer: UnsafeMutableRawPointer? = nil
         if path == "-" {
             // A duplicate of fd 0, so that closing the capture does not close the process's stdin.
             let descriptor = dup(0)
@@ -66,13 +70,28 @@ public final class PcapSource {
             pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
             if pointer == nil { fclose(file) }
         } else {
-            pointer = pcap_open_offline_with_tstamp_precision(path, precision, &errors)
+            // libpcap reads a file with fread: through a 1 MiB stdio buffer that is about a hundred
+            // read(2) calls for a 100 MB capture instead of 25,000 with the default 4 KiB.
+            // (glibc ignores the size unless it is given the buffer, which must outlive the FILE.)
+            if let file = fopen(path, "rb") {
+                buffer = UnsafeMutableRawPointer.allocate(byteCount: Self.fileBufferSize, alignment: 16)
+                setvbuf(file, buffer?.assumingMemoryBound(to: CChar.self), _IOFBF, Self.fileBufferSize)
+                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+                if pointer == nil {
+                    fclose(file)
+                    buffer?.deallocate()
+                    buffer = nil
+                }
+            }
+            // Not openable or not a capture: libpcap opens it by name, to say why in its own words.
+            if pointer == nil { pointer = pcap_open_offline_with_tstamp_precision(path, precision, &errors) }
         }
         guard let pointer else {
             let name = path == "-" ? "standard input" : path
             throw PcapError(kind: .openFile, message: "\(name): \(errorBufferString(errors))")
         }
         handle = PcapHandle(pointer)
+        handle.fileBuffer = buffer
         isLive = false
         linkType = pcap_datalink(pointer)
         snapshotLength = Int(pcap_snapshot(pointer))

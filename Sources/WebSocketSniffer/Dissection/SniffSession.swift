@@ -25,13 +25,28 @@ public struct SniffConfiguration: Sendable {
 public final class SniffSession {
     public let configuration: SniffConfiguration
     private var reassembler: TCPReassembler
-    private var connections: [TCPFlowID: WebSocketConnectionDissector] = [:]
-    private var flows: [TCPFlowID: TCPFlowInfo] = [:]
+    private var connections: [TCPFlowID: Connection] = [:]
+    /// Connections by the low bits of their flow ID, checked before the dictionary: packets come from
+    /// a few busy connections at a time, and hashing costs more than the rest of the lookup.
+    private var recent = [Connection?](repeating: nil, count: 64)
     private var nextConnection = 0
     public private(set) var packets = 0
     public private(set) var skipped: [PacketSkipReason: Int] = [:]
     public private(set) var summaries: [ConnectionSummary] = []
     public private(set) var lastTime: Double = 0
+
+    private struct Connection {
+        let dissector: WebSocketConnectionDissector
+        let info: TCPFlowInfo
+    }
+
+    private func connection(_ id: TCPFlowID) -> Connection? {
+        let hint = Int(truncatingIfNeeded: id.rawValue) & (recent.count - 1)
+        if let c = recent[hint], c.info.id == id { return c }
+        guard let c = connections[id] else { return nil }
+        recent[hint] = c
+        return c
+    }
 
     public init(configuration: SniffConfiguration) {
         self.configuration = configuration
@@ -62,7 +77,7 @@ public final class SniffSession {
             let flow = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number) { event in
                 handle(event, emit: emit)
             }
-            return (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connections[$0]?.isWebSocket ?? false } ?? false)
+            return (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connection($0)?.dissector.isWebSocket ?? false } ?? false)
         }
     }
 
@@ -72,28 +87,29 @@ public final class SniffSession {
     }
 
     /// Still-open connections' summaries (for --stats at an interrupted live capture).
-    public var openSummaries: [ConnectionSummary] { connections.values.filter(\.isWebSocket).map(\.summary) }
+    public var openSummaries: [ConnectionSummary] { connections.values.map(\.dissector).filter(\.isWebSocket).map(\.summary) }
 
     private func handle(_ event: TCPReassemblyEvent, emit: (SniffEvent) -> Void) {
         switch event {
         case .flowOpened(let info):
             nextConnection += 1
-            flows[info.id] = info
-            connections[info.id] = WebSocketConnectionDissector(
+            let dissector = WebSocketConnectionDissector(
                 id: nextConnection, first: info.initiator, second: info.responder,
                 clientIsFirst: info.handshakeSeen ? true : nil, time: info.time,
                 configuration: configuration.dissector, webSocketPorts: configuration.webSocketPorts)
+            connections[info.id] = Connection(dissector: dissector, info: info)
         case .data(let flow, let direction, let bytes, _, let time, _):
-            guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
-            c.data(from: info.source(of: direction), bytes, time: time, emit: emit)
+            guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
+            entry.dissector.data(from: entry.info.source(of: direction), bytes, time: time, emit: emit)
         case .gap(let flow, let direction, let missing, _, let time):
-            guard let c = connections[flow], !c.isIgnored, let info = flows[flow] else { return }
-            c.gap(from: info.source(of: direction), missing: missing, time: time, emit: emit)
+            guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
+            entry.dissector.gap(from: entry.info.source(of: direction), missing: missing, time: time, emit: emit)
         case .directionClosed:
             break
         case .flowClosed(let flow, let reason, let time):
-            guard let c = connections.removeValue(forKey: flow) else { return }
-            flows[flow] = nil
+            guard let c = connections.removeValue(forKey: flow)?.dissector else { return }
+            let hint = Int(truncatingIfNeeded: flow.rawValue) & (recent.count - 1)
+            if recent[hint]?.info.id == flow { recent[hint] = nil }
             guard c.isWebSocket || c.summary.reason.hasPrefix("upgrade refused") else { return }
             c.close(reason: reason.description, time: time, emit: emit)
             summaries.append(c.summary)

@@ -2,13 +2,15 @@ import WebSocketCodec
 import WebSocketCompression
 import WebSocketInspect
 
-/// What the sniffer reports, in capture order.
-public enum SniffEvent: Sendable {
-    case handshake(HandshakeRecord)
-    case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecord, timing: MessageTiming)
-    case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecord, timing: MessageTiming)
+/// What the sniffer reports, in capture order. Frame and message records are borrowed: their bytes
+/// are valid only during the call that receives the event (`FrameRecord(view)` keeps a copy).
+public enum SniffEvent {
+    // The rare, large cases are boxed so that every frame and message event is small to pass on.
+    indirect case handshake(HandshakeRecord)
+    case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecordView, timing: MessageTiming)
+    case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecordView, timing: MessageTiming)
     case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double)
-    case closed(ConnectionSummary)
+    indirect case closed(ConnectionSummary)
 }
 
 /// Round trips the sniffer pairs up: a pong with its ping, a reply envelope with its request.
@@ -88,7 +90,60 @@ public final class WebSocketConnectionDissector {
     private var pendingServerBytes: [UInt8] = []
     private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
     private var requests: [String: Double] = [:]
-    public private(set) var summary: ConnectionSummary
+    /// The summary's fields that are not counters.
+    private var summaryBase: ConnectionSummary
+    private var counts = Counts()
+    private var closeCode: UInt16?
+
+    /// Counters, per direction (client to server first): plain integers in one property, put into
+    /// the summary's dictionaries only when it is asked for, so that counting a frame costs no
+    /// hashing and one access to the object.
+    private struct Counts {
+        var messages = (0, 0)
+        var bytes = (0, 0)
+        var frames = (0, 0)
+        var opcodes = [Int](repeating: 0, count: 16)
+        var violations = 0
+        var gaps = 0
+
+        mutating func frame(_ fromClient: Bool, _ opcode: WebSocketOpcode, violations v: Int) {
+            if fromClient { frames.0 += 1 } else { frames.1 += 1 }
+            opcodes[Int(opcode.rawValue & 0x0F)] += 1
+            violations += v
+        }
+
+        mutating func message(_ fromClient: Bool, violations v: Int) {
+            if fromClient { messages.0 += 1 } else { messages.1 += 1 }
+            violations += v
+        }
+
+        mutating func bytes(_ fromClient: Bool, _ n: Int) {
+            if fromClient { bytes.0 += n } else { bytes.1 += n }
+        }
+    }
+
+    /// Counts for this connection so far.
+    public var summary: ConnectionSummary {
+        var s = summaryBase
+        s.messages = Self.perDirection(counts.messages)
+        s.bytes = Self.perDirection(counts.bytes)
+        s.frames = Self.perDirection(counts.frames)
+        for (op, n) in counts.opcodes.enumerated() where n > 0 {
+            s.opcodes[WebSocketOpcode(rawValue: UInt8(op))!.name, default: 0] += n
+        }
+        s.closeCode = closeCode
+        s.violations = counts.violations
+        s.gaps = counts.gaps
+        return s
+    }
+
+    /// A dictionary holding the directions that were counted (as the summary always had them).
+    private static func perDirection(_ counts: (Int, Int)) -> [WebSocketDirection: Int] {
+        var d: [WebSocketDirection: Int] = [:]
+        if counts.0 != 0 { d[.clientToServer] = counts.0 }
+        if counts.1 != 0 { d[.serverToClient] = counts.1 }
+        return d
+    }
 
     /// - Parameters:
     ///   - clientIsFirst: true/false when the SYN showed who the client is, nil when unknown.
@@ -103,7 +158,7 @@ public final class WebSocketConnectionDissector {
             client = c ? first : second
             server = c ? second : first
         }
-        summary = ConnectionSummary(connection: id, client: "\(client ?? first)", server: "\(server ?? second)",
+        summaryBase = ConnectionSummary(connection: id, client: "\(client ?? first)", server: "\(server ?? second)",
                                     firstTime: time, lastTime: time, reason: "")
         // Picked up mid-stream on a known WebSocket port: no handshake to wait for.
         if webSocketPorts.contains(Int(first.port)) || webSocketPorts.contains(Int(second.port)) {
@@ -122,13 +177,13 @@ public final class WebSocketConnectionDissector {
     /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
     /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs.
     public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
-        summary.lastTime = time
+        summaryBase.lastTime = time
         if client == nil {
             // The side that speaks first with a request line is the client.
             client = sender
             server = sender == endpoints.0 ? endpoints.1 : endpoints.0
-            summary.client = "\(client!)"
-            summary.server = "\(server!)"
+            summaryBase.client = "\(client!)"
+            summaryBase.server = "\(server!)"
         }
         let isClient = sender == client
         switch phase {
@@ -236,7 +291,7 @@ public final class WebSocketConnectionDissector {
         emit(.handshake(record))
         guard status.status == 101 else {
             phase = .notWebSocket
-            summary.reason = "upgrade refused (\(status.status))"
+            summaryBase.reason = "upgrade refused (\(status.status))"
             return
         }
         startWebSocket(deflate: deflate, parameters: parameters)
@@ -254,67 +309,68 @@ public final class WebSocketConnectionDissector {
         fromClient = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
         fromServer = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
         phase = .webSocket
-        summary.websocket = true
+        summaryBase.websocket = true
     }
 
     private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
-        summary.bytes[direction, default: 0] += bytes.count
-        var events: [DissectionEvent] = []
-        if direction == .clientToServer { fromClient?.feed(bytes) { events.append($0) } }
-        else { fromServer?.feed(bytes) { events.append($0) } }
-        report(events, direction: direction, time: time, emit: emit)
+        counts.bytes(direction == .clientToServer, bytes.count)
+        if direction == .clientToServer {
+            fromClient?.feedViews(bytes, { report($0, direction: .clientToServer, time: time, emit: emit) })
+        } else {
+            fromServer?.feedViews(bytes, { report($0, direction: .serverToClient, time: time, emit: emit) })
+        }
     }
 
-    private func report(_ events: [DissectionEvent], direction: WebSocketDirection, time: Double, emit: (SniffEvent) -> Void) {
-        for e in events {
-            switch e {
-            case .frame(let f):
-                summary.frames[direction, default: 0] += 1
-                summary.opcodes[f.header.opcode.name, default: 0] += 1
-                summary.violations += f.violations.count
-                var timing = MessageTiming()
-                if f.header.opcode == .ping {
-                    if pings[direction, default: [:]].count < 1024 { pings[direction, default: [:]][f.payload] = time }
-                } else if f.header.opcode == .pong {
-                    let other: WebSocketDirection = direction == .clientToServer ? .serverToClient : .clientToServer
-                    if let sent = pings[other]?.removeValue(forKey: f.payload) { timing.pingRTT = time - sent }
+    private func report(_ event: DissectionEventView, direction: WebSocketDirection, time: Double, emit: (SniffEvent) -> Void) {
+        let isClient = direction == .clientToServer
+        switch event {
+        case .frame(let f):
+            let op = f.header.opcode
+            counts.frame(isClient, op, violations: f.violations.count)
+            var timing = MessageTiming()
+            if op.isControl {
+                if op == .ping {
+                    if pings[direction, default: [:]].count < 1024 { pings[direction, default: [:]][Array(f.payload)] = time }
+                } else if op == .pong {
+                    let other: WebSocketDirection = isClient ? .serverToClient : .clientToServer
+                    if let sent = pings[other]?.removeValue(forKey: Array(f.payload)) { timing.pingRTT = time - sent }
                 }
-                if f.header.opcode == .close, summary.closeCode == nil { summary.closeCode = f.close?.code?.code ?? 1005 }
-                emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
-            case .message(let m):
-                summary.messages[direction, default: 0] += 1
-                summary.violations += m.violations.count
-                var timing = MessageTiming()
-                if let cid = m.envelope?.correlationID {
-                    if let asked = requests.removeValue(forKey: cid), direction == .serverToClient {
-                        timing.replyLatency = time - asked
-                    } else if direction == .clientToServer {
-                        if requests.count < 100_000 { requests[cid] = time }
-                    }
-                }
-                emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+                if op == .close, closeCode == nil { closeCode = f.close?.code?.code ?? 1005 }
             }
+            emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
+        case .message(let m):
+            counts.message(isClient, violations: m.violations.count)
+            var timing = MessageTiming()
+            if let cid = m.envelope?.correlationID {
+                if let asked = requests.removeValue(forKey: cid), direction == .serverToClient {
+                    timing.replyLatency = time - asked
+                } else if direction == .clientToServer {
+                    if requests.count < 100_000 { requests[cid] = time }
+                }
+            }
+            emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
         }
     }
 
     public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
-        summary.gaps += 1
+        counts.gaps += 1
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
         emit(.gap(connection: id, direction: direction, missing: missing, time: time))
         // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {
-            summary.bytes[d, default: 0] += missing
-            var events: [DissectionEvent] = []
-            if d == .clientToServer { fromClient?.skip(missing) { events.append($0) } }
-            else { fromServer?.skip(missing) { events.append($0) } }
-            report(events, direction: d, time: time, emit: emit)
+            counts.bytes(d == .clientToServer, missing)
+            if d == .clientToServer {
+                fromClient?.skipViews(missing, { report($0, direction: d, time: time, emit: emit) })
+            } else {
+                fromServer?.skipViews(missing, { report($0, direction: d, time: time, emit: emit) })
+            }
         }
     }
 
     /// End of the connection (FIN/RST, eviction, end of capture): reports truncated frames.
     public func close(reason: String, time: Double, emit: (SniffEvent) -> Void) {
-        summary.lastTime = max(summary.lastTime, time)
-        if summary.reason.isEmpty { summary.reason = reason }
+        summaryBase.lastTime = max(summaryBase.lastTime, time)
+        if summaryBase.reason.isEmpty { summaryBase.reason = reason }
         if phase == .awaitingResponse, let h = handshake { emit(.handshake(h)) }
         emit(.closed(summary))
     }

@@ -54,6 +54,12 @@ struct TCPFlow {
 /// and eviction of the oldest are all O(1).
 struct TCPFlowTable {
     private var index: [TCPFlowKey: Int] = [:]
+    /// Slots of recently looked-up keys, by a cheap hash of the key: a capture's packets come from a
+    /// few busy connections at a time, and hashing a key for the dictionary costs more than the rest
+    /// of a packet's bookkeeping. An entry is only a hint, checked against the slot's key; removing a
+    /// flow clears its entry, since its slot may be reused.
+    private var recent = [Int](repeating: -1, count: Self.recentCount)
+    private static let recentCount = 64
     private(set) var slots: [TCPFlow] = []
     private var freeSlots: [Int] = []
     /// Least recently active slot, or -1.
@@ -62,11 +68,36 @@ struct TCPFlowTable {
 
     var count: Int { index.count }
 
-    func slot(for key: TCPFlowKey) -> Int? { index[key] }
+    mutating func slot(for key: TCPFlowKey) -> Int? {
+        let hint = Self.recentIndex(key)
+        let cached = recent[hint]
+        if cached >= 0, slots[cached].key == key { return cached }
+        guard let slot = index[key] else { return nil }
+        recent[hint] = slot
+        return slot
+    }
 
     subscript(slot: Int) -> TCPFlow {
         _read { yield slots[slot] }
         _modify { yield &slots[slot] }
+    }
+
+    /// Whether a direction of a flow has started, read through stored properties: reading through
+    /// `TCPFlow`'s direction subscript copied the whole flow, buffers and all, on every packet.
+    func isStarted(_ slot: Int, _ direction: TCPDirection) -> Bool {
+        direction == .initiatorToResponder ? slots[slot].forward.started : slots[slot].backward.started
+    }
+
+    /// A cheap, well-mixed position for `key` in `recent`.
+    private static func recentIndex(_ key: TCPFlowKey) -> Int {
+        func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {
+            switch address {
+            case .v4(let a): return (h ^ UInt64(a)) &* 0x9E37_79B9_7F4A_7C15
+            case .v6(let high, let low): return (h ^ high ^ (low << 31 | low >> 33)) &* 0x9E37_79B9_7F4A_7C15
+            }
+        }
+        let h = mix(mix(UInt64(key.low.port) << 16 | UInt64(key.high.port), key.low.address), key.high.address)
+        return Int(truncatingIfNeeded: h >> 58) & (recentCount - 1)
     }
 
     /// Adds a flow as the most recent; returns its slot.
@@ -80,12 +111,15 @@ struct TCPFlowTable {
             slots.append(flow)
         }
         index[flow.key] = slot
+        recent[Self.recentIndex(flow.key)] = slot
         link(slot)
         return slot
     }
 
     /// Removes a flow; its slot is reused.
     mutating func remove(_ slot: Int) {
+        let hint = Self.recentIndex(slots[slot].key)
+        if recent[hint] == slot { recent[hint] = -1 }
         unlink(slot)
         index[slots[slot].key] = nil
         slots[slot].forward = TCPStreamState()

@@ -84,7 +84,7 @@ public struct TCPReassembler {
 
         var slot = table.slot(for: key)
         if let existing = slot {
-            if table[existing].finished {
+            if table.slots[existing].finished {
                 guard isBareSYN else {
                     statistics.ignoredSegments += 1
                     return nil
@@ -92,8 +92,8 @@ public struct TCPReassembler {
                 table.remove(existing)
                 slot = nil
             } else if isBareSYN {
-                let sameSYN = source == table[existing].info.initiator && table[existing].forward.synSeen
-                    && table[existing].forward.initialSequence == packet.sequenceNumber
+                let sameSYN = source == table.slots[existing].info.initiator && table.slots[existing].forward.synSeen
+                    && table.slots[existing].forward.initialSequence == packet.sequenceNumber
                 if !sameSYN {
                     close(existing, reason: .reused, time: time, emit: emit)
                     table.remove(existing)
@@ -112,18 +112,18 @@ public struct TCPReassembler {
         }
         guard let slot else { return nil }
         table.touch(slot, time: time)
-        let info = table[slot].info
+        let info = table.slots[slot].info
         let direction: TCPDirection = source == info.initiator ? .initiatorToResponder : .responderToInitiator
 
         var dataSequence = packet.sequenceNumber
         if isSYN {
             dataSequence &+= 1
-            if !table[slot][direction].started { table[slot][direction].startWithSYN(packet.sequenceNumber) }
+            if !table.isStarted(slot, direction) { table[slot][direction].startWithSYN(packet.sequenceNumber) }
         }
-        if !table[slot][direction].started, length > 0 || flags.contains(.fin) {
+        if !table.isStarted(slot, direction), length > 0 || flags.contains(.fin) {
             table[slot][direction].startMidStream(dataSequence)
         }
-        if table[slot][direction].started {
+        if table.isStarted(slot, direction) {
             table[slot][direction].accept(
                 sequence: dataSequence, bytes: payload, missing: packet.uncapturedPayloadLength,
                 fin: flags.contains(.fin), packetNumber: packetNumber,
@@ -137,7 +137,7 @@ public struct TCPReassembler {
         if flags.contains(.rst) {
             close(slot, reason: .rst, time: time, emit: emit)
             table[slot].finished = true
-        } else if table[slot].forward.closed, table[slot].backward.closed {
+        } else if table.slots[slot].forward.closed, table.slots[slot].backward.closed {
             close(slot, reason: .fin, time: time, emit: emit)
             table[slot].finished = true
         }

@@ -1,0 +1,263 @@
+/// JSON Lines written straight into an `OutputBuffer`: keys in the order written (the schema's key
+/// order is part of what users see), strings escaped as RFC 8259 §7 asks, no Foundation.
+///
+/// Commas are placed from one flag: a key or an array element after a value gets one. So objects
+/// and arrays nest without a stack, and `extra` closures can add keys in the middle of an object.
+extension OutputBuffer {
+    // MARK: Structure
+
+    @inlinable @inline(__always)
+    mutating func separate() {
+        if needsComma { append(UInt8(ascii: ",")) }
+    }
+
+    public mutating func beginJSONObject() {
+        separate()
+        append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+
+    public mutating func endJSONObject() {
+        append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    /// Closes the line's top-level object and ends the line.
+    public mutating func endJSONLine() {
+        append(UInt8(ascii: "}"))
+        append(UInt8(ascii: "\n"))
+        needsComma = false
+    }
+
+    public mutating func beginJSONArray() {
+        separate()
+        append(UInt8(ascii: "["))
+        needsComma = false
+    }
+
+    public mutating func endJSONArray() {
+        append(UInt8(ascii: "]"))
+        needsComma = true
+    }
+
+    /// `"key":` (after a comma when a value came before), in one step: the keys of a frame's line
+    /// are most of its bytes that are not payload.
+    @inlinable @inline(__always)
+    public mutating func jsonKey(_ key: StaticString) {
+        guard key.hasPointerRepresentation else {
+            separate()
+            append(UInt8(ascii: "\""))
+            append(key)
+            append(UInt8(ascii: "\""))
+            append(UInt8(ascii: ":"))
+            needsComma = false
+            return
+        }
+        let n = key.utf8CodeUnitCount
+        reserve(n &+ 4)
+        var p = UnsafeMutableRawPointer(base + used)
+        if needsComma {
+            p.storeBytes(of: UInt8(ascii: ","), as: UInt8.self)
+            p += 1
+        }
+        p.storeBytes(of: UInt8(ascii: "\""), as: UInt8.self)
+        Self.copySmall(UnsafeRawPointer(key.utf8Start), to: p + 1, count: n)
+        p.storeBytes(of: UInt8(ascii: "\""), toByteOffset: n &+ 1, as: UInt8.self)
+        p.storeBytes(of: UInt8(ascii: ":"), toByteOffset: n &+ 2, as: UInt8.self)
+        used = p + (n &+ 3) - UnsafeMutableRawPointer(base)
+        needsComma = false
+    }
+
+    /// A key written as given (keys are the schema's names, never user data).
+    public mutating func jsonKey(named key: String) {
+        separate()
+        append(UInt8(ascii: "\""))
+        append(contentsOf: key)
+        append(UInt8(ascii: "\""))
+        append(UInt8(ascii: ":"))
+        needsComma = false
+    }
+
+    // MARK: Values
+
+    @inlinable
+    public mutating func jsonNull() {
+        separate()
+        append("null")
+        needsComma = true
+    }
+
+    @inlinable @inline(__always)
+    public mutating func jsonValue(_ v: Bool) {
+        separate()
+        if v { append("true") } else { append("false") }
+        needsComma = true
+    }
+
+    @inlinable
+    public mutating func jsonValue(_ v: Int) {
+        separate()
+        append(decimal: v)
+        needsComma = true
+    }
+
+    @inlinable
+    public mutating func jsonValue(_ v: UInt64) {
+        separate()
+        append(decimal: v)
+        needsComma = true
+    }
+
+    /// Swift's shortest round-trip form (`String(v)`), or null for infinities and NaN.
+    public mutating func jsonValue(_ v: Double) {
+        guard v.isFinite else { return jsonNull() }
+        separate()
+        append(shortest: v)
+        needsComma = true
+    }
+
+    /// Already-serialised JSON (`"bytes"` that a writer produced, `null`, a number's text).
+    public mutating func jsonRaw(_ serialized: UnsafeRawBufferPointer) {
+        separate()
+        append(serialized)
+        needsComma = true
+    }
+
+    public mutating func jsonRaw(_ serialized: String) {
+        separate()
+        append(contentsOf: serialized)
+        needsComma = true
+    }
+
+    @inlinable @inline(__always)
+    public mutating func jsonLiteral(_ serialized: StaticString) {
+        separate()
+        append(serialized)
+        needsComma = true
+    }
+
+    /// A JSON string of UTF-8 bytes, escaped (see `appendJSONEscaped`).
+    public mutating func jsonString(_ utf8: UnsafeRawBufferPointer) {
+        separate()
+        append(UInt8(ascii: "\""))
+        appendJSONEscaped(utf8)
+        append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    public mutating func jsonString(_ s: String) {
+        var s = s
+        s.withUTF8 { jsonString(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The bytes as a JSON string of lower-case hex digits.
+    public mutating func jsonHexString(_ bytes: UnsafeRawBufferPointer) {
+        separate()
+        append(UInt8(ascii: "\""))
+        appendHex(bytes)
+        append(UInt8(ascii: "\""))
+        needsComma = true
+    }
+
+    // MARK: Keyed values (null for nil), as JSONLineWriter spells them
+
+    public mutating func jsonString(_ key: StaticString, _ v: String?) {
+        jsonKey(key)
+        if let v { jsonString(v) } else { jsonNull() }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func jsonInt(_ key: StaticString, _ v: Int?) {
+        jsonKey(key)
+        if let v { jsonValue(v) } else { jsonNull() }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func jsonUInt(_ key: StaticString, _ v: UInt64?) {
+        jsonKey(key)
+        if let v { jsonValue(v) } else { jsonNull() }
+    }
+
+    @inlinable @inline(__always)
+    public mutating func jsonBool(_ key: StaticString, _ v: Bool?) {
+        jsonKey(key)
+        if let v { jsonValue(v) } else { jsonNull() }
+    }
+
+    public mutating func jsonDouble(_ key: StaticString, _ v: Double?) {
+        jsonKey(key)
+        if let v { jsonValue(v) } else { jsonNull() }
+    }
+
+    // MARK: Escaping
+
+    /// Escapes UTF-8 text for the inside of a JSON string (RFC 8259 §7): `"` and `\` get a
+    /// backslash, newline, carriage return and tab their short forms, other control characters
+    /// (below 0x20) `\u00xx`; everything else, DEL and non-ASCII included, is copied as it is.
+    ///
+    /// Eight bytes at a time: a word with none of those bytes is copied whole. The tests hold it
+    /// to the String-based writer it replaced, byte for byte.
+    public mutating func appendJSONEscaped(_ text: UnsafeRawBufferPointer) {
+        let n = text.count
+        guard n > 0, let source = text.baseAddress else { return }
+        reserve(6 &* n)
+        var out = UnsafeMutableRawPointer(base + used)
+        let start = out
+        var i = 0
+        while i < n {
+            if n &- i >= 8 {
+                let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                if !Self.needsEscape(word) {
+                    out.storeBytes(of: word, as: UInt64.self)
+                    out += 8
+                    i &+= 8
+                    continue
+                }
+            }
+            let c = source.load(fromByteOffset: i, as: UInt8.self)
+            i &+= 1
+            if c >= 0x20 && c != 0x22 && c != 0x5C {
+                out.storeBytes(of: c, as: UInt8.self)
+                out += 1
+                continue
+            }
+            out.storeBytes(of: UInt8(ascii: "\\"), as: UInt8.self)
+            switch c {
+            case 0x22, 0x5C:
+                out.storeBytes(of: c, toByteOffset: 1, as: UInt8.self)
+                out += 2
+            case 0x0A:
+                out.storeBytes(of: UInt8(ascii: "n"), toByteOffset: 1, as: UInt8.self)
+                out += 2
+            case 0x0D:
+                out.storeBytes(of: UInt8(ascii: "r"), toByteOffset: 1, as: UInt8.self)
+                out += 2
+            case 0x09:
+                out.storeBytes(of: UInt8(ascii: "t"), toByteOffset: 1, as: UInt8.self)
+                out += 2
+            default:
+                out.storeBytes(of: UInt8(ascii: "u"), toByteOffset: 1, as: UInt8.self)
+                out.storeBytes(of: UInt8(ascii: "0"), toByteOffset: 2, as: UInt8.self)
+                out.storeBytes(of: UInt8(ascii: "0"), toByteOffset: 3, as: UInt8.self)
+                out.storeBytes(of: Self.hexDigit(c >> 4), toByteOffset: 4, as: UInt8.self)
+                out.storeBytes(of: Self.hexDigit(c & 0xF), toByteOffset: 5, as: UInt8.self)
+                out += 6
+            }
+        }
+        used &+= out - start
+    }
+
+    /// True when one of the 8 bytes is below 0x20, `"` or `\`. The has-a-byte-less-than trick can
+    /// flag bytes above a true hit (borrows), never a word with none: exact for "copy it whole".
+    @inlinable @inline(__always)
+    static func needsEscape(_ w: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let control = (w &- 0x20 &* ones) & ~w
+        let q = w ^ (0x22 &* ones)
+        let quote = (q &- ones) & ~q
+        let b = w ^ (0x5C &* ones)
+        let backslash = (b &- ones) & ~b
+        return (control | quote | backslash) & highs != 0
+    }
+}

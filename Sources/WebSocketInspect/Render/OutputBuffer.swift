@@ -1,0 +1,232 @@
+/// Bytes being prepared for output, written through a raw pointer: building a line costs no
+/// `String`, no `Array` and, once the buffer has grown to its working size, no allocation.
+///
+/// `sniff` renders hundreds of thousands of lines a second; built as Strings, the appends and the
+/// allocations behind them were most of its time. Renderers write into one of these, and the
+/// command hands the whole buffer to write(2) at once. Noncopyable because it owns its memory.
+public struct OutputBuffer: ~Copyable {
+    @usableFromInline var base: UnsafeMutablePointer<UInt8>
+    @usableFromInline var capacity: Int
+    @usableFromInline var used: Int
+    /// Bytes written so far.
+    public var count: Int { used }
+    /// JSON state: a value was just written, so the next key or array element needs a comma.
+    @usableFromInline var needsComma = false
+
+    /// - Parameter capacity: the initial size; the buffer doubles as needed.
+    public init(capacity: Int = 1 << 12) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+        used = 0
+    }
+
+    deinit { base.deallocate() }
+
+    public var isEmpty: Bool { used == 0 }
+
+    /// The bytes written, borrowed for the call.
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: used))
+    }
+
+    /// A copy of the bytes written, as a `String` (they are UTF-8 when only the `append` and JSON
+    /// methods wrote them, since those write valid UTF-8 or what they were given).
+    public func makeString() -> String {
+        String(decoding: UnsafeBufferPointer(start: base, count: used), as: UTF8.self)
+    }
+
+    /// Like `makeString`, without a final newline.
+    public func makeLine() -> String {
+        let n = used > 0 && base[used - 1] == 0x0A ? used - 1 : used
+        return String(decoding: UnsafeBufferPointer(start: base, count: n), as: UTF8.self)
+    }
+
+    /// Forgets the bytes written and keeps the memory.
+    public mutating func removeAll() {
+        used = 0
+        needsComma = false
+    }
+
+    /// Makes room for `n` more bytes.
+    @inlinable @inline(__always)
+    public mutating func reserve(_ n: Int) {
+        if capacity &- used < n { grow(n) }
+    }
+
+    @usableFromInline
+    mutating func grow(_ n: Int) {
+        let needed = used + n
+        var newCapacity = capacity
+        while newCapacity < needed { newCapacity *= 2 }
+        let new = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        new.update(from: base, count: used)
+        base.deallocate()
+        base = new
+        capacity = newCapacity
+    }
+
+    @inlinable @inline(__always)
+    public mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base[used] = byte
+        used &+= 1
+    }
+
+    @inlinable
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { return }
+        reserve(bytes.count)
+        UnsafeMutableRawPointer(base + used).copyMemory(from: source, byteCount: bytes.count)
+        used &+= bytes.count
+    }
+
+    @inlinable @inline(__always)
+    public mutating func append(_ s: StaticString) {
+        if s.hasPointerRepresentation {
+            let n = s.utf8CodeUnitCount
+            reserve(n)
+            Self.copySmall(UnsafeRawPointer(s.utf8Start), to: UnsafeMutableRawPointer(base + used), count: n)
+            used &+= n
+        } else {
+            s.withUTF8Buffer { append(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Copies `n` bytes without a call for the short pieces JSON is made of (keys, literals):
+    /// two overlapping loads cover 4–16 bytes, and no load reaches outside the source.
+    @inlinable @inline(__always)
+    static func copySmall(_ from: UnsafeRawPointer, to: UnsafeMutableRawPointer, count n: Int) {
+        if n >= 8 && n <= 16 {
+            let head = from.loadUnaligned(as: UInt64.self)
+            let tail = from.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+            to.storeBytes(of: head, as: UInt64.self)
+            to.storeBytes(of: tail, toByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            let head = from.loadUnaligned(as: UInt32.self)
+            let tail = from.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)
+            to.storeBytes(of: head, as: UInt32.self)
+            to.storeBytes(of: tail, toByteOffset: n &- 4, as: UInt32.self)
+        } else if n < 4 {
+            for i in 0..<n { to.storeBytes(of: from.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self) }
+        } else {
+            to.copyMemory(from: from, byteCount: n)
+        }
+    }
+
+    public mutating func append(contentsOf s: String) {
+        var s = s
+        s.withUTF8 { append(UnsafeRawBufferPointer($0)) }
+    }
+
+    public mutating func append(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append($0) }
+    }
+
+    /// Decimal digits, as `String(value)` writes them.
+    @inlinable
+    public mutating func append(decimal value: Int) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        append(decimal: value.magnitude)
+    }
+
+    /// Decimal digits, as `String(value)` writes them.
+    @inlinable
+    public mutating func append(decimal value: UInt) {
+        append(decimal: UInt64(value))
+    }
+
+    /// Decimal digits, as `String(value)` writes them: two at a time from a table of pairs,
+    /// written from the end once the length is known.
+    @inlinable
+    public mutating func append(decimal value: UInt64) {
+        if value < 10 { return append(UInt8(truncatingIfNeeded: value) &+ 0x30) }
+        let digits = Self.decimalDigitCount(value)
+        reserve(digits)
+        let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
+        let out = UnsafeMutableRawPointer(base + used)
+        var v = value
+        var at = digits
+        while v >= 100 {
+            let pair = Int(truncatingIfNeeded: v % 100) &* 2
+            v /= 100
+            at &-= 2
+            out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: pair, as: UInt16.self), toByteOffset: at, as: UInt16.self)
+        }
+        if v >= 10 {
+            out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: Int(truncatingIfNeeded: v) &* 2, as: UInt16.self), as: UInt16.self)
+        } else {
+            out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
+        }
+        used &+= digits
+    }
+
+    /// How many decimal digits `value` has: comparisons for the lengths offsets and sizes have.
+    @inlinable @inline(__always)
+    static func decimalDigitCount(_ value: UInt64) -> Int {
+        if value < 100_000 {
+            return value < 100 ? (value < 10 ? 1 : 2) : (value < 1_000 ? 3 : (value < 10_000 ? 4 : 5))
+        }
+        if value < 10_000_000_000 {
+            return value < 10_000_000 ? (value < 1_000_000 ? 6 : 7)
+                : (value < 100_000_000 ? 8 : (value < 1_000_000_000 ? 9 : 10))
+        }
+        var digits = 10
+        var rest = value / 10_000_000_000
+        while rest != 0 {
+            digits &+= 1
+            rest /= 10
+        }
+        return digits
+    }
+
+    /// "00", "01", … "99".
+    @usableFromInline static let decimalPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// Lower-case hex, two digits per byte, no separators (tshark's `websocket.payload` style).
+    @inlinable
+    public mutating func appendHex(_ bytes: UnsafeRawBufferPointer) {
+        let n = bytes.count
+        guard n > 0, let source = bytes.baseAddress else { return }
+        reserve(2 &* n)
+        let out = UnsafeMutableRawPointer(base + used)
+        var i = 0
+        while n &- i >= 4 {
+            let four = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i, as: UInt32.self))
+            out.storeBytes(of: Self.hexDigits(four).littleEndian, toByteOffset: 2 &* i, as: UInt64.self)
+            i &+= 4
+        }
+        while i < n {
+            let b = source.load(fromByteOffset: i, as: UInt8.self)
+            out.storeBytes(of: Self.hexDigit(b >> 4), toByteOffset: 2 &* i, as: UInt8.self)
+            out.storeBytes(of: Self.hexDigit(b & 0xF), toByteOffset: 2 &* i &+ 1, as: UInt8.self)
+            i &+= 1
+        }
+        used &+= 2 &* n
+    }
+
+    /// The 8 hex digits of 4 bytes (packed with the first byte in the low bits), packed the same
+    /// way: each byte is spread into a 16-bit lane, its nibbles become bytes, and each nibble becomes
+    /// '0'–'9' or 'a'–'f' without a branch (`n + 6` carries into bit 4 exactly when `n` > 9).
+    @inlinable @inline(__always)
+    static func hexDigits(_ four: UInt32) -> UInt64 {
+        var x = UInt64(four)
+        x = (x | x << 16) & 0x0000_FFFF_0000_FFFF
+        x = (x | x << 8) & 0x00FF_00FF_00FF_00FF
+        let nibbles = (x >> 4) & 0x000F_000F_000F_000F | (x & 0x000F_000F_000F_000F) << 8
+        let letters = ((nibbles &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        return nibbles &+ 0x3030_3030_3030_3030 &+ letters &* 0x27
+    }
+
+    @inlinable @inline(__always)
+    static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57
+    }
+
+    /// Hex of a masking key in wire order, as `WebSocketMaskingKey.hex` writes it.
+    @inlinable
+    public mutating func appendHex(packed key: UInt32) {
+        reserve(8)
+        UnsafeMutableRawPointer(base + used).storeBytes(of: Self.hexDigits(key).littleEndian, as: UInt64.self)
+        used &+= 8
+    }
+}

@@ -1,0 +1,125 @@
+import Testing
+import WebSocketCodec
+import WebSocketCompression
+@testable import WebSocketInspect
+
+/// The borrowed records (`FrameRecordView`, `MessageRecordView`) that `sniff` renders without
+/// copying: the same content as the owned records, with text exactly as the String-based
+/// dissector showed it (`String(validating:)` for frames, `String(decoding:)` of the cut data
+/// for messages).
+@Suite("Stream dissector views")
+struct DissectorViewTests {
+    typealias Seeded = DissectorTests.Seeded
+
+    /// Every view, turned into owned records inside the callback, as the owned `feed` does.
+    static func records(_ bytes: [UInt8], config: WebSocketDissectorConfiguration, direction: WebSocketDirection? = nil,
+                        cuts: [Int] = []) -> (frames: [FrameRecord], messages: [MessageRecord], json: [String]) {
+        var d = WebSocketStreamDissector(configuration: config, direction: direction)
+        var frames: [FrameRecord] = []
+        var messages: [MessageRecord] = []
+        var json: [String] = []
+        var start = 0
+        for end in cuts + [bytes.count] where end >= start {
+            Array(bytes[start..<end]).withUnsafeBytes { raw in
+                d.feedViews(raw, { event in
+                    var out = OutputBuffer()
+                    switch event {
+                    case .frame(let f):
+                        frames.append(FrameRecord(f))
+                        DissectionRenderer.writeJSON(f, to: &out)
+                        // The owned record renders the same line as the view it came from.
+                        #expect(out.makeLine() == DissectionRenderer.json(FrameRecord(f)))
+                    case .message(let m):
+                        messages.append(MessageRecord(m))
+                        DissectionRenderer.writeJSON(m, to: &out)
+                        #expect(out.makeLine() == DissectionRenderer.json(MessageRecord(m)))
+                    }
+                    json.append(out.makeLine())
+                })
+            }
+            start = end
+        }
+        return (frames, messages, json)
+    }
+
+    /// The rules the String-based dissector applied, checked on every record.
+    static func checkTextRules(_ r: (frames: [FrameRecord], messages: [MessageRecord], json: [String])) {
+        for f in r.frames where f.header.opcode == .text && !f.header.rsv1 {
+            #expect(f.text == String(validating: f.payload, as: UTF8.self), "frame \(f.index)")
+        }
+        for f in r.frames where f.text != nil {
+            #expect(f.text == String(validating: f.payload, as: UTF8.self))
+        }
+        for m in r.messages where m.text != nil {
+            #expect(m.text == String(decoding: m.data, as: UTF8.self), "message \(m.index)")
+        }
+    }
+
+    @Test func textCutInsideACharacterShowsAsTheOldDecodingDid() {
+        let samples = ["ééééééé", "🙂🙂🙂", "a日本語b", "x🙂é日", "plain ascii text"]
+        for sample in samples {
+            let bytes = WebSocketFrameEncoder.encode(.text(sample, maskingKey: WebSocketMaskingKey(9, 8, 7, 6)))
+                + WebSocketFrameEncoder.fragment(opcode: .text, payload: Array(sample.utf8), fragmentSize: 2)
+                    .flatMap { WebSocketFrameEncoder.encode($0) }
+            for limit in 0...(sample.utf8.count + 1) {
+                let r = Self.records(bytes, config: .init(maxPayloadShown: limit))
+                #expect(r.messages.count == 2)
+                for m in r.messages {
+                    let shown = Array(sample.utf8.prefix(limit))
+                    #expect(m.data == shown)
+                    #expect(m.dataTruncated == (limit < sample.utf8.count))
+                    #expect(m.text == String(decoding: shown, as: UTF8.self), "\(sample) cut at \(limit)")
+                }
+                Self.checkTextRules(r)
+            }
+        }
+    }
+
+    @Test func viewsAgreeWithTheRulesUnderEveryLimitAndChunking() {
+        let bytes = DissectorTests.stream()
+        var g = Seeded(state: 77)
+        for limit in [nil, 0, 1, 2, 3, 5, 16, 64, 256] as [Int?] {
+            let whole = Self.records(bytes, config: .init(maxPayloadShown: limit), direction: .clientToServer)
+            Self.checkTextRules(whole)
+            #expect(whole.messages.count == 7)
+            var cuts: [Int] = []
+            var at = 0
+            while at < bytes.count {
+                at += Int.random(in: 1...300, using: &g)
+                if at < bytes.count { cuts.append(at) }
+            }
+            let pieces = Self.records(bytes, config: .init(maxPayloadShown: limit), direction: .clientToServer, cuts: cuts)
+            #expect(pieces.json == whole.json)
+        }
+    }
+
+    @Test func mutatedStreamsFollowTheTextRules() {
+        var g = Seeded(state: 4242)
+        let valid = DissectorTests.stream()
+        for round in 0..<200 {
+            var bytes = Array(valid.prefix(Int.random(in: 0...valid.count, using: &g)))
+            for _ in 0..<Int.random(in: 1...10, using: &g) where !bytes.isEmpty {
+                bytes[Int.random(in: 0..<bytes.count, using: &g)] = UInt8.random(in: 0...255, using: &g)
+            }
+            let config = WebSocketDissectorConfiguration(maxPayloadShown: [3, 7, 40, nil][round % 4], maxInflatedSize: 1 << 20)
+            Self.checkTextRules(Self.records(bytes, config: config))
+        }
+    }
+
+    @Test func wholeFramesAreShownWithoutCopying() {
+        // The view of an unfragmented frame points into the bytes being parsed, and its message
+        // view at the same bytes: nothing is copied for the common case.
+        var d = WebSocketStreamDissector(configuration: .init(maxPayloadShown: nil))
+        var addresses: [UnsafeRawPointer?] = []
+        WebSocketFrameEncoder.encode(.text("hello there")).withUnsafeBytes { raw in
+            d.feedViews(raw, { event in
+                switch event {
+                case .frame(let f): addresses.append(f.payload.baseAddress)
+                case .message(let m): addresses.append(m.data.baseAddress)
+                }
+            })
+        }
+        #expect(addresses.count == 2)
+        #expect(addresses[0] != nil && addresses[0] == addresses[1])
+    }
+}
