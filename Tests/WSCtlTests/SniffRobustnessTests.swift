@@ -6,17 +6,6 @@ import Testing
 /// must end by itself within 20 s with status 0 or 1 (1: a warning about a damaged record).
 @Suite("Sniff survives damaged captures", .timeLimit(.minutes(1)))
 struct SniffRobustnessTests {
-    /// A small deterministic generator (SplitMix64), so a failure can be reproduced from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     static func damaged(_ bytes: [UInt8], seed: UInt64) -> [UInt8] {
         var rng = SplitMix(state: seed)

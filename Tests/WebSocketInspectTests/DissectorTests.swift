@@ -7,16 +7,6 @@ import WebSocketCompression
 /// one byte at a time.
 @Suite("Stream dissector")
 struct DissectorTests {
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// A rendering of every record that captures what a user sees.
     static func transcript(_ bytes: [UInt8], cuts: [Int], config: WebSocketDissectorConfiguration = .init(maxPayloadShown: nil),

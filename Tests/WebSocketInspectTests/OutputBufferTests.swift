@@ -46,16 +46,6 @@ struct OutputBufferTests {
         return b.withBytes { Array($0) }
     }
 
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     @Test func everyASCIIByteAtEveryPositionOfAWord() {
         // Each byte 0x00–0x7F alone and inside plain text at offsets 0–33, so that it lands in
