@@ -9,8 +9,6 @@ import WebSocketCompression
 /// for messages).
 @Suite("Stream dissector views")
 struct DissectorViewTests {
-    typealias Seeded = DissectorTests.Seeded
-
     /// Every view, turned into owned records inside the callback, as the owned `feed` does.
     static func records(_ bytes: [UInt8], config: WebSocketDissectorConfiguration, direction: WebSocketDirection? = nil,
                         cuts: [Int] = []) -> (frames: [FrameRecord], messages: [MessageRecord], json: [String]) {
