@@ -69,7 +69,7 @@ let package = Package(
         .target(
             name: "WebSocketServer",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression", "CLua", "CLuaSandbox", "CExecSpawn",
+                "WebSocketCodec", "WebSocketCompression", "CExecSpawn",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,11 +80,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // `serve --script`: the Lua 5.4 host behind WebSocketServer's ServerScript protocol.
+        .target(
+            name: "WebSocketScripting",
+            dependencies: [
+                "WebSocketServer", "WebSocketCodec", "CLua", "CLuaSandbox",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // The commands, as a library so tests can run them.
         .target(
             name: "WSCtl",
             dependencies: [
-                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect", "WebSocketServer", "WebSocketSniffer",
+                "WebSocketCodec", "WebSocketCompression", "WebSocketInspect", "WebSocketServer", "WebSocketScripting", "WebSocketSniffer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -133,6 +143,7 @@ let package = Package(
             dependencies: ["WebSocketServer", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
+        .testTarget(name: "WebSocketScriptingTests", dependencies: ["WebSocketScripting"], swiftSettings: strict),
         .testTarget(name: "WSCtlTests", dependencies: ["WSCtl", "wsctl"], swiftSettings: strict),
     ]
 )

@@ -62,13 +62,6 @@ public struct ServerConfiguration: Sendable {
     /// Serve Prometheus text at /metrics and health at /healthz.
     public var metrics = false
 
-    /// A Lua 5.4 script with on_open/on_message/on_close hooks (`--script`).
-    public var scriptPath: String? = nil
-    /// Most bytes the script's Lua state may hold. 64 MiB: room for a few of the largest messages.
-    public var scriptMemoryLimit = 64 << 20
-    /// Lua VM instructions one hook or timer call may run (about 0.05-0.2 s of pure Lua).
-    public var scriptInstructionBudget = 10_000_000
-
     /// `--exec`: a shell command run per connection (echo mode) or once for all (broadcast mode).
     public var execCommand: String? = nil
     /// Most --exec processes at once (echo mode); further upgrades get 503.

@@ -29,7 +29,7 @@ final class ServerContext: Sendable {
     let authPolicy: AuthPolicy
     let originPolicy: OriginPolicy
     /// The `--script` host, when there is one.
-    let script: ScriptHost?
+    let script: (any ServerScript)?
     /// `--exec`: the process supervisor, and in broadcast mode the one shared process.
     let exec: ExecSupervisor?
     let execHub: ExecHub?
@@ -37,7 +37,7 @@ final class ServerContext: Sendable {
     /// Set at shutdown: new upgrades are refused.
     let shuttingDown = Atomic<Bool>(false)
 
-    init(configuration: ServerConfiguration, logger: Logger, script: ScriptHost? = nil, hubLoop: (any EventLoop)? = nil) {
+    init(configuration: ServerConfiguration, logger: Logger, script: (any ServerScript)? = nil, hubLoop: (any EventLoop)? = nil) {
         self.configuration = configuration
         self.script = script
         let exec = configuration.execCommand.map { _ in ExecSupervisor(configuration: configuration, logger: logger) }

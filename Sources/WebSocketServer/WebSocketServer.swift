@@ -13,27 +13,23 @@ public final class WebSocketServer: Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel = Mutex<(any Channel)?>(nil)
 
-    private let scriptError: ScriptLoadError?
+    private let scriptError: (any Error)?
 
-    /// With `scriptPath` set, the script is loaded here (its top level runs); `start` throws its
-    /// `ScriptLoadError` if it could not be.
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    /// With a `script` factory, the script is made here on the loop it will run on (a Lua script's
+    /// top level runs then); `start` throws the factory's error if it failed.
+    public init(configuration: ServerConfiguration, logger: Logger, script makeScript: ServerScriptFactory? = nil) {
         self.configuration = configuration
         // A script runs on one thread; its connections too unless --threads asks for more.
-        let threads = configuration.threads ?? (configuration.scriptPath != nil ? 1 : System.coreCount)
+        let threads = configuration.threads ?? (makeScript != nil ? 1 : System.coreCount)
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        var script: ScriptHost? = nil
-        var scriptError: ScriptLoadError? = nil
-        if let path = configuration.scriptPath {
+        var script: (any ServerScript)? = nil
+        var scriptError: (any Error)? = nil
+        if let makeScript {
             let loop = group.next()
             do {
-                script = try loop.submit { () throws(ScriptLoadError) -> ScriptHost in
-                    try ScriptHost(path: path, loop: loop, configuration: configuration, logger: logger)
-                }.wait()
-            } catch let e as ScriptLoadError {
-                scriptError = e
+                script = try loop.submit { try makeScript(loop) }.wait()
             } catch {
-                scriptError = ScriptLoadError(description: "\(error)")
+                scriptError = error
             }
         }
         self.scriptError = scriptError

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import WebSocketScripting
 import WebSocketServer
 
 extension WSCtlCommand {
@@ -174,18 +175,26 @@ extension WSCtlCommand {
             c.tlsCertificatePath = tlsCert
             c.tlsKeyPath = tlsKey
             c.metrics = metrics
-            if let script {
-                guard FileManager.default.isReadableFile(atPath: script) else { throw ValidationError("--script: cannot read \(script)") }
-                c.scriptPath = script
+            if let script, !FileManager.default.isReadableFile(atPath: script) {
+                throw ValidationError("--script: cannot read \(script)")
             }
-            c.scriptMemoryLimit = try size("script-memory", scriptMemory)
-            guard c.scriptMemoryLimit >= 1 << 20 else { throw ValidationError("--script-memory: at least 1MiB") }
+            guard try size("script-memory", scriptMemory) >= 1 << 20 else { throw ValidationError("--script-memory: at least 1MiB") }
             guard scriptBudget >= 1000 else { throw ValidationError("--script-budget: at least 1000 instructions") }
-            c.scriptInstructionBudget = scriptBudget
             c.execCommand = exec
             c.maxProcesses = maxProcesses
             c.execLineBuffered = !noLineBuffering
             return c
+        }
+
+        /// The Lua host for --script, made on the loop it runs on.
+        func makeScriptFactory(logger: Logger, maxMessageSize: Int) throws -> ServerScriptFactory? {
+            guard let path = script else { return nil }
+            let memory = try ByteSizeFlag.parse(scriptMemory)
+            let budget = scriptBudget
+            return { loop in
+                try ScriptHost(path: path, loop: loop, memoryLimit: memory, instructionBudget: budget,
+                               maxMessageSize: maxMessageSize, logger: logger)
+            }
         }
 
         func run() throws {
@@ -200,7 +209,8 @@ extension WSCtlCommand {
             let logger = Logger(label: "wsctl.serve")
             // Until the signal sources below exist, a SIGHUP (reload) must not end the process.
             signal(SIGHUP, SIG_IGN)
-            let server = WebSocketServer(configuration: configuration, logger: logger)
+            let server = WebSocketServer(configuration: configuration, logger: logger,
+                                         script: try makeScriptFactory(logger: logger, maxMessageSize: configuration.maxMessageSize))
             let address: String
             do {
                 let bound = try server.start()
@@ -208,7 +218,7 @@ extension WSCtlCommand {
                 let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
                 address = "\(scheme)://\(host):\(bound.port ?? configuration.port)\(configuration.path ?? "/")"
             } catch let error as ScriptLoadError {
-                Output.error("--script \(configuration.scriptPath ?? ""): \(error.description)")
+                Output.error("--script \(script ?? ""): \(error.description)")
                 throw ExitCode(2)
             } catch {
                 Output.error("cannot listen on \(configuration.host):\(configuration.port): \(error)")
@@ -225,8 +235,8 @@ extension WSCtlCommand {
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 if sig == SIGHUP {
                     s.setEventHandler {
-                        if configuration.scriptPath != nil {
-                            logger.notice("SIGHUP: reloading the script", metadata: ["script": "\(configuration.scriptPath!)"])
+                        if let path = script {
+                            logger.notice("SIGHUP: reloading the script", metadata: ["script": "\(path)"])
                             server.reloadScript()
                         }
                     }

@@ -119,12 +119,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if let script = server.script {
-            let handle = ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+            let connection = ScriptConnection(handle: ConnectionHandle(id: info.id, handler: NIOLoopBound(self, eventLoop: context.eventLoop)))
             let request = info.request
             if script.loop.inEventLoop {
-                script.opened(handle: handle, request: request)
+                script.opened(connection, request: request)
             } else {
-                script.loop.execute { script.opened(handle: handle, request: request) }
+                script.loop.execute { script.opened(connection, request: request) }
             }
         }
         _ = c
@@ -358,7 +358,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     private func prepareOutbound(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Outcome {
         server.counters.messagesIn.add(1, ordering: .relaxed)
         server.metrics?.messageIn(bytes: payload.count)
-        if let script = server.script, script.handlesMessages.load(ordering: .relaxed) {
+        if let script = server.script, script.handlesMessages {
             scriptPayload.removeAll(keepingCapacity: scriptPayload.capacity <= 1 << 20)
             scriptPayload.append(contentsOf: payload)
             return .scripted(binary: opcode == .binary)

@@ -5,20 +5,11 @@ import Logging
 import NIOCore
 import Synchronization
 import WebSocketCodec
+import WebSocketServer
 
 /// A script that cannot be loaded, or whose top level fails (the Lua message, with file:line).
 public struct ScriptLoadError: Error, CustomStringConvertible {
     public var description: String
-}
-
-/// What a script sees of the upgrade request.
-struct ScriptRequest: Sendable {
-    var path: String
-    /// The query string without `?` (may be empty).
-    var query: String
-    var headers: [(name: String, value: String)]
-    var remote: String
-    var subprotocol: String?
 }
 
 /// One Lua 5.4 state running a `serve --script` file, and everything the script can reach.
@@ -26,8 +17,8 @@ struct ScriptRequest: Sendable {
 /// Threading: every method runs on `loop`, the script's event loop; all hooks and timers run there
 /// one at a time. Connections on other loops reach it with `loop.execute` (their messages keep their
 /// order), and what the script sends goes back to each connection's own loop.
-final class ScriptHost: @unchecked Sendable {
-    let loop: any EventLoop
+public final class ScriptHost: ServerScript, @unchecked Sendable {
+    public let loop: any EventLoop
     let path: String
     private let logger: Logger
     private let memoryLimit: Int
@@ -38,15 +29,16 @@ final class ScriptHost: @unchecked Sendable {
     /// The state being loaded (start-up, SIGHUP) while its top level runs.
     private var loading: LuaScriptState?
     /// Whether the loaded script defines on_message (otherwise messages get the --mode behaviour).
-    let handlesMessages = Atomic<Bool>(false)
+    private let handlesMessagesFlag = Atomic<Bool>(false)
+    public var handlesMessages: Bool { handlesMessagesFlag.load(ordering: .relaxed) }
 
     private final class Peer {
         let serial: Int
         let id: String
-        let handle: ConnectionHandle
+        let handle: ScriptConnection
         var conn: Int32 = LUA_NOREF
         var rooms: [String] = []
-        init(serial: Int, id: String, handle: ConnectionHandle) {
+        init(serial: Int, id: String, handle: ScriptConnection) {
             self.serial = serial
             self.id = id
             self.handle = handle
@@ -72,22 +64,28 @@ final class ScriptHost: @unchecked Sendable {
     static let maxTimers = 100_000
 
     /// Handlers on this loop that the current call wrote to; flushed when it returns.
-    private var dirty: [WebSocketFrameHandler] = []
+    private var dirty: [ScriptConnection] = []
     private var depth = 0
 
     /// Where the hidden key of a conn table points (its peer serial). Any unique address will do.
     nonisolated(unsafe) private static let serialKey = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
 
-    init(path: String, loop: any EventLoop, configuration: ServerConfiguration, logger: Logger) throws(ScriptLoadError) {
+    /// Loads `path` (its top level runs) on `loop`, which must be the current loop.
+    /// - Parameters:
+    ///   - memoryLimit: most bytes the Lua state may hold (`--script-memory`).
+    ///   - instructionBudget: Lua instructions one hook or timer call may run (`--script-budget`).
+    ///   - maxMessageSize: the server's message limit; larger sends are refused.
+    public init(path: String, loop: any EventLoop, memoryLimit: Int, instructionBudget: Int, maxMessageSize: Int,
+                logger: Logger) throws(ScriptLoadError) {
         self.path = path
         self.loop = loop
         self.logger = logger
-        self.memoryLimit = configuration.scriptMemoryLimit
-        self.budget = configuration.scriptInstructionBudget
-        self.maxMessageSize = configuration.maxMessageSize
+        self.memoryLimit = memoryLimit
+        self.budget = instructionBudget
+        self.maxMessageSize = maxMessageSize
         state = LuaScriptState.placeholder
         state = try makeState()
-        handlesMessages.store(state.hasOnMessage, ordering: .relaxed)
+        handlesMessagesFlag.store(state.hasOnMessage, ordering: .relaxed)
     }
 
     deinit { state.close() }
@@ -149,7 +147,7 @@ final class ScriptHost: @unchecked Sendable {
     /// Loads the file again (SIGHUP). On success the new script replaces the old one: connections
     /// stay open with their rooms and their conn:set values (those JSON can carry); the old
     /// script's timers are cancelled. On failure the old script keeps running.
-    func reload() {
+    public func reload() {
         loop.assertInEventLoop()
         let fresh: LuaScriptState
         do {
@@ -190,7 +188,7 @@ final class ScriptHost: @unchecked Sendable {
         }
         state = fresh
         old.close()
-        handlesMessages.store(fresh.hasOnMessage, ordering: .relaxed)
+        handlesMessagesFlag.store(fresh.hasOnMessage, ordering: .relaxed)
         logger.notice("script reloaded", metadata: [
             "script": "\(path)", "connections": "\(peers.count)", "stores carried": "\(carried)", "values not carried": "\(dropped)",
         ])
@@ -256,7 +254,7 @@ final class ScriptHost: @unchecked Sendable {
 
     // MARK: Events from connections (on this loop)
 
-    func opened(handle: ConnectionHandle, request: ScriptRequest) {
+    public func opened(_ handle: ScriptConnection, request: ScriptRequest) {
         loop.assertInEventLoop()
         let peer = Peer(serial: nextSerial, id: handle.id, handle: handle)
         nextSerial += 1
@@ -336,7 +334,7 @@ final class ScriptHost: @unchecked Sendable {
     }
 
     /// A message for on_message (the handler checked it: complete, valid, within limits).
-    func message(connectionID: String, binary: Bool, payload: UnsafeRawBufferPointer) {
+    public func message(connectionID: String, binary: Bool, payload: UnsafeRawBufferPointer) {
         loop.assertInEventLoop()
         guard let peer = peersByID[connectionID] else { return }
         let L = state.L
@@ -361,7 +359,7 @@ final class ScriptHost: @unchecked Sendable {
         finishCall()
     }
 
-    func closed(connectionID: String, code: UInt16, reason: String) {
+    public func closed(connectionID: String, code: UInt16, reason: String) {
         loop.assertInEventLoop()
         guard let peer = peersByID.removeValue(forKey: connectionID) else { return }
         // on_close still sees the connection in its rooms (conn:rooms(), ws.members), so that it can
@@ -406,9 +404,9 @@ final class ScriptHost: @unchecked Sendable {
 
     private func finishCall() {
         guard depth == 0, !dirty.isEmpty else { return }
-        let handlers = dirty
+        let written = dirty
         dirty.removeAll(keepingCapacity: true)
-        for h in handlers { h.flushScriptOutput() }
+        for c in written { c.flush() }
     }
 
     private func firstLine(_ s: String) -> String {
@@ -457,52 +455,45 @@ final class ScriptHost: @unchecked Sendable {
     /// A message to one peer; false when the connection is closing or gone.
     @discardableResult
     private func send(_ peer: Peer, opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer) -> Bool {
-        let handle = peer.handle
-        if handle.eventLoop.inEventLoop {
-            let h = handle.handler.value
-            let ok = h.scriptSend(opcode: opcode, payload: payload)
-            markDirty(h)
+        let c = peer.handle
+        if c.isOnCurrentLoop {
+            let ok = c.send(opcode: opcode, payload: payload)
+            markWritten(c)
             return ok
         }
         let copy = [UInt8](payload)
-        handle.eventLoop.execute {
-            let h = handle.handler.value
-            copy.withUnsafeBytes { _ = h.scriptSend(opcode: opcode, payload: $0) }
-            h.flushScriptOutput()
+        c.eventLoop.execute {
+            copy.withUnsafeBytes { _ = c.send(opcode: opcode, payload: $0) }
+            c.flush()
         }
         return true
     }
 
     private func sendRaw(_ peer: Peer, bytes: UnsafeRawBufferPointer) -> Bool {
-        let handle = peer.handle
-        if handle.eventLoop.inEventLoop {
-            let h = handle.handler.value
-            let ok = h.scriptSendRaw(bytes)
-            markDirty(h)
+        let c = peer.handle
+        if c.isOnCurrentLoop {
+            let ok = c.sendRaw(bytes)
+            markWritten(c)
             return ok
         }
         let copy = [UInt8](bytes)
-        handle.eventLoop.execute {
-            let h = handle.handler.value
-            copy.withUnsafeBytes { _ = h.scriptSendRaw($0) }
-            h.flushScriptOutput()
+        c.eventLoop.execute {
+            copy.withUnsafeBytes { _ = c.sendRaw($0) }
+            c.flush()
         }
         return true
     }
 
-    private func markDirty(_ h: WebSocketFrameHandler) {
-        if !h.scriptDirty {
-            h.scriptDirty = true
-            dirty.append(h)
-        }
+    private func markWritten(_ c: ScriptConnection) {
+        if c.markWritten() { dirty.append(c) }
     }
 
     private func close(_ peer: Peer, code: UInt16, reason: String) {
-        let handle = peer.handle
-        if handle.eventLoop.inEventLoop {
-            handle.handler.value.scriptClose(code: code, reason: reason)
+        let c = peer.handle
+        if c.isOnCurrentLoop {
+            c.close(code: code, reason: reason)
         } else {
-            handle.eventLoop.execute { handle.handler.value.scriptClose(code: code, reason: reason) }
+            c.eventLoop.execute { c.close(code: code, reason: reason) }
         }
     }
 

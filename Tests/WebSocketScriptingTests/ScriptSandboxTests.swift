@@ -3,10 +3,11 @@ import CLuaSandbox
 import Foundation
 import Testing
 import WebSocketCodec
-@testable import WebSocketServer
+@testable import WebSocketScripting
+import WebSocketServer
 
-/// The Lua sandbox (C), the JSON bridge and the small parsers of `--script` and `--exec`, without a
-/// server. End-to-end behaviour is in WSCtlTests/ServeScriptTests and ServeExecTests.
+/// The Lua sandbox (C), the JSON bridge and the query parser of `--script`, without a server.
+/// End-to-end behaviour is in WSCtlTests/ServeScriptTests.
 @Suite("Script sandbox and helpers")
 struct ScriptSandboxTests {
     /// A sandboxed state with no host functions (dispatch answers an error).
@@ -158,56 +159,12 @@ struct ScriptSandboxTests {
         #expect(try LuaJSON.value(s.L, -1).encoded() == #"{"1":10,"2":20,"x":1}"#)
     }
 
-    // MARK: Request and environment helpers
+    // MARK: Request helpers
 
     @Test func queryStringsAreDecoded() {
         let q = ScriptHost.parseQuery("a=1&b=x%20y&c=a+b&empty=&flag&d=%E2%9C%93&bad=%zz&a=2")
-        #expect(q.map { "\($0.0)=\($0.1)" } == ["a=1", "b=x y", "c=a b", "empty=", "flag=", "d=✓", "bad=%zz", "a=2"])
+        let pairs = q.map { "\($0.0)=\($0.1)" }
+        #expect(pairs == ["a=1", "b=x y", "c=a b", "empty=", "flag=", "d=✓", "bad=%zz", "a=2"])
         #expect(ScriptHost.parseQuery("").isEmpty)
-    }
-
-    @Test(arguments: [
-        ("127.0.0.1:5000", "127.0.0.1", "5000"),
-        ("[::1]:443", "::1", "443"),
-        ("[fe80::1]", "fe80::1", ""),
-        ("example.com", "example.com", ""),
-        ("example.com:8080", "example.com", "8080"),
-    ])
-    func hostAndPortAreSplit(input: String, host: String, port: String) {
-        let (h, p) = ExecSupervisor.split(hostPort: input)
-        #expect(h == host)
-        #expect(p == port)
-    }
-
-    @Test func execEnvironmentFollowsCGI() {
-        var c = ServerConfiguration()
-        c.execCommand = "true"
-        let supervisor = ExecSupervisor(configuration: c, logger: .init(label: "test"))
-        let request = ScriptRequest(path: "/p", query: "x=1",
-                                    headers: [("Host", "h.example:81"), ("X-Two", "a"), ("x-two", "b"), ("User-Agent", "t")],
-                                    remote: "[::1]:4444", subprotocol: "chat")
-        let env = supervisor.environment(request: request, connectionID: "c7", tls: true)
-        #expect(env["PATH_INFO"] == "/p")
-        #expect(env["QUERY_STRING"] == "x=1")
-        #expect(env["REQUEST_URI"] == "/p?x=1")
-        #expect(env["REMOTE_ADDR"] == "::1")
-        #expect(env["REMOTE_PORT"] == "4444")
-        #expect(env["HTTP_X_TWO"] == "a, b")
-        #expect(env["HTTP_USER_AGENT"] == "t")
-        #expect(env["SERVER_NAME"] == "h.example")
-        #expect(env["SERVER_PORT"] == "81")
-        #expect(env["HTTPS"] == "on")
-        #expect(env["WSCTL_CONNECTION_ID"] == "c7")
-        #expect(env["WSCTL_SUBPROTOCOL"] == "chat")
-        #expect(env["PYTHONUNBUFFERED"] == "1")
-        if ExecSupervisor.stdbufLibrary != nil {
-            #expect(env["_STDBUF_O"] == "L")
-            #expect(env["LD_PRELOAD"]?.contains("libstdbuf") == true)
-        }
-        c.execLineBuffered = false
-        let plain = ExecSupervisor(configuration: c, logger: .init(label: "test")).environment(request: nil, connectionID: nil, tls: false)
-        #expect(plain["_STDBUF_O"] == nil)
-        #expect(plain["PATH_INFO"] == nil)
-        #expect(plain["GATEWAY_INTERFACE"] == "CGI/1.1")
     }
 }
