@@ -190,7 +190,8 @@ struct DecodeCLITests {
         let r = try CLI.run(["decode", "--json", "01 03 48 65 6c 89 00 80 02 6c 6f"])
         #expect(r.status == 0)
         let lines = try CLI.jsonLines(r.stdout)
-        #expect(lines.map { $0["kind"] as? String } == ["frame", "frame", "frame", "message"])
+        let kinds = lines.map { $0["kind"] as? String }
+        #expect(kinds == ["frame", "frame", "frame", "message"])
         #expect(lines[1]["opcode_name"] as? String == "ping")
         #expect(lines[3]["text"] as? String == "Hello")
         #expect(lines[3]["fragments"] as? Int == 2)
@@ -260,7 +261,8 @@ struct DecodeCLITests {
         #expect(r.status == 0, "\(r.stderr)")
         let messages = try CLI.jsonLines(r.stdout).filter { $0["kind"] as? String == "message" }
         #expect(messages.count == 2)
-        #expect(messages.allSatisfy { $0["inflated_text"] as? String == "Hello" && $0["compressed"] as? Bool == true })
+        let allInflatedHello = messages.allSatisfy { $0["inflated_text"] as? String == "Hello" && $0["compressed"] as? Bool == true }
+        #expect(allInflatedHello, "\(messages)")
         let off = try CLI.run(["decode", "--deflate", "off", "c1 07 f2 48 cd c9 c9 07 00"])
         #expect(off.status == 1)
         #expect(off.stdout.contains("reserved-bits"))
@@ -270,7 +272,8 @@ struct DecodeCLITests {
         let text = #"{"type":"join_room","payload":{"room":"r1"},"metadata":{"correlation_id":"c-42"}}"#
         let enc = try CLI.run(["encode", "--text", text, "--format", "hex"])
         let r = try CLI.run(["decode", "--json", enc.stdout])
-        let m = try #require(CLI.jsonLines(r.stdout).first { $0["kind"] as? String == "message" })
+        let message = try CLI.jsonLines(r.stdout).first { $0["kind"] as? String == "message" }
+        let m = try #require(message, "no message line in: \(r.stdout)")
         let env = try #require(m["envelope"] as? [String: Any])
         #expect(env["type"] as? String == "join_room")
         #expect(env["correlation_id"] as? String == "c-42")
@@ -327,6 +330,7 @@ struct DecodeCLITests {
         let r = try CLI.run(["decode", "--json", "82 7f 80 00 00 00 00 00 00 01"])
         #expect(r.status == 1)
         let lines = try CLI.jsonLines(r.stdout)
-        #expect(lines.contains { ($0["errors"] as? [[String: Any]])?.first?["rule"] as? String == "length-top-bit-set" })
+        let hasTopBitError = lines.contains { ($0["errors"] as? [[String: Any]])?.first?["rule"] as? String == "length-top-bit-set" }
+        #expect(hasTopBitError, "\(lines)")
     }
 }

@@ -112,7 +112,9 @@ struct ServeExecTests {
     @Test func clientClosingEndsTheProcess() throws {
         try withServer(["--exec", "echo $$; exec sleep 30"]) { server in
             let r = try Self.steps(server.url, [["recv": 1], ["close": 1000]])
-            let pid = try #require(Self.texts(r).first.flatMap { Int32($0) })
+            let received = Self.texts(r)
+            let echoedPid = received.first.flatMap { Int32($0) }
+            let pid = try #require(echoedPid, "received: \(received)")
             #expect(Self.processGone(pid, within: 5), "process \(pid) still running after its client closed")
             #expect(server.child.waitForStderr(containing: "pid=\(pid) status=signal 15", timeout: 5))
         }
@@ -159,7 +161,8 @@ struct ServeExecTests {
             #expect(server.child.waitForStderr(containing: "process started", timeout: 10))
             // The pid is in the log line; the client prints it too, but only at its end.
             let line = server.stderr.split(separator: "\n").first { $0.contains("process started") } ?? ""
-            let pid = try #require(line.split(separator: " ").first { $0.hasPrefix("pid=") }.flatMap { Int32($0.dropFirst(4)) })
+            let loggedPid = line.split(separator: " ").first { $0.hasPrefix("pid=") }.flatMap { Int32($0.dropFirst(4)) }
+            let pid = try #require(loggedPid, "no pid in the log line: \(line)")
             let stopped = server.stop()
             #expect(stopped.status == 0)
             #expect(Self.processGone(pid, within: 5))

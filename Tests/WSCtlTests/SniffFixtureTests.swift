@@ -55,7 +55,8 @@ struct SniffFixtureTests {
             for d in ["client", "server"] {
                 let ma = a.messageRecords(connection: ia, direction: d), mb = b.messageRecords(connection: ib, direction: d)
                 #expect(ma == mb, "\(copy) vs \(source), connection \(client), \(d) messages")
-                #expect(ma.count == c["messages"].array.filter { $0["direction"].string == d }.count)
+                let truthCount = c["messages"].array.filter { $0["direction"].string == d }.count
+                #expect(ma.count == truthCount, "\(copy): connection \(client), \(d) messages")
                 #expect(a.events("frame", connection: ia, direction: d).count == b.events("frame", connection: ib, direction: d).count,
                         "\(copy): each frame once (\(d))")
             }
@@ -103,7 +104,8 @@ struct SniffFixtureTests {
         let p = truth["perturbation"]
         let out = try SniffFixtures.sniff("gap")
         #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
-        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let perturbed = truth["connections"].array.first { $0["id"].int == p["connection"].int }
+        let conn = try #require(perturbed, "no connection \(p["connection"]) in the truth")
         let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
         let gaps = out.kind("gap")
         try #require(gaps.count == 1, "gap events: \(gaps)")
@@ -143,7 +145,8 @@ struct SniffFixtureTests {
         let truth = try SniffFixtures.truth("gap")
         let p = truth["perturbation"]
         let out = try SniffFixtures.sniff("gap")
-        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let perturbed = truth["connections"].array.first { $0["id"].int == p["connection"].int }
+        let conn = try #require(perturbed, "no connection \(p["connection"]) in the truth")
         let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
         let direction = try #require(p["direction"].string)
         var lastIndex = 0, nextOffset = 0, sawGap = false
@@ -171,9 +174,12 @@ struct SniffFixtureTests {
     @Test func framesAfterAGapAreNotProtocolViolations() throws {
         let out = try SniffFixtures.sniff("gap", ["--stats"])
         let flagged = out.kind("frame").filter { !$0["errors"].array.isEmpty }
-        #expect(flagged.count == 0, "flagged after the gap: \(flagged.map { "frame \($0["index"].int ?? -1) \($0["errors"][0]["rule"].string ?? "")" })")
-        #expect(out.kind("connection_stats").allSatisfy { $0["violations"].int == 0 },
-                "violations: \(out.kind("connection_stats").map { $0["violations"].int ?? -1 })")
+        let flaggedFrames = flagged.map { "frame \($0["index"].int ?? -1) \($0["errors"][0]["rule"].string ?? "")" }
+        #expect(flagged.count == 0, "flagged after the gap: \(flaggedFrames)")
+        let stats = out.kind("connection_stats")
+        let noViolations = stats.allSatisfy { $0["violations"].int == 0 }
+        let violations = stats.map { $0["violations"].int ?? -1 }
+        #expect(noViolations, "violations: \(violations)")
     }
 
     /// The message that lost bytes to the gap (it began before the hole and ended after it) is not
@@ -183,10 +189,12 @@ struct SniffFixtureTests {
         let truth = try SniffFixtures.truth("gap")
         let p = truth["perturbation"]
         let out = try SniffFixtures.sniff("gap")
-        let conn = try #require(truth["connections"].array.first { $0["id"].int == p["connection"].int })
+        let perturbed = truth["connections"].array.first { $0["id"].int == p["connection"].int }
+        let conn = try #require(perturbed, "no connection \(p["connection"]) in the truth")
         let id = try #require(out.connection(client: conn["client"]["text"].string ?? "?"))
         let events = out.events.filter { $0["connection"].int == id && $0["direction"].string == p["direction"].string }
-        let gapAt = try #require(events.firstIndex { $0["kind"].string == "gap" })
+        let firstGap = events.firstIndex { $0["kind"].string == "gap" }
+        let gapAt = try #require(firstGap, "no gap among \(events.count) events of the direction")
         let resumedAt = events[gapAt...].first { $0["kind"].string == "frame" }?["offset"].int ?? Int.max
         let spanning = events[gapAt...].filter { $0["kind"].string == "message" && ($0["offset"].int ?? Int.max) < resumedAt }
         let expectedLength = conn["messages"].array.first { $0["index"].int == p["lost_message_index"].int }?["length"].int
@@ -208,9 +216,12 @@ struct SniffFixtureTests {
     @Test func refusedUpgradesShowStatusAndBadAccept() throws {
         let out = try SniffFixtures.sniff("refused")
         let hs = out.kind("handshake")
-        #expect(hs.map { $0["status"].int } == [403, 400, 101])
-        #expect(hs.map { $0["accept_matches"].bool } == [nil, nil, false])
-        #expect(hs.map { $0["upgraded"].bool } == [false, false, false])
+        let statuses = hs.map { $0["status"].int }
+        #expect(statuses == [403, 400, 101])
+        let acceptMatches = hs.map { $0["accept_matches"].bool }
+        #expect(acceptMatches == [nil, nil, false])
+        let upgraded = hs.map { $0["upgraded"].bool }
+        #expect(upgraded == [false, false, false])
         #expect(hs.last?["response_error"].string?.contains("Sec-WebSocket-Accept") == true)
         #expect(out.kind("frame").isEmpty && out.kind("message").isEmpty)
         let reasons = out.kind("connection_closed").map { $0["reason"].string ?? "" }

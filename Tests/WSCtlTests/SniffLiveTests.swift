@@ -36,7 +36,8 @@ struct SniffLiveTests {
             let handshakes = out.kind("handshake")
             try #require(handshakes.count == 2, "handshakes: \(handshakes)")
             let compressed = handshakes.map { $0["extensions"].string?.contains("permessage-deflate") == true }
-            #expect(Set(compressed) == [false, true], "one connection with permessage-deflate: \(handshakes.map { $0["extensions"] })")
+            let extensions = handshakes.map { $0["extensions"] }
+            #expect(Set(compressed) == [false, true], "one connection with permessage-deflate: \(extensions)")
             for h in handshakes {
                 let id = try #require(h["connection"].int)
                 #expect(h["upgraded"].bool == true)

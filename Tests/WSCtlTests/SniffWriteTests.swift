@@ -34,7 +34,8 @@ struct SniffWriteTests {
     @Test func mixedCaptureIsDissectedLikeItsParts() throws {
         let dir = try SniffTempDirectory()
         let mixed = try SniffOutput.run(["sniff", "-r", try Self.mixedCapture(in: dir), "--json", "--full"])
-        #expect(mixed.kind("handshake").map { $0["status"].int } == [101, 403, 400, 101])
+        let mixedStatuses = mixed.kind("handshake").map { $0["status"].int }
+        #expect(mixedStatuses == [101, 403, 400, 101])
         let basic = try SniffFixtures.sniff("basic")
         let client = "127.0.0.1:\(Self.basicClientPort)"
         let a = try #require(mixed.connection(client: client)), b = try #require(basic.connection(client: client))
@@ -89,8 +90,10 @@ struct SniffWriteTests {
                     "\(input): \(kept.count) of the connection's \(original.records.count) packets saved")
             #expect(kept.map(\.data) == Array(original.records.prefix(kept.count)).map(\.data), "\(input): packets saved in order, unchanged")
             let again = try SniffOutput.run(["sniff", "-r", saved, "--json"])
-            #expect(again.kind("connection_closed").first { $0["client"].string == "127.0.0.1:\(Self.basicClientPort)" }?["reason"].string == "fin",
-                    "\(input): the saved connection's end: \(again.kind("connection_closed").map { $0["reason"].string ?? "?" })")
+            let closedEvents = again.kind("connection_closed")
+            let basicEnd = closedEvents.first { $0["client"].string == "127.0.0.1:\(Self.basicClientPort)" }?["reason"].string
+            let endReasons = closedEvents.map { $0["reason"].string ?? "?" }
+            #expect(basicEnd == "fin", "\(input): the saved connection's end: \(endReasons)")
         }
     }
 }

@@ -64,11 +64,14 @@ struct EncoderTests {
             let out = parseAll(stream, chunking: chunking, parser: config, keepPieces: false)
             #expect(frameDifference(out.frames.map(\.frame), frames) == nil, "\(chunking.testDescription)")
             #expect(out.frames.map(\.offset) == offsets)
-            #expect(out.frames.allSatisfy { $0.complete })
+            let allComplete = out.frames.allSatisfy { $0.complete }
+            let incompleteAt = out.frames.filter { !$0.complete }.map(\.offset)
+            #expect(allComplete, "\(chunking.testDescription): incomplete frames at \(incompleteAt)")
             #expect(out.failure == nil)
             #expect(out.pending == nil)
             // Minimal lengths and a clean header never break the length rules.
-            #expect(!out.parserViolations.contains { $0.rule == .nonMinimalLength || $0.rule == .lengthTopBitSet })
+            let breaksLengthRule = out.parserViolations.contains { $0.rule == .nonMinimalLength || $0.rule == .lengthTopBitSet }
+            #expect(!breaksLengthRule, "\(out.parserViolations)")
         }
     }
 
@@ -106,17 +109,19 @@ struct EncoderTests {
     @Test("a forced 7-bit length over 127 throws", arguments: [128, 200, 65536])
     func sevenBitTooLong(length: Int) {
         var out: [UInt8] = []
-        #expect(throws: WebSocketEncodingError.self) {
+        let thrown = thrownError {
             try WebSocketFrameEncoder.encode(.binary(Wire.pattern(length)), lengthEncoding: .sevenBit, into: &out)
         }
+        #expect(thrown is WebSocketEncodingError, "threw \(String(describing: thrown))")
     }
 
     @Test("a forced 16-bit length over 65535 throws")
     func sixteenBitTooLong() {
         var out: [UInt8] = []
-        #expect(throws: WebSocketEncodingError.self) {
+        let thrown = thrownError {
             try WebSocketFrameEncoder.encode(.binary(Wire.pattern(65536)), lengthEncoding: .sixteenBit, into: &out)
         }
+        #expect(thrown is WebSocketEncodingError, "threw \(String(describing: thrown))")
     }
 
     @Test("the 7-bit form can write 126 or 127 in the length field without the extended length")
@@ -212,7 +217,8 @@ struct EncoderTests {
         #expect(frames.map(\.rsv1) == [false, false, false, false])
         #expect(frames.map(\.payload.count) == [3, 3, 3, 1])
         #expect(frames.flatMap(\.payload) == payload)
-        #expect(frames.allSatisfy { $0.maskingKey == nil })
+        let noneMasked = frames.allSatisfy { $0.maskingKey == nil }
+        #expect(noneMasked, "\(frames.map(\.maskingKey))")
     }
 
     @Test("a compressed message sets RSV1 on the first fragment only (RFC 7692 §6.1)")
@@ -256,7 +262,8 @@ struct EncoderTests {
             keys.append(key)
             return key
         }
-        #expect(frames.map(\.maskingKey) == keys.map { Optional($0) })
+        let drawnKeys = keys.map { Optional($0) }
+        #expect(frames.map(\.maskingKey) == drawnKeys)
         #expect(frames.count == (payload.count + size - 1) / size)
         let wire = frames.flatMap { WebSocketFrameEncoder.encode($0) }
         let chunkings: [FeedChunking] = size < 10 ? [.whole, .random(seed: 9)] : FeedChunking.standard

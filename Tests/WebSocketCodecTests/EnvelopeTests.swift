@@ -205,7 +205,8 @@ struct EnvelopeTests {
 
     @Test("each rule, with its code, path and place", arguments: errorCases)
     func errors(_ c: EnvelopeErrorCase) throws {
-        let error = try #require(EnvelopeTest.error { _ = try WebSocketEnvelope.parse(c.text) })
+        let textError = EnvelopeTest.error { _ = try WebSocketEnvelope.parse(c.text) }
+        let error = try #require(textError, "\(c.text) parsed")
         #expect(error.code == c.code)
         #expect(error.path == c.path)
         #expect(error.message.contains(c.says), "\(error.message)")
@@ -222,19 +223,22 @@ struct EnvelopeTests {
             #expect(error.type == (try EnvelopeTest.readJSON(c.text))["type"]?.stringValue)
         }
         // The same from bytes.
-        #expect(EnvelopeTest.error { _ = try WebSocketEnvelope.parse(Array(c.text.utf8)) } == error)
+        let bytesError = EnvelopeTest.error { _ = try WebSocketEnvelope.parse(Array(c.text.utf8)) }
+        #expect(bytesError == error)
     }
 
     @Test("bytes that are not UTF-8 are not JSON, with the place")
     func notUTF8() throws {
         let bytes = Array(#"{"type": "a"#.utf8) + [0xC0, 0x80] + Array(#""}"#.utf8)
-        let error = try #require(EnvelopeTest.error { _ = try WebSocketEnvelope.parse(bytes) })
+        let bytesError = EnvelopeTest.error { _ = try WebSocketEnvelope.parse(bytes) }
+        let error = try #require(bytesError, "parsed")
         #expect(error.code == .notJSON)
         #expect(error.offset == 11)
         #expect(error.message == "not JSON: not UTF-8: byte 0xC0 at byte 11 (line 1, column 12)")
         #expect(try WebSocketEnvelope.parseIfEnvelope(bytes) == nil)
         let truncated = Array(#"{"type": "é"#.utf8).dropLast()
-        let cut = try #require(EnvelopeTest.error { _ = try WebSocketEnvelope.parse(Array(truncated)) })
+        let truncatedError = EnvelopeTest.error { _ = try WebSocketEnvelope.parse(Array(truncated)) }
+        let cut = try #require(truncatedError, "truncated text parsed")
         #expect(cut.message.contains("not UTF-8: a truncated character"))
     }
 
@@ -242,26 +246,32 @@ struct EnvelopeTests {
     func freeStandardTypes() throws {
         for type in ["auth_response", "connection_established", "typing_start", "typing_stop", "presence_update",
                      "ping", "pong", "error"] {
-            #expect(throws: Never.self) { _ = try WebSocketEnvelope.parse(#"{"type": "\#(type)"}"#) }
+            let thrown = thrownError { _ = try WebSocketEnvelope.parse(#"{"type": "\#(type)"}"#) }
+            #expect(thrown == nil, "\(type): \(String(describing: thrown))")
         }
-        #expect(throws: Never.self) {
+        let thrown = thrownError {
             _ = try WebSocketEnvelope.parse(#"{"type": "message", "payload": {"room": "r1", "content": ""}}"#)
             _ = try WebSocketEnvelope.parse(#"{"type": "auth", "payload": {"token": "t"}}"#)
             _ = try WebSocketEnvelope.parse(#"{"type": "leave_room", "payload": {"room": "r"}}"#)
         }
+        #expect(thrown == nil, "\(String(describing: thrown))")
     }
 
     @Test("validate() checks an envelope built by hand")
     func validateByHand() {
-        #expect(EnvelopeTest.error { try WebSocketEnvelope(type: "").validate() }?.code == .invalidType)
-        #expect(EnvelopeTest.error { try WebSocketEnvelope(type: "x", payload: [1, 2]).validate() }?.code == .invalidPayload)
-        #expect(EnvelopeTest.error { try WebSocketEnvelope(type: "join_room", payload: [:]).validate() }?.code == .missingPayloadField)
+        let emptyType = EnvelopeTest.error { try WebSocketEnvelope(type: "").validate() }
+        #expect(emptyType?.code == .invalidType)
+        let arrayPayload = EnvelopeTest.error { try WebSocketEnvelope(type: "x", payload: [1, 2]).validate() }
+        #expect(arrayPayload?.code == .invalidPayload)
+        let noRoom = EnvelopeTest.error { try WebSocketEnvelope(type: "join_room", payload: [:]).validate() }
+        #expect(noRoom?.code == .missingPayloadField)
         let badTime = WebSocketEnvelope(type: "x", metadata: WebSocketEnvelopeMetadata(timestamp: "2024-05-01T25:00:00Z"))
         let error = EnvelopeTest.error { try badTime.validate() }
         #expect(error?.code == .invalidTimestamp)
         #expect(error?.message.contains("hour 25 is out of range 0–23") == true)
         #expect(error?.type == "x")
-        #expect(throws: Never.self) { try WebSocketEnvelope(type: "join_room", payload: ["room": "r"]).validate() }
+        let thrown = thrownError { try WebSocketEnvelope(type: "join_room", payload: ["room": "r"]).validate() }
+        #expect(thrown == nil, "\(String(describing: thrown))")
     }
 
     // MARK: Prefilter and parseIfEnvelope
@@ -284,10 +294,12 @@ struct EnvelopeTests {
                      #"{"payload": {"room": 1}}"#] {
             #expect(try WebSocketEnvelope.parseIfEnvelope(text) == nil, "\(text)")
         }
-        #expect(EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": 5}"#) }?.code == .invalidType)
-        #expect(EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": null}"#) }?.code == .invalidType)
-        #expect(EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": "join_room"}"#) }?.code
-                == .missingPayloadField)
+        let numberType = EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": 5}"#) }
+        #expect(numberType?.code == .invalidType)
+        let nullType = EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": null}"#) }
+        #expect(nullType?.code == .invalidType)
+        let noPayload = EnvelopeTest.error { _ = try WebSocketEnvelope.parseIfEnvelope(#"{"type": "join_room"}"#) }
+        #expect(noPayload?.code == .missingPayloadField)
         #expect(try WebSocketEnvelope.parseIfEnvelope(#" {"type": "ping"} "#) == WebSocketEnvelope(type: "ping"))
     }
 
@@ -354,12 +366,14 @@ struct EnvelopeTests {
         let data = try JSONEncoder().encode(envelope)
         #expect(try WebSocketEnvelope.parse(Array(data)) == envelope)
         #expect(try JSONDecoder().decode(WebSocketEnvelope.self, from: Data(Self.full.utf8)) == envelope)
-        #expect(throws: WebSocketEnvelopeError.self) {
+        let missingField = thrownError {
             try JSONDecoder().decode(WebSocketEnvelope.self, from: Data(#"{"type":"join_room","payload":{}}"#.utf8))
         }
-        #expect(throws: WebSocketEnvelopeError.self) {
+        #expect(missingField is WebSocketEnvelopeError, "threw \(String(describing: missingField))")
+        let badTimestamp = thrownError {
             try JSONDecoder().decode(WebSocketEnvelope.self, from: Data(#"{"type":"x","metadata":{"timestamp":"now"}}"#.utf8))
         }
+        #expect(badTimestamp is WebSocketEnvelopeError, "threw \(String(describing: badTimestamp))")
         struct Wrapper: Codable, Equatable {
             var envelope: WebSocketEnvelope
             var type: WebSocketEnvelopeType
@@ -377,7 +391,8 @@ struct EnvelopeTests {
             "auth", "auth_response", "connection_established", "join_room", "leave_room", "room_joined", "message",
             "typing_start", "typing_stop", "presence_update", "ping", "pong", "error",
         ])
-        #expect(WebSocketEnvelopeType.standard.allSatisfy { $0.isStandard })
+        let allStandard = WebSocketEnvelopeType.standard.allSatisfy { $0.isStandard }
+        #expect(allStandard, "\(WebSocketEnvelopeType.standard)")
         #expect(WebSocketEnvelopeType("Message").isStandard == false)
         #expect(("join_room" as WebSocketEnvelopeType) == .joinRoom)
         #expect(WebSocketEnvelopeType.auth.requiredPayloadFields == ["token"])
@@ -460,7 +475,8 @@ struct EnvelopeTests {
             let date = Date(timeIntervalSince1970: Double(ms) / 1000)
             let text = WebSocketEnvelopeMetadata.timestamp(for: date)
             let back = EnvelopeTest.date(text)
-            #expect(back.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) } == ms, "\(text)")
+            let backMilliseconds = back.map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+            #expect(backMilliseconds == ms, "\(text)")
         }
         // The civil-date arithmetic agrees with Foundation's calendar, day by day over 1600–2400.
         var calendar = Calendar(identifier: .gregorian)
@@ -469,7 +485,8 @@ struct EnvelopeTests {
             let date = Date(timeIntervalSince1970: Double(days) * 86_400)
             let parts = calendar.dateComponents([.year, .month, .day], from: date)
             let civil = EnvelopeTimestamp.civil(fromDays: days)
-            #expect([civil.year, civil.month, civil.day] == [parts.year, parts.month, parts.day].map { Int64($0!) })
+            let foundationDate = [parts.year, parts.month, parts.day].map { Int64($0!) }
+            #expect([civil.year, civil.month, civil.day] == foundationDate)
             #expect(EnvelopeTimestamp.days(fromCivil: civil.year, civil.month, civil.day) == days)
         }
     }
@@ -502,11 +519,13 @@ extension EnvelopeTests {
                            #""\ud800""#, #""\udc00""#, #""\ud800\u0041""#, "\"a\nb\"", "\"abc", "[1]]", "/*c*/1", "NaN",
                            "Infinity", "[1e400]"]
             for text in refused {
-                #expect(throws: JSONSyntaxError.self, "\(text)") { try EnvelopeTest.readJSON(text) }
+                let thrown = thrownError { try EnvelopeTest.readJSON(text) }
+                #expect(thrown is JSONSyntaxError, "\(text): threw \(String(describing: thrown))")
             }
-            #expect(throws: Never.self) {
+            let deepError = thrownError {
                 _ = try EnvelopeTest.readJSON(String(repeating: "[", count: 256) + String(repeating: "]", count: 256))
             }
+            #expect(deepError == nil, "\(String(describing: deepError))")
         }
 
         @Test("ordered objects: order kept for writing, ignored for equality")

@@ -61,7 +61,8 @@ struct FrameParserTests {
         #expect(out.bytesFed == example.bytes.count)
         #expect(frameDifference(out.frames.map(\.frame), example.frames) == nil)
         #expect(out.frames.map(\.header.headerLength) == example.headerLengths)
-        #expect(out.frames.allSatisfy { $0.complete })
+        let allComplete = out.frames.allSatisfy { $0.complete }
+        #expect(allComplete, "\(out.frames.map(\.complete))")
         var offset = 0
         for (record, headerLength) in zip(out.frames, example.headerLengths) {
             #expect(record.offset == offset)
@@ -341,7 +342,8 @@ struct FrameParserTests {
         let out = parseEveryWay(bytes)
         #expect(out.frames.map(\.offset) == [0, 2, 8, 10])
         #expect(out.frames.map(\.header.headerLength) == [2, 6, 2, 6])
-        #expect(out.frames.allSatisfy { $0.payload.isEmpty && $0.complete })
+        let allEmptyAndComplete = out.frames.allSatisfy { $0.payload.isEmpty && $0.complete }
+        #expect(allEmptyAndComplete, "\(out.frames)")
         #expect(out.violations.isEmpty)
         #expect(out.messages.map(\.opcode) == [.binary, .text])
     }

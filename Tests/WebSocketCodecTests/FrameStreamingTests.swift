@@ -52,9 +52,11 @@ struct FrameStreamingTests {
         #expect(pieces.count > 1)
         #expect(largestPiece <= max(readSizes.max() ?? 0, 64 << 10), "no piece is larger than what one read brought")
         #expect(pieces.first?.isFirst == true)
-        #expect(pieces.dropFirst().allSatisfy { !$0.isFirst })
+        let onlyFirstIsFirst = pieces.dropFirst().allSatisfy { !$0.isFirst }
+        #expect(onlyFirstIsFirst, "\(pieces.map(\.isFirst))")
         #expect(pieces.last?.isLast == true)
-        #expect(pieces.dropLast().allSatisfy { !$0.isLast })
+        let onlyLastIsLast = pieces.dropLast().allSatisfy { !$0.isLast }
+        #expect(onlyLastIsLast, "\(pieces.map(\.isLast))")
         #expect(wrongHeaders == 0, "pieces reporting another frame offset, header length or payload length")
         var next: UInt64 = 0
         var misplaced: [Int] = []

@@ -138,7 +138,8 @@ struct MaskingTests {
         #expect(zero == original)
         var ones = original
         WebSocketMasking.apply(WebSocketMaskingKey(packed: .max), to: &ones, phase: 2)
-        #expect(ones == original.map { ~$0 })
+        let inverted = original.map { ~$0 }
+        #expect(ones == inverted)
     }
 
     // MARK: Keys
@@ -147,7 +148,8 @@ struct MaskingTests {
     func keyBytes() {
         let key = WebSocketMaskingKey(0x37, 0xFA, 0x21, 0x3D)
         #expect(key.bytes == [0x37, 0xFA, 0x21, 0x3D])
-        #expect((0..<4).map { key[$0] } == [0x37, 0xFA, 0x21, 0x3D])
+        let subscripted = (0..<4).map { key[$0] }
+        #expect(subscripted == [0x37, 0xFA, 0x21, 0x3D])
         #expect(key[4] == 0x37)
         #expect(key.hex == "37fa213d")
         #expect(key.description == "37fa213d")

@@ -85,7 +85,8 @@ struct DissectorTests {
         #expect(bad?.violations.first?.rule == .invalidUTF8)
         #expect(frames.last?.close?.code == .normalClosure)
         #expect(frames.last?.close?.reason == "bye")
-        #expect(frames.allSatisfy { $0.header.masked })
+        let allMasked = frames.allSatisfy { $0.header.masked }
+        #expect(allMasked, "\(frames.map(\.header.masked))")
     }
 
     @Test func capturedBytesAreNotModified() {

@@ -832,7 +832,8 @@ struct HexDumpReaderTests {
             *
             ffffffff0
             """
-        #expect(throws: HexDumpError.self) { try HexDumpReader.read(text) }
+        let thrown = thrownError { try HexDumpReader.read(text) }
+        #expect(thrown is HexDumpError, "threw \(String(describing: thrown))")
         do {
             _ = try HexDumpReader.read(text)
         } catch {
@@ -844,7 +845,8 @@ struct HexDumpReaderTests {
     func formatNames() {
         #expect(HexDumpFormat(rawValue: "hexdump-c") == .hexdumpCanonical)
         #expect(Set(HexDumpFormat.allCases.map(\.rawValue)).count == HexDumpFormat.allCases.count)
-        #expect(HexDumpFormat.allCases.allSatisfy { !$0.name.isEmpty })
+        let allNamed = HexDumpFormat.allCases.allSatisfy { !$0.name.isEmpty }
+        #expect(allNamed, "\(HexDumpFormat.allCases.map(\.name))")
         #expect(HexDumpFormat.allCases.filter(\.holdsPackets) == [.tcpdump, .wireshark])
     }
 }

@@ -119,7 +119,8 @@ import Testing
             "1http://a.com", "https://a.com@b.com", "https://[::1",
         ])
         func invalidPatternsAreReported(pattern: String) {
-            #expect(throws: OriginPatternError.self) { try OriginPolicy(validating: [pattern]) }
+            let thrown = thrownError { try OriginPolicy(validating: [pattern]) }
+            #expect(thrown is OriginPatternError, "threw \(String(describing: thrown))")
             // Unvalidated, a bad pattern matches nothing rather than widening the policy.
             #expect(!OriginPolicy(patterns: [pattern]).allows("https://a.com"))
         }
@@ -282,21 +283,24 @@ import Testing
         }
 
         @Test func directoryIsAnError() {
-            #expect(throws: AuthTokensFileError.self) { try AuthTokensFile.load(path: NSTemporaryDirectory()) }
+            let thrown = thrownError { try AuthTokensFile.load(path: NSTemporaryDirectory()) }
+            #expect(thrown is AuthTokensFileError, "threw \(String(describing: thrown))")
         }
 
         /// An empty file must not quietly turn authentication off.
         @Test func fileWithoutTokensIsAnError() throws {
             let path = try temporaryFile("# nothing here\n\n")
             defer { try? FileManager.default.removeItem(atPath: path) }
-            #expect(throws: AuthTokensFileError.self) { try AuthTokensFile.load(path: path) }
+            let thrown = thrownError { try AuthTokensFile.load(path: path) }
+            #expect(thrown is AuthTokensFileError, "threw \(String(describing: thrown))")
         }
 
         @Test func nonUTF8FileIsAnError() throws {
             let path = NSTemporaryDirectory() + "wsctl-tokens-\(UUID().uuidString)"
             try Data([0x61, 0xFF, 0x0A]).write(to: URL(fileURLWithPath: path))
             defer { try? FileManager.default.removeItem(atPath: path) }
-            #expect(throws: AuthTokensFileError.self) { try AuthTokensFile.load(path: path) }
+            let thrown = thrownError { try AuthTokensFile.load(path: path) }
+            #expect(thrown is AuthTokensFileError, "threw \(String(describing: thrown))")
         }
 
         private func temporaryFile(_ contents: String) throws -> String {
@@ -341,7 +345,8 @@ import Testing
         @Test func steadyRateExactlyAtTheLimitPasses() {
             var bucket = TokenBucket(rate: 10, burst: 1)
             let answers = takes(&bucket, at: (0..<1000).map { Double($0) * 0.1 })
-            #expect(answers.allSatisfy { $0 })
+            let allAllowed = answers.allSatisfy { $0 }
+            #expect(allAllowed, "refused at take \(answers.firstIndex(of: false) ?? -1)")
             let early = bucket.take(now: 999 * 0.1 + 0.05)
             #expect(!early)
         }
@@ -400,7 +405,8 @@ import Testing
             "10/s:-1", "1e3/s", "inf", "/s", ":5", "10/s:5:6",
         ])
         func refuses(text: String) {
-            #expect(throws: FlagValueError.self) { try RateLimit(parsing: text) }
+            let thrown = thrownError { try RateLimit(parsing: text) }
+            #expect(thrown is FlagValueError, "threw \(String(describing: thrown))")
         }
 
         @Test func errorNamesTheValue() {
@@ -463,7 +469,8 @@ import Testing
             "1..5M", ".",
         ])
         func badByteSizes(text: String) {
-            #expect(throws: FlagValueError.self) { try ByteSizeFlag.parse(text) }
+            let thrown = thrownError { try ByteSizeFlag.parse(text) }
+            #expect(thrown is FlagValueError, "threw \(String(describing: thrown))")
         }
 
         @Test(arguments: [
@@ -487,7 +494,8 @@ import Testing
 
         @Test(arguments: ["", "s", "-5s", "5x", "5S", "5M", "1m30", "1e3s", "ms", "five", "5 s s", "1d"])
         func badDurations(text: String) {
-            #expect(throws: FlagValueError.self) { try DurationFlag.parseSeconds(text) }
+            let thrown = thrownError { try DurationFlag.parseSeconds(text) }
+            #expect(thrown is FlagValueError, "threw \(String(describing: thrown))")
         }
     }
 }

@@ -289,7 +289,8 @@ private func request(_ type: String, _ payload: JSONValue? = nil, correlationID:
         #expect(out[0].payload == ["room": "a", "client_id": "c1", "status": "left"])
         #expect(out[1].recipients == ["c3", "c2"])
         #expect(out[1].payload == ["room": "b", "client_id": "c1", "status": "left"])
-        #expect(out.allSatisfy { $0.type == "presence_update" })
+        let allPresence = out.allSatisfy { $0.type == "presence_update" }
+        #expect(allPresence, "\(out.map(\.type))")
         #expect(engine.members(of: "a") == ["c2"])
         #expect(engine.members(of: "solo").isEmpty)
         #expect(engine.roomCount == 2)

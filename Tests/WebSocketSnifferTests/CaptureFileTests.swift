@@ -163,7 +163,8 @@ struct CaptureFileTests {
         try writer.flush()
         try writer.close()
         try writer.close()
-        #expect(throws: PcapError.self) { try writer.write([1]) }
+        let thrown = thrownError { try writer.write([1]) }
+        #expect(thrown is PcapError, "threw \(String(describing: thrown))")
         let source = try PcapSource(offlinePath: file.path)
         #expect(source.snapshotLength == 65_535)
         #expect(source.linkTypeName == "EN10MB")
@@ -234,13 +235,17 @@ struct CaptureFileTests {
     func corruptFileHeader(_ name: String, _ bytes: [UInt8]) throws {
         let file = TemporaryFile()
         try file.write(bytes)
-        let error = #expect(throws: PcapError.self) { try PcapSource(offlinePath: file.path) }
+        let thrown = thrownError { try PcapSource(offlinePath: file.path) }
+        #expect(thrown is PcapError, "threw \(String(describing: thrown))")
+        let error = thrown as? PcapError
         #expect(error?.kind == .openFile)
         #expect(error?.description.contains(file.path) == true)
     }
 
     @Test func missingFile() {
-        let error = #expect(throws: PcapError.self) { try PcapSource(offlinePath: "/nonexistent/capture.pcap") }
+        let thrown = thrownError { try PcapSource(offlinePath: "/nonexistent/capture.pcap") }
+        #expect(thrown is PcapError, "threw \(String(describing: thrown))")
+        let error = thrown as? PcapError
         #expect(error?.kind == .openFile)
         #expect(error?.description.contains("No such file") == true)
     }
@@ -260,7 +265,9 @@ struct CaptureFileTests {
         try other.setFilter("tcp port 80")
         try other.setFilter("tcp port 82")  // replaces the first
         #expect(Capture.readAll(other).packets.map(\.number) == [5])
-        let error = #expect(throws: PcapError.self) { try other.setFilter("tcp port") }
+        let thrown = thrownError { try other.setFilter("tcp port") }
+        #expect(thrown is PcapError, "threw \(String(describing: thrown))")
+        let error = thrown as? PcapError
         #expect(error?.kind == .filter)
     }
 

@@ -122,7 +122,8 @@ enum LiveCapture {
         #expect(info.server?.port == exchange.port, sourceLocation: sourceLocation)
         #expect(Capture.stream(events, .initiatorToResponder) == exchange.clientToServer, sourceLocation: sourceLocation)
         #expect(Capture.stream(events, .responderToInitiator) == exchange.serverToClient, sourceLocation: sourceLocation)
-        #expect(!events.contains { if case .gap = $0 { true } else { false } }, sourceLocation: sourceLocation)
+        let sawGap = events.contains { if case .gap = $0 { true } else { false } }
+        #expect(!sawGap, "a gap among \(events.count) events", sourceLocation: sourceLocation)
         #expect(events.last == .closed(1, .fin), sourceLocation: sourceLocation)
     }
 }
@@ -146,7 +147,9 @@ struct CaptureLiveTests {
 
     @Test func unknownInterfaceListsTheRealOnes() throws {
         if let reason = LiveCapture.unavailableReason() { try Test.cancel(Comment(rawValue: reason)) }
-        let error = #expect(throws: PcapError.self) { try PcapSource(liveInterface: "wsctl-nosuch0") }
+        let thrown = thrownError { try PcapSource(liveInterface: "wsctl-nosuch0") }
+        #expect(thrown is PcapError, "threw \(String(describing: thrown))")
+        let error = thrown as? PcapError
         #expect(error?.kind == .noSuchDevice)
         #expect(error?.description.contains("lo") == true)
         #expect(PcapSource.interfaceNames()?.contains("lo") == true)

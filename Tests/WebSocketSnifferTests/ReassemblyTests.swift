@@ -698,7 +698,8 @@ struct ReassemblyLookupTests {
                 if case .opened(let info) = e, info.initiator == client(i) { return info.id.rawValue }
                 return nil
             }.first!
-            #expect(h.stream(id) == (0..<6).flatMap { [tag, 0, UInt8($0)] })
+            let sent: [UInt8] = (0..<6).flatMap { [tag, 0, UInt8($0)] }
+            #expect(h.stream(id) == sent, "flow \(i)")
         }
     }
 
