@@ -68,7 +68,7 @@ ulimit -n 4096 2>/dev/null || true
 failed=0
 
 bench_name=bench-script
-# start_server, stop_server, load, value, ratio, run_echo
+# start_server, stop_server, load, value, ratio, run_echo, compare_echo
 source scripts/lib/serve-bench.sh
 
 echo "# echo: binary messages, window $WINDOW per connection, $ROUNDS rounds of ${duration}s per server and workload"
@@ -78,26 +78,7 @@ native_pid=$server_pid native_url=$server_url
 start_server script "$bin/wsctl" serve --port 0 --threads 1 --shutdown-grace 1s --script "$script"
 script_pid=$server_pid script_url=$server_url
 ratios=()
-for size in 32 16384; do
-    label=$([ "$size" = 32 ] && echo 32B || echo 16KiB)
-    for connections in 16 256; do
-        best_s=0 best_n=0 rounds_s="" rounds_n=""
-        for round in $(seq "$ROUNDS"); do
-            run_echo script "$script_pid" "$script_url" "$connections" "$size"
-            best_s=$(awk -v a="$best_s" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
-            rounds_s+="#     script round $round: $detail"$'\n'
-            run_echo native "$native_pid" "$native_url" "$connections" "$size"
-            best_n=$(awk -v a="$best_n" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
-            rounds_n+="#     native round $round: $detail"$'\n'
-        done
-        printf 'echo.script.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_s"
-        printf 'echo.native.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_n"
-        r=$(ratio "$best_s" "$best_n")
-        ratios+=("$r")
-        echo "echo.ratio.c$connections.$label $r script/native"
-        printf '%s%s' "$rounds_s" "$rounds_n"
-    done
-done
+compare_echo script "$script_pid" "$script_url" native "$native_pid" "$native_url"
 stop_server "$script_pid"
 stop_server "$native_pid"
 # A script error closes its connection with 1011, which ws-load reports; say so plainly too.

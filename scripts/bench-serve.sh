@@ -84,7 +84,7 @@ fi
 failed=0
 
 bench_name=bench-serve
-# start_server, stop_server, load, value, ratio, run_echo
+# start_server, stop_server, load, value, ratio, run_echo, compare_echo
 source scripts/lib/serve-bench.sh
 
 # ---------------------------------------------------------------- echo
@@ -95,26 +95,7 @@ wsctl_pid=$server_pid wsctl_url=$server_url
 start_server nio "$bin/nio-echo-server" --port 0 --threads 1
 nio_pid=$server_pid nio_url=$server_url
 ratios=()
-for size in 32 16384; do
-    label=$([ "$size" = 32 ] && echo 32B || echo 16KiB)
-    for connections in 16 256; do
-        best_w=0 best_n=0 rounds_w="" rounds_n=""
-        for round in $(seq "$ROUNDS"); do
-            run_echo wsctl "$wsctl_pid" "$wsctl_url" "$connections" "$size"
-            best_w=$(awk -v a="$best_w" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
-            rounds_w+="#     wsctl round $round: $detail"$'\n'
-            run_echo nio "$nio_pid" "$nio_url" "$connections" "$size"
-            best_n=$(awk -v a="$best_n" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
-            rounds_n+="#     nio   round $round: $detail"$'\n'
-        done
-        printf 'echo.wsctl.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_w"
-        printf 'echo.nio.c%s.%s %.0f msg/server-cpu-s\n' "$connections" "$label" "$best_n"
-        r=$(ratio "$best_w" "$best_n")
-        ratios+=("$r")
-        echo "echo.ratio.c$connections.$label $r wsctl/nio"
-        printf '%s%s' "$rounds_w" "$rounds_n"
-    done
-done
+compare_echo wsctl "$wsctl_pid" "$wsctl_url" nio "$nio_pid" "$nio_url"
 stop_server "$wsctl_pid"
 stop_server "$nio_pid"
 echo "echo.ratio.geomean $(printf '%s\n' "${ratios[@]}" | awk '$1 > 0 { s += log($1); n++ } END { if (n) printf "%.2f", exp(s / n); else print "n/a" }') wsctl/nio (target >= 1.5)"

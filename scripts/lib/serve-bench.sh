@@ -48,3 +48,31 @@ run_echo() {
         "$(value "$out" client_cpu_seconds)")
 }
 
+
+# compare_echo A_NAME A_PID A_URL B_NAME B_PID B_URL — every echo workload (32 B and 16 KiB ×
+# 16 and 256 connections), $ROUNDS rounds with the two servers taking turns, the best round of each
+# counting. Prints `echo.A.cN.SIZE`, `echo.B.cN.SIZE` and `echo.ratio.cN.SIZE` (A/B) lines and each
+# round as a comment; appends the ratios to the `ratios` array.
+compare_echo() {
+    local an=$1 ap=$2 au=$3 bn=$4 bp=$5 bu=$6 size label connections best_a best_b rounds_a rounds_b round r
+    for size in 32 16384; do
+        label=$([ "$size" = 32 ] && echo 32B || echo 16KiB)
+        for connections in 16 256; do
+            best_a=0 best_b=0 rounds_a="" rounds_b=""
+            for round in $(seq "$ROUNDS"); do
+                run_echo "$an" "$ap" "$au" "$connections" "$size"
+                best_a=$(awk -v a="$best_a" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
+                rounds_a+="#     $(printf '%-6s' "$an") round $round: $detail"$'\n'
+                run_echo "$bn" "$bp" "$bu" "$connections" "$size"
+                best_b=$(awk -v a="$best_b" -v b="$figure" 'BEGIN { print (b > a ? b : a) }')
+                rounds_b+="#     $(printf '%-6s' "$bn") round $round: $detail"$'\n'
+            done
+            printf 'echo.%s.c%s.%s %.0f msg/server-cpu-s\n' "$an" "$connections" "$label" "$best_a"
+            printf 'echo.%s.c%s.%s %.0f msg/server-cpu-s\n' "$bn" "$connections" "$label" "$best_b"
+            r=$(ratio "$best_a" "$best_b")
+            ratios+=("$r")
+            echo "echo.ratio.c$connections.$label $r $an/$bn"
+            printf '%s%s' "$rounds_a" "$rounds_b"
+        done
+    done
+}
