@@ -225,7 +225,15 @@ final class ExecProcess {
         NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(StderrLogger(logger: logger, pid: pid, context: context))
+                    // stderr: a log line per line, long lines cut at 4 KiB.
+                    let log = ExecProcess.Callbacks(
+                        line: { line in
+                            logger.info("process stderr", metadata: ["pid": "\(pid)", "for": "\(context)",
+                                                                     "line": "\(String(buffer: line))"])
+                        },
+                        batchDone: {}, ended: {}, stdinWritable: { _ in })
+                    try channel.pipeline.syncOperations.addHandler(
+                        LineSplitter(maxLine: 4096, output: NIOLoopBound(log, eventLoop: channel.eventLoop)))
                 }
             }
             .takingOwnershipOfDescriptor(input: p.stderr)
@@ -334,47 +342,6 @@ private final class LineSplitter: ChannelInboundHandler {
             output.value.batchDone()
         }
         output.value.ended()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
-    }
-}
-
-/// The process's stderr, a log line per line (long lines cut at 4 KiB).
-private final class StderrLogger: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    private let logger: Logger
-    private let pid: pid_t
-    private let context: String
-    private var partial: [UInt8] = []
-
-    init(logger: Logger, pid: pid_t, context: String) {
-        self.logger = logger
-        self.pid = pid
-        self.context = context
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        for byte in buffer.readableBytesView {
-            if byte == UInt8(ascii: "\n") {
-                flush()
-            } else {
-                partial.append(byte)
-                if partial.count >= 4096 { flush() }
-            }
-        }
-    }
-
-    private func flush() {
-        if partial.last == UInt8(ascii: "\r") { partial.removeLast() }
-        logger.info("process stderr", metadata: ["pid": "\(pid)", "for": "\(context)", "line": "\(String(decoding: partial, as: UTF8.self))"])
-        partial.removeAll(keepingCapacity: true)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        if !partial.isEmpty { flush() }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
