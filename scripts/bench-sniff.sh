@@ -107,6 +107,10 @@ read -r json_bytes stats < <("$wsctl" sniff -r "$capture" --json --stats | LC_AL
 sniffed=$(python3 -c 'import json, sys; s = json.loads(sys.argv[1]); print(s["messages"], s["packets"], s["connections"])' "$stats")
 [ "$sniffed" = "$expected_messages $packets 8" ] \
     || fail "wsctl sniff --stats: messages packets connections = $sniffed, expected $expected_messages $packets 8"
+# Every upgrade in the capture is a valid one (a wrong Sec-WebSocket-Accept in the generator once
+# made all of them "upgraded": false without anyone noticing).
+bad_handshakes=$("$wsctl" sniff -r "$capture" --json | grep '"kind":"handshake"' | grep -vc '"accept_matches":true,' || true)
+[ "$bad_handshakes" = 0 ] || fail "$bad_handshakes handshakes in the capture were not valid upgrades"
 tshark_frames=$(tshark -r "$capture" -c 20000 -Y websocket -T fields -e websocket.opcode 2>/dev/null | wc -l)
 [ "$tshark_frames" -gt 1000 ] || fail "tshark found only $tshark_frames WebSocket frames in the first 20,000 packets"
 echo "# checks: bare loop $bare_packets packets; wsctl $expected_messages messages in 8 connections; tshark dissects WebSocket"

@@ -31,7 +31,7 @@ import struct
 import sys
 import zlib
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC525B5"
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MSS = 1448
 
 
