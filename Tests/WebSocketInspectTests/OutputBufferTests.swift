@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import WebSocketInspect
 
@@ -146,6 +147,34 @@ struct OutputBufferTests {
             var b = OutputBuffer(capacity: 1)
             b.append(decimal: v)
             #expect(b.makeString() == String(v))
+        }
+    }
+
+    /// Times: six decimals, from microseconds, the same digits as printf's %.6f of the value.
+    @Test func secondsHaveSixDecimalsLikePrintf() {
+        let cases: [(Int64, String)] = [
+            (0, "0.000000"), (1, "0.000001"), (280, "0.000280"), (999_999, "0.999999"), (1_000_000, "1.000000"),
+            (-5, "-0.000005"), (-1_000_001, "-1.000001"), (1_790_000_000_000_287, "1790000000.000287"),
+        ]
+        for (micros, text) in cases {
+            var b = OutputBuffer(capacity: 1)
+            b.jsonSeconds(micros: micros)
+            #expect(b.makeString() == text)
+        }
+        var g = Seeded(state: 11)
+        for _ in 0..<2000 {
+            // Capture times as the sniffer sees them: whole seconds plus microseconds, as a Double.
+            let seconds = Int64(g.next() % 4_000_000_000), micros = Int64(g.next() % 1_000_000)
+            let t = Double(seconds) + Double(micros) / 1e6
+            #expect(OutputBuffer.micros(t) == seconds * 1_000_000 + micros)
+            var b = OutputBuffer(capacity: 1)
+            b.jsonSeconds(t)
+            #expect(b.makeString() == String(format: "%.6f", t))
+        }
+        for v in [Double.nan, .infinity, -.infinity, 1e300] {
+            var b = OutputBuffer(capacity: 1)
+            b.jsonSeconds(v)
+            #expect(b.makeString() == "null")
         }
     }
 

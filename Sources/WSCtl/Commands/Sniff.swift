@@ -210,21 +210,6 @@ struct PendingPackets {
     }
 }
 
-/// A JSON number (`String(v)`, null if not finite) for a value, kept for the next value that is the same.
-struct CachedDoubleText {
-    private var bits: UInt64?
-    private var text: [UInt8] = []
-
-    mutating func write(_ v: Double, to out: inout OutputBuffer) {
-        if bits == v.bitPattern { return text.withUnsafeBytes { out.jsonRaw($0) } }
-        let start = out.count
-        out.jsonValue(v)
-        bits = v.bitPattern
-        text.removeAll(keepingCapacity: true)
-        out.withBytes { text.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[start...])) }
-    }
-}
-
 /// The sniffer's output: message lines, frame lines, verbose records or JSON Lines.
 struct SniffPrinter {
     enum Mode { case messages, frames, verbose, json }
@@ -244,25 +229,32 @@ struct SniffPrinter {
         { w in
             w.int("connection", connection)
             w.string("direction", direction?.rawValue)
-            w.double("time", t)
-            w.double("time_relative", t - origin)
+            w.seconds("time", t)
+            w.seconds("time_relative", relative(t))
         }
     }
 
-    /// The text of the last time written and of its relative time: the events of one packet share
-    /// them.
-    private var timeText = CachedDoubleText()
-    private var relativeTimeText = CachedDoubleText()
+    /// Seconds since the first packet, from the two times in whole microseconds, so that the
+    /// difference is exact.
+    private func relative(_ t: Double) -> Double {
+        guard let a = OutputBuffer.micros(t), let b = OutputBuffer.micros(origin) else { return t - origin }
+        return Double(a - b) / 1e6
+    }
 
     /// The keys `extra` writes, straight into the output buffer.
-    private mutating func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
+    private func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
         out.jsonInt("connection", connection)
         out.jsonKey("direction")
         out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")
         out.jsonKey("time")
-        timeText.write(t, to: &out)
+        guard let micros = OutputBuffer.micros(t), let originMicros = OutputBuffer.micros(origin) else {
+            out.jsonNull()
+            out.jsonKey("time_relative")
+            return out.jsonNull()
+        }
+        out.jsonSeconds(micros: micros)
         out.jsonKey("time_relative")
-        relativeTimeText.write(t - origin, to: &out)
+        out.jsonSeconds(micros: micros - originMicros)
     }
 
     mutating func print(_ event: SniffEvent) {
@@ -272,7 +264,7 @@ struct SniffPrinter {
                 var w = JSONLineWriter()
                 w.string("kind", "handshake")
                 w.int("connection", h.connection)
-                w.double("time", h.time)
+                w.seconds("time", h.time)
                 w.string("client", h.client)
                 w.string("server", h.server)
                 w.string("request", h.requestLine)
@@ -305,7 +297,7 @@ struct SniffPrinter {
                 Output.withBuffer { out in
                     DissectionRenderer.writeJSON(f, to: &out) { w in
                         writeContext(&w, c, d, t)
-                        if let rtt = timing.pingRTT { w.jsonDouble("ping_rtt", rtt) }
+                        if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
                     }
                 }
             case .verbose:
@@ -328,7 +320,7 @@ struct SniffPrinter {
                 Output.withBuffer { out in
                     DissectionRenderer.writeJSON(m, to: &out) { w in
                         writeContext(&w, c, d, t)
-                        if let l = timing.replyLatency { w.jsonDouble("reply_latency", l) }
+                        if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
                     }
                 }
             case .verbose:
@@ -392,9 +384,9 @@ struct SniffPrinter {
         w.int("connection", s.connection)
         w.string("client", s.client)
         w.string("server", s.server)
-        w.double("first_time", s.firstTime)
-        w.double("last_time", s.lastTime)
-        w.double("duration", s.lastTime - s.firstTime)
+        w.seconds("first_time", s.firstTime)
+        w.seconds("last_time", s.lastTime)
+        w.seconds("duration", s.lastTime - s.firstTime)
         w.string("reason", s.reason)
         w.int("messages_client_to_server", s.messages[.clientToServer] ?? 0)
         w.int("messages_server_to_client", s.messages[.serverToClient] ?? 0)

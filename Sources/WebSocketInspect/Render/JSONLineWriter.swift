@@ -29,6 +29,13 @@ public struct JSONLineWriter: ~Copyable {
         if let v { buffer.jsonValue(v) } else { buffer.jsonNull() }
     }
 
+    /// Seconds with six decimals (see `OutputBuffer.jsonSeconds`): the form of every time the
+    /// sniffer writes.
+    public mutating func seconds(_ k: String, _ v: Double?) {
+        buffer.jsonKey(named: k)
+        if let v { buffer.jsonSeconds(v) } else { buffer.jsonNull() }
+    }
+
     public mutating func bool(_ k: String, _ v: Bool?) {
         buffer.jsonKey(named: k)
         if let v { buffer.jsonValue(v) } else { buffer.jsonNull() }

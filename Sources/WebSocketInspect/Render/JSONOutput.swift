@@ -116,6 +116,42 @@ extension OutputBuffer {
         needsComma = true
     }
 
+    /// Seconds as a JSON number with exactly six decimals, from a count of microseconds:
+    /// `1790000000.000287`, `0.000280`, `-0.000005`. Capture times have microsecond resolution (or
+    /// nanosecond, which a Double cannot carry for epoch times anyway), so every time the sniffer
+    /// writes is at that precision, the same as its text output, and no subtraction shows up as
+    /// `0.00028014183044433594`.
+    public mutating func jsonSeconds(micros: Int64) {
+        separate()
+        if micros < 0 { append(UInt8(ascii: "-")) }
+        let m = micros.magnitude
+        append(decimal: m / 1_000_000)
+        reserve(7)
+        let out = base + used
+        out[0] = UInt8(ascii: ".")
+        var fraction = m % 1_000_000
+        for i in stride(from: 6, through: 1, by: -1) {
+            out[i] = UInt8(truncatingIfNeeded: fraction % 10) &+ 0x30
+            fraction /= 10
+        }
+        used &+= 7
+        needsComma = true
+    }
+
+    /// Seconds (rounded to the microsecond) as in ``jsonSeconds(micros:)``; null if not finite or
+    /// beyond what microseconds in 64 bits hold.
+    public mutating func jsonSeconds(_ v: Double) {
+        guard let micros = Self.micros(v) else { return jsonNull() }
+        jsonSeconds(micros: micros)
+    }
+
+    /// `v` seconds in whole microseconds, rounded to nearest; nil if not finite or too large.
+    public static func micros(_ v: Double) -> Int64? {
+        let scaled = (v * 1e6).rounded()
+        guard scaled.isFinite, scaled.magnitude < 0x1p62 else { return nil }
+        return Int64(scaled)
+    }
+
     /// Already-serialised JSON (`"bytes"` that a writer produced, `null`, a number's text).
     public mutating func jsonRaw(_ serialized: UnsafeRawBufferPointer) {
         separate()
@@ -187,6 +223,11 @@ extension OutputBuffer {
     public mutating func jsonDouble(_ key: StaticString, _ v: Double?) {
         jsonKey(key)
         if let v { jsonValue(v) } else { jsonNull() }
+    }
+
+    public mutating func jsonSeconds(_ key: StaticString, _ v: Double?) {
+        jsonKey(key)
+        if let v { jsonSeconds(v) } else { jsonNull() }
     }
 
     // MARK: Escaping
