@@ -49,6 +49,9 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
+        /// Dissect and print a file on one thread (for tests that compare it with the two-thread
+        /// pipeline, and for measuring what the second thread buys).
+        @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
 
         func validate() throws {
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
@@ -131,12 +134,20 @@ extension WSCtlCommand {
             var firstTime: Double? = nil
             var pending = PendingPackets()
             var warnings = 0
+            // A file is dissected on this thread and printed on a second one (see SniffPipeline);
+            // a live capture prints as it goes, so that nothing waits in a batch.
+            var pipeline: SniffPipeline? = nil
+            defer { if let p = pipeline { _ = p.finish() } }
+            func stopPipeline() {
+                if let p = pipeline { printer = p.finish(); pipeline = nil }
+            }
             loop: while true {
                 let result: PcapReadResult
                 do {
                     result = try source.read()
                 } catch {
                     // A truncated or corrupt file: say where, keep what was dissected.
+                    stopPipeline()
                     Output.warning("\(error)")
                     warnings += 1
                     break
@@ -149,14 +160,24 @@ extension WSCtlCommand {
                     Output.flush()
                     continue
                 case .packet(let packet):
-                    if firstTime == nil { firstTime = packet.time; printer.origin = packet.time }
+                    if firstTime == nil {
+                        firstTime = packet.time
+                        printer.origin = packet.time
+                        if !source.isLive && !oneThread { pipeline = SniffPipeline(printer: printer) }
+                    }
                     if let limit {
                         let elapsed = source.isLive ? Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 : packet.time - firstTime!
                         if elapsed >= limit { break loop }
                     }
-                    let r = session.process(packet, linkType: source.linkType) { printer.print($0) }
+                    let r: (key: SniffSession.ConnectionKey, isWebSocket: Bool)?
+                    if let pipeline {
+                        r = session.process(packet, linkType: source.linkType) { pipeline.submit($0) }
+                    } else {
+                        r = session.process(packet, linkType: source.linkType) { printer.print($0) }
+                    }
                     if let writer, let r {
                         do { try pending.save(packet, key: r.key, isWebSocket: r.isWebSocket, writer: writer) } catch {
+                            stopPipeline()
                             Output.error("writing \(write!): \(error)")
                             throw ExitCode.failure
                         }
@@ -164,7 +185,12 @@ extension WSCtlCommand {
                     if let count, session.packets >= count { break loop }
                 }
             }
-            session.finish { printer.print($0) }
+            if let pipeline {
+                session.finish { pipeline.submit($0) }
+                stopPipeline()
+            } else {
+                session.finish { printer.print($0) }
+            }
             try? writer?.flush()
             if stats { printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats) }
             Output.flush()

@@ -1,0 +1,163 @@
+import Dispatch
+import Foundation
+import Synchronization
+import WebSocketInspect
+import WebSocketSniffer
+
+/// Reading a capture file on two cores: the calling thread reads packets, reassembles TCP and
+/// dissects WebSocket; a printer thread formats the events (JSON Lines or text) and writes them.
+///
+/// Events come from the dissector as borrowed views into buffers it reuses, so each frame or
+/// message is copied as it is submitted: its shown payload (at most `--max-payload` bytes unless
+/// `--full`) into the batch's arena, where it stays until the printer is done with the batch.
+/// Batches of up to 4,096 events go through a queue of four, so the dissector runs at most three
+/// batches ahead and memory stays bounded whatever the capture.
+///
+/// Output is the same as printing on the calling thread, byte for byte and in the same order
+/// (tests hold the two modes to each other). Only the printer thread touches stdout while the
+/// pipeline runs; `finish()` hands the printer back, and from then on the caller prints (stats,
+/// warnings) as before.
+final class SniffPipeline: @unchecked Sendable {
+    static let batchEvents = 4_096
+    static let batchBytes = 1 << 20
+    static let depth = 4
+
+    private let queue = Mutex<[Batch?]>([])
+    private let spare = Mutex<[Batch]>([])
+    private let readyCount = DispatchSemaphore(value: 0)
+    private let spareCount: DispatchSemaphore
+    private let done = DispatchSemaphore(value: 0)
+    private var filling: Batch
+    /// The printer: the printer thread's while it runs, the caller's after `finish()`.
+    private var printer: SniffPrinter
+    private var finished = false
+
+    init(printer: SniffPrinter) {
+        self.printer = printer
+        filling = Batch()
+        spare.withLock { $0 = (1..<Self.depth).map { _ in Batch() } }
+        spareCount = DispatchSemaphore(value: Self.depth - 1)
+        let thread = Thread { [self] in printLoop() }
+        thread.name = "wsctl-sniff-printer"
+        thread.start()
+    }
+
+    /// Queues an event for printing; frames and messages are copied out of the dissector's buffers.
+    func submit(_ event: SniffEvent) {
+        switch event {
+        case .frame(let c, let d, let t, let f, let timing):
+            var owned = f
+            owned.payload = filling.arena.copy(f.payload)
+            if let text = f.text { owned.text = Self.rebase(text, from: f.payload, to: owned.payload) ?? filling.arena.copy(text) }
+            filling.events.append(.frame(connection: c, direction: d, time: t, record: owned, timing: timing))
+        case .message(let c, let d, let t, let m, let timing):
+            var owned = m
+            owned.data = filling.arena.copy(m.data)
+            if let text = m.text { owned.text = Self.rebase(text, from: m.data, to: owned.data) ?? filling.arena.copy(text) }
+            filling.events.append(.message(connection: c, direction: d, time: t, record: owned, timing: timing))
+        default:
+            filling.events.append(event)
+        }
+        if filling.events.count >= Self.batchEvents || filling.arena.bytes >= Self.batchBytes { handOver() }
+    }
+
+    /// Prints everything submitted, stops the printer thread and returns its printer.
+    func finish() -> SniffPrinter {
+        precondition(!finished)
+        finished = true
+        if !filling.events.isEmpty { handOver() }
+        queue.withLock { $0.append(nil) }
+        readyCount.signal()
+        done.wait()
+        return printer
+    }
+
+    /// `part` at the same place in `copy` as it was in `original`, if it lay inside it (a frame's
+    /// text is its payload; a message's text is a prefix of its data).
+    private static func rebase(_ part: UnsafeRawBufferPointer, from original: UnsafeRawBufferPointer,
+                               to copy: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        if part.isEmpty { return UnsafeRawBufferPointer(start: copy.baseAddress, count: 0) }
+        guard let p = part.baseAddress, let o = original.baseAddress, p >= o, p + part.count <= o + original.count else { return nil }
+        let start = p - o
+        return UnsafeRawBufferPointer(rebasing: copy[start..<start + part.count])
+    }
+
+    private func handOver() {
+        let full = filling
+        queue.withLock { $0.append(full) }
+        readyCount.signal()
+        spareCount.wait()
+        filling = spare.withLock { $0.removeLast() }
+    }
+
+    private func printLoop() {
+        while true {
+            readyCount.wait()
+            guard let batch = queue.withLock({ $0.removeFirst() }) else { break }
+            for event in batch.events { printer.print(event) }
+            batch.reset()
+            spare.withLock { $0.append(batch) }
+            spareCount.signal()
+        }
+        done.signal()
+    }
+
+    /// Owned by one thread at a time: the filler until it is queued, then the printer.
+    final class Batch: @unchecked Sendable {
+        var events: [SniffEvent] = []
+        var arena = Arena()
+
+        init() { events.reserveCapacity(SniffPipeline.batchEvents) }
+
+        func reset() {
+            events.removeAll(keepingCapacity: true)
+            arena.reset()
+        }
+    }
+
+    /// Bytes that stay where they are until `reset()`: 1 MiB chunks, or one of its own for a
+    /// payload larger than that (`--full`).
+    struct Arena: ~Copyable {
+        private var chunks: [(base: UnsafeMutableRawPointer, capacity: Int)] = []
+        private var current = 0
+        private var used = 0
+        /// Bytes copied since the last reset.
+        private(set) var bytes = 0
+
+        mutating func copy(_ source: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            let n = source.count
+            guard n > 0, let from = source.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+            if chunks.isEmpty || chunks[current].capacity - used < n { nextChunk(n) }
+            let to = chunks[current].base + used
+            to.copyMemory(from: from, byteCount: n)
+            used += n
+            bytes += n
+            return UnsafeRawBufferPointer(start: to, count: n)
+        }
+
+        private mutating func nextChunk(_ n: Int) {
+            if !chunks.isEmpty && current + 1 < chunks.count && chunks[current + 1].capacity >= n {
+                current += 1
+            } else {
+                let capacity = max(n, SniffPipeline.batchBytes)
+                let chunk = (UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16), capacity)
+                if chunks.isEmpty { chunks.append(chunk) } else { chunks.insert(chunk, at: current + 1); current += 1 }
+            }
+            used = 0
+        }
+
+        /// Forgets the bytes; keeps the standard-size chunks (at most a few) for the next batch.
+        mutating func reset() {
+            var kept: [(base: UnsafeMutableRawPointer, capacity: Int)] = []
+            for c in chunks {
+                if c.capacity == SniffPipeline.batchBytes && kept.count < 2 { kept.append(c) } else { c.base.deallocate() }
+            }
+            chunks = kept
+            current = 0
+            used = 0
+            bytes = 0
+        }
+
+        deinit { for c in chunks { c.base.deallocate() } }
+    }
+}
