@@ -141,10 +141,13 @@ extension WSCtlCommand {
             func stopPipeline() {
                 if let p = pipeline { printer = p.finish(); pipeline = nil }
             }
+            // ...and read on a third (see PacketReadAhead).
+            let readAhead = !source.isLive && !oneThread ? PacketReadAhead(source: source) : nil
+            defer { readAhead?.stop() }
             loop: while true {
                 let result: PcapReadResult
                 do {
-                    result = try source.read()
+                    result = try readAhead?.read() ?? source.read()
                 } catch {
                     // A truncated or corrupt file: say where, keep what was dissected.
                     stopPipeline()

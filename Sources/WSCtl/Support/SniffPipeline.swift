@@ -36,36 +36,45 @@ final class SniffPipeline: @unchecked Sendable {
         self.printer = printer
         filling = Batch()
         spare.withLock { $0 = (1..<Self.depth).map { _ in Batch() } }
-        spareCount = DispatchSemaphore(value: Self.depth - 1)
+        // Created at 0 and raised: libdispatch traps when a semaphore is freed below its initial value.
+        spareCount = DispatchSemaphore(value: 0)
+        for _ in 1..<Self.depth { spareCount.signal() }
         let thread = Thread { [self] in printLoop() }
         thread.name = "wsctl-sniff-printer"
         thread.start()
     }
 
     /// Queues an event for printing; frames and messages are copied out of the dissector's buffers.
+    /// (Each event is built once, in its slot: this runs for every frame and message, on the
+    /// thread that is the bottleneck.)
     func submit(_ event: SniffEvent) {
+        let batch = filling
+        let slot = batch.events + batch.count
         switch event {
         case .frame(let c, let d, let t, let f, let timing):
-            var owned = f
-            owned.payload = filling.arena.copy(f.payload)
-            if let text = f.text { owned.text = Self.rebase(text, from: f.payload, to: owned.payload) ?? filling.arena.copy(text) }
-            filling.events.append(.frame(connection: c, direction: d, time: t, record: owned, timing: timing))
+            let payload = batch.arena.copy(f.payload)
+            var text: UnsafeRawBufferPointer? = nil
+            if let t = f.text { text = Self.rebase(t, from: f.payload, to: payload) ?? batch.arena.copy(t) }
+            slot.initialize(to: .frame(connection: c, direction: d, time: t, record: FrameRecordView(
+                index: f.index, header: f.header, offset: f.offset, payload: payload, payloadTruncated: f.payloadTruncated,
+                text: text, close: f.close, violations: f.violations), timing: timing))
         case .message(let c, let d, let t, let m, let timing):
             var owned = m
-            owned.data = filling.arena.copy(m.data)
-            if let text = m.text { owned.text = Self.rebase(text, from: m.data, to: owned.data) ?? filling.arena.copy(text) }
-            filling.events.append(.message(connection: c, direction: d, time: t, record: owned, timing: timing))
+            owned.data = batch.arena.copy(m.data)
+            if let text = m.text { owned.text = Self.rebase(text, from: m.data, to: owned.data) ?? batch.arena.copy(text) }
+            slot.initialize(to: .message(connection: c, direction: d, time: t, record: owned, timing: timing))
         default:
-            filling.events.append(event)
+            slot.initialize(to: event)
         }
-        if filling.events.count >= Self.batchEvents || filling.arena.bytes >= Self.batchBytes { handOver() }
+        batch.count += 1
+        if batch.count == Self.batchEvents || batch.arena.bytes >= Self.batchBytes { handOver() }
     }
 
     /// Prints everything submitted, stops the printer thread and returns its printer.
     func finish() -> SniffPrinter {
         precondition(!finished)
         finished = true
-        if !filling.events.isEmpty { handOver() }
+        if filling.count > 0 { handOver() }
         queue.withLock { $0.append(nil) }
         readyCount.signal()
         done.wait()
@@ -94,7 +103,7 @@ final class SniffPipeline: @unchecked Sendable {
         while true {
             readyCount.wait()
             guard let batch = queue.withLock({ $0.removeFirst() }) else { break }
-            for event in batch.events { printer.print(event) }
+            for i in 0..<batch.count { printer.print(batch.events[i]) }
             batch.reset()
             spare.withLock { $0.append(batch) }
             spareCount.signal()
@@ -104,14 +113,19 @@ final class SniffPipeline: @unchecked Sendable {
 
     /// Owned by one thread at a time: the filler until it is queued, then the printer.
     final class Batch: @unchecked Sendable {
-        var events: [SniffEvent] = []
+        let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
+        var count = 0
         var arena = Arena()
 
-        init() { events.reserveCapacity(SniffPipeline.batchEvents) }
-
         func reset() {
-            events.removeAll(keepingCapacity: true)
+            events.deinitialize(count: count)
+            count = 0
             arena.reset()
+        }
+
+        deinit {
+            events.deinitialize(count: count)
+            events.deallocate()
         }
     }
 
