@@ -134,65 +134,90 @@ extension WSCtlCommand {
             var firstTime: Double? = nil
             var pending = PendingPackets()
             var warnings = 0
-            // A file is dissected on this thread and printed on a second one (see SniffPipeline);
-            // a live capture prints as it goes, so that nothing waits in a batch.
+            // A file is read and reassembled on one thread (ReassemblyReadAhead), dissected on this
+            // one and printed on a third (SniffPipeline); -w, which needs each packet beside its
+            // dissection, reads on this thread. A live capture prints as it goes, so that nothing
+            // waits in a batch.
             var pipeline: SniffPipeline? = nil
             defer { if let p = pipeline { _ = p.finish() } }
             func stopPipeline() {
                 if let p = pipeline { printer = p.finish(); pipeline = nil }
             }
-            // ...and read on a third (see PacketReadAhead).
-            let readAhead = !source.isLive && !oneThread ? PacketReadAhead(source: source) : nil
-            defer { readAhead?.stop() }
-            loop: while true {
-                let result: PcapReadResult
-                do {
-                    result = try readAhead?.read() ?? source.read()
-                } catch {
-                    // A truncated or corrupt file: say where, keep what was dissected.
-                    stopPipeline()
-                    Output.warning("\(error)")
-                    warnings += 1
-                    break
-                }
-                switch result {
-                case .endOfCapture, .interrupted:
-                    break loop
-                case .timeout:
-                    if let limit, source.isLive, Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 >= limit { break loop }
-                    Output.flush()
-                    continue
-                case .packet(let packet):
-                    if firstTime == nil {
-                        firstTime = packet.time
-                        printer.origin = packet.time
-                        if !source.isLive && !oneThread { pipeline = SniffPipeline(printer: printer) }
-                    }
-                    if let limit {
-                        let elapsed = source.isLive ? Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 : packet.time - firstTime!
-                        if elapsed >= limit { break loop }
-                    }
-                    let r: (key: SniffSession.ConnectionKey, isWebSocket: Bool)?
-                    if let pipeline {
-                        r = session.process(packet, linkType: source.linkType) { pipeline.submit($0) }
-                    } else {
-                        r = session.process(packet, linkType: source.linkType) { printer.print($0) }
-                    }
-                    if let writer, let r {
-                        do { try pending.save(packet, key: r.key, isWebSocket: r.isWebSocket, writer: writer) } catch {
-                            stopPipeline()
-                            Output.error("writing \(write!): \(error)")
-                            throw ExitCode.failure
-                        }
-                    }
-                    if let count, session.packets >= count { break loop }
-                }
+            func startPipeline(origin: Double) {
+                printer.origin = origin
+                if !source.isLive && !oneThread { pipeline = SniffPipeline(printer: printer) }
             }
-            if let pipeline {
-                session.finish { pipeline.submit($0) }
+            if !source.isLive && !oneThread && writer == nil {
+                let stage = ReassemblyReadAhead(source: source, session: session, count: count, duration: limit)
+                defer { stage.stop() }
+                while let item = stage.next() {
+                    switch item {
+                    case .origin(let time):
+                        startPipeline(origin: time)
+                    case .event(let event):
+                        if let pipeline {
+                            session.dissect(event) { pipeline.submit($0) }
+                        } else {
+                            session.dissect(event) { printer.print($0) }
+                        }
+                    case .readError(let error):
+                        // A truncated or corrupt file: say where, keep what was dissected.
+                        stopPipeline()
+                        Output.warning("\(error)")
+                        warnings += 1
+                    }
+                }
                 stopPipeline()
             } else {
-                session.finish { printer.print($0) }
+                loop: while true {
+                    let result: PcapReadResult
+                    do {
+                        result = try source.read()
+                    } catch {
+                        // A truncated or corrupt file: say where, keep what was dissected.
+                        stopPipeline()
+                        Output.warning("\(error)")
+                        warnings += 1
+                        break
+                    }
+                    switch result {
+                    case .endOfCapture, .interrupted:
+                        break loop
+                    case .timeout:
+                        if let limit, source.isLive, Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 >= limit { break loop }
+                        Output.flush()
+                        continue
+                    case .packet(let packet):
+                        if firstTime == nil {
+                            firstTime = packet.time
+                            startPipeline(origin: packet.time)
+                        }
+                        if let limit {
+                            let elapsed = source.isLive ? Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 : packet.time - firstTime!
+                            if elapsed >= limit { break loop }
+                        }
+                        let r: (key: SniffSession.ConnectionKey, isWebSocket: Bool)?
+                        if let pipeline {
+                            r = session.process(packet, linkType: source.linkType) { pipeline.submit($0) }
+                        } else {
+                            r = session.process(packet, linkType: source.linkType) { printer.print($0) }
+                        }
+                        if let writer, let r {
+                            do { try pending.save(packet, key: r.key, isWebSocket: r.isWebSocket, writer: writer) } catch {
+                                stopPipeline()
+                                Output.error("writing \(write!): \(error)")
+                                throw ExitCode.failure
+                            }
+                        }
+                        if let count, session.packets >= count { break loop }
+                    }
+                }
+                if let pipeline {
+                    session.finish { pipeline.submit($0) }
+                    stopPipeline()
+                } else {
+                    session.finish { printer.print($0) }
+                }
             }
             try? writer?.flush()
             if stats { printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats) }

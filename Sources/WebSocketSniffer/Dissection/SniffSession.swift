@@ -86,6 +86,38 @@ public final class SniffSession {
         reassembler.finish(time: lastTime) { handle($0, emit: emit) }
     }
 
+    // MARK: In two halves
+    //
+    // `process` is decoding and reassembly, then dissection. The halves are also callable apart,
+    // so that a capture file can be reassembled on one thread and dissected on another: what one
+    // half touches (the reassembler, `packets`, `skipped`, `lastTime`) the other does not (the
+    // connections, `summaries`). Each half must be called from one thread at a time, and the
+    // events must reach `dissect` in the order `reassemble` delivered them. The first half's
+    // counters are only to be read once it has stopped.
+
+    /// The first half of `process`: decodes the packet and reassembles its flow. `deliver` gets
+    /// the reassembler's events; their bytes are borrowed for the call.
+    public func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
+        packets += 1
+        lastTime = packet.time
+        switch PacketDecoder.decode(linkType: linkType, data: packet.data) {
+        case .skipped(let reason):
+            skipped[reason, default: 0] += 1
+        case .tcp(let decoded):
+            _ = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number, emit: deliver)
+        }
+    }
+
+    /// The first half of `finish`: closes every open flow.
+    public func finishReassembly(deliver: (TCPReassemblyEvent) -> Void) {
+        reassembler.finish(time: lastTime, emit: deliver)
+    }
+
+    /// The second half of `process` and `finish`: one reassembler event, dissected.
+    public func dissect(_ event: TCPReassemblyEvent, emit: (SniffEvent) -> Void) {
+        handle(event, emit: emit)
+    }
+
     /// Still-open connections' summaries (for --stats at an interrupted live capture).
     public var openSummaries: [ConnectionSummary] { connections.values.map(\.dissector).filter(\.isWebSocket).map(\.summary) }
 

@@ -1,0 +1,227 @@
+import Dispatch
+import Foundation
+import Synchronization
+import WebSocketSniffer
+
+/// The first stage of `sniff -r` on a thread of its own: reading the file (libpcap and the
+/// kernel's copies), decoding packets and reassembling TCP (`SniffSession.reassemble`), ahead of
+/// the dissecting thread, which takes the reassembler's events in order (`next()`) and dissects
+/// them (`SniffSession.dissect`). Reading and reassembly were a fifth of the dissecting thread's
+/// work; here they overlap with it.
+///
+/// The stage applies `--count` and `--duration` (capture time from the first packet) as the
+/// one-thread loop does, and ends with the session's end-of-capture events. Events go in batches
+/// (up to 4,096 events or 1 MiB of stream bytes, copied into the batch; one larger segment gets a
+/// batch of its own) through a queue of four, so the stage runs at most a few megabytes ahead.
+/// A read error (a truncated or corrupt file) is passed on in its place among the events, so
+/// the warning comes after what was dissected before it, as with one thread.
+final class ReassemblyReadAhead: @unchecked Sendable {
+    static let batchEvents = 4_096
+    static let batchBytes = 1 << 20
+    static let depth = 4
+
+    /// What `next()` gives, in the order the stage produced it.
+    enum Item {
+        /// The first packet's capture time (before any event).
+        case origin(Double)
+        /// A reassembler event; a `.data` event's bytes are valid until the next call to `next()`.
+        case event(TCPReassemblyEvent)
+        /// Reading stopped here; the end-of-capture events follow.
+        case readError(any Error)
+    }
+
+    private let source: PcapSource
+    private let session: SniffSession
+    private let count: Int?
+    private let limit: Double?
+    private let queue = Mutex<[Batch]>([])
+    private let spare = Mutex<[Batch]>([])
+    private let readyCount = DispatchSemaphore(value: 0)
+    private let spareCount: DispatchSemaphore
+    private let done = DispatchSemaphore(value: 0)
+    private let cancelled = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+    // The stage's side.
+    private var filling: Batch? = nil
+    // The consumer's side.
+    private var current: Batch? = nil
+    private var position = 0
+
+    /// Starts reading `source` into `session`'s reassembler: from now on only `next()` and `stop()`
+    /// may be used, and the session's first half (`reassemble`, `packets`, `skipped`) belongs to
+    /// the stage until `next()` has returned nil.
+    init(source: PcapSource, session: SniffSession, count: Int?, duration: Double?) {
+        self.source = source
+        self.session = session
+        self.count = count
+        self.limit = duration
+        spare.withLock { $0 = (0..<Self.depth).map { _ in Batch() } }
+        // Created at 0 and raised: libdispatch traps when a semaphore is freed below its initial
+        // value, which this one is after an early stop.
+        spareCount = DispatchSemaphore(value: 0)
+        for _ in 0..<Self.depth { spareCount.signal() }
+        let thread = Thread { [self] in stage() }
+        thread.name = "wsctl-sniff-reader"
+        thread.start()
+    }
+
+    /// The next item; nil once everything, end-of-capture events included, has been given.
+    func next() -> Item? {
+        while true {
+            if let b = current {
+                if position < b.count {
+                    position += 1
+                    return b.items[position - 1]
+                }
+                if b.isLast { return nil }
+                b.reset()
+                spare.withLock { $0.append(b) }
+                spareCount.signal()
+                current = nil
+            }
+            readyCount.wait()
+            current = queue.withLock { $0.removeFirst() }
+            position = 0
+        }
+    }
+
+    /// Stops the stage early (the dissecting thread gave up) and waits for it; harmless after the end.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        cancelled.store(true, ordering: .releasing)
+        spareCount.signal()
+        done.wait()
+    }
+
+    private func stage() {
+        defer { done.signal() }
+        guard let first = takeSpare() else { return }
+        filling = first
+        var origin: Double? = nil
+        let linkType = source.linkType
+        reading: while !cancelled.load(ordering: .acquiring) {
+            let result: PcapReadResult
+            do {
+                result = try source.read()
+            } catch {
+                guard add(.readError(error)) else { return }
+                break reading
+            }
+            switch result {
+            case .packet(let packet):
+                if origin == nil {
+                    origin = packet.time
+                    guard add(.origin(packet.time)) else { return }
+                }
+                if let limit, packet.time - origin! >= limit { break reading }
+                var aborted = false
+                session.reassemble(packet, linkType: linkType) { event in
+                    if !aborted && !add(.event(event)) { aborted = true }
+                }
+                if aborted { return }
+                if let count, session.packets >= count { break reading }
+            case .timeout:
+                continue
+            case .endOfCapture, .interrupted:
+                break reading
+            }
+        }
+        if cancelled.load(ordering: .acquiring) { return }
+        var aborted = false
+        session.finishReassembly { event in
+            if !aborted && !add(.event(event)) { aborted = true }
+        }
+        if aborted { return }
+        guard let last = filling else { return }
+        last.isLast = true
+        hand(last)
+        filling = nil
+    }
+
+    /// Adds an item to the batch being filled (copying a data event's bytes into it), handing the
+    /// batch over when full. False when the stage is to stop.
+    private func add(_ item: Item) -> Bool {
+        guard var batch = filling else { return false }
+        var item = item
+        if case .event(.data(let flow, let direction, let bytes, let offset, let time, let number)) = item {
+            if !batch.fits(bytes.count) {
+                if batch.count > 0 {
+                    hand(batch)
+                    guard let b = takeSpare() else { filling = nil; return false }
+                    batch = b
+                    filling = b
+                }
+                batch.reserve(bytes.count)
+            }
+            item = .event(.data(flow, direction, bytes: batch.copy(bytes), offset: offset, time: time, packetNumber: number))
+        }
+        batch.items.append(item)
+        if batch.count == Self.batchEvents {
+            hand(batch)
+            guard let b = takeSpare() else { filling = nil; return false }
+            filling = b
+        }
+        return true
+    }
+
+    /// A batch to fill, or nil when the stage is to stop.
+    private func takeSpare() -> Batch? {
+        spareCount.wait()
+        if cancelled.load(ordering: .acquiring) { return nil }
+        return spare.withLock { $0.removeLast() }
+    }
+
+    private func hand(_ batch: Batch) {
+        queue.withLock { $0.append(batch) }
+        readyCount.signal()
+    }
+
+    /// Items and the stream bytes they point to; owned by the stage until queued, then by the consumer.
+    final class Batch: @unchecked Sendable {
+        var items: [Item] = []
+        private var bytes: UnsafeMutableRawPointer
+        private var capacity: Int
+        private var used = 0
+        var isLast = false
+
+        init() {
+            capacity = ReassemblyReadAhead.batchBytes
+            bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            items.reserveCapacity(ReassemblyReadAhead.batchEvents)
+        }
+
+        deinit { bytes.deallocate() }
+
+        var count: Int { items.count }
+
+        func fits(_ n: Int) -> Bool { capacity - used >= n }
+
+        /// Room for `n` bytes in an empty batch.
+        func reserve(_ n: Int) {
+            precondition(used == 0)
+            guard n > capacity else { return }
+            bytes.deallocate()
+            capacity = n
+            bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        }
+
+        func copy(_ source: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+            let n = source.count
+            let to = bytes + used
+            if n > 0, let from = source.baseAddress { to.copyMemory(from: from, byteCount: n) }
+            used += n
+            return UnsafeRawBufferPointer(start: to, count: n)
+        }
+
+        /// Empties the batch; a buffer grown for one large segment goes back to the standard size.
+        func reset() {
+            items.removeAll(keepingCapacity: true)
+            used = 0
+            if capacity != ReassemblyReadAhead.batchBytes {
+                bytes.deallocate()
+                capacity = ReassemblyReadAhead.batchBytes
+                bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+            }
+        }
+    }
+}
