@@ -5,7 +5,8 @@ import WebSocketCompression
 /// codec's parser and assembler (the same ones the server uses), permessage-deflate inflated with
 /// one context per direction, and envelopes recognised. Shared by `wsctl decode` and `wsctl sniff`.
 ///
-/// Input bytes are copied before parsing: what was captured is never modified.
+/// Input bytes are copied before parsing, so what was captured is never modified; only
+/// `feedViews(inPlace:)`, for callers that own a copy already, parses and unmasks where the bytes lie.
 public struct WebSocketStreamDissector {
     public let configuration: WebSocketDissectorConfiguration
     public let direction: WebSocketDirection?
@@ -87,6 +88,14 @@ public struct WebSocketStreamDissector {
             box.parser.parse(raw) { piece in handle(piece, emit) }
         }
         scratch = local
+    }
+
+    /// `feedViews` without the copy: `bytes` are parsed where they are, and masked payloads are
+    /// unmasked in place, so the caller's bytes change. For callers that own a copy already (the
+    /// stream bytes `sniff -r` collects on its reading thread).
+    public mutating func feedViews(inPlace bytes: UnsafeMutableRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        let box = uniqueMachinery()
+        box.parser.parse(bytes) { piece in handle(piece, emit) }
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {

@@ -155,10 +155,11 @@ extension WSCtlCommand {
                     case .origin(let time):
                         startPipeline(origin: time)
                     case .event(let event):
+                        // The stage's copy of the stream: unmasked where it lies.
                         if let pipeline {
-                            session.dissect(event) { pipeline.submit($0) }
+                            session.dissect(event, mayModify: true) { pipeline.submit($0) }
                         } else {
-                            session.dissect(event) { printer.print($0) }
+                            session.dissect(event, mayModify: true) { printer.print($0) }
                         }
                     case .readError(let error):
                         // A truncated or corrupt file: say where, keep what was dissected.

@@ -24,7 +24,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     enum Item {
         /// The first packet's capture time (before any event).
         case origin(Double)
-        /// A reassembler event; a `.data` event's bytes are valid until the next call to `next()`.
+        /// A reassembler event; a `.data` event's bytes are the stage's copy, valid until the next
+        /// call to `next()`, and the consumer may change them (the dissector unmasks in place).
         case event(TCPReassemblyEvent)
         /// Reading stopped here; the end-of-capture events follow.
         case readError(any Error)

@@ -103,7 +103,9 @@ final class SniffPipeline: @unchecked Sendable {
         while true {
             readyCount.wait()
             guard let batch = queue.withLock({ $0.removeFirst() }) else { break }
-            for i in 0..<batch.count { printer.print(batch.events[i]) }
+            // Moved out, not copied: each event is printed once and then done with.
+            for i in 0..<batch.count { printer.print((batch.events + i).move()) }
+            batch.count = 0
             batch.reset()
             spare.withLock { $0.append(batch) }
             spareCount.signal()

@@ -113,15 +113,17 @@ public final class SniffSession {
         reassembler.finish(time: lastTime, emit: deliver)
     }
 
-    /// The second half of `process` and `finish`: one reassembler event, dissected.
-    public func dissect(_ event: TCPReassemblyEvent, emit: (SniffEvent) -> Void) {
-        handle(event, emit: emit)
+    /// The second half of `process` and `finish`: one reassembler event, dissected. With
+    /// `mayModify`, a `.data` event's bytes are the caller's own copy and WebSocket payloads are
+    /// unmasked where they lie instead of in a copy of them.
+    public func dissect(_ event: TCPReassemblyEvent, mayModify: Bool = false, emit: (SniffEvent) -> Void) {
+        handle(event, mayModify: mayModify, emit: emit)
     }
 
     /// Still-open connections' summaries (for --stats at an interrupted live capture).
     public var openSummaries: [ConnectionSummary] { connections.values.map(\.dissector).filter(\.isWebSocket).map(\.summary) }
 
-    private func handle(_ event: TCPReassemblyEvent, emit: (SniffEvent) -> Void) {
+    private func handle(_ event: TCPReassemblyEvent, mayModify: Bool = false, emit: (SniffEvent) -> Void) {
         switch event {
         case .flowOpened(let info):
             nextConnection += 1
@@ -132,7 +134,7 @@ public final class SniffSession {
             connections[info.id] = Connection(dissector: dissector, info: info)
         case .data(let flow, let direction, let bytes, _, let time, _):
             guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
-            entry.dissector.data(from: entry.info.source(of: direction), bytes, time: time, emit: emit)
+            entry.dissector.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, emit: emit)
         case .gap(let flow, let direction, let missing, _, let time):
             guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
             entry.dissector.gap(from: entry.info.source(of: direction), missing: missing, time: time, emit: emit)

@@ -175,8 +175,10 @@ public final class WebSocketConnectionDissector {
     public var isIgnored: Bool { phase == .notWebSocket }
 
     /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
-    /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs.
-    public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+    /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs,
+    /// or none when `mayModify` says the caller's bytes are a copy it can change (unmasking in place).
+    public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
+                     emit: (SniffEvent) -> Void) {
         summaryBase.lastTime = time
         if client == nil {
             // The side that speaks first with a request line is the client.
@@ -190,7 +192,7 @@ public final class WebSocketConnectionDissector {
         case .notWebSocket:
             return
         case .webSocket:
-            feed(isClient ? .clientToServer : .serverToClient, bytes, time: time, emit: emit)
+            feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
         case .awaitingRequest:
             guard isClient else { pendingServerBytes.append(contentsOf: bytes); return }
             requestBuffer.append(contentsOf: bytes)
@@ -312,9 +314,17 @@ public final class WebSocketConnectionDissector {
         summaryBase.websocket = true
     }
 
-    private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+    private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
+                      emit: (SniffEvent) -> Void) {
         counts.bytes(direction == .clientToServer, bytes.count)
-        if direction == .clientToServer {
+        if mayModify {
+            let inPlace = UnsafeMutableRawBufferPointer(mutating: bytes)
+            if direction == .clientToServer {
+                fromClient?.feedViews(inPlace: inPlace, { report($0, direction: .clientToServer, time: time, emit: emit) })
+            } else {
+                fromServer?.feedViews(inPlace: inPlace, { report($0, direction: .serverToClient, time: time, emit: emit) })
+            }
+        } else if direction == .clientToServer {
             fromClient?.feedViews(bytes, { report($0, direction: .clientToServer, time: time, emit: emit) })
         } else {
             fromServer?.feedViews(bytes, { report($0, direction: .serverToClient, time: time, emit: emit) })
