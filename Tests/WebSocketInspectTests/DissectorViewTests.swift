@@ -11,15 +11,16 @@ import WebSocketCompression
 struct DissectorViewTests {
     /// Every view, turned into owned records inside the callback, as the owned `feed` does.
     static func records(_ bytes: [UInt8], config: WebSocketDissectorConfiguration, direction: WebSocketDirection? = nil,
-                        cuts: [Int] = []) -> (frames: [FrameRecord], messages: [MessageRecord], json: [String]) {
+                        cuts: [Int] = [], inPlace: Bool = false) -> (frames: [FrameRecord], messages: [MessageRecord], json: [String]) {
         var d = WebSocketStreamDissector(configuration: config, direction: direction)
         var frames: [FrameRecord] = []
         var messages: [MessageRecord] = []
         var json: [String] = []
         var start = 0
         for end in cuts + [bytes.count] where end >= start {
-            Array(bytes[start..<end]).withUnsafeBytes { raw in
-                d.feedViews(raw, { event in
+            var chunk = Array(bytes[start..<end])
+            chunk.withUnsafeMutableBytes { raw in
+                let emit = { (event: DissectionEventView) in
                     var out = OutputBuffer()
                     switch event {
                     case .frame(let f):
@@ -33,7 +34,8 @@ struct DissectorViewTests {
                         #expect(out.makeLine() == DissectionRenderer.json(MessageRecord(m)))
                     }
                     json.append(out.makeLine())
-                })
+                }
+                if inPlace { d.feedViews(inPlace: raw, emit) } else { d.feedViews(UnsafeRawBufferPointer(raw), emit) }
             }
             start = end
         }
@@ -89,6 +91,39 @@ struct DissectorViewTests {
             let pieces = Self.records(bytes, config: .init(maxPayloadShown: limit), direction: .clientToServer, cuts: cuts)
             #expect(pieces.json == whole.json)
         }
+    }
+
+    /// Parsing in place (sniff's reading thread hands over its own copy) gives the records that
+    /// parsing a copy gives, whatever the chunking, and leaves the input unmasked.
+    @Test func inPlaceParsingGivesTheSameRecords() {
+        let bytes = DissectorTests.stream()
+        var g = Seeded(state: 91)
+        for limit in [nil, 0, 3, 64] as [Int?] {
+            for round in 0..<4 {
+                var cuts: [Int] = []
+                var at = 0
+                while round > 0 && at < bytes.count {
+                    at += Int.random(in: 1...(round * 100), using: &g)
+                    if at < bytes.count { cuts.append(at) }
+                }
+                let config = WebSocketDissectorConfiguration(maxPayloadShown: limit)
+                let copied = Self.records(bytes, config: config, direction: .clientToServer, cuts: cuts)
+                let inPlace = Self.records(bytes, config: config, direction: .clientToServer, cuts: cuts, inPlace: true)
+                #expect(inPlace.json == copied.json, "limit \(String(describing: limit)), round \(round)")
+                #expect(inPlace.messages.count == 7)
+            }
+        }
+        // The masked payload is unmasked where it lies.
+        var frame: [UInt8] = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        var d = WebSocketStreamDissector(configuration: .init(), direction: .clientToServer)
+        var texts: [String] = []
+        frame.withUnsafeMutableBytes { raw in
+            d.feedViews(inPlace: raw, { event in
+                if case .frame(let f) = event { texts.append(f.textString ?? "") }
+            })
+        }
+        #expect(texts == ["Hello"])
+        #expect(Array(frame[6...]) == Array("Hello".utf8))
     }
 
     @Test func mutatedStreamsFollowTheTextRules() {
