@@ -15,6 +15,8 @@
 #   tshark     tshark -r FILE -Y websocket -T fields -e websocket.opcode -e websocket.payload.text
 #   bare_loop  a C program (cc -O2 … -lpcap, built here) reading every packet with pcap_next_ex and
 #              summing caplen: the cost of getting the packets at all
+# Each is timed in wall-clock time (the targets) and in CPU time (user + system, all threads: wsctl
+# reads, dissects and prints a file on three threads).
 #
 # Output: `name value unit` lines; lines starting with # are context. Targets (issue 4): wsctl ≥ 20×
 # faster than tshark, and ≥ 0.3 of the bare loop's packet rate. Takes about a minute (plus the build).
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-sniff: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -116,27 +118,31 @@ tshark_frames=$(tshark -r "$capture" -c 20000 -Y websocket -T fields -e websocke
 echo "# checks: bare loop $bare_packets packets; wsctl $expected_messages messages in 8 connections; tshark dissects WebSocket"
 echo "# wsctl --json writes $json_bytes bytes of JSON Lines for this capture"
 
-# Timing: nanoseconds of one run, output discarded.
-run_ns() {
-    local start end
+# Timing: wall-clock and CPU (user + system, all threads) nanoseconds of one run, output discarded.
+run_timed() {
+    local start end status=0 user system
+    local TIMEFORMAT='%3U %3S'
     start=$(date +%s%N)
-    "$@" >/dev/null 2>"$tmp/stderr" || { cat "$tmp/stderr" >&2; fail "failed: $*"; }
+    { time "$@" >/dev/null 2>"$tmp/stderr"; } 2>"$tmp/cpu" || status=$?
     end=$(date +%s%N)
-    echo $((end - start))
+    [ "$status" = 0 ] || { cat "$tmp/stderr" >&2; fail "failed: $*"; }
+    read -r user system <"$tmp/cpu"
+    echo "$((end - start)) $(awk -v u="$user" -v s="$system" 'BEGIN { printf "%.0f", (u + s) * 1e9 }')"
 }
-best_wsctl=0 best_tshark=0 best_bare=0
+best_wsctl=0 best_tshark=0 best_bare=0 cpu_wsctl=0 cpu_tshark=0 cpu_bare=0
 for ((round = 1; round <= runs; round++)); do
-    t=$(run_ns "$wsctl" sniff -r "$capture" --json)
-    { [ "$best_wsctl" = 0 ] || [ "$t" -lt "$best_wsctl" ]; } && best_wsctl=$t
-    t=$(run_ns tshark -r "$capture" -Y websocket -T fields -e websocket.opcode -e websocket.payload.text)
-    { [ "$best_tshark" = 0 ] || [ "$t" -lt "$best_tshark" ]; } && best_tshark=$t
-    t=$(run_ns "$tmp/bare-loop" "$capture")
-    { [ "$best_bare" = 0 ] || [ "$t" -lt "$best_bare" ]; } && best_bare=$t
+    out=$(run_timed "$wsctl" sniff -r "$capture" --json); read -r t c <<<"$out"
+    if [ "$best_wsctl" = 0 ] || [ "$t" -lt "$best_wsctl" ]; then best_wsctl=$t; cpu_wsctl=$c; fi
+    out=$(run_timed tshark -r "$capture" -Y websocket -T fields -e websocket.opcode -e websocket.payload.text); read -r t c <<<"$out"
+    if [ "$best_tshark" = 0 ] || [ "$t" -lt "$best_tshark" ]; then best_tshark=$t; cpu_tshark=$c; fi
+    out=$(run_timed "$tmp/bare-loop" "$capture"); read -r t c <<<"$out"
+    if [ "$best_bare" = 0 ] || [ "$t" -lt "$best_bare" ]; then best_bare=$t; cpu_bare=$c; fi
     echo "# round $round done"
 done
 
 awk -v p="$packets" -v m="$expected_messages" -v f="$expected_frames" -v b="$(stat -c %s "$capture")" \
-    -v w="$best_wsctl" -v t="$best_tshark" -v l="$best_bare" -v runs="$runs" 'BEGIN {
+    -v w="$best_wsctl" -v t="$best_tshark" -v l="$best_bare" -v runs="$runs" \
+    -v cw="$cpu_wsctl" -v ct="$cpu_tshark" -v cl="$cpu_bare" 'BEGIN {
     ws = w / 1e9; ts = t / 1e9; ls = l / 1e9
     printf "capture_packets %d packets\n", p
     printf "capture_messages %d messages\n", m
@@ -152,6 +158,13 @@ awk -v p="$packets" -v m="$expected_messages" -v f="$expected_frames" -v b="$(st
     speedup = ts / ws; share = ls / ws
     printf "wsctl_vs_tshark %.2f x\n", speedup
     printf "wsctl_vs_bare_loop %.3f x\n", share
+    # CPU time of the same (fastest) runs: wsctl reads, dissects and prints on three threads, so
+    # its wall time is less than its CPU time; tshark and the bare loop use one.
+    printf "wsctl_cpu_seconds %.3f s\n", cw / 1e9
+    printf "tshark_cpu_seconds %.3f s\n", ct / 1e9
+    printf "bare_loop_cpu_seconds %.3f s\n", cl / 1e9
+    if (cw > 0) printf "wsctl_vs_tshark_cpu %.2f x\n", ct / cw
+    if (cw > 0) printf "wsctl_vs_bare_loop_cpu %.3f x\n", cl / cw
     printf "# best of %d; targets: wsctl_vs_tshark >= 20 (%s), wsctl_vs_bare_loop >= 0.3 (%s)\n", runs,
         (speedup >= 20 ? "met" : "NOT met"), (share >= 0.3 ? "met" : "NOT met")
 }'
