@@ -41,20 +41,36 @@ enum Output {
     }
 
     static func flush() {
-        buffer.withBytes { writeAll(fd: 1, $0) }
+        buffer.withBytes { raw in
+            if let failure = writeAll(fd: 1, raw) { stdoutFailed(failure) }
+        }
         buffer.removeAll()
     }
 
-    private static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer) {
+    /// Output that cannot be written (a full disk, an I/O error) is not dropped in silence: the
+    /// command stops with the reason and status 1. A reader that went away (EPIPE, when SIGPIPE is
+    /// ignored) ends it quietly, with status 1 as well.
+    private static func stdoutFailed(_ error: Int32) -> Never {
+        if error != EPIPE {
+            let line = Array("wsctl: cannot write to standard output: \(String(cString: strerror(error)))\n".utf8)
+            line.withUnsafeBytes { _ = writeAll(fd: 2, $0) }
+        }
+        exit(1)
+    }
+
+    /// Writes everything; the errno that stopped it, if any.
+    @discardableResult
+    private static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer) -> Int32? {
         var done = 0
         while done < raw.count {
             let n = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
-                return  // stdout closed (e.g. `| head`): nothing more to say
+                return errno
             }
             done += n
         }
+        return nil
     }
 
     /// A diagnostic on stderr, prefixed with the program name as Unix tools do.
