@@ -383,6 +383,7 @@ struct SniffPrinter {
             case .frames:
                 return
             case .messages:
+                if writeMessageLine(c, d, t, m, timing) { return }
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
                 if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
                 if m.incomplete { line += style.yellow(" incomplete (capture gap)") }
@@ -416,6 +417,62 @@ struct SniffPrinter {
         }
     }
 
+    /// The usual message line (no envelope, latency, gap or violation; a text preview that needs no
+    /// character counting) written straight into the output buffer: the same bytes as the line the
+    /// general case builds as a String, at a fraction of the cost. False, having written nothing,
+    /// for anything else.
+    private func writeMessageLine(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ m: MessageRecordView,
+                                  _ timing: MessageTiming) -> Bool {
+        guard m.envelope == nil, timing.replyLatency == nil, !m.incomplete, m.violations.isEmpty,
+              !m.textEndsInsideCharacter else { return false }
+        var shown = 0
+        var cut = false
+        if let text = m.text {
+            shown = text.count
+            if text.count > 80 {
+                // More than 80 characters for sure, and the 80th ends one, when the first 81 bytes
+                // are ASCII without CR (CR LF is one character): then the preview is 80 bytes.
+                for i in 0..<81 where text[i] >= 0x80 || text[i] == 0x0D { return false }
+                shown = 80
+                cut = true
+            }
+        }
+        Output.withBuffer { out in
+            out.append(contentsOf: time(t))
+            out.append(" #")
+            out.append(decimal: c)
+            out.append(d == .clientToServer ? " C→S " : " S→C ")
+            if style.enabled { out.append("\u{1B}[32m") }
+            out.append(contentsOf: m.opcode.name)
+            if style.enabled { out.append("\u{1B}[0m") }
+            out.append(" ")
+            out.append(decimal: m.dataLength)
+            out.append(" B")
+            if m.fragmentCount > 1 {
+                out.append(" (")
+                out.append(decimal: m.fragmentCount)
+                out.append(" frames)")
+            }
+            if m.compressed {
+                out.append(" deflated ")
+                out.append(decimal: m.length)
+                out.append(" B")
+            }
+            if let text = m.text {
+                out.append(" \"")
+                out.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: text[0..<shown]))
+                if cut { out.append("…") }
+                out.append("\"")
+            } else if !m.data.isEmpty {
+                out.append(" ")
+                out.appendHex(UnsafeRawBufferPointer(rebasing: m.data.prefix(16)))
+                if m.dataLength > 16 { out.append("…") }
+            }
+            out.append(0x0A)
+        }
+        return true
+    }
+
     /// `1000 Normal Closure "reason"`, or `(no code)`.
     private func closeText(_ close: WebSocketClosePayload) -> String {
         (close.code.map { "\($0.code) \($0.name)" } ?? "(no code)") + (close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")
@@ -428,9 +485,11 @@ struct SniffPrinter {
     }
 
     private func preview(_ text: String) -> String {
-        // A string has no more characters than UTF-8 bytes: short ones need no counting.
-        let cut = text.utf8.count > 80 && text.count > 80 ? String(text.prefix(80)) + "…" : text
-        return JSONLineWriter.quoted(cut)
+        // A string has no more characters than UTF-8 bytes: short ones need no counting, and long
+        // ones are counted only as far as the 81st character.
+        guard text.utf8.count > 80, let end = text.index(text.startIndex, offsetBy: 80, limitedBy: text.endIndex),
+              end != text.endIndex else { return JSONLineWriter.quoted(text) }
+        return JSONLineWriter.quoted(String(text[..<end]) + "…")
     }
 
     static func summaryJSON(_ s: ConnectionSummary, kind: String) -> String {

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// The default one-line-per-message output shows a text message's first 80 characters (grapheme
+/// clusters, as Swift counts them) in JSON quotes, with "…" when there were more. Most lines are
+/// written by a byte-level fast path and the rest as Strings: every line of a generated capture
+/// (ASCII and mixed-script text, short and long, whole and cut at --max-payload) must show the
+/// preview the rule gives for the text that `--json` reports for the same message.
+@Suite("Sniff text lines", .timeLimit(.minutes(2)))
+struct SniffTextLineTests {
+    static func expectedPreview(_ text: String) -> String {
+        text.count > 80 ? String(text.prefix(80)) + "…" : text
+    }
+
+    /// The quoted string that ends a message line, unquoted.
+    static func trailingQuoted(_ line: Substring) -> String? {
+        guard line.hasSuffix("\""), let open = line.dropLast().lastIndex(of: " ") else { return nil }
+        // The preview may itself contain spaces: try each space from the right until the rest parses.
+        var candidate = open
+        while true {
+            let quoted = line[line.index(after: candidate)...]
+            if quoted.hasPrefix("\""), let s = try? JSONSerialization.jsonObject(with: Data(quoted.utf8), options: .fragmentsAllowed) as? String {
+                return s
+            }
+            guard let earlier = line[..<candidate].lastIndex(of: " ") else { return nil }
+            candidate = earlier
+        }
+    }
+
+    @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"),
+          arguments: [["--max-payload", "256"], ["--max-payload", "90"], ["--full"]])
+    func previewsFollowTheRule(_ extra: [String]) throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("text.pcap")
+        let script = SniffFixtures.directory.appendingPathComponent("make-bench-capture.py").path
+        let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--messages", "4000"])
+        try #require(child.waitForExit(timeout: 60) == 0, "make-bench-capture.py: \(child.stderr)")
+
+        let json = try SniffOutput.run(["sniff", "-r", path, "--json"] + extra)
+        let texts = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["text"].string }
+        let lines = try CLI.run(["sniff", "-r", path] + extra).stdout.split(separator: "\n")
+            .filter { $0.contains("→C text ") || $0.contains("→S text ") }
+        try #require(texts.count == lines.count, "\(texts.count) text messages in --json, \(lines.count) text lines")
+        var checked = 0, long = 0
+        for (text, line) in zip(texts, lines) {
+            guard let text else { continue }  // not shown as text (not valid UTF-8 as cut)
+            let shown = Self.trailingQuoted(line)
+            #expect(shown == Self.expectedPreview(text), "line: \(line)")
+            checked += 1
+            if text.count > 80 { long += 1 }
+        }
+        // The capture has both kinds, so both paths were taken.
+        #expect(checked > 3000 && long > 500, "\(checked) previews checked, \(long) cut")
+    }
+}
