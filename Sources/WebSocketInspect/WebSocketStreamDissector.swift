@@ -145,11 +145,15 @@ public struct WebSocketStreamDissector {
     /// they cannot work in place as stored properties of `self`; moving these large values out and
     /// back for every segment and frame cost a tenth of `sniff`'s time. A box lends them instead
     /// (to one caller at a time: the parser to `feedViews`, the assembler to `handle`), and is
-    /// copied on write, so a dissector is still a value. Their buffers stay uniquely referenced, so
-    /// a frame carried across segments grows in place.
+    /// copied on write, so copies of a dissector do not share a parser or an assembler (they do
+    /// share the inflater, a class, once deflate has started). Their buffers stay uniquely
+    /// referenced, so a frame carried across segments grows in place.
     private final class Machinery {
-        var parser: WebSocketFrameParser
-        var assembler: WebSocketMessageAssembler
+        // Unchecked at run time (they are lent for every segment and every frame): the parser
+        // only to `feedViews`, `skipViews` and the read-only accessors, the assembler only to
+        // `handle`, which runs inside the parser's callback and never touches the parser.
+        @exclusivity(unchecked) var parser: WebSocketFrameParser
+        @exclusivity(unchecked) var assembler: WebSocketMessageAssembler
 
         init(parser: WebSocketFrameParser, assembler: WebSocketMessageAssembler) {
             self.parser = parser

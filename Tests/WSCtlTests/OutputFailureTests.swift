@@ -23,6 +23,8 @@ struct OutputFailureTests {
 
     @Test(arguments: [
         ["sniff", "-r", SniffFixtures.path("concurrent"), "--json"],
+        // Megabytes of JSON: the printer thread's writes fail, long before the end.
+        ["sniff", "-r", SniffFixtures.path("large"), "--json", "--full"],
         ["sniff", "-r", SniffFixtures.path("concurrent"), "--one-thread"],
         ["decode", "--json", "81 05 48 65 6c 6c 6f"],
         ["key"],

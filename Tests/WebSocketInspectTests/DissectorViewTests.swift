@@ -126,6 +126,37 @@ struct DissectorViewTests {
         #expect(Array(frame[6...]) == Array("Hello".utf8))
     }
 
+    /// A copy of a dissector taken in the middle of a frame carries on by itself: its parser and
+    /// assembler are its own (copied when it is next fed), not the original's.
+    @Test func aCopyTakenMidFrameIsIndependent() {
+        let bytes = DissectorTests.stream()
+        func feed(_ d: inout WebSocketStreamDissector, _ part: ArraySlice<UInt8>) -> [String] {
+            var lines: [String] = []
+            Array(part).withUnsafeBytes { raw in
+                d.feedViews(raw, { event in
+                    var out = OutputBuffer()
+                    switch event {
+                    case .frame(let f): DissectionRenderer.writeJSON(f, to: &out)
+                    case .message(let m): DissectionRenderer.writeJSON(m, to: &out)
+                    }
+                    lines.append(out.makeLine())
+                })
+            }
+            return lines
+        }
+        for cut in stride(from: 1, to: bytes.count, by: max(1, bytes.count / 23)) {
+            var original = WebSocketStreamDissector(configuration: .init(), direction: .clientToServer)
+            let before = feed(&original, bytes[..<cut])
+            var copy = original
+            let rest = feed(&original, bytes[cut...])
+            // The copy, fed the same rest after the original went on, gives the same records.
+            let restOfCopy = feed(&copy, bytes[cut...])
+            #expect(restOfCopy == rest, "cut at \(cut)")
+            var whole = WebSocketStreamDissector(configuration: .init(), direction: .clientToServer)
+            #expect(before + rest == feed(&whole, bytes[...]), "cut at \(cut)")
+        }
+    }
+
     @Test func mutatedStreamsFollowTheTextRules() {
         var g = Seeded(state: 4242)
         let valid = DissectorTests.stream()

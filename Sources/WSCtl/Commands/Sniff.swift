@@ -49,8 +49,8 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
-        /// Dissect and print a file on one thread (for tests that compare it with the two-thread
-        /// pipeline, and for measuring what the second thread buys).
+        /// Read, dissect and print a file on one thread (for tests that compare it with the
+        /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
 
         func validate() throws {

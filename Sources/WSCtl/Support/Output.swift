@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 
+import Foundation
+import Synchronization
 import WebSocketInspect
 
 /// Buffered standard output and unbuffered standard error, written straight to the file
@@ -41,10 +43,29 @@ enum Output {
     }
 
     static func flush() {
+        guard writeFailure.load(ordering: .acquiring) == 0 else {
+            buffer.removeAll()
+            return
+        }
         buffer.withBytes { raw in
-            if let failure = writeAll(fd: 1, raw) { stdoutFailed(failure) }
+            guard let failure = writeAll(fd: 1, raw) else { return }
+            // Only the main thread ends the process: exiting under the feet of threads that are
+            // reading a capture or writing -w through stdio could crash or garble them. Another
+            // thread (sniff's printer) records the failure, drops further output, and the main
+            // thread stops at its next `checkWriteFailure()`.
+            if Thread.isMainThread { stdoutFailed(failure) }
+            writeFailure.store(failure, ordering: .releasing)
         }
         buffer.removeAll()
+    }
+
+    /// errno of a failed write to stdout on a thread other than the main one; 0 while none failed.
+    private static let writeFailure = Atomic<Int32>(0)
+
+    /// Stops the command (on the main thread) if writing stdout failed on another thread.
+    static func checkWriteFailure() {
+        let failure = writeFailure.load(ordering: .acquiring)
+        if failure != 0 { stdoutFailed(failure) }
     }
 
     /// Output that cannot be written (a full disk, an I/O error) is not dropped in silence: the
@@ -77,19 +98,19 @@ enum Output {
     static func error(_ s: String) {
         flush()
         let line = Array("wsctl: \(s)\n".utf8)
-        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+        line.withUnsafeBytes { _ = writeAll(fd: 2, $0) }
     }
 
     static func errorRaw(_ s: String) {
         flush()
         let line = Array(s.utf8)
-        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+        line.withUnsafeBytes { _ = writeAll(fd: 2, $0) }
     }
 
     /// A whole line to stderr in one write(2), without touching the stdout buffer: safe from any thread.
     static func stderrLine(_ s: String) {
         let line = Array(s.utf8)
-        line.withUnsafeBytes { writeAll(fd: 2, $0) }
+        line.withUnsafeBytes { _ = writeAll(fd: 2, $0) }
     }
 
     static func warning(_ s: String) { error("warning: \(s)") }

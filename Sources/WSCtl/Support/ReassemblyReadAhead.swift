@@ -75,7 +75,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
                     return b.items[position - 1]
                 }
                 if b.isLast { return nil }
-                b.reset()
+                // Emptied by the stage when it takes the batch again: this thread is the busier one.
                 spare.withLock { $0.append(b) }
                 spareCount.signal()
                 current = nil
@@ -169,7 +169,9 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     private func takeSpare() -> Batch? {
         spareCount.wait()
         if cancelled.load(ordering: .acquiring) { return nil }
-        return spare.withLock { $0.removeLast() }
+        let batch = spare.withLock { $0.removeLast() }
+        batch.reset()
+        return batch
     }
 
     private func hand(_ batch: Batch) {

@@ -4,8 +4,9 @@ import Synchronization
 import WebSocketInspect
 import WebSocketSniffer
 
-/// Reading a capture file on two cores: the calling thread reads packets, reassembles TCP and
-/// dissects WebSocket; a printer thread formats the events (JSON Lines or text) and writes them.
+/// Printing on a thread of its own: the calling thread dissects (after `ReassemblyReadAhead` read
+/// and reassembled the file on a third, or reading it itself with -w); a printer thread formats the
+/// events (JSON Lines or text) and writes them.
 ///
 /// Events come from the dissector as borrowed views into buffers it reuses, so each frame or
 /// message is copied as it is submitted: its shown payload (at most `--max-payload` bytes unless
@@ -78,6 +79,7 @@ final class SniffPipeline: @unchecked Sendable {
         queue.withLock { $0.append(nil) }
         readyCount.signal()
         done.wait()
+        Output.checkWriteFailure()
         return printer
     }
 
@@ -92,6 +94,8 @@ final class SniffPipeline: @unchecked Sendable {
     }
 
     private func handOver() {
+        // Output that can no longer be written stops the dissection too (on this, the main thread).
+        Output.checkWriteFailure()
         let full = filling
         queue.withLock { $0.append(full) }
         readyCount.signal()
