@@ -78,7 +78,7 @@ public struct WebSocketFramePiece {
 public struct WebSocketFrameParser: Sendable {
     public var configuration: WebSocketFrameParserConfiguration
     /// Bytes fed so far: the stream offset just past the input.
-    @usableFromInline internal(set) var _bytesFed: Int = 0
+    @usableFromInline var _bytesFed: Int = 0
     public var bytesFed: Int { _bytesFed }
     /// Set when the parser met a length it cannot skip; it then ignores further input.
     public internal(set) var failure: WebSocketViolation?

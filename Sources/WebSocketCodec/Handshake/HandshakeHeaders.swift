@@ -22,6 +22,25 @@ struct HandshakeHeaders {
                 .filter { !$0.isEmpty }
         }
     }
+
+    /// The value of a field that must appear exactly once (§11.3: Sec-WebSocket-Key, -Version,
+    /// -Accept). `fail` makes the request's or the response's error.
+    func single(_ name: String, missing: WebSocketHandshakeError.Rule,
+                _ fail: (WebSocketHandshakeError.Rule, String) -> WebSocketHandshakeError) throws(WebSocketHandshakeError) -> String {
+        let all = values(name)
+        guard let first = all.first else { throw fail(missing, "missing \(name) header") }
+        guard all.count == 1 else { throw fail(.duplicateHeader, "\(name) header appears \(all.count) times") }
+        return first
+    }
+
+    /// The Connection header must list the token `upgrade` (§4.1 client step 3, §4.2.1 item 4).
+    func requireConnectionUpgrade(_ fail: (WebSocketHandshakeError.Rule, String) -> WebSocketHandshakeError) throws(WebSocketHandshakeError) {
+        let connection = listElements("Connection")
+        guard !connection.isEmpty else { throw fail(.missingConnection, "missing Connection header") }
+        guard connection.contains(where: { HTTPSyntax.equalsIgnoringCase($0, "upgrade") }) else {
+            throw fail(.connectionWithoutUpgrade, "Connection header must contain the token upgrade, got \(connection.joined(separator: ", "))")
+        }
+    }
 }
 
 /// Character classes and comparisons of the HTTP grammar (RFC 7230 §3.2.6), in ASCII.

@@ -78,36 +78,16 @@ public struct WebSocketUpgradeRequest: Hashable, Sendable {
             throw .request(.upgradeNotWebSocket, "Upgrade header must name websocket, got \(upgrades.joined(separator: ", "))")
         }
 
-        let connection = fields.listElements("Connection")
-        guard !connection.isEmpty else {
-            throw .request(.missingConnection, "missing Connection header")
-        }
-        guard connection.contains(where: { HTTPSyntax.equalsIgnoringCase($0, "upgrade") }) else {
-            throw .request(
-                .connectionWithoutUpgrade,
-                "Connection header must contain the token upgrade, got \(connection.joined(separator: ", "))")
-        }
+        try fields.requireConnectionUpgrade(WebSocketHandshakeError.request)
 
         // §4.2.2 item 4 and §11.3.5: exactly one Sec-WebSocket-Version, and it must be 13.
-        let versions = fields.values("Sec-WebSocket-Version")
-        guard let webSocketVersion = versions.first else {
-            throw .request(.missingVersion, "missing Sec-WebSocket-Version header")
-        }
-        guard versions.count == 1 else {
-            throw .request(.duplicateHeader, "Sec-WebSocket-Version header appears \(versions.count) times")
-        }
+        let webSocketVersion = try fields.single("Sec-WebSocket-Version", missing: .missingVersion, WebSocketHandshakeError.request)
         guard webSocketVersion == WebSocketHandshake.version else {
             throw .request(.unsupportedVersion, "Sec-WebSocket-Version must be 13, got \(webSocketVersion)")
         }
 
         // §4.2.1 item 5 and §11.3.1: exactly one key, base64 of 16 bytes.
-        let keys = fields.values("Sec-WebSocket-Key")
-        guard let key = keys.first else {
-            throw .request(.missingKey, "missing Sec-WebSocket-Key header")
-        }
-        guard keys.count == 1 else {
-            throw .request(.duplicateHeader, "Sec-WebSocket-Key header appears \(keys.count) times")
-        }
+        let key = try fields.single("Sec-WebSocket-Key", missing: .missingKey, WebSocketHandshakeError.request)
         guard let length = WebSocketHandshake.decodedKeyLength(key) else {
             throw .request(.invalidKey, "Sec-WebSocket-Key must be base64 of 16 bytes, got \(key), which is not base64")
         }

@@ -48,24 +48,10 @@ public struct WebSocketUpgradeResponse: Hashable, Sendable {
             throw .response(.upgradeNotWebSocket, "Upgrade header must be websocket, got \(upgrades.joined(separator: ", "))")
         }
 
-        let connection = fields.listElements("Connection")
-        guard !connection.isEmpty else {
-            throw .response(.missingConnection, "missing Connection header")
-        }
-        guard connection.contains(where: { HTTPSyntax.equalsIgnoringCase($0, "upgrade") }) else {
-            throw .response(
-                .connectionWithoutUpgrade,
-                "Connection header must contain the token upgrade, got \(connection.joined(separator: ", "))")
-        }
+        try fields.requireConnectionUpgrade(WebSocketHandshakeError.response)
 
         // Client step 4 and §11.3.3: one Sec-WebSocket-Accept, equal to what the key gives.
-        let accepts = fields.values("Sec-WebSocket-Accept")
-        guard let accept = accepts.first else {
-            throw .response(.missingAccept, "missing Sec-WebSocket-Accept header")
-        }
-        guard accepts.count == 1 else {
-            throw .response(.duplicateHeader, "Sec-WebSocket-Accept header appears \(accepts.count) times")
-        }
+        let accept = try fields.single("Sec-WebSocket-Accept", missing: .missingAccept, WebSocketHandshakeError.response)
         let expected = WebSocketHandshake.acceptValue(forKey: sentKey)
         guard accept == expected else {
             throw .response(
