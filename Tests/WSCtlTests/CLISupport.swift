@@ -65,3 +65,13 @@ struct CLIError: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
 }
+
+/// Runs blocking work (child processes and the waits for them) on a Dispatch thread and awaits it,
+/// so that a long test does not hold one of the few threads (one per core) that Swift Testing runs
+/// every suite on: held for a minute, they made other suites' time limits run out while those
+/// waited to start. Expectations stay in the test, on what `body` returns.
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
+}

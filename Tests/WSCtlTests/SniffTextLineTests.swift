@@ -28,17 +28,22 @@ struct SniffTextLineTests {
     }
 
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"),
-          arguments: [["--max-payload", "256"], ["--max-payload", "90"], ["--full"]])
-    func previewsFollowTheRule(_ extra: [String]) throws {
+          arguments: [["--max-payload", "90"], ["--full"]])
+    func previewsFollowTheRule(_ extra: [String]) async throws {
         let dir = try SniffTempDirectory()
         let path = dir.path("text.pcap")
         let script = SniffFixtures.directory.appendingPathComponent("make-bench-capture.py").path
-        let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--messages", "4000"])
-        try #require(child.waitForExit(timeout: 60) == 0, "make-bench-capture.py: \(child.stderr)")
-
-        let json = try SniffOutput.run(["sniff", "-r", path, "--json"] + extra)
+        // Processes are waited for off Swift Testing's threads (see offThePool).
+        let (status, stderr, jsonRun, textRun) = try await offThePool {
+            let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--messages", "3000"])
+            let status = child.waitForExit(timeout: 60)
+            guard status == 0 else { return (status, child.stderr, CLIResult?.none, CLIResult?.none) }
+            return (status, child.stderr, try CLI.run(["sniff", "-r", path, "--json"] + extra), try CLI.run(["sniff", "-r", path] + extra))
+        }
+        try #require(status == 0, "make-bench-capture.py: \(stderr)")
+        let json = try SniffOutput(result: try #require(jsonRun))
         let texts = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["text"].string }
-        let lines = try CLI.run(["sniff", "-r", path] + extra).stdout.split(separator: "\n")
+        let lines = try #require(textRun).stdout.split(separator: "\n")
             .filter { $0.contains("→C text ") || $0.contains("→S text ") }
         try #require(texts.count == lines.count, "\(texts.count) text messages in --json, \(lines.count) text lines")
         var checked = 0, long = 0
@@ -50,6 +55,6 @@ struct SniffTextLineTests {
             if text.count > 80 { long += 1 }
         }
         // The capture has both kinds, so both paths were taken.
-        #expect(checked > 3000 && long > 500, "\(checked) previews checked, \(long) cut")
+        #expect(checked > 2000 && long > 400, "\(checked) previews checked, \(long) cut")
     }
 }
