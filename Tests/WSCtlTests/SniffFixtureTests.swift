@@ -95,6 +95,64 @@ struct SniffFixtureTests {
         #expect(text.stdout.contains("Hello, WebSocket!"))
     }
 
+    /// A damaged record header in the middle of a capture (packet 10 of basic, a client message of
+    /// 256 bytes): a warning with the packet number and byte offsets, exit status 1, and everything
+    /// after it still dissected: the lost message is a reassembly gap, every other message and
+    /// control frame is reported as in the undamaged capture, on one thread and on three.
+    @Test func damagedRecordIsSkippedAndTheRestDissected() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic"))))
+        var starts: [Int] = []
+        var times: [Double] = []
+        var at = 24
+        while at + 16 <= bytes.count {
+            func u32(_ i: Int) -> Int { Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24 }
+            starts.append(at)
+            times.append(Double(u32(at)) + Double(u32(at + 4)) / 1e6)
+            at += 16 + u32(at + 8)
+        }
+        let damaged = 9  // packet 10
+        bytes.replaceSubrange((starts[damaged] + 8)..<(starts[damaged] + 12), with: [0xFF, 0xFF, 0xFF, 0x7F])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsctl-damaged-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("damaged.pcap").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let original = try SniffFixtures.sniff("basic")
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        #expect(out.result.status == 1, "stderr: \(out.result.stderr)")
+        #expect(out.result.stderr.contains("warning: packet 10: "), "stderr: \(out.result.stderr)")
+        #expect(out.result.stderr.contains("from byte \(starts[damaged])), reading on at byte \(starts[damaged + 1])"),
+                "stderr: \(out.result.stderr)")
+        let o = try #require(original.connectionIDs.first), d = try #require(out.connectionIDs.first)
+        #expect(out.connectionIDs.count == 1)
+        #expect(out.messageRecords(connection: d, direction: "server") == original.messageRecords(connection: o, direction: "server"))
+        // Client messages: all but the one packet 10 carried.
+        let lost = original.events("message", connection: o, direction: "client").filter {
+            abs(($0["time"].double ?? 0) - times[damaged]) < 1e-6
+        }
+        try #require(lost.count == 1, "packet 10 carries one client message")
+        var expected = original.messageRecords(connection: o, direction: "client")
+        let lostIndex = try #require(original.events("message", connection: o, direction: "client").firstIndex {
+            abs(($0["time"].double ?? 0) - times[damaged]) < 1e-6
+        })
+        expected.remove(at: lostIndex)
+        #expect(out.messageRecords(connection: d, direction: "client") == expected)
+        #expect(out.controlRecords(connection: d) == original.controlRecords(connection: o), "ping, pong and close after the damage")
+        let gaps = out.kind("gap")
+        #expect(gaps.count == 1 && gaps.first?["direction"].string == "client" && gaps.first?["missing_bytes"].int == starts[damaged + 1] - starts[damaged] - 16 - 66,
+                "the lost packet's payload is the gap: \(gaps)")
+        #expect(out.kind("connection_closed").count == 1)
+        // One thread, and text output: the same.
+        let one = try CLI.run(["sniff", "-r", path, "--json", "--full", "--one-thread"])
+        #expect(one.stdout == out.result.stdout)
+        #expect(one.stderr == out.result.stderr)
+        let text = try CLI.run(["sniff", "-r", path])
+        #expect(text.status == 1)
+        #expect(text.stderr.contains("packet 10: "))
+        #expect(text.stdout.contains("closed (fin) close 1000"), "stdout: \(text.stdout)")
+    }
+
     /// One client segment (about 1 KB) missing inside an 11-frame message: a gap event with its size
     /// in the right connection and direction; what came before is intact, the broken message is not
     /// reported as complete, the other direction and connection are unaffected, and the dissector

@@ -213,7 +213,8 @@ struct CaptureFileTests {
         #expect(try source.read().isEnd, "no hang, no second error after a read error")
     }
 
-    /// A record header claiming an impossible length stops the read at that packet.
+    /// A record header claiming an impossible length: the error names that packet (what the source
+    /// reads after it is CaptureResyncTests' subject).
     @Test func corruptRecordHeader() throws {
         let file = TemporaryFile()
         let packets = (0..<4).map { _ in Build.pattern(60) }

@@ -20,6 +20,11 @@ extension WSCtlCommand {
                 Output: one line per message (default), --frames one line per frame, -v every field, \
                 --json JSON Lines (schema in the README). --stats prints per-connection counts at the end.
 
+                A damaged capture file gives a warning with the packet number and byte offset; sniff \
+                then looks for the next readable packet (a plausible record header followed by another) \
+                and dissects the rest from there, so one bad record does not cost the file. A file cut \
+                short keeps what came before the cut. Either way the exit status is 1.
+
                 Live capture needs permission: run as root, or give the binary the capabilities: \
                 sudo setcap cap_net_raw,cap_net_admin=eip $(which wsctl)
 
@@ -52,6 +57,9 @@ extension WSCtlCommand {
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
+
+        /// Read errors shown one by one; later ones are counted.
+        static let shownReadWarnings = 20
 
         func validate() throws {
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
@@ -134,6 +142,16 @@ extension WSCtlCommand {
             var firstTime: Double? = nil
             var pending = PendingPackets()
             var warnings = 0
+            // A badly damaged file can fail at every other record: the first warnings are shown,
+            // the rest counted.
+            func warnReadError(_ error: any Error) {
+                warnings += 1
+                if warnings <= Self.shownReadWarnings {
+                    Output.warning("\(error)")
+                } else if warnings == Self.shownReadWarnings + 1 {
+                    Output.warning("more damage in the capture; further read errors are counted, not shown")
+                }
+            }
             // A file is read and reassembled on one thread (ReassemblyReadAhead), dissected on this
             // one and printed on a third (SniffPipeline); -w, which needs each packet beside its
             // dissection, reads on this thread. A live capture prints as it goes, so that nothing
@@ -162,10 +180,12 @@ extension WSCtlCommand {
                             session.dissect(event, mayModify: true) { printer.print($0) }
                         }
                     case .readError(let error):
-                        // A truncated or corrupt file: say where, keep what was dissected.
+                        // A truncated or corrupt file: say where, keep what was dissected, and go on
+                        // with what comes after the damage if the source found it.
+                        let running = pipeline != nil
                         stopPipeline()
-                        Output.warning("\(error)")
-                        warnings += 1
+                        warnReadError(error)
+                        if running { startPipeline(origin: printer.origin) }
                     }
                 }
                 stopPipeline()
@@ -175,10 +195,15 @@ extension WSCtlCommand {
                     do {
                         result = try source.read()
                     } catch {
-                        // A truncated or corrupt file: say where, keep what was dissected.
+                        // A truncated or corrupt file: say where, keep what was dissected, and go on
+                        // with what comes after the damage if the source found it.
+                        let running = pipeline != nil
                         stopPipeline()
-                        Output.warning("\(error)")
-                        warnings += 1
+                        warnReadError(error)
+                        if (error as? PcapError)?.resumes == true {
+                            if running { startPipeline(origin: printer.origin) }
+                            continue
+                        }
                         break
                     }
                     switch result {
@@ -227,6 +252,9 @@ extension WSCtlCommand {
             if skippedTotal > 0 && !json {
                 let detail = session.skipped.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
                 Output.stderrLine("wsctl sniff: \(session.packets) packets, \(skippedTotal) skipped (\(detail))\n")
+            }
+            if warnings > Self.shownReadWarnings {
+                Output.warning("\(warnings) read errors in all")
             }
             if warnings > 0 { throw ExitCode.failure }
         }

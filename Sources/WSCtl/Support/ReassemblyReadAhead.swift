@@ -14,7 +14,7 @@ import WebSocketSniffer
 /// (up to 4,096 events or 1 MiB of stream bytes, copied into the batch; one larger segment gets a
 /// batch of its own) through a queue of four, so the stage runs at most a few megabytes ahead.
 /// A read error (a truncated or corrupt file) is passed on in its place among the events, so
-/// the warning comes after what was dissected before it, as with one thread.
+/// the warning comes after what was dissected before it and before what follows, as with one thread.
 final class ReassemblyReadAhead: @unchecked Sendable {
     static let batchEvents = 4_096
     static let batchBytes = 1 << 20
@@ -27,7 +27,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         /// A reassembler event; a `.data` event's bytes are the stage's copy, valid until the next
         /// call to `next()`, and the consumer may change them (the dissector unmasks in place).
         case event(TCPReassemblyEvent)
-        /// Reading stopped here; the end-of-capture events follow.
+        /// A read failed here: reading stopped and the end-of-capture events follow, or, for damage
+        /// the source got past (`PcapError.resumes`), the events of the packets after it.
         case readError(any Error)
     }
 
@@ -106,6 +107,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
                 result = try source.read()
             } catch {
                 guard add(.readError(error)) else { return }
+                // Damage the source read past: the packets after it are dissected too.
+                if (error as? PcapError)?.resumes == true { continue reading }
                 break reading
             }
             switch result {

@@ -33,12 +33,25 @@ public struct PcapError: Error, Sendable, Hashable, CustomStringConvertible {
     /// For read errors: the 1-based number of the packet that could not be read (the packets before it
     /// were read fine).
     public let packetNumber: Int?
+    /// For a read error in a damaged capture file: where the damage starts (the byte offset where the
+    /// failed read started, just after the last good packet), nil when the file simply ends early.
+    public let damagedFrom: Int64?
+    /// For a read error in a damaged capture file: the byte offset of the next readable record, where
+    /// the source reads on (later packets are numbered as if the failed record were one packet); nil
+    /// if reading stopped here. Before `damagedFrom` when the records read just before the failure
+    /// were found to be out of step: they are read again, in step.
+    public let resumedAt: Int64?
 
-    public init(kind: Kind, message: String, packetNumber: Int? = nil) {
+    public init(kind: Kind, message: String, packetNumber: Int? = nil, damagedFrom: Int64? = nil, resumedAt: Int64? = nil) {
         self.kind = kind
         self.message = message
         self.packetNumber = packetNumber
+        self.damagedFrom = damagedFrom
+        self.resumedAt = resumedAt
     }
+
+    /// True when the source reads on after this error.
+    public var resumes: Bool { resumedAt != nil }
 
     /// How to get capture permission on Linux, for the permission-denied message.
     public static let permissionRemedy =
@@ -47,6 +60,15 @@ public struct PcapError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         var text = message
         if let packetNumber { text = "packet \(packetNumber): " + text }
+        if let damagedFrom {
+            if let resumedAt, resumedAt >= damagedFrom {
+                text += "; skipped \(resumedAt - damagedFrom) damaged bytes (from byte \(damagedFrom)), reading on at byte \(resumedAt)"
+            } else if let resumedAt {
+                text += "; the records read from byte \(resumedAt) to \(damagedFrom) were out of step (damage before them), reading them again from byte \(resumedAt)"
+            } else {
+                text += "; no readable packet after byte \(damagedFrom), the rest of the file is skipped"
+            }
+        }
         if kind == .permissionDenied { text += "; to capture, " + Self.permissionRemedy }
         return text
     }

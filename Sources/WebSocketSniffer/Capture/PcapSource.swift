@@ -23,14 +23,31 @@ import Darwin
 /// ```
 ///
 /// Not thread-safe except for `loopBreaker`. A read error (a truncated or corrupt file, an interface gone
-/// down) is thrown once with the number of the packet that failed; after it the source is at its end, since
-/// libpcap cannot find the next packet boundary in a damaged file.
+/// down) is thrown with the number of the packet that failed. In a damaged capture file (a regular file,
+/// not a pipe) the source then looks for the next readable record (`CaptureResync`): if it finds one the
+/// error says where (`PcapError.resumedAt`) and the next read goes on from there; otherwise the source is
+/// at its end.
 public final class PcapSource {
     private let handle: PcapHandle
     /// For offline files the filter runs here rather than in libpcap, so packet numbers count every packet.
     private var offlineFilter: UnsafeMutablePointer<bpf_program>?
     private var packetsRead = 0
     private var finished = false
+    /// For a capture file that is a regular file: finds the next record after damage.
+    private var resync: CaptureResync?
+    /// Where the next record starts (the stream's position after the last good read), for a file
+    /// `resync` can search.
+    private var recordStart: Int64 = -1
+    /// Where the last record that looked sound started (`CaptureResync.looksSound`). A damaged
+    /// length can put libpcap out of step with the records and it reads on, taking garbage for
+    /// headers, until one is impossible; the search then starts back here (if that is not too far).
+    private var soundStart: Int64 = -1
+    /// Searches never start before the previous failure's place, so no stretch is read a third
+    /// time: however the damage falls, reading a file takes at most about twice its length.
+    private var searchFloor: Int64 = -1
+    /// The first and last packets' capture times in seconds, which bound a plausible record's.
+    private var firstSeconds: Int64?
+    private var lastSeconds: Int64?
     /// 1 when libpcap reports nanoseconds, 1000 when microseconds.
     private let nanosecondsPerTick: Int64
     /// For a live capture read in non-blocking mode: how long to wait for a packet before `.timeout`.
@@ -99,6 +116,11 @@ public final class PcapSource {
         pollTimeoutMs = nil
         nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
         loopBreaker = PcapLoopBreaker(handle: handle)
+        if let file = pcap_file(pointer), let resync = CaptureResync(file: file) {
+            self.resync = resync
+            recordStart = Int64(ftello(file))
+            soundStart = recordStart
+        }
     }
 
     /// Opens a live capture.
@@ -230,6 +252,14 @@ public final class PcapSource {
                 packetsRead += 1
                 if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 { continue }
                 let ticks = Int64(header.ts.tv_usec)
+                if resync != nil, let file = pcap_file(handle.pointer) {
+                    if CaptureResync.looksSound(capturedLength: header.caplen, wireLength: header.len, nanoseconds: Int64(header.ts.tv_usec) * nanosecondsPerTick) {
+                        soundStart = recordStart
+                    }
+                    recordStart = Int64(ftello(file))
+                    if firstSeconds == nil { firstSeconds = Int64(header.ts.tv_sec) }
+                    lastSeconds = Int64(header.ts.tv_sec)
+                }
                 return .packet(
                     PcapPacket(
                         number: packetsRead, seconds: Int64(header.ts.tv_sec),
@@ -251,11 +281,49 @@ public final class PcapSource {
             case .end:
                 finished = true
             case .failed:
-                finished = true
-                throw PcapError(kind: .read, message: handle.lastError, packetNumber: packetsRead + 1)
+                throw damaged(message: handle.lastError)
             }
         }
         return .endOfCapture
+    }
+
+    /// The error for a read that failed; moves past the damage to the next readable record if it can
+    /// (the error's `resumedAt`), else ends the source. The search starts just after where the failed
+    /// read started: a record libpcap took whole but that held garbage has put the stream somewhere
+    /// random, and the records it swallowed are searched again.
+    private func damaged(message: String) -> PcapError {
+        packetsRead += 1
+        let number = packetsRead
+        guard !isLive, let file = pcap_file(handle.pointer) else {
+            finished = true
+            return PcapError(kind: .read, message: message, packetNumber: number)
+        }
+        guard var resync else {
+            finished = true
+            let why = ftello(file) < 0 ? "a pipe cannot be searched for the next packet, reading stops here"
+                : "this kind of file is not searched for the next packet, reading stops here"
+            return PcapError(kind: .read, message: message + "; " + why, packetNumber: number)
+        }
+        defer { self.resync = resync }
+        let position = Int64(ftello(file))
+        // From just after the start of the last sound record, unless that is far back (a file whose
+        // every record looks odd would be read again from the start).
+        let lookingBack = recordStart - soundStart <= CaptureResync.lookBack ? soundStart + 1 : recordStart + 1
+        let searchFrom = max(lookingBack, searchFloor)
+        searchFloor = recordStart
+        guard let found = resync.search(from: searchFrom, firstSeconds: firstSeconds, lastSeconds: lastSeconds),
+              fseeko(file, off_t(found), SEEK_SET) == 0
+        else {
+            finished = true
+            // Failing at the end of the file with nothing whole after the record is a file cut short.
+            let cutShort = position >= resync.fileSize
+            return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: cutShort ? nil : recordStart)
+        }
+        clearerr(file)
+        let damagedFrom = recordStart
+        recordStart = found
+        soundStart = found
+        return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: damagedFrom, resumedAt: found)
     }
 
     /// Same as `loopBreaker.breakLoop()`.

@@ -1,0 +1,219 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Finds where readable packets start again in a damaged capture file, so that one bad record does
+/// not cost the rest of the file.
+///
+/// libpcap cannot skip a record whose header is damaged: the header is what says where the next
+/// record starts. But it keeps no state between reads that damage spoils, so after a failed read
+/// its stream can be moved (`fseeko`) to where a record starts and reading goes on. This finds that
+/// place by looking at every byte offset after where the failed read started for a record header
+/// that is plausible and is followed by another plausible one (or by the exact end of the file):
+///
+/// - pcap: timestamp fraction below one second, captured length at most 262,144 bytes (libpcap's
+///   largest) and at most the wire length, wire length at most 16 MiB, and seconds within a day
+///   before to a year after the first or the last packet read.
+/// - pcapng: a known block type, a total length that is a multiple of 4, at least 12 and at most
+///   16 MiB, repeated at the block's end; an Enhanced Packet Block's captured length fits in it.
+///
+/// A heuristic, the one a person with a hex editor would use; a plausible-looking stretch inside a
+/// damaged record can fool it, and then the next failed read searches again. Every search starts
+/// after the previous one's find, so reading always moves forward and ends.
+///
+/// Only for regular files: a pipe (standard input) cannot be moved back or forth in.
+struct CaptureResync {
+    enum Format: Equatable {
+        case pcap(bigEndian: Bool, nanoseconds: Bool)
+        case pcapng(bigEndian: Bool)
+
+        /// Bytes a record or block header takes before it can be judged.
+        var headerSize: Int {
+            if case .pcap = self { return 16 }
+            return 8
+        }
+    }
+
+    let descriptor: Int32
+    let fileSize: Int64
+    let format: Format
+    /// Where the first record (pcap) or the block after the section header (pcapng) starts.
+    let dataStart: Int64
+    /// Searches start after this offset (the last place found), so a find that fails again is not
+    /// found again and reading always moves forward.
+    private var lastFound: Int64 = -1
+
+    /// How far back from a failed read a search may start (see `looksSound`).
+    static let lookBack: Int64 = 1 << 20
+
+    /// A record libpcap read whose header is not impossible but not right either: a fraction of a
+    /// second of a second or more, more bytes captured than were on the wire, or a wire length
+    /// past 16 MiB. libpcap takes such a record when a damaged length has put it out of step (it
+    /// reads the end of one record and the start of the next as a header); the records from there
+    /// to the next failure are suspect, and the search after that failure starts before them.
+    static func looksSound(capturedLength: UInt32, wireLength: UInt32, nanoseconds: Int64) -> Bool {
+        nanoseconds >= 0 && nanoseconds < 1_000_000_000 && capturedLength <= wireLength && wireLength <= maxWire
+    }
+
+    static let maxCaptured: UInt32 = 262_144
+    static let maxWire: UInt32 = 16 << 20
+    static let maxBlock: UInt32 = 16 << 20
+
+    /// Nil unless `file` is a regular file in a format this can search (pcap with 16-byte record
+    /// headers, or pcapng).
+    init?(file: UnsafeMutablePointer<FILE>) {
+        let fd = fileno(file)
+        var info = stat()
+        guard fd >= 0, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        descriptor = fd
+        fileSize = Int64(info.st_size)
+        guard let head = Self.read(fd, at: 0, count: 12, fileSize: fileSize) else { return nil }
+        let magicLE = Self.u32(head, 0, bigEndian: false)
+        switch magicLE {
+        case 0xA1B2_C3D4: format = .pcap(bigEndian: false, nanoseconds: false)
+        case 0xA1B2_3C4D: format = .pcap(bigEndian: false, nanoseconds: true)
+        case 0xD4C3_B2A1: format = .pcap(bigEndian: true, nanoseconds: false)
+        case 0x4D3C_B2A1: format = .pcap(bigEndian: true, nanoseconds: true)
+        case 0x0A0D_0D0A:
+            let bigEndian = Self.u32(head, 8, bigEndian: true) == 0x1A2B_3C4D
+            format = .pcapng(bigEndian: bigEndian)
+        default:
+            return nil  // other variants (such as 24-byte record headers) are not searched
+        }
+        switch format {
+        case .pcap:
+            dataStart = 24
+        case .pcapng(let bigEndian):
+            dataStart = Int64(Self.u32(head, 4, bigEndian: bigEndian))
+        }
+    }
+
+    /// The offset of the first plausible record at or after `start` (and after the last one found),
+    /// or nil if there is none before the end of the file.
+    ///
+    /// - Parameters: firstSeconds, lastSeconds: the first and last packets' capture times (pcap: a
+    ///   plausible record's time is near one of them), nil if no packet was read.
+    mutating func search(from start: Int64, firstSeconds: Int64?, lastSeconds: Int64?) -> Int64? {
+        let times = TimeWindow(first: firstSeconds, last: lastSeconds)
+        var offset = max(start, lastFound + 1, dataStart)
+        let header = format.headerSize
+        let chunk = 1 << 16
+        while offset + Int64(header) <= fileSize {
+            guard let window = Self.read(descriptor, at: offset, count: chunk + header, fileSize: fileSize) else { return nil }
+            let candidates = min(window.count - header + 1, chunk)
+            guard candidates > 0 else { return nil }
+            for i in 0..<candidates {
+                let at = offset + Int64(i)
+                if quickCheck(window, i, times), confirm(at: at, times) {
+                    lastFound = at
+                    return at
+                }
+            }
+            offset += Int64(candidates)
+        }
+        return nil
+    }
+
+    /// Capture times a plausible record may have: from a day before to a year after the first or
+    /// the last packet's (a record libpcap took that held garbage can have any time, so the first
+    /// packet's counts too). Anything when no packet was read.
+    struct TimeWindow {
+        var first: Int64?
+        var last: Int64?
+
+        func allows(_ seconds: Int64) -> Bool {
+            guard first != nil || last != nil else { return true }
+            for reference in [first, last].compactMap({ $0 }) {
+                if seconds >= reference - 86_400 && seconds <= reference + 366 * 86_400 { return true }
+            }
+            return false
+        }
+    }
+
+    // MARK: Checks
+
+    /// The header at `i` in `bytes` alone looks like a record's.
+    private func quickCheck(_ bytes: [UInt8], _ i: Int, _ times: TimeWindow) -> Bool {
+        switch format {
+        case .pcap(let bigEndian, let nanoseconds):
+            let seconds = Int64(Self.u32(bytes, i, bigEndian: bigEndian))
+            let fraction = Self.u32(bytes, i + 4, bigEndian: bigEndian)
+            let captured = Self.u32(bytes, i + 8, bigEndian: bigEndian)
+            let wire = Self.u32(bytes, i + 12, bigEndian: bigEndian)
+            guard fraction < (nanoseconds ? 1_000_000_000 : 1_000_000),
+                  captured <= Self.maxCaptured, captured <= wire, wire > 0, wire <= Self.maxWire
+            else { return false }
+            return times.allows(seconds)
+        case .pcapng(let bigEndian):
+            let type = Self.u32(bytes, i, bigEndian: bigEndian)
+            let length = Self.u32(bytes, i + 4, bigEndian: bigEndian)
+            return Self.knownBlockTypes.contains(type) && length >= 12 && length % 4 == 0 && length <= Self.maxBlock
+        }
+    }
+
+    /// The record at `at` holds together and the next one (or the end of the file) follows it.
+    private func confirm(at: Int64, _ times: TimeWindow) -> Bool {
+        guard let next = wholeRecord(at: at) else { return false }
+        if next == fileSize { return true }
+        let size = format.headerSize
+        guard let header = Self.read(descriptor, at: next, count: size, fileSize: fileSize),
+              header.count == size, quickCheck(header, 0, times)
+        else { return false }
+        return wholeRecord(at: next) != nil
+    }
+
+    /// Where the record at `at` ends, if it fits in the file and (pcapng) its trailing length
+    /// matches; nil otherwise.
+    private func wholeRecord(at: Int64) -> Int64? {
+        switch format {
+        case .pcap(let bigEndian, _):
+            guard let header = Self.read(descriptor, at: at, count: 16, fileSize: fileSize), header.count == 16 else { return nil }
+            let end = at + 16 + Int64(Self.u32(header, 8, bigEndian: bigEndian))
+            return end <= fileSize ? end : nil
+        case .pcapng(let bigEndian):
+            guard let header = Self.read(descriptor, at: at, count: 28, fileSize: fileSize), header.count >= 8 else { return nil }
+            let type = Self.u32(header, 0, bigEndian: bigEndian)
+            let length = Self.u32(header, 4, bigEndian: bigEndian)
+            let end = at + Int64(length)
+            guard end <= fileSize,
+                  let trailer = Self.read(descriptor, at: end - 4, count: 4, fileSize: fileSize), trailer.count == 4,
+                  Self.u32(trailer, 0, bigEndian: bigEndian) == length
+            else { return nil }
+            if type == 6 {  // Enhanced Packet Block: 28 bytes of fields, the packet, the trailer.
+                guard header.count == 28, length >= 32 else { return nil }
+                let captured = Self.u32(header, 20, bigEndian: bigEndian)
+                guard captured <= length - 32 else { return nil }
+            }
+            return end
+        }
+    }
+
+    /// Section header, interface description, packet (obsolete), simple packet, name resolution,
+    /// interface statistics, enhanced packet, decryption secrets, custom blocks.
+    static let knownBlockTypes: Set<UInt32> = [0x0A0D_0D0A, 1, 2, 3, 4, 5, 6, 10, 0xBAD, 0x4000_0BAD]
+
+    // MARK: Bytes
+
+    static func u32(_ bytes: [UInt8], _ i: Int, bigEndian: Bool) -> UInt32 {
+        let b0 = UInt32(bytes[i]), b1 = UInt32(bytes[i + 1]), b2 = UInt32(bytes[i + 2]), b3 = UInt32(bytes[i + 3])
+        return bigEndian ? (b0 << 24 | b1 << 16 | b2 << 8 | b3) : (b3 << 24 | b2 << 16 | b1 << 8 | b0)
+    }
+
+    /// Up to `count` bytes at `offset` (fewer at the end of the file); nil if reading fails. pread
+    /// leaves the stream's own position alone.
+    static func read(_ fd: Int32, at offset: Int64, count: Int, fileSize: Int64) -> [UInt8]? {
+        let n = Int(max(0, min(Int64(count), fileSize - offset)))
+        guard offset >= 0, n > 0 else { return n == 0 && offset >= 0 ? [] : nil }
+        var bytes = [UInt8](repeating: 0, count: n)
+        var got = 0
+        while got < n {
+            let r = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, n - got, off_t(offset) + off_t(got)) }
+            if r < 0 && errno == EINTR { continue }
+            guard r > 0 else { break }
+            got += r
+        }
+        return got == n ? bytes : (got > 0 ? Array(bytes[..<got]) : nil)
+    }
+}
