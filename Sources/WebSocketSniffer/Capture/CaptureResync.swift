@@ -45,6 +45,72 @@ struct CaptureResync {
     /// found again and reading always moves forward.
     private var lastFound: Int64 = -1
 
+    /// Where a record starts, how many records (pcapng: packet blocks) came before it, and where
+    /// the last record that looked sound (`looksSound`) at or before it starts.
+    struct Checkpoint {
+        var offset: Int64
+        var records: Int
+        var lastSound: Int64
+
+        /// A record that looks sound.
+        init(offset: Int64, records: Int) {
+            self.init(offset: offset, records: records, lastSound: offset)
+        }
+
+        init(offset: Int64, records: Int, lastSound: Int64) {
+            self.offset = offset
+            self.records = records
+            self.lastSound = lastSound
+        }
+    }
+
+    /// Records between checkpoints: where a failed read started is found by following about this
+    /// many records from the last one. A checkpoint is taken at a record that looks sound, or
+    /// after twice this many records at any record (a file whose records all look odd would
+    /// otherwise be followed from its start after every failure).
+    static let checkpointInterval = 1_024
+
+    /// Follows `records` records (pcapng: packet blocks, passing other blocks) from `checkpoint`, as
+    /// libpcap did: where the next record starts (where the failed read started) and where the last
+    /// sound record among them (pcap; the checkpoint's `lastSound` if none) starts. Stops early at
+    /// `limit` or where the file does not hold together.
+    func walk(from checkpoint: Checkpoint, records: Int, limit: Int64) -> (next: Int64, lastSound: Int64) {
+        var at = checkpoint.offset
+        var lastSound = checkpoint.lastSound
+        var left = records
+        while left > 0 && at < limit {
+            switch format {
+            case .pcap(let bigEndian, let nanoseconds):
+                guard let h = Self.read(descriptor, at: at, count: 16, fileSize: fileSize), h.count == 16 else { return (at, lastSound) }
+                let captured = Self.u32(h, 8, bigEndian: bigEndian)
+                let fraction = Int64(Self.u32(h, 4, bigEndian: bigEndian)) * (nanoseconds ? 1 : 1_000)
+                if Self.looksSound(capturedLength: captured, wireLength: Self.u32(h, 12, bigEndian: bigEndian), nanoseconds: fraction) {
+                    lastSound = at
+                }
+                at += 16 + Int64(captured)
+                left -= 1
+            case .pcapng(let bigEndian):
+                guard let h = Self.read(descriptor, at: at, count: 8, fileSize: fileSize), h.count == 8 else { return (at, lastSound) }
+                let type = Self.u32(h, 0, bigEndian: bigEndian)
+                let length = Self.u32(h, 4, bigEndian: bigEndian)
+                guard length >= 12, length % 4 == 0 else { return (at, lastSound) }
+                if type == 2 || type == 3 || type == 6 { left -= 1 }
+                lastSound = at
+                at += Int64(length)
+            }
+        }
+        // libpcap passes other blocks before the packet block it failed on: the failure is there.
+        if case .pcapng(let bigEndian) = format {
+            while at < limit, let h = Self.read(descriptor, at: at, count: 8, fileSize: fileSize), h.count == 8 {
+                let type = Self.u32(h, 0, bigEndian: bigEndian)
+                let length = Self.u32(h, 4, bigEndian: bigEndian)
+                guard type != 2, type != 3, type != 6, length >= 12, length % 4 == 0, at + Int64(length) <= limit else { break }
+                at += Int64(length)
+            }
+        }
+        return (at, lastSound)
+    }
+
     /// How far back from a failed read a search may start (see `looksSound`).
     static let lookBack: Int64 = 1 << 20
 

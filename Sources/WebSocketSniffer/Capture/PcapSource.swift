@@ -35,13 +35,13 @@ public final class PcapSource {
     private var finished = false
     /// For a capture file that is a regular file: finds the next record after damage.
     private var resync: CaptureResync?
-    /// Where the next record starts (the stream's position after the last good read), for a file
-    /// `resync` can search.
-    private var recordStart: Int64 = -1
-    /// Where the last record that looked sound started (`CaptureResync.looksSound`). A damaged
-    /// length can put libpcap out of step with the records and it reads on, taking garbage for
-    /// headers, until one is impossible; the search then starts back here (if that is not too far).
-    private var soundStart: Int64 = -1
+    /// Where a record starts, taken about every `checkpointInterval` records. Where a failed read
+    /// started is found by following the records from here (`CaptureResync.walk`), without asking
+    /// the stream its position for every packet: glibc's ftello is an lseek system call, and one
+    /// per packet cost a third of the reading time.
+    private var checkpoint = CaptureResync.Checkpoint(offset: -1, records: 0)
+    /// The position before the record being read, while looking for a sound one to make a checkpoint.
+    private var candidate: CaptureResync.Checkpoint?
     /// Searches never start before the previous failure's place, so no stretch is read a third
     /// time: however the damage falls, reading a file takes at most about twice its length.
     private var searchFloor: Int64 = -1
@@ -118,8 +118,7 @@ public final class PcapSource {
         loopBreaker = PcapLoopBreaker(handle: handle)
         if let file = pcap_file(pointer), let resync = CaptureResync(file: file) {
             self.resync = resync
-            recordStart = Int64(ftello(file))
-            soundStart = recordStart
+            checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
         }
     }
 
@@ -247,19 +246,31 @@ public final class PcapSource {
             // packets keep coming (checked every 64 packets: one cheap read of an empty pipe) and in
             // `waitForPackets` when they do not.
             if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
+            if resync != nil, packetsRead &- checkpoint.records >= CaptureResync.checkpointInterval, let file = pcap_file(handle.pointer) {
+                candidate = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: packetsRead)
+            }
             switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
             case .packet:
                 packetsRead += 1
+                if resync != nil {
+                    let sound = CaptureResync.looksSound(
+                        capturedLength: header.caplen, wireLength: header.len, nanoseconds: Int64(header.ts.tv_usec) * nanosecondsPerTick)
+                    if let c = candidate {
+                        candidate = nil
+                        if sound {
+                            checkpoint = c
+                        } else if c.records - checkpoint.records >= 2 * CaptureResync.checkpointInterval, let resync {
+                            let (_, lastSound) = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
+                            checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: lastSound)
+                        }
+                    }
+                    if sound {
+                        if firstSeconds == nil { firstSeconds = Int64(header.ts.tv_sec) }
+                        lastSeconds = Int64(header.ts.tv_sec)
+                    }
+                }
                 if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 { continue }
                 let ticks = Int64(header.ts.tv_usec)
-                if resync != nil, let file = pcap_file(handle.pointer) {
-                    if CaptureResync.looksSound(capturedLength: header.caplen, wireLength: header.len, nanoseconds: Int64(header.ts.tv_usec) * nanosecondsPerTick) {
-                        soundStart = recordStart
-                    }
-                    recordStart = Int64(ftello(file))
-                    if firstSeconds == nil { firstSeconds = Int64(header.ts.tv_sec) }
-                    lastSeconds = Int64(header.ts.tv_sec)
-                }
                 return .packet(
                     PcapPacket(
                         number: packetsRead, seconds: Int64(header.ts.tv_sec),
@@ -292,8 +303,10 @@ public final class PcapSource {
     /// read started: a record libpcap took whole but that held garbage has put the stream somewhere
     /// random, and the records it swallowed are searched again.
     private func damaged(message: String) -> PcapError {
+        let recordsRead = packetsRead
         packetsRead += 1
         let number = packetsRead
+        candidate = nil
         guard !isLive, let file = pcap_file(handle.pointer) else {
             finished = true
             return PcapError(kind: .read, message: message, packetNumber: number)
@@ -306,24 +319,26 @@ public final class PcapSource {
         }
         defer { self.resync = resync }
         let position = Int64(ftello(file))
-        // From just after the start of the last sound record, unless that is far back (a file whose
-        // every record looks odd would be read again from the start).
-        let lookingBack = recordStart - soundStart <= CaptureResync.lookBack ? soundStart + 1 : recordStart + 1
+        // Where the failed read started, and the last sound record before it.
+        let (failedAt, lastSound) = resync.walk(from: checkpoint, records: recordsRead - checkpoint.records, limit: position)
+        // From just after the start of the last sound record (libpcap may have read on out of
+        // step after it), unless that is far back (a file whose every record looks odd would be
+        // read again from the start).
+        let lookingBack = failedAt - lastSound <= CaptureResync.lookBack ? lastSound + 1 : failedAt + 1
         let searchFrom = max(lookingBack, searchFloor)
-        searchFloor = recordStart
+        searchFloor = failedAt
         guard let found = resync.search(from: searchFrom, firstSeconds: firstSeconds, lastSeconds: lastSeconds),
               fseeko(file, off_t(found), SEEK_SET) == 0
         else {
             finished = true
             // Failing at the end of the file with nothing whole after the record is a file cut short.
             let cutShort = position >= resync.fileSize
-            return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: cutShort ? nil : recordStart)
+            return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
         }
         clearerr(file)
-        let damagedFrom = recordStart
-        recordStart = found
-        soundStart = found
-        return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: damagedFrom, resumedAt: found)
+        // The record found looks sound (the search checked it and the one after it).
+        checkpoint = CaptureResync.Checkpoint(offset: found, records: packetsRead)
+        return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: failedAt, resumedAt: found)
     }
 
     /// Same as `loopBreaker.breakLoop()`.
