@@ -89,7 +89,9 @@ public struct MessageRecord: Sendable {
     public var text: String?
     public var envelope: EnvelopeSummary?
     public var violations: [WebSocketViolation]
-    /// Bytes of the message were lost in a capture gap: its length and content are not what was sent.
+    /// Bytes of the message were lost in a capture gap: its length and content are not what was
+    /// sent. Also set on a compressed message after a gap when the direction uses context
+    /// takeover: it was inflated without part of the history it was compressed against.
     public var incomplete = false
 }
 
@@ -155,7 +157,9 @@ public struct MessageRecordView {
         set { envelopeBox = newValue.map(EnvelopeBox.init) }
     }
     public var violations: [WebSocketViolation]
-    /// Bytes of the message were lost in a capture gap: its length and content are not what was sent.
+    /// Bytes of the message were lost in a capture gap: its length and content are not what was
+    /// sent. Also set on a compressed message after a gap when the direction uses context
+    /// takeover: it was inflated without part of the history it was compressed against.
     public var incomplete: Bool
 
     public init(index: Int, opcode: WebSocketOpcode, offset: Int, endOffset: Int, length: Int, fragmentCount: Int,

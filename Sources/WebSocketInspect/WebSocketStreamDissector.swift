@@ -115,25 +115,36 @@ public struct WebSocketStreamDissector {
 
     /// Bytes of the stream were lost (a capture gap). When they fall inside the payload of the
     /// frame being read, the frame boundary is still known: the gap is filled with zeros so that
-    /// framing and offsets stay exact, and that frame's and message's content (text, UTF-8 and
-    /// inflate checks) is not reported. Otherwise parsing starts again after the gap with offsets
-    /// and counters kept; it finds the next frame when the gap ended on a frame boundary.
+    /// framing and offsets stay exact, and that frame's content (and its message's: text, UTF-8
+    /// and inflate checks) is not reported. Otherwise parsing starts again after the gap with
+    /// offsets and counters kept; it finds the next frame when the gap ended on a frame boundary.
+    /// Then a message in progress is incomplete (its next fragments still belong to it), a
+    /// message that starts after the gap is whole, and continuation frames whose start was lost
+    /// are the capture's loss, not a protocol violation. With permessage-deflate and context
+    /// takeover, every later compressed message of the direction was compressed against history
+    /// that was lost: those are reported incomplete too.
     /// Returns whether the frame boundary was kept.
     @discardableResult
     public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
         guard count > 0 else { return true }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
-            damaged = true
+            frameDamaged = true
             [UInt8](repeating: 0, count: count).withUnsafeBytes { feedViews($0, emit) }
             return true
         }
-        // The message in progress (if any) is kept: when the gap ended on a frame boundary its
-        // next fragments still belong to it. It is incomplete, so its content is not judged.
         let box = uniqueMachinery()
         box.parser.reset(at: box.parser.bytesFed + count)
         current = nil
-        damaged = true
+        frameDamaged = false
+        framesLost = true
+        damaged = box.assembler.isInsideMessage
+        if configuration.deflate != .off && contextTakeover { inflateHistoryLost = true }
         return false
+    }
+
+    /// Whether this direction's compressed messages share one inflate window (RFC 7692 §7.1.1).
+    private var contextTakeover: Bool {
+        direction == .serverToClient ? !configuration.serverNoContextTakeover : !configuration.clientNoContextTakeover
     }
 
     @discardableResult
@@ -170,8 +181,18 @@ public struct WebSocketStreamDissector {
         return machinery
     }
 
-    /// Set from a gap inside a frame until the message it belongs to ends.
+    /// The data message in progress lost bytes in a capture gap, or is compressed against inflate
+    /// history that was lost: its content is not judged and it is reported incomplete. Until it ends.
     private var damaged = false
+    /// The frame being read lost bytes of its payload in a gap (filled with zeros): its content is
+    /// not judged. Until it ends.
+    private var frameDamaged = false
+    /// Parsing started again after a gap, so whole frames may have been lost: until a data message
+    /// ends or starts, a continuation frame without a start is the gap's doing.
+    private var framesLost = false
+    /// Compressed bytes of this direction may have been lost and its messages share one inflate
+    /// window: every later compressed message is inflated without part of its history.
+    private var inflateHistoryLost = false
 
     private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEventView) -> Void) {
         let h = piece.header
@@ -180,9 +201,21 @@ public struct WebSocketStreamDissector {
         if piece.isFirst {
             frameCount += 1
             if h.opcode.isDataStart {
+                if framesLost {
+                    // A message that starts after lost frames is whole; the one in progress, if
+                    // any, lost its end in the gap (its frames were shown) and is dropped quietly.
+                    if machinery.assembler.isInsideMessage { machinery.assembler.reset() }
+                    damaged = false
+                    framesLost = false
+                }
                 messageOpcode = h.opcode
                 messageCompressed = h.rsv1 && configuration.deflate != .off
+                if messageCompressed && inflateHistoryLost { damaged = true }
             }
+        }
+        if frameDamaged && !h.opcode.isControl {
+            damaged = true
+            if messageCompressed && contextTakeover { inflateHistoryLost = true }
         }
         // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
         // pieces is kept in `current` and collects its shown part in `framePayload`.
@@ -217,7 +250,13 @@ public struct WebSocketStreamDissector {
             }
         }
         if !violations.isEmpty {
-            record.violations += damaged ? violations.filter { !Self.contentRules.contains($0.rule) } : violations
+            if frameDamaged || (damaged && !h.opcode.isControl) {
+                record.violations += violations.filter { !Self.contentRules.contains($0.rule) }
+            } else if framesLost {
+                record.violations += violations.filter { $0.rule != .continuationWithoutStart }
+            } else {
+                record.violations += violations
+            }
         }
         if !whole {
             current = record
@@ -255,13 +294,15 @@ public struct WebSocketStreamDissector {
         if h.fin && !op.isControl {
             messageOpcode = nil
             damaged = false
+            framesLost = false
         }
+        frameDamaged = false
     }
 
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
     private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
                            _ emit: (DissectionEventView) -> Void) {
-        let showText = isText && !messageCompressed && !damaged
+        let showText = isText && !messageCompressed && !damaged && !frameDamaged
             && (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil))
         emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
                                     text: showText ? payload : nil, close: r.close, violations: r.violations)))

@@ -138,6 +138,9 @@ struct SniffFixtureTests {
         })
         expected.remove(at: lostIndex)
         #expect(out.messageRecords(connection: d, direction: "client") == expected)
+        // Packet 10 held whole frames: the gap falls between messages, and the ones after it are whole.
+        let flagged = out.events("message", connection: d).filter { $0["incomplete"].bool != false }
+        #expect(flagged.isEmpty, "marked incomplete after a gap between messages: \(flagged.map { $0["index"].int ?? -1 })")
         #expect(out.controlRecords(connection: d) == original.controlRecords(connection: o), "ping, pong and close after the damage")
         let gaps = out.kind("gap")
         #expect(gaps.count == 1 && gaps.first?["direction"].string == "client" && gaps.first?["missing_bytes"].int == starts[damaged + 1] - starts[damaged] - 16 - 66,
@@ -151,6 +154,7 @@ struct SniffFixtureTests {
         #expect(text.status == 1)
         #expect(text.stderr.contains("packet 10: "))
         #expect(text.stdout.contains("closed (fin) close 1000"), "stdout: \(text.stdout)")
+        #expect(!text.stdout.contains("incomplete"), "stdout: \(text.stdout)")
     }
 
     /// One client segment (about 1 KB) missing inside an 11-frame message: a gap event with its size

@@ -20,6 +20,11 @@ extension WSCtlCommand {
                 Output: one line per message (default), --frames one line per frame, -v every field, \
                 --json JSON Lines (schema in the README). --stats prints per-connection counts at the end.
 
+                Packets missing from the capture leave a gap in a connection's stream: it is shown with \
+                its size and dissection starts again at the next frame. A message that lost bytes is \
+                marked incomplete; so is, with permessage-deflate context takeover, every later \
+                compressed message of that direction (inflated without part of its history).
+
                 A damaged capture file gives a warning with the packet number and byte offset; sniff \
                 then looks for the next readable packet (a plausible record header followed by another) \
                 and dissects the rest from there, so one bad record does not cost the file. A file cut \
