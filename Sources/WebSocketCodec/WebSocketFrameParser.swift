@@ -167,6 +167,15 @@ public struct WebSocketFrameParser: Sendable {
     public static func violations(
         of h: WebSocketFrameHeader, at offset: Int, configuration c: WebSocketFrameParserConfiguration
     ) -> [WebSocketViolation] {
+        // The common case costs one branch.
+        if breaksNoRule(h, configuration: c) { return [] }
+        return slowViolations(of: h, at: offset, configuration: c)
+    }
+
+    /// Whether `violations(of:at:configuration:)` is empty, without building it: for callers
+    /// that only need the answer, many times over (looking for a frame start after lost bytes).
+    @inlinable
+    public static func breaksNoRule(_ h: WebSocketFrameHeader, configuration c: WebSocketFrameParserConfiguration) -> Bool {
         let op = h.opcode
         let field = h.lengthField
         let maskOK: Bool
@@ -175,14 +184,9 @@ public struct WebSocketFrameParser: Sendable {
         case .clientToServer?: maskOK = h.masked
         case .serverToClient?: maskOK = !h.masked
         }
-        // The common case costs one branch.
-        if h.reservedBits & ~c.allowedReservedBits == 0, !op.isReserved, maskOK, h.payloadLength <= c.maxFrameSize,
-            field < 126 || (field == 126 && h.payloadLength >= 126) || (field == 127 && h.payloadLength >= 65536 && h.payloadLength >> 63 == 0),
-            !op.isControl || (h.fin && h.payloadLength <= 125)
-        {
-            return []
-        }
-        return slowViolations(of: h, at: offset, configuration: c)
+        return h.reservedBits & ~c.allowedReservedBits == 0 && !op.isReserved && maskOK && h.payloadLength <= c.maxFrameSize
+            && (field < 126 || (field == 126 && h.payloadLength >= 126) || (field == 127 && h.payloadLength >= 65536 && h.payloadLength >> 63 == 0))
+            && (!op.isControl || (h.fin && h.payloadLength <= 125))
     }
 
     @usableFromInline

@@ -68,7 +68,10 @@ public struct WebSocketStreamDissector {
     }
 
     /// Stream offset just past the bytes fed so far.
-    public var bytesFed: Int { machinery.parser.bytesFed }
+    public var bytesFed: Int {
+        if let hunt { return hunt.offset + hunt.bytes.count }
+        return machinery.parser.bytesFed
+    }
 
     /// The unfinished frame at the end of the input, if any: where it starts and how many bytes are missing.
     public var pendingFrame: (offset: Int, received: UInt64, missing: UInt64)? { machinery.parser.pendingFrame }
@@ -79,6 +82,7 @@ public struct WebSocketStreamDissector {
     /// Feeds bytes; each frame and message is handed to `emit` borrowed, valid only during the call.
     /// This is the dissector's one code path: the owned-record `feed` copies from it.
     public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        if hunt != nil { return huntFeed(bytes, emit) }
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: bytes)
         var local = scratch
@@ -94,6 +98,7 @@ public struct WebSocketStreamDissector {
     /// unmasked in place, so the caller's bytes change. For callers that own a copy already (the
     /// stream bytes `sniff -r` collects on its reading thread).
     public mutating func feedViews(inPlace bytes: UnsafeMutableRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        if hunt != nil { return huntFeed(UnsafeRawBufferPointer(bytes), emit) }
         let box = uniqueMachinery()
         box.parser.parse(bytes) { piece in handle(piece, emit) }
     }
@@ -133,13 +138,224 @@ public struct WebSocketStreamDissector {
             return true
         }
         let box = uniqueMachinery()
-        box.parser.reset(at: box.parser.bytesFed + count)
+        let resumeAt = bytesFed + count
+        box.parser.reset(at: resumeAt)
+        hunt = Hunt(offset: resumeAt)  // bytes held for a hunt before this gap are lost with it
         current = nil
         frameDamaged = false
         framesLost = true
         damaged = box.assembler.isInsideMessage
         if configuration.deflate != .off && contextTakeover { inflateHistoryLost = true }
         return false
+    }
+
+    // MARK: Finding the next frame after a gap
+
+    /// Bytes after a gap whose end is not known to be a frame boundary, held until a frame start
+    /// is found in them.
+    private struct Hunt {
+        /// Stream offset of `bytes[0]`.
+        var offset: Int
+        var bytes: [UInt8] = []
+        /// Offsets from here on have not been judged yet.
+        var scan = 0
+        /// Offsets whose chain runs past the bytes so far, with how many bytes judging them needs.
+        var pending: [(at: Int, until: Int)] = []
+        /// Where the gap ended (`bytes[0]`) has not been judged yet.
+        var atGapEnd = true
+    }
+
+    private var hunt: Hunt?
+
+    /// The most bytes held while looking for a frame start; past it the earliest offsets still
+    /// waiting are given up and their bytes dropped.
+    static let huntLimit = 1 << 20
+
+    /// Plausible headers in a row that make a frame start, inside a gap's frame. About 2% of
+    /// random (masked) bytes look like a plausible header, so five in a row, each where the one
+    /// before ends, happen by chance about once in a billion offsets.
+    static let huntChain = 5
+
+    private enum HuntVerdict: Equatable {
+        case start, notAStart
+        /// The chain goes on past the bytes so far; judging it needs this many.
+        case needMore(Int)
+    }
+
+    /// Finds where frames start again in the bytes after a gap and dissects from there.
+    ///
+    /// Where the gap ended is taken at once if plausible frames from there end exactly where the
+    /// bytes at hand end (a loss of whole segments, the usual case: nothing is delayed), or once
+    /// `huntChain` plausible headers follow one another from it. Otherwise the gap ended inside a
+    /// frame, whose payload must not be read as frames: each later offset is tried until
+    /// `huntChain` plausible headers follow one another from it. An offset whose chain runs
+    /// past the bytes so far waits without holding up later ones: a later chain complete within
+    /// the bytes lies inside the frame the waiting one announces, so one of the two is chance,
+    /// and a whole chain is the likelier. Bytes before the start found are skipped; the frames'
+    /// offsets after it show how many.
+    private mutating func huntFeed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        guard var h = hunt else { return }
+        hunt = nil  // put back below unless a start is found
+        h.bytes.append(contentsOf: bytes)
+        var found: Int? = nil
+        h.bytes.withUnsafeBytes { raw in
+            if h.atGapEnd {
+                switch judge(raw, at: 0, chain: Self.huntChain, exactEnd: true) {
+                case .start:
+                    found = 0
+                    return
+                case .needMore:
+                    return
+                case .notAStart:
+                    h.atGapEnd = false
+                    h.scan = 1
+                }
+            }
+            var stillPending: [(at: Int, until: Int)] = []
+            for p in h.pending {
+                guard p.until <= raw.count else {
+                    stillPending.append(p)
+                    continue
+                }
+                switch judge(raw, at: p.at, chain: Self.huntChain) {
+                case .start:
+                    found = p.at
+                    return
+                case .notAStart: break
+                case .needMore(let until): stillPending.append((p.at, until))
+                }
+            }
+            h.pending = stillPending
+            while h.scan < raw.count {
+                let p = h.scan
+                h.scan += 1
+                switch judge(raw, at: p, chain: Self.huntChain) {
+                case .start:
+                    found = p
+                    return
+                case .notAStart: break
+                case .needMore(let until): h.pending.append((p, until))
+                }
+            }
+        }
+        if var start = found {
+            // A frame that swallowed real ones: a chance header whose length ends on a later real
+            // frame holds whole real frames in its payload, which a real frame's payload (random
+            // as far as headers go) almost never does.
+            h.bytes.withUnsafeBytes { raw in
+                while case .header(let first) = WebSocketFrameHeader.parse(UnsafeRawBufferPointer(rebasing: raw[start...])),
+                      let length = first.frameLength,
+                      let inner = (start + 1..<min(start + length, raw.count)).first(where: {
+                          judge(raw, at: $0, chain: Self.huntChain) == .start
+                      })
+                {
+                    start = inner
+                }
+            }
+            found = start
+        }
+        guard let start = found else {
+            // Bytes before every offset still to be judged need no keeping; past the limit, the
+            // earliest waiting offsets are given up.
+            if !h.atGapEnd {
+                if h.bytes.count > Self.huntLimit {
+                    let floor = h.bytes.count - Self.huntLimit
+                    h.pending.removeAll { $0.at < floor }
+                }
+                let keepFrom = min(h.pending.first?.at ?? h.scan, h.scan)
+                if keepFrom >= 1 << 16 || keepFrom == h.bytes.count {
+                    h.bytes.removeFirst(keepFrom)
+                    h.offset += keepFrom
+                    h.scan -= keepFrom
+                    h.pending = h.pending.map { ($0.at - keepFrom, $0.until - keepFrom) }
+                }
+            }
+            hunt = h
+            return
+        }
+        resume(&h, at: start, emit)
+    }
+
+    /// The end of the stream while looking for a frame start after a gap: the earliest offset
+    /// from which plausible headers lead exactly to the end of the bytes is taken (the last few
+    /// frames of a connection cannot show a longer chain); with none, the bytes held are dropped.
+    public mutating func finishViews(_ emit: (DissectionEventView) -> Void) {
+        guard var h = hunt else { return }
+        hunt = nil
+        var found: Int? = nil
+        h.bytes.withUnsafeBytes { raw in
+            let from = h.atGapEnd ? 0 : min(h.pending.first?.at ?? h.scan, h.scan)
+            for p in from..<raw.count where judge(raw, at: p, chain: Int.max, exactEnd: true) == .start {
+                found = p
+                return
+            }
+        }
+        if let found { resume(&h, at: found, emit) }
+    }
+
+    public mutating func finish(_ emit: (DissectionEvent) -> Void) {
+        finishViews({ Self.own($0, emit) })
+    }
+
+    private mutating func resume(_ h: inout Hunt, at start: Int, _ emit: (DissectionEventView) -> Void) {
+        let box = uniqueMachinery()
+        box.parser.reset(at: h.offset + start)
+        h.bytes.withUnsafeMutableBytes { raw in
+            feedViews(inPlace: UnsafeMutableRawBufferPointer(rebasing: raw[start...]), emit)
+        }
+    }
+
+    /// Whether a frame starts at `p`: `chain` plausible headers one after another (the last one's
+    /// payload need not have arrived), or, with `exactEnd`, fewer whose frames end exactly where
+    /// the bytes end. The frames must make sense in sequence (a continuation only inside a message,
+    /// a new message only outside one) and a whole uncompressed text frame must hold UTF-8. A plausible 64-bit length (at most the frame size
+    /// limit: over 38 zero bits, which random bytes almost never give) is taken on its own.
+    private func judge(_ bytes: UnsafeRawBufferPointer, at p: Int, chain: Int, exactEnd: Bool = false) -> HuntVerdict {
+        var at = p
+        var seen = 0
+        var inMessage: Bool? = nil  // unknown before the first data frame
+        while seen < chain {
+            if at == bytes.count { return seen > 0 && exactEnd ? .start : .needMore(at + 2) }
+            switch WebSocketFrameHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[at...])) {
+            case .needMore(let n):
+                return .needMore(at + n)
+            case .header(let h):
+                guard plausible(h) else { return .notAStart }
+                if h.opcode == .text && h.fin && !h.rsv1, let end = h.frameLength.map({ at + $0 }), end <= bytes.count,
+                   !Self.isUTF8(UnsafeRawBufferPointer(rebasing: bytes[(at + h.headerLength)..<end]), key: h.maskingKey)
+                {
+                    return .notAStart
+                }
+                if !h.opcode.isControl {
+                    if h.opcode == .continuation ? inMessage == false : inMessage == true { return .notAStart }
+                    inMessage = !h.fin
+                }
+                if h.lengthField == 127 { return .start }
+                seen += 1
+                if seen == chain { return .start }
+                at += h.headerLength + Int(h.payloadLength)
+                if at > bytes.count { return .needMore(at + 2) }
+            }
+        }
+        return .start
+    }
+
+    /// Whether a payload, unmasked with `key`, is valid UTF-8 (a whole text message's must be).
+    private static func isUTF8(_ payload: UnsafeRawBufferPointer, key: WebSocketMaskingKey?) -> Bool {
+        guard let key else { return WebSocketUTF8Validator.firstInvalidIndex(payload) == nil }
+        var copy = [UInt8](payload)
+        let k = key.bytes
+        for i in copy.indices { copy[i] ^= k[i & 3] }
+        return WebSocketUTF8Validator.firstInvalidIndex(copy) == nil
+    }
+
+    /// A header with nothing wrong under this direction's rules (RSV bits, opcode, mask, length
+    /// encoding, control frame limits), RSV1 only on a message's first frame, and not an empty
+    /// fragment that does not end its message (which a run of zero bytes would look like).
+    private func plausible(_ h: WebSocketFrameHeader) -> Bool {
+        WebSocketFrameParser.breaksNoRule(h, configuration: machinery.parser.configuration)
+            && (h.payloadLength > 0 || h.fin)
+            && !(h.rsv1 && !h.opcode.isDataStart)
     }
 
     /// Whether this direction's compressed messages share one inflate window (RFC 7692 §7.1.1).

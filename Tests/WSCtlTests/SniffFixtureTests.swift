@@ -99,7 +99,7 @@ struct SniffFixtureTests {
     /// 256 bytes): a warning with the packet number and byte offsets, exit status 1, and everything
     /// after it still dissected: the lost message is a reassembly gap, every other message and
     /// control frame is reported as in the undamaged capture, on one thread and on three.
-    @Test func damagedRecordIsSkippedAndTheRestDissected() throws {
+    @Test func damagedRecordIsSkippedAndTheRestDissected() async throws {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic"))))
         var starts: [Int] = []
         var times: [Double] = []
@@ -118,8 +118,11 @@ struct SniffFixtureTests {
         let path = directory.appendingPathComponent("damaged.pcap").path
         try Data(bytes).write(to: URL(fileURLWithPath: path))
 
-        let original = try SniffFixtures.sniff("basic")
-        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        // Processes are waited for off Swift Testing's threads (see offThePool).
+        let (original, out, one, text) = try await offThePool {
+            (try SniffFixtures.sniff("basic"), try SniffOutput.run(["sniff", "-r", path, "--json", "--full"]),
+             try CLI.run(["sniff", "-r", path, "--json", "--full", "--one-thread"]), try CLI.run(["sniff", "-r", path]))
+        }
         #expect(out.result.status == 1, "stderr: \(out.result.stderr)")
         #expect(out.result.stderr.contains("warning: packet 10: "), "stderr: \(out.result.stderr)")
         #expect(out.result.stderr.contains("from byte \(starts[damaged])), reading on at byte \(starts[damaged + 1])"),
@@ -147,14 +150,52 @@ struct SniffFixtureTests {
                 "the lost packet's payload is the gap: \(gaps)")
         #expect(out.kind("connection_closed").count == 1)
         // One thread, and text output: the same.
-        let one = try CLI.run(["sniff", "-r", path, "--json", "--full", "--one-thread"])
         #expect(one.stdout == out.result.stdout)
         #expect(one.stderr == out.result.stderr)
-        let text = try CLI.run(["sniff", "-r", path])
         #expect(text.status == 1)
         #expect(text.stderr.contains("packet 10: "))
         #expect(text.stdout.contains("closed (fin) close 1000"), "stdout: \(text.stdout)")
         #expect(!text.stdout.contains("incomplete"), "stdout: \(text.stdout)")
+    }
+
+    /// The segment that held the header of large's 1.5 MiB binary frame (packet 8) lost: the gap
+    /// ends inside that frame, and the 1.5 MB of random payload after it must not be read as
+    /// frames. The messages after it are the ones the fixture script recorded, no violations are
+    /// reported, and the server's direction is untouched.
+    @Test func gapEndingInsideALargeFrameIsSkipped() async throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("large"))))
+        var starts: [Int] = []
+        var at = 24
+        while at + 16 <= bytes.count {
+            starts.append(at)
+            at += 16 + (Int(bytes[at + 8]) | Int(bytes[at + 9]) << 8 | Int(bytes[at + 10]) << 16 | Int(bytes[at + 11]) << 24)
+        }
+        let lost = 7  // packet 8: 82 ff, a binary frame with a 64-bit length, and 32,754 bytes of its payload
+        bytes.removeSubrange(starts[lost]..<starts[lost + 1])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsctl-midframe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("midframe.pcap").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+
+        let out = try await offThePool { try SniffOutput.run(["sniff", "-r", path, "--json", "--full"]) }
+        #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
+        let gaps = out.kind("gap")
+        #expect(gaps.count == 1 && gaps.first?["direction"].string == "client" && gaps.first?["missing_bytes"].int == 32_768, "\(gaps)")
+        // Against the truth the fixture script recorded: the server direction whole (echoes,
+        // control frames, close), the client's messages all but the lost one.
+        let truth = try SniffFixtures.truth("large")
+        let others = TruthComparison.mismatches(out, truth, skipDirections: ["client"])
+        #expect(others.count == 0, others.report)
+        let d = try #require(out.connectionIDs.first)
+        let expected = truth["connections"][0]["messages"].array.filter { $0["direction"].string == "client" }
+        var m = Mismatches()
+        TruthComparison.compareMessages(&m, "client", out.events("message", connection: d, direction: "client"), Array(expected.dropFirst()))
+        #expect(m.count == 0, m.report)
+        let flagged = out.kind("frame").filter { !$0["errors"].array.isEmpty }
+        #expect(flagged.isEmpty, "frames flagged: \(flagged.prefix(3))")
+        let clientControl = out.events("frame", connection: d, direction: "client").filter { [8, 9, 10].contains($0["opcode"].int ?? 0) }
+        #expect(clientControl.map { $0["opcode_name"].string ?? "?" } == ["close"], "the client's only control frame is its close")
     }
 
     /// One client segment (about 1 KB) missing inside an 11-frame message: a gap event with its size

@@ -21,7 +21,8 @@ extension WSCtlCommand {
                 --json JSON Lines (schema in the README). --stats prints per-connection counts at the end.
 
                 Packets missing from the capture leave a gap in a connection's stream: it is shown with \
-                its size and dissection starts again at the next frame. A message that lost bytes is \
+                its size and dissection starts again at the next frame (after a gap that ends inside a \
+                frame, where five plausible frame headers follow one another). A message that lost bytes is \
                 marked incomplete; so is, with permessage-deflate context takeover, every later \
                 compressed message of that direction (inflated without part of its history).
 

@@ -382,6 +382,9 @@ public final class WebSocketConnectionDissector {
         summaryBase.lastTime = max(summaryBase.lastTime, time)
         if summaryBase.reason.isEmpty { summaryBase.reason = reason }
         if phase == .awaitingResponse, let h = handshake { emit(.handshake(h)) }
+        // Frames held while looking for where they start again after a gap.
+        fromClient?.finishViews({ report($0, direction: .clientToServer, time: time, emit: emit) })
+        fromServer?.finishViews({ report($0, direction: .serverToClient, time: time, emit: emit) })
         emit(.closed(summary))
     }
 }
