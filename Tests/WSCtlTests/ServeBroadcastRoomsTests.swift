@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@Suite("wsctl serve --mode broadcast with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("wsctl serve --mode broadcast with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeBroadcastTests {
     static let all = ["from 0", "from 1", "from 2", "from 3", "from 4"]
 
@@ -30,7 +30,7 @@ struct ServeBroadcastTests {
 }
 
 /// The JSON envelope chat-room protocol (DESIGN.md), as a Python client sees it.
-@Suite("wsctl serve --mode rooms with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("wsctl serve --mode rooms with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeRoomsTests {
     func rooms(_ scenario: String) throws -> JSON {
         try withServer(["--mode", "rooms"]) { server in try Interop.websockets(server.url, scenario) }

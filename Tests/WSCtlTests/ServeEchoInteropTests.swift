@@ -3,7 +3,7 @@ import Testing
 
 /// `wsctl serve` (echo mode) against real clients: Python `websockets` and Node's built-in
 /// WebSocket, each started by the test on loopback (Tests/Interop).
-@Suite("wsctl serve echo with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("wsctl serve echo with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeEchoInteropTests {
     @Test func textIsEchoedAsText() throws {
         try withServer { server in
@@ -93,7 +93,7 @@ struct ServeEchoInteropTests {
     }
 }
 
-@Suite("wsctl serve echo with Node's WebSocket", .requiresNodeWebSocket, .timeLimit(.minutes(1)))
+@Suite("wsctl serve echo with Node's WebSocket", .requiresNodeWebSocket, .timeLimit(.minutes(3)))
 struct ServeNodeInteropTests {
     @Test func textIsEchoed() throws {
         try withServer { server in

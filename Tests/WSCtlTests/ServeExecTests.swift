@@ -7,7 +7,7 @@ import Glibc
 
 /// `wsctl serve --exec`: real processes started by a real server, driven by Python `websockets`
 /// (Tests/Interop/steps_client.py).
-@Suite("wsctl serve --exec", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("wsctl serve --exec", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeExecTests {
     static let echoScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/scripts/echo.sh").path

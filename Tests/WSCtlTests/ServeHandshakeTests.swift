@@ -3,7 +3,7 @@ import Testing
 
 /// The HTTP side of `wsctl serve`, driven with raw requests (Tests/Interop/raw_client.py) and
 /// Python `websockets`.
-@Suite("wsctl serve handshake", .requiresPython, .timeLimit(.minutes(1)))
+@Suite("wsctl serve handshake", .requiresPython, .timeLimit(.minutes(3)))
 struct ServeHandshakeTests {
     static func upgrade(path: String = "{path}", key: String? = "dGhlIHNhbXBsZSBub25jZQ==", version: String? = "13") -> String {
         var lines = ["GET \(path) HTTP/1.1", "Host: {host}", "Upgrade: websocket", "Connection: Upgrade"]

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// Every policy and limit of `wsctl serve`, triggered by a real client.
-@Suite("wsctl serve policies", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("wsctl serve policies", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServePolicyTests {
     // MARK: Authentication
 

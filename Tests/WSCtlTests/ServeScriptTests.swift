@@ -124,7 +124,7 @@ struct ScriptPlan {
 
 // MARK: - echo.lua
 
-@Suite("serve --script echo.lua with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script echo.lua with Python websockets", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptEchoTests {
     @Test func textAndBinaryAreEchoedAsTheirType() throws {
         try Scripted.withScript("echo.lua") { server in
@@ -181,7 +181,7 @@ struct ServeScriptEchoTests {
 
 // MARK: - chat.lua
 
-@Suite("serve --script chat.lua", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script chat.lua", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptChatTests {
     static func join(_ c: String, _ room: String, cid: String? = nil) -> [String: Any] {
         var e: [String: Any] = ["type": "join_room", "payload": ["room": room]]
@@ -359,7 +359,7 @@ struct ServeScriptChatTests {
 
 // MARK: - ticker.lua
 
-@Suite("serve --script ticker.lua", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script ticker.lua", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptTickerTests {
     @Test func ticksArriveWithoutAsking() throws {
         try Scripted.withScript("ticker.lua") { server in
@@ -424,7 +424,7 @@ struct ServeScriptTickerTests {
 
 // MARK: - auth.lua
 
-@Suite("serve --script auth.lua", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script auth.lua", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptAuthTests {
     @Test func noTokenClosesWith4001() throws {
         try Scripted.withScript("auth.lua") { server in
@@ -478,7 +478,7 @@ struct ServeScriptAuthTests {
 
 // MARK: - chaos.lua
 
-@Suite("serve --script chaos.lua", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script chaos.lua", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptChaosTests {
     /// Text that is not UTF-8: websockets fails the connection with 1007 (RFC 6455 §8.1).
     @Test func badUTF8MakesTheClientFailWith1007() throws {
@@ -580,7 +580,7 @@ struct ServeScriptChaosTests {
 
 // MARK: - The API (Fixtures/scripts/tests/*.lua)
 
-@Suite("serve --script API", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script API", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptAPITests {
     static let api = "tests/api.lua"
 
@@ -1096,7 +1096,7 @@ final class TempLuaScript {
 
 // MARK: - Hostile scripts
 
-@Suite("serve --script hostile scripts", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script hostile scripts", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptHostileTests {
     /// `a` is open before `b` misbehaves; `b` must get 1011 while `a` and a newcomer `c` are served.
     static func survives(_ server: ServeProcess, trigger: String, offenders: Int = 1) throws -> ScriptPlan {
@@ -1188,7 +1188,7 @@ struct ServeScriptHostileTests {
 
 // MARK: - SIGHUP reload
 
-@Suite("serve --script SIGHUP reload", .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+@Suite("serve --script SIGHUP reload", .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct ServeScriptReloadTests {
     static func version(_ v: String, ticker: Bool) -> String {
         """

@@ -3,7 +3,7 @@ import Testing
 
 /// `wsctl sniff -r` on the capture fixtures (real traffic between Python `websockets` peers,
 /// Fixtures/captures) against the ground truth their senders recorded.
-@Suite("Sniff fixtures against ground truth", .timeLimit(.minutes(1)))
+@Suite("Sniff fixtures against ground truth", .timeLimit(.minutes(3)))
 struct SniffFixtureTests {
     @Test func fixturesArePresent() {
         #expect(SniffFixtures.all.count >= 15, "fixtures found: \(SniffFixtures.all)")

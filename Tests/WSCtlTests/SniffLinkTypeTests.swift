@@ -5,7 +5,7 @@ import Testing
 /// ipv6.pcap rewritten here with 802.1Q and 802.1ad+802.1Q tags, as BSD loopback (NULL, host byte
 /// order, and LOOP, network byte order) and as raw IP, plus a pcapng copy made by editcap. Each must
 /// give the messages and control frames of the original, with sniff's default options.
-@Suite("Sniff link types and file formats", .timeLimit(.minutes(1)))
+@Suite("Sniff link types and file formats", .timeLimit(.minutes(3)))
 struct SniffLinkTypeTests {
     enum Rewrite: String, CaseIterable, CustomTestStringConvertible {
         case vlan, qinq, null, loop, raw

@@ -10,7 +10,7 @@ import Darwin
 /// Live capture: `wsctl sniff -i lo` while a real client (Python `websockets`) talks to `wsctl serve`.
 /// Skipped, with the reason, where capturing is not permitted or the client is missing.
 @Suite("Sniff live capture on lo", .serialized, .enabled(if: SniffLive.problem == nil, Comment(rawValue: SniffLive.problem ?? "")),
-       .requiresPythonWebsockets, .timeLimit(.minutes(1)))
+       .requiresPythonWebsockets, .timeLimit(.minutes(3)))
 struct SniffLiveTests {
     /// Two connections (one with permessage-deflate, one without): handshakes, every message in both
     /// directions, a ping with its pong and round-trip time, the close, and the stats after SIGINT.

@@ -4,7 +4,7 @@ import Testing
 /// "No input crashes or hangs it": damaged copies of the fixtures (bits flipped, bytes replaced or
 /// zeroed anywhere after the file header, record headers included), made from a fixed seed. Each run
 /// must end by itself within 20 s with status 0 or 1 (1: a warning about a damaged record).
-@Suite("Sniff survives damaged captures", .timeLimit(.minutes(1)))
+@Suite("Sniff survives damaged captures", .timeLimit(.minutes(3)))
 struct SniffRobustnessTests {
 
     static func damaged(_ bytes: [UInt8], seed: UInt64) -> [UInt8] {

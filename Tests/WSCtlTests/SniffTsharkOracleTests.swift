@@ -12,7 +12,7 @@ import Testing
 /// text for fragmented messages, it does not inflate every permessage-deflate variant (compressed
 /// frames are compared where tshark shows a text), and it cuts very long texts (a prefix of wsctl's).
 @Suite("Sniff agrees with tshark", .enabled(if: SniffTshark.problem == nil, Comment(rawValue: SniffTshark.problem ?? "")),
-       .timeLimit(.minutes(1)))
+       .timeLimit(.minutes(3)))
 struct SniffTsharkOracleTests {
     @Test(arguments: SniffFixtures.all)
     func framesAndTextsAgree(_ name: String) throws {

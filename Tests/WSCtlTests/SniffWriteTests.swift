@@ -4,7 +4,7 @@ import Testing
 /// `wsctl sniff -w FILE`: the packets of the WebSocket connections seen, saved as pcap, on a capture
 /// that mixes a WebSocket connection with plain HTTP ones (basic.pcap and refused.pcap merged by
 /// time, refused.pcap shifted to start 1 ms after basic.pcap so their packets interleave).
-@Suite("Sniff -w saves WebSocket connections", .timeLimit(.minutes(1)))
+@Suite("Sniff -w saves WebSocket connections", .timeLimit(.minutes(3)))
 struct SniffWriteTests {
     /// basic.pcap + refused.pcap, interleaved by timestamp.
     static func mixedCapture(in dir: SniffTempDirectory) throws -> String {
