@@ -140,7 +140,7 @@ public struct WebSocketStreamDissector {
         let box = uniqueMachinery()
         let resumeAt = bytesFed + count
         box.parser.reset(at: resumeAt)
-        hunt = Hunt(offset: resumeAt)  // bytes held for a hunt before this gap are lost with it
+        hunt = Hunt(offset: resumeAt, configuration: box.parser.configuration)  // bytes held for a hunt before this gap are lost with it
         current = nil
         frameDamaged = false
         framesLost = true
@@ -163,6 +163,27 @@ public struct WebSocketStreamDissector {
         var pending: [(at: Int, until: Int)] = []
         /// Where the gap ended (`bytes[0]`) has not been judged yet.
         var atGapEnd = true
+        /// First header bytes that can pass `plausible` (known opcode, allowed RSV bits, FIN on a
+        /// control frame, RSV1 only on a message's first frame), indexed by byte: most offsets
+        /// are turned down on this alone.
+        let firstByteOK: [Bool]
+        /// The MASK bit the direction needs (0x80 from a client, 0 from a server), nil if unknown.
+        let maskBit: UInt8?
+
+        init(offset: Int, configuration c: WebSocketFrameParserConfiguration) {
+            self.offset = offset
+            firstByteOK = (0..<256).map { value in
+                let byte = UInt8(value)
+                let op = WebSocketOpcode(rawValue: byte & 0x0F)!  // 4 bits always fit
+                return !op.isReserved && byte & 0x70 & ~c.allowedReservedBits == 0 && (!op.isControl || byte & 0x80 != 0)
+                    && (byte & 0x40 == 0 || op.isDataStart)
+            }
+            switch c.direction {
+            case .clientToServer?: maskBit = 0x80
+            case .serverToClient?: maskBit = 0
+            case nil: maskBit = nil
+            }
+        }
     }
 
     private var hunt: Hunt?
@@ -229,6 +250,8 @@ public struct WebSocketStreamDissector {
             while h.scan < raw.count {
                 let p = h.scan
                 h.scan += 1
+                guard h.firstByteOK[Int(raw[p])] else { continue }
+                if let mask = h.maskBit, p + 1 < raw.count, raw[p + 1] & 0x80 != mask { continue }
                 switch judge(raw, at: p, chain: Self.huntChain) {
                 case .start:
                     found = p
