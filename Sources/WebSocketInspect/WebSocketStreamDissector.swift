@@ -188,6 +188,10 @@ public struct WebSocketStreamDissector {
 
     private var hunt: Hunt?
 
+    /// Bytes after a gap are being held while the next frame start is looked for: frames in
+    /// them come out later, when a start is found (see `skipViews`).
+    public var isHunting: Bool { hunt != nil }
+
     /// The most bytes held while looking for a frame start; past it the earliest offsets still
     /// waiting are given up and their bytes dropped.
     static let huntLimit = 1 << 20

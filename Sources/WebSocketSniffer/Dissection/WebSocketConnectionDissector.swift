@@ -314,9 +314,39 @@ public final class WebSocketConnectionDissector {
         summaryBase.websocket = true
     }
 
+    /// While a direction's dissector holds bytes after a gap (`isHunting`): where each delivery
+    /// since ended in the stream and when it came, so that frames it lets out later carry the
+    /// time of the delivery that completed them, as frames do without a gap. At most
+    /// `maxHeldDeliveries` are kept (the oldest go first).
+    private var heldDeliveries: [WebSocketDirection: [(end: Int, time: Double)]] = [:]
+    static let maxHeldDeliveries = 16_384
+
+    private func isHunting(_ direction: WebSocketDirection) -> Bool {
+        (direction == .clientToServer ? fromClient?.isHunting : fromServer?.isHunting) == true
+    }
+
+    /// The time of the delivery that held stream byte `offset`, while bytes are held; else `time`.
+    private func deliveryTime(_ direction: WebSocketDirection, offset: Int, default time: Double) -> Double {
+        guard let held = heldDeliveries[direction], !held.isEmpty else { return time }
+        var low = 0, high = held.count  // the first delivery that ends after `offset`
+        while low < high {
+            let mid = (low + high) / 2
+            if held[mid].end > offset { high = mid } else { low = mid + 1 }
+        }
+        return low < held.count ? held[low].time : time
+    }
+
     private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
                       emit: (SniffEvent) -> Void) {
         counts.bytes(direction == .clientToServer, bytes.count)
+        if isHunting(direction) {
+            let fed = (direction == .clientToServer ? fromClient?.bytesFed : fromServer?.bytesFed) ?? 0
+            var held = heldDeliveries.removeValue(forKey: direction) ?? []
+            if held.count >= Self.maxHeldDeliveries { held.removeFirst(held.count / 2) }
+            held.append((fed + bytes.count, time))
+            heldDeliveries[direction] = held
+        }
+        defer { if !heldDeliveries.isEmpty, !isHunting(direction) { heldDeliveries[direction] = nil } }
         if mayModify {
             let inPlace = UnsafeMutableRawBufferPointer(mutating: bytes)
             if direction == .clientToServer {
@@ -331,8 +361,16 @@ public final class WebSocketConnectionDissector {
         }
     }
 
-    private func report(_ event: DissectionEventView, direction: WebSocketDirection, time: Double, emit: (SniffEvent) -> Void) {
+    private func report(_ event: DissectionEventView, direction: WebSocketDirection, time deliveredAt: Double, emit: (SniffEvent) -> Void) {
         let isClient = direction == .clientToServer
+        // When it was completed: the delivery that held its last byte (not the current one, for
+        // frames let out after a gap).
+        let lastByte: Int
+        switch event {
+        case .frame(let f): lastByte = f.offset + f.header.headerLength + Int(clamping: f.header.payloadLength) - 1
+        case .message(let m): lastByte = m.endOffset - 1
+        }
+        let time = deliveryTime(direction, offset: lastByte, default: deliveredAt)
         switch event {
         case .frame(let f):
             let op = f.header.opcode
@@ -369,6 +407,7 @@ public final class WebSocketConnectionDissector {
         // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {
             counts.bytes(d == .clientToServer, missing)
+            heldDeliveries[d] = nil  // bytes held for an earlier hunt are lost with this gap
             if d == .clientToServer {
                 fromClient?.skipViews(missing, { report($0, direction: d, time: time, emit: emit) })
             } else {
