@@ -163,20 +163,23 @@ public struct WebSocketStreamDissector {
         var pending: [(at: Int, until: Int)] = []
         /// Where the gap ended (`bytes[0]`) has not been judged yet.
         var atGapEnd = true
-        /// First header bytes that can pass `plausible` (known opcode, allowed RSV bits, FIN on a
-        /// control frame, RSV1 only on a message's first frame), indexed by byte: most offsets
-        /// are turned down on this alone.
+        /// First header bytes that can start a header passing `plausible`, indexed by byte: most
+        /// offsets are turned down on this alone.
         let firstByteOK: [Bool]
         /// The MASK bit the direction needs (0x80 from a client, 0 from a server), nil if unknown.
         let maskBit: UInt8?
 
         init(offset: Int, configuration c: WebSocketFrameParserConfiguration) {
             self.offset = offset
+            // A one-byte frame with this first byte and the MASK bit the direction needs passes
+            // exactly when the first byte can start a plausible header.
+            let masked = c.direction == .clientToServer
             firstByteOK = (0..<256).map { value in
-                let byte = UInt8(value)
-                let op = WebSocketOpcode(rawValue: byte & 0x0F)!  // 4 bits always fit
-                return !op.isReserved && byte & 0x70 & ~c.allowedReservedBits == 0 && (!op.isControl || byte & 0x80 != 0)
-                    && (byte & 0x40 == 0 || op.isDataStart)
+                WebSocketStreamDissector.plausible(
+                    WebSocketFrameHeader(firstByte: UInt8(value), secondByte: (masked ? 0x80 : 0) | 1,
+                                         maskingKey: masked ? WebSocketMaskingKey(0, 0, 0, 0) : nil, payloadLength: 1,
+                                         headerLength: masked ? 6 : 2),
+                    c)
             }
             switch c.direction {
             case .clientToServer?: maskBit = 0x80
@@ -347,7 +350,7 @@ public struct WebSocketStreamDissector {
             case .needMore(let n):
                 return .needMore(at + n)
             case .header(let h):
-                guard plausible(h) else { return .notAStart }
+                guard Self.plausible(h, machinery.parser.configuration) else { return .notAStart }
                 if h.opcode == .text && h.fin && !h.rsv1, let end = h.frameLength.map({ at + $0 }), end <= bytes.count,
                    !Self.isUTF8(UnsafeRawBufferPointer(rebasing: bytes[(at + h.headerLength)..<end]), key: h.maskingKey)
                 {
@@ -371,16 +374,15 @@ public struct WebSocketStreamDissector {
     private static func isUTF8(_ payload: UnsafeRawBufferPointer, key: WebSocketMaskingKey?) -> Bool {
         guard let key else { return WebSocketUTF8Validator.firstInvalidIndex(payload) == nil }
         var copy = [UInt8](payload)
-        let k = key.bytes
-        for i in copy.indices { copy[i] ^= k[i & 3] }
+        WebSocketMasking.apply(key, to: &copy)
         return WebSocketUTF8Validator.firstInvalidIndex(copy) == nil
     }
 
     /// A header with nothing wrong under this direction's rules (RSV bits, opcode, mask, length
     /// encoding, control frame limits), RSV1 only on a message's first frame, and not an empty
     /// fragment that does not end its message (which a run of zero bytes would look like).
-    private func plausible(_ h: WebSocketFrameHeader) -> Bool {
-        WebSocketFrameParser.breaksNoRule(h, configuration: machinery.parser.configuration)
+    private static func plausible(_ h: WebSocketFrameHeader, _ c: WebSocketFrameParserConfiguration) -> Bool {
+        WebSocketFrameParser.breaksNoRule(h, configuration: c)
             && (h.payloadLength > 0 || h.fin)
             && !(h.rsv1 && !h.opcode.isDataStart)
     }

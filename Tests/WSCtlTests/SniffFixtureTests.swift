@@ -101,15 +101,8 @@ struct SniffFixtureTests {
     /// control frame is reported as in the undamaged capture, on one thread and on three.
     @Test func damagedRecordIsSkippedAndTheRestDissected() async throws {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic"))))
-        var starts: [Int] = []
-        var times: [Double] = []
-        var at = 24
-        while at + 16 <= bytes.count {
-            func u32(_ i: Int) -> Int { Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24 }
-            starts.append(at)
-            times.append(Double(u32(at)) + Double(u32(at + 4)) / 1e6)
-            at += 16 + u32(at + 8)
-        }
+        let records = SniffFixtures.pcapRecords(bytes)
+        let starts = records.map(\.start), times = records.map(\.time)
         let damaged = 9  // packet 10
         bytes.replaceSubrange((starts[damaged] + 8)..<(starts[damaged] + 12), with: [0xFF, 0xFF, 0xFF, 0x7F])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsctl-damaged-\(UUID().uuidString)")
@@ -164,12 +157,7 @@ struct SniffFixtureTests {
     /// reported, and the server's direction is untouched.
     @Test func gapEndingInsideALargeFrameIsSkipped() async throws {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("large"))))
-        var starts: [Int] = []
-        var at = 24
-        while at + 16 <= bytes.count {
-            starts.append(at)
-            at += 16 + (Int(bytes[at + 8]) | Int(bytes[at + 9]) << 8 | Int(bytes[at + 10]) << 16 | Int(bytes[at + 11]) << 24)
-        }
+        let starts = SniffFixtures.pcapRecords(bytes).map(\.start)
         let lost = 7  // packet 8: 82 ff, a binary frame with a 64-bit length, and 32,754 bytes of its payload
         bytes.removeSubrange(starts[lost]..<starts[lost + 1])
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wsctl-midframe-\(UUID().uuidString)")

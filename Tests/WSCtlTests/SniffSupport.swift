@@ -38,6 +38,18 @@ enum SniffFixtures {
         truth["perturbation"]["sniff_port"].array.compactMap(\.int).flatMap { ["--port", String($0)] }
     }
 
+    /// Where each record of a little-endian microsecond pcap file starts, and its time.
+    static func pcapRecords(_ bytes: [UInt8]) -> [(start: Int, time: Double)] {
+        func u32(_ i: Int) -> Int { Int(bytes[i]) | Int(bytes[i + 1]) << 8 | Int(bytes[i + 2]) << 16 | Int(bytes[i + 3]) << 24 }
+        var records: [(start: Int, time: Double)] = []
+        var at = 24
+        while at + 16 <= bytes.count {
+            records.append((at, Double(u32(at)) + Double(u32(at + 4)) / 1e6))
+            at += 16 + u32(at + 8)
+        }
+        return records
+    }
+
     /// `wsctl sniff -r FIXTURE --json --full [--port P] EXTRA…`.
     static func sniff(_ name: String, _ extra: [String] = []) throws -> SniffOutput {
         let truth = try truth(name)

@@ -32,6 +32,34 @@ struct ReadPacket: Equatable {
     var bytes: [UInt8]
 }
 
+/// pcapng blocks (little-endian) for tests that build files by hand.
+enum Pcapng {
+    static func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+
+    /// A block: type, total length, the body padded to 4 bytes, the total length again.
+    static func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
+        let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
+        let length = UInt32(12 + padded.count)
+        return Build.le32(type) + Build.le32(length) + padded + Build.le32(length)
+    }
+
+    /// A section header block and one Ethernet interface (snapshot length 262,144).
+    static let header = block(0x0A0D_0D0A, Build.le32(0x1A2B_3C4D) + le16(1) + le16(0) + [UInt8](repeating: 0xFF, count: 8))
+        + block(1, le16(1) + le16(0) + Build.le32(262_144))
+
+    /// An enhanced packet block on interface 0, captured whole, at `micros` microseconds.
+    static func packet(_ data: [UInt8], micros: UInt64) -> [UInt8] {
+        block(6, Build.le32(0) + timestamp(micros) + Build.le32(UInt32(data.count)) + Build.le32(UInt32(data.count)) + data)
+    }
+
+    /// An interface statistics block for interface 0 (no options).
+    static func statistics(micros: UInt64) -> [UInt8] { block(5, Build.le32(0) + timestamp(micros)) }
+
+    private static func timestamp(_ micros: UInt64) -> [UInt8] {
+        Build.le32(UInt32(micros >> 32)) + Build.le32(UInt32(micros & 0xFFFF_FFFF))
+    }
+}
+
 enum Capture {
     /// Writes packets with consecutive timestamps.
     static func write(_ packets: [[UInt8]], linkType: Int32, to file: TemporaryFile, start: Int64 = 1_700_000_000) throws {
@@ -274,21 +302,11 @@ struct CaptureFileTests {
 
     /// pcapng files are read too: a section header, an Ethernet interface and two enhanced packet blocks.
     @Test func pcapngFile() throws {
-        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func le32(_ v: UInt32) -> [UInt8] { Build.le32(v) }
-        func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
-            let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
-            let length = UInt32(12 + padded.count)
-            return le32(type) + le32(length) + padded + le32(length)
-        }
         let frames = Capture.conversation(client: Build.client4, server: Build.server4, request: Self.request, response: Self.response)
             .map { Build.ethernet($0) }
-        var file = block(0x0A0D_0D0A, le32(0x1A2B_3C4D) + le16(1) + le16(0) + [UInt8](repeating: 0xFF, count: 8))
-        file += block(1, le16(1) + le16(0) + le32(262_144))
+        var file = Pcapng.header
         for (index, frame) in frames.enumerated() {
-            let micros = UInt64(1_700_000_000 + index) * 1_000_000 + 250_000
-            file += block(6, le32(0) + le32(UInt32(micros >> 32)) + le32(UInt32(micros & 0xFFFF_FFFF))
-                          + le32(UInt32(frame.count)) + le32(UInt32(frame.count)) + frame)
+            file += Pcapng.packet(frame, micros: UInt64(1_700_000_000 + index) * 1_000_000 + 250_000)
         }
         let path = TemporaryFile("capture.pcapng")
         try path.write(file)

@@ -173,24 +173,14 @@ import Darwin
 
     /// pcapng: a block whose length is not a multiple of 4 is skipped, the next block is read.
     @Test func pcapngDamagedBlock() throws {
-        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func le32(_ v: UInt32) -> [UInt8] { Build.le32(v) }
-        func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
-            let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
-            let length = UInt32(12 + padded.count)
-            return le32(type) + le32(length) + padded + le32(length)
-        }
-        var file = block(0x0A0D_0D0A, le32(0x1A2B_3C4D) + le16(1) + le16(0) + [UInt8](repeating: 0xFF, count: 8))
-        file += block(1, le16(1) + le16(0) + le32(262_144))
+        var file = Pcapng.header
         var starts: [Int] = []
         for (index, packet) in Self.packets.enumerated() {
-            let micros = UInt64(1_700_000_000 + index) * 1_000_000
             starts.append(file.count)
-            file += block(6, le32(0) + le32(UInt32(micros >> 32)) + le32(UInt32(micros & 0xFFFF_FFFF))
-                          + le32(UInt32(packet.count)) + le32(UInt32(packet.count)) + packet)
+            file += Pcapng.packet(packet, micros: UInt64(1_700_000_000 + index) * 1_000_000)
         }
         // The second packet's block length: 13.
-        file.replaceSubrange((starts[1] + 4)..<(starts[1] + 8), with: le32(13))
+        file.replaceSubrange((starts[1] + 4)..<(starts[1] + 8), with: Build.le32(13))
         let path = try Self.file(file, name: "capture.pcapng")
         let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: path.path))
         #expect(packets.map(\.bytes) == [0, 2, 3, 4, 5].map { Self.packets[$0] })
@@ -200,6 +190,16 @@ import Darwin
     }
 
     // MARK: Long files: where a failed read started is found from a checkpoint taken on the way
+
+    /// Exactly one read error: at packet number `packet`, the damage from byte `from`, reading on
+    /// at byte `resumedAt`.
+    static func expectOneDamage(_ errors: [PcapError], packet: Int, from: Int, resumedAt: Int,
+                                sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try #require(errors.count == 1, "\(errors)", sourceLocation: sourceLocation)
+        #expect(errors[0].packetNumber == packet, sourceLocation: sourceLocation)
+        #expect(errors[0].damagedFrom == Int64(from), sourceLocation: sourceLocation)
+        #expect(errors[0].resumedAt == Int64(resumedAt), sourceLocation: sourceLocation)
+    }
 
     /// A pcap file of `count` records, each filled with its index (mod 251) and `20 + i % 97`
     /// bytes long; `wire` gives a record's wire length from its captured length (a wire length
@@ -269,10 +269,7 @@ import Darwin
         bytes.replaceSubrange((starts[3_500] + 8)..<(starts[3_500] + 16), with: [UInt8](repeating: 0xFF, count: 8))
         let file = try Self.file(bytes)
         let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: file.path))
-        try #require(errors.count == 1, "\(errors)")
-        #expect(errors[0].packetNumber == 3_501)
-        #expect(errors[0].damagedFrom == Int64(starts[3_500]))
-        #expect(errors[0].resumedAt == Int64(starts[4_000]))
+        try Self.expectOneDamage(errors, packet: 3_501, from: starts[3_500], resumedAt: starts[4_000])
         #expect(packets.map(\.bytes) == Array(data[..<3_500] + data[4_000...]))
     }
 
@@ -280,15 +277,7 @@ import Darwin
     /// checkpoint counts packet blocks only, and passes the statistics block that libpcap read
     /// before the damaged packet block.
     @Test func pcapngDamageFarIn() throws {
-        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func le32(_ v: UInt32) -> [UInt8] { Build.le32(v) }
-        func block(_ type: UInt32, _ body: [UInt8]) -> [UInt8] {
-            let padded = body + [UInt8](repeating: 0, count: (4 - body.count % 4) % 4)
-            let length = UInt32(12 + padded.count)
-            return le32(type) + le32(length) + padded + le32(length)
-        }
-        var file = block(0x0A0D_0D0A, le32(0x1A2B_3C4D) + le16(1) + le16(0) + [UInt8](repeating: 0xFF, count: 8))
-        file += block(1, le16(1) + le16(0) + le32(262_144))
+        var file = Pcapng.header
         var starts: [Int] = []
         var data: [[UInt8]] = []
         for index in 0..<3_000 {
@@ -296,18 +285,14 @@ import Darwin
             let micros = UInt64(1_700_000_000 + index / 10) * 1_000_000
             starts.append(file.count)
             data.append(packet)
-            file += block(6, le32(0) + le32(UInt32(micros >> 32)) + le32(UInt32(micros & 0xFFFF_FFFF))
-                          + le32(UInt32(packet.count)) + le32(UInt32(packet.count)) + packet)
+            file += Pcapng.packet(packet, micros: micros)
             // An interface statistics block after every fifth packet, one just before the damage.
-            if index % 5 == 4 { file += block(5, le32(0) + le32(UInt32(micros >> 32)) + le32(UInt32(micros & 0xFFFF_FFFF))) }
+            if index % 5 == 4 { file += Pcapng.statistics(micros: micros) }
         }
-        file.replaceSubrange((starts[2_500] + 4)..<(starts[2_500] + 8), with: le32(13))
+        file.replaceSubrange((starts[2_500] + 4)..<(starts[2_500] + 8), with: Build.le32(13))
         let path = try Self.file(file, name: "capture.pcapng")
         let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: path.path))
-        try #require(errors.count == 1, "\(errors)")
-        #expect(errors[0].packetNumber == 2_501)
-        #expect(errors[0].damagedFrom == Int64(starts[2_500]))
-        #expect(errors[0].resumedAt == Int64(starts[2_501]))
+        try Self.expectOneDamage(errors, packet: 2_501, from: starts[2_500], resumedAt: starts[2_501])
         #expect(packets.map(\.bytes) == Array(data[..<2_500] + data[2_501...]))
     }
 

@@ -6,14 +6,14 @@ import WebSocketSniffer
 /// Frames that a connection's dissector holds after a gap (while it looks for where frames start
 /// again) carry the time of the delivery that completed them, as they would without the gap.
 @Suite struct ConnectionGapTimeTests {
-    static let client = TCPEndpoint(address: IPAddress("192.0.2.10")!, port: 50_000)
-    static let server = TCPEndpoint(address: IPAddress("198.51.100.20")!, port: 8080)
+    static let client = Build.client4
+    static let server = Build.server4
     static let key = WebSocketMaskingKey(9, 8, 7, 6)
 
     /// (text or opcode name, time) of every frame of the client's direction.
     static func frameTimes(_ deliveries: [(bytes: [UInt8]?, gap: Int, time: Double)]) -> [String] {
         let c = WebSocketConnectionDissector(id: 1, first: client, second: server, clientIsFirst: nil, time: 0,
-                                             configuration: .init(maxPayloadShown: nil), webSocketPorts: [8080])
+                                             configuration: .init(maxPayloadShown: nil), webSocketPorts: [Int(Build.server4.port)])
         var out: [String] = []
         let collect: (SniffEvent) -> Void = { event in
             if case .frame(_, .clientToServer, let time, let f, _) = event {

@@ -252,9 +252,9 @@ public final class PcapSource {
             switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
             case .packet:
                 packetsRead += 1
+                let nanoseconds = Int64(header.ts.tv_usec) * nanosecondsPerTick
                 if resync != nil {
-                    let sound = CaptureResync.looksSound(
-                        capturedLength: header.caplen, wireLength: header.len, nanoseconds: Int64(header.ts.tv_usec) * nanosecondsPerTick)
+                    let sound = CaptureResync.looksSound(capturedLength: header.caplen, wireLength: header.len, nanoseconds: nanoseconds)
                     if let c = candidate {
                         candidate = nil
                         if sound {
@@ -270,11 +270,10 @@ public final class PcapSource {
                     }
                 }
                 if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 { continue }
-                let ticks = Int64(header.ts.tv_usec)
                 return .packet(
                     PcapPacket(
                         number: packetsRead, seconds: Int64(header.ts.tv_sec),
-                        nanoseconds: Int32(truncatingIfNeeded: ticks * nanosecondsPerTick),
+                        nanoseconds: Int32(truncatingIfNeeded: nanoseconds),
                         wireLength: Int(header.len),
                         data: UnsafeRawBufferPointer(start: bytes, count: Int(header.caplen))))
             case .timeout:
