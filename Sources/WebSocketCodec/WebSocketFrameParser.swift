@@ -139,6 +139,30 @@ public struct WebSocketFrameParser: Sendable {
         return false
     }
 
+    /// Payload bytes still to come of a frame handed out in pieces (one over
+    /// `maxBufferedFrameSize`), or nil when no such frame is in progress.
+    public var streamedPayloadRemaining: UInt64? {
+        streaming.map { $0.header.payloadLength - $0.delivered }
+    }
+
+    /// Steps over `count` bytes of the payload of the frame being handed out in pieces, bytes that
+    /// were lost (a capture gap): the frame's end and the mask phase of what follows stay exact,
+    /// and nothing is allocated however large the frame says it is. Returns the piece that stands
+    /// for them, with an empty payload at their place (last if they end the frame), or nil (and
+    /// does nothing) when no frame is streamed or `count` is not in 1...`streamedPayloadRemaining`.
+    public mutating func skipStreamedPayload(_ count: Int) -> WebSocketFramePiece? {
+        guard var s = streaming, count > 0, UInt64(count) <= s.header.payloadLength - s.delivered else { return nil }
+        let piece = WebSocketFramePiece(
+            header: s.header, frameOffset: s.frameOffset, payloadOffset: s.delivered + UInt64(count),
+            payload: UnsafeRawBufferPointer(start: nil, count: 0), isFirst: false,
+            isLast: UInt64(count) == s.header.payloadLength - s.delivered, violations: [])
+        s.delivered += UInt64(count)
+        s.phase = (s.phase + (count & 3)) & 3
+        streaming = piece.isLast ? nil : s
+        _bytesFed += count
+        return piece
+    }
+
     /// Forgets any partial frame and continues as if the stream started at `offset` (after bytes
     /// were lost and the frame boundary is unknown).
     public mutating func reset(at offset: Int) {

@@ -134,7 +134,14 @@ public struct WebSocketStreamDissector {
         guard count > 0 else { return true }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             frameDamaged = true
-            [UInt8](repeating: 0, count: count).withUnsafeBytes { feedViews($0, emit) }
+            let box = uniqueMachinery()
+            if let piece = box.parser.skipStreamedPayload(count) {
+                // A frame handed out in pieces, of any announced length: stepped over, not filled.
+                handle(piece, lost: count, emit)
+            } else {
+                // A frame buffered whole, so at most `maxBufferedFrameSize`: zeros fill its buffer.
+                [UInt8](repeating: 0, count: count).withUnsafeBytes { feedViews($0, emit) }
+            }
             return true
         }
         let box = uniqueMachinery()
@@ -439,7 +446,9 @@ public struct WebSocketStreamDissector {
     /// window: every later compressed message is inflated without part of its history.
     private var inflateHistoryLost = false
 
-    private mutating func handle(_ piece: WebSocketFramePiece, _ emit: (DissectionEventView) -> Void) {
+    /// - Parameter lost: payload bytes of this frame lost in a gap that `piece` (then with an empty
+    ///   payload) stands for; they are shown as zeros.
+    private mutating func handle(_ piece: WebSocketFramePiece, lost: Int = 0, _ emit: (DissectionEventView) -> Void) {
         let h = piece.header
         let limit = configuration.maxPayloadShown ?? Int.max
         let whole = piece.isWholeFrame
@@ -477,7 +486,10 @@ public struct WebSocketStreamDissector {
             guard let r = current else { return }
             record = r
             let room = limit - framePayload.count
-            if room >= piece.payload.count {
+            if lost > 0 {
+                framePayload.append(contentsOf: repeatElement(0, count: min(room, lost)))
+                if lost > room { record.payloadTruncated = true }
+            } else if room >= piece.payload.count {
                 framePayload.append(contentsOf: piece.payload)
             } else {
                 if room > 0 { framePayload.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece.payload[0..<room])) }
@@ -486,7 +498,7 @@ public struct WebSocketStreamDissector {
         }
         var message: MessageInProgress? = nil
         let box = machinery
-        let violations = box.assembler.receive(piece) { item in
+        func take(_ item: WebSocketAssembledItem) {
             switch item {
             case .control(let control):
                 record.close = control.close
@@ -494,6 +506,7 @@ public struct WebSocketStreamDissector {
                 message = makeMessage(view, piecePayload: piece.payload)
             }
         }
+        let violations = lost > 0 ? box.assembler.receive(piece, lost: lost, take) : box.assembler.receive(piece, take)
         if !violations.isEmpty {
             if frameDamaged || (damaged && !h.opcode.isControl) {
                 record.violations += violations.filter { !Self.contentRules.contains($0.rule) }

@@ -161,4 +161,85 @@ struct FrameStreamingTests {
         #expect(offsets.last == 60_000 - 14)
         #expect(parser.pendingFrame == nil)
     }
+
+    /// Bytes lost in a capture gap inside a streamed frame are stepped over: what follows is
+    /// unmasked with the right phase, and the frame ends where its header said.
+    @Test("skipping lost bytes of a streamed frame keeps its end and the mask phase", arguments: [1, 2, 3, 4, 65_537])
+    func skipLostBytesOfAStreamedFrame(lost: Int) {
+        let payload = Wire.pattern(200_000)
+        let next = Wire.frame(opcode: 0x1, key: Self.key, payload: Array("after".utf8))
+        let bytes = Wire.frame(opcode: 0x2, key: Self.key, payload: payload) + next
+        let before = 14 + 70_000
+        var parser = WebSocketFrameParser(configuration: Self.config)
+        var assembler = WebSocketMessageAssembler()
+        var joined: [UInt8] = []
+        var messages: [(opcode: WebSocketOpcode, payload: [UInt8], end: Int, valid: Bool?)] = []
+        var violations: [WebSocketViolation] = []
+        func take(_ item: WebSocketAssembledItem) {
+            if case .message(let m) = item { messages.append((m.opcode, Array(m.payload), m.endOffset, m.isValidUTF8)) }
+        }
+        var head = Array(bytes[0..<before])
+        parser.parse(&head) { piece in
+            joined += piece.payload
+            violations += assembler.receive(piece, take)
+        }
+        #expect(parser.skipStreamedPayload(0) == nil)
+        #expect(parser.skipStreamedPayload(200_000 - 70_000 + 1) == nil, "more than the frame has left")
+        guard let piece = parser.skipStreamedPayload(lost) else {
+            Issue.record("no piece for the lost bytes")
+            return
+        }
+        #expect(piece.payload.isEmpty && !piece.isFirst && !piece.isLast)
+        #expect(piece.streamOffset == before + lost, "the empty piece sits after the lost bytes")
+        #expect(parser.bytesFed == before + lost)
+        #expect(parser.streamedPayloadRemaining == UInt64(200_000 - 70_000 - lost))
+        violations += assembler.receive(piece, lost: lost, take)
+        joined += [UInt8](repeating: 0, count: lost)
+        var rest = Array(bytes[(before + lost)...])
+        parser.parse(&rest) { piece in
+            if piece.frameOffset == 0 { joined += piece.payload }
+            violations += assembler.receive(piece, take)
+        }
+        var expected = payload
+        for i in 70_000..<(70_000 + lost) { expected[i] = 0 }
+        #expect(byteDifference(joined, expected) == nil, "the bytes after the lost ones are unmasked with the carried phase")
+        #expect(violations.isEmpty)
+        #expect(messages.count == 2)
+        if messages.count == 2 {
+            #expect(byteDifference(messages[0].payload, expected) == nil, "the message keeps zeros for the lost bytes")
+            #expect(messages[0].end == 14 + 200_000)
+            #expect(messages[1].opcode == .text && messages[1].payload == Array("after".utf8))
+            #expect(messages[1].valid == true)
+        }
+        #expect(parser.pendingFrame == nil)
+    }
+
+    /// Lost bytes count toward the message's limit without being allocated past it, however large
+    /// the frame says it is.
+    @Test("lost bytes of a frame of 2^40 bytes count toward the message limit")
+    func lostBytesOfAHugeFrame() {
+        let length: UInt64 = 1 << 40
+        var head = Wire.frame(opcode: 0x1, payload: Array("abc".utf8), claimedLength: length)  // 10 header bytes, 3 payload bytes
+        var parser = WebSocketFrameParser(configuration: .init(direction: .serverToClient))
+        var assembler = WebSocketMessageAssembler()
+        var violations: [WebSocketViolation] = []
+        var messages = 0
+        parser.parse(&head) { piece in violations += piece.violations + assembler.receive(piece) { _ in messages += 1 } }
+        let lost = Int(length) - 3 - 2
+        guard let piece = parser.skipStreamedPayload(lost) else {
+            Issue.record("no piece for the lost bytes")
+            return
+        }
+        violations += assembler.receive(piece, lost: lost) { _ in messages += 1 }
+        var tail = Array("yz".utf8) + Wire.frame(opcode: 0x1, payload: Array("next".utf8))
+        var nextOffset: Int?
+        parser.parse(&tail) { piece in
+            if piece.isFirst { nextOffset = piece.frameOffset }
+            violations += assembler.receive(piece) { _ in messages += 1 }
+        }
+        #expect(nextOffset == 10 + Int(length))
+        #expect(violations.map(\.rule) == [.frameTooLarge, .messageTooLarge])
+        #expect(violations.last?.offset == 10 + (64 << 20), "the first byte past the limit, inside the lost bytes")
+        #expect(messages == 1, "only the frame after it is a message")
+    }
 }

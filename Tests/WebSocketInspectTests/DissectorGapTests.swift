@@ -257,4 +257,48 @@ struct DissectorGapTests {
                               config: config, direction: .serverToClient)
         #expect(server.messages.map(\.incomplete) == [false, true])
     }
+
+    /// A gap inside a frame that announces 2^40 bytes (a hostile or damaged capture: sniff sees
+    /// gaps of up to 2 GiB at a time) is stepped over without filling it: the next frame is found
+    /// at its exact offset, and nothing the size of the gap is allocated.
+    @Test func gapInsideAFrameOfATerabyte() {
+        let length = 1 << 40
+        var header: [UInt8] = [0x82, 127]
+        for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: length >> shift)) }
+        let config = WebSocketDissectorConfiguration(maxPayloadShown: 256)
+        var parts: [Part] = [.bytes(header + [UInt8](repeating: 7, count: 100))]
+        // As TCP reports it: many gaps of 2 GiB at most, here with a few bytes in between.
+        var left = length - 100 - 50
+        while left > 0 {
+            let gap = min(left, 1 << 31)
+            parts.append(.gap(gap))
+            left -= gap
+            if left > 0 { parts.append(.bytes([1])); left -= 1 }
+        }
+        parts.append(.bytes([UInt8](repeating: 9, count: 50) + WebSocketFrameEncoder.encode(.text("after"))))
+        let seen = Self.run(parts, config: config, direction: .serverToClient)
+        #expect(seen.frames.count == 2)
+        #expect(seen.frames.last?.offset == 10 + length)
+        #expect(seen.frames.first?.payload == [UInt8](repeating: 7, count: 100) + [UInt8](repeating: 0, count: 156))
+        #expect(seen.summary == ["text 5 after"], "the huge frame passed the message limit, so it is no message")
+        #expect(seen.violations == [.frameTooLarge, .messageTooLarge])
+    }
+
+    /// A gap inside a streamed frame of a message that is kept (under the message limit): its
+    /// length is exact, the lost bytes show as zeros, the bytes after them are unmasked with the
+    /// right phase, and the message is incomplete.
+    @Test(arguments: [1, 2, 3, 1_000_003])
+    func gapInsideAStreamedFrameKeepsItsLength(lost: Int) {
+        let payload = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let frame = WebSocketFrameEncoder.encode(WebSocketFrame(opcode: .binary, maskingKey: Self.key, payload: payload))
+        let cut = 14 + 1_500_000
+        let seen = Self.run([.bytes(Array(frame[..<cut])), .gap(lost), .bytes(Array(frame[(cut + lost)...]) + Self.text("after"))])
+        var expected = payload
+        for i in 1_500_000..<(1_500_000 + lost) { expected[i] = 0 }
+        #expect(seen.summary == ["binary \(3 << 20) - incomplete", "text 5 after"])
+        #expect(seen.messages.first?.data == expected, "zeros for the lost bytes, the rest unmasked in phase")
+        #expect(seen.frames.first?.payload == expected)
+        #expect(seen.frames.last?.offset == frame.count)
+        #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
 }

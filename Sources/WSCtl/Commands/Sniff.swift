@@ -56,7 +56,7 @@ extension WSCtlCommand {
         @Flag(name: .shortAndLong, help: "Every field of every frame and message.") var verbose = false
         @Flag(name: .long, help: "JSON Lines (frames, messages, handshakes, connection-closed events).") var json = false
         @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
-        @Flag(name: .long, help: "Show whole payloads (default: the first --max-payload bytes).") var full = false
+        @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame (default: the first --max-payload bytes).") var full = false
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
@@ -84,7 +84,8 @@ extension WSCtlCommand {
 
         func makeConfiguration() throws -> SniffConfiguration {
             var d = WebSocketDissectorConfiguration()
-            d.maxPayloadShown = full ? nil : maxPayload
+            // --full stops at the largest frame the parser accepts: a hostile length cannot make it keep more.
+            d.maxPayloadShown = full ? Int(d.parser.maxFrameSize) : maxPayload
             var r = TCPReassemblerConfiguration()
             do {
                 r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
