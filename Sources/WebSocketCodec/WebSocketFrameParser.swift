@@ -163,6 +163,34 @@ public struct WebSocketFrameParser: Sendable {
         return piece
     }
 
+    /// The end of the stream inside a frame (a capture that stopped, a connection cut off): hands a
+    /// frame carried whole so far (header complete, payload not) to `body` as a first piece that is
+    /// not last, unmasked, and forgets it. A frame handed out in pieces was given as it came and is
+    /// only forgotten. Returns whether the stream ended inside a frame whose header was read; the
+    /// bytes of an unfinished header are dropped. The parser is then on a frame boundary.
+    @discardableResult
+    public mutating func finishUnfinishedFrame(_ body: (WebSocketFramePiece) throws -> Void) rethrows -> Bool {
+        if streaming != nil {
+            streaming = nil
+            return true
+        }
+        guard !carry.isEmpty else { return false }
+        guard failure == nil, case .header(let h) = carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) else {
+            carry = []
+            return false
+        }
+        var local = carry
+        carry = []
+        let violations = Self.violations(of: h, at: carryOffset, configuration: configuration)
+        try local.withUnsafeMutableBytes { raw in
+            let payload = UnsafeMutableRawBufferPointer(rebasing: raw[h.headerLength...])
+            if let key = h.maskingKey { WebSocketMasking.apply(key, to: payload) }
+            try body(WebSocketFramePiece(header: h, frameOffset: carryOffset, payloadOffset: 0, payload: UnsafeRawBufferPointer(payload),
+                                         isFirst: true, isLast: false, violations: violations))
+        }
+        return true
+    }
+
     /// Forgets any partial frame and continues as if the stream started at `offset` (after bytes
     /// were lost and the frame boundary is unknown).
     public mutating func reset(at offset: Int) {

@@ -112,6 +112,8 @@ public struct WebSocketMessageAssembler: Sendable {
     @usableFromInline var fragments = 0
     @usableFromInline var size = 0
     @usableFromInline var messageOffset = 0
+    /// Stream offset just past the last payload byte of the message in progress.
+    @usableFromInline var messageEnd = 0
     /// Set once the message broke a limit: the rest of it is consumed without being kept.
     @usableFromInline var discarding = false
     @usableFromInline var utf8 = WebSocketUTF8Validator()
@@ -139,6 +141,22 @@ public struct WebSocketMessageAssembler: Sendable {
 
     /// True while a fragmented message is unfinished.
     public var isInsideMessage: Bool { inMessage }
+
+    /// A message whose end will not come (the stream ended, or lost bytes took its last fragment):
+    /// lends `body` what arrived of it, as far as it was kept (nil when no message is in progress or
+    /// it broke a limit), and forgets it. For uncompressed text, `isValidUTF8` says whether what
+    /// arrived is valid as far as it goes: it may end inside a character.
+    public mutating func finishUnfinishedMessage<R>(_ body: (WebSocketMessageView) throws -> R) rethrows -> R? {
+        guard inMessage else { return nil }
+        defer { reset() }
+        if discarding { return nil }
+        let valid: Bool? = opcode == .text && !compressed && configuration.validateUTF8 ? !utf8Failed : nil
+        let view = (opcode, compressed, fragments, messageOffset, messageEnd, valid)
+        return try buffer.withUnsafeBytes { raw in
+            try body(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
+                                          offset: view.3, endOffset: view.4, isValidUTF8: view.5))
+        }
+    }
 
     /// Feeds one frame or piece. Calls `body` for each message or control frame it completes and
     /// returns the violations this piece revealed (usually none, and then nothing is allocated).
@@ -294,6 +312,7 @@ public struct WebSocketMessageAssembler: Sendable {
             }
         }
         size += piece.payload.count
+        messageEnd = piece.streamOffset + piece.payload.count
         guard piece.isLast && h.fin else { return violations }
         inMessage = false
         if discarding { return violations }

@@ -60,6 +60,9 @@ public struct FrameRecord: Sendable {
     public var text: String?
     public var close: WebSocketClosePayload?
     public var violations: [WebSocketViolation]
+    /// The stream ended inside this frame (the capture stopped, or the connection ended, before
+    /// its last byte): `payload` is what arrived.
+    public var incomplete = false
 }
 
 /// A JSON envelope seen in a text message (its `type` and `correlation_id`, or why it is invalid).
@@ -113,9 +116,12 @@ public struct FrameRecordView {
     public var text: UnsafeRawBufferPointer?
     public var close: WebSocketClosePayload?
     public var violations: [WebSocketViolation]
+    /// The stream ended inside this frame: `payload` is what arrived.
+    public var incomplete: Bool
 
     public init(index: Int, header: WebSocketFrameHeader, offset: Int, payload: UnsafeRawBufferPointer, payloadTruncated: Bool,
-                text: UnsafeRawBufferPointer?, close: WebSocketClosePayload?, violations: [WebSocketViolation]) {
+                text: UnsafeRawBufferPointer?, close: WebSocketClosePayload?, violations: [WebSocketViolation], incomplete: Bool = false) {
+        self.incomplete = incomplete
         self.index = index
         self.header = header
         self.offset = offset
@@ -157,9 +163,10 @@ public struct MessageRecordView {
         set { envelopeBox = newValue.map(EnvelopeBox.init) }
     }
     public var violations: [WebSocketViolation]
-    /// Bytes of the message were lost in a capture gap: its length and content are not what was
-    /// sent. Also set on a compressed message after a gap when the direction uses context
-    /// takeover: it was inflated without part of the history it was compressed against.
+    /// Bytes of the message were lost in a capture gap, or its end never came (a gap took it, or
+    /// the capture or the connection ended first): its length and content are not what was sent.
+    /// Also set on a compressed message after a gap when the direction uses context takeover: it
+    /// was inflated without part of the history it was compressed against.
     public var incomplete: Bool
 
     public init(index: Int, opcode: WebSocketOpcode, offset: Int, endOffset: Int, length: Int, fragmentCount: Int,
@@ -204,7 +211,7 @@ extension FrameRecord {
     /// An owned copy of a borrowed record.
     public init(_ v: FrameRecordView) {
         self.init(index: v.index, header: v.header, offset: v.offset, payload: Array(v.payload), payloadTruncated: v.payloadTruncated,
-                  text: v.textString, close: v.close, violations: v.violations)
+                  text: v.textString, close: v.close, violations: v.violations, incomplete: v.incomplete)
     }
 
     /// The record borrowed as a view (for the renderers, which work on views).
@@ -212,7 +219,7 @@ extension FrameRecord {
         try payload.withUnsafeBytes { payload in
             try withUTF8(of: text) { text in
                 try body(FrameRecordView(index: index, header: header, offset: offset, payload: payload, payloadTruncated: payloadTruncated,
-                                         text: text, close: close, violations: violations))
+                                         text: text, close: close, violations: violations, incomplete: incomplete))
             }
         }
     }

@@ -144,6 +144,8 @@ public struct WebSocketStreamDissector {
             }
             return true
         }
+        // The gap took the end of the frame in progress (and what followed): show what came of it.
+        finishUnfinishedFrame(emit)
         let box = uniqueMachinery()
         let resumeAt = bytesFed + count
         box.parser.reset(at: resumeAt)
@@ -316,18 +318,82 @@ public struct WebSocketStreamDissector {
     /// The end of the stream while looking for a frame start after a gap: the earliest offset
     /// from which plausible headers lead exactly to the end of the bytes is taken (the last few
     /// frames of a connection cannot show a longer chain); with none, the bytes held are dropped.
+    ///
+    /// Then the frame and the data message the stream ended inside, if any, are shown as far as
+    /// they arrived and marked incomplete.
     public mutating func finishViews(_ emit: (DissectionEventView) -> Void) {
-        guard var h = hunt else { return }
-        hunt = nil
-        var found: Int? = nil
-        h.bytes.withUnsafeBytes { raw in
-            let from = h.atGapEnd ? 0 : min(h.pending.first?.at ?? h.scan, h.scan)
-            for p in from..<raw.count where judge(raw, at: p, chain: Int.max, exactEnd: true) == .start {
-                found = p
-                return
+        if var h = hunt {
+            hunt = nil
+            var found: Int? = nil
+            h.bytes.withUnsafeBytes { raw in
+                let from = h.atGapEnd ? 0 : min(h.pending.first?.at ?? h.scan, h.scan)
+                for p in from..<raw.count where judge(raw, at: p, chain: Int.max, exactEnd: true) == .start {
+                    found = p
+                    return
+                }
             }
+            if let found { resume(&h, at: found, emit) }
         }
-        if let found { resume(&h, at: found, emit) }
+        finishUnfinishedFrame(emit)
+        emitUnfinishedMessage(emit)
+    }
+
+    /// Shows the frame the stream stopped inside (at its end, or where a gap took the frame's end),
+    /// as far as it arrived, marked incomplete; the parser is then on a frame boundary.
+    private mutating func finishUnfinishedFrame(_ emit: (DissectionEventView) -> Void) {
+        let box = uniqueMachinery()
+        box.parser.finishUnfinishedFrame { piece in handle(piece, emit) }
+        guard let r = current else { return }
+        current = nil
+        let op = r.header.opcode
+        violationCount += r.violations.count
+        framePayload.withUnsafeBytes { payload in
+            emitFrame(r, payload, isText: op == .text || (op == .continuation && messageOpcode == .text), validText: nil,
+                      incomplete: true, emit)
+        }
+        frameDamaged = false
+    }
+
+    /// Shows the data message in progress, whose end will not come (the stream ended, or a gap
+    /// took its end and another message began), as far as it arrived, marked incomplete.
+    private mutating func emitUnfinishedMessage(_ emit: (DissectionEventView) -> Void) {
+        let box = machinery
+        var made: MessageInProgress? = nil
+        box.assembler.finishUnfinishedMessage { view in
+            made = makeMessage(view, piecePayload: UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        guard var m = made else { return }
+        // Its end is missing: what needs all of it (UTF-8 to the last character, inflating to the
+        // end, an envelope's JSON) cannot be judged.
+        m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
+        m.envelope = nil
+        m.index = messageCount
+        violationCount += m.violations.count
+        let data = m.dataIsPiecePayload ? [] : messageData
+        data.withUnsafeBytes { data in
+            if m.isText {
+                if damaged {
+                    m.isText = false
+                } else if let n = Self.validTextPrefix(UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength))) {
+                    m.textLength = n
+                } else {
+                    m.isText = false
+                }
+            }
+            emitMessage(m, data, incomplete: true, emit)
+        }
+    }
+
+    /// How many bytes of `bytes` are valid UTF-8 once a character cut off at the end is left out;
+    /// nil when they are not valid UTF-8 before that.
+    static func validTextPrefix(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let bad = WebSocketUTF8Validator.firstInvalidIndex(bytes) else { return bytes.count }
+        guard bad >= bytes.count else { return nil }
+        // Ends inside a sequence: cut back to its lead byte (at most 3 bytes back).
+        var i = bytes.count
+        while i > 0 && bytes.count - i < 3 && bytes[i - 1] & 0xC0 == 0x80 { i -= 1 }
+        let start = i > 0 && bytes[i - 1] >= 0xC0 ? i - 1 : i
+        return WebSocketUTF8Validator.firstInvalidIndex(UnsafeRawBufferPointer(rebasing: bytes.prefix(start))) == nil ? start : nil
     }
 
     public mutating func finish(_ emit: (DissectionEvent) -> Void) {
@@ -458,7 +524,7 @@ public struct WebSocketStreamDissector {
                 if framesLost {
                     // A message that starts after lost frames is whole; the one in progress, if
                     // any, lost its end in the gap (its frames were shown) and is dropped quietly.
-                    if machinery.assembler.isInsideMessage { machinery.assembler.reset() }
+                    emitUnfinishedMessage(emit)
                     damaged = false
                     framesLost = false
                 }
@@ -558,21 +624,28 @@ public struct WebSocketStreamDissector {
     }
 
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
+    /// - Parameter incomplete: the stream ended inside the frame; a character cut off at the end of
+    ///   what arrived is left out of its text.
     private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
-                           _ emit: (DissectionEventView) -> Void) {
-        let showText = isText && !messageCompressed && !damaged && !frameDamaged
-            && (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil))
+                           incomplete: Bool = false, _ emit: (DissectionEventView) -> Void) {
+        let judged = isText && !messageCompressed && !damaged && !frameDamaged
+        let textLength: Int? = !judged ? nil
+            : incomplete ? Self.validTextPrefix(payload)
+            : (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil)) ? payload.count : nil
+        let text = textLength.map { UnsafeRawBufferPointer(rebasing: payload.prefix($0)) }
         emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
-                                    text: showText ? payload : nil, close: r.close, violations: r.violations)))
+                                    text: text, close: r.close, violations: r.violations, incomplete: incomplete)))
     }
 
-    private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+    /// - Parameter incomplete: nil for the usual rule (the message lost bytes or history in a gap).
+    private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, incomplete: Bool? = nil,
+                             _ emit: (DissectionEventView) -> Void) {
         emit(.message(MessageRecordView(
             index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
             fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
             dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
             textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope?.value, violations: m.violations,
-            incomplete: damaged)))
+            incomplete: incomplete ?? damaged)))
     }
 
     /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message

@@ -186,6 +186,34 @@ struct SniffFixtureTests {
         #expect(clientControl.map { $0["opcode_name"].string ?? "?" } == ["close"], "the client's only control frame is its close")
     }
 
+    /// The capture stops inside the client's 1.5 MiB frame (the file cut after packet 12): that
+    /// frame and its message are shown as far as they came, marked incomplete, not dropped.
+    @Test func captureEndingInsideALargeFrame() async throws {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("large"))))
+        let starts = SniffFixtures.pcapRecords(bytes).map(\.start)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("large-first-12.pcap")
+        try Data(bytes[..<starts[12]]).write(to: URL(fileURLWithPath: path))
+        let out = try await offThePool { try SniffOutput.run(["sniff", "-r", path, "--json", "--full"]) }
+        #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
+        let cut = out.kind("frame").filter { $0["incomplete"].bool == true }
+        #expect(cut.count == 1, "\(cut.count) incomplete frames")
+        let frame = try #require(cut.first)
+        #expect(frame["direction"].string == "client" && frame["opcode_name"].string == "binary")
+        let length = try #require(frame["payload_length"].int)
+        #expect(length >= 1 << 20, "the large frame")
+        let arrived = (frame["payload_hex"].string?.count ?? 0) / 2
+        #expect(arrived > 0 && arrived < length, "\(arrived) of \(length) bytes")
+        #expect(out.kind("frame").filter { $0["incomplete"].bool != nil }.count == 1, "the key is only on the incomplete frame")
+        let id = try #require(out.connectionIDs.first)
+        let message = try #require(out.events("message", connection: id, direction: "client").last)
+        #expect(message["incomplete"].bool == true)
+        #expect(message["data_length"].int == arrived)
+        #expect(message["payload_hex"].string == frame["payload_hex"].string)
+        #expect(message["offset"].int == frame["offset"].int)
+        #expect(out.kind("connection_closed").count == 1)
+    }
+
     /// One client segment (about 1 KB) missing inside an 11-frame message: a gap event with its size
     /// in the right connection and direction; what came before is intact, the broken message is not
     /// reported as complete, the other direction and connection are unaffected, and the dissector

@@ -67,12 +67,42 @@ struct DissectorGapTests {
     }
 
     /// The gap took the end of a fragmented message (its last fragment) and the start of the next:
-    /// the message after it is whole and there is no "new message inside a fragmented one".
+    /// the message after it is whole and there is no "new message inside a fragmented one"; the
+    /// unfinished one is reported, as far as it came, incomplete (not dropped), when the next begins.
     @Test func gapThatTookAMessagesEnd() {
         let first = Self.frame(.text, "abc", fin: false)
         let lost = Self.frame(.continuation, "def", fin: true) + Self.text("lost")
         let seen = Self.run([.bytes(first), .gap(lost.count), .bytes(Self.text("after"))])
-        #expect(seen.summary == ["text 5 after"])
+        #expect(seen.summary == ["text 3 - incomplete", "text 5 after"])
+        #expect(seen.messages.map(\.index) == [1, 2])
+        #expect(seen.messages.first?.data == Array("abc".utf8))
+        #expect(seen.messages.first?.offset == 0)
+        #expect(seen.messages.first?.endOffset == first.count)
+        #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
+
+    /// The stream ends inside a frame (the capture stopped, or the connection was cut): the frame
+    /// and its message are shown as far as they arrived and marked incomplete, not dropped; a
+    /// character cut off at the end is left out of the text.
+    @Test(arguments: [false, true])
+    func streamEndingInsideAFrame(streamed: Bool) {
+        let text = String(repeating: "chunk \u{00E9}t\u{00E9} ", count: streamed ? 120_000 : 20)  // é: 2 bytes
+        let whole = Self.frame(.continuation, text, fin: true)
+        let head = Self.frame(.text, "one ", fin: false)
+        let cut = whole.count - 5 - (streamed ? 0 : 96)  // just after the first byte of an é (12-byte pattern)
+        let config = WebSocketDissectorConfiguration(maxPayloadShown: nil)
+        let seen = Self.run([.bytes(Self.text("before") + head + Self.frame(.continuation, "two ", fin: false)
+                                    + Array(whole[..<cut]))], config: config)
+        let header = whole.count - Array(text.utf8).count
+        let arrived = Array(text.utf8)[..<(cut - header)]
+        #expect(seen.frames.map(\.incomplete) == [false, false, false, true])
+        #expect(seen.frames.last?.payload == Array(arrived))
+        let expectedText = String(decoding: arrived, as: UTF8.self).filter { $0 != "\u{FFFD}" }
+        #expect(seen.frames.last?.text == expectedText)
+        #expect(Array(arrived).last.map { $0 & 0xC0 == 0xC0 } == true, "the cut falls inside a character")
+        // A message's text shows the cut character as U+FFFD (as when --max-payload cuts one).
+        #expect(seen.summary == ["text 6 before", "text \(8 + arrived.count) one two \(expectedText)\u{FFFD} incomplete"])
+        #expect(seen.messages.last?.offset == Self.text("before").count)
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 
@@ -299,6 +329,20 @@ struct DissectorGapTests {
         #expect(seen.messages.first?.data == expected, "zeros for the lost bytes, the rest unmasked in phase")
         #expect(seen.frames.first?.payload == expected)
         #expect(seen.frames.last?.offset == frame.count)
+        #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
+
+    /// A gap that takes the end of a frame and what follows: the frame is shown as far as it came,
+    /// incomplete, and so is its message once the next one begins.
+    @Test func gapThatTookAFramesEnd() {
+        let long = Self.text(String(repeating: "0123456789", count: 30))  // 8 header bytes, 300 payload bytes
+        let lost = long.count - 100 + Self.text("lost").count
+        let seen = Self.run([.bytes(Self.text("one") + Array(long[..<100])), .gap(lost), .bytes(Self.text("after"))])
+        #expect(seen.frames.map(\.incomplete) == [false, true, false])
+        #expect(seen.frames[1].payload == Array(String(repeating: "0123456789", count: 30).utf8.prefix(92)))
+        #expect(seen.frames[1].text == String(repeating: "0123456789", count: 10).prefix(92).description,
+                "what arrived of the frame came before the gap: its text stands")
+        #expect(seen.summary == ["text 3 one", "text 92 - incomplete", "text 5 after"])
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 }

@@ -24,7 +24,9 @@ extension WSCtlCommand {
                 its size and dissection starts again at the next frame (after a gap that ends inside a \
                 frame, where five plausible frame headers follow one another). A message that lost bytes is \
                 marked incomplete; so is, with permessage-deflate context takeover, every later \
-                compressed message of that direction (inflated without part of its history).
+                compressed message of that direction (inflated without part of its history). A frame \
+                or message whose end never came (a gap took it, or the capture or the connection ended \
+                first) is shown as far as it arrived and marked incomplete, not dropped.
 
                 A damaged capture file gives a warning with the packet number and byte offset; sniff \
                 then looks for the next readable packet (a plausible record header followed by another) \
@@ -394,6 +396,7 @@ struct SniffPrinter {
                 Output.line(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
             case .frames:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
+                if f.incomplete { line += style.yellow(" incomplete") }
                 if let close = f.close { line += " close " + closeText(close) }
                 else if let text = f.textString { line += " " + preview(text) }
                 finishControlLine(line, f, timing)
@@ -421,7 +424,7 @@ struct SniffPrinter {
                 if writeMessageLine(c, d, t, m, timing) { return }
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
                 if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
-                if m.incomplete { line += style.yellow(" incomplete (capture gap)") }
+                if m.incomplete { line += style.yellow(" incomplete") }
                 if m.compressed { line += " deflated \(m.length) B" }
                 if let e = m.envelope {
                     line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"

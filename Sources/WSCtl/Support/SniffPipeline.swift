@@ -53,12 +53,10 @@ final class SniffPipeline: @unchecked Sendable {
         let slot = batch.events + batch.count
         switch event {
         case .frame(let c, let d, let t, let f, let timing):
-            let payload = batch.arena.copy(f.payload)
-            var text: UnsafeRawBufferPointer? = nil
-            if let t = f.text { text = Self.rebase(t, from: f.payload, to: payload) ?? batch.arena.copy(t) }
-            slot.initialize(to: .frame(connection: c, direction: d, time: t, record: FrameRecordView(
-                index: f.index, header: f.header, offset: f.offset, payload: payload, payloadTruncated: f.payloadTruncated,
-                text: text, close: f.close, violations: f.violations), timing: timing))
+            var owned = f
+            owned.payload = batch.arena.copy(f.payload)
+            if let text = f.text { owned.text = Self.rebase(text, from: f.payload, to: owned.payload) ?? batch.arena.copy(text) }
+            slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, let m, let timing):
             var owned = m
             owned.data = batch.arena.copy(m.data)

@@ -50,6 +50,7 @@ public enum DissectionRenderer {
         out.jsonKey("payload_hex")
         out.jsonHexString(f.payload)
         out.jsonBool("payload_truncated", f.payloadTruncated)
+        if f.incomplete { out.jsonBool("incomplete", true) }  // only on the frame a stream ended inside
         if let close = f.close {
             out.jsonInt("close_code", close.code.map { Int($0.code) })
             out.jsonString("close_code_name", close.code?.name)
@@ -201,6 +202,7 @@ public enum DissectionRenderer {
         var line = "\(prefix)\(style.bold("frame \(f.index)")) @\(f.offset) \(style.cyan(h.opcode.name)) \(flags.joined(separator: " "))"
         if let key = h.maskingKey { line += " mask=\(key.hex)" }
         line += " len=\(h.payloadLength) hdr=\(h.headerLength)"
+        if f.incomplete { line += style.yellow(" incomplete (the capture holds \(f.payloadTruncated ? "more than " : "")\(f.payload.count) bytes of it)") }
         var lines = [line]
         let indent = prefix + "  "
         if let close = f.close {
@@ -223,7 +225,7 @@ public enum DissectionRenderer {
         var head = "\(prefix)\(style.bold("message \(m.index)")) @\(m.offset) \(style.green(m.opcode.name)) \(m.dataLength) bytes"
         head += m.fragmentCount == 1 ? ", 1 fragment" : ", \(m.fragmentCount) fragments"
         if m.compressed { head += ", deflated \(m.length) → \(m.dataLength)" }
-        if m.incomplete { head += style.yellow(", incomplete (bytes lost in a capture gap)") }
+        if m.incomplete { head += style.yellow(", incomplete (bytes lost in a capture gap, or its end not captured)") }
         var lines = [head]
         let indent = prefix + "  "
         if let e = m.envelope {
