@@ -101,6 +101,26 @@ public struct MessageRecord: Sendable {
 public enum DissectionEvent: Sendable {
     case frame(FrameRecord)
     case message(MessageRecord)
+    case resync(DissectionResync)
+}
+
+/// After a gap that did not end on a frame boundary: where frames were found to start again, and
+/// how many bytes after the gap were passed over as the rest of a frame whose start was lost.
+/// Reported before the first frame it lets out (not when the gap's end was itself a frame start).
+public struct DissectionResync: Sendable, Equatable {
+    /// Stream offset where the gap ended.
+    public var gapEnd: Int
+    /// Stream offset of the first frame found after it; nil when the stream ended, or another gap
+    /// came, first (then every byte after the gap up to there was passed over).
+    public var offset: Int?
+    /// Bytes from the gap's end to `offset` (or to the end of the stream), not read as frames.
+    public var skipped: Int
+
+    public init(gapEnd: Int, offset: Int?, skipped: Int) {
+        self.gapEnd = gapEnd
+        self.offset = offset
+        self.skipped = skipped
+    }
 }
 
 /// A `FrameRecord` borrowed for the callback that receives it: the payload points into the
@@ -205,6 +225,7 @@ final class EnvelopeBox: Sendable {
 public enum DissectionEventView {
     case frame(FrameRecordView)
     case message(MessageRecordView)
+    case resync(DissectionResync)
 }
 
 extension FrameRecord {

@@ -115,6 +115,7 @@ public struct WebSocketStreamDissector {
         switch view {
         case .frame(let f): emit(.frame(FrameRecord(f)))
         case .message(let m): emit(.message(MessageRecord(m)))
+        case .resync(let r): emit(.resync(r))
         }
     }
 
@@ -146,6 +147,10 @@ public struct WebSocketStreamDissector {
         }
         // The gap took the end of the frame in progress (and what followed): show what came of it.
         finishUnfinishedFrame(emit)
+        if let h = hunt, h.offset + h.bytes.count > h.gapEnd {
+            // Another gap before frames were found again: what was held is lost with it.
+            emit(.resync(DissectionResync(gapEnd: h.gapEnd, offset: nil, skipped: h.offset + h.bytes.count - h.gapEnd)))
+        }
         let box = uniqueMachinery()
         let resumeAt = bytesFed + count
         box.parser.reset(at: resumeAt)
@@ -165,6 +170,8 @@ public struct WebSocketStreamDissector {
     private struct Hunt {
         /// Stream offset of `bytes[0]`.
         var offset: Int
+        /// Stream offset where the gap ended (`offset` moves on as bytes are given up).
+        let gapEnd: Int
         var bytes: [UInt8] = []
         /// Offsets from here on have not been judged yet.
         var scan = 0
@@ -180,6 +187,7 @@ public struct WebSocketStreamDissector {
 
         init(offset: Int, configuration c: WebSocketFrameParserConfiguration) {
             self.offset = offset
+            gapEnd = offset
             // A one-byte frame with this first byte and the MASK bit the direction needs passes
             // exactly when the first byte can start a plausible header.
             let masked = c.direction == .clientToServer
@@ -332,7 +340,12 @@ public struct WebSocketStreamDissector {
                     return
                 }
             }
-            if let found { resume(&h, at: found, emit) }
+            if let found {
+                resume(&h, at: found, emit)
+            } else {
+                let end = h.offset + h.bytes.count
+                if end > h.gapEnd { emit(.resync(DissectionResync(gapEnd: h.gapEnd, offset: nil, skipped: end - h.gapEnd))) }
+            }
         }
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
@@ -401,6 +414,8 @@ public struct WebSocketStreamDissector {
     }
 
     private mutating func resume(_ h: inout Hunt, at start: Int, _ emit: (DissectionEventView) -> Void) {
+        let resumeAt = h.offset + start
+        if resumeAt > h.gapEnd { emit(.resync(DissectionResync(gapEnd: h.gapEnd, offset: resumeAt, skipped: resumeAt - h.gapEnd))) }
         let box = uniqueMachinery()
         box.parser.reset(at: h.offset + start)
         h.bytes.withUnsafeMutableBytes { raw in

@@ -184,6 +184,16 @@ struct SniffFixtureTests {
         #expect(flagged.isEmpty, "frames flagged: \(flagged.prefix(3))")
         let clientControl = out.events("frame", connection: d, direction: "client").filter { [8, 9, 10].contains($0["opcode"].int ?? 0) }
         #expect(clientControl.map { $0["opcode_name"].string ?? "?" } == ["close"], "the client's only control frame is its close")
+        // The resync says what was passed over: the rest of the frame whose header was lost.
+        let resyncs = out.kind("resync")
+        #expect(resyncs.count == 1, "\(resyncs)")
+        let r = try #require(resyncs.first)
+        let lostLength = try #require(expected.first?["length"].int)
+        #expect(r["direction"].string == "client")
+        #expect(r["skipped_bytes"].int == lostLength - 32_754, "\(r)")
+        #expect(r["offset"].int.flatMap { o in r["gap_end"].int.map { o - $0 } } == r["skipped_bytes"].int)
+        let firstAfter = out.events("frame", connection: d, direction: "client").first { ($0["offset"].int ?? 0) > (r["gap_end"].int ?? .max) }
+        #expect(firstAfter?["offset"].int == r["offset"].int, "frames start again where the resync says")
     }
 
     /// The capture stops inside the client's 1.5 MiB frame (the file cut after packet 12): that

@@ -16,6 +16,7 @@ struct DissectorGapTests {
     struct Seen {
         var frames: [FrameRecord] = []
         var messages: [MessageRecord] = []
+        var resyncs: [DissectionResync] = []
         var violations: [WebSocketViolation.Rule] {
             frames.flatMap { $0.violations.map(\.rule) } + messages.flatMap { $0.violations.map(\.rule) }
         }
@@ -35,6 +36,7 @@ struct DissectorGapTests {
             switch event {
             case .frame(let f): seen.frames.append(f)
             case .message(let m): seen.messages.append(m)
+            case .resync(let r): seen.resyncs.append(r)
             }
         }
         for part in parts {
@@ -344,5 +346,26 @@ struct DissectorGapTests {
                 "what arrived of the frame came before the gap: its text stands")
         #expect(seen.summary == ["text 3 one", "text 92 - incomplete", "text 5 after"])
         #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
+
+    /// A gap that took a frame's header and ends inside its payload: the bytes passed over before frames start again are
+    /// reported (a resync before the first frame after it); a gap on a frame boundary needs none;
+    /// with no frame start before the stream ends, all bytes after the gap are reported passed over.
+    @Test func resyncReportsTheBytesPassedOver() {
+        let interrupted = Self.text(String(repeating: "payload of the frame the gap ends in. ", count: 8))
+        let cut = interrupted.count - 200
+        let one = Self.text("one")
+        let after = ["three", "four", "five", "six", "seven", "eight"].flatMap { Self.text($0) }
+        let seen = Self.run([.bytes(one), .gap(cut), .bytes(Array(interrupted[cut...]) + after)])
+        let gapEnd = one.count + cut
+        #expect(seen.resyncs == [DissectionResync(gapEnd: gapEnd, offset: gapEnd + 200, skipped: 200)])
+        #expect(seen.frames.map(\.offset).contains(gapEnd + 200))
+        #expect(seen.summary.suffix(6) == ["text 5 three", "text 4 four", "text 4 five", "text 3 six", "text 5 seven", "text 5 eight"])
+
+        let boundary = Self.run([.bytes(one), .gap(interrupted.count), .bytes(after)])
+        #expect(boundary.resyncs.isEmpty)
+
+        let noStart = Self.run([.bytes(one), .gap(cut), .bytes(Array(interrupted[cut..<(cut + 150)]))])
+        #expect(noStart.resyncs == [DissectionResync(gapEnd: gapEnd, offset: nil, skipped: 150)])
     }
 }

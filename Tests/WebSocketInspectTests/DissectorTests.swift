@@ -19,6 +19,7 @@ struct DissectorTests {
                 switch event {
                 case .frame(let f): out.append(DissectionRenderer.json(f))
                 case .message(let m): out.append(DissectionRenderer.json(m))
+                case .resync(let r): Issue.record("resync without a gap: \(r)")
                 }
             }
             start = end
@@ -72,6 +73,7 @@ struct DissectorTests {
             switch event {
             case .frame(let f): frames.append(f)
             case .message(let m): messages.append(m)
+            case .resync(let r): Issue.record("resync without a gap: \(r)")
             }
         }
         #expect(messages.map(\.text) == ["Hello", "κόσμε, fragmented", nil, "squeeze me squeeze me", "squeeze me squeeze me",

@@ -32,6 +32,8 @@ struct DissectorViewTests {
                         messages.append(MessageRecord(m))
                         DissectionRenderer.writeJSON(m, to: &out)
                         #expect(out.makeLine() == DissectionRenderer.json(MessageRecord(m)))
+                    case .resync(let r):
+                        Issue.record("resync without a gap: \(r)")
                     }
                     json.append(out.makeLine())
                 }
@@ -138,6 +140,7 @@ struct DissectorViewTests {
                     switch event {
                     case .frame(let f): DissectionRenderer.writeJSON(f, to: &out)
                     case .message(let m): DissectionRenderer.writeJSON(m, to: &out)
+                    case .resync(let r): Issue.record("resync without a gap: \(r)")
                     }
                     lines.append(out.makeLine())
                 })
@@ -180,6 +183,7 @@ struct DissectorViewTests {
                 switch event {
                 case .frame(let f): addresses.append(f.payload.baseAddress)
                 case .message(let m): addresses.append(m.data.baseAddress)
+                case .resync(let r): Issue.record("resync without a gap: \(r)")
                 }
             })
         }

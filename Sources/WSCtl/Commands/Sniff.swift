@@ -22,7 +22,8 @@ extension WSCtlCommand {
 
                 Packets missing from the capture leave a gap in a connection's stream: it is shown with \
                 its size and dissection starts again at the next frame (after a gap that ends inside a \
-                frame, where five plausible frame headers follow one another). A message that lost bytes is \
+                frame, where five plausible frame headers follow one another: a resync line says where, and how \
+                many bytes it passed over). A message that lost bytes is \
                 marked incomplete; so is, with permessage-deflate context takeover, every later \
                 compressed message of that direction (inflated without part of its history). A frame \
                 or message whose end never came (a gap took it, or the capture or the connection ended \
@@ -445,6 +446,20 @@ struct SniffPrinter {
                 Output.line(w.finish())
             } else {
                 Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes not captured; resynchronising"))
+            }
+        case .resync(let c, let d, let t, let r):
+            if mode == .json {
+                var w = JSONLineWriter()
+                w.string("kind", "resync")
+                extra(c, d, t)(&w)
+                w.int("gap_end", r.gapEnd)
+                w.int("offset", r.offset)
+                w.int("skipped_bytes", r.skipped)
+                Output.line(w.finish())
+            } else if let at = r.offset {
+                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"))
+            } else {
+                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("no frame start found in the \(r.skipped) bytes after the gap at byte \(r.gapEnd); passed over"))
             }
         case .closed(let s):
             if mode == .json {

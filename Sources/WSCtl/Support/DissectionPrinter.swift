@@ -28,6 +28,8 @@ struct DissectionPrinter {
         bytes.withUnsafeBytes { raw in
             dissector.feedViews(raw, { event in
             switch event {
+            case .resync:
+                break  // only after a gap, which a dump does not have
             case .frame(let f):
                 summary.frames += 1
                 if json {

@@ -10,6 +10,8 @@ public enum SniffEvent {
     case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecordView, timing: MessageTiming)
     case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecordView, timing: MessageTiming)
     case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double)
+    /// After a gap that ended inside a frame: where frames start again (see `DissectionResync`).
+    case resync(connection: Int, direction: WebSocketDirection, time: Double, resync: DissectionResync)
     indirect case closed(ConnectionSummary)
 }
 
@@ -369,6 +371,7 @@ public final class WebSocketConnectionDissector {
         switch event {
         case .frame(let f): lastByte = f.offset + f.header.headerLength + Int(clamping: f.header.payloadLength) - 1
         case .message(let m): lastByte = m.endOffset - 1
+        case .resync(let r): lastByte = r.offset ?? (r.gapEnd + r.skipped - 1)
         }
         let time = deliveryTime(direction, offset: lastByte, default: deliveredAt)
         switch event {
@@ -397,6 +400,8 @@ public final class WebSocketConnectionDissector {
                 }
             }
             emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+        case .resync(let r):
+            emit(.resync(connection: id, direction: direction, time: time, resync: r))
         }
     }
 
