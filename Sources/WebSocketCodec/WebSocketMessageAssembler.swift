@@ -189,14 +189,13 @@ public struct WebSocketMessageAssembler: Sendable {
         return try receiveSlow(piece, body)
     }
 
-    /// Feeds the piece that stands for `lost` payload bytes of a frame which were never seen (a
-    /// capture gap: `WebSocketFrameParser.skipStreamedPayload`). They count toward the message's
-    /// size, so its limit, length and offsets stay exact, and are kept as zeros while the message is
-    /// kept at all (at most `maxMessageSize`); the message's text can no longer be judged, so it is
-    /// reported not valid UTF-8, without a violation.
-    public mutating func receive(
-        _ piece: WebSocketFramePiece, lost: Int, _ body: (WebSocketAssembledItem) throws -> Void
-    ) rethrows -> [WebSocketViolation] {
+    /// Counts `lost` payload bytes of a frame which were never seen (a capture gap:
+    /// `WebSocketFrameParser.skipStreamedPayload`), before `piece`, the empty piece that stands for
+    /// them, is fed to `receive` (which completes the frame, and maybe the message, if it is last).
+    /// They count toward the message's size, so its limit, length and offsets stay exact, and are
+    /// kept as zeros while the message is kept at all (at most `maxMessageSize`); the message's text
+    /// can no longer be judged, so it is reported not valid UTF-8, without a violation.
+    public mutating func receiveLost(_ lost: Int, before piece: WebSocketFramePiece) -> [WebSocketViolation] {
         precondition(piece.payload.isEmpty && !piece.isFirst && lost >= 0, "a piece standing for lost bytes has no payload of its own")
         var violations: [WebSocketViolation] = []
         if !piece.header.opcode.isControl && inMessage && !discarding {
@@ -213,7 +212,7 @@ public struct WebSocketMessageAssembler: Sendable {
         }
         // Control frames keep at most 125 bytes (longer ones were reported by the parser); a
         // message being discarded only counts; a piece out of place is passed over: as in `receive`.
-        return try violations + receiveSlow(piece, body)
+        return violations
     }
 
     @usableFromInline

@@ -579,7 +579,10 @@ public struct WebSocketStreamDissector {
         }
         var message: MessageInProgress? = nil
         let box = machinery
-        func take(_ item: WebSocketAssembledItem) {
+        // (A closure written here, not a local function: one that captures `record` and `message`
+        // boxes them on the heap, with run-time exclusivity checks, for every frame.)
+        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, before: piece) : []
+        var violations = box.assembler.receive(piece) { item in
             switch item {
             case .control(let control):
                 record.close = control.close
@@ -587,7 +590,7 @@ public struct WebSocketStreamDissector {
                 message = makeMessage(view, piecePayload: piece.payload)
             }
         }
-        let violations = lost > 0 ? box.assembler.receive(piece, lost: lost, take) : box.assembler.receive(piece, take)
+        if !lostViolations.isEmpty { violations = lostViolations + violations }
         if !violations.isEmpty {
             if frameDamaged || (damaged && !h.opcode.isControl) {
                 record.violations += violations.filter { !Self.contentRules.contains($0.rule) }
