@@ -196,6 +196,53 @@ struct SniffFixtureTests {
         #expect(firstAfter?["offset"].int == r["offset"].int, "frames start again where the resync says")
     }
 
+    /// A capture of one direction only (a filter such as `dst port 8080`, or a capture point that
+    /// sees one way): the client's side alone still gives its request and its messages, at their
+    /// own times; the server's side alone gives the 101 and its messages, inflated with the
+    /// parameters its response names.
+    @Test(arguments: ["basic", "deflate", "fragmented", "concurrent"])
+    func oneDirectionCaptured(_ name: String) async throws {
+        let truth = try SniffFixtures.truth(name)
+        let file = try PcapFile(path: SniffFixtures.path(name))
+        let dir = try SniffTempDirectory()
+        for side in ["client", "server"] {
+            var one = file
+            one.records = file.records.filter { r in
+                guard let ports = PcapFile.tcpPorts(r) else { return false }
+                return truth["connections"].array.contains { $0[side]["port"].int == ports.source }
+            }
+            #expect(one.records.count > 0 && one.records.count < file.records.count)
+            let path = dir.path("\(name)-\(side).pcap")
+            try one.write(to: path)
+            let out = try await offThePool { try SniffOutput.run(["sniff", "-r", path, "--json", "--full"]) }
+            #expect(out.result.status == 0, "stderr: \(out.result.stderr)")
+            var m = Mismatches()
+            for c in truth["connections"].array {
+                let label = "\(name), \(side) only, \(c["client"]["text"].string ?? "?")"
+                guard let id = out.connection(client: c["client"]["text"].string ?? "?") else {
+                    m.add("\(label): not reported")
+                    continue
+                }
+                let h = out.handshake(connection: id)
+                if side == "client" {
+                    m.check("\(label) request", h?["request"].string?.contains(c["handshake"]["path"].string ?? "?"), true)
+                    m.check("\(label) response_error", h?["response_error"].string?.hasPrefix("no response in the capture"), true)
+                } else {
+                    m.check("\(label) status", h?["status"].int, 101)
+                    m.check("\(label) extensions", h?["extensions"].string, c["handshake"]["extensions"].string)
+                    m.check("\(label) request_error", h?["request_error"].string?.hasPrefix("no request in the capture"), true)
+                }
+                let messages = out.events("message", connection: id, direction: side)
+                TruthComparison.compareMessages(&m, label, messages, c["messages"].array.filter { $0["direction"].string == side })
+                let times = messages.compactMap { $0["time"].double }
+                m.check("\(label) times in order and not all the same", times == times.sorted() && Set(times).count > min(1, times.count - 1), true)
+                let flagged = out.events.filter { $0["connection"].int == id && !$0["errors"].array.isEmpty }
+                m.check("\(label) events with violations", flagged.count, 0)
+            }
+            #expect(m.count == 0, m.report)
+        }
+    }
+
     /// The capture stops inside the client's 1.5 MiB frame (the file cut after packet 12): that
     /// frame and its message are shown as far as they came, marked incomplete, not dropped.
     @Test func captureEndingInsideALargeFrame() async throws {

@@ -54,3 +54,72 @@ import WebSocketSniffer
         #expect(Self.frameTimes(deliveries) == ["a@1.0", "b@2.0", "c@2.0"])
     }
 }
+
+/// An upgrade whose response is not in the capture: the client's frames are dissected without
+/// it, as they come once it is clearly missing, and a response that turns up late is passed over.
+@Suite struct MissingResponseTests {
+    static let client = Build.client4
+    static let server = Build.server4
+    static let key = WebSocketMaskingKey(1, 2, 3, 4)
+    static let request = Array("GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".utf8)
+    static let response = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n".utf8)
+
+    /// Events as `kind@time` (messages as `direction:text@time`), with `|` where the connection ends.
+    static func events(_ deliveries: [(fromClient: Bool, bytes: [UInt8], time: Double)], closeAt: Double) -> [String] {
+        let c = WebSocketConnectionDissector(id: 1, first: client, second: server, clientIsFirst: true, time: 0,
+                                             configuration: .init(maxPayloadShown: nil), webSocketPorts: [])
+        var out: [String] = []
+        let collect: (SniffEvent) -> Void = { event in
+            switch event {
+            case .handshake(let h): out.append("handshake \(h.status.map(String.init) ?? "-") \(h.responseError == nil ? "ok" : "no-response")")
+            case .message(_, let d, let t, let m, _): out.append("\(d == .clientToServer ? "C" : "S"):\(m.textString ?? "?")@\(t)")
+            case .closed: out.append("closed")
+            default: break
+            }
+        }
+        for d in deliveries {
+            d.bytes.withUnsafeBytes { c.data(from: d.fromClient ? client : server, $0, time: d.time, emit: collect) }
+        }
+        out.append("|")  // what comes after this, the connection's end let out
+        c.close(reason: "fin", time: closeAt, emit: collect)
+        return out
+    }
+
+    static func text(_ s: String, masked: Bool = true) -> [UInt8] {
+        WebSocketFrameEncoder.encode(.text(s, maskingKey: masked ? key : nil))
+    }
+
+    /// Frames a second after the request: the response is taken to be missing and they are shown
+    /// then, at their own times, not held until the connection ends.
+    @Test func framesLongAfterTheRequestAreShownAsTheyCome() {
+        let seen = Self.events([(true, Self.request, 0), (true, Self.text("a"), 0.2), (true, Self.text("b"), 1.5), (true, Self.text("c"), 2)],
+                               closeAt: 9)
+        #expect(seen == ["handshake - no-response", "C:a@0.2", "C:b@1.5", "C:c@2.0", "|", "closed"])
+    }
+
+    /// A response that comes after frames were taken without it is passed over; the server's
+    /// frames behind it are dissected.
+    @Test func aLateResponseIsPassedOver() {
+        let seen = Self.events([(true, Self.request, 0), (true, Self.text("a"), 1.5),
+                                (false, Self.response + Self.text("A", masked: false), 1.6), (false, Self.text("B", masked: false), 1.7)],
+                               closeAt: 9)
+        #expect(seen == ["handshake - no-response", "C:a@1.5", "S:A@1.6", "S:B@1.7", "|", "closed"])
+    }
+
+    /// Frames right behind the request and then the response (a client that does not wait): the
+    /// usual handshake, the frames at their own times.
+    @Test func pipelinedFramesWaitForTheResponse() {
+        let seen = Self.events([(true, Self.request + Self.text("a"), 0), (true, Self.text("b"), 0.1), (false, Self.response, 0.2)],
+                               closeAt: 9)
+        #expect(seen == ["handshake 101 ok", "C:a@0.0", "C:b@0.1", "|", "closed"])
+    }
+}
+
+extension MissingResponseTests {
+    /// A request and a few frames, all within a second, then the end: the frames come out at the
+    /// end, at their own times, after the handshake that says the response is missing.
+    @Test func framesHeldUntilTheEndKeepTheirTimes() {
+        let seen = Self.events([(true, Self.request, 0), (true, Self.text("a"), 0.2), (true, Self.text("b"), 0.3)], closeAt: 5)
+        #expect(seen == ["|", "handshake - no-response", "C:a@0.2", "C:b@0.3", "closed"])
+    }
+}

@@ -29,6 +29,10 @@ extension WSCtlCommand {
                 or message whose end never came (a gap took it, or the capture or the connection ended \
                 first) is shown as far as it arrived and marked incomplete, not dropped.
 
+                A capture of one direction only is still followed: from the request alone (the \
+                response is reported missing once the client sends frames a second after it, or \
+                the connection ends), or from the 101 response alone.
+
                 A damaged capture file gives a warning with the packet number and byte offset; sniff \
                 then looks for the next readable packet (a plausible record header followed by another) \
                 and dissects the rest from there, so one bad record does not cost the file. A file cut \

@@ -144,7 +144,8 @@ public final class SniffSession {
             guard let c = connections.removeValue(forKey: flow)?.dissector else { return }
             let hint = Int(truncatingIfNeeded: flow.rawValue) & (recent.count - 1)
             if recent[hint]?.info.id == flow { recent[hint] = nil }
-            guard c.isWebSocket || c.summary.reason.hasPrefix("upgrade refused") else { return }
+            // An upgrade request was seen (answered, refused, or not answered in the capture).
+            guard c.isWebSocket || c.sawUpgradeRequest else { return }
             c.close(reason: reason.description, time: time, emit: emit)
             summaries.append(c.summary)
             if summaries.count > configuration.maxSummaries { summaries.removeFirst(summaries.count - configuration.maxSummaries) }

@@ -175,6 +175,8 @@ public final class WebSocketConnectionDissector {
 
     public var isWebSocket: Bool { phase == .webSocket }
     public var isIgnored: Bool { phase == .notWebSocket }
+    /// An upgrade request was seen, whatever became of it.
+    public var sawUpgradeRequest: Bool { handshake != nil }
 
     /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
     /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs,
@@ -194,13 +196,34 @@ public final class WebSocketConnectionDissector {
         case .notWebSocket:
             return
         case .webSocket:
+            if !isClient && lateResponsePossible { return lateResponse(bytes, time: time, emit: emit) }
             feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
         case .awaitingRequest:
-            guard isClient else { pendingServerBytes.append(contentsOf: bytes); return }
+            guard isClient else {
+                // The server spoke first: its 101 is enough to follow the connection (the request
+                // is not in the capture); anything else waits for the request, up to a bound.
+                pendingServerBytes.append(contentsOf: bytes)
+                switch HTTPHead.parse(pendingServerBytes) {
+                case .head(let head) where head.statusLine?.status == 101:
+                    let rest = Array(pendingServerBytes[head.length...])
+                    pendingServerBytes = []
+                    startWithoutRequest(head, rest: rest, time: time, emit: emit)
+                default: if pendingServerBytes.count > HTTPHead.maxLength { phase = .notWebSocket; pendingServerBytes = [] }
+                }
+                return
+            }
             requestBuffer.append(contentsOf: bytes)
             switch HTTPHead.parse(requestBuffer) {
             case .needMore: return
             case .notHTTP: phase = .notWebSocket; requestBuffer = []
+            case .head(let head) where head.requestLine == nil && head.statusLine?.status == 101:
+                // What spoke first was the server, answering a request that is not in the capture.
+                (client, server) = (server, client)
+                summaryBase.client = "\(client!)"
+                summaryBase.server = "\(server!)"
+                let rest = Array(requestBuffer[head.length...])
+                requestBuffer = []
+                startWithoutRequest(head, rest: rest, time: time, emit: emit)
             case .head(let head):
                 readRequest(head, time: time)
                 let rest = Array(requestBuffer[head.length...])
@@ -211,10 +234,18 @@ public final class WebSocketConnectionDissector {
                     early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
                 }
                 // A client may send frames right behind its request; keep them for after the 101.
-                if !rest.isEmpty { pendingClientFrames.append(contentsOf: rest) }
+                if !rest.isEmpty { holdClientBytes(rest, time: time) }
             }
         case .awaitingResponse:
-            if isClient { pendingClientFrames.append(contentsOf: bytes); return }
+            if isClient {
+                holdClientBytes(Array(bytes), time: time)
+                // Clients wait for the 101 before they send frames (RFC 6455 §4.1): frames long
+                // after the request, or many of them, mean the response is not in the capture.
+                if pendingClientBytes > Self.maxPendingBytes || time - requestTime >= Self.missingResponseDelay {
+                    startWithoutResponse(time: time, emit: emit)
+                }
+                return
+            }
             responseBuffer.append(contentsOf: bytes)
             switch HTTPHead.parse(responseBuffer) {
             case .needMore: return
@@ -227,18 +258,107 @@ public final class WebSocketConnectionDissector {
                 responseBuffer = []
                 readResponse(head, time: time, emit: emit)
                 if phase == .webSocket {
-                    if !pendingClientFrames.isEmpty {
-                        let early = pendingClientFrames
-                        pendingClientFrames = []
-                        early.withUnsafeBytes { feed(.clientToServer, $0, time: time, emit: emit) }
-                    }
+                    feedHeldClientBytes(emit: emit)
                     if !rest.isEmpty { rest.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
                 }
             }
         }
     }
 
-    private var pendingClientFrames: [UInt8] = []
+    /// Client bytes that came before the upgrade response, each delivery with its time.
+    private var pendingClientDeliveries: [(bytes: [UInt8], time: Double)] = []
+    private var pendingClientBytes = 0
+
+    private func holdClientBytes(_ bytes: [UInt8], time: Double) {
+        pendingClientDeliveries.append((bytes, time))
+        pendingClientBytes += bytes.count
+    }
+
+    /// Dissects the client bytes held for the response, each delivery at its own time.
+    private func feedHeldClientBytes(emit: (SniffEvent) -> Void) {
+        let held = pendingClientDeliveries
+        pendingClientDeliveries = []
+        pendingClientBytes = 0
+        for d in held { d.bytes.withUnsafeBytes { feed(.clientToServer, $0, time: d.time, emit: emit) } }
+    }
+    /// When the upgrade request was seen.
+    private var requestTime = 0.0
+    /// Client bytes held for an upgrade response, at most; past it the response is taken to be
+    /// missing from the capture.
+    static let maxPendingBytes = 1 << 20
+    /// Seconds of capture time after the request from which client bytes mean the response is
+    /// missing (a server answers in far less).
+    static let missingResponseDelay = 1.0
+    /// Frames were taken without the response: if it still comes, its head is passed over.
+    private var lateResponsePossible = false
+
+    /// The request was seen, but no response: the capture holds the client's direction only, or
+    /// lost the response. The client's frames are dissected anyway (RSV1 decides compression when
+    /// permessage-deflate was offered).
+    private func startWithoutResponse(time: Double, emit: (SniffEvent) -> Void) {
+        guard var record = handshake else { phase = .notWebSocket; return }
+        record.responseError = "no response in the capture (one direction captured, or it was lost): frames dissected without it"
+        handshake = record
+        emit(.handshake(record))
+        let offered = record.offeredExtensions.contains { $0.lowercased().contains(PerMessageDeflateParameters.extensionName) }
+        startWebSocket(deflate: offered ? .auto : .off)
+        lateResponsePossible = true
+        feedHeldClientBytes(emit: emit)
+        if !responseBuffer.isEmpty {
+            let partial = responseBuffer
+            responseBuffer = []
+            partial.withUnsafeBytes { lateResponse($0, time: time, emit: emit) }
+        }
+    }
+
+    /// Server bytes after frames were taken without the response: a response head is passed over.
+    private func lateResponse(_ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+        responseBuffer.append(contentsOf: bytes)
+        let prefix = Array("HTTP/".utf8)
+        if responseBuffer.count < prefix.count && responseBuffer.elementsEqual(prefix.prefix(responseBuffer.count)) { return }
+        var frames: [UInt8] = responseBuffer
+        if responseBuffer.starts(with: prefix) {
+            switch HTTPHead.parse(responseBuffer) {
+            case .needMore: return
+            case .notHTTP: break
+            case .head(let head): frames = Array(responseBuffer[head.length...])
+            }
+        }
+        lateResponsePossible = false
+        responseBuffer = []
+        if !frames.isEmpty { frames.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
+    }
+
+    /// A 101 response without its request (the capture holds the server's direction only, or began
+    /// after the request): the connection is followed from the response.
+    private func startWithoutRequest(_ head: HTTPHead, rest: [UInt8], time: Double, emit: (SniffEvent) -> Void) {
+        guard let status = head.statusLine, head.header("upgrade")?.lowercased().contains("websocket") == true else {
+            phase = .notWebSocket
+            return
+        }
+        var record = HandshakeRecord(
+            connection: id, time: time, client: "\(client!)", server: "\(server!)", requestLine: "", host: nil, origin: nil, key: nil,
+            offeredSubprotocols: [], offeredExtensions: [])
+        record.requestError = "no request in the capture (one direction captured, or the capture began after it)"
+        record.status = status.status
+        record.statusReason = status.reason
+        record.subprotocol = head.header("sec-websocket-protocol")
+        let extensions = head.headers.filter { $0.name.lowercased() == "sec-websocket-extensions" }.map(\.value)
+        record.extensions = extensions.isEmpty ? nil : extensions.joined(separator: ", ")
+        var deflate: WebSocketDissectorConfiguration.DeflateMode = .off
+        var parameters: PerMessageDeflateParameters? = nil
+        if let offers = try? WebSocketExtensionHeader.parse(extensions),
+           let pmd = offers.first(where: { $0.name.lowercased() == PerMessageDeflateParameters.extensionName }) {
+            parameters = try? PerMessageDeflateParameters(pmd)
+            deflate = parameters == nil ? .auto : .on
+        } else if record.extensions?.lowercased().contains(PerMessageDeflateParameters.extensionName) == true {
+            deflate = .auto
+        }
+        handshake = record
+        emit(.handshake(record))
+        startWebSocket(deflate: deflate, parameters: parameters)
+        if !rest.isEmpty { rest.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
+    }
 
     private func readRequest(_ head: HTTPHead, time: Double) {
         guard let line = head.requestLine else { phase = .notWebSocket; return }
@@ -256,6 +376,7 @@ public final class WebSocketConnectionDissector {
             record.requestError = error.message
         }
         handshake = record
+        requestTime = time
         phase = .awaitingResponse
     }
 
@@ -421,11 +542,19 @@ public final class WebSocketConnectionDissector {
         }
     }
 
-    /// End of the connection (FIN/RST, eviction, end of capture): reports truncated frames.
+    /// End of the connection (FIN/RST, eviction, end of capture): reports the handshake if its
+    /// response never came (and the client's frames, if it sent any), then what the dissectors
+    /// still hold (see `WebSocketStreamDissector.finishViews`).
     public func close(reason: String, time: Double, emit: (SniffEvent) -> Void) {
         summaryBase.lastTime = max(summaryBase.lastTime, time)
         if summaryBase.reason.isEmpty { summaryBase.reason = reason }
-        if phase == .awaitingResponse, let h = handshake { emit(.handshake(h)) }
+        if phase == .awaitingResponse {
+            if !pendingClientDeliveries.isEmpty {
+                startWithoutResponse(time: time, emit: emit)
+            } else if let h = handshake {
+                emit(.handshake(h))
+            }
+        }
         // Frames held while looking for where they start again after a gap.
         fromClient?.finishViews({ report($0, direction: .clientToServer, time: time, emit: emit) })
         fromServer?.finishViews({ report($0, direction: .serverToClient, time: time, emit: emit) })
