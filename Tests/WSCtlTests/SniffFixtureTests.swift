@@ -231,6 +231,7 @@ struct SniffFixtureTests {
                     m.check("\(label) status", h?["status"].int, 101)
                     m.check("\(label) extensions", h?["extensions"].string, c["handshake"]["extensions"].string)
                     m.check("\(label) request_error", h?["request_error"].string?.hasPrefix("no request in the capture"), true)
+                    m.check("\(label) request", h?["request"].isNull, true)
                 }
                 let messages = out.events("message", connection: id, direction: side)
                 TruthComparison.compareMessages(&m, label, messages, c["messages"].array.filter { $0["direction"].string == side })

@@ -364,7 +364,7 @@ struct SniffPrinter {
                 w.seconds("time", h.time)
                 w.string("client", h.client)
                 w.string("server", h.server)
-                w.string("request", h.requestLine)
+                w.string("request", h.requestLine.isEmpty ? nil : h.requestLine)  // null: no request in the capture
                 w.string("host", h.host)
                 w.string("origin", h.origin)
                 w.string("key", h.key)
@@ -379,7 +379,7 @@ struct SniffPrinter {
                 w.bool("upgraded", h.upgraded)
                 Output.line(w.finish())
             } else {
-                var line = "\(time(h.time)) #\(h.connection) \(style.bold("handshake")) \(h.client) → \(h.server) \(h.requestLine)"
+                var line = "\(time(h.time)) #\(h.connection) \(style.bold("handshake")) \(h.client) → \(h.server) \(h.requestLine.isEmpty ? "(no request)" : h.requestLine)"
                 if let s = h.status { line += " → \(s) \(h.statusReason ?? "")" } else { line += " → (no response)" }
                 if let ok = h.acceptMatches { line += ok ? " accept ok" : style.red(" accept MISMATCH") }
                 if let p = h.subprotocol { line += " subprotocol=\(p)" }
