@@ -123,3 +123,74 @@ extension MissingResponseTests {
         #expect(seen == ["|", "handshake - no-response", "C:a@0.2", "C:b@0.3", "closed"])
     }
 }
+
+/// Ordinary HTTP requests before the upgrade on a kept-alive connection (RFC 9112 §9.3): their
+/// bodies, and their responses' bodies (by Content-Length, chunked, or none), are passed over and
+/// the upgrade that follows is found and dissected.
+@Suite struct KeepAliveBeforeUpgradeTests {
+    typealias M = MissingResponseTests
+
+    static func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    @Test func upgradeAfterOrdinaryExchanges() {
+        let seen = M.events([
+            (true, Self.bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0.0),
+            (false, Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"), 0.1),
+            (false, Self.bytes("lo"), 0.1),
+            (true, Self.bytes("POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nGET / HTTP"), 0.2),
+            (true, Self.bytes("/1"), 0.2),
+            (false, Self.bytes("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nHTTP\r\n1"), 0.3),
+            (false, Self.bytes("0;ext=1\r\n0123456789abcdef\r\n0\r\nTrailer: x\r\n\r\n"), 0.3),
+            (true, Self.bytes("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n"), 0.4),
+            (false, Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"), 0.4),
+            (true, M.request, 0.5),
+            (false, M.response + M.text("A", masked: false), 0.6),
+            (true, M.text("a"), 0.7),
+        ], closeAt: 9)
+        #expect(seen == ["handshake 101 ok", "S:A@0.6", "C:a@0.7", "|", "closed"])
+    }
+
+    /// Pipelined: the upgrade request right behind an ordinary one, both responses in one segment.
+    @Test func pipelinedUpgrade() {
+        let seen = M.events([
+            (true, Self.bytes("GET /a HTTP/1.1\r\nHost: x\r\n\r\n") + M.request, 0.0),
+            (false, Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok") + M.response + M.text("A", masked: false), 0.1),
+        ], closeAt: 9)
+        #expect(seen == ["handshake 101 ok", "S:A@0.1", "|", "closed"])
+    }
+
+    /// A request or response that closes the connection, or a response whose body runs to the
+    /// close, ends the search: nothing after it is taken for an upgrade.
+    @Test(arguments: ["Connection: close\r\n", "HTTP/1.0"])
+    func closingExchangeEndsTheSearch(_ how: String) {
+        let request = how == "HTTP/1.0" ? "GET / HTTP/1.0\r\nHost: x\r\n\r\n" : "GET / HTTP/1.1\r\nHost: x\r\n\(how)\r\n"
+        let seen = M.events([
+            (true, Self.bytes(request), 0.0),
+            (false, Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), 0.1),
+            (true, M.request, 0.2),
+            (false, M.response, 0.3),
+        ], closeAt: 9)
+        #expect(seen == ["|", "closed"], "no handshake")
+        let untilClose = M.events([
+            (true, Self.bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0.0),
+            (false, Self.bytes("HTTP/1.1 200 OK\r\n\r\nbody until the end"), 0.1),
+            (true, M.request, 0.2),
+        ], closeAt: 9)
+        #expect(untilClose == ["|", "closed"], "no handshake")
+    }
+
+    @Test func bodySkipperFollowsChunkedBodiesByteByByte() {
+        let body = Self.bytes("5\r\nhello\r\n1A;name=value\r\n") + [UInt8](repeating: 120, count: 26) + Self.bytes("\r\n0\r\nA: b\r\nC: d\r\n\r\nNEXT")
+        var skipper = HTTPBodySkipper(.chunked)
+        var used = 0
+        for b in body {
+            guard !skipper.isDone else { break }
+            used += [b].withUnsafeBytes { skipper.consume($0) }
+        }
+        #expect(skipper.isDone && skipper.failure == nil)
+        #expect(used == body.count - 4, "stops right before the next message")
+        var bad = HTTPBodySkipper(.chunked)
+        _ = Self.bytes("zz\r\n").withUnsafeBytes { bad.consume($0) }
+        #expect(bad.failure != nil && !bad.isDone)
+    }
+}

@@ -29,7 +29,8 @@ extension WSCtlCommand {
                 or message whose end never came (a gap took it, or the capture or the connection ended \
                 first) is shown as far as it arrived and marked incomplete, not dropped.
 
-                A capture of one direction only is still followed: from the request alone (the \
+                The upgrade may follow ordinary requests on a kept-alive connection: they and \
+                their responses are passed over. A capture of one direction only is still followed: from the request alone (the \
                 response is reported missing once the client sends frames a second after it, or \
                 the connection ends), or from the 101 response alone.
 

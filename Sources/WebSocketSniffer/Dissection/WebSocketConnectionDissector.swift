@@ -200,9 +200,11 @@ public final class WebSocketConnectionDissector {
             feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
         case .awaitingRequest:
             guard isClient else {
+                let used = responsesDue.isEmpty ? 0 : skipDueResponses(bytes)
+                guard used < bytes.count, phase == .awaitingRequest else { return }
                 // The server spoke first: its 101 is enough to follow the connection (the request
                 // is not in the capture); anything else waits for the request, up to a bound.
-                pendingServerBytes.append(contentsOf: bytes)
+                pendingServerBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
                 switch HTTPHead.parse(pendingServerBytes) {
                 case .head(let head) where head.statusLine?.status == 101:
                     let rest = Array(pendingServerBytes[head.length...])
@@ -212,30 +214,7 @@ public final class WebSocketConnectionDissector {
                 }
                 return
             }
-            requestBuffer.append(contentsOf: bytes)
-            switch HTTPHead.parse(requestBuffer) {
-            case .needMore: return
-            case .notHTTP: phase = .notWebSocket; requestBuffer = []
-            case .head(let head) where head.requestLine == nil && head.statusLine?.status == 101:
-                // What spoke first was the server, answering a request that is not in the capture.
-                (client, server) = (server, client)
-                summaryBase.client = "\(client!)"
-                summaryBase.server = "\(server!)"
-                let rest = Array(requestBuffer[head.length...])
-                requestBuffer = []
-                startWithoutRequest(head, rest: rest, time: time, emit: emit)
-            case .head(let head):
-                readRequest(head, time: time)
-                let rest = Array(requestBuffer[head.length...])
-                requestBuffer = []
-                if phase == .awaitingResponse, !pendingServerBytes.isEmpty {
-                    let early = pendingServerBytes
-                    pendingServerBytes = []
-                    early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
-                }
-                // A client may send frames right behind its request; keep them for after the 101.
-                if !rest.isEmpty { holdClientBytes(rest, time: time) }
-            }
+            requestsBeforeUpgrade(bytes, time: time, emit: emit)
         case .awaitingResponse:
             if isClient {
                 holdClientBytes(Array(bytes), time: time)
@@ -246,7 +225,9 @@ public final class WebSocketConnectionDissector {
                 }
                 return
             }
-            responseBuffer.append(contentsOf: bytes)
+            let used = responsesDue.isEmpty ? 0 : skipDueResponses(bytes)
+            guard used < bytes.count, phase == .awaitingResponse else { return }
+            responseBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
             switch HTTPHead.parse(responseBuffer) {
             case .needMore: return
             case .notHTTP(let why):
@@ -263,6 +244,118 @@ public final class WebSocketConnectionDissector {
                 }
             }
         }
+    }
+
+    /// Client bytes before the upgrade: request heads, and the bodies of ordinary requests on a
+    /// kept-alive connection (passed over) until the upgrade request.
+    private func requestsBeforeUpgrade(_ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+        var i = 0
+        while i < bytes.count && phase == .awaitingRequest {
+            if clientBody != nil {
+                i += clientBody!.consume(UnsafeRawBufferPointer(rebasing: bytes[i...]))
+                guard clientBody!.isDone else {
+                    if clientBody!.failure != nil { phase = .notWebSocket }
+                    return
+                }
+                clientBody = nil
+                continue
+            }
+            let before = requestBuffer.count
+            requestBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
+            switch HTTPHead.parse(requestBuffer) {
+            case .needMore: return
+            case .notHTTP: phase = .notWebSocket; requestBuffer = []
+            case .head(let head) where head.requestLine != nil && !Self.isUpgradeRequest(head):
+                // An ordinary request: an upgrade may still follow on the same connection, after
+                // its response (RFC 9112 §9.3), unless either side closes it. (The buffer held no
+                // whole head before these bytes, so the head ends inside them.)
+                i += head.length - before
+                requestBuffer = []
+                exchanges += 1
+                let closes = head.header("connection")?.lowercased().contains("close") == true || head.requestLine?.version == "HTTP/1.0"
+                guard !closes, exchanges <= Self.maxExchanges, let framing = HTTPBodySkipper.framing(of: head, request: true) else {
+                    phase = .notWebSocket
+                    return
+                }
+                responsesDue.append(head.requestLine!.method)
+                let body = HTTPBodySkipper(framing)
+                clientBody = body.isDone ? nil : body
+            case .head(let head) where head.requestLine == nil && head.statusLine?.status == 101:
+                i = bytes.count
+                // What spoke first was the server, answering a request that is not in the capture.
+                (client, server) = (server, client)
+                summaryBase.client = "\(client!)"
+                summaryBase.server = "\(server!)"
+                let rest = Array(requestBuffer[head.length...])
+                requestBuffer = []
+                startWithoutRequest(head, rest: rest, time: time, emit: emit)
+            case .head(let head):
+                i = bytes.count
+                readRequest(head, time: time)
+                let rest = Array(requestBuffer[head.length...])
+                requestBuffer = []
+                if phase == .awaitingResponse, !pendingServerBytes.isEmpty {
+                    let early = pendingServerBytes
+                    pendingServerBytes = []
+                    early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
+                }
+                // A client may send frames right behind its request; keep them for after the 101.
+                if !rest.isEmpty { holdClientBytes(rest, time: time) }
+            }
+        }
+    }
+
+    /// Methods of the ordinary requests before the upgrade whose responses are still to come.
+    private var responsesDue: [String] = []
+    private var clientBody: HTTPBodySkipper?
+    private var serverBody: HTTPBodySkipper?
+    /// Ordinary requests seen before the upgrade; past `maxExchanges` the connection is taken for
+    /// plain HTTP and left alone.
+    private var exchanges = 0
+    static let maxExchanges = 100
+
+    static func isUpgradeRequest(_ head: HTTPHead) -> Bool {
+        head.header("upgrade")?.lowercased().contains("websocket") ?? false
+    }
+
+    /// Server bytes that answer the ordinary requests before the upgrade: their heads and bodies
+    /// are passed over. Returns how many of `bytes` they took (all, unless the last response due
+    /// ended inside them).
+    private func skipDueResponses(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var i = 0
+        while !responsesDue.isEmpty && i < bytes.count && phase != .notWebSocket {
+            if serverBody != nil {
+                i += serverBody!.consume(UnsafeRawBufferPointer(rebasing: bytes[i...]))
+                guard serverBody!.isDone else {
+                    if serverBody!.failure != nil { phase = .notWebSocket }
+                    return bytes.count
+                }
+                serverBody = nil
+                responsesDue.removeFirst()
+                continue
+            }
+            let before = responseBuffer.count
+            responseBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
+            switch HTTPHead.parse(responseBuffer) {
+            case .needMore: return bytes.count
+            case .notHTTP: phase = .notWebSocket; responseBuffer = []; return bytes.count
+            case .head(let head):
+                i += head.length - before
+                responseBuffer = []
+                let status = head.statusLine?.status ?? 0
+                if (100..<200).contains(status) && status != 101 { continue }  // interim: the final response follows
+                let closes = head.header("connection")?.lowercased().contains("close") == true
+                guard status >= 200, !closes, let framing = HTTPBodySkipper.framing(of: head, request: false, method: responsesDue.first),
+                      framing != .untilClose else {
+                    // Switched to another protocol, or the connection ends with this response.
+                    phase = .notWebSocket
+                    return bytes.count
+                }
+                let body = HTTPBodySkipper(framing)
+                if body.isDone { responsesDue.removeFirst() } else { serverBody = body }
+            }
+        }
+        return i
     }
 
     /// Client bytes that came before the upgrade response, each delivery with its time.
