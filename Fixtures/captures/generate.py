@@ -46,7 +46,8 @@ SCENARIO_TIMEOUT = 60.0  # seconds, for the traffic of one capture
 PORTS = {
     "basic": 28081, "deflate": 28082, "fragmented": 28083, "large": 28084, "concurrent": 28085,
     "ipv6": 28086, "any": 28087, "any-alt": 28088, "refused-ws": 28089, "refused-http": 28090,
-    "refused-accept": 28091, "closecodes": 28092, "envelopes": 28093,
+    "refused-accept": 28091, "closecodes": 28092, "envelopes": 28093, "keepalive": 28094,
+    "keepalive-back": 28095,
 }
 
 try:
@@ -426,6 +427,72 @@ async def raw_http_server(truth: Truth, host: str, port: int, mode: str):
     return await asyncio.start_server(handle, host, port, reuse_address=True)
 
 
+async def plain_echo(ws):
+    """Echo every message; the client side records what went each way (this server sits behind a
+    front server, so its peer address is not the captured client's)."""
+    try:
+        async for message in ws:
+            await ws.send(message)
+    except ConnectionClosed:
+        pass
+
+
+async def keepalive_front(truth: Truth, host: str, port: int, back: int):
+    """A front server as a reverse proxy in front of a WebSocket application is one: it answers
+    ordinary HTTP/1.1 requests itself, keeping the connection open (GET /health: a fixed body by
+    Content-Length; POST /echo-body: the body back, chunked), and when an upgrade request comes it
+    hands the connection to the websockets server on port `back`, relaying bytes both ways. Only
+    this front port is captured, so the capture holds the client's side of a kept-alive connection
+    whose upgrade is not its first request, with frames made by websockets."""
+
+    async def pipe(reader, writer):
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            try:
+                writer.write_eof()
+            except (OSError, RuntimeError):
+                pass
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        name, _, value = line.partition(":")
+                        headers[name.strip().lower()] = value.strip()
+                if "websocket" in headers.get("upgrade", "").lower():
+                    back_reader, back_writer = await asyncio.open_connection("127.0.0.1", back)
+                    back_writer.write(head)
+                    await back_writer.drain()
+                    await asyncio.gather(pipe(reader, back_writer), pipe(back_reader, writer))
+                    break
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if method == "GET" and path == "/health":
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n")
+                else:
+                    half = len(body) // 2
+                    chunks = [body[:half], body[half:]]
+                    out = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    out += b"".join(b"%x;part\r\n%s\r\n" % (len(c), c) for c in chunks if c) + b"0\r\nX-Done: yes\r\n\r\n"
+                    writer.write(out)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port, reuse_address=True)
+
+
 async def ws_server(truth: Truth, host: str, port: int, **kwargs):
     options = dict(SERVER_DEFAULTS)
     options.update(kwargs)
@@ -694,6 +761,54 @@ async def scenario_refused(truth: Truth) -> None:
         await asyncio.sleep(0.05)
 
 
+async def scenario_keepalive(truth: Truth) -> None:
+    """Two ordinary requests on one kept-alive connection (a GET answered by Content-Length, a POST
+    whose body comes back chunked), then the upgrade on the same connection and the basic exchange."""
+    loop = asyncio.get_running_loop()
+    port = PORTS["keepalive"]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setblocking(False)
+    await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), 5)
+    local = sock.getsockname()
+    conn = truth.new_connection((local[0], local[1]), ("127.0.0.1", port))
+    sent = received = 0
+
+    async def exchange(request: bytes, response_end: bytes) -> bytes:
+        nonlocal sent, received
+        await loop.sock_sendall(sock, request)
+        sent += len(request)
+        got = b""
+        while not got.endswith(response_end):
+            chunk = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+            if not chunk:
+                raise RuntimeError("keepalive: the front server closed the connection")
+            got += chunk
+        received += len(got)
+        return got
+
+    got = await exchange(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", b"\r\n\r\nok\n")
+    assert got.startswith(b"HTTP/1.1 200 "), got
+    body = bytes(range(256)) * 3
+    got = await exchange(b"POST /echo-body HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+                         b"0\r\nX-Done: yes\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in got, got
+    conn["http_before_upgrade"] = {"exchanges": 2, "client_bytes": sent, "server_bytes": received}
+    options = dict(CLIENT_DEFAULTS)
+    options.update(compression=None)
+    ws = await connect(f"ws://127.0.0.1:{port}/echo", sock=sock, **options)
+    record_handshake(conn, ws)
+    conn["note"] = "the upgrade is the third request on the connection, after GET /health and POST /echo-body"
+    for text in ["after two ordinary requests", "second"]:
+        await send_recorded(ws, conn, "client", text)
+        echo = await asyncio.wait_for(ws.recv(), 5)
+        message_entry(conn, "server", as_bytes(echo), "text")
+    await send_recorded(ws, conn, "client", bytes(range(40)))
+    echo = await asyncio.wait_for(ws.recv(), 5)
+    message_entry(conn, "server", as_bytes(echo), "binary")
+    await close_client(conn, ws)
+
+
 CLOSE_CASES = [
     ("client", 1000, "normal closure"),
     ("client", 1001, "going away"),
@@ -801,6 +916,10 @@ async def run_capture(spec: Spec, workdir: str, versions: dict) -> tuple[str, st
             if kind == "ws":
                 options = {k: (v(truth) if k == "process_request" else v) for k, v in options.items()}
                 server = await ws_server(truth, host, port, **options)
+            elif kind == "echo":
+                server = await serve(plain_echo, host, port, reuse_address=True, **options)
+            elif kind == "keepalive-front":
+                server = await keepalive_front(truth, host, port, **options)
             else:
                 server = await raw_http_server(truth, host, port, kind)
             if not listening(server, port):
@@ -936,7 +1055,8 @@ def check_against_wire(pcap: pcapkit.PcapFile, document: dict, *, assume_websock
                                       else "server", "gaps": half.gaps})
                 if not allow_gaps:
                     problems.append(f"{label}: gaps {half.gaps}")
-        dissected = pcapkit.dissect(flow, assume_websocket=assume_websocket)
+        dissected = pcapkit.dissect(flow, assume_websocket=assume_websocket,
+                                    http_before_upgrade=conn.get("http_before_upgrade"))
         problems += [f"{label}: {e}" for e in dissected.errors]
         hs = conn["handshake"]
         if hs is not None and not assume_websocket:
@@ -1307,6 +1427,11 @@ def specs() -> list[Spec]:
         Spec("closecodes", "one connection per close: the client closes with 1000, 1001, 1008, 3000 and 4001 "
              "(UTF-8 reason), the server closes with 1011, and one TCP reset without close frames",
              scenario_closecodes, [PORTS["closecodes"]]),
+        Spec("keepalive", "an upgrade after two ordinary requests on one kept-alive connection (GET answered by "
+             "Content-Length, POST answered chunked), through a front server that relays the upgrade to websockets",
+             scenario_keepalive, [PORTS["keepalive"]],
+             servers=[("echo", "127.0.0.1", PORTS["keepalive-back"], {"compression": None}),
+                      ("keepalive-front", "127.0.0.1", PORTS["keepalive"], {"back": PORTS["keepalive-back"]})]),
         Spec("envelopes", "JSON envelopes: requests with correlation_id answered after a delay (pipelined, so "
              "out of order), then one at a time, and a server push without correlation_id",
              scenario_envelopes, [PORTS["envelopes"]]),

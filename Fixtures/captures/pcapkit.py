@@ -597,15 +597,18 @@ class DissectedConnection:
     leftover: dict[str, int] = field(default_factory=dict)  # unparsed bytes at the end per direction
 
 
-def dissect(flow: Flow, assume_websocket: bool = False) -> DissectedConnection:
+def dissect(flow: Flow, assume_websocket: bool = False, http_before_upgrade: dict | None = None) -> DissectedConnection:
     """Dissect one flow. Without a handshake in the capture, `assume_websocket` parses frames from
-    the first byte of each direction (no extension known)."""
+    the first byte of each direction (no extension known). `http_before_upgrade` (from the truth:
+    `client_bytes`, `server_bytes`) says where the upgrade starts after ordinary HTTP exchanges on
+    the same connection."""
     conn = DissectedConnection(flow)
     starts = {"client": 0, "server": 0}
     extensions: list[dict] = []
     if not assume_websocket:
-        req = parse_http_head(flow.client.data)
-        resp = parse_http_head(flow.server.data)
+        skip = http_before_upgrade or {"client_bytes": 0, "server_bytes": 0}
+        req = parse_http_head(flow.client.data[skip["client_bytes"]:])
+        resp = parse_http_head(flow.server.data[skip["server_bytes"]:])
         if req is None or resp is None:
             conn.errors.append("incomplete HTTP upgrade")
             return conn
@@ -618,7 +621,7 @@ def dissect(flow: Flow, assume_websocket: bool = False) -> DissectedConnection:
             return conn
         if conn.status != 101:
             return conn
-        starts = {"client": req[2], "server": resp[2]}
+        starts = {"client": skip["client_bytes"] + req[2], "server": skip["server_bytes"] + resp[2]}
         extensions = parse_extensions(resp[1].get("sec-websocket-extensions"))
     deflate = next((e["params"] for e in extensions if e["name"] == "permessage-deflate"), None)
     for direction, half in (("client", flow.client), ("server", flow.server)):

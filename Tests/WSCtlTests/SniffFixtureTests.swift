@@ -8,7 +8,7 @@ struct SniffFixtureTests {
     @Test func fixturesArePresent() {
         #expect(SniffFixtures.all.count >= 15, "fixtures found: \(SniffFixtures.all)")
         for name in ["basic", "deflate", "fragmented", "large", "concurrent", "ipv6", "any", "refused", "closecodes",
-                     "envelopes", "reordered", "duplicated", "nohandshake", "truncated", "gap"] {
+                     "envelopes", "keepalive", "reordered", "duplicated", "nohandshake", "truncated", "gap"] {
             #expect(SniffFixtures.all.contains(name), "\(name).pcap / \(name).truth.json missing")
         }
     }
