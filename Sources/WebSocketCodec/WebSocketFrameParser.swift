@@ -170,22 +170,34 @@ public struct WebSocketFrameParser: Sendable {
     /// bytes of an unfinished header are dropped. The parser is then on a frame boundary.
     @discardableResult
     public mutating func finishUnfinishedFrame(_ body: (WebSocketFramePiece) throws -> Void) rethrows -> Bool {
-        if streaming != nil {
-            streaming = nil
-            return true
+        if streaming == nil {
+            guard try streamCarriedFrame(body) else {
+                carry = []
+                return false
+            }
         }
-        guard !carry.isEmpty else { return false }
-        guard failure == nil, case .header(let h) = carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) else {
-            carry = []
-            return false
-        }
+        streaming = nil
+        return true
+    }
+
+    /// Turns a frame carried whole so far (header complete, payload not) into one handed out in
+    /// pieces: what arrived of its payload goes to `body` as a first piece that is not last,
+    /// unmasked, and the rest will come as pieces (or be stepped over: `skipStreamedPayload`).
+    /// Returns false, doing nothing, when no such frame is carried.
+    @discardableResult
+    public mutating func streamCarriedFrame(_ body: (WebSocketFramePiece) throws -> Void) rethrows -> Bool {
+        guard streaming == nil, failure == nil, !carry.isEmpty,
+              case .header(let h) = carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) else { return false }
         var local = carry
         carry = []
-        let violations = Self.violations(of: h, at: carryOffset, configuration: configuration)
+        let frameOffset = carryOffset
+        let carried = local.count - h.headerLength
+        streaming = Streaming(header: h, frameOffset: frameOffset, delivered: UInt64(carried), phase: carried & 3)
+        let violations = Self.violations(of: h, at: frameOffset, configuration: configuration)
         try local.withUnsafeMutableBytes { raw in
             let payload = UnsafeMutableRawBufferPointer(rebasing: raw[h.headerLength...])
             if let key = h.maskingKey { WebSocketMasking.apply(key, to: payload) }
-            try body(WebSocketFramePiece(header: h, frameOffset: carryOffset, payloadOffset: 0, payload: UnsafeRawBufferPointer(payload),
+            try body(WebSocketFramePiece(header: h, frameOffset: frameOffset, payloadOffset: 0, payload: UnsafeRawBufferPointer(payload),
                                          isFirst: true, isLast: false, violations: violations))
         }
         return true

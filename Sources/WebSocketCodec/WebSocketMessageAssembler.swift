@@ -38,12 +38,16 @@ public struct WebSocketMessageView {
     public var endOffset: Int
     /// For uncompressed text: whether it was valid UTF-8. nil for binary or compressed messages.
     public var isValidUTF8: Bool?
+    /// Bytes of the message lost in a capture gap and not kept in `payload` (see
+    /// `WebSocketMessageAssembler.receiveLost`): its length is `payload.count + missing`.
+    public var missing: Int
 
     @inlinable
     public init(
         opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, compressed: Bool, fragmentCount: Int,
-        offset: Int, endOffset: Int, isValidUTF8: Bool?
+        offset: Int, endOffset: Int, isValidUTF8: Bool?, missing: Int = 0
     ) {
+        self.missing = missing
         self.opcode = opcode
         self.payload = payload
         self.compressed = compressed
@@ -114,6 +118,8 @@ public struct WebSocketMessageAssembler: Sendable {
     @usableFromInline var messageOffset = 0
     /// Stream offset just past the last payload byte of the message in progress.
     @usableFromInline var messageEnd = 0
+    /// Bytes of the message in progress lost in a capture gap and not kept (`receiveLost`).
+    @usableFromInline var missing = 0
     /// Set once the message broke a limit: the rest of it is consumed without being kept.
     @usableFromInline var discarding = false
     @usableFromInline var utf8 = WebSocketUTF8Validator()
@@ -134,6 +140,7 @@ public struct WebSocketMessageAssembler: Sendable {
         discarding = false
         fragments = 0
         size = 0
+        missing = 0
         utf8.reset()
         utf8Failed = false
         buffer = []
@@ -151,10 +158,10 @@ public struct WebSocketMessageAssembler: Sendable {
         defer { reset() }
         if discarding { return nil }
         let valid: Bool? = opcode == .text && !compressed && configuration.validateUTF8 ? !utf8Failed : nil
-        let view = (opcode, compressed, fragments, messageOffset, messageEnd, valid)
+        let view = (opcode, compressed, fragments, messageOffset, messageEnd, valid, missing)
         return try buffer.withUnsafeBytes { raw in
             try body(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
-                                          offset: view.3, endOffset: view.4, isValidUTF8: view.5))
+                                          offset: view.3, endOffset: view.4, isValidUTF8: view.5, missing: view.6))
         }
     }
 
@@ -192,10 +199,12 @@ public struct WebSocketMessageAssembler: Sendable {
     /// Counts `lost` payload bytes of a frame which were never seen (a capture gap:
     /// `WebSocketFrameParser.skipStreamedPayload`), before `piece`, the empty piece that stands for
     /// them, is fed to `receive` (which completes the frame, and maybe the message, if it is last).
-    /// They count toward the message's size, so its limit, length and offsets stay exact, and are
-    /// kept as zeros while the message is kept at all (at most `maxMessageSize`); the message's text
-    /// can no longer be judged, so it is reported not valid UTF-8, without a violation.
-    public mutating func receiveLost(_ lost: Int, before piece: WebSocketFramePiece) -> [WebSocketViolation] {
+    /// They count toward the message's size, so its limit, length and offsets stay exact; they are
+    /// kept as zeros only while the message holds fewer than `keep` bytes (what a caller shows of
+    /// it), and otherwise only counted (`WebSocketMessageView.missing`), so a gap costs no memory
+    /// however large the frame says it is. The message's text can no longer be judged, so it is
+    /// reported not valid UTF-8, without a violation.
+    public mutating func receiveLost(_ lost: Int, keeping keep: Int, before piece: WebSocketFramePiece) -> [WebSocketViolation] {
         precondition(piece.payload.isEmpty && !piece.isFirst && lost >= 0, "a piece standing for lost bytes has no payload of its own")
         var violations: [WebSocketViolation] = []
         if !piece.header.opcode.isControl && inMessage && !discarding {
@@ -205,7 +214,9 @@ public struct WebSocketMessageAssembler: Sendable {
                 discarding = true
                 buffer = []
             } else {
-                buffer.append(contentsOf: repeatElement(0, count: lost))
+                let zeros = max(0, min(lost, keep - buffer.count))
+                if missing == 0 && zeros > 0 { buffer.append(contentsOf: repeatElement(0, count: zeros)) }
+                missing += missing == 0 ? lost - zeros : lost
                 size += lost
                 utf8Failed = true
             }
@@ -284,6 +295,7 @@ public struct WebSocketMessageAssembler: Sendable {
                 compressed = configuration.compressionNegotiated && h.rsv1
                 fragments = 1
                 size = 0
+                missing = 0
                 messageOffset = piece.frameOffset
                 discarding = false
                 utf8.reset()
@@ -324,10 +336,10 @@ public struct WebSocketMessageAssembler: Sendable {
             valid = !utf8Failed
         }
         let end = piece.streamOffset + piece.payload.count
-        let view = (opcode, compressed, fragments, messageOffset, valid)
+        let view = (opcode, compressed, fragments, messageOffset, valid, missing)
         try buffer.withUnsafeBytes { raw in
             try body(.message(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
-                                                   offset: view.3, endOffset: end, isValidUTF8: view.4)))
+                                                   offset: view.3, endOffset: end, isValidUTF8: view.4, missing: view.5)))
         }
         return violations
     }

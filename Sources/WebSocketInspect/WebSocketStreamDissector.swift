@@ -136,13 +136,11 @@ public struct WebSocketStreamDissector {
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             frameDamaged = true
             let box = uniqueMachinery()
-            if let piece = box.parser.skipStreamedPayload(count) {
-                // A frame handed out in pieces, of any announced length: stepped over, not filled.
-                handle(piece, lost: count, emit)
-            } else {
-                // A frame buffered whole, so at most `maxBufferedFrameSize`: zeros fill its buffer.
-                [UInt8](repeating: 0, count: count).withUnsafeBytes { feedViews($0, emit) }
-            }
+            // A frame being buffered whole goes on in pieces; the lost bytes are stepped over, not
+            // filled in, however long the frame says it is (zeros stand for them only in what is
+            // shown).
+            box.parser.streamCarriedFrame { piece in handle(piece, emit) }
+            if let piece = box.parser.skipStreamedPayload(count) { handle(piece, lost: count, emit) }
             return true
         }
         // The gap took the end of the frame in progress (and what followed): show what came of it.
@@ -581,7 +579,7 @@ public struct WebSocketStreamDissector {
         let box = machinery
         // (A closure written here, not a local function: one that captures `record` and `message`
         // boxes them on the heap, with run-time exclusivity checks, for every frame.)
-        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, before: piece) : []
+        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: limit, before: piece) : []
         var violations = box.assembler.receive(piece) { item in
             switch item {
             case .control(let control):
@@ -701,19 +699,21 @@ public struct WebSocketStreamDissector {
         }
         let limit = configuration.maxPayloadShown ?? Int.max
         let isText = isValidText && view.opcode == .text
-        func summarise(_ data: UnsafeRawBufferPointer, isPiecePayload: Bool) -> MessageInProgress {
-            let truncated = data.count > limit
-            let shown = truncated ? limit : data.count
+        func summarise(_ data: UnsafeRawBufferPointer, isPiecePayload: Bool, missing: Int = 0) -> MessageInProgress {
+            // Bytes lost in a gap and not kept (`missing`) lie past what is shown.
+            let truncated = data.count > limit || missing > 0
+            let shown = min(limit, data.count)
             var textLength = shown
-            if isText && truncated {
+            if isText && data.count > limit {
                 // Valid text cut inside a character: the character's start is left out of the text.
                 while textLength > 0 && data[textLength] & 0xC0 == 0x80 { textLength -= 1 }
             }
             var envelope: EnvelopeBox? = nil
             if isText && configuration.recogniseEnvelopes { envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init) }
             return MessageInProgress(
-                index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset, length: view.payload.count,
-                fragmentCount: view.fragmentCount, compressed: view.compressed, dataLength: data.count, dataTruncated: truncated,
+                index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
+                length: view.payload.count + view.missing, fragmentCount: view.fragmentCount, compressed: view.compressed,
+                dataLength: data.count + missing, dataTruncated: truncated,
                 dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations)
         }
         if let inflated {
@@ -724,7 +724,7 @@ public struct WebSocketStreamDissector {
         }
         let isPiecePayload = view.payload.baseAddress == piecePayload.baseAddress && view.payload.count == piecePayload.count
         if !isPiecePayload { keepShown(view.payload, limit) }
-        return summarise(view.payload, isPiecePayload: isPiecePayload)
+        return summarise(view.payload, isPiecePayload: isPiecePayload, missing: view.missing)
     }
 
     private mutating func keepShown(_ data: UnsafeRawBufferPointer, _ limit: Int) {

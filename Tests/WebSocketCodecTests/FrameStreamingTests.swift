@@ -193,7 +193,7 @@ struct FrameStreamingTests {
         #expect(piece.streamOffset == before + lost, "the empty piece sits after the lost bytes")
         #expect(parser.bytesFed == before + lost)
         #expect(parser.streamedPayloadRemaining == UInt64(200_000 - 70_000 - lost))
-        violations += assembler.receiveLost(lost, before: piece)
+        violations += assembler.receiveLost(lost, keeping: .max, before: piece)
         violations += assembler.receive(piece, take)
         joined += [UInt8](repeating: 0, count: lost)
         var rest = Array(bytes[(before + lost)...])
@@ -231,7 +231,7 @@ struct FrameStreamingTests {
             Issue.record("no piece for the lost bytes")
             return
         }
-        violations += assembler.receiveLost(lost, before: piece)
+        violations += assembler.receiveLost(lost, keeping: .max, before: piece)
         violations += assembler.receive(piece) { _ in messages += 1 }
         var tail = Array("yz".utf8) + Wire.frame(opcode: 0x1, payload: Array("next".utf8))
         var nextOffset: Int?

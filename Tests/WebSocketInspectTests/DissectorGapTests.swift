@@ -368,4 +368,75 @@ struct DissectorGapTests {
         let noStart = Self.run([.bytes(one), .gap(cut), .bytes(Array(interrupted[cut..<(cut + 150)]))])
         #expect(noStart.resyncs == [DissectionResync(gapEnd: gapEnd, offset: nil, skipped: 150)])
     }
+
+    /// Lost bytes are not kept past what is shown: a message that lost most of its bytes keeps its
+    /// exact length, shows what came before the gap, and holds no more than the shown part in zeros.
+    @Test(arguments: [300_000, 3 << 20])  // a frame buffered whole until the gap, and one streamed
+    func lostBytesAreCountedNotKept(size: Int) {
+        let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let frame = WebSocketFrameEncoder.encode(WebSocketFrame(opcode: .binary, maskingKey: Self.key, payload: payload))
+        let header = frame.count - size
+        let cut = header + 100
+        let lost = size - 1000
+        let seen = Self.run([.bytes(Array(frame[..<cut])), .gap(lost), .bytes(Array(frame[(cut + lost)...]) + Self.text("after"))],
+                            config: .init(maxPayloadShown: 256))
+        #expect(seen.summary == ["binary \(size) - incomplete", "text 5 after"])
+        #expect(seen.messages.first?.data == Array(payload[..<100]) + [UInt8](repeating: 0, count: 156))
+        #expect(seen.messages.first?.dataTruncated == true)
+        #expect(seen.frames.first?.payload == Array(payload[..<100]) + [UInt8](repeating: 0, count: 156))
+        #expect(seen.frames.last?.offset == frame.count)
+        #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
+
+    /// The assembler keeps zeros for lost bytes only up to what the caller shows; the rest is
+    /// counted (`missing`), and bytes after it are kept where they fall.
+    @Test func assemblerCountsLostBytesPastTheKeptPart() {
+        var parser = WebSocketFrameParser(configuration: .init(direction: .serverToClient))
+        var assembler = WebSocketMessageAssembler()
+        var views: [(count: Int, missing: Int, head: [UInt8])] = []
+        let take: (WebSocketAssembledItem) -> Void = { item in
+            if case .message(let m) = item { views.append((m.payload.count, m.missing, Array(m.payload.prefix(300)))) }
+        }
+        var head = WebSocketFrameEncoder.encode(WebSocketFrame(opcode: .binary, payload: [UInt8](repeating: 5, count: 2 << 20)))
+        let headerLength = head.count - (2 << 20)
+        head = Array(head[..<(headerLength + 100)])
+        parser.parse(&head) { piece in _ = assembler.receive(piece, take) }
+        guard let piece = parser.skipStreamedPayload((2 << 20) - 150) else {
+            Issue.record("no piece for the lost bytes")
+            return
+        }
+        #expect(assembler.receiveLost((2 << 20) - 150, keeping: 256, before: piece).isEmpty)
+        _ = assembler.receive(piece, take)
+        var tail = [UInt8](repeating: 5, count: 50)
+        parser.parse(&tail) { piece in _ = assembler.receive(piece, take) }
+        #expect(views.count == 1)
+        #expect(views.first?.count == 256 + 50, "100 received, 156 zeros, then the 50 after the gap")
+        #expect(views.first?.missing == (2 << 20) - 150 - 156)
+        #expect(views.first?.head == [UInt8](repeating: 5, count: 100) + [UInt8](repeating: 0, count: 156) + [UInt8](repeating: 5, count: 44))
+    }
+
+    /// Many connections each told of a 60 MiB message and then losing nearly all of it (a small
+    /// hostile capture can say this): the dissectors hold almost nothing. Keeping the lost bytes as
+    /// zeros took 60 MiB each, 12 GiB here.
+    @Test func lostBytesCostNoMemoryAcrossManyDissectors() throws {
+        func residentBytes() -> Int {
+            guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+                  let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+            return pages * 4096
+        }
+        let before = residentBytes()
+        var dissectors: [WebSocketStreamDissector] = []
+        let size = 60 << 20
+        var header: [UInt8] = [0x82, 127]
+        for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: size >> shift)) }
+        for _ in 0..<200 {
+            var d = WebSocketStreamDissector(configuration: .init(maxPayloadShown: 256), direction: .serverToClient)
+            d.feed(header + [UInt8](repeating: 1, count: 10)) { _ in }
+            d.skip(size - 20) { _ in }
+            dissectors.append(d)
+        }
+        let grown = residentBytes() - before
+        #expect(dissectors.allSatisfy { $0.pendingFrame?.missing == 10 })
+        #expect(grown < 512 << 20, "resident memory grew by \(grown >> 20) MiB for 200 dissectors")
+    }
 }
