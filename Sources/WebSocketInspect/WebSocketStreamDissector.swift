@@ -156,6 +156,7 @@ public struct WebSocketStreamDissector {
         current = nil
         frameDamaged = false
         framesLost = true
+        endLostOnly = box.assembler.isInsideMessage && !damaged
         damaged = box.assembler.isInsideMessage
         if configuration.deflate != .off && contextTakeover { inflateHistoryLost = true }
         return false
@@ -381,9 +382,11 @@ public struct WebSocketStreamDissector {
         m.index = messageCount
         violationCount += m.violations.count
         let data = m.dataIsPiecePayload ? [] : messageData
+        let intact = !damaged || endLostOnly
+        endLostOnly = false
         data.withUnsafeBytes { data in
             if m.isText {
-                if damaged {
+                if !intact {
                     m.isText = false
                 } else if let n = Self.validTextPrefix(UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength))) {
                     m.textLength = n
@@ -524,6 +527,9 @@ public struct WebSocketStreamDissector {
     /// Compressed bytes of this direction may have been lost and its messages share one inflate
     /// window: every later compressed message is inflated without part of its history.
     private var inflateHistoryLost = false
+    /// The message in progress was cut by a gap, and all it holds arrived before the gap: if its
+    /// end never comes, what it holds can be shown as it is (its text too).
+    private var endLostOnly = false
 
     /// - Parameter lost: payload bytes of this frame lost in a gap that `piece` (then with an empty
     ///   payload) stands for; they are shown as zeros.
@@ -536,7 +542,7 @@ public struct WebSocketStreamDissector {
             if h.opcode.isDataStart {
                 if framesLost {
                     // A message that starts after lost frames is whole; the one in progress, if
-                    // any, lost its end in the gap (its frames were shown) and is dropped quietly.
+                    // any, lost its end in the gap: it is shown as far as it came, incomplete.
                     emitUnfinishedMessage(emit)
                     damaged = false
                     framesLost = false
@@ -550,6 +556,8 @@ public struct WebSocketStreamDissector {
             damaged = true
             if messageCompressed && contextTakeover { inflateHistoryLost = true }
         }
+        // More of the message in progress after a gap: what it holds is no longer one stretch.
+        if endLostOnly && !h.opcode.isControl { endLostOnly = false }
         // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
         // pieces is kept in `current` and collects its shown part in `framePayload`.
         var record: FrameInProgress

@@ -75,7 +75,7 @@ struct DissectorGapTests {
         let first = Self.frame(.text, "abc", fin: false)
         let lost = Self.frame(.continuation, "def", fin: true) + Self.text("lost")
         let seen = Self.run([.bytes(first), .gap(lost.count), .bytes(Self.text("after"))])
-        #expect(seen.summary == ["text 3 - incomplete", "text 5 after"])
+        #expect(seen.summary == ["text 3 abc incomplete", "text 5 after"], "all it holds came before the gap: its text stands")
         #expect(seen.messages.map(\.index) == [1, 2])
         #expect(seen.messages.first?.data == Array("abc".utf8))
         #expect(seen.messages.first?.offset == 0)
@@ -108,13 +108,25 @@ struct DissectorGapTests {
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 
+    /// A message in progress at a gap that goes on after it holds two stretches with a hole
+    /// between: when its end never comes (here the stream ends), it is reported incomplete,
+    /// without text.
+    @Test func unfinishedMessageWithBytesOnBothSidesOfAGapHasNoText() {
+        let first = Self.frame(.text, "abc", fin: false)
+        let lost = Self.frame(.continuation, "def", fin: false)
+        let seen = Self.run([.bytes(first), .gap(lost.count), .bytes(Self.frame(.continuation, "ghi", fin: false))])
+        #expect(seen.summary == ["text 6 - incomplete"], "\(seen.resyncs)")
+        #expect(seen.resyncs.isEmpty, "the gap ended on a frame boundary")
+        #expect(seen.violations.isEmpty, "\(seen.violations)")
+    }
+
     /// The gap took a middle fragment: the message is reported incomplete (its content is short),
     /// the one after it is whole.
     @Test func gapInsideAFragmentedMessage() {
         let parts = [Self.frame(.text, "abc", fin: false), Self.frame(.continuation, "def", fin: false),
                      Self.frame(.continuation, "ghi", fin: true)]
         let seen = Self.run([.bytes(parts[0]), .gap(parts[1].count), .bytes(parts[2] + Self.text("after"))])
-        #expect(seen.summary == ["text 6 - incomplete", "text 5 after"])
+        #expect(seen.summary == ["text 6 - incomplete", "text 5 after"], "\(seen.resyncs) \(seen.frames.map { ($0.offset, $0.header.opcode.name) })")
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 
@@ -344,7 +356,7 @@ struct DissectorGapTests {
         #expect(seen.frames[1].payload == Array(String(repeating: "0123456789", count: 30).utf8.prefix(92)))
         #expect(seen.frames[1].text == String(repeating: "0123456789", count: 10).prefix(92).description,
                 "what arrived of the frame came before the gap: its text stands")
-        #expect(seen.summary == ["text 3 one", "text 92 - incomplete", "text 5 after"])
+        #expect(seen.summary == ["text 3 one", "text 92 \(String(repeating: "0123456789", count: 10).prefix(92)) incomplete", "text 5 after"])
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 
