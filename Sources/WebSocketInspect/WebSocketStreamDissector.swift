@@ -329,25 +329,37 @@ public struct WebSocketStreamDissector {
     /// Then the frame and the data message the stream ended inside, if any, are shown as far as
     /// they arrived and marked incomplete.
     public mutating func finishViews(_ emit: (DissectionEventView) -> Void) {
-        if var h = hunt {
-            hunt = nil
-            var found: Int? = nil
-            h.bytes.withUnsafeBytes { raw in
-                let from = h.atGapEnd ? 0 : min(h.pending.first?.at ?? h.scan, h.scan)
-                for p in from..<raw.count where judge(raw, at: p, chain: Int.max, exactEnd: true) == .start {
-                    found = p
-                    return
-                }
-            }
-            if let found {
-                resume(&h, at: found, emit)
-            } else {
-                let end = h.offset + h.bytes.count
-                if end > h.gapEnd { emit(.resync(DissectionResync(gapEnd: h.gapEnd, offset: nil, skipped: end - h.gapEnd))) }
-            }
-        }
+        settleHunt(atEnd: true, emit)
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
+    }
+
+    /// The stream has gone quiet while bytes after a gap are held (a live capture waits for more
+    /// chained headers that may not come soon): frames are let out as at the stream's end, from the
+    /// earliest offset whose plausible headers lead exactly to the end of what is held; with none,
+    /// the bytes stay held.
+    public mutating func settleHuntWhileQuiet(_ emit: (DissectionEventView) -> Void) {
+        settleHunt(atEnd: false, emit)
+    }
+
+    private mutating func settleHunt(atEnd: Bool, _ emit: (DissectionEventView) -> Void) {
+        guard var h = hunt else { return }
+        var found: Int? = nil
+        h.bytes.withUnsafeBytes { raw in
+            let from = h.atGapEnd ? 0 : min(h.pending.first?.at ?? h.scan, h.scan)
+            for p in from..<raw.count where judge(raw, at: p, chain: Int.max, exactEnd: true) == .start {
+                found = p
+                return
+            }
+        }
+        if let found {
+            hunt = nil
+            resume(&h, at: found, emit)
+        } else if atEnd {
+            hunt = nil
+            let end = h.offset + h.bytes.count
+            if end > h.gapEnd { emit(.resync(DissectionResync(gapEnd: h.gapEnd, offset: nil, skipped: end - h.gapEnd))) }
+        }
     }
 
     /// Shows the frame the stream stopped inside (at its end, or where a gap took the frame's end),

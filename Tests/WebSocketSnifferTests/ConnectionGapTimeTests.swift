@@ -194,3 +194,36 @@ extension MissingResponseTests {
         #expect(bad.failure != nil && !bad.isDone)
     }
 }
+
+extension ConnectionGapTimeTests {
+    /// A live capture: after a gap that ended inside a frame, two frames come and then nothing.
+    /// A second after the last, the quiet connection lets them out (at their own times) instead of
+    /// holding them for three more frames or the connection's end.
+    @Test func aQuietConnectionLetsOutHeldFrames() {
+        let c = WebSocketConnectionDissector(id: 1, first: Self.client, second: Self.server, clientIsFirst: nil, time: 0,
+                                             configuration: .init(maxPayloadShown: nil), webSocketPorts: [Int(Build.server4.port)])
+        var out: [String] = []
+        let collect: (SniffEvent) -> Void = { event in
+            switch event {
+            case .frame(_, .clientToServer, let time, let f, _):
+                out.append("\(f.text.map { String(decoding: $0, as: UTF8.self) } ?? f.header.opcode.name)@\(time)")
+            case .resync(_, _, _, let r): out.append("resync +\(r.skipped)")
+            default: break
+            }
+        }
+        let interrupted = text(String(repeating: "payload of the frame the gap ends in. ", count: 8))
+        let cut = interrupted.count - 200
+        text("one").withUnsafeBytes { c.data(from: Self.client, $0, time: 1, emit: collect) }
+        c.gap(from: Self.client, missing: cut, time: 2, emit: collect)
+        (Array(interrupted[cut...]) + text("two")).withUnsafeBytes { c.data(from: Self.client, $0, time: 2, emit: collect) }
+        text("three").withUnsafeBytes { c.data(from: Self.client, $0, time: 3, emit: collect) }
+        #expect(c.isHunting)
+        c.settleQuietHunts(now: 3.5, emit: collect)
+        #expect(out == ["one@1.0"], "not yet: the connection has been quiet for half a second")
+        c.settleQuietHunts(now: 4.0, emit: collect)
+        #expect(out == ["one@1.0", "resync +200", "two@2.0", "three@3.0"])
+        #expect(!c.isHunting)
+        text("four").withUnsafeBytes { c.data(from: Self.client, $0, time: 5, emit: collect) }
+        #expect(out.last == "four@5.0", "frames after it come as usual")
+    }
+}

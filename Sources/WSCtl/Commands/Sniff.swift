@@ -22,8 +22,9 @@ extension WSCtlCommand {
 
                 Packets missing from the capture leave a gap in a connection's stream: it is shown with \
                 its size and dissection starts again at the next frame (after a gap that ends inside a \
-                frame, where five plausible frame headers follow one another: a resync line says where, and how \
-                many bytes it passed over). A message that lost bytes is \
+                frame, where five plausible frame headers follow one another, or live, when the connection has \
+                been quiet for a second: a resync line says where, and how many bytes it passed over). \
+                A message that lost bytes is \
                 marked incomplete; so is, with permessage-deflate context takeover, every later \
                 compressed message of that direction (inflated without part of its history). A frame \
                 or message whose end never came (a gap took it, or the capture or the connection ended \
@@ -180,6 +181,14 @@ extension WSCtlCommand {
                 printer.origin = origin
                 if !source.isLive && !oneThread { pipeline = SniffPipeline(printer: printer) }
             }
+            // A live capture prints on this thread (no pipeline); frames a quiet connection holds
+            // after a gap are let out now and then (a file keeps to the connection's end, so that
+            // its output does not depend on how it is read).
+            var lastSettle = 0.0
+            func settleQuietHunts(now: Double) {
+                lastSettle = now
+                session.settleQuietHunts(now: now) { printer.print($0) }
+            }
             if !source.isLive && !oneThread && writer == nil {
                 let stage = ReassemblyReadAhead(source: source, session: session, count: count, duration: limit)
                 defer { stage.stop() }
@@ -226,6 +235,7 @@ extension WSCtlCommand {
                         break loop
                     case .timeout:
                         if let limit, source.isLive, Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 >= limit { break loop }
+                        if source.isLive { settleQuietHunts(now: Date().timeIntervalSince1970) }
                         Output.flush()
                         continue
                     case .packet(let packet):
@@ -251,6 +261,8 @@ extension WSCtlCommand {
                             }
                         }
                         if let count, session.packets >= count { break loop }
+                        // Traffic on other connections may leave no quiet moment for the timeout.
+                        if source.isLive, packet.time - lastSettle >= 0.25 { settleQuietHunts(now: packet.time) }
                     }
                 }
                 if let pipeline {

@@ -120,6 +120,14 @@ public final class SniffSession {
         handle(event, mayModify: mayModify, emit: emit)
     }
 
+    /// For a live capture, now and then: connections holding bytes after a gap that have gone quiet
+    /// let out the frames they can (`WebSocketConnectionDissector.settleQuietHunts`).
+    public func settleQuietHunts(now: Double, emit: (SniffEvent) -> Void) {
+        for entry in connections.values where entry.dissector.isHunting {
+            entry.dissector.settleQuietHunts(now: now, emit: emit)
+        }
+    }
+
     /// Still-open connections' summaries (for --stats at an interrupted live capture).
     public var openSummaries: [ConnectionSummary] { connections.values.map(\.dissector).filter(\.isWebSocket).map(\.summary) }
 

@@ -537,6 +537,29 @@ public final class WebSocketConnectionDissector {
     private var heldDeliveries: [WebSocketDirection: [(end: Int, time: Double)]] = [:]
     static let maxHeldDeliveries = 16_384
 
+    /// Seconds a direction holding bytes after a gap may stay quiet before a live capture lets out
+    /// what it can (`settleQuietHunts`).
+    public static let huntPatience = 1.0
+
+    /// Whether a direction holds bytes after a gap, waiting to find where frames start again.
+    public var isHunting: Bool { isHunting(.clientToServer) || isHunting(.serverToClient) }
+
+    /// For a live capture: each direction that holds bytes after a gap and has had nothing new for
+    /// `huntPatience` seconds (of capture time, `now`) lets out the frames it can, as at the
+    /// connection's end (see `WebSocketStreamDissector.settleHuntWhileQuiet`), so that a quiet
+    /// connection does not keep them back until five more frames come.
+    public func settleQuietHunts(now: Double, emit: (SniffEvent) -> Void) {
+        for d in [WebSocketDirection.clientToServer, .serverToClient] where isHunting(d) {
+            guard let last = heldDeliveries[d]?.last?.time, now - last >= Self.huntPatience else { continue }
+            if d == .clientToServer {
+                fromClient?.settleHuntWhileQuiet({ report($0, direction: d, time: last, emit: emit) })
+            } else {
+                fromServer?.settleHuntWhileQuiet({ report($0, direction: d, time: last, emit: emit) })
+            }
+            if !isHunting(d) { heldDeliveries[d] = nil }
+        }
+    }
+
     private func isHunting(_ direction: WebSocketDirection) -> Bool {
         (direction == .clientToServer ? fromClient?.isHunting : fromServer?.isHunting) == true
     }
