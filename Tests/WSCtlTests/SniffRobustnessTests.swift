@@ -25,7 +25,7 @@ struct SniffRobustnessTests {
         return d
     }
 
-    @Test(arguments: ["basic", "deflate", "fragmented", "concurrent", "envelopes", "closecodes"])
+    @Test(arguments: ["basic", "deflate", "fragmented", "concurrent", "envelopes", "closecodes", "keepalive"])
     func damagedCopiesNeitherCrashNorHang(_ name: String) throws {
         let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path(name))))
         let dir = try SniffTempDirectory()

@@ -227,3 +227,40 @@ extension ConnectionGapTimeTests {
         #expect(out.last == "four@5.0", "frames after it come as usual")
     }
 }
+
+extension KeepAliveBeforeUpgradeTests {
+    /// The HTTP phase on damaged input: the kept-alive exchange of `upgradeAfterOrdinaryExchanges`
+    /// with bytes changed, cut anywhere and fed in any chunking, 400 seeded rounds. Every round
+    /// ends, and what is held for a direction stays bounded (the connection holds at most 1 MiB of
+    /// client bytes and 64 KiB of heads; here all input is a few hundred bytes).
+    @Test func damagedExchangesEnd() {
+        let client = Self.bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\nPOST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nGET / HTTP/1")
+            + Self.bytes("HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n") + M.request + M.text("a")
+        let server = Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            + Self.bytes("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nHTTP\r\n10;ext=1\r\n0123456789abcdef\r\n0\r\nTrailer: x\r\n\r\n")
+            + Self.bytes("HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n") + M.response + M.text("A", masked: false)
+        var random = SplitMix64(seed: 0xC0FFEE)
+        var upgraded = 0
+        for _ in 0..<400 {
+            var c = client, s = server
+            for _ in 0..<Int(random.next() % 4) {
+                if random.next() % 2 == 0 { c[Int(random.next() % UInt64(c.count))] = UInt8(truncatingIfNeeded: random.next()) }
+                else { s[Int(random.next() % UInt64(s.count))] = UInt8(truncatingIfNeeded: random.next()) }
+            }
+            var deliveries: [(fromClient: Bool, bytes: [UInt8], time: Double)] = []
+            var ci = 0, si = 0, t = 0.0
+            while ci < c.count || si < s.count {
+                let fromClient = si >= s.count || (ci < c.count && random.next() % 2 == 0)
+                let left = fromClient ? c.count - ci : s.count - si
+                let n = 1 + Int(random.next() % UInt64(min(left, 60)))
+                if fromClient { deliveries.append((true, Array(c[ci..<(ci + n)]), t)); ci += n }
+                else { deliveries.append((false, Array(s[si..<(si + n)]), t)); si += n }
+                t += 0.001
+            }
+            let seen = M.events(deliveries, closeAt: 9)
+            if seen.contains("handshake 101 ok") { upgraded += 1 }
+        }
+        // Most rounds change nothing that matters, or are answered in order; not all upgrade.
+        #expect(upgraded > 0 && upgraded < 400, "\(upgraded) of 400 rounds upgraded")
+    }
+}
