@@ -7,7 +7,15 @@
 public enum PacketDecoder {
     /// Decodes one packet captured with link type `linkType` (a libpcap DLT_ value, see `PcapLinkType`).
     public static func decode(linkType: Int32, data: UnsafeRawBufferPointer) -> PacketDecodeResult {
+        var fragment: IPv4Fragment? = nil
+        return decode(linkType: linkType, data: data, fragment: &fragment)
+    }
+
+    /// `decode`, and for an IPv4 fragment (skipped as `.ipFragment`) where it lies in `data`, for
+    /// `IPv4FragmentReassembler`.
+    public static func decode(linkType: Int32, data: UnsafeRawBufferPointer, fragment: inout IPv4Fragment?) -> PacketDecodeResult {
         var reader = Reader(data: data)
+        defer { fragment = reader.fragment }
         switch linkType {
         case PcapLinkType.ethernet:
             guard data.count >= 14 else { return .skipped(.truncatedLinkHeader) }
@@ -55,6 +63,7 @@ public enum PacketDecoder {
 private struct Reader {
     let data: UnsafeRawBufferPointer
     var vlanID: UInt16?
+    var fragment: IPv4Fragment?
 
     init(data: UnsafeRawBufferPointer) {
         self.data = data
@@ -92,7 +101,7 @@ private struct Reader {
     }
 
     /// RFC 791 §3.1.
-    func ipv4(at o: Int) -> PacketDecodeResult {
+    mutating func ipv4(at o: Int) -> PacketDecodeResult {
         guard data.count >= o + 20, data[o] >> 4 == 4 else { return .skipped(.malformedIPHeader) }
         let headerLength = Int(data[o] & 0x0F) * 4
         guard headerLength >= 20, data.count >= o + headerLength else { return .skipped(.malformedIPHeader) }
@@ -103,7 +112,17 @@ private struct Reader {
         guard totalLength >= headerLength else { return .skipped(.malformedIPHeader) }
         let fragment = u16(o + 6)
         // More Fragments set, or a non-zero fragment offset.
-        guard fragment & 0x3FFF == 0 else { return .skipped(.ipFragment) }
+        guard fragment & 0x3FFF == 0 else {
+            let end = min(o + totalLength, data.count)
+            if end >= o + headerLength {
+                self.fragment = IPv4Fragment(
+                    source: u32(o + 12), destination: u32(o + 16), identification: u16(o + 4), protocolNumber: data[o + 9],
+                    offset: Int(fragment & 0x1FFF) * 8, moreFragments: fragment & 0x2000 != 0,
+                    header: o..<(o + headerLength), payload: (o + headerLength)..<end,
+                    complete: end == o + totalLength)
+            }
+            return .skipped(.ipFragment)
+        }
         guard data[o + 9] == 6 else { return .skipped(.notTCP) }
         return tcp(
             at: o + headerLength, end: o + totalLength, version: .v4,

@@ -69,20 +69,50 @@ public final class SniffSession {
     public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> (key: ConnectionKey, isWebSocket: Bool)? {
         packets += 1
         lastTime = packet.time
-        switch PacketDecoder.decode(linkType: linkType, data: packet.data) {
-        case .skipped(let reason):
-            skipped[reason, default: 0] += 1
-            return nil
-        case .tcp(let decoded):
-            let flow = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number) { event in
+        var result: (key: ConnectionKey, isWebSocket: Bool)? = nil
+        segments(of: packet, linkType: linkType) { decoded, bytes in
+            let flow = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number) { event in
                 handle(event, emit: emit)
             }
-            return (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connection($0)?.dissector.isWebSocket ?? false } ?? false)
+            result = (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connection($0)?.dissector.isWebSocket ?? false } ?? false)
         }
+        return result
+    }
+
+    /// IPv4 datagrams that came in fragments, being put back together.
+    private let fragments = IPv4FragmentReassembler()
+
+    /// The TCP segment in `packet`, if any, with the bytes it lies in: the packet's own, or those of
+    /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
+    private func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
+        var fragment: IPv4Fragment? = nil
+        switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
+        case .tcp(let decoded):
+            body(decoded, packet.data)
+        case .skipped(.ipFragment) where fragment != nil:
+            if let whole = fragments.add(fragment!, packet: packet.data, time: packet.time) {
+                whole.withUnsafeBytes { raw in
+                    switch PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw) {
+                    case .tcp(let decoded): body(decoded, raw)
+                    case .skipped(let reason): skipped[reason, default: 0] += 1
+                    }
+                }
+            }
+            countDroppedFragments()
+        case .skipped(let reason):
+            skipped[reason, default: 0] += 1
+        }
+    }
+
+    private func countDroppedFragments() {
+        let dropped = fragments.takeDropped()
+        if dropped > 0 { skipped[.ipFragment, default: 0] += dropped }
     }
 
     /// End of capture: every open connection is closed and reported.
     public func finish(emit: (SniffEvent) -> Void) {
+        fragments.finish()
+        countDroppedFragments()
         reassembler.finish(time: lastTime) { handle($0, emit: emit) }
     }
 
@@ -100,16 +130,15 @@ public final class SniffSession {
     public func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
         packets += 1
         lastTime = packet.time
-        switch PacketDecoder.decode(linkType: linkType, data: packet.data) {
-        case .skipped(let reason):
-            skipped[reason, default: 0] += 1
-        case .tcp(let decoded):
-            _ = reassembler.process(decoded, packetData: packet.data, time: packet.time, packetNumber: packet.number, emit: deliver)
+        segments(of: packet, linkType: linkType) { decoded, bytes in
+            _ = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number, emit: deliver)
         }
     }
 
     /// The first half of `finish`: closes every open flow.
     public func finishReassembly(deliver: (TCPReassemblyEvent) -> Void) {
+        fragments.finish()
+        countDroppedFragments()
         reassembler.finish(time: lastTime, emit: deliver)
     }
 
