@@ -47,6 +47,17 @@ public struct HTTPHead: Sendable {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 
+    /// Every value of a header that may come on several lines, in order.
+    public func values(_ name: String) -> [String] {
+        headers.filter { $0.name.lowercased() == name.lowercased() }.map(\.value)
+    }
+
+    /// Upgrade names websocket: an upgrade request, or a response that grants one.
+    public var upgradesToWebSocket: Bool { header("upgrade")?.lowercased().contains("websocket") ?? false }
+
+    /// Connection: close (RFC 9112 §9.6): nothing follows this message on the connection.
+    public var closesConnection: Bool { header("connection")?.lowercased().contains("close") ?? false }
+
     /// `GET /chat HTTP/1.1` → ("GET", "/chat", "HTTP/1.1").
     public var requestLine: (method: String, target: String, version: String)? {
         let parts = startLine.split(separator: " ", omittingEmptySubsequences: true)

@@ -265,14 +265,14 @@ public final class WebSocketConnectionDissector {
             switch HTTPHead.parse(requestBuffer) {
             case .needMore: return
             case .notHTTP: phase = .notWebSocket; requestBuffer = []
-            case .head(let head) where head.requestLine != nil && !Self.isUpgradeRequest(head):
+            case .head(let head) where head.requestLine != nil && !head.upgradesToWebSocket:
                 // An ordinary request: an upgrade may still follow on the same connection, after
                 // its response (RFC 9112 §9.3), unless either side closes it. (The buffer held no
                 // whole head before these bytes, so the head ends inside them.)
                 i += head.length - before
                 requestBuffer = []
                 exchanges += 1
-                let closes = head.header("connection")?.lowercased().contains("close") == true || head.requestLine?.version == "HTTP/1.0"
+                let closes = head.closesConnection || head.requestLine?.version == "HTTP/1.0"
                 guard !closes, exchanges <= Self.maxExchanges, let framing = HTTPBodySkipper.framing(of: head, request: true) else {
                     phase = .notWebSocket
                     return
@@ -314,10 +314,6 @@ public final class WebSocketConnectionDissector {
     private var exchanges = 0
     static let maxExchanges = 100
 
-    static func isUpgradeRequest(_ head: HTTPHead) -> Bool {
-        head.header("upgrade")?.lowercased().contains("websocket") ?? false
-    }
-
     /// Server bytes that answer the ordinary requests before the upgrade: their heads and bodies
     /// are passed over. Returns how many of `bytes` they took (all, unless the last response due
     /// ended inside them).
@@ -344,8 +340,7 @@ public final class WebSocketConnectionDissector {
                 responseBuffer = []
                 let status = head.statusLine?.status ?? 0
                 if (100..<200).contains(status) && status != 101 { continue }  // interim: the final response follows
-                let closes = head.header("connection")?.lowercased().contains("close") == true
-                guard status >= 200, !closes, let framing = HTTPBodySkipper.framing(of: head, request: false, method: responsesDue.first),
+                guard status >= 200, !head.closesConnection, let framing = HTTPBodySkipper.framing(of: head, request: false, method: responsesDue.first),
                       framing != .untilClose else {
                     // Switched to another protocol, or the connection ends with this response.
                     phase = .notWebSocket
@@ -425,7 +420,7 @@ public final class WebSocketConnectionDissector {
     /// A 101 response without its request (the capture holds the server's direction only, or began
     /// after the request): the connection is followed from the response.
     private func startWithoutRequest(_ head: HTTPHead, rest: [UInt8], time: Double, emit: (SniffEvent) -> Void) {
-        guard let status = head.statusLine, head.header("upgrade")?.lowercased().contains("websocket") == true else {
+        guard let status = head.statusLine, head.upgradesToWebSocket else {
             phase = .notWebSocket
             return
         }
@@ -436,7 +431,7 @@ public final class WebSocketConnectionDissector {
         record.status = status.status
         record.statusReason = status.reason
         record.subprotocol = head.header("sec-websocket-protocol")
-        let extensions = head.headers.filter { $0.name.lowercased() == "sec-websocket-extensions" }.map(\.value)
+        let extensions = head.values("sec-websocket-extensions")
         record.extensions = extensions.isEmpty ? nil : extensions.joined(separator: ", ")
         var deflate: WebSocketDissectorConfiguration.DeflateMode = .off
         var parameters: PerMessageDeflateParameters? = nil
@@ -455,14 +450,13 @@ public final class WebSocketConnectionDissector {
 
     private func readRequest(_ head: HTTPHead, time: Double) {
         guard let line = head.requestLine else { phase = .notWebSocket; return }
-        let isUpgrade = head.header("upgrade")?.lowercased().contains("websocket") ?? false
-        guard isUpgrade else { phase = .notWebSocket; return }
+        guard head.upgradesToWebSocket else { phase = .notWebSocket; return }
         var record = HandshakeRecord(
             connection: id, time: time, client: "\(client!)", server: "\(server!)", requestLine: head.startLine,
             host: head.header("host"), origin: head.header("origin"), key: head.header("sec-websocket-key"),
-            offeredSubprotocols: head.headers.filter { $0.name.lowercased() == "sec-websocket-protocol" }
-                .flatMap { $0.value.split(separator: ",").map { $0.trimmingCharacters(in: " \t") } },
-            offeredExtensions: head.headers.filter { $0.name.lowercased() == "sec-websocket-extensions" }.map(\.value))
+            offeredSubprotocols: head.values("sec-websocket-protocol")
+                .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: " \t") } },
+            offeredExtensions: head.values("sec-websocket-extensions"))
         do {
             request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
         } catch {
