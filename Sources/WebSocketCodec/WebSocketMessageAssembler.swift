@@ -12,15 +12,20 @@ public struct WebSocketMessageAssemblerConfiguration: Hashable, Sendable {
     /// permessage-deflate was negotiated: RSV1 on the first frame of a data message marks it
     /// compressed (RFC 7692 §6); its UTF-8 can only be checked after inflating, by the caller.
     public var compressionNegotiated: Bool
+    /// Buffer capacity kept from one fragmented message to the next, so that a connection sending
+    /// them does not allocate for each. 1 MiB by default; a tool holding many connections at once
+    /// (`wsctl sniff`) keeps less.
+    public var retainedBufferCapacity: Int
 
     public init(
         maxMessageSize: Int = 64 << 20, maxFragments: Int = 1 << 17, validateUTF8: Bool = true,
-        compressionNegotiated: Bool = false
+        compressionNegotiated: Bool = false, retainedBufferCapacity: Int = 1 << 20
     ) {
         self.maxMessageSize = maxMessageSize
         self.maxFragments = maxFragments
         self.validateUTF8 = validateUTF8
         self.compressionNegotiated = compressionNegotiated
+        self.retainedBufferCapacity = retainedBufferCapacity
     }
 }
 
@@ -39,15 +44,20 @@ public struct WebSocketMessageView {
     /// For uncompressed text: whether it was valid UTF-8. nil for binary or compressed messages.
     public var isValidUTF8: Bool?
     /// Bytes of the message lost in a capture gap and not kept in `payload` (see
-    /// `WebSocketMessageAssembler.receiveLost`): its length is `payload.count + missing`.
+    /// `WebSocketMessageAssembler.receiveLost`).
     public var missing: Int
+    /// Bytes that arrived after `payload` and were not kept (`receive(_:keeping:_:)`): they were
+    /// counted and, for uncompressed text, checked as UTF-8. The message's length is
+    /// `payload.count + missing + unkept`.
+    public var unkept: Int
 
     @inlinable
     public init(
         opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, compressed: Bool, fragmentCount: Int,
-        offset: Int, endOffset: Int, isValidUTF8: Bool?, missing: Int = 0
+        offset: Int, endOffset: Int, isValidUTF8: Bool?, missing: Int = 0, unkept: Int = 0
     ) {
         self.missing = missing
+        self.unkept = unkept
         self.opcode = opcode
         self.payload = payload
         self.compressed = compressed
@@ -120,6 +130,8 @@ public struct WebSocketMessageAssembler: Sendable {
     @usableFromInline var messageEnd = 0
     /// Bytes of the message in progress lost in a capture gap and not kept (`receiveLost`).
     @usableFromInline var missing = 0
+    /// Bytes of the message in progress that arrived but were not kept (`receive(_:keeping:_:)`).
+    @usableFromInline var unkept = 0
     /// Set once the message broke a limit: the rest of it is consumed without being kept.
     @usableFromInline var discarding = false
     @usableFromInline var utf8 = WebSocketUTF8Validator()
@@ -141,9 +153,32 @@ public struct WebSocketMessageAssembler: Sendable {
         fragments = 0
         size = 0
         missing = 0
+        unkept = 0
         utf8.reset()
         utf8Failed = false
         buffer = []
+    }
+
+    /// Bytes of the message in progress kept so far.
+    public var keptCount: Int { buffer.count }
+    /// The memory those bytes take: what the buffer holding them has room for.
+    public var keptCapacity: Int { buffer.capacity }
+
+    /// Lends `body` the bytes kept of the message in progress, then forgets all but the first
+    /// `keepFirst` of them (they count as unkept from then on, as if `receive(_:keeping:_:)` had
+    /// been told so from the start). For a caller that finds it cannot hold a message whole after
+    /// all and goes on with what it needs (a prefix to show, inflating as bytes come). Returns how
+    /// many bytes were let go.
+    @discardableResult
+    public mutating func releaseKept(keepingFirst keepFirst: Int, _ body: (UnsafeRawBufferPointer) -> Void = { _ in }) -> Int {
+        guard inMessage, !discarding else { return 0 }
+        buffer.withUnsafeBytes { body($0) }
+        let letGo = max(0, buffer.count - max(0, keepFirst))
+        guard letGo > 0 else { return 0 }
+        unkept += letGo
+        // A new buffer just large enough (trimming would keep the old one's room).
+        buffer = keepFirst <= 0 ? [] : Array(buffer[..<keepFirst])
+        return letGo
     }
 
     /// True while a fragmented message is unfinished.
@@ -158,10 +193,11 @@ public struct WebSocketMessageAssembler: Sendable {
         defer { reset() }
         if discarding { return nil }
         let valid: Bool? = opcode == .text && !compressed && configuration.validateUTF8 ? !utf8Failed : nil
-        let view = (opcode, compressed, fragments, messageOffset, messageEnd, valid, missing)
+        let view = (opcode, compressed, fragments, messageOffset, messageEnd, valid, missing, unkept)
         return try buffer.withUnsafeBytes { raw in
             try body(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
-                                          offset: view.3, endOffset: view.4, isValidUTF8: view.5, missing: view.6))
+                                          offset: view.3, endOffset: view.4, isValidUTF8: view.5, missing: view.6,
+                                          unkept: view.7))
         }
     }
 
@@ -170,6 +206,17 @@ public struct WebSocketMessageAssembler: Sendable {
     @inlinable
     public mutating func receive(
         _ piece: WebSocketFramePiece, _ body: (WebSocketAssembledItem) throws -> Void
+    ) rethrows -> [WebSocketViolation] {
+        try receive(piece, keeping: Int.max, body)
+    }
+
+    /// `receive(_:_:)`, keeping at most the first `keep` bytes of a data message that has to be
+    /// collected (fragmented, compressed, or arriving in pieces): the rest is counted, checked as
+    /// UTF-8 where that applies, and let go (`WebSocketMessageView.unkept`). An unfragmented
+    /// message in one piece is lent where it lies, whatever `keep` says.
+    @inlinable
+    public mutating func receive(
+        _ piece: WebSocketFramePiece, keeping keep: Int, _ body: (WebSocketAssembledItem) throws -> Void
     ) rethrows -> [WebSocketViolation] {
         let h = piece.header
         let op = h.opcode
@@ -193,7 +240,7 @@ public struct WebSocketMessageAssembler: Sendable {
                 endOffset: piece.streamOffset + piece.payload.count, isValidUTF8: valid)))
             return []
         }
-        return try receiveSlow(piece, body)
+        return try receiveSlow(piece, keeping: keep, body)
     }
 
     /// Counts `lost` payload bytes of a frame which were never seen (a capture gap:
@@ -215,7 +262,7 @@ public struct WebSocketMessageAssembler: Sendable {
                 buffer = []
             } else {
                 let zeros = max(0, min(lost, keep - buffer.count))
-                if missing == 0 && zeros > 0 { buffer.append(contentsOf: repeatElement(0, count: zeros)) }
+                if missing == 0 && unkept == 0 && zeros > 0 { buffer.append(contentsOf: repeatElement(0, count: zeros)) }
                 missing += missing == 0 ? lost - zeros : lost
                 size += lost
                 utf8Failed = true
@@ -239,7 +286,7 @@ public struct WebSocketMessageAssembler: Sendable {
 
     @usableFromInline
     mutating func receiveSlow(
-        _ piece: WebSocketFramePiece, _ body: (WebSocketAssembledItem) throws -> Void
+        _ piece: WebSocketFramePiece, keeping keep: Int, _ body: (WebSocketAssembledItem) throws -> Void
     ) rethrows -> [WebSocketViolation] {
         let h = piece.header
         let op = h.opcode
@@ -296,11 +343,12 @@ public struct WebSocketMessageAssembler: Sendable {
                 fragments = 1
                 size = 0
                 missing = 0
+                unkept = 0
                 messageOffset = piece.frameOffset
                 discarding = false
                 utf8.reset()
                 utf8Failed = false
-                buffer.removeAll(keepingCapacity: buffer.capacity <= 1 << 20)
+                buffer.removeAll(keepingCapacity: buffer.capacity <= configuration.retainedBufferCapacity)
             }
         } else if !inMessage {
             return violations  // the rest of a frame already reported as out of place
@@ -319,7 +367,13 @@ public struct WebSocketMessageAssembler: Sendable {
                     utf8Failed = true
                     violations.append(invalidUTF8(piece: piece, index: bad, messageBytesBefore: size))
                 }
-                buffer.append(contentsOf: piece.payload)
+                let room = unkept > 0 ? 0 : max(0, keep - buffer.count)
+                if room >= piece.payload.count {
+                    buffer.append(contentsOf: piece.payload)
+                } else {
+                    if room > 0 { buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: piece.payload[..<room])) }
+                    unkept += piece.payload.count - room
+                }
             }
         }
         size += piece.payload.count
@@ -336,11 +390,13 @@ public struct WebSocketMessageAssembler: Sendable {
             valid = !utf8Failed
         }
         let end = piece.streamOffset + piece.payload.count
-        let view = (opcode, compressed, fragments, messageOffset, valid, missing)
+        let view = (opcode, compressed, fragments, messageOffset, valid, missing, unkept)
         try buffer.withUnsafeBytes { raw in
             try body(.message(WebSocketMessageView(opcode: view.0, payload: raw, compressed: view.1, fragmentCount: view.2,
-                                                   offset: view.3, endOffset: end, isValidUTF8: view.4, missing: view.5)))
+                                                   offset: view.3, endOffset: end, isValidUTF8: view.4, missing: view.5,
+                                                   unkept: view.6)))
         }
+        if buffer.capacity > configuration.retainedBufferCapacity { buffer = [] }
         return violations
     }
 }

@@ -18,6 +18,9 @@ public struct WebSocketDissectorConfiguration: Sendable {
     public var serverMaxWindowBits: Int
     /// Look for JSON envelopes in text messages.
     public var recogniseEnvelopes: Bool
+    /// Memory shared by every dissector made with this configuration for the messages they
+    /// collect; nil for no limit but each message's own (64 MiB).
+    public var messageMemory: DissectionMemoryBudget?
 
     public enum DeflateMode: String, Sendable, CaseIterable {
         /// RSV1 on a message's first frame means permessage-deflate: no handshake was seen, so a

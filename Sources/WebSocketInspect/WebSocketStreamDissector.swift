@@ -25,6 +25,26 @@ public struct WebSocketStreamDissector {
     private var messageOpcode: WebSocketOpcode?
     private var messageCompressed = false
     public private(set) var violationCount = 0
+    /// Bytes of the message in progress held against `configuration.messageMemory`.
+    private var charged = 0
+    /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
+    /// are kept (`streamed` follows it when it is compressed).
+    private var notHeldWhole = false
+    /// A compressed message that is not held whole, inflated piece by piece as it comes; its shown
+    /// part is collected in `messageData`.
+    private var streamed: StreamedInflate?
+
+    private struct StreamedInflate {
+        /// Bytes inflated so far.
+        var length = 0
+        var utf8 = WebSocketUTF8Validator()
+        /// Message byte at which the inflated text stopped being UTF-8.
+        var invalidAt: Int?
+        var failure: WebSocketViolation?
+        /// The first compressed bytes, shown instead when the message does not inflate (as for a
+        /// message held whole).
+        var compressedShown: [UInt8] = []
+    }
 
     /// What is known of the frame being read, apart from its payload.
     private struct FrameInProgress {
@@ -83,7 +103,8 @@ public struct WebSocketStreamDissector {
     /// This is the dissector's one code path: the owned-record `feed` copies from it.
     public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
         if hunt != nil { return huntFeed(bytes, emit) }
-        scratch.removeAll(keepingCapacity: true)
+        // Room for a usual segment is kept; a dissector is one of thousands in `sniff`.
+        scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 16)
         scratch.append(contentsOf: bytes)
         var local = scratch
         scratch = []
@@ -386,6 +407,7 @@ public struct WebSocketStreamDissector {
         box.assembler.finishUnfinishedMessage { view in
             made = makeMessage(view, piecePayload: UnsafeRawBufferPointer(start: nil, count: 0))
         }
+        endHold()
         guard var m = made else { return }
         // Its end is missing: what needs all of it (UTF-8 to the last character, inflating to the
         // end, an envelope's JSON) cannot be judged.
@@ -570,6 +592,7 @@ public struct WebSocketStreamDissector {
         }
         // More of the message in progress after a gap: what it holds is no longer one stretch.
         if endLostOnly && !h.opcode.isControl { endLostOnly = false }
+        let keep = configuration.messageMemory == nil || h.opcode.isControl ? Int.max : holdingRoom(for: piece, limit: limit)
         // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
         // pieces is kept in `current` and collects its shown part in `framePayload`.
         var record: FrameInProgress
@@ -600,7 +623,9 @@ public struct WebSocketStreamDissector {
         // (A closure written here, not a local function: one that captures `record` and `message`
         // boxes them on the heap, with run-time exclusivity checks, for every frame.)
         let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: limit, before: piece) : []
-        var violations = box.assembler.receive(piece) { item in
+        // Inflated before the assembler sees the piece: the message's last piece completes it there.
+        if streamed != nil && !h.opcode.isControl && (!piece.isFirst || h.opcode == .continuation) { inflateStreamed(piece.payload) }
+        var violations = box.assembler.receive(piece, keeping: keep) { item in
             switch item {
             case .control(let control):
                 record.close = control.close
@@ -609,6 +634,14 @@ public struct WebSocketStreamDissector {
             }
         }
         if !lostViolations.isEmpty { violations = lostViolations + violations }
+        if charged > 0, let budget = configuration.messageMemory {
+            // What the assembler's buffer takes, which grows ahead of what it holds.
+            let room = box.assembler.keptCapacity
+            if room > charged {
+                budget.takeInUse(room - charged)
+                charged = room
+            }
+        }
         if !violations.isEmpty {
             if frameDamaged || (damaged && !h.opcode.isControl) {
                 record.violations += violations.filter { !Self.contentRules.contains($0.rule) }
@@ -655,8 +688,101 @@ public struct WebSocketStreamDissector {
             messageOpcode = nil
             damaged = false
             framesLost = false
+            endHold()
         }
         frameDamaged = false
+    }
+
+    // MARK: Holding messages within the shared memory budget
+
+    /// How many bytes of the message `piece` belongs to the assembler may keep: all of them while
+    /// `configuration.messageMemory` has room (a message the assembler lends where it lies takes
+    /// none), else the shown part, or none of a compressed message, which is then inflated as it
+    /// comes. Called for data frames only, with a budget.
+    private mutating func holdingRoom(for piece: WebSocketFramePiece, limit: Int) -> Int {
+        let h = piece.header
+        let box = machinery
+        if piece.isFirst && h.opcode.isDataStart {
+            // A new message: the assembler forgets the one before, if it was left unfinished.
+            endHold()
+            if piece.isWholeFrame && h.fin && !messageCompressed && !box.assembler.isInsideMessage { return Int.max }
+        }
+        if notHeldWhole || (h.opcode == .continuation && !box.assembler.isInsideMessage) {
+            return messageCompressed ? 0 : limit
+        }
+        guard let budget = configuration.messageMemory else { return Int.max }
+        // The assembler may have let the message go (it broke a limit): so much less is held.
+        let kept = box.assembler.keptCapacity
+        if charged > kept {
+            budget.give(charged - kept)
+            charged = kept
+        }
+        let count = piece.payload.count
+        if budget.take(count) {
+            charged += count
+            return Int.max
+        }
+        // No room left: the message goes on with only what is needed to show it.
+        notHeldWhole = true
+        budget.noteMessageNotHeldWhole()
+        budget.give(charged)
+        charged = 0
+        // (On a message's first piece the assembler still holds the message before, if any.)
+        let startsMessage = piece.isFirst && h.opcode.isDataStart
+        if messageCompressed {
+            messageData.removeAll(keepingCapacity: messageData.capacity <= 1 << 16)
+            streamed = StreamedInflate()
+            if startsMessage {
+                // Inflated here; the message's later pieces in `handle`.
+                inflateStreamed(piece.payload)
+            } else {
+                box.assembler.releaseKept(keepingFirst: 0) { kept in inflateStreamed(kept) }
+            }
+            return 0
+        }
+        if !startsMessage { box.assembler.releaseKept(keepingFirst: limit) }
+        return limit
+    }
+
+    /// The message in progress ended or was given up: its bytes go back to the budget.
+    private mutating func endHold() {
+        if charged > 0 { configuration.messageMemory?.give(charged) }
+        charged = 0
+        notHeldWhole = false
+        if streamed != nil {
+            // A message the assembler gave up (past its limits) without completing: end it in the
+            // inflater as well, so the next one starts clean.
+            streamed = nil
+            _ = try? decompressor().finishMessage()
+        }
+    }
+
+    /// Inflates the next compressed bytes of a message that is not held whole: keeps the shown part,
+    /// counts the rest and checks it as UTF-8.
+    private mutating func inflateStreamed(_ bytes: UnsafeRawBufferPointer) {
+        guard var s = streamed, !bytes.isEmpty else { return }
+        streamed = nil
+        let room = (configuration.maxPayloadShown ?? Int.max) - s.compressedShown.count
+        if room > 0 { s.compressedShown.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room))) }
+        if s.failure == nil {
+            do {
+                let out = try decompressor().inflate(bytes)
+                absorbInflated(out, into: &s)
+            } catch {
+                s.failure = error
+            }
+        }
+        streamed = s
+    }
+
+    private mutating func absorbInflated(_ out: [UInt8], into s: inout StreamedInflate) {
+        let limit = configuration.maxPayloadShown ?? Int.max
+        out.withUnsafeBytes { raw in
+            let room = limit - messageData.count
+            if room > 0 { messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }
+            if s.invalidAt == nil, let bad = s.utf8.validate(raw) { s.invalidAt = s.length + bad }
+        }
+        s.length += out.count
     }
 
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
@@ -699,6 +825,10 @@ public struct WebSocketStreamDissector {
         var violations: [WebSocketViolation] = []
         var isValidText = view.isValidUTF8 ?? false
         var inflated: [UInt8]? = nil
+        if view.compressed, var s = streamed {
+            streamed = nil
+            return makeStreamedMessage(view, &s, violations: violations)
+        }
         if view.compressed {
             do {
                 let out = try inflate(view.payload)
@@ -720,19 +850,24 @@ public struct WebSocketStreamDissector {
         let limit = configuration.maxPayloadShown ?? Int.max
         let isText = isValidText && view.opcode == .text
         func summarise(_ data: UnsafeRawBufferPointer, isPiecePayload: Bool, missing: Int = 0) -> MessageInProgress {
-            // Bytes lost in a gap and not kept (`missing`) lie past what is shown.
+            // Bytes lost in a gap or let go (`missing`) lie past what is shown.
             let truncated = data.count > limit || missing > 0
             let shown = min(limit, data.count)
             var textLength = shown
             if isText && data.count > limit {
                 // Valid text cut inside a character: the character's start is left out of the text.
                 while textLength > 0 && data[textLength] & 0xC0 == 0x80 { textLength -= 1 }
+            } else if isText && view.unkept > 0 {
+                // Only the first bytes were kept: a character cut at their end is left out.
+                textLength = Self.validTextPrefix(data) ?? 0
             }
             var envelope: EnvelopeBox? = nil
-            if isText && configuration.recogniseEnvelopes { envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init) }
+            if isText && configuration.recogniseEnvelopes && view.unkept == 0 {
+                envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init)
+            }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
-                length: view.payload.count + view.missing, fragmentCount: view.fragmentCount, compressed: view.compressed,
+                length: view.payload.count + view.missing + view.unkept, fragmentCount: view.fragmentCount, compressed: view.compressed,
                 dataLength: data.count + missing, dataTruncated: truncated,
                 dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations)
         }
@@ -744,7 +879,48 @@ public struct WebSocketStreamDissector {
         }
         let isPiecePayload = view.payload.baseAddress == piecePayload.baseAddress && view.payload.count == piecePayload.count
         if !isPiecePayload { keepShown(view.payload, limit) }
-        return summarise(view.payload, isPiecePayload: isPiecePayload, missing: view.missing)
+        return summarise(view.payload, isPiecePayload: isPiecePayload, missing: view.missing + view.unkept)
+    }
+
+    /// `makeMessage` for a compressed message that was inflated as it came (`streamed`): its shown
+    /// part is in `messageData`; no envelope is looked for, as its whole text was not kept.
+    private mutating func makeStreamedMessage(_ view: WebSocketMessageView, _ s: inout StreamedInflate,
+                                              violations: [WebSocketViolation]) -> MessageInProgress {
+        var violations = violations
+        if s.failure == nil {
+            do {
+                absorbInflated(try decompressor().finishMessage(), into: &s)
+            } catch {
+                s.failure = error
+            }
+        }
+        let length = view.payload.count + view.missing + view.unkept
+        var isText = false
+        if var failure = s.failure {
+            failure.offset = view.offset
+            violations.append(failure)
+            // Shown as compressed, as a message held whole is when it does not inflate.
+            messageData = s.compressedShown
+            return MessageInProgress(
+                index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
+                length: length, fragmentCount: view.fragmentCount, compressed: true,
+                dataLength: length, dataTruncated: length > messageData.count,
+                dataIsPiecePayload: false, isText: false, textLength: messageData.count, envelope: nil, violations: violations)
+        } else if view.opcode == .text {
+            if let bad = s.invalidAt {
+                violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text is not valid UTF-8 at message byte \(bad)"))
+            } else if !s.utf8.isAtCharacterBoundary {
+                violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text ends inside a UTF-8 sequence"))
+            } else {
+                isText = true
+            }
+        }
+        let textLength = isText ? messageData.withUnsafeBytes { Self.validTextPrefix($0) ?? 0 } : 0
+        return MessageInProgress(
+            index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
+            length: length, fragmentCount: view.fragmentCount, compressed: true,
+            dataLength: s.length, dataTruncated: s.length > messageData.count,
+            dataIsPiecePayload: false, isText: isText, textLength: textLength, envelope: nil, violations: violations)
     }
 
     private mutating func keepShown(_ data: UnsafeRawBufferPointer, _ limit: Int) {
@@ -753,15 +929,20 @@ public struct WebSocketStreamDissector {
     }
 
     private mutating func inflate(_ payload: UnsafeRawBufferPointer) throws(WebSocketViolation) -> [UInt8] {
-        if inflater == nil {
-            let server = direction == .serverToClient
-            inflater = PerMessageDeflateDecompressor(
-                PerMessageDeflateDirection(
-                    windowBits: server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits,
-                    noContextTakeover: server ? configuration.serverNoContextTakeover : configuration.clientNoContextTakeover),
-                maxInflatedSize: configuration.maxInflatedSize)
-        }
-        return try inflater!.inflateMessage(payload)
+        try decompressor().inflateMessage(payload)
+    }
+
+    /// This direction's inflater, made when its first compressed message comes.
+    private mutating func decompressor() -> PerMessageDeflateDecompressor {
+        if let inflater { return inflater }
+        let server = direction == .serverToClient
+        let made = PerMessageDeflateDecompressor(
+            PerMessageDeflateDirection(
+                windowBits: server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits,
+                noContextTakeover: server ? configuration.serverNoContextTakeover : configuration.clientNoContextTakeover),
+            maxInflatedSize: configuration.maxInflatedSize)
+        inflater = made
+        return made
     }
 
     /// The envelope's `type` and ids, or why an object with a `type` is not a valid envelope;

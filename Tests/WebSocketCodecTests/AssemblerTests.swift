@@ -402,3 +402,101 @@ struct AssemblerTests {
         #expect(out.controls.map(\.offset) == [9])
     }
 }
+
+/// `receive(_:keeping:_:)` and `releaseKept`: a caller that cannot hold a message whole keeps its
+/// first bytes; the rest is counted and still checked.
+@Suite("Message assembler keeping only a message's first bytes")
+struct AssemblerKeepingTests {
+    struct Seen {
+        var payload: [UInt8] = []
+        var unkept = 0
+        var valid: Bool?
+        var violations: [WebSocketViolation] = []
+        var messages = 0
+    }
+
+    /// Feeds `bytes` (whole frames) keeping `keep` bytes of each message; `release` lets go of all
+    /// but the first `release.keep` bytes after `release.after` frames.
+    static func run(_ bytes: [UInt8], keep: Int, release: (after: Int, keep: Int)? = nil) -> (Seen, WebSocketMessageAssembler) {
+        var parser = WebSocketFrameParser(configuration: .init(direction: .serverToClient))
+        var assembler = WebSocketMessageAssembler()
+        var seen = Seen()
+        var frames = 0
+        var copy = bytes
+        copy.withUnsafeMutableBytes { raw in
+            parser.parse(raw) { piece in
+                if let release, frames == release.after { assembler.releaseKept(keepingFirst: release.keep) }
+                seen.violations += assembler.receive(piece, keeping: keep) { item in
+                    if case .message(let m) = item {
+                        seen.payload = Array(m.payload)
+                        seen.unkept = m.unkept
+                        seen.valid = m.isValidUTF8
+                        seen.messages += 1
+                    }
+                }
+                frames += 1
+            }
+        }
+        return (seen, assembler)
+    }
+
+    static func fragments(_ payload: [UInt8], size: Int, opcode: WebSocketOpcode = .text) -> [UInt8] {
+        WebSocketFrameEncoder.fragment(opcode: opcode, payload: payload, fragmentSize: size).flatMap { WebSocketFrameEncoder.encode($0) }
+    }
+
+    @Test func theFirstBytesAreKeptAndTheRestCounted() {
+        let text = Array("κόσμε and some more text after it".utf8)
+        for keep in [0, 1, 5, 12, text.count, 1 << 20] {
+            let (seen, _) = Self.run(Self.fragments(text, size: 4), keep: keep)
+            #expect(seen.messages == 1)
+            #expect(seen.payload == Array(text.prefix(keep)), "keep \(keep)")
+            #expect(seen.payload.count + seen.unkept == text.count, "keep \(keep)")
+            #expect(seen.valid == true, "keep \(keep)")
+            #expect(seen.violations.isEmpty)
+        }
+    }
+
+    @Test func textIsCheckedPastWhatIsKept() {
+        var text = Array(String(repeating: "abc", count: 100).utf8)
+        text[250] = 0xC0
+        let (seen, _) = Self.run(Self.fragments(text, size: 16), keep: 10)
+        #expect(seen.valid == false)
+        #expect(seen.payload == Array(text.prefix(10)))
+        // Frames of 16 bytes have 2-byte headers: byte 250 of the message is in frame 15 at payload byte 10.
+        #expect(seen.violations.map(\.rule) == [.invalidUTF8])
+        #expect(seen.violations.first?.offset == 15 * 18 + 2 + 10)
+        // A character cut by the end of the message is found too.
+        let cut = Array("abcdef".utf8) + [0xE2, 0x82]
+        let (ending, _) = Self.run(Self.fragments(cut, size: 3), keep: 2)
+        #expect(ending.valid == false)
+        #expect(ending.violations.map(\.rule) == [.invalidUTF8])
+    }
+
+    @Test func releasingWhatWasKept() {
+        let data = (0..<200).map { UInt8($0) }
+        // After 5 frames of 20 bytes, all but the first 30 bytes are let go, and nothing more is kept.
+        let (seen, assembler) = Self.run(Self.fragments(data, size: 20, opcode: .binary), keep: Int.max, release: (5, 30))
+        // What is kept stays the message's first bytes: nothing after what was let go.
+        #expect(seen.payload == Array(data.prefix(30)))
+        #expect(seen.unkept == 170)
+        #expect(assembler.keptCapacity < 64)
+        let (kept, _) = Self.run(Self.fragments(data, size: 20, opcode: .binary), keep: 30, release: (5, 30))
+        #expect(kept.payload == Array(data.prefix(30)))
+        #expect(kept.unkept == 170)
+    }
+
+    @Test func aLargeBufferIsNotKeptAfterItsMessage() {
+        let data = [UInt8](repeating: 7, count: 300_000)
+        var parser = WebSocketFrameParser(configuration: .init(direction: .serverToClient))
+        var assembler = WebSocketMessageAssembler(configuration: .init(retainedBufferCapacity: 64 << 10))
+        var copy = Self.fragments(data, size: 50_000, opcode: .binary)
+        var lengths: [Int] = []
+        copy.withUnsafeMutableBytes { raw in
+            parser.parse(raw) { piece in
+                _ = assembler.receive(piece) { if case .message(let m) = $0 { lengths.append(m.payload.count) } }
+            }
+        }
+        #expect(lengths == [300_000])
+        #expect(assembler.keptCapacity <= 64 << 10)
+    }
+}

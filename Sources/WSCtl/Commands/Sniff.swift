@@ -69,6 +69,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
+        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected, all connections together (fragmented, compressed or large ones); a message that does not fit is shown from its first bytes, without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
@@ -95,10 +96,17 @@ extension WSCtlCommand {
             var d = WebSocketDissectorConfiguration()
             // --full stops at the largest frame the parser accepts: a hostile length cannot make it keep more.
             d.maxPayloadShown = full ? Int(d.parser.maxFrameSize) : maxPayload
+            // Thousands of connections may be followed at once: each keeps little between messages,
+            // and what they collect shares one limit (--full shows whole payloads, so it takes none).
+            d.assembler.retainedBufferCapacity = 64 << 10
+            // Larger frames are collected by the assembler (within --max-message-memory), not the parser.
+            d.parser.maxBufferedFrameSize = 64 << 10
             var r = TCPReassemblerConfiguration()
             do {
                 r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
                 r.idleTimeout = try DurationFlag.parseSeconds(flowTimeout)
+                let memory = try ByteSizeFlag.parse(maxMessageMemory)
+                if !full { d.messageMemory = DissectionMemoryBudget(limit: memory) }
             } catch { throw ValidationError("\(error)") }
             return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports))
         }
@@ -273,8 +281,15 @@ extension WSCtlCommand {
                 }
             }
             try? writer?.flush()
-            if stats { printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats) }
+            let memory = session.configuration.dissector.messageMemory
+            if stats {
+                printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats,
+                                   notHeldWhole: memory?.messagesNotHeldWhole ?? 0)
+            }
             Output.flush()
+            if let memory, memory.messagesNotHeldWhole > 0 {
+                Output.warning("\(memory.messagesNotHeldWhole) messages did not fit in --max-message-memory \(maxMessageMemory) (all connections' messages being collected at once): they are shown from their first bytes, without envelopes; a larger limit shows them whole")
+            }
             let skippedTotal = session.skipped.values.reduce(0, +)
             if skippedTotal > 0 && !json {
                 let detail = session.skipped.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -587,7 +602,8 @@ struct SniffPrinter {
         return w.finish()
     }
 
-    func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?) {
+    func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
+                    notHeldWhole: Int = 0) {
         let messages = summaries.reduce(0) { $0 + $1.messages.values.reduce(0, +) }
         let bytes = summaries.reduce(0) { $0 + $1.bytes.values.reduce(0, +) }
         if mode == .json {
@@ -599,6 +615,7 @@ struct SniffPrinter {
             w.int("connections", summaries.count)
             w.int("messages", messages)
             w.int("bytes", bytes)
+            w.int("messages_not_held_whole", notHeldWhole)
             if let live { w.uint("kernel_received", live.received); w.uint("kernel_dropped", live.dropped) }
             Output.line(w.finish())
             return
@@ -613,7 +630,8 @@ struct SniffPrinter {
             let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             Output.line("            opcodes: \(ops)\(s.violations > 0 ? ", violations \(s.violations)" : "")\(s.gaps > 0 ? ", gaps \(s.gaps)" : "")")
         }
-        Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes")
+        Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes"
+                    + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : ""))
         if let live { Output.line("kernel: \(live.received) received, \(live.dropped) dropped") }
     }
 }

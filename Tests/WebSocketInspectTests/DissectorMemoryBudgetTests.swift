@@ -1,0 +1,179 @@
+import Foundation
+import Testing
+import WebSocketCodec
+import WebSocketCompression
+@testable import WebSocketInspect
+
+/// Dissectors sharing one `DissectionMemoryBudget`: a message that does not fit is shown exactly as
+/// it is without one, from its first bytes, except for its envelope; memory stays within the
+/// budget however many dissectors collect messages at once.
+@Suite("Stream dissectors sharing a memory budget")
+struct DissectorMemoryBudgetTests {
+    /// A JSON envelope of about `size` bytes whose data mixes one- to four-byte characters.
+    static func envelope(_ id: Int, size: Int, _ g: inout Seeded) -> [UInt8] {
+        let pieces = ["a", "ç", "€", "日本", "😀", "κόσμε"]
+        var body = ""
+        while body.utf8.count < size { body += pieces[Int(g.next() % UInt64(pieces.count))] }
+        return Array(#"{"type":"upload","correlation_id":"c\#(id)","data":"\#(body)"}"#.utf8)
+    }
+
+    /// Frames of the stream: fragmented envelopes (some over the parser's buffered-frame size),
+    /// plain and compressed (one compressor: context takeover), with whole messages between them,
+    /// control frames inside fragmented messages, one invalid byte deep inside a large text, and
+    /// one compressed message whose inflated text is not UTF-8.
+    static func stream(masked: Bool, seed: UInt64) -> [UInt8] {
+        var g = Seeded(state: seed)
+        let key: (() -> WebSocketMaskingKey)? = masked ? { WebSocketMaskingKey(9, 8, 7, 6) } : nil
+        let compressor = PerMessageDeflateCompressor()
+        var out: [UInt8] = []
+        func add(_ frames: [WebSocketFrame]) { for f in frames { out += WebSocketFrameEncoder.encode(f) } }
+        for i in 0..<6 {
+            let text = envelope(i, size: 20_000 + Int(g.next() % 300_000), &g)
+            var frames = WebSocketFrameEncoder.fragment(opcode: .text, payload: text, fragmentSize: 1_000 + Int(g.next() % 90_000), nextKey: key)
+            frames.insert(WebSocketFrame(opcode: .ping, maskingKey: key?(), payload: Array("mid".utf8)), at: frames.count / 2)
+            add(frames)
+            add([WebSocketFrame(opcode: .text, maskingKey: key?(), payload: envelope(100 + i, size: 40, &g))])
+            let squeezed = compressor.compress(envelope(200 + i, size: 30_000 + Int(g.next() % 200_000), &g))
+            add(WebSocketFrameEncoder.fragment(opcode: .text, payload: squeezed, fragmentSize: 500 + Int(g.next() % 20_000),
+                                               compressed: true, nextKey: key))
+            add([WebSocketFrame(rsv1: true, opcode: .text, maskingKey: key?(), payload: compressor.compress(envelope(300 + i, size: 60, &g)))])
+        }
+        var bad = envelope(400, size: 150_000, &g)
+        bad[120_000] = 0xFF
+        add(WebSocketFrameEncoder.fragment(opcode: .text, payload: bad, fragmentSize: 7_000, nextKey: key))
+        add(WebSocketFrameEncoder.fragment(opcode: .text, payload: compressor.compress([UInt8](repeating: 0x41, count: 90_000) + [0xC3]),
+                                           fragmentSize: 50, compressed: true, nextKey: key))
+        add(WebSocketFrameEncoder.fragment(opcode: .binary, payload: (0..<200_000).map { _ in UInt8(truncatingIfNeeded: g.next()) },
+                                           fragmentSize: 70_000, nextKey: key))
+        add([WebSocketFrame(rsv1: true, opcode: .text, maskingKey: key?(), payload: compressor.compress(Array("after all that".utf8)))])
+        return out
+    }
+
+    /// Records of `bytes` fed in pieces of random size, through a dissector of `direction`.
+    static func records(_ bytes: [UInt8], budget: DissectionMemoryBudget?, direction: WebSocketDirection, seed: UInt64) -> [DissectionEvent] {
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: 300, deflate: .on)
+        c.parser.maxBufferedFrameSize = 64 << 10
+        c.assembler.retainedBufferCapacity = 64 << 10
+        c.messageMemory = budget
+        var d = WebSocketStreamDissector(configuration: c, direction: direction)
+        var g = Seeded(state: seed)
+        var events: [DissectionEvent] = []
+        var at = 0
+        while at < bytes.count {
+            let n = min(bytes.count - at, 1 + Int(g.next() % 40_000))
+            d.feed(Array(bytes[at..<(at + n)])) { events.append($0) }
+            at += n
+        }
+        d.finish { events.append($0) }
+        return events
+    }
+
+    static func render(_ e: DissectionEvent, withoutEnvelope: Bool = false) -> String {
+        switch e {
+        case .frame(let f): return DissectionRenderer.json(f)
+        case .message(var m):
+            if withoutEnvelope { m.envelope = nil }
+            return DissectionRenderer.json(m)
+        case .resync(let r): return "resync \(r)"
+        }
+    }
+
+    @Test(arguments: [(true, WebSocketDirection.clientToServer), (false, WebSocketDirection.serverToClient)])
+    func messagesThatDoNotFitAreShownTheSameButForTheirEnvelope(masked: Bool, direction: WebSocketDirection) {
+        let bytes = Self.stream(masked: masked, seed: masked ? 11 : 12)
+        let unlimited = Self.records(bytes, budget: nil, direction: direction, seed: 5)
+        let messages = unlimited.filter { if case .message = $0 { true } else { false } }
+        #expect(messages.count == 28)
+        // The stream holds what the test is about: envelopes, and both kinds of broken text.
+        #expect(messages.filter { if case .message(let m) = $0 { m.envelope != nil } else { false } }.count == 24)
+        #expect(unlimited.contains { if case .frame(let f) = $0 { f.violations.contains { $0.rule == .invalidUTF8 } } else { false } })
+        #expect(messages.contains { if case .message(let m) = $0 { m.violations.contains { $0.rule == .invalidUTF8 && m.compressed } } else { false } })
+        // Envelopes that have to be collected: in fragmented or compressed messages.
+        let collected = messages.filter { if case .message(let m) = $0 { m.envelope != nil && (m.fragmentCount > 1 || m.compressed) } else { false } }.count
+        #expect(collected > 12)
+        for limit in [0, 100_000, 400_000, 1 << 20, 1 << 30] {
+            let budget = DissectionMemoryBudget(limit: limit)
+            let limited = Self.records(bytes, budget: budget, direction: direction, seed: 5)
+            #expect(limited.count == unlimited.count)
+            var envelopesLost = 0
+            for (l, u) in zip(limited, unlimited) {
+                if case .message(let lm) = l, case .message(let um) = u, lm.envelope == nil, um.envelope != nil { envelopesLost += 1 }
+                #expect(Self.render(l, withoutEnvelope: true) == Self.render(u, withoutEnvelope: true), "limit \(limit)")
+                if case .message(let lm) = l, case .message(let um) = u, let e = lm.envelope {
+                    #expect(um.envelope?.correlationID == e.correlationID)
+                }
+            }
+            // Every large message not held whole loses its envelope, and only those do.
+            #expect(envelopesLost <= budget.messagesNotHeldWhole, "limit \(limit)")
+            switch limit {
+            case 0: #expect(envelopesLost == collected, "with no room, every collected envelope is lost")
+            case 1 << 30: #expect(budget.messagesNotHeldWhole == 0)
+            case 100_000: #expect(budget.messagesNotHeldWhole > 0)
+            default: break
+            }
+            #expect(budget.held == 0, "limit \(limit): \(budget.held) bytes still held after the last message")
+            #expect(budget.peak <= max(limit * 2, 0), "limit \(limit): peak \(budget.peak)")
+        }
+    }
+
+    /// A message cut off by the end of the stream while it was not held whole: shown as far as it
+    /// came, incomplete, as without a budget.
+    @Test func anUnfinishedMessageThatDidNotFit() {
+        var g = Seeded(state: 3)
+        let compressor = PerMessageDeflateCompressor()
+        for compressed in [false, true] {
+            let text = Self.envelope(1, size: 200_000, &g)
+            let payload = compressed ? compressor.compress(text) : text
+            var bytes: [UInt8] = []
+            for f in WebSocketFrameEncoder.fragment(opcode: .text, payload: payload, fragmentSize: 9_000, compressed: compressed) {
+                bytes += WebSocketFrameEncoder.encode(f)
+            }
+            bytes.removeLast(bytes.count / 3)
+            let budget = DissectionMemoryBudget(limit: 10_000)
+            let limited = Self.records(bytes, budget: budget, direction: .serverToClient, seed: 8)
+            let unlimited = Self.records(bytes, budget: nil, direction: .serverToClient, seed: 8)
+            #expect(limited.map { Self.render($0) } == unlimited.map { Self.render($0) })
+            #expect(budget.messagesNotHeldWhole == 1)
+            #expect(budget.held == 0)
+            guard case .message(let m) = limited.last else { Issue.record("no unfinished message"); continue }
+            #expect(m.incomplete)
+        }
+    }
+
+    /// 200 dissectors each in the middle of a 4 MiB message, sharing a 16 MiB budget: resident
+    /// memory grows by far less than the 800 MiB they would hold whole.
+    @Test func manyDissectorsHoldLittle() throws {
+        func residentBytes() -> Int {
+            guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+                  let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+            return pages * 4096
+        }
+        let budget = DissectionMemoryBudget(limit: 16 << 20)
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: 256)
+        c.parser.maxBufferedFrameSize = 64 << 10
+        c.assembler.retainedBufferCapacity = 64 << 10
+        c.messageMemory = budget
+        let chunk = [UInt8](repeating: 0x5A, count: 256 << 10)
+        let first = WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, opcode: .binary, payload: chunk))
+        let next = WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, opcode: .continuation, payload: chunk))
+        let before = residentBytes()
+        var dissectors: [WebSocketStreamDissector] = []
+        for _ in 0..<200 {
+            var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+            d.feed(first) { _ in }
+            for _ in 1..<16 { d.feed(next) { _ in } }
+            dissectors.append(d)
+        }
+        let grown = residentBytes() - before
+        #expect(grown < 160 << 20, "resident memory grew by \(grown >> 20) MiB for 200 dissectors")
+        #expect(budget.held <= 32 << 20)
+        #expect(budget.messagesNotHeldWhole >= 195)
+        var lengths: [Int] = []
+        let last = WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .continuation, payload: [1, 2, 3]))
+        for i in dissectors.indices {
+            dissectors[i].feed(last) { e in if case .message(let m) = e { lengths.append(m.length) } }
+        }
+        #expect(lengths == Array(repeating: 16 * (256 << 10) + 3, count: 200))
+        #expect(budget.held == 0)
+    }
+}
