@@ -15,15 +15,20 @@ public struct WebSocketFrameParserConfiguration: Hashable, Sendable {
     /// phase carried across. 1 MiB by default: big enough that ordinary messages arrive whole,
     /// small enough that buffering one costs little.
     public var maxBufferedFrameSize: Int
+    /// Room kept in the buffer that collects a frame spanning reads, once the frame is out: all of
+    /// it by default (no allocation for the next one); a tool following many connections at once
+    /// (`wsctl sniff`) keeps less.
+    public var retainedCarryCapacity: Int
 
     public init(
         direction: WebSocketDirection? = nil, allowedReservedBits: UInt8 = 0,
-        maxFrameSize: UInt64 = 64 << 20, maxBufferedFrameSize: Int = 1 << 20
+        maxFrameSize: UInt64 = 64 << 20, maxBufferedFrameSize: Int = 1 << 20, retainedCarryCapacity: Int = Int.max
     ) {
         self.direction = direction
         self.allowedReservedBits = allowedReservedBits & 0x70
         self.maxFrameSize = maxFrameSize
         self.maxBufferedFrameSize = max(125, maxBufferedFrameSize)
+        self.retainedCarryCapacity = retainedCarryCapacity
     }
 }
 
@@ -85,6 +90,8 @@ public struct WebSocketFrameParser: Sendable {
 
     /// Bytes of a frame that did not all arrive yet (header, or header plus buffered payload).
     @usableFromInline var carry: [UInt8] = []
+    /// Memory the buffer for a frame spanning reads takes now.
+    public var carryCapacity: Int { carry.capacity }
     @usableFromInline var carryOffset: Int = 0
     @usableFromInline var streaming: Streaming?
 
@@ -338,6 +345,8 @@ public struct WebSocketFrameParser: Sendable {
                 i = payloadStart &+ len
             } else if h.payloadLength <= UInt64(configuration.maxBufferedFrameSize) {
                 carryOffset = frameOffset
+                // Room for the whole frame at once (at most the buffered-frame limit), not grown step by step.
+                carry.reserveCapacity(h.headerLength + Int(h.payloadLength))
                 carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<n]))
                 return
             } else {
@@ -422,6 +431,7 @@ public struct WebSocketFrameParser: Sendable {
                     continue
                 }
                 let total = h.headerLength + Int(h.payloadLength)
+                if carry.capacity < total { carry.reserveCapacity(total) }
                 let add = min(total - carry.count, n - i)
                 carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<(i + add)]))
                 i += add
@@ -433,7 +443,7 @@ public struct WebSocketFrameParser: Sendable {
                     try body(WebSocketFramePiece(header: h, frameOffset: frameOffset, payloadOffset: 0, payload: UnsafeRawBufferPointer(payload),
                                                  isFirst: true, isLast: true, violations: violations))
                 }
-                carry.removeAll(keepingCapacity: true)
+                carry.removeAll(keepingCapacity: carry.capacity <= configuration.retainedCarryCapacity)
                 return i < n ? i : -1
             }
         }

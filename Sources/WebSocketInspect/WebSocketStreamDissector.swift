@@ -27,6 +27,8 @@ public struct WebSocketStreamDissector {
     public private(set) var violationCount = 0
     /// Bytes of the message in progress held against `configuration.messageMemory`.
     private var charged = 0
+    /// Bytes the parser's buffer for a frame spanning segments takes, held against the same.
+    private var carryCharged = 0
     /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
     /// are kept (`streamed` follows it when it is compressed).
     private var notHeldWhole = false
@@ -113,6 +115,7 @@ public struct WebSocketStreamDissector {
             box.parser.parse(raw) { piece in handle(piece, emit) }
         }
         scratch = local
+        if configuration.messageMemory != nil { holdCarry(emit) }
     }
 
     /// `feedViews` without the copy: `bytes` are parsed where they are, and masked payloads are
@@ -122,6 +125,7 @@ public struct WebSocketStreamDissector {
         if hunt != nil { return huntFeed(UnsafeRawBufferPointer(bytes), emit) }
         let box = uniqueMachinery()
         box.parser.parse(bytes) { piece in handle(piece, emit) }
+        if configuration.messageMemory != nil { holdCarry(emit) }
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {
@@ -154,6 +158,8 @@ public struct WebSocketStreamDissector {
     @discardableResult
     public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
         guard count > 0 else { return true }
+        // The parser's frame buffer is given up or handed on in pieces: its room goes back.
+        defer { if configuration.messageMemory != nil { holdCarry(emit) } }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             frameDamaged = true
             let box = uniqueMachinery()
@@ -353,6 +359,7 @@ public struct WebSocketStreamDissector {
         settleHunt(atEnd: true, emit)
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
+        if configuration.messageMemory != nil { holdCarry(emit) }
     }
 
     /// The stream has gone quiet while bytes after a gap are held (a live capture waits for more
@@ -742,6 +749,28 @@ public struct WebSocketStreamDissector {
         }
         if !startsMessage { box.assembler.releaseKept(keepingFirst: limit) }
         return limit
+    }
+
+    /// Takes room in the budget for the parser's buffer of a frame spanning segments (a frame of up
+    /// to `maxBufferedFrameSize` is collected whole there), or gives it back once the frame is out.
+    /// Without room, the frame goes on in pieces to the assembler, which keeps what it can.
+    private mutating func holdCarry(_ emit: (DissectionEventView) -> Void) {
+        guard let budget = configuration.messageMemory else { return }
+        let box = machinery
+        let room = box.parser.carryCapacity
+        let held = room > configuration.parser.retainedCarryCapacity ? room : 0
+        if held < carryCharged {
+            budget.give(carryCharged - held)
+            carryCharged = held
+        } else if held > carryCharged {
+            if budget.take(held - carryCharged) {
+                carryCharged = held
+            } else {
+                box.parser.streamCarriedFrame { piece in handle(piece, emit) }
+                budget.give(carryCharged)
+                carryCharged = 0
+            }
+        }
     }
 
     /// The message in progress ended or was given up: its bytes go back to the budget.

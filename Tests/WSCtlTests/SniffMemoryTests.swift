@@ -26,10 +26,10 @@ struct SniffMemoryTests {
         return (Int(fields[1])!, child.stdout, body, Int32(fields[3])!)
     }
 
-    /// 32 connections, each in the middle of a 3 MiB fragmented binary message at the same time
-    /// (every other one compressed), twice: 96 MiB to hold at once per round for a dissector
+    /// 32 connections, each in the middle of a 4 MiB fragmented binary message at the same time
+    /// (every other one compressed), twice: 128 MiB to hold at once per round for a dissector
     /// that held every message whole. With an 8 MiB limit sniff stays near what it takes with
-    /// none; with a limit above the capture's needs it grows by about the 96 MiB (which shows
+    /// none; with a limit above the capture's needs it grows by more than 96 MiB (which shows
     /// that the file asks for them). Every message is reported with the same lengths and the
     /// same shown bytes either way.
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture and measures memory)"))
@@ -38,7 +38,7 @@ struct SniffMemoryTests {
         let path = dir.path("memory.pcap")
         let script = SniffFixtures.directory.appendingPathComponent("make-memory-capture.py").path
         let (status, stdout, stderr) = try await offThePool {
-            let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--binary", "--megabytes", "3"])
+            let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--binary", "--megabytes", "4"])
             let status = child.waitForExit(timeout: 60)
             return (status, child.stdout, child.stderr)
         }

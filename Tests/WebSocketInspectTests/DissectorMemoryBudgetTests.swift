@@ -140,14 +140,54 @@ struct DissectorMemoryBudgetTests {
         }
     }
 
+    static func residentBytes() -> Int {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * 4096
+    }
+
+    /// 200 dissectors each in the middle of a 900 KiB frame, which the parser collects whole (it
+    /// is under `maxBufferedFrameSize`), sharing a 16 MiB budget: the frames that do not fit go on
+    /// in pieces, and resident memory grows by far less than the 176 MiB of holding them all. The
+    /// frames are shown the same either way.
+    @Test func framesCollectedWholeShareTheBudget() throws {
+        let budget = DissectionMemoryBudget(limit: 16 << 20)
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: 256)
+        c.parser.retainedCarryCapacity = 64 << 10
+        c.messageMemory = budget
+        var g = Seeded(state: 4)
+        let payload = (0..<(900 << 10)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        let frame = WebSocketFrameEncoder.encode(WebSocketFrame(opcode: .binary, maskingKey: WebSocketMaskingKey(1, 2, 3, 4), payload: payload))
+        let before = Self.residentBytes()
+        var dissectors: [WebSocketStreamDissector] = []
+        for _ in 0..<200 {
+            var d = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
+            var at = 0
+            while at < frame.count - 1000 {
+                let n = min(64 << 10, frame.count - 1000 - at)
+                d.feed(Array(frame[at..<(at + n)])) { _ in }
+                at += n
+            }
+            dissectors.append(d)
+        }
+        let grown = Self.residentBytes() - before
+        #expect(grown < 80 << 20, "resident memory grew by \(grown >> 20) MiB for 200 dissectors")
+        #expect(budget.held <= 17 << 20)
+        var unlimited = WebSocketStreamDissector(configuration: .init(maxPayloadShown: 256), direction: .clientToServer)
+        var expected: [String] = []
+        unlimited.feed(frame) { expected.append(Self.render($0)) }
+        for i in dissectors.indices {
+            var got: [String] = []
+            dissectors[i].feed(Array(frame[(frame.count - 1000)...])) { got.append(Self.render($0)) }
+            #expect(got == expected, "dissector \(i)")
+        }
+        dissectors.removeAll()
+        #expect(budget.held == 0)
+    }
+
     /// 200 dissectors each in the middle of a 4 MiB message, sharing a 16 MiB budget: resident
     /// memory grows by far less than the 800 MiB they would hold whole.
     @Test func manyDissectorsHoldLittle() throws {
-        func residentBytes() -> Int {
-            guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
-                  let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
-            return pages * 4096
-        }
         let budget = DissectionMemoryBudget(limit: 16 << 20)
         var c = WebSocketDissectorConfiguration(maxPayloadShown: 256)
         c.parser.maxBufferedFrameSize = 64 << 10
@@ -156,7 +196,7 @@ struct DissectorMemoryBudgetTests {
         let chunk = [UInt8](repeating: 0x5A, count: 256 << 10)
         let first = WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, opcode: .binary, payload: chunk))
         let next = WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, opcode: .continuation, payload: chunk))
-        let before = residentBytes()
+        let before = Self.residentBytes()
         var dissectors: [WebSocketStreamDissector] = []
         for _ in 0..<200 {
             var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
@@ -164,7 +204,7 @@ struct DissectorMemoryBudgetTests {
             for _ in 1..<16 { d.feed(next) { _ in } }
             dissectors.append(d)
         }
-        let grown = residentBytes() - before
+        let grown = Self.residentBytes() - before
         #expect(grown < 160 << 20, "resident memory grew by \(grown >> 20) MiB for 200 dissectors")
         #expect(budget.held <= 32 << 20)
         #expect(budget.messagesNotHeldWhole >= 195)

@@ -99,8 +99,7 @@ extension WSCtlCommand {
             // Thousands of connections may be followed at once: each keeps little between messages,
             // and what they collect shares one limit (--full shows whole payloads, so it takes none).
             d.assembler.retainedBufferCapacity = 64 << 10
-            // Larger frames are collected by the assembler (within --max-message-memory), not the parser.
-            d.parser.maxBufferedFrameSize = 64 << 10
+            d.parser.retainedCarryCapacity = 64 << 10
             var r = TCPReassemblerConfiguration()
             do {
                 r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
