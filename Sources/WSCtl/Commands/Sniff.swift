@@ -30,6 +30,10 @@ extension WSCtlCommand {
                 or message whose end never came (a gap took it, or the capture or the connection ended \
                 first) is shown as far as it arrived and marked incomplete, not dropped.
 
+                Memory is bounded: out-of-order bytes per connection direction (--max-flow-buffer), idle \
+                connections (--flow-timeout), and the messages all connections are collecting at once \
+                (--max-message-memory; sniff says how many did not fit).
+
                 The upgrade may follow ordinary requests on a kept-alive connection: they and \
                 their responses are passed over. A capture of one direction only is still followed: from the request alone (the \
                 response is reported missing once the client sends frames a second after it, or \
@@ -69,7 +73,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
-        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected, all connections together (fragmented, compressed or large ones); a message that does not fit is shown from its first bytes, without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
+        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments), all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
