@@ -111,7 +111,7 @@ extension WSCtlCommand {
                 let memory = try ByteSizeFlag.parse(maxMessageMemory)
                 if !full { d.messageMemory = DissectionMemoryBudget(limit: memory) }
             } catch { throw ValidationError("\(error)") }
-            return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports))
+            return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), keepsFragmentPackets: write != nil)
         }
 
         func run() throws {
@@ -265,7 +265,10 @@ extension WSCtlCommand {
                             r = session.process(packet, linkType: source.linkType) { printer.print($0) }
                         }
                         if let writer, let r {
-                            do { try pending.save(packet, key: r.key, isWebSocket: r.isWebSocket, writer: writer) } catch {
+                            do {
+                                try pending.save(packet, earlierFragments: session.takeEarlierFragments(), key: r.key,
+                                                 isWebSocket: r.isWebSocket, writer: writer)
+                            } catch {
                                 stopPipeline()
                                 Output.error("writing \(write!): \(error)")
                                 throw ExitCode.failure
@@ -315,7 +318,10 @@ struct PendingPackets {
     static let maxPerConnection = 64
     static let maxConnections = 10_000
 
-    mutating func save(_ p: PcapPacket, key: SniffSession.ConnectionKey, isWebSocket: Bool, writer: PcapWriter) throws {
+    /// Saves `p` (and before it `earlierFragments`, the other fragments of the IP datagram `p`
+    /// completed) when its connection is WebSocket, or holds them until that is known.
+    mutating func save(_ p: PcapPacket, earlierFragments: [CapturedPacketCopy] = [], key: SniffSession.ConnectionKey,
+                       isWebSocket: Bool, writer: PcapWriter) throws {
         if isWebSocket && !webSocket.contains(key) {
             if webSocket.count >= 100_000 { webSocket.removeAll() }
             webSocket.insert(key)
@@ -324,6 +330,9 @@ struct PendingPackets {
             }
         }
         if webSocket.contains(key) {
+            for f in earlierFragments {
+                try writer.write(f.bytes, seconds: f.seconds, nanoseconds: f.nanoseconds, wireLength: f.wireLength)
+            }
             try writer.write(p)
             return
         }
@@ -331,6 +340,9 @@ struct PendingPackets {
             if held.count >= Self.maxConnections, let oldest = order.first { held[oldest] = nil; order.removeFirst() }
             order.append(key)
             held[key] = []
+        }
+        for f in earlierFragments where held[key]!.count < Self.maxPerConnection {
+            held[key]!.append((f.bytes, f.seconds, f.nanoseconds, f.wireLength))
         }
         if held[key]!.count < Self.maxPerConnection {
             held[key]!.append((Array(p.data), p.seconds, p.nanoseconds, p.wireLength))

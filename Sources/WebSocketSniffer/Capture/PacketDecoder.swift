@@ -7,13 +7,13 @@
 public enum PacketDecoder {
     /// Decodes one packet captured with link type `linkType` (a libpcap DLT_ value, see `PcapLinkType`).
     public static func decode(linkType: Int32, data: UnsafeRawBufferPointer) -> PacketDecodeResult {
-        var fragment: IPv4Fragment? = nil
+        var fragment: IPFragment? = nil
         return decode(linkType: linkType, data: data, fragment: &fragment)
     }
 
-    /// `decode`, and for an IPv4 fragment (skipped as `.ipFragment`) where it lies in `data`, for
-    /// `IPv4FragmentReassembler`.
-    public static func decode(linkType: Int32, data: UnsafeRawBufferPointer, fragment: inout IPv4Fragment?) -> PacketDecodeResult {
+    /// `decode`, and for an IPv4 or IPv6 fragment (skipped as `.ipFragment`) where it lies in
+    /// `data`, for `IPFragmentReassembler`.
+    public static func decode(linkType: Int32, data: UnsafeRawBufferPointer, fragment: inout IPFragment?) -> PacketDecodeResult {
         var reader = Reader(data: data)
         defer { fragment = reader.fragment }
         switch linkType {
@@ -63,7 +63,7 @@ public enum PacketDecoder {
 private struct Reader {
     let data: UnsafeRawBufferPointer
     var vlanID: UInt16?
-    var fragment: IPv4Fragment?
+    var fragment: IPFragment?
 
     init(data: UnsafeRawBufferPointer) {
         self.data = data
@@ -115,8 +115,8 @@ private struct Reader {
         guard fragment & 0x3FFF == 0 else {
             let end = min(o + totalLength, data.count)
             if end >= o + headerLength {
-                self.fragment = IPv4Fragment(
-                    source: u32(o + 12), destination: u32(o + 16), identification: u16(o + 4), protocolNumber: data[o + 9],
+                self.fragment = IPFragment(
+                    datagram: .v4(source: u32(o + 12), destination: u32(o + 16), identification: u16(o + 4), protocolNumber: data[o + 9]),
                     offset: Int(fragment & 0x1FFF) * 8, moreFragments: fragment & 0x2000 != 0,
                     header: o..<(o + headerLength), payload: (o + headerLength)..<end,
                     complete: end == o + totalLength)
@@ -130,7 +130,7 @@ private struct Reader {
     }
 
     /// RFC 8200 §3 and §4: the fixed header, then the extension headers up to TCP.
-    func ipv6(at o: Int) -> PacketDecodeResult {
+    mutating func ipv6(at o: Int) -> PacketDecodeResult {
         guard data.count >= o + 40, data[o] >> 4 == 6 else { return .skipped(.malformedIPHeader) }
         let payloadLength = Int(u16(o + 4))
         // 0 means a jumbogram (RFC 2675) or a segmentation-offload packet from the sending host; either way
@@ -139,6 +139,8 @@ private struct Reader {
         let source = IPAddress.v6(high: u64(o + 8), low: u64(o + 16))
         let destination = IPAddress.v6(high: u64(o + 24), low: u64(o + 32))
         var next = data[o + 6]
+        // Where the field holding `next` lies (rewritten when fragments are put back together).
+        var nextAt = o + 6
         var p = o + 40
         let available = min(end, data.count)
         for _ in 0..<16 {
@@ -150,18 +152,31 @@ private struct Reader {
                 // beyond the first 8 (RFC 8200 §4.3 and §4.8).
                 guard available >= p + 2 else { return .skipped(.malformedIPHeader) }
                 next = data[p]
+                nextAt = p
                 p += (Int(data[p + 1]) + 1) * 8
             case 44:
                 // Fragment header (RFC 8200 §4.5). An atomic fragment (offset 0, M clear, RFC 6946) is a whole
-                // packet; anything else is a piece.
+                // packet; anything else is a piece, whose fragmentable part (what follows this header)
+                // the reassembler puts together behind the first fragment's headers up to here.
                 guard available >= p + 8 else { return .skipped(.malformedIPHeader) }
-                guard u16(p + 2) & 0xFFF9 == 0 else { return .skipped(.ipFragment) }
+                let field = u16(p + 2)
+                guard field & 0xFFF9 == 0 else {
+                    guard end >= p + 8 else { return .skipped(.malformedIPHeader) }
+                    fragment = IPFragment(
+                        datagram: .v6(source: source, destination: destination, identification: u32(p + 4)),
+                        offset: Int(field >> 3) * 8, moreFragments: field & 1 != 0,
+                        header: o..<p, nextHeader: (at: nextAt, value: data[p]),
+                        payload: (p + 8)..<available, complete: available == end)
+                    return .skipped(.ipFragment)
+                }
                 next = data[p]
+                nextAt = p
                 p += 8
             case 51:
                 // Authentication Header: length in 4-octet units minus 2 (RFC 4302 §2.2).
                 guard available >= p + 2 else { return .skipped(.malformedIPHeader) }
                 next = data[p]
+                nextAt = p
                 p += (Int(data[p + 1]) + 2) * 4
             case 50:
                 // ESP encrypts what follows.

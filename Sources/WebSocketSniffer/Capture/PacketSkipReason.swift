@@ -9,10 +9,9 @@ public enum PacketSkipReason: String, Sendable, Hashable, CaseIterable, CustomSt
     case notIP = "not-ip"
     /// The packet ends inside its IP header, or the header's lengths contradict each other.
     case malformedIPHeader = "malformed-ip-header"
-    /// An IPv4 fragment that could not be used (its datagram never completed, was cut short by the
-    /// snapshot length, or was given up at a bound; `IPv4FragmentReassembler` puts the others
-    /// together), or an IPv6 packet with a Fragment header that is not an atomic fragment (IPv6
-    /// fragments are not reassembled: TCP avoids IP fragmentation, so they are rare).
+    /// An IPv4 or IPv6 fragment that could not be used: its datagram never completed, was cut
+    /// short by the snapshot length, or was given up at a bound (`IPFragmentReassembler` puts the
+    /// others together).
     case ipFragment = "ip-fragment"
     /// An IPv6 extension header the decoder cannot walk past (ESP), or an IPv6 jumbogram.
     case unsupportedIPv6Header = "unsupported-ipv6-header"

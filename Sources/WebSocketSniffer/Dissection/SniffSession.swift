@@ -10,13 +10,17 @@ public struct SniffConfiguration: Sendable {
     public var webSocketPorts: Set<Int>
     /// Closed-connection summaries kept for --stats (the oldest are dropped past this).
     public var maxSummaries: Int
+    /// Keep the packets of IP fragments until their datagram is whole, and hand them over with it
+    /// (`takeEarlierFragments`), for -w, which saves every packet of a connection it keeps.
+    public var keepsFragmentPackets: Bool
 
     public init(dissector: WebSocketDissectorConfiguration = .init(), reassembly: TCPReassemblerConfiguration = .init(),
-                webSocketPorts: Set<Int> = [], maxSummaries: Int = 10_000) {
+                webSocketPorts: Set<Int> = [], maxSummaries: Int = 10_000, keepsFragmentPackets: Bool = false) {
         self.dissector = dissector
         self.reassembly = reassembly
         self.webSocketPorts = webSocketPorts
         self.maxSummaries = maxSummaries
+        self.keepsFragmentPackets = keepsFragmentPackets
     }
 }
 
@@ -51,6 +55,7 @@ public final class SniffSession {
     public init(configuration: SniffConfiguration) {
         self.configuration = configuration
         reassembler = TCPReassembler(configuration: configuration.reassembly)
+        fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
     }
 
     /// Dissects one captured packet. Returns its flow and whether that flow is (so far) a
@@ -79,20 +84,32 @@ public final class SniffSession {
         return result
     }
 
-    /// IPv4 datagrams that came in fragments, being put back together.
-    private let fragments = IPv4FragmentReassembler()
+    /// IP datagrams that came in fragments, being put back together.
+    private let fragments: IPFragmentReassembler
+    /// With `keepsFragmentPackets`: the packets of the other fragments of the datagram the last
+    /// packet completed, in the order they came.
+    private var earlierFragments: [CapturedPacketCopy] = []
+
+    /// The other fragments' packets of the datagram that the packet just processed completed, if
+    /// it completed one (and `keepsFragmentPackets` is set); they belong to the same connection.
+    public func takeEarlierFragments() -> [CapturedPacketCopy] {
+        defer { earlierFragments = [] }
+        return earlierFragments
+    }
 
     /// The TCP segment in `packet`, if any, with the bytes it lies in: the packet's own, or those of
     /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
     private func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
-        var fragment: IPv4Fragment? = nil
+        var fragment: IPFragment? = nil
         switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
         case .tcp(let decoded):
             body(decoded, packet.data)
         case .skipped(.ipFragment) where fragment != nil:
-            if let whole = fragments.add(fragment!, packet: packet.data, time: packet.time) {
+            if let (whole, earlier) = fragments.add(fragment!, packet: packet, time: packet.time) {
+                earlierFragments = earlier
                 whole.withUnsafeBytes { raw in
-                    switch PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw) {
+                    // Raw IP: version 4 or 6 from the first byte.
+                    switch PacketDecoder.decode(linkType: PcapLinkType.raw, data: raw) {
                     case .tcp(let decoded): body(decoded, raw)
                     case .skipped(let reason): skipped[reason, default: 0] += 1
                     }

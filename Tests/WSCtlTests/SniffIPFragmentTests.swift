@@ -1,0 +1,119 @@
+import Foundation
+import Testing
+
+/// Real captures whose TCP segments were cut into IP fragments on the way (IPv4, RFC 791 §3.2, and
+/// IPv6 with a Fragment header, RFC 8200 §4.5): sniff puts them back together and shows the same
+/// messages as for the original, and -w saves every fragment of the connection.
+@Suite("Sniff puts IP fragments back together", .timeLimit(.minutes(3)))
+struct SniffIPFragmentTests {
+    static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt16 {
+        var sum: UInt32 = 0
+        var i = bytes.startIndex
+        while i + 1 < bytes.endIndex {
+            sum += UInt32(bytes[i]) << 8 | UInt32(bytes[i + 1])
+            i += 2
+        }
+        if i < bytes.endIndex { sum += UInt32(bytes[i]) << 8 }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        return ~UInt16(sum)
+    }
+
+    /// The Ethernet packet `data` cut into IP fragments of `size` payload bytes (a multiple of 8),
+    /// or nil when it is not IPv4/IPv6 with more than `size` bytes after the IP header.
+    static func fragments(of data: [UInt8], size: Int, id: UInt32) -> [[UInt8]]? {
+        guard data.count > 14 else { return nil }
+        let ethernet = Array(data[0..<12])
+        let type = UInt16(data[12]) << 8 | UInt16(data[13])
+        if type == 0x0800, data[14] >> 4 == 4 {
+            let ihl = Int(data[14] & 0x0F) * 4
+            let total = Int(data[16]) << 8 | Int(data[17])
+            let payload = Array(data[(14 + ihl)..<(14 + total)])
+            guard payload.count > size else { return nil }
+            return stride(from: 0, to: payload.count, by: size).map { start in
+                let end = min(start + size, payload.count)
+                var header = Array(data[14..<(14 + ihl)])
+                let length = ihl + end - start
+                header[2] = UInt8(length >> 8)
+                header[3] = UInt8(length & 0xFF)
+                header[4] = UInt8((id >> 8) & 0xFF)
+                header[5] = UInt8(id & 0xFF)
+                let field = UInt16(start / 8) | (end < payload.count ? 0x2000 : 0)
+                header[6] = UInt8(field >> 8)
+                header[7] = UInt8(field & 0xFF)
+                header[10] = 0
+                header[11] = 0
+                let sum = checksum(header[...])
+                header[10] = UInt8(sum >> 8)
+                header[11] = UInt8(sum & 0xFF)
+                return ethernet + [0x08, 0x00] + header + Array(payload[start..<end])
+            }
+        }
+        if type == 0x86DD, data[14] >> 4 == 6, data[20] == 6 {
+            let length = Int(data[18]) << 8 | Int(data[19])
+            let payload = Array(data[54..<(54 + length)])
+            guard payload.count > size else { return nil }
+            return stride(from: 0, to: payload.count, by: size).map { start in
+                let end = min(start + size, payload.count)
+                var header = Array(data[14..<54])
+                let length = 8 + end - start
+                header[4] = UInt8(length >> 8)
+                header[5] = UInt8(length & 0xFF)
+                header[6] = 44
+                let field = UInt16(start / 8) << 3 | (end < payload.count ? 1 : 0)
+                let fragment: [UInt8] = [6, 0, UInt8(field >> 8), UInt8(field & 0xFF),
+                                         UInt8(id >> 24), UInt8((id >> 16) & 0xFF), UInt8((id >> 8) & 0xFF), UInt8(id & 0xFF)]
+                return ethernet + [0x86, 0xDD] + header + fragment + Array(payload[start..<end])
+            }
+        }
+        return nil
+    }
+
+    /// `name`.pcap with every packet of more than 48 bytes after its IP header cut into 48-byte
+    /// fragments, every other such packet's fragments written last first. Returns the file and how
+    /// many packets were cut.
+    static func fragmentedCopy(of name: String, in dir: SniffTempDirectory) throws -> (path: String, cut: Int, records: Int) {
+        let original = try PcapFile(path: SniffFixtures.path(name))
+        var records: [PcapFile.Record] = []
+        var cut = 0
+        for r in original.records {
+            guard let pieces = fragments(of: r.data, size: 48, id: UInt32(0x1000 + cut)) else {
+                records.append(r)
+                continue
+            }
+            let ordered = cut % 2 == 0 ? pieces : pieces.reversed()
+            for p in ordered { records.append(PcapFile.Record(seconds: r.seconds, fraction: r.fraction, wireLength: UInt32(p.count), data: p)) }
+            cut += 1
+        }
+        let path = dir.path("\(name)-fragmented.pcap")
+        try PcapFile(header: original.header, records: records).write(to: path)
+        return (path, cut, records.count)
+    }
+
+    @Test(arguments: ["basic", "ipv6"])
+    func fragmentedCaptureShowsTheSameMessages(name: String) throws {
+        let dir = try SniffTempDirectory()
+        let (path, cut, records) = try Self.fragmentedCopy(of: name, in: dir)
+        #expect(cut >= 10, "the capture has packets large enough to cut")
+        let original = try SniffFixtures.sniff(name)
+        let fragmented = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
+        #expect(fragmented.result.status == 0, "\(fragmented.result.stderr)")
+        #expect(fragmented.kind("stats").first?["packets_skipped"].int == 0)
+        let a = try #require(original.kind("handshake").first?["connection"].int)
+        let b = try #require(fragmented.kind("handshake").first?["connection"].int)
+        for d in ["client", "server"] {
+            let want = original.messageRecords(connection: a, direction: d)
+            #expect(!want.isEmpty)
+            #expect(fragmented.messageRecords(connection: b, direction: d) == want, "\(name) \(d)")
+        }
+        #expect(fragmented.controlRecords(connection: b) == original.controlRecords(connection: a))
+
+        // -w keeps every fragment: the saved file is the fragmented one, packet for packet.
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["sniff", "-r", path, "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        let written = try PcapFile(path: saved)
+        let input = try PcapFile(path: path)
+        #expect(written.records.count == records)
+        #expect(written.records.map(\.data) == input.records.map(\.data))
+    }
+}

@@ -1,0 +1,201 @@
+import Testing
+import WebSocketCodec
+import WebSocketInspect
+import WebSocketSniffer
+
+/// TCP segments that were fragmented at the IP layer (RFC 791 §3.2) are put back together and
+/// dissected like any other; what cannot be completed is counted, and memory stays bounded.
+@Suite struct IPFragmentTests {
+    static let client = Build.client4
+    static let server = Build.server4
+
+    /// A masked text frame in one TCP segment, as an IPv4 packet (no handshake: the server's port
+    /// is given as WebSocket; a SYN would make sniff wait for the upgrade).
+    static func packets(text: String) -> (syn: Void, data: [UInt8]) {
+        let frame = WebSocketFrameEncoder.encode(.text(text, maskingKey: WebSocketMaskingKey(1, 2, 3, 4)))
+        let segment = Build.tcp(from: client, to: server, seq: 1000, flags: [.psh, .ack], payload: frame)
+        return ((), Build.ipv4(from: client.address, to: server.address, payload: segment))
+    }
+
+    /// `datagram` (an IPv4 packet with a 20-byte header) cut into fragments of `size` data bytes.
+    static func fragments(of datagram: [UInt8], size: Int, id: UInt16 = 0x4242) -> [[UInt8]] {
+        let data = Array(datagram[20...])
+        return stride(from: 0, to: data.count, by: size).map { start in
+            let end = min(start + size, data.count)
+            return Build.ipv4(from: client.address, to: server.address, payload: Array(data[start..<end]), id: id,
+                              moreFragments: end < data.count, fragmentOffset: UInt16(start / 8))
+        }
+    }
+
+    /// Texts of the messages sniff finds in `packets` (raw IPv4), and its skip counts.
+    static func sniff(_ packets: [[UInt8]]) -> (texts: [String], skipped: [PacketSkipReason: Int]) {
+        let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(server.port)]))
+        var texts: [String] = []
+        let collect: (SniffEvent) -> Void = { event in
+            if case .message(_, _, _, let m, _) = event { texts.append(m.textString ?? "?") }
+        }
+        for (n, bytes) in packets.enumerated() {
+            bytes.withUnsafeBytes { raw in
+                let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 0, wireLength: raw.count, data: raw)
+                session.process(packet, linkType: PcapLinkType.raw, emit: collect)
+            }
+        }
+        session.finish(emit: collect)
+        return (texts, session.skipped)
+    }
+
+    @Test(arguments: [[0, 1, 2], [2, 0, 1], [1, 2, 0, 1]])  // in order, out of order, one fragment twice
+    func fragmentedSegmentIsDissected(order: [Int]) {
+        let text = String(repeating: "fragmented on the way ", count: 6)
+        let (_, data) = Self.packets(text: text)
+        let pieces = Self.fragments(of: data, size: 64)
+        #expect(pieces.count == 3)
+        let result = Self.sniff(order.map { pieces[$0] })
+        #expect(result.texts == [text])
+        // A copy of a fragment after its datagram was complete belongs to none: counted, not used.
+        #expect(result.skipped[.ipFragment] == (order.count > 3 ? 1 : nil))
+    }
+
+    /// A fragment that never comes: nothing is made up, and the others are counted as skipped.
+    @Test func missingFragmentIsCounted() {
+        let (_, data) = Self.packets(text: String(repeating: "x", count: 150))
+        let pieces = Self.fragments(of: data, size: 64)
+        let result = Self.sniff([pieces[0], pieces[2]])
+        #expect(result.texts.isEmpty)
+        #expect(result.skipped[.ipFragment] == 2)
+    }
+
+    /// Many datagrams that never complete: at most `maxDatagrams` are held; the rest are given up
+    /// and counted, and a datagram that completes afterwards is still put together.
+    @Test func incompleteDatagramsAreBounded() {
+        let reassembler = IPFragmentReassembler()
+        let (_, data) = Self.packets(text: String(repeating: "y", count: 150))
+        for id in 0..<1000 {
+            let first = Self.fragments(of: data, size: 64, id: UInt16(id))[0]
+            first.withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                #expect(reassembler.add(fragment!, packet: raw, time: 1) == nil)
+            }
+        }
+        #expect(reassembler.pending == IPFragmentReassembler.maxDatagrams)
+        #expect(reassembler.takeDropped() == 1000 - IPFragmentReassembler.maxDatagrams)
+        var whole: [UInt8]? = nil
+        for piece in Self.fragments(of: data, size: 64, id: 5000) {
+            piece.withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                whole = reassembler.add(fragment!, packet: raw, time: 2) ?? whole
+            }
+        }
+        #expect(whole.map { Array($0[20...]) } == Array(data[20...]))
+        // Thirty seconds later the rest have expired.
+        let late = Self.fragments(of: data, size: 64, id: 6000)[0]
+        late.withUnsafeBytes { raw in
+            var fragment: IPFragment? = nil
+            _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+            _ = reassembler.add(fragment!, packet: raw, time: 40)
+        }
+        #expect(reassembler.pending == 1)
+    }
+
+    // MARK: IPv6 (RFC 8200 §4.5)
+
+    /// A masked text frame in one TCP segment from `client6` to `server6`, cut into IPv6 fragments
+    /// of `size` bytes of the fragmentable part; with `extensions`, a Hop-by-Hop header before the
+    /// Fragment header (unfragmentable) and a Destination Options header after it (fragmentable).
+    static func fragments6(text: String, size: Int, id: UInt32 = 0x0102_0304, extensions: Bool) -> [[UInt8]] {
+        let frame = WebSocketFrameEncoder.encode(.text(text, maskingKey: WebSocketMaskingKey(1, 2, 3, 4)))
+        let segment = Build.tcp(from: Build.client6, to: Build.server6, seq: 1000, flags: [.psh, .ack], payload: frame)
+        let padN: [UInt8] = [1, 4, 0, 0, 0, 0]
+        let fragmentable = (extensions ? [6, 0] + padN : []) + segment
+        let firstNext: UInt8 = extensions ? 60 : 6
+        return stride(from: 0, to: fragmentable.count, by: size).map { start in
+            let end = min(start + size, fragmentable.count)
+            let field = UInt16(start / 8) << 3 | (end < fragmentable.count ? 1 : 0)
+            let fragmentHeader: [UInt8] = [firstNext, 0, UInt8(field >> 8), UInt8(field & 0xFF),
+                                           UInt8(id >> 24), UInt8((id >> 16) & 0xFF), UInt8((id >> 8) & 0xFF), UInt8(id & 0xFF)]
+            return Build.ipv6(from: Build.client6.address, to: Build.server6.address,
+                              extensions: extensions ? [(type: 0, bytes: [0, 0] + padN)] : [], finalHeader: 44,
+                              payload: fragmentHeader + Array(fragmentable[start..<end]))
+        }
+    }
+
+    static func sniff6(_ packets: [[UInt8]]) -> (texts: [String], skipped: [PacketSkipReason: Int]) {
+        let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(Build.server6.port)]))
+        var texts: [String] = []
+        let collect: (SniffEvent) -> Void = { event in
+            if case .message(_, _, _, let m, _) = event { texts.append(m.textString ?? "?") }
+        }
+        for (n, bytes) in packets.enumerated() {
+            bytes.withUnsafeBytes { raw in
+                let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 0, wireLength: raw.count, data: raw)
+                session.process(packet, linkType: PcapLinkType.raw, emit: collect)
+            }
+        }
+        session.finish(emit: collect)
+        return (texts, session.skipped)
+    }
+
+    @Test(arguments: [([0, 1, 2, 3], false), ([3, 1, 0, 2], false), ([0, 1, 2, 3], true), ([2, 0, 3, 1, 0], true)])
+    func fragmentedIPv6SegmentIsDissected(order: [Int], extensions: Bool) {
+        let text = String(repeating: "fragmented over IPv6 ", count: 8)
+        let pieces = Self.fragments6(text: text, size: 56, extensions: extensions)
+        #expect(pieces.count == 4)
+        let result = Self.sniff6(order.map { pieces[$0] })
+        #expect(result.texts == [text])
+        #expect(result.skipped[.ipFragment] == (order.count > 4 ? 1 : nil))
+    }
+
+    @Test func missingIPv6FragmentIsCounted() {
+        let pieces = Self.fragments6(text: String(repeating: "z", count: 200), size: 64, extensions: true)
+        let result = Self.sniff6([pieces[0], pieces[1], pieces[3]])
+        #expect(result.texts.isEmpty)
+        #expect(result.skipped[.ipFragment] == 3)
+    }
+
+    /// The reassembled packet is a plain IPv6 packet: the Fragment header gone, the Next Header
+    /// that named it naming what came after it, the Payload Length covering the whole.
+    @Test func reassembledIPv6PacketIsWhole() throws {
+        let pieces = Self.fragments6(text: "whole again", size: 16, extensions: true)
+        let reassembler = IPFragmentReassembler()
+        var whole: [UInt8]? = nil
+        for piece in pieces {
+            piece.withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                #expect(PacketDecoder.decode(linkType: PcapLinkType.ipv6, data: raw, fragment: &fragment) == .skipped(.ipFragment))
+                whole = reassembler.add(try! #require(fragment), packet: raw, time: 1) ?? whole
+            }
+        }
+        let packet = try #require(whole)
+        let frame = WebSocketFrameEncoder.encode(.text("whole again", maskingKey: WebSocketMaskingKey(1, 2, 3, 4)))
+        let segment = Build.tcp(from: Build.client6, to: Build.server6, seq: 1000, flags: [.psh, .ack], payload: frame)
+        let padN: [UInt8] = [1, 4, 0, 0, 0, 0]
+        let expected = Build.ipv6(from: Build.client6.address, to: Build.server6.address,
+                                  extensions: [(type: 0, bytes: [0, 0] + padN), (type: 60, bytes: [0, 0] + padN)], payload: segment)
+        #expect(packet == expected)
+    }
+
+    /// With `keepsFragmentPackets` (for -w), the packet that completes a datagram comes with the
+    /// packets of its other fragments, in the order they came.
+    @Test func earlierFragmentsAreHandedOver() {
+        for v6 in [false, true] {
+            let pieces = v6 ? Self.fragments6(text: String(repeating: "w", count: 150), size: 64, extensions: false)
+                            : Self.fragments(of: Self.packets(text: String(repeating: "w", count: 150)).data, size: 64)
+            let order = [2, 0, 1]
+            let session = SniffSession(configuration: SniffConfiguration(
+                webSocketPorts: [Int(v6 ? Build.server6.port : Self.server.port)], keepsFragmentPackets: true))
+            var handed: [[[UInt8]]] = []
+            for (n, i) in order.enumerated() {
+                pieces[i].withUnsafeBytes { raw in
+                    let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 7, wireLength: raw.count + 4, data: raw)
+                    session.process(packet, linkType: PcapLinkType.raw) { _ in }
+                    let earlier = session.takeEarlierFragments()
+                    handed.append(earlier.map(\.bytes))
+                    #expect(earlier.allSatisfy { $0.nanoseconds == 7 && $0.wireLength == $0.bytes.count + 4 })
+                }
+            }
+            #expect(handed == [[], [], [pieces[2], pieces[0]]], "v6: \(v6)")
+        }
+    }
+}
