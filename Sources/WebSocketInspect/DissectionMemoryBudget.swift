@@ -28,7 +28,7 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
     }
 
     /// Takes room for `count` more bytes; false, taking nothing, when there is not that much left.
-    func take(_ count: Int) -> Bool {
+    public func take(_ count: Int) -> Bool {
         guard count <= limit - held else { return false }
         held += count
         if held > peak { peak = held }
@@ -41,7 +41,7 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
         if held > peak { peak = held }
     }
 
-    func give(_ count: Int) {
+    public func give(_ count: Int) {
         held = max(0, held - count)
     }
 

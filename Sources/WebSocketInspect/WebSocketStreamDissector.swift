@@ -29,6 +29,8 @@ public struct WebSocketStreamDissector {
     private var charged = 0
     /// Bytes the parser's buffer for a frame spanning segments takes, held against the same.
     private var carryCharged = 0
+    /// Bytes held after a gap while the next frame start is looked for, held against the same.
+    private var huntCharged = 0
     /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
     /// are kept (`streamed` follows it when it is compressed).
     private var notHeldWhole = false
@@ -104,7 +106,11 @@ public struct WebSocketStreamDissector {
     /// Feeds bytes; each frame and message is handed to `emit` borrowed, valid only during the call.
     /// This is the dissector's one code path: the owned-record `feed` copies from it.
     public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
-        if hunt != nil { return huntFeed(bytes, emit) }
+        if hunt != nil {
+            huntFeed(bytes, emit)
+            if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+            return
+        }
         // Room for a usual segment is kept; a dissector is one of thousands in `sniff`.
         scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 16)
         scratch.append(contentsOf: bytes)
@@ -115,17 +121,21 @@ public struct WebSocketStreamDissector {
             box.parser.parse(raw) { piece in handle(piece, emit) }
         }
         scratch = local
-        if configuration.messageMemory != nil { holdCarry(emit) }
+        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
     }
 
     /// `feedViews` without the copy: `bytes` are parsed where they are, and masked payloads are
     /// unmasked in place, so the caller's bytes change. For callers that own a copy already (the
     /// stream bytes `sniff -r` collects on its reading thread).
     public mutating func feedViews(inPlace bytes: UnsafeMutableRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
-        if hunt != nil { return huntFeed(UnsafeRawBufferPointer(bytes), emit) }
+        if hunt != nil {
+            huntFeed(UnsafeRawBufferPointer(bytes), emit)
+            if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+            return
+        }
         let box = uniqueMachinery()
         box.parser.parse(bytes) { piece in handle(piece, emit) }
-        if configuration.messageMemory != nil { holdCarry(emit) }
+        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {
@@ -159,7 +169,7 @@ public struct WebSocketStreamDissector {
     public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
         guard count > 0 else { return true }
         // The parser's frame buffer is given up or handed on in pieces: its room goes back.
-        defer { if configuration.messageMemory != nil { holdCarry(emit) } }
+        defer { if configuration.messageMemory != nil { holdCarry(emit); holdHunt() } }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             frameDamaged = true
             let box = uniqueMachinery()
@@ -330,23 +340,61 @@ public struct WebSocketStreamDissector {
         guard let start = found else {
             // Bytes before every offset still to be judged need no keeping; past the limit, the
             // earliest waiting offsets are given up.
-            if !h.atGapEnd {
-                if h.bytes.count > Self.huntLimit {
-                    let floor = h.bytes.count - Self.huntLimit
-                    h.pending.removeAll { $0.at < floor }
-                }
-                let keepFrom = min(h.pending.first?.at ?? h.scan, h.scan)
-                if keepFrom >= 1 << 16 || keepFrom == h.bytes.count {
-                    h.bytes.removeFirst(keepFrom)
-                    h.offset += keepFrom
-                    h.scan -= keepFrom
-                    h.pending = h.pending.map { ($0.at - keepFrom, $0.until - keepFrom) }
-                }
-            }
+            if !h.atGapEnd { Self.trim(&h, to: Self.huntLimit) }
             hunt = h
             return
         }
         resume(&h, at: start, emit)
+    }
+
+    /// Drops the bytes before every offset still to be judged, and past `limit` held bytes gives up
+    /// the earliest waiting offsets.
+    private static func trim(_ h: inout Hunt, to limit: Int, newBuffer: Bool = false) {
+        if h.bytes.count > limit {
+            let floor = h.bytes.count - limit
+            h.pending.removeAll { $0.at < floor }
+        }
+        let keepFrom = min(h.pending.first?.at ?? h.scan, h.scan, h.bytes.count)
+        if keepFrom >= 1 << 16 || keepFrom == h.bytes.count || newBuffer {
+            if newBuffer || (keepFrom == h.bytes.count && h.bytes.capacity > 1 << 16) {
+                h.bytes = Array(h.bytes[keepFrom...])
+            } else {
+                h.bytes.removeFirst(keepFrom)
+            }
+            h.offset += keepFrom
+            h.scan -= keepFrom
+            h.pending = h.pending.map { ($0.at - keepFrom, $0.until - keepFrom) }
+        }
+    }
+
+    /// Takes room in the budget for the bytes held after a gap while the next frame start is
+    /// looked for (up to `huntLimit`), or gives it back. Without room, only the last 64 KiB are
+    /// held (offsets before them are given up, as past `huntLimit`).
+    private mutating func holdHunt() {
+        guard let budget = configuration.messageMemory else { return }
+        let small = 1 << 16
+        var room = hunt?.bytes.capacity ?? 0
+        if room <= small { room = 0 }
+        if room < huntCharged {
+            budget.give(huntCharged - room)
+            huntCharged = room
+        } else if room > huntCharged {
+            if budget.take(room - huntCharged) {
+                huntCharged = room
+            } else if var h = hunt {
+                hunt = nil
+                // Offsets before the last 64 KiB are given up, judged or not (the gap's end too).
+                if h.atGapEnd {
+                    h.atGapEnd = false
+                    h.scan = max(h.scan, 1)
+                }
+                h.scan = max(h.scan, h.bytes.count - small)
+                Self.trim(&h, to: small, newBuffer: true)
+                hunt = h
+                budget.give(huntCharged)
+                huntCharged = 0
+            }
+        }
     }
 
     /// The end of the stream while looking for a frame start after a gap: the earliest offset
@@ -359,7 +407,7 @@ public struct WebSocketStreamDissector {
         settleHunt(atEnd: true, emit)
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
-        if configuration.messageMemory != nil { holdCarry(emit) }
+        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
     }
 
     /// The stream has gone quiet while bytes after a gap are held (a live capture waits for more
@@ -368,6 +416,7 @@ public struct WebSocketStreamDissector {
     /// the bytes stay held.
     public mutating func settleHuntWhileQuiet(_ emit: (DissectionEventView) -> Void) {
         settleHunt(atEnd: false, emit)
+        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
     }
 
     private mutating func settleHunt(atEnd: Bool, _ emit: (DissectionEventView) -> Void) {

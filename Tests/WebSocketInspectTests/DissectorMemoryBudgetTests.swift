@@ -185,6 +185,48 @@ struct DissectorMemoryBudgetTests {
         #expect(budget.held == 0)
     }
 
+    /// Bytes held after a gap while the next frame start is looked for take room in the budget:
+    /// here four chained plausible headers of 64 KiB frames right at the gap's end keep the hunt
+    /// holding everything until the fifth header turns out not to be one. With room the bytes are
+    /// counted and given back; with none only the last 64 KiB are held. Either way the frames
+    /// after the junk are found as without a budget.
+    @Test func huntsAfterGapsShareTheBudget() {
+        var junk: [UInt8] = []
+        for _ in 0..<4 { junk += [0x82, 0x7E, 0xFF, 0xFF] + [UInt8](repeating: 0x7F, count: 65_535) }
+        junk += [UInt8](repeating: 0x7F, count: 100_000)
+        var after: [UInt8] = []
+        for i in 0..<6 { after += WebSocketFrameEncoder.encode(.text("after the gap \(i)")) }
+        func run(_ budget: DissectionMemoryBudget?) -> (texts: [String], heldWhileHunting: Int) {
+            var c = WebSocketDissectorConfiguration(maxPayloadShown: 256)
+            c.messageMemory = budget
+            var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+            d.feed(WebSocketFrameEncoder.encode(.text("before"))) { _ in }
+            d.skip(1000) { _ in }
+            var held = 0
+            let cut = 4 * 65_539 - 100  // not where a frame ends: the chain from the gap is still open
+            for start in stride(from: 0, to: cut, by: 16 << 10) {
+                d.feed(Array(junk[start..<min(start + (16 << 10), cut)])) { _ in }
+                held = max(held, budget?.held ?? 0)
+            }
+            #expect(d.isHunting)
+            var texts: [String] = []
+            d.feed(Array(junk[cut...]) + after) { e in if case .message(let m) = e, let t = m.text { texts.append(t) } }
+            d.finish { e in if case .message(let m) = e, let t = m.text { texts.append(t) } }
+            return (texts, held)
+        }
+        let expected = (0..<6).map { "after the gap \($0)" }
+        #expect(run(nil).texts == expected)
+        let ample = DissectionMemoryBudget(limit: 16 << 20)
+        let withRoom = run(ample)
+        #expect(withRoom.texts == expected)
+        #expect(withRoom.heldWhileHunting > 3 * 65_539, "the held bytes were counted (\(withRoom.heldWhileHunting))")
+        #expect(ample.held == 0)
+        let none = DissectionMemoryBudget(limit: 0)
+        let withoutRoom = run(none)
+        #expect(withoutRoom.texts == expected)
+        #expect(none.peak == 0)
+    }
+
     /// 200 dissectors each in the middle of a 4 MiB message, sharing a 16 MiB budget: resident
     /// memory grows by far less than the 800 MiB they would hold whole.
     @Test func manyDissectorsHoldLittle() throws {

@@ -65,9 +65,12 @@ import WebSocketSniffer
     static let response = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n".utf8)
 
     /// Events as `kind@time` (messages as `direction:text@time`), with `|` where the connection ends.
-    static func events(_ deliveries: [(fromClient: Bool, bytes: [UInt8], time: Double)], closeAt: Double) -> [String] {
+    static func events(_ deliveries: [(fromClient: Bool, bytes: [UInt8], time: Double)], closeAt: Double,
+                       memory: DissectionMemoryBudget? = nil) -> [String] {
+        var configuration = WebSocketDissectorConfiguration(maxPayloadShown: nil)
+        configuration.messageMemory = memory
         let c = WebSocketConnectionDissector(id: 1, first: client, second: server, clientIsFirst: true, time: 0,
-                                             configuration: .init(maxPayloadShown: nil), webSocketPorts: [])
+                                             configuration: configuration, webSocketPorts: [])
         var out: [String] = []
         let collect: (SniffEvent) -> Void = { event in
             switch event {
@@ -108,6 +111,22 @@ import WebSocketSniffer
 
     /// Frames right behind the request and then the response (a client that does not wait): the
     /// usual handshake, the frames at their own times.
+    /// Client bytes held for the response take room in the memory budget: with none left, the
+    /// response is taken to be missing at once rather than held for; the room is given back.
+    @Test func heldFramesShareTheMemoryBudget() {
+        let budget = DissectionMemoryBudget(limit: 10)
+        let seen = Self.events([(true, Self.request, 0), (true, Self.text("held"), 0.2), (true, Self.text("and this"), 0.3)],
+                               closeAt: 9, memory: budget)
+        #expect(seen == ["handshake - no-response", "C:held@0.2", "C:and this@0.3", "|", "closed"])
+        #expect(budget.held == 0)
+        let ample = DissectionMemoryBudget(limit: 1 << 20)
+        let waited = Self.events([(true, Self.request, 0), (true, Self.text("held"), 0.2), (false, Self.response, 0.3)],
+                                 closeAt: 9, memory: ample)
+        #expect(waited == ["handshake 101 ok", "C:held@0.2", "|", "closed"])
+        #expect(ample.held == 0)
+        #expect(ample.peak > 0)
+    }
+
     @Test func pipelinedFramesWaitForTheResponse() {
         let seen = Self.events([(true, Self.request + Self.text("a"), 0), (true, Self.text("b"), 0.1), (false, Self.response, 0.2)],
                                closeAt: 9)

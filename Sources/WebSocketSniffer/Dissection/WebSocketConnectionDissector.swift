@@ -217,10 +217,11 @@ public final class WebSocketConnectionDissector {
             requestsBeforeUpgrade(bytes, time: time, emit: emit)
         case .awaitingResponse:
             if isClient {
-                holdClientBytes(Array(bytes), time: time)
+                let roomy = holdClientBytes(Array(bytes), time: time)
                 // Clients wait for the 101 before they send frames (RFC 6455 §4.1): frames long
                 // after the request, or many of them, mean the response is not in the capture.
-                if pendingClientBytes > Self.maxPendingBytes || time - requestTime >= Self.missingResponseDelay {
+                // (So does running out of --max-message-memory, for want of a better choice.)
+                if !roomy || pendingClientBytes > Self.maxPendingBytes || time - requestTime >= Self.missingResponseDelay {
                     startWithoutResponse(time: time, emit: emit)
                 }
                 return
@@ -356,17 +357,32 @@ public final class WebSocketConnectionDissector {
     /// Client bytes that came before the upgrade response, each delivery with its time.
     private var pendingClientDeliveries: [(bytes: [UInt8], time: Double)] = []
     private var pendingClientBytes = 0
+    /// Of those, the bytes held against the session's memory budget.
+    private var pendingCharged = 0
 
-    private func holdClientBytes(_ bytes: [UInt8], time: Double) {
+    /// Holds client bytes until the response; false when the memory budget had no room for them
+    /// (they are held all the same, uncounted, for the caller to let go of soon).
+    @discardableResult
+    private func holdClientBytes(_ bytes: [UInt8], time: Double) -> Bool {
         pendingClientDeliveries.append((bytes, time))
         pendingClientBytes += bytes.count
+        guard let budget = configuration.messageMemory else { return true }
+        guard budget.take(bytes.count) else { return false }
+        pendingCharged += bytes.count
+        return true
+    }
+
+    private func dropHeldClientBytes() {
+        pendingClientDeliveries = []
+        pendingClientBytes = 0
+        configuration.messageMemory?.give(pendingCharged)
+        pendingCharged = 0
     }
 
     /// Dissects the client bytes held for the response, each delivery at its own time.
     private func feedHeldClientBytes(emit: (SniffEvent) -> Void) {
         let held = pendingClientDeliveries
-        pendingClientDeliveries = []
-        pendingClientBytes = 0
+        dropHeldClientBytes()
         for d in held { d.bytes.withUnsafeBytes { feed(.clientToServer, $0, time: d.time, emit: emit) } }
     }
     /// When the upgrade request was seen.
@@ -384,7 +400,11 @@ public final class WebSocketConnectionDissector {
     /// lost the response. The client's frames are dissected anyway (RSV1 decides compression when
     /// permessage-deflate was offered).
     private func startWithoutResponse(time: Double, emit: (SniffEvent) -> Void) {
-        guard var record = handshake else { phase = .notWebSocket; return }
+        guard var record = handshake else {
+            phase = .notWebSocket
+            dropHeldClientBytes()
+            return
+        }
         record.responseError = "no response in the capture (one direction captured, or it was lost): frames dissected without it"
         handshake = record
         emit(.handshake(record))
