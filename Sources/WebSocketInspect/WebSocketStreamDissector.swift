@@ -822,6 +822,16 @@ public struct WebSocketStreamDissector {
         }
     }
 
+    /// Gives back everything this dissector holds against `configuration.messageMemory`, for an
+    /// owner that drops it without finishing it (the buffers go with it).
+    public mutating func releaseMemory() {
+        guard let budget = configuration.messageMemory else { return }
+        budget.give(charged + carryCharged + huntCharged)
+        charged = 0
+        carryCharged = 0
+        huntCharged = 0
+    }
+
     /// The message in progress ended or was given up: its bytes go back to the budget.
     private mutating func endHold() {
         if charged > 0 { configuration.messageMemory?.give(charged) }

@@ -116,6 +116,41 @@ struct DissectorMemoryBudgetTests {
         }
     }
 
+    /// Damaged streams (bytes changed, bytes lost in gaps, cut short) through dissectors with
+    /// little or no room: every round ends, everything taken is given back, and the budget is
+    /// never over its limit by more than buffers' growth.
+    @Test func damagedStreamsGiveBackWhatTheyTake() {
+        var g = Seeded(state: 77)
+        let clean = Self.stream(masked: false, seed: 21)
+        for round in 0..<60 {
+            var bytes = clean
+            for _ in 0..<Int(g.next() % 6) { bytes[Int(g.next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: g.next()) }
+            bytes.removeLast(Int(g.next() % 5_000))
+            let limit = [0, 4_096, 100_000, 1 << 20][round % 4]
+            let budget = DissectionMemoryBudget(limit: limit)
+            var c = WebSocketDissectorConfiguration(maxPayloadShown: 200, deflate: .on)
+            c.assembler.retainedBufferCapacity = 64 << 10
+            c.parser.retainedCarryCapacity = 64 << 10
+            c.messageMemory = budget
+            var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+            var at = 0
+            var events = 0
+            while at < bytes.count {
+                let n = min(bytes.count - at, 1 + Int(g.next() % 30_000))
+                if g.next() % 8 == 0 {
+                    d.skip(n) { _ in events += 1 }
+                } else {
+                    d.feed(Array(bytes[at..<(at + n)])) { _ in events += 1 }
+                }
+                at += n
+                #expect(budget.held <= limit + (2 << 20), "round \(round): \(budget.held) held, limit \(limit)")
+            }
+            d.finish { _ in events += 1 }
+            #expect(events > 0)
+            #expect(budget.held == 0, "round \(round): \(budget.held) bytes still held")
+        }
+    }
+
     /// A message cut off by the end of the stream while it was not held whole: shown as far as it
     /// came, incomplete, as without a budget.
     @Test func anUnfinishedMessageThatDidNotFit() {

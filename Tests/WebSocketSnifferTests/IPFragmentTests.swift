@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import WebSocketCodec
 import WebSocketInspect
@@ -197,5 +198,42 @@ import WebSocketSniffer
             }
             #expect(handed == [[], [], [pieces[2], pieces[0]]], "v6: \(v6)")
         }
+    }
+}
+
+/// Every fixture capture through a session with little memory for messages: what its connections
+/// take is all given back by the end of the capture.
+@Suite struct SessionMemoryBudgetTests {
+    @Test(arguments: [0, 2_000, 64 << 10])
+    func everyFixtureGivesBackWhatItTakes(limit: Int) throws {
+        let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/captures")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".pcap") }.sorted()
+        #expect(names.count >= 17)
+        var used = 0
+        for name in names {
+            let budget = DissectionMemoryBudget(limit: limit)
+            var dissector = WebSocketDissectorConfiguration()
+            dissector.messageMemory = budget
+            dissector.assembler.retainedBufferCapacity = 64 << 10
+            dissector.parser.retainedCarryCapacity = 64 << 10
+            let session = SniffSession(configuration: SniffConfiguration(dissector: dissector, webSocketPorts: [8765, 28081]))
+            let source = try PcapSource(offlinePath: directory.appendingPathComponent(name).path)
+            var messages = 0
+            reading: while true {
+                let result: PcapReadResult
+                do { result = try source.read() } catch { break reading }  // truncated.pcap: what came before it counts
+                switch result {
+                case .packet(let p): session.process(p, linkType: source.linkType) { if case .message = $0 { messages += 1 } }
+                case .timeout, .interrupted: continue
+                case .endOfCapture: break reading
+                }
+            }
+            session.finish { if case .message = $0 { messages += 1 } }
+            #expect(messages > 0 || name.hasPrefix("refused"), "\(name)")
+            #expect(budget.held == 0, "\(name), limit \(limit): \(budget.held) bytes still held")
+            used += budget.peak
+        }
+        if limit > 0 { #expect(used > 0, "some fixture took room in the budget") }
     }
 }

@@ -150,6 +150,13 @@ public final class WebSocketConnectionDissector {
     /// - Parameters:
     ///   - clientIsFirst: true/false when the SYN showed who the client is, nil when unknown.
     ///   - webSocketPorts: ports that speak WebSocket even when no handshake was seen (`--port`).
+    /// A connection dropped without `close` gives back the memory its dissectors held.
+    deinit {
+        fromClient?.releaseMemory()
+        fromServer?.releaseMemory()
+        configuration.messageMemory?.give(pendingCharged)
+    }
+
     public init(id: Int, first: TCPEndpoint, second: TCPEndpoint, clientIsFirst: Bool?, time: Double,
                 configuration: WebSocketDissectorConfiguration, webSocketPorts: Set<Int>) {
         self.id = id
