@@ -162,8 +162,9 @@ public struct WebSocketStreamDissector {
     /// Then a message in progress is incomplete (its next fragments still belong to it), a
     /// message that starts after the gap is whole, and continuation frames whose start was lost
     /// are the capture's loss, not a protocol violation. With permessage-deflate and context
-    /// takeover, every later compressed message of the direction was compressed against history
-    /// that was lost: those are reported incomplete too.
+    /// takeover, later compressed messages of the direction may refer to history that was lost:
+    /// they are inflated with an empty window from the next one on, and one that does not inflate
+    /// is reported incomplete; one that does is exactly what was sent.
     /// Returns whether the frame boundary was kept.
     @discardableResult
     public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
@@ -195,7 +196,10 @@ public struct WebSocketStreamDissector {
         framesLost = true
         endLostOnly = box.assembler.isInsideMessage && !damaged
         damaged = box.assembler.isInsideMessage
-        if configuration.deflate != .off && contextTakeover { inflateHistoryLost = true }
+        if configuration.deflate != .off && contextTakeover {
+            inflateHistoryLost = true
+            freshInflaterNeeded = true
+        }
         return false
     }
 
@@ -617,6 +621,13 @@ public struct WebSocketStreamDissector {
     /// Compressed bytes of this direction may have been lost and its messages share one inflate
     /// window: every later compressed message is inflated without part of its history.
     private var inflateHistoryLost = false
+    /// The next compressed message starts with an empty window: zlib then refuses any reference
+    /// to what came before it ("invalid distance too far back") instead of copying stale bytes,
+    /// so a message that inflates is exactly what was sent.
+    private var freshInflaterNeeded = false
+    /// The message in progress is compressed and its history was lost: if it does not inflate, it
+    /// is reported incomplete (a reference into the lost history), not as a violation.
+    private var historyDependent = false
     /// The message in progress was cut by a gap, and all it holds arrived before the gap: if its
     /// end never comes, what it holds can be shown as it is (its text too).
     private var endLostOnly = false
@@ -639,12 +650,19 @@ public struct WebSocketStreamDissector {
                 }
                 messageOpcode = h.opcode
                 messageCompressed = h.rsv1 && configuration.deflate != .off
-                if messageCompressed && inflateHistoryLost { damaged = true }
+                historyDependent = messageCompressed && inflateHistoryLost
+                if messageCompressed && freshInflaterNeeded {
+                    inflater = nil
+                    freshInflaterNeeded = false
+                }
             }
         }
         if frameDamaged && !h.opcode.isControl {
             damaged = true
-            if messageCompressed && contextTakeover { inflateHistoryLost = true }
+            if messageCompressed && contextTakeover {
+                inflateHistoryLost = true
+                freshInflaterNeeded = true
+            }
         }
         // More of the message in progress after a gap: what it holds is no longer one stretch.
         if endLostOnly && !h.opcode.isControl { endLostOnly = false }
@@ -933,6 +951,8 @@ public struct WebSocketStreamDissector {
                 var v = error
                 v.offset = view.offset
                 violations.append(v)
+                // It may refer to the history a gap took: incomplete, not a violation.
+                if historyDependent { damaged = true }
             }
         }
         let limit = configuration.maxPayloadShown ?? Int.max
@@ -987,6 +1007,7 @@ public struct WebSocketStreamDissector {
         if var failure = s.failure {
             failure.offset = view.offset
             violations.append(failure)
+            if historyDependent { damaged = true }
             // Shown as compressed, as a message held whole is when it does not inflate.
             messageData = s.compressedShown
             return MessageInProgress(

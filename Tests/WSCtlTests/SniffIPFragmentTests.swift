@@ -117,3 +117,46 @@ struct SniffIPFragmentTests {
         #expect(written.records.map(\.data) == input.records.map(\.data))
     }
 }
+
+/// permessage-deflate with context takeover after a lost packet: later compressed messages are
+/// inflated with an empty window, so those that refer back past the gap do not inflate (and are
+/// reported incomplete) while the others are shown whole, exactly as sent.
+@Suite("Sniff after a gap in a compressed connection", .timeLimit(.minutes(3)))
+struct SniffDeflateGapTests {
+    @Test func messagesThatInflateAfterTheGapAreExact() throws {
+        let original = try PcapFile(path: SniffFixtures.path("deflate"))
+        let whole = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("deflate"), "--json", "--full"])
+        func key(_ m: JSON) -> String { "\(m["connection"]) \(m["direction"]) \(m["offset"])" }
+        var byKey: [String: JSON] = [:]
+        for m in whole.kind("message") { byKey[key(m)] = m }
+        let dir = try SniffTempDirectory()
+        var rounds = 0, incomplete = 0, recovered = 0
+        for drop in original.records.indices where original.records[drop].data.count > 120 {
+            var records = original.records
+            records.remove(at: drop)
+            let path = dir.path("gap-\(drop).pcap")
+            try PcapFile(header: original.header, records: records).write(to: path)
+            let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+            guard out.kind("gap").count + out.kind("message").filter({ $0["incomplete"].bool == true }).count > 0 else { continue }
+            rounds += 1
+            var afterGap: Set<String> = []  // connection and direction that lost a message
+            for m in out.kind("message") {
+                let stream = "\(m["connection"]) \(m["direction"])"
+                if m["incomplete"].bool == true {
+                    incomplete += 1
+                    afterGap.insert(stream)
+                    continue
+                }
+                let want = try #require(byKey[key(m)], "packet \(drop + 1) removed: a message the whole capture does not have at \(key(m))")
+                for field in ["inflated_text", "payload_hex", "data_length", "opcode"] {
+                    #expect(m[field].description == want[field].description, "packet \(drop + 1) removed, \(key(m)): \(field)")
+                }
+                #expect(m["errors"].array.isEmpty)
+                if afterGap.contains(stream) && m["compressed"].bool == true { recovered += 1 }
+            }
+        }
+        #expect(rounds >= 10, "packets whose loss leaves a gap in the WebSocket stream")
+        #expect(incomplete > 0)
+        #expect(recovered > 0, "compressed messages after a gap that inflate with an empty window are shown whole")
+    }
+}

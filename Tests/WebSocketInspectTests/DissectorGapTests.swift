@@ -266,8 +266,10 @@ struct DissectorGapTests {
     }
 
     /// permessage-deflate with context takeover: a lost compressed message takes part of the
-    /// window with it, so every later compressed message is inflated without its full history and
-    /// is reported incomplete; an uncompressed message after the gap is whole.
+    /// window with it. Later compressed messages are inflated with an empty window: one that
+    /// refers back past the gap does not inflate and is reported incomplete (not as a violation);
+    /// one that refers to nothing before it, and those that then refer only to it, are whole.
+    /// An uncompressed message after the gap is whole.
     @Test func compressedMessagesAfterAGapWithContextTakeover() {
         let compressor = PerMessageDeflateCompressor()
         let sentence = "the quick brown fox jumps over the lazy dog, "
@@ -276,10 +278,14 @@ struct DissectorGapTests {
         let three = Self.compressed(compressor, sentence + "three")
         let four = Self.compressed(compressor, sentence + "four")
         let config = WebSocketDissectorConfiguration(maxPayloadShown: nil, deflate: .on)
-        let seen = Self.run([.bytes(one), .gap(lost.count), .bytes(three + Self.text("plain") + four)], config: config)
-        #expect(seen.messages.map(\.incomplete) == [false, true, false, true])
+        let fresh = Self.compressed(compressor, "%0123456789@#&*+=<>[]^_{}~%")
+        let again = Self.compressed(compressor, "%0123456789@#&*+=<>[]^_{}~% #2")
+        let seen = Self.run([.bytes(one), .gap(lost.count), .bytes(three + Self.text("plain") + four + fresh + again)], config: config)
+        #expect(seen.messages.map(\.incomplete) == [false, true, false, true, false, false])
         #expect(seen.messages.first?.text == sentence + "one")
         #expect(seen.messages[2].text == "plain")
+        #expect(seen.messages[4].text == "%0123456789@#&*+=<>[]^_{}~%")
+        #expect(seen.messages[5].text == "%0123456789@#&*+=<>[]^_{}~% #2")
         #expect(seen.violations.isEmpty, "\(seen.violations)")
     }
 
@@ -299,7 +305,10 @@ struct DissectorGapTests {
         }
         let server = Self.run([.bytes(serverFrames[0]), .gap(serverFrames[1].count), .bytes(serverFrames[2])],
                               config: config, direction: .serverToClient)
-        #expect(server.messages.map(\.incomplete) == [false, true])
+        // With context takeover there, "three three three" is inflated with an empty window: it
+        // refers to nothing before it, so it inflates, and is then exactly what was sent.
+        #expect(server.messages.map(\.incomplete) == [false, false])
+        #expect(server.messages.last?.text == "three three three")
     }
 
     /// A gap inside a frame that announces 2^40 bytes (a hostile or damaged capture: sniff sees

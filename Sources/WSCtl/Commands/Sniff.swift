@@ -25,8 +25,9 @@ extension WSCtlCommand {
                 frame, where five plausible frame headers follow one another, or live, when the connection has \
                 been quiet for a second: a resync line says where, and how many bytes it passed over). \
                 A message that lost bytes is \
-                marked incomplete; so is, with permessage-deflate context takeover, every later \
-                compressed message of that direction (inflated without part of its history). A frame \
+                marked incomplete; so is, with permessage-deflate context takeover, a later compressed \
+                message of that direction that refers back to what the gap took (they are inflated \
+                with an empty window, so those that inflate are exact). A frame \
                 or message whose end never came (a gap took it, or the capture or the connection ended \
                 first) is shown as far as it arrived and marked incomplete, not dropped.
 
