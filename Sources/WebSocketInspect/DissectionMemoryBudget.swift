@@ -21,6 +21,9 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
     public private(set) var peak = 0
     /// Messages that did not fit and were shown from their first bytes only.
     public private(set) var messagesNotHeldWhole = 0
+    /// Compressed messages left uninflated: there was no room for their direction's inflater
+    /// (its window and state, up to about 40 KiB).
+    public private(set) var messagesNotInflated = 0
 
     public init(limit: Int) {
         precondition(limit >= 0, "a memory budget cannot be negative")
@@ -47,5 +50,9 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
 
     func noteMessageNotHeldWhole() {
         messagesNotHeldWhole += 1
+    }
+
+    func noteMessageNotInflated() {
+        messagesNotInflated += 1
     }
 }

@@ -31,6 +31,8 @@ public struct WebSocketStreamDissector {
     private var carryCharged = 0
     /// Bytes held after a gap while the next frame start is looked for, held against the same.
     private var huntCharged = 0
+    /// The inflater's window and state, held against the same.
+    private var inflaterCharged = 0
     /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
     /// are kept (`streamed` follows it when it is compressed).
     private var notHeldWhole = false
@@ -45,6 +47,8 @@ public struct WebSocketStreamDissector {
         /// Message byte at which the inflated text stopped being UTF-8.
         var invalidAt: Int?
         var failure: WebSocketViolation?
+        /// There was no room for an inflater: the message is not inflated.
+        var noInflater = false
         /// The first compressed bytes, shown instead when the message does not inflate (as for a
         /// message held whole).
         var compressedShown: [UInt8] = []
@@ -411,7 +415,12 @@ public struct WebSocketStreamDissector {
         settleHunt(atEnd: true, emit)
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
-        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+        if configuration.messageMemory != nil {
+            holdCarry(emit)
+            holdHunt()
+            // The stream is over: its inflate window is no longer needed.
+            dropInflater()
+        }
     }
 
     /// The stream has gone quiet while bytes after a gap are held (a live capture waits for more
@@ -652,7 +661,7 @@ public struct WebSocketStreamDissector {
                 messageCompressed = h.rsv1 && configuration.deflate != .off
                 historyDependent = messageCompressed && inflateHistoryLost
                 if messageCompressed && freshInflaterNeeded {
-                    inflater = nil
+                    dropInflater()
                     freshInflaterNeeded = false
                 }
             }
@@ -844,10 +853,29 @@ public struct WebSocketStreamDissector {
     /// owner that drops it without finishing it (the buffers go with it).
     public mutating func releaseMemory() {
         guard let budget = configuration.messageMemory else { return }
-        budget.give(charged + carryCharged + huntCharged)
+        budget.give(charged + carryCharged + huntCharged + inflaterCharged)
         charged = 0
         carryCharged = 0
         huntCharged = 0
+        inflaterCharged = 0
+    }
+
+    /// Forgets the inflater (its window goes with it) and gives back its room.
+    private mutating func dropInflater() {
+        inflater = nil
+        if inflaterCharged > 0 { configuration.messageMemory?.give(inflaterCharged) }
+        inflaterCharged = 0
+    }
+
+    /// A compressed message left uninflated for want of memory for an inflater: shown as
+    /// compressed and incomplete; with context takeover the messages after it miss its history.
+    private mutating func leftUninflated() {
+        configuration.messageMemory?.noteMessageNotInflated()
+        damaged = true
+        if contextTakeover {
+            inflateHistoryLost = true
+            freshInflaterNeeded = true
+        }
     }
 
     /// The message in progress ended or was given up: its bytes go back to the budget.
@@ -859,7 +887,7 @@ public struct WebSocketStreamDissector {
             // A message the assembler gave up (past its limits) without completing: end it in the
             // inflater as well, so the next one starts clean.
             streamed = nil
-            _ = try? decompressor().finishMessage()
+            _ = try? inflater?.finishMessage()
         }
     }
 
@@ -870,12 +898,16 @@ public struct WebSocketStreamDissector {
         streamed = nil
         let room = (configuration.maxPayloadShown ?? Int.max) - s.compressedShown.count
         if room > 0 { s.compressedShown.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room))) }
-        if s.failure == nil {
-            do {
-                let out = try decompressor().inflate(bytes)
-                absorbInflated(out, into: &s)
-            } catch {
-                s.failure = error
+        if s.failure == nil && !s.noInflater {
+            if let d = decompressor() {
+                do {
+                    let out = try d.inflate(bytes)
+                    absorbInflated(out, into: &s)
+                } catch {
+                    s.failure = error
+                }
+            } else {
+                s.noInflater = true
             }
         }
         streamed = s
@@ -935,9 +967,9 @@ public struct WebSocketStreamDissector {
             streamed = nil
             return makeStreamedMessage(view, &s, violations: violations)
         }
-        if view.compressed {
+        if view.compressed, let d = decompressor() {
             do {
-                let out = try inflate(view.payload)
+                let out = try d.inflateMessage(view.payload)
                 inflated = out
                 if view.opcode == .text {
                     if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
@@ -954,6 +986,8 @@ public struct WebSocketStreamDissector {
                 // It may refer to the history a gap took: incomplete, not a violation.
                 if historyDependent { damaged = true }
             }
+        } else if view.compressed {
+            leftUninflated()
         }
         let limit = configuration.maxPayloadShown ?? Int.max
         let isText = isValidText && view.opcode == .text
@@ -995,19 +1029,23 @@ public struct WebSocketStreamDissector {
     private mutating func makeStreamedMessage(_ view: WebSocketMessageView, _ s: inout StreamedInflate,
                                               violations: [WebSocketViolation]) -> MessageInProgress {
         var violations = violations
-        if s.failure == nil {
+        if s.failure == nil && !s.noInflater, let d = inflater {
             do {
-                absorbInflated(try decompressor().finishMessage(), into: &s)
+                absorbInflated(try d.finishMessage(), into: &s)
             } catch {
                 s.failure = error
             }
         }
         let length = view.payload.count + view.missing + view.unkept
         var isText = false
-        if var failure = s.failure {
-            failure.offset = view.offset
-            violations.append(failure)
-            if historyDependent { damaged = true }
+        if s.failure != nil || s.noInflater {
+            if var failure = s.failure {
+                failure.offset = view.offset
+                violations.append(failure)
+                if historyDependent { damaged = true }
+            } else {
+                leftUninflated()
+            }
             // Shown as compressed, as a message held whole is when it does not inflate.
             messageData = s.compressedShown
             return MessageInProgress(
@@ -1037,17 +1075,21 @@ public struct WebSocketStreamDissector {
         messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(limit)))
     }
 
-    private mutating func inflate(_ payload: UnsafeRawBufferPointer) throws(WebSocketViolation) -> [UInt8] {
-        try decompressor().inflateMessage(payload)
-    }
-
-    /// This direction's inflater, made when its first compressed message comes.
-    private mutating func decompressor() -> PerMessageDeflateDecompressor {
+    /// This direction's inflater, made when its first compressed message comes; nil when
+    /// `configuration.messageMemory` has no room for its window and state.
+    private mutating func decompressor() -> PerMessageDeflateDecompressor? {
         if let inflater { return inflater }
         let server = direction == .serverToClient
+        let bits = server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits
+        if let budget = configuration.messageMemory {
+            // zlib's window (at least 9 bits are used) and its inflate state, about 7 KiB.
+            let cost = (1 << max(9, bits)) + (8 << 10)
+            guard budget.take(cost) else { return nil }
+            inflaterCharged = cost
+        }
         let made = PerMessageDeflateDecompressor(
             PerMessageDeflateDirection(
-                windowBits: server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits,
+                windowBits: bits,
                 noContextTakeover: server ? configuration.serverNoContextTakeover : configuration.clientNoContextTakeover),
             maxInflatedSize: configuration.maxInflatedSize)
         inflater = made

@@ -91,12 +91,21 @@ struct DissectorMemoryBudgetTests {
         // Envelopes that have to be collected: in fragmented or compressed messages.
         let collected = messages.filter { if case .message(let m) = $0 { m.envelope != nil && (m.fragmentCount > 1 || m.compressed) } else { false } }.count
         #expect(collected > 12)
+        let collectedPlain = messages.filter { if case .message(let m) = $0 { m.envelope != nil && m.fragmentCount > 1 && !m.compressed } else { false } }.count
         for limit in [0, 100_000, 400_000, 1 << 20, 1 << 30] {
             let budget = DissectionMemoryBudget(limit: limit)
             let limited = Self.records(bytes, budget: budget, direction: direction, seed: 5)
             #expect(limited.count == unlimited.count)
             var envelopesLost = 0
+            var uninflated = 0
             for (l, u) in zip(limited, unlimited) {
+                // With no room even for an inflater, compressed messages are shown compressed,
+                // incomplete, with nothing called a violation; the rest as usual.
+                if limit == 0, case .message(let lm) = l, case .message(let um) = u, um.compressed {
+                    #expect(lm.incomplete && lm.text == nil && lm.violations.isEmpty && lm.length == um.length)
+                    uninflated += 1
+                    continue
+                }
                 if case .message(let lm) = l, case .message(let um) = u, lm.envelope == nil, um.envelope != nil { envelopesLost += 1 }
                 #expect(Self.render(l, withoutEnvelope: true) == Self.render(u, withoutEnvelope: true), "limit \(limit)")
                 if case .message(let lm) = l, case .message(let um) = u, let e = lm.envelope {
@@ -106,11 +115,14 @@ struct DissectorMemoryBudgetTests {
             // Every large message not held whole loses its envelope, and only those do.
             #expect(envelopesLost <= budget.messagesNotHeldWhole, "limit \(limit)")
             switch limit {
-            case 0: #expect(envelopesLost == collected, "with no room, every collected envelope is lost")
+            case 0:
+                #expect(envelopesLost == collectedPlain, "with no room, every collected envelope is lost")
+                #expect(uninflated > 12 && uninflated == budget.messagesNotInflated)
             case 1 << 30: #expect(budget.messagesNotHeldWhole == 0)
             case 100_000: #expect(budget.messagesNotHeldWhole > 0)
             default: break
             }
+            if limit > 0 { #expect(budget.messagesNotInflated == 0, "limit \(limit): room for the one inflater") }
             #expect(budget.held == 0, "limit \(limit): \(budget.held) bytes still held after the last message")
             #expect(budget.peak <= max(limit * 2, 0), "limit \(limit): peak \(budget.peak)")
         }
@@ -260,6 +272,64 @@ struct DissectorMemoryBudgetTests {
         let withoutRoom = run(none)
         #expect(withoutRoom.texts == expected)
         #expect(none.peak == 0)
+    }
+
+    /// 2,000 directions each with one compressed message, sharing 4 MiB: each inflater (a 32 KiB
+    /// window and its state) takes room, the directions that find none show their message
+    /// compressed and incomplete (counted), and the room comes back when the streams end.
+    @Test func inflatersShareTheBudget() {
+        let budget = DissectionMemoryBudget(limit: 4 << 20)
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: 256, deflate: .on)
+        c.messageMemory = budget
+        let text = "squeeze me, squeeze me, squeeze me"
+        let payload = PerMessageDeflateCompressor().compress(Array(text.utf8))
+        let frame = WebSocketFrameEncoder.encode(WebSocketFrame(rsv1: true, opcode: .text, payload: payload))
+        var dissectors: [WebSocketStreamDissector] = []
+        var whole = 0, uninflated = 0
+        for _ in 0..<2_000 {
+            var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+            d.feed(frame) { e in
+                guard case .message(let m) = e else { return }
+                if m.text == text && !m.incomplete { whole += 1 }
+                if m.incomplete && m.text == nil && m.data == payload && m.violations.isEmpty { uninflated += 1 }
+            }
+            dissectors.append(d)
+        }
+        #expect(whole + uninflated == 2_000)
+        #expect(whole > 50 && whole <= (4 << 20) / (32 << 10), "\(whole) inflaters")
+        #expect(uninflated == budget.messagesNotInflated)
+        #expect(budget.held <= 4 << 20)
+        for i in dissectors.indices { dissectors[i].finish { _ in } }
+        #expect(budget.held == 0)
+    }
+
+    /// A direction that found no room for its inflater gets one when room comes back: with context
+    /// takeover it starts with an empty window, so a message that refers to nothing before it is
+    /// whole and one that refers back to the uninflated message is incomplete.
+    @Test func anInflaterMadeLateStartsWithAnEmptyWindow() {
+        let budget = DissectionMemoryBudget(limit: 45_000)
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: nil, deflate: .on)
+        c.messageMemory = budget
+        func messages(_ d: inout WebSocketStreamDissector, _ frames: [UInt8]) -> [String] {
+            var out: [String] = []
+            d.feed(frames) { e in if case .message(let m) = e { out.append(m.incomplete ? "incomplete" : (m.text ?? "?")) } }
+            return out
+        }
+        func compressed(_ compressor: PerMessageDeflateCompressor, _ text: String) -> [UInt8] {
+            WebSocketFrameEncoder.encode(WebSocketFrame(rsv1: true, opcode: .text, payload: compressor.compress(Array(text.utf8))))
+        }
+        let first = PerMessageDeflateCompressor(), second = PerMessageDeflateCompressor()
+        var a = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+        var b = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+        #expect(messages(&a, compressed(first, "the first direction takes the room")) == ["the first direction takes the room"])
+        #expect(messages(&b, compressed(second, "the quick brown fox jumps")) == ["incomplete"])
+        a.finish { _ in }
+        let fresh = "%0123456789@#&*+=<>[]^_{}~%"
+        #expect(messages(&b, compressed(second, fresh)) == [fresh])
+        #expect(messages(&b, compressed(second, "the quick brown fox jumps again")) == ["incomplete"])
+        #expect(budget.messagesNotInflated == 1)
+        b.finish { _ in }
+        #expect(budget.held == 0)
     }
 
     /// 200 dissectors each in the middle of a 4 MiB message, sharing a 16 MiB budget: resident

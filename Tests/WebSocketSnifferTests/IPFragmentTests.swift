@@ -29,8 +29,8 @@ import WebSocketSniffer
     }
 
     /// Texts of the messages sniff finds in `packets` (raw IPv4), and its skip counts.
-    static func sniff(_ packets: [[UInt8]]) -> (texts: [String], skipped: [PacketSkipReason: Int]) {
-        let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(server.port)]))
+    static func sniff(_ packets: [[UInt8]], port: UInt16 = server.port) -> (texts: [String], skipped: [PacketSkipReason: Int]) {
+        let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(port)]))
         var texts: [String] = []
         let collect: (SniffEvent) -> Void = { event in
             if case .message(_, _, _, let m, _) = event { texts.append(m.textString ?? "?") }
@@ -123,19 +123,7 @@ import WebSocketSniffer
     }
 
     static func sniff6(_ packets: [[UInt8]]) -> (texts: [String], skipped: [PacketSkipReason: Int]) {
-        let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(Build.server6.port)]))
-        var texts: [String] = []
-        let collect: (SniffEvent) -> Void = { event in
-            if case .message(_, _, _, let m, _) = event { texts.append(m.textString ?? "?") }
-        }
-        for (n, bytes) in packets.enumerated() {
-            bytes.withUnsafeBytes { raw in
-                let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 0, wireLength: raw.count, data: raw)
-                session.process(packet, linkType: PcapLinkType.raw, emit: collect)
-            }
-        }
-        session.finish(emit: collect)
-        return (texts, session.skipped)
+        sniff(packets, port: Build.server6.port)
     }
 
     @Test(arguments: [([0, 1, 2, 3], false), ([3, 1, 0, 2], false), ([0, 1, 2, 3], true), ([2, 0, 3, 1, 0], true)])

@@ -74,7 +74,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
-        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and bytes held after gaps, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
+        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments), bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
@@ -291,11 +291,14 @@ extension WSCtlCommand {
             let memory = session.configuration.dissector.messageMemory
             if stats {
                 printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats,
-                                   notHeldWhole: memory?.messagesNotHeldWhole ?? 0)
+                                   notHeldWhole: memory?.messagesNotHeldWhole ?? 0, notInflated: memory?.messagesNotInflated ?? 0)
             }
             Output.flush()
             if let memory, memory.messagesNotHeldWhole > 0 {
-                Output.warning("\(memory.messagesNotHeldWhole) messages did not fit in --max-message-memory \(maxMessageMemory) (all connections' messages being collected at once): they are shown from their first bytes, without envelopes; a larger limit shows them whole")
+                Output.warning("\(memory.messagesNotHeldWhole) messages did not fit in --max-message-memory \(maxMessageMemory) (all connections' messages being collected at once): only their first bytes were kept, so they are shown as usual but without envelopes; a larger limit holds them whole")
+            }
+            if let memory, memory.messagesNotInflated > 0 {
+                Output.warning("\(memory.messagesNotInflated) compressed messages were left uninflated (shown compressed, marked incomplete): --max-message-memory \(maxMessageMemory) had no room for their connection's inflate window")
             }
             let skippedTotal = session.skipped.values.reduce(0, +)
             if skippedTotal > 0 && !json {
@@ -619,7 +622,7 @@ struct SniffPrinter {
     }
 
     func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
-                    notHeldWhole: Int = 0) {
+                    notHeldWhole: Int = 0, notInflated: Int = 0) {
         let messages = summaries.reduce(0) { $0 + $1.messages.values.reduce(0, +) }
         let bytes = summaries.reduce(0) { $0 + $1.bytes.values.reduce(0, +) }
         if mode == .json {
@@ -632,6 +635,7 @@ struct SniffPrinter {
             w.int("messages", messages)
             w.int("bytes", bytes)
             w.int("messages_not_held_whole", notHeldWhole)
+            w.int("messages_not_inflated", notInflated)
             if let live { w.uint("kernel_received", live.received); w.uint("kernel_dropped", live.dropped) }
             Output.line(w.finish())
             return
@@ -647,7 +651,8 @@ struct SniffPrinter {
             Output.line("            opcodes: \(ops)\(s.violations > 0 ? ", violations \(s.violations)" : "")\(s.gaps > 0 ? ", gaps \(s.gaps)" : "")")
         }
         Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes"
-                    + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : ""))
+                    + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
+                    + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : ""))
         if let live { Output.line("kernel: \(live.received) received, \(live.dropped) dropped") }
     }
 }
