@@ -99,6 +99,9 @@ public struct MessageRecord: Sendable {
     /// sent. Also set on a compressed message after a gap when the direction uses context
     /// takeover: it was inflated without part of the history it was compressed against.
     public var incomplete = false
+    /// A text message that did not fit in `WebSocketDissectorConfiguration.messageMemory`: only
+    /// its first bytes were kept, so no envelope was looked for in it.
+    public var envelopeUnchecked = false
 }
 
 public enum DissectionEvent: Sendable {
@@ -191,11 +194,14 @@ public struct MessageRecordView {
     /// Also set on a compressed message after a gap when the direction uses context takeover: it
     /// was inflated without part of the history it was compressed against.
     public var incomplete: Bool
+    /// See `MessageRecord.envelopeUnchecked`.
+    public var envelopeUnchecked: Bool
 
     public init(index: Int, opcode: WebSocketOpcode, offset: Int, endOffset: Int, length: Int, fragmentCount: Int,
                 compressed: Bool, data: UnsafeRawBufferPointer, dataLength: Int, dataTruncated: Bool,
                 text: UnsafeRawBufferPointer?, textEndsInsideCharacter: Bool, envelope: EnvelopeSummary?,
-                violations: [WebSocketViolation], incomplete: Bool) {
+                violations: [WebSocketViolation], incomplete: Bool, envelopeUnchecked: Bool = false) {
+        self.envelopeUnchecked = envelopeUnchecked
         self.index = index
         self.opcode = opcode
         self.offset = offset
@@ -255,7 +261,7 @@ extension MessageRecord {
         self.init(index: v.index, opcode: v.opcode, offset: v.offset, endOffset: v.endOffset, length: v.length,
                   fragmentCount: v.fragmentCount, compressed: v.compressed, data: Array(v.data), dataLength: v.dataLength,
                   dataTruncated: v.dataTruncated, text: v.textString, envelope: v.envelope, violations: v.violations,
-                  incomplete: v.incomplete)
+                  incomplete: v.incomplete, envelopeUnchecked: v.envelopeUnchecked)
     }
 
     /// The record borrowed as a view (for the renderers, which work on views).
@@ -265,7 +271,8 @@ extension MessageRecord {
                 try body(MessageRecordView(index: index, opcode: opcode, offset: offset, endOffset: endOffset, length: length,
                                            fragmentCount: fragmentCount, compressed: compressed, data: data, dataLength: dataLength,
                                            dataTruncated: dataTruncated, text: text, textEndsInsideCharacter: false,
-                                           envelope: envelope, violations: violations, incomplete: incomplete))
+                                           envelope: envelope, violations: violations, incomplete: incomplete,
+                                           envelopeUnchecked: envelopeUnchecked))
             }
         }
     }

@@ -82,6 +82,8 @@ public struct WebSocketStreamDissector {
         var textLength: Int
         var envelope: EnvelopeBox?
         var violations: [WebSocketViolation]
+        /// A text message not held whole (`messageMemory`): no envelope was looked for in it.
+        var envelopeUnchecked = false
     }
 
     public init(configuration: WebSocketDissectorConfiguration = .init(), direction: WebSocketDirection? = nil) {
@@ -482,6 +484,7 @@ public struct WebSocketStreamDissector {
         // end, an envelope's JSON) cannot be judged.
         m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
         m.envelope = nil
+        m.envelopeUnchecked = false  // no unfinished message is looked at
         m.index = messageCount
         violationCount += m.violations.count
         let data = m.dataIsPiecePayload ? [] : messageData
@@ -945,7 +948,7 @@ public struct WebSocketStreamDissector {
             fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
             dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
             textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope?.value, violations: m.violations,
-            incomplete: incomplete ?? damaged)))
+            incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)))
     }
 
     /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message
@@ -1011,7 +1014,8 @@ public struct WebSocketStreamDissector {
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
                 length: view.payload.count + view.missing + view.unkept, fragmentCount: view.fragmentCount, compressed: view.compressed,
                 dataLength: data.count + missing, dataTruncated: truncated,
-                dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations)
+                dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations,
+                envelopeUnchecked: isText && configuration.recogniseEnvelopes && view.unkept > 0)
         }
         if let inflated {
             return inflated.withUnsafeBytes { data in
@@ -1067,7 +1071,8 @@ public struct WebSocketStreamDissector {
             index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
             length: length, fragmentCount: view.fragmentCount, compressed: true,
             dataLength: s.length, dataTruncated: s.length > messageData.count,
-            dataIsPiecePayload: false, isText: isText, textLength: textLength, envelope: nil, violations: violations)
+            dataIsPiecePayload: false, isText: isText, textLength: textLength, envelope: nil, violations: violations,
+            envelopeUnchecked: isText && configuration.recogniseEnvelopes)
     }
 
     private mutating func keepShown(_ data: UnsafeRawBufferPointer, _ limit: Int) {

@@ -96,6 +96,8 @@ public enum DissectionRenderer {
         } else {
             out.jsonNull()
         }
+        // Only when true: a text message not held whole (--max-message-memory) was not looked at.
+        if m.envelopeUnchecked { out.jsonBool("envelope_unchecked", true) }
         writeErrors(m.violations, to: &out)
         out.endJSONLine()
     }
@@ -226,6 +228,7 @@ public enum DissectionRenderer {
         head += m.fragmentCount == 1 ? ", 1 fragment" : ", \(m.fragmentCount) fragments"
         if m.compressed { head += ", deflated \(m.length) → \(m.dataLength)" }
         if m.incomplete { head += style.yellow(", incomplete (bytes lost in a capture gap, or its end not captured)") }
+        if m.envelopeUnchecked { head += style.dim(", not held whole (--max-message-memory): envelope not checked") }
         var lines = [head]
         let indent = prefix + "  "
         if let e = m.envelope {
