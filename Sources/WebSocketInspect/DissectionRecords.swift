@@ -96,8 +96,9 @@ public struct MessageRecord: Sendable {
     public var envelope: EnvelopeSummary?
     public var violations: [WebSocketViolation]
     /// Bytes of the message were lost in a capture gap: its length and content are not what was
-    /// sent. Also set on a compressed message after a gap when the direction uses context
-    /// takeover: it was inflated without part of the history it was compressed against.
+    /// sent. Also set on a compressed message that could not be inflated because, with context
+    /// takeover, it refers back to history a gap took, or because there was no memory for an
+    /// inflater (`messageMemory`).
     public var incomplete = false
     /// A text message that did not fit in `WebSocketDissectorConfiguration.messageMemory`: only
     /// its first bytes were kept, so no envelope was looked for in it.
@@ -191,8 +192,8 @@ public struct MessageRecordView {
     public var violations: [WebSocketViolation]
     /// Bytes of the message were lost in a capture gap, or its end never came (a gap took it, or
     /// the capture or the connection ended first): its length and content are not what was sent.
-    /// Also set on a compressed message after a gap when the direction uses context takeover: it
-    /// was inflated without part of the history it was compressed against.
+    /// Also set on a compressed message that could not be inflated for want of its history or of
+    /// memory (see `MessageRecord.incomplete`).
     public var incomplete: Bool
     /// See `MessageRecord.envelopeUnchecked`.
     public var envelopeUnchecked: Bool

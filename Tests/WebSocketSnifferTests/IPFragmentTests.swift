@@ -165,6 +165,26 @@ import WebSocketSniffer
         #expect(packet == expected)
     }
 
+    /// Copies of one fragment over and over, for -w: the packets kept for a datagram are bounded;
+    /// past the bound the datagram is given up and its fragments counted.
+    @Test func keptFragmentPacketsAreBounded() {
+        let reassembler = IPFragmentReassembler(keepsPackets: true)
+        let pieces = Self.fragments(of: Self.packets(text: String(repeating: "d", count: 150)).data, size: 64)
+        var results = 0
+        for n in 0..<20_000 {
+            pieces[0].withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                let packet = PcapPacket(number: n + 1, seconds: 1, nanoseconds: 0, wireLength: raw.count, data: raw)
+                if reassembler.add(fragment!, packet: packet, time: 1) != nil { results += 1 }
+            }
+        }
+        #expect(results == 0)
+        let perDatagram = IPFragmentReassembler.maxKeptPacketBytes / pieces[0].count + 1
+        #expect(reassembler.takeDropped() >= 20_000 - perDatagram)
+        #expect(reassembler.pending <= 1)
+    }
+
     /// With `keepsFragmentPackets` (for -w), the packet that completes a datagram comes with the
     /// packets of its other fragments, in the order they came.
     @Test func earlierFragmentsAreHandedOver() {

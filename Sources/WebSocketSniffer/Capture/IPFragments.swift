@@ -65,9 +65,14 @@ public final class IPFragmentReassembler {
         var total: Int?
         var fragments = 0
         var lastTime: Double
-        /// The fragments' packets, when `keepsPackets`.
+        /// The fragments' packets, when `keepsPackets`, and their bytes.
         var packets: [CapturedPacketCopy] = []
+        var packetBytes = 0
     }
+
+    /// Packet bytes kept for one datagram at most (`keepsPackets`): its data is at most 64 KiB,
+    /// so more means copies of fragments over and over; the datagram is then given up.
+    public static let maxKeptPacketBytes = 256 << 10
 
     /// Keep a copy of each fragment's packet until its datagram is whole, to hand back with it.
     public let keepsPackets: Bool
@@ -157,6 +162,11 @@ public final class IPFragmentReassembler {
             return (header + p.data[0..<total], p.packets)
         }
         if keepsPackets {
+            p.packetBytes += data.count
+            guard p.packetBytes <= Self.maxKeptPacketBytes else {
+                dropped += p.fragments
+                return nil
+            }
             p.packets.append(CapturedPacketCopy(bytes: Array(data), seconds: packet.seconds, nanoseconds: packet.nanoseconds,
                                                 wireLength: packet.wireLength))
         }

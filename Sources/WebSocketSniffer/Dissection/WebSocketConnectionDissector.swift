@@ -147,9 +147,6 @@ public final class WebSocketConnectionDissector {
         return d
     }
 
-    /// - Parameters:
-    ///   - clientIsFirst: true/false when the SYN showed who the client is, nil when unknown.
-    ///   - webSocketPorts: ports that speak WebSocket even when no handshake was seen (`--port`).
     /// A connection dropped without `close` gives back the memory its dissectors held.
     deinit {
         fromClient?.releaseMemory()
@@ -157,6 +154,9 @@ public final class WebSocketConnectionDissector {
         configuration.messageMemory?.give(pendingCharged)
     }
 
+    /// - Parameters:
+    ///   - clientIsFirst: true/false when the SYN showed who the client is, nil when unknown.
+    ///   - webSocketPorts: ports that speak WebSocket even when no handshake was seen (`--port`).
     public init(id: Int, first: TCPEndpoint, second: TCPEndpoint, clientIsFirst: Bool?, time: Double,
                 configuration: WebSocketDissectorConfiguration, webSocketPorts: Set<Int>) {
         self.id = id
