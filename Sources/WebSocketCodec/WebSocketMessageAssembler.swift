@@ -159,26 +159,21 @@ public struct WebSocketMessageAssembler: Sendable {
         buffer = []
     }
 
-    /// Bytes of the message in progress kept so far.
-    public var keptCount: Int { buffer.count }
-    /// The memory those bytes take: what the buffer holding them has room for.
+    /// The memory the bytes kept of the message in progress take: what their buffer has room for.
     public var keptCapacity: Int { buffer.capacity }
 
     /// Lends `body` the bytes kept of the message in progress, then forgets all but the first
     /// `keepFirst` of them (they count as unkept from then on, as if `receive(_:keeping:_:)` had
     /// been told so from the start). For a caller that finds it cannot hold a message whole after
-    /// all and goes on with what it needs (a prefix to show, inflating as bytes come). Returns how
-    /// many bytes were let go.
-    @discardableResult
-    public mutating func releaseKept(keepingFirst keepFirst: Int, _ body: (UnsafeRawBufferPointer) -> Void = { _ in }) -> Int {
-        guard inMessage, !discarding else { return 0 }
+    /// all and goes on with what it needs (a prefix to show, inflating as bytes come).
+    public mutating func releaseKept(keepingFirst keepFirst: Int, _ body: (UnsafeRawBufferPointer) -> Void = { _ in }) {
+        guard inMessage, !discarding else { return }
         buffer.withUnsafeBytes { body($0) }
         let letGo = max(0, buffer.count - max(0, keepFirst))
-        guard letGo > 0 else { return 0 }
+        guard letGo > 0 else { return }
         unkept += letGo
         // A new buffer just large enough (trimming would keep the old one's room).
         buffer = keepFirst <= 0 ? [] : Array(buffer[..<keepFirst])
-        return letGo
     }
 
     /// True while a fragmented message is unfinished.

@@ -48,6 +48,18 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
         held = max(0, held - count)
     }
 
+    /// Moves a holder's share, `charged`, to `wanted`: gives back what it no longer needs, or takes
+    /// what it needs more. False, changing nothing, when there is no room for the increase.
+    func adjust(_ charged: inout Int, to wanted: Int) -> Bool {
+        if wanted < charged {
+            give(charged - wanted)
+        } else if wanted > charged {
+            guard take(wanted - charged) else { return false }
+        }
+        charged = wanted
+        return true
+    }
+
     func noteMessageNotHeldWhole() {
         messagesNotHeldWhole += 1
     }

@@ -383,28 +383,19 @@ public struct WebSocketStreamDissector {
     private mutating func holdHunt() {
         guard let budget = configuration.messageMemory else { return }
         let small = 1 << 16
-        var room = hunt?.bytes.capacity ?? 0
-        if room <= small { room = 0 }
-        if room < huntCharged {
-            budget.give(huntCharged - room)
-            huntCharged = room
-        } else if room > huntCharged {
-            if budget.take(room - huntCharged) {
-                huntCharged = room
-            } else if var h = hunt {
-                hunt = nil
-                // Offsets before the last 64 KiB are given up, judged or not (the gap's end too).
-                if h.atGapEnd {
-                    h.atGapEnd = false
-                    h.scan = max(h.scan, 1)
-                }
-                h.scan = max(h.scan, h.bytes.count - small)
-                Self.trim(&h, to: small, newBuffer: true)
-                hunt = h
-                budget.give(huntCharged)
-                huntCharged = 0
-            }
+        let room = hunt?.bytes.capacity ?? 0
+        guard !budget.adjust(&huntCharged, to: room > small ? room : 0), var h = hunt else { return }
+        hunt = nil
+        // Offsets before the last 64 KiB are given up, judged or not (the gap's end too).
+        if h.atGapEnd {
+            h.atGapEnd = false
+            h.scan = max(h.scan, 1)
         }
+        h.scan = max(h.scan, h.bytes.count - small)
+        Self.trim(&h, to: small, newBuffer: true)
+        hunt = h
+        budget.give(huntCharged)
+        huntCharged = 0
     }
 
     /// The end of the stream while looking for a frame start after a gap: the earliest offset
@@ -798,11 +789,7 @@ public struct WebSocketStreamDissector {
         }
         guard let budget = configuration.messageMemory else { return Int.max }
         // The assembler may have let the message go (it broke a limit): so much less is held.
-        let kept = box.assembler.keptCapacity
-        if charged > kept {
-            budget.give(charged - kept)
-            charged = kept
-        }
+        if charged > box.assembler.keptCapacity { _ = budget.adjust(&charged, to: box.assembler.keptCapacity) }
         let count = piece.payload.count
         if budget.take(count) {
             charged += count
@@ -837,19 +824,10 @@ public struct WebSocketStreamDissector {
         guard let budget = configuration.messageMemory else { return }
         let box = machinery
         let room = box.parser.carryCapacity
-        let held = room > configuration.parser.retainedCarryCapacity ? room : 0
-        if held < carryCharged {
-            budget.give(carryCharged - held)
-            carryCharged = held
-        } else if held > carryCharged {
-            if budget.take(held - carryCharged) {
-                carryCharged = held
-            } else {
-                box.parser.streamCarriedFrame { piece in handle(piece, emit) }
-                budget.give(carryCharged)
-                carryCharged = 0
-            }
-        }
+        guard !budget.adjust(&carryCharged, to: room > configuration.parser.retainedCarryCapacity ? room : 0) else { return }
+        box.parser.streamCarriedFrame { piece in handle(piece, emit) }
+        budget.give(carryCharged)
+        carryCharged = 0
     }
 
     /// Gives back everything this dissector holds against `configuration.messageMemory`, for an

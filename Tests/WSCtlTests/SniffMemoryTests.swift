@@ -36,14 +36,7 @@ struct SniffMemoryTests {
     func manyLargeMessagesAtOnceStayWithinTheLimit() async throws {
         let dir = try SniffTempDirectory()
         let path = dir.path("memory.pcap")
-        let script = SniffFixtures.directory.appendingPathComponent("make-memory-capture.py").path
-        let (status, stdout, stderr) = try await offThePool {
-            let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--binary", "--megabytes", "4"])
-            let status = child.waitForExit(timeout: 60)
-            return (status, child.stdout, child.stderr)
-        }
-        try #require(status == 0, "make-memory-capture.py: \(stderr)")
-        let summary = JSON(try JSONSerialization.jsonObject(with: Data(stdout.utf8)))
+        let summary = try await SniffFixtures.generate("make-memory-capture.py", [path, "--binary", "--megabytes", "4"])
         let runs = try await offThePool {
             try ["0", "8MiB", "1GiB"].map { limit in
                 try Self.peak(["-r", path, "--json", "--stats", "--max-message-memory", limit])

@@ -28,6 +28,19 @@ enum SniffFixtures {
 
     static func path(_ name: String) -> String { directory.appendingPathComponent("\(name).pcap").path }
 
+    /// Runs one of the capture generators in this directory (python3) and returns the JSON line it
+    /// prints about what it wrote.
+    static func generate(_ script: String, _ arguments: [String]) async throws -> JSON {
+        let path = directory.appendingPathComponent(script).path
+        let (status, stdout, stderr) = try await offThePool {
+            let child = try ChildProcess(executable: Interop.python!, arguments: [path] + arguments)
+            let status = child.waitForExit(timeout: 60)
+            return (status, child.stdout, child.stderr)
+        }
+        try #require(status == 0, "\(script): \(stderr)")
+        return JSON(try JSONSerialization.jsonObject(with: Data(stdout.utf8)))
+    }
+
     static func truth(_ name: String) throws -> JSON {
         let data = try Data(contentsOf: directory.appendingPathComponent("\(name).truth.json"))
         return JSON(try JSONSerialization.jsonObject(with: data))

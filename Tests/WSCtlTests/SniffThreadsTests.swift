@@ -91,14 +91,7 @@ struct SniffThreadsTests {
     func generatedCaptureAcrossBatches() async throws {
         let dir = try SniffTempDirectory()
         let path = dir.path("generated.pcap")
-        let script = SniffFixtures.directory.appendingPathComponent("make-bench-capture.py").path
-        let (status, stdout, stderr) = try await offThePool {
-            let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--messages", "12000"])
-            let status = child.waitForExit(timeout: 60)
-            return (status, child.stdout, child.stderr)
-        }
-        try #require(status == 0, "make-bench-capture.py: \(stderr)")
-        let summary = JSON(try JSONSerialization.jsonObject(with: Data(stdout.utf8)))
+        let summary = try await SniffFixtures.generate("make-bench-capture.py", [path, "--messages", "12000"])
         for mode in [["--json", "--stats"], ["--json", "--full"]] {
             try await Self.expectSame(["-r", path] + mode, "generated \(mode.joined(separator: " "))")
         }
