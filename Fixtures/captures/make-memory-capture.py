@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Writes a capture that asks a dissector to hold many large messages at once (not committed: it is large).
 
-    make-memory-capture.py OUT.pcap [--connections C] [--megabytes M] [--binary] [--seed S]
+    make-memory-capture.py OUT.pcap [--connections C] [--megabytes M] [--frame-kib K] [--binary] [--seed S]
 
 C connections (default 32), every other one with permessage-deflate (context takeover). On each,
 the server sends two rounds of one fragmented text message of about M MiB (default 4), a JSON
-envelope whose "data" is made of one- to three-byte UTF-8 characters, in 96 KiB frames, then a
+envelope whose "data" is made of one- to three-byte UTF-8 characters, in K KiB frames (default
+96; over 1,024 a frame is one that dissectors take in pieces, not collect whole), then a
 small envelope. With --binary the large messages are random bytes instead (quick to write, and to
 dissect with a debug build). The frames of all connections are interleaved, so every connection is in the middle
 of its large message at the same time: a dissector that held them all whole would hold
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--megabytes", type=float, default=4)
+    ap.add_argument("--frame-kib", type=int, default=FRAME >> 10)
     ap.add_argument("--binary", action="store_true")
     ap.add_argument("--seed", type=int, default=9)
     args = ap.parse_args()
@@ -59,7 +61,8 @@ def main():
             largest = max(largest, len(text))
             if c.deflate:
                 text = (c.sz.compress(text) + c.sz.flush(zlib.Z_SYNC_FLUSH))[:-4]
-            plans.append((c, [text[k:k + FRAME] for k in range(0, len(text), FRAME)]))
+            size = args.frame_kib << 10
+            plans.append((c, [text[k:k + size] for k in range(0, len(text), size)]))
         k = 0
         while any(k < len(chunks) for _, chunks in plans):
             for c, chunks in plans:

@@ -24,6 +24,9 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
     /// Compressed messages left uninflated: there was no room for their direction's inflater
     /// (its window and state, up to about 40 KiB).
     public private(set) var messagesNotInflated = 0
+    /// Frames arriving in pieces whose payload was to be shown whole
+    /// (`WebSocketDissectorConfiguration.maxPayloadShownWithoutRoom`) but did not fit: shown cut.
+    public private(set) var framesNotHeldWhole = 0
 
     public init(limit: Int) {
         precondition(limit >= 0, "a memory budget cannot be negative")
@@ -66,5 +69,9 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
 
     func noteMessageNotInflated() {
         messagesNotInflated += 1
+    }
+
+    func noteFrameNotHeldWhole() {
+        framesNotHeldWhole += 1
     }
 }

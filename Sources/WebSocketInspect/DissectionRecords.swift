@@ -21,6 +21,11 @@ public struct WebSocketDissectorConfiguration: Sendable {
     /// Memory shared by every dissector made with this configuration for the messages they
     /// collect; nil for no limit but each message's own (64 MiB).
     public var messageMemory: DissectionMemoryBudget?
+    /// With `messageMemory`: how much is kept (and shown) of a message, or of a frame arriving in
+    /// pieces, that does not fit in it, when that is less than `maxPayloadShown`. For showing whole
+    /// payloads (`wsctl sniff --full`) under a memory limit: what does not fit is shown cut here,
+    /// as without `--full`. Nil: `maxPayloadShown`.
+    public var maxPayloadShownWithoutRoom: Int?
 
     public enum DeflateMode: String, Sendable, CaseIterable {
         /// RSV1 on a message's first frame means permessage-deflate: no handshake was seen, so a

@@ -33,6 +33,10 @@ public struct WebSocketStreamDissector {
     private var huntCharged = 0
     /// The inflater's window and state, held against the same.
     private var inflaterCharged = 0
+    /// The room `framePayload` takes past `shownWithoutRoom`, held against the same.
+    private var frameCharged = 0
+    /// The frame arriving in pieces did not fit: its payload is shown cut at `shownWithoutRoom`.
+    private var frameCut = false
     /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
     /// are kept (`streamed` follows it when it is compressed).
     private var notHeldWhole = false
@@ -458,6 +462,7 @@ public struct WebSocketStreamDissector {
             emitFrame(r, payload, isText: op == .text || (op == .continuation && messageOpcode == .text), validText: nil,
                       incomplete: true, emit)
         }
+        endFrameHold()
         frameDamaged = false
     }
 
@@ -669,7 +674,7 @@ public struct WebSocketStreamDissector {
         }
         // More of the message in progress after a gap: what it holds is no longer one stretch.
         if endLostOnly && !h.opcode.isControl { endLostOnly = false }
-        let keep = configuration.messageMemory == nil || h.opcode.isControl ? Int.max : holdingRoom(for: piece, limit: limit)
+        let keep = configuration.messageMemory == nil || h.opcode.isControl ? Int.max : holdingRoom(for: piece, limit: shownWithoutRoom)
         // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
         // pieces is kept in `current` and collects its shown part in `framePayload`.
         var record: FrameInProgress
@@ -680,11 +685,11 @@ public struct WebSocketStreamDissector {
         } else {
             if piece.isFirst {
                 current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
-                framePayload.removeAll(keepingCapacity: framePayload.capacity <= 1 << 16)
+                endFrameHold()
             }
             guard let r = current else { return }
             record = r
-            let room = limit - framePayload.count
+            let room = frameRoom(for: lost > 0 ? lost : piece.payload.count, limit: limit, &record)
             if lost > 0 {
                 framePayload.append(contentsOf: repeatElement(0, count: min(room, lost)))
                 if lost > room { record.payloadTruncated = true }
@@ -699,7 +704,8 @@ public struct WebSocketStreamDissector {
         let box = machinery
         // (A closure written here, not a local function: one that captures `record` and `message`
         // boxes them on the heap, with run-time exclusivity checks, for every frame.)
-        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: limit, before: piece) : []
+        // (Zeros standing for lost bytes are kept only within what is shown without room.)
+        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) : []
         // Inflated before the assembler sees the piece: the message's last piece completes it there.
         if streamed != nil && !h.opcode.isControl && (!piece.isFirst || h.opcode == .continuation) { inflateStreamed(piece.payload) }
         var violations = box.assembler.receive(piece, keeping: keep) { item in
@@ -747,6 +753,7 @@ public struct WebSocketStreamDissector {
             emitFrame(record, shown, isText: isText, validText: validText, emit)
         } else {
             framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, validText: nil, emit) }
+            endFrameHold()
         }
         if var m = message {
             if damaged {
@@ -759,6 +766,8 @@ public struct WebSocketStreamDissector {
                 emitMessage(m, UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit)), emit)
             } else {
                 messageData.withUnsafeBytes { emitMessage(m, $0, emit) }
+                // A whole payload shown (`--full`) is not kept after it is shown.
+                if messageData.capacity > 1 << 16 { messageData = [] }
             }
         }
         if h.fin && !op.isControl {
@@ -834,11 +843,54 @@ public struct WebSocketStreamDissector {
     /// owner that drops it without finishing it (the buffers go with it).
     public mutating func releaseMemory() {
         guard let budget = configuration.messageMemory else { return }
-        budget.give(charged + carryCharged + huntCharged + inflaterCharged)
+        budget.give(charged + carryCharged + huntCharged + inflaterCharged + frameCharged)
         charged = 0
         carryCharged = 0
         huntCharged = 0
         inflaterCharged = 0
+        frameCharged = 0
+    }
+
+    /// What is kept of a message or frame that does not fit in `configuration.messageMemory`.
+    private var shownWithoutRoom: Int {
+        min(configuration.maxPayloadShownWithoutRoom ?? Int.max, configuration.maxPayloadShown ?? Int.max)
+    }
+
+    /// How many more payload bytes of the frame arriving in pieces to keep for showing, `count`
+    /// coming: up to `limit`, but past `shownWithoutRoom` only while `configuration.messageMemory`
+    /// has room for the buffer (`--full`). Without room, the frame is shown cut at
+    /// `shownWithoutRoom` from then on (`record` marked truncated, the budget told).
+    private mutating func frameRoom(for count: Int, limit: Int, _ record: inout FrameInProgress) -> Int {
+        let room = limit - framePayload.count
+        let floor = shownWithoutRoom
+        guard let budget = configuration.messageMemory, limit > floor else { return room }
+        if frameCut { return floor - framePayload.count }
+        let wanted = framePayload.count + min(count, max(0, room))
+        guard wanted > floor, wanted > framePayload.capacity else { return room }
+        // The buffer's new room, taken before it grows (doubling, as an Array would).
+        let capacity = max(wanted, min(limit, 2 * framePayload.capacity))
+        if budget.adjust(&frameCharged, to: capacity) {
+            framePayload.reserveCapacity(capacity)
+            return room
+        }
+        frameCut = true
+        budget.noteFrameNotHeldWhole()
+        budget.give(frameCharged)
+        frameCharged = 0
+        if framePayload.count > floor {
+            framePayload = Array(framePayload.prefix(floor))
+            record.payloadTruncated = true
+        }
+        return floor - framePayload.count
+    }
+
+    /// The frame arriving in pieces was shown (or a new one begins): its buffer goes back to the
+    /// budget, and is let go when a whole payload made it large.
+    private mutating func endFrameHold() {
+        if frameCharged > 0 { configuration.messageMemory?.give(frameCharged) }
+        frameCharged = 0
+        frameCut = false
+        if framePayload.capacity > 1 << 16 { framePayload = [] } else { framePayload.removeAll(keepingCapacity: true) }
     }
 
     /// Forgets the inflater (its window goes with it) and gives back its room.
@@ -877,7 +929,7 @@ public struct WebSocketStreamDissector {
     private mutating func inflateStreamed(_ bytes: UnsafeRawBufferPointer) {
         guard var s = streamed, !bytes.isEmpty else { return }
         streamed = nil
-        let room = (configuration.maxPayloadShown ?? Int.max) - s.compressedShown.count
+        let room = shownWithoutRoom - s.compressedShown.count
         if room > 0 { s.compressedShown.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes.prefix(room))) }
         if s.failure == nil && !s.noInflater {
             if let d = decompressor() {
@@ -895,7 +947,7 @@ public struct WebSocketStreamDissector {
     }
 
     private mutating func absorbInflated(_ out: [UInt8], into s: inout StreamedInflate) {
-        let limit = configuration.maxPayloadShown ?? Int.max
+        let limit = shownWithoutRoom
         out.withUnsafeBytes { raw in
             let room = limit - messageData.count
             if room > 0 { messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }

@@ -85,6 +85,61 @@ struct SniffMemoryTests {
         #expect(!ample.stderr.contains("did not fit"))
     }
 
+    /// `--full` under the limit: 2 connections, each sending two 1.2 MiB messages in single 1.2 MiB
+    /// frames (which dissectors take in pieces, so each frame's shown payload is a buffer of its
+    /// own besides the message). With room for everything, every payload is shown whole. With
+    /// 2 MiB, the messages still fit but their frames do not; with 1 MiB neither does. Every
+    /// frame and message line is then either the one shown with room, or the one shown without
+    /// --full (cut at --max-payload); the cut ones are counted in the stats and said on stderr.
+    @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"))
+    func fullShowsWholePayloadsAsFarAsTheLimitHolds() async throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("memory-full.pcap")
+        let summary = try await SniffFixtures.generate("make-memory-capture.py",
+                                                       [path, "--binary", "--megabytes", "1.2", "--connections", "2", "--frame-kib", "2048"])
+        let runs = try await offThePool {
+            try [["--full", "--max-message-memory", "1GiB"], [], ["--full", "--max-message-memory", "2MiB"], ["--full", "--max-message-memory", "1MiB"]].map {
+                try CLI.run(["sniff", "-r", path, "--json", "--stats"] + $0)
+            }
+        }
+        for r in runs { #expect(r.status == 0, "\(r.stderr)") }
+        let outputs = try runs.map { try SniffOutput(result: $0) }
+        func lines(_ o: SniffOutput) -> [JSON] { o.kind("frame") + o.kind("message") }
+        let (whole, cut) = (lines(outputs[0]), lines(outputs[1]))
+        try #require(whole.count == cut.count && whole.count > summary["messages"].int ?? 0)
+        #expect(outputs[0].kind("message").filter { $0["data_length"].int ?? 0 > 1_200_000 }.count == 4)
+        for w in whole {
+            let length = w["kind"].string == "frame" ? w["payload_length"].int : w["data_length"].int
+            #expect(w["payload_hex"].string?.utf8.count == 2 * (length ?? -1) && w["payload_truncated"].bool == false, "\(w)")
+        }
+        #expect(outputs[0].kind("stats").first?["frames_not_held_whole"].int == 0)
+        #expect(outputs[0].kind("stats").first?["messages_not_held_whole"].int == 0)
+        #expect(!runs[0].stderr.contains("did not fit"))
+        let keys = ["kind", "connection", "index", "offset", "payload_length", "data_length", "payload_hex", "payload_truncated", "incomplete", "errors"]
+        for (run, limit, messagesCut) in [(2, "2MiB", false), (3, "1MiB", true)] {
+            let got = lines(outputs[run])
+            try #require(got.count == whole.count)
+            var shownCut = (messages: 0, frames: 0)
+            for (i, g) in got.enumerated() {
+                if keys.allSatisfy({ g[$0].description == whole[i][$0].description }) { continue }
+                if keys.allSatisfy({ g[$0].description == cut[i][$0].description }) {
+                    #expect(g["payload_truncated"].bool == true && g["payload_hex"].string?.utf8.count == 512)
+                    if g["kind"].string == "frame" { shownCut.frames += 1 } else { shownCut.messages += 1 }
+                    continue
+                }
+                Issue.record("\(limit): line \(i) is neither whole nor cut as without --full: \(g)")
+            }
+            let stats = outputs[run].kind("stats").first
+            #expect(shownCut.frames == 4 && shownCut.frames == stats?["frames_not_held_whole"].int, "\(limit): \(shownCut), \(String(describing: stats))")
+            #expect(shownCut.messages == (messagesCut ? 4 : 0) && shownCut.messages == stats?["messages_not_held_whole"].int,
+                    "\(limit): \(shownCut), \(String(describing: stats))")
+            let stderr = runs[run].stderr
+            #expect(stderr.contains("4 frames arriving in pieces did not fit in --max-message-memory \(limit) with --full: they are shown cut at --max-payload 256 bytes"), "\(stderr)")
+            #expect(stderr.contains("4 messages did not fit in --max-message-memory \(limit)") == messagesCut, "\(stderr)")
+            if messagesCut { #expect(stderr.contains("shown cut at --max-payload 256 bytes (payload_truncated) and without envelopes"), "\(stderr)") }
+        }
+    }
+
     @Test func aBadLimitIsRefused() throws {
         let r = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "--max-message-memory", "lots"])
         #expect(r.status == 2, "\(r.stderr)")

@@ -70,11 +70,11 @@ extension WSCtlCommand {
         @Flag(name: .shortAndLong, help: "Every field of every frame and message.") var verbose = false
         @Flag(name: .long, help: "JSON Lines (frames, messages, handshakes, connection-closed events).") var json = false
         @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
-        @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame (default: the first --max-payload bytes).") var full = false
+        @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame, as far as --max-message-memory holds them (default: the first --max-payload bytes).") var full = false
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
-        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments), bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope. Not with --full.", valueName: "SIZE")) var maxMessageMemory = "256MiB"
+        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments), bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
@@ -102,7 +102,8 @@ extension WSCtlCommand {
             // --full stops at the largest frame the parser accepts: a hostile length cannot make it keep more.
             d.maxPayloadShown = full ? Int(d.parser.maxFrameSize) : maxPayload
             // Thousands of connections may be followed at once: each keeps little between messages,
-            // and what they collect shares one limit (--full shows whole payloads, so it takes none).
+            // and what they collect shares one limit. With --full, what does not fit in it is
+            // shown cut at --max-payload, as without --full.
             d.assembler.retainedBufferCapacity = 64 << 10
             d.parser.retainedCarryCapacity = 64 << 10
             var r = TCPReassemblerConfiguration()
@@ -110,7 +111,8 @@ extension WSCtlCommand {
                 r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
                 r.idleTimeout = try DurationFlag.parseSeconds(flowTimeout)
                 let memory = try ByteSizeFlag.parse(maxMessageMemory)
-                if !full { d.messageMemory = DissectionMemoryBudget(limit: memory) }
+                d.messageMemory = DissectionMemoryBudget(limit: memory)
+                if full { d.maxPayloadShownWithoutRoom = maxPayload }
             } catch { throw ValidationError("\(error)") }
             return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), keepsFragmentPackets: write != nil)
         }
@@ -290,12 +292,15 @@ extension WSCtlCommand {
             try? writer?.flush()
             let memory = session.configuration.dissector.messageMemory
             if stats {
-                printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats,
-                                   notHeldWhole: memory?.messagesNotHeldWhole ?? 0, notInflated: memory?.messagesNotInflated ?? 0)
+                printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats, memory: memory)
             }
             Output.flush()
             if let memory, memory.messagesNotHeldWhole > 0 {
-                Output.warning("\(memory.messagesNotHeldWhole) messages did not fit in --max-message-memory \(maxMessageMemory) (all connections' messages being collected at once): only their first bytes were kept, so they are shown as usual but without envelopes; a larger limit holds them whole")
+                let shown = full ? "they are shown cut at --max-payload \(maxPayload) bytes (payload_truncated) and" : "they are shown as usual but"
+                Output.warning("\(memory.messagesNotHeldWhole) messages did not fit in --max-message-memory \(maxMessageMemory) (all connections' messages being collected at once): only their first bytes were kept, so \(shown) without envelopes; a larger limit holds them whole")
+            }
+            if let memory, memory.framesNotHeldWhole > 0 {
+                Output.warning("\(memory.framesNotHeldWhole) frames arriving in pieces did not fit in --max-message-memory \(maxMessageMemory) with --full: they are shown cut at --max-payload \(maxPayload) bytes (payload_truncated); a larger limit shows them whole")
             }
             if let memory, memory.messagesNotInflated > 0 {
                 Output.warning("\(memory.messagesNotInflated) compressed messages were left uninflated (shown compressed, marked incomplete): --max-message-memory \(maxMessageMemory) had no room for their connection's inflate window")
@@ -622,7 +627,10 @@ struct SniffPrinter {
     }
 
     func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
-                    notHeldWhole: Int = 0, notInflated: Int = 0) {
+                    memory: DissectionMemoryBudget? = nil) {
+        let notHeldWhole = memory?.messagesNotHeldWhole ?? 0
+        let notInflated = memory?.messagesNotInflated ?? 0
+        let framesNotHeldWhole = memory?.framesNotHeldWhole ?? 0
         let messages = summaries.reduce(0) { $0 + $1.messages.values.reduce(0, +) }
         let bytes = summaries.reduce(0) { $0 + $1.bytes.values.reduce(0, +) }
         if mode == .json {
@@ -636,6 +644,7 @@ struct SniffPrinter {
             w.int("bytes", bytes)
             w.int("messages_not_held_whole", notHeldWhole)
             w.int("messages_not_inflated", notInflated)
+            w.int("frames_not_held_whole", framesNotHeldWhole)
             if let live { w.uint("kernel_received", live.received); w.uint("kernel_dropped", live.dropped) }
             Output.line(w.finish())
             return
@@ -652,7 +661,8 @@ struct SniffPrinter {
         }
         Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes"
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
-                    + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : ""))
+                    + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : "")
+                    + (framesNotHeldWhole > 0 ? ", \(framesNotHeldWhole) frames shown cut (--max-message-memory)" : ""))
         if let live { Output.line("kernel: \(live.received) received, \(live.dropped) dropped") }
     }
 }
