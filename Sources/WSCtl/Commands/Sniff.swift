@@ -33,7 +33,8 @@ extension WSCtlCommand {
 
                 Memory is bounded: out-of-order bytes per connection direction (--max-flow-buffer), idle \
                 connections (--flow-timeout), and the messages all connections are collecting at once \
-                (--max-message-memory; sniff says how many did not fit).
+                (--max-message-memory; sniff says how many did not fit). With --full, payloads that do \
+                not fit in it are shown cut at --max-payload, as without --full.
 
                 The upgrade may follow ordinary requests on a kept-alive connection: they and \
                 their responses are passed over. A capture of one direction only is still followed: from the request alone (the \
