@@ -2,8 +2,10 @@ import Foundation
 import Testing
 
 /// "No input crashes or hangs it": damaged copies of the fixtures (bits flipped, bytes replaced or
-/// zeroed anywhere after the file header, record headers included), made from a fixed seed. Each run
-/// must end by itself within 20 s with status 0 or 1 (1: a warning about a damaged record).
+/// zeroed anywhere after the file header, record headers included), made from a fixed seed, read
+/// with ample, little and no memory for messages (`--max-message-memory`, with and without
+/// `--full`). Each run must end by itself within 20 s with status 0 or 1 (1: a warning about a
+/// damaged record).
 @Suite("Sniff survives damaged captures", .timeLimit(.minutes(3)))
 struct SniffRobustnessTests {
 
@@ -33,7 +35,10 @@ struct SniffRobustnessTests {
             let seed = UInt64(i) &* 7919 &+ UInt64(name.utf8.reduce(0) { $0 &* 31 &+ Int($1) })
             let path = dir.path("\(name)-\(seed).pcap")
             try Data(Self.damaged(original, seed: seed)).write(to: URL(fileURLWithPath: path))
-            let child = try ChildProcess(executable: CLI.binary, arguments: ["sniff", "-r", path, "--json", "--stats"])
+            // A third of the runs with no memory limit to speak of, a third with whole payloads
+            // under a small one, a third with none at all.
+            let memory = [["--max-message-memory", "1GiB"], ["--full", "--max-message-memory", "3KB"], ["--max-message-memory", "0"]][i % 3]
+            let child = try ChildProcess(executable: CLI.binary, arguments: ["sniff", "-r", path, "--json", "--stats"] + memory)
             guard let status = child.waitForExit(timeout: 20) else {
                 child.stop(timeout: 2)
                 Issue.record("\(name) damaged with seed \(seed): still running after 20 s")

@@ -627,7 +627,11 @@ public final class WebSocketConnectionDissector {
         // frames let out after a gap).
         let lastByte: Int
         switch event {
-        case .frame(let f): lastByte = f.offset + f.header.headerLength + Int(clamping: f.header.payloadLength) - 1
+        case .frame(let f):
+            // A length near 2^63 (a damaged or hostile header, shown as far as it came) would
+            // overflow: such a last byte lies past every delivery.
+            let (end, overflow) = (f.offset + f.header.headerLength).addingReportingOverflow(Int(clamping: f.header.payloadLength))
+            lastByte = overflow ? Int.max : end - 1
         case .message(let m): lastByte = m.endOffset - 1
         case .resync(let r): lastByte = r.offset ?? (r.gapEnd + r.skipped - 1)
         }
