@@ -33,7 +33,8 @@ public struct WebSocketStreamDissector {
     private var huntCharged = 0
     /// The inflater's window and state, held against the same.
     private var inflaterCharged = 0
-    /// The room `framePayload` takes past `shownWithoutRoom`, held against the same.
+    /// The room `framePayload` takes once it holds more than `shownWithoutRoom` (`--full`), held
+    /// against the same.
     private var frameCharged = 0
     /// The frame arriving in pieces did not fit: its payload is shown cut at `shownWithoutRoom`.
     private var frameCut = false

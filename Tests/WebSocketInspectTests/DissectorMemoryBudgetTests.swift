@@ -55,6 +55,11 @@ struct DissectorMemoryBudgetTests {
         c.parser.maxBufferedFrameSize = 64 << 10
         c.assembler.retainedBufferCapacity = 64 << 10
         c.messageMemory = budget
+        return records(bytes, c, direction: direction, seed: seed)
+    }
+
+    /// Records of `bytes` fed in pieces of random size, through a dissector made with `c`.
+    static func records(_ bytes: [UInt8], _ c: WebSocketDissectorConfiguration, direction: WebSocketDirection, seed: UInt64) -> [DissectionEvent] {
         var d = WebSocketStreamDissector(configuration: c, direction: direction)
         var g = Seeded(state: seed)
         var events: [DissectionEvent] = []
@@ -66,6 +71,16 @@ struct DissectorMemoryBudgetTests {
         }
         d.finish { events.append($0) }
         return events
+    }
+
+    /// Feeds `bytes` in 64 KiB pieces, as segments of a stream would come, ignoring the events.
+    static func feedInSegments(_ d: inout WebSocketStreamDissector, _ bytes: ArraySlice<UInt8>) {
+        var at = bytes.startIndex
+        while at < bytes.endIndex {
+            let n = min(64 << 10, bytes.endIndex - at)
+            d.feed(Array(bytes[at..<(at + n)])) { _ in }
+            at += n
+        }
     }
 
     static func render(_ e: DissectionEvent, withoutEnvelope: Bool = false) -> String {
@@ -219,12 +234,7 @@ struct DissectorMemoryBudgetTests {
         var dissectors: [WebSocketStreamDissector] = []
         for _ in 0..<200 {
             var d = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
-            var at = 0
-            while at < frame.count - 1000 {
-                let n = min(64 << 10, frame.count - 1000 - at)
-                d.feed(Array(frame[at..<(at + n)])) { _ in }
-                at += n
-            }
+            Self.feedInSegments(&d, frame[..<(frame.count - 1000)])
             dissectors.append(d)
         }
         let grown = Self.residentBytes() - before

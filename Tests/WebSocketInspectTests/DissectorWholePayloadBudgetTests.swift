@@ -22,20 +22,6 @@ struct DissectorWholePayloadBudgetTests {
         return c
     }
 
-    static func records(_ bytes: [UInt8], _ c: WebSocketDissectorConfiguration, direction: WebSocketDirection, seed: UInt64) -> [DissectionEvent] {
-        var d = WebSocketStreamDissector(configuration: c, direction: direction)
-        var g = Seeded(state: seed)
-        var events: [DissectionEvent] = []
-        var at = 0
-        while at < bytes.count {
-            let n = min(bytes.count - at, 1 + Int(g.next() % 40_000))
-            d.feed(Array(bytes[at..<(at + n)])) { events.append($0) }
-            at += n
-        }
-        d.finish { events.append($0) }
-        return events
-    }
-
     /// The stream of `DissectorMemoryBudgetTests` (fragmented and compressed envelopes up to
     /// 300 KB, frames up to 90 KB arriving in pieces, a control frame inside fragments, invalid
     /// UTF-8 deep in a large text) plus single frames of 200 KB and 1 MB.
@@ -58,14 +44,14 @@ struct DissectorWholePayloadBudgetTests {
     @Test(arguments: [(true, WebSocketDirection.clientToServer), (false, WebSocketDirection.serverToClient)])
     func eachPayloadIsShownWholeOrCutAsWithoutFull(masked: Bool, direction: WebSocketDirection) {
         let bytes = Self.stream(masked: masked)
-        let whole = Self.records(bytes, Self.configuration(shown: 64 << 20, budget: nil), direction: direction, seed: 1)
-        let cut = Self.records(bytes, Self.configuration(shown: Self.cutAt, budget: nil), direction: direction, seed: 1)
+        let whole = DissectorMemoryBudgetTests.records(bytes, Self.configuration(shown: 64 << 20, budget: nil), direction: direction, seed: 1)
+        let cut = DissectorMemoryBudgetTests.records(bytes, Self.configuration(shown: Self.cutAt, budget: nil), direction: direction, seed: 1)
         try? #require(whole.count == cut.count && whole.count > 40)
         let differ = zip(whole, cut).filter { DissectorMemoryBudgetTests.render($0) != DissectorMemoryBudgetTests.render($1) }.count
         #expect(differ > 20, "the stream has payloads over \(Self.cutAt) bytes to cut")
         for limit in [150_000, 400_000, 1 << 30] {
             let budget = DissectionMemoryBudget(limit: limit)
-            let got = Self.records(bytes, Self.configuration(shown: 64 << 20, budget: budget), direction: direction, seed: 1)
+            let got = DissectorMemoryBudgetTests.records(bytes, Self.configuration(shown: 64 << 20, budget: budget), direction: direction, seed: 1)
             try? #require(got.count == whole.count, "limit \(limit)")
             var cutCount = 0
             for (i, g) in got.enumerated() {
@@ -113,12 +99,7 @@ struct DissectorWholePayloadBudgetTests {
                 d.feed(first) { _ in }
                 for _ in 1..<16 { d.feed(next) { _ in } }
             } else {
-                var at = 0
-                while at < big.count - 3 {
-                    let n = min(64 << 10, big.count - 3 - at)
-                    d.feed(Array(big[at..<(at + n)])) { _ in }
-                    at += n
-                }
+                DissectorMemoryBudgetTests.feedInSegments(&d, big[..<(big.count - 3)])
             }
             dissectors.append(d)
         }

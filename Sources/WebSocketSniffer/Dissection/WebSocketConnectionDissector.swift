@@ -630,8 +630,11 @@ public final class WebSocketConnectionDissector {
         case .frame(let f):
             // A length near 2^63 (a damaged or hostile header, shown as far as it came) would
             // overflow: such a last byte lies past every delivery.
-            let (end, overflow) = (f.offset + f.header.headerLength).addingReportingOverflow(Int(clamping: f.header.payloadLength))
-            lastByte = overflow ? Int.max : end - 1
+            if let length = f.header.frameLength, case (let end, false) = f.offset.addingReportingOverflow(length) {
+                lastByte = end - 1
+            } else {
+                lastByte = Int.max
+            }
         case .message(let m): lastByte = m.endOffset - 1
         case .resync(let r): lastByte = r.offset ?? (r.gapEnd + r.skipped - 1)
         }
