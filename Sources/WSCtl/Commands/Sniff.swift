@@ -366,10 +366,13 @@ struct SniffPrinter {
     let mode: Mode
     let style: TerminalStyle
     var origin: Double = 0
+    /// A single-frame message's line copies its frame line's text and hex (JSON only).
+    private let echo: JSONPayloadEcho?
 
     init(mode: Mode, style: TerminalStyle) {
         self.mode = mode
         self.style = style
+        echo = mode == .json ? JSONPayloadEcho() : nil
     }
 
     private func time(_ t: Double) -> String { FixedPointText.format(t - origin, digits: 6, width: 11) }
@@ -445,7 +448,7 @@ struct SniffPrinter {
             switch mode {
             case .json:
                 Output.withBuffer { out in
-                    DissectionRenderer.writeJSON(f, to: &out) { w in
+                    DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
                         writeContext(&w, c, d, t)
                         if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
                     }
@@ -469,7 +472,7 @@ struct SniffPrinter {
             switch mode {
             case .json:
                 Output.withBuffer { out in
-                    DissectionRenderer.writeJSON(m, to: &out) { w in
+                    DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
                         writeContext(&w, c, d, t)
                         if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
                     }

@@ -24,6 +24,7 @@ struct DissectionPrinter {
         var dissector = WebSocketStreamDissector(configuration: configuration, direction: direction)
         var summary = Summary()
         let extra: (inout OutputBuffer) -> Void = { w in if let label { w.jsonString("block", label) } }
+        let echo = json ? JSONPayloadEcho() : nil
         if let label, !json { Output.line(style.dim("── \(label)")) }
         bytes.withUnsafeBytes { raw in
             dissector.feedViews(raw, { event in
@@ -33,14 +34,14 @@ struct DissectionPrinter {
             case .frame(let f):
                 summary.frames += 1
                 if json {
-                    Output.withBuffer { DissectionRenderer.writeJSON(f, to: &$0, extra: extra) }
+                    Output.withBuffer { DissectionRenderer.writeJSON(f, to: &$0, echo: echo, extra: extra) }
                 } else {
                     Output.line(DissectionRenderer.text(f, style: style))
                 }
             case .message(let m):
                 summary.messages += 1
                 if json {
-                    Output.withBuffer { DissectionRenderer.writeJSON(m, to: &$0, extra: extra) }
+                    Output.withBuffer { DissectionRenderer.writeJSON(m, to: &$0, echo: echo, extra: extra) }
                 } else if allMessages || m.fragmentCount > 1 || m.compressed || m.envelope != nil || !m.violations.isEmpty {
                     Output.line(DissectionRenderer.text(m, style: style))
                 }

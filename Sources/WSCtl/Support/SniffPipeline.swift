@@ -29,6 +29,9 @@ final class SniffPipeline: @unchecked Sendable {
     private let spareCount: DispatchSemaphore
     private let done = DispatchSemaphore(value: 0)
     private var filling: Batch
+    /// The last event submitted, if it was a frame: its payload where the dissector lent it, and
+    /// the copy in `filling`'s arena.
+    private var lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?
     /// The printer: the printer thread's while it runs, the caller's after `finish()`.
     private var printer: SniffPrinter
     private var finished = false
@@ -56,13 +59,23 @@ final class SniffPipeline: @unchecked Sendable {
             var owned = f
             owned.payload = batch.arena.copy(f.payload)
             if let text = f.text { owned.text = Self.rebase(text, from: f.payload, to: owned.payload) ?? batch.arena.copy(text) }
+            lastFrame = (f.payload, owned.payload)
             slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, let m, let timing):
             var owned = m
-            owned.data = batch.arena.copy(m.data)
+            // A single-frame message's data is the payload of the frame submitted just before it
+            // (the dissector emits the two back to back, from bytes that have not changed since):
+            // it shares that copy.
+            if let (source, copy) = lastFrame, let shared = Self.rebase(m.data, from: source, to: copy) {
+                owned.data = shared
+            } else {
+                owned.data = batch.arena.copy(m.data)
+            }
             if let text = m.text { owned.text = Self.rebase(text, from: m.data, to: owned.data) ?? batch.arena.copy(text) }
+            lastFrame = nil
             slot.initialize(to: .message(connection: c, direction: d, time: t, record: owned, timing: timing))
         default:
+            lastFrame = nil
             slot.initialize(to: event)
         }
         batch.count += 1
@@ -92,6 +105,7 @@ final class SniffPipeline: @unchecked Sendable {
     }
 
     private func handOver() {
+        lastFrame = nil  // its copy goes with the batch
         // Output that can no longer be written stops the dissection too (on this, the main thread).
         Output.checkWriteFailure()
         let full = filling

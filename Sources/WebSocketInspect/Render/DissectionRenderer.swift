@@ -19,7 +19,10 @@ public enum DissectionRenderer {
 
     /// The frame keys shared by `decode --json` and `sniff --json`, as one JSON line (newline
     /// included) appended to `out`; `extra` writes keys that come first (connection id, direction, time).
-    public static func writeJSON(_ f: FrameRecordView, to out: inout OutputBuffer, extra: (inout OutputBuffer) -> Void = { _ in }) {
+    /// With an `echo`, the payload of a final text or binary frame is remembered for the message
+    /// line that usually follows (see `JSONPayloadEcho`).
+    public static func writeJSON(_ f: FrameRecordView, to out: inout OutputBuffer, echo: JSONPayloadEcho? = nil,
+                                 extra: (inout OutputBuffer) -> Void = { _ in }) {
         let h = f.header
         out.beginJSONObject()
         out.jsonKey("kind")
@@ -46,9 +49,16 @@ public enum DissectionRenderer {
         out.jsonUInt("payload_length", h.payloadLength)
         out.jsonInt("header_length", h.headerLength)
         out.jsonKey("text")
+        let textStart = out.count
         if let t = f.text { out.jsonString(t) } else { out.jsonNull() }
+        let textEnd = out.count
         out.jsonKey("payload_hex")
+        let hexStart = out.count
         out.jsonHexString(f.payload)
+        if let echo, h.fin, !h.rsv1, h.opcode == .text || h.opcode == .binary {
+            let wholeText = f.text.map { $0.count == f.payload.count } ?? false
+            echo.remember(f.payload, text: wholeText ? textStart..<textEnd : nil, hex: hexStart..<out.count, in: out)
+        }
         out.jsonBool("payload_truncated", f.payloadTruncated)
         if f.incomplete { out.jsonBool("incomplete", true) }  // only on the frame a stream ended inside
         if let close = f.close {
@@ -62,7 +72,10 @@ public enum DissectionRenderer {
         out.endJSONLine()
     }
 
-    public static func writeJSON(_ m: MessageRecordView, to out: inout OutputBuffer, extra: (inout OutputBuffer) -> Void = { _ in }) {
+    /// With an `echo`, the text and hex of a payload the frame line before showed are copied from
+    /// that line (see `JSONPayloadEcho`).
+    public static func writeJSON(_ m: MessageRecordView, to out: inout OutputBuffer, echo: JSONPayloadEcho? = nil,
+                                 extra: (inout OutputBuffer) -> Void = { _ in }) {
         out.beginJSONObject()
         out.jsonKey("kind")
         out.jsonLiteral("\"message\"")
@@ -76,12 +89,26 @@ public enum DissectionRenderer {
         out.jsonBool("compressed", m.compressed)
         out.jsonInt("payload_length", m.length)
         out.jsonInt("data_length", m.dataLength)
+        // The frame line just before showed these very bytes: copy what it wrote.
+        let echoed = !m.compressed && echo?.matches(m.data, in: out) == true ? echo : nil
         out.jsonKey("text")
-        if m.compressed { out.jsonNull() } else { writeText(m, to: &out) }
+        if m.compressed {
+            out.jsonNull()
+        } else if let echoed, let t = m.text, t.count == m.data.count, !m.textEndsInsideCharacter, let range = echoed.textRange {
+            out.appendCopy(of: range)
+            out.needsComma = true
+        } else {
+            writeText(m, to: &out)
+        }
         out.jsonKey("inflated_text")
         if m.compressed { writeText(m, to: &out) } else { out.jsonNull() }
         out.jsonKey("payload_hex")
-        out.jsonHexString(m.data)
+        if let echoed {
+            out.appendCopy(of: echoed.hexRange)
+            out.needsComma = true
+        } else {
+            out.jsonHexString(m.data)
+        }
         out.jsonBool("payload_truncated", m.dataTruncated)
         out.jsonBool("incomplete", m.incomplete)
         out.jsonKey("envelope")

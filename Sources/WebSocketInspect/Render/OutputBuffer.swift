@@ -12,6 +12,9 @@ public struct OutputBuffer: ~Copyable {
     public var count: Int { used }
     /// JSON state: a value was just written, so the next key or array element needs a comma.
     @usableFromInline var needsComma = false
+    /// How many times the bytes were forgotten (`removeAll`): a position taken under one count
+    /// still holds what was written there while the count is the same.
+    public private(set) var clears = 0
 
     /// - Parameter capacity: the initial size; the buffer doubles as needed.
     public init(capacity: Int = 1 << 12) {
@@ -45,6 +48,16 @@ public struct OutputBuffer: ~Copyable {
     public mutating func removeAll() {
         used = 0
         needsComma = false
+        clears &+= 1
+    }
+
+    /// Appends a copy of bytes written earlier (a range that `clears` says is still there).
+    public mutating func appendCopy(of range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= used)
+        let n = range.count
+        reserve(n)
+        (base + used).update(from: base + range.lowerBound, count: n)
+        used &+= n
     }
 
     /// Makes room for `n` more bytes.

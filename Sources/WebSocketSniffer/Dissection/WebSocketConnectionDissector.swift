@@ -623,24 +623,19 @@ public final class WebSocketConnectionDissector {
 
     private func report(_ event: DissectionEventView, direction: WebSocketDirection, time deliveredAt: Double, emit: (SniffEvent) -> Void) {
         let isClient = direction == .clientToServer
-        // When it was completed: the delivery that held its last byte (not the current one, for
-        // frames let out after a gap).
-        let lastByte: Int
+        // Each event is dated by when it was completed: the delivery that held its last byte (not
+        // the current one, for frames let out after a gap). One switch: binding a view copies it.
         switch event {
         case .frame(let f):
             // A length near 2^63 (a damaged or hostile header, shown as far as it came) would
             // overflow: such a last byte lies past every delivery.
+            let lastByte: Int
             if let length = f.header.frameLength, case (let end, false) = f.offset.addingReportingOverflow(length) {
                 lastByte = end - 1
             } else {
                 lastByte = Int.max
             }
-        case .message(let m): lastByte = m.endOffset - 1
-        case .resync(let r): lastByte = r.offset ?? (r.gapEnd + r.skipped - 1)
-        }
-        let time = deliveryTime(direction, offset: lastByte, default: deliveredAt)
-        switch event {
-        case .frame(let f):
+            let time = deliveryTime(direction, offset: lastByte, default: deliveredAt)
             let op = f.header.opcode
             counts.frame(isClient, op, violations: f.violations.count)
             var timing = MessageTiming()
@@ -655,6 +650,7 @@ public final class WebSocketConnectionDissector {
             }
             emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
         case .message(let m):
+            let time = deliveryTime(direction, offset: m.endOffset - 1, default: deliveredAt)
             counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
             if let cid = m.envelope?.correlationID {
@@ -666,6 +662,7 @@ public final class WebSocketConnectionDissector {
             }
             emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
         case .resync(let r):
+            let time = deliveryTime(direction, offset: r.offset ?? (r.gapEnd + r.skipped - 1), default: deliveredAt)
             emit(.resync(connection: id, direction: direction, time: time, resync: r))
         }
     }
