@@ -257,11 +257,14 @@ public struct WebSocketStreamDissector {
         }
     }
 
-    private var hunt: Hunt?
+    private var hunt: Hunt? { didSet { isHunting = hunt != nil } }
 
     /// Bytes after a gap are being held while the next frame start is looked for: frames in
     /// them come out later, when a start is found (see `skipViews`).
-    public var isHunting: Bool { hunt != nil }
+    ///
+    /// Stored, not computed: the sniffer asks for every delivery, and a computed property of a
+    /// dissector kept in a class is read by copying the whole dissector first.
+    public private(set) var isHunting = false
 
     /// The most bytes held while looking for a frame start; past it the earliest offsets still
     /// waiting are given up and their bytes dropped.

@@ -55,23 +55,23 @@ final class SniffPipeline: @unchecked Sendable {
         let batch = filling
         let slot = batch.events + batch.count
         switch event {
-        case .frame(let c, let d, let t, let f, let timing):
-            var owned = f
-            owned.payload = batch.arena.copy(f.payload)
-            if let text = f.text { owned.text = Self.rebase(text, from: f.payload, to: owned.payload) ?? batch.arena.copy(text) }
-            lastFrame = (f.payload, owned.payload)
+        case .frame(let c, let d, let t, var owned, let timing):
+            let payload = owned.payload
+            owned.payload = batch.arena.copy(payload)
+            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
+            lastFrame = (payload, owned.payload)
             slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
-        case .message(let c, let d, let t, let m, let timing):
-            var owned = m
+        case .message(let c, let d, let t, var owned, let timing):
+            let data = owned.data
             // A single-frame message's data is the payload of the frame submitted just before it
             // (the dissector emits the two back to back, from bytes that have not changed since):
             // it shares that copy.
-            if let (source, copy) = lastFrame, let shared = Self.rebase(m.data, from: source, to: copy) {
+            if let (source, copy) = lastFrame, let shared = Self.rebase(data, from: source, to: copy) {
                 owned.data = shared
             } else {
-                owned.data = batch.arena.copy(m.data)
+                owned.data = batch.arena.copy(data)
             }
-            if let text = m.text { owned.text = Self.rebase(text, from: m.data, to: owned.data) ?? batch.arena.copy(text) }
+            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
             lastFrame = nil
             slot.initialize(to: .message(connection: c, direction: d, time: t, record: owned, timing: timing))
         default:
