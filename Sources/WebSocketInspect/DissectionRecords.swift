@@ -135,8 +135,10 @@ public struct DissectionResync: Sendable, Equatable {
     }
 }
 
-/// A `FrameRecord` borrowed for the callback that receives it: the payload points into the
-/// dissector's buffers, so nothing is copied or allocated per frame. `FrameRecord(view)` keeps one.
+/// A `FrameRecord` borrowed for the callback that receives it: the payload, the close payload and
+/// the violations point into the dissector's storage, so nothing is copied, allocated or
+/// reference-counted per frame (the view is plain data, copied as such when it is passed on).
+/// `FrameRecord(view)` keeps one.
 public struct FrameRecordView {
     public var index: Int
     public var header: WebSocketFrameHeader
@@ -146,13 +148,15 @@ public struct FrameRecordView {
     public var payloadTruncated: Bool
     /// For text frames whose payload (as shown) is valid UTF-8 on its own: those bytes, to show as text.
     public var text: UnsafeRawBufferPointer?
-    public var close: WebSocketClosePayload?
-    public var violations: [WebSocketViolation]
+    /// The close frame's code and reason, borrowed (see `close`).
+    public var borrowedClose: UnsafePointer<WebSocketClosePayload>?
+    public var violations: UnsafeBufferPointer<WebSocketViolation>
     /// The stream ended inside this frame: `payload` is what arrived.
     public var incomplete: Bool
 
     public init(index: Int, header: WebSocketFrameHeader, offset: Int, payload: UnsafeRawBufferPointer, payloadTruncated: Bool,
-                text: UnsafeRawBufferPointer?, close: WebSocketClosePayload?, violations: [WebSocketViolation], incomplete: Bool = false) {
+                text: UnsafeRawBufferPointer?, close: UnsafePointer<WebSocketClosePayload>?,
+                violations: UnsafeBufferPointer<WebSocketViolation>, incomplete: Bool = false) {
         self.incomplete = incomplete
         self.index = index
         self.header = header
@@ -160,9 +164,12 @@ public struct FrameRecordView {
         self.payload = payload
         self.payloadTruncated = payloadTruncated
         self.text = text
-        self.close = close
+        self.borrowedClose = close
         self.violations = violations
     }
+
+    /// A close frame's code and reason (a copy).
+    public var close: WebSocketClosePayload? { borrowedClose?.pointee }
 
     /// The text as a String (allocates).
     public var textString: String? { text.map { String(decoding: $0, as: UTF8.self) } }
@@ -188,13 +195,11 @@ public struct MessageRecordView {
     /// The cut at `maxPayloadShown` split a character: it shows as U+FFFD after `text`, as
     /// `String(decoding:as:)` shows an unfinished sequence.
     public var textEndsInsideCharacter: Bool
-    /// The envelope, boxed: it is rare and large, and views are copied as they are passed on.
-    private var envelopeBox: EnvelopeBox?
-    public var envelope: EnvelopeSummary? {
-        get { envelopeBox?.value }
-        set { envelopeBox = newValue.map(EnvelopeBox.init) }
-    }
-    public var violations: [WebSocketViolation]
+    /// The envelope, borrowed (see `envelope`).
+    public var borrowedEnvelope: UnsafePointer<EnvelopeSummary>?
+    /// The envelope's type and ids (a copy).
+    public var envelope: EnvelopeSummary? { borrowedEnvelope?.pointee }
+    public var violations: UnsafeBufferPointer<WebSocketViolation>
     /// Bytes of the message were lost in a capture gap, or its end never came (a gap took it, or
     /// the capture or the connection ended first): its length and content are not what was sent.
     /// Also set on a compressed message that could not be inflated for want of its history or of
@@ -205,8 +210,8 @@ public struct MessageRecordView {
 
     public init(index: Int, opcode: WebSocketOpcode, offset: Int, endOffset: Int, length: Int, fragmentCount: Int,
                 compressed: Bool, data: UnsafeRawBufferPointer, dataLength: Int, dataTruncated: Bool,
-                text: UnsafeRawBufferPointer?, textEndsInsideCharacter: Bool, envelope: EnvelopeSummary?,
-                violations: [WebSocketViolation], incomplete: Bool, envelopeUnchecked: Bool = false) {
+                text: UnsafeRawBufferPointer?, textEndsInsideCharacter: Bool, envelope: UnsafePointer<EnvelopeSummary>?,
+                violations: UnsafeBufferPointer<WebSocketViolation>, incomplete: Bool, envelopeUnchecked: Bool = false) {
         self.envelopeUnchecked = envelopeUnchecked
         self.index = index
         self.opcode = opcode
@@ -220,7 +225,7 @@ public struct MessageRecordView {
         self.dataTruncated = dataTruncated
         self.text = text
         self.textEndsInsideCharacter = textEndsInsideCharacter
-        self.envelopeBox = envelope.map(EnvelopeBox.init)
+        self.borrowedEnvelope = envelope
         self.violations = violations
         self.incomplete = incomplete
     }
@@ -247,15 +252,17 @@ extension FrameRecord {
     /// An owned copy of a borrowed record.
     public init(_ v: FrameRecordView) {
         self.init(index: v.index, header: v.header, offset: v.offset, payload: Array(v.payload), payloadTruncated: v.payloadTruncated,
-                  text: v.textString, close: v.close, violations: v.violations, incomplete: v.incomplete)
+                  text: v.textString, close: v.close, violations: Array(v.violations), incomplete: v.incomplete)
     }
 
     /// The record borrowed as a view (for the renderers, which work on views).
     public func withView<R>(_ body: (FrameRecordView) throws -> R) rethrows -> R {
         try payload.withUnsafeBytes { payload in
             try withUTF8(of: text) { text in
-                try body(FrameRecordView(index: index, header: header, offset: offset, payload: payload, payloadTruncated: payloadTruncated,
-                                         text: text, close: close, violations: violations, incomplete: incomplete))
+                try withBorrowed(close, violations) { close, violations in
+                    try body(FrameRecordView(index: index, header: header, offset: offset, payload: payload, payloadTruncated: payloadTruncated,
+                                             text: text, close: close, violations: violations, incomplete: incomplete))
+                }
             }
         }
     }
@@ -266,7 +273,7 @@ extension MessageRecord {
     public init(_ v: MessageRecordView) {
         self.init(index: v.index, opcode: v.opcode, offset: v.offset, endOffset: v.endOffset, length: v.length,
                   fragmentCount: v.fragmentCount, compressed: v.compressed, data: Array(v.data), dataLength: v.dataLength,
-                  dataTruncated: v.dataTruncated, text: v.textString, envelope: v.envelope, violations: v.violations,
+                  dataTruncated: v.dataTruncated, text: v.textString, envelope: v.envelope, violations: Array(v.violations),
                   incomplete: v.incomplete, envelopeUnchecked: v.envelopeUnchecked)
     }
 
@@ -274,13 +281,24 @@ extension MessageRecord {
     public func withView<R>(_ body: (MessageRecordView) throws -> R) rethrows -> R {
         try data.withUnsafeBytes { data in
             try withUTF8(of: text) { text in
-                try body(MessageRecordView(index: index, opcode: opcode, offset: offset, endOffset: endOffset, length: length,
-                                           fragmentCount: fragmentCount, compressed: compressed, data: data, dataLength: dataLength,
-                                           dataTruncated: dataTruncated, text: text, textEndsInsideCharacter: false,
-                                           envelope: envelope, violations: violations, incomplete: incomplete,
-                                           envelopeUnchecked: envelopeUnchecked))
+                try withBorrowed(envelope, violations) { envelope, violations in
+                    try body(MessageRecordView(index: index, opcode: opcode, offset: offset, endOffset: endOffset, length: length,
+                                               fragmentCount: fragmentCount, compressed: compressed, data: data, dataLength: dataLength,
+                                               dataTruncated: dataTruncated, text: text, textEndsInsideCharacter: false,
+                                               envelope: envelope, violations: violations, incomplete: incomplete,
+                                               envelopeUnchecked: envelopeUnchecked))
+                }
             }
         }
+    }
+}
+
+/// An optional value and an array, borrowed as pointers for the call (what a view holds).
+func withBorrowed<T, R>(_ value: T?, _ violations: [WebSocketViolation],
+                        _ body: (UnsafePointer<T>?, UnsafeBufferPointer<WebSocketViolation>) throws -> R) rethrows -> R {
+    try violations.withUnsafeBufferPointer { violations in
+        guard let value else { return try body(nil, violations) }
+        return try withUnsafePointer(to: value) { try body($0, violations) }
     }
 }
 

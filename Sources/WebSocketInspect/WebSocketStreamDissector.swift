@@ -970,19 +970,23 @@ public struct WebSocketStreamDissector {
             : incomplete ? Self.validTextPrefix(payload)
             : (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil)) ? payload.count : nil
         let text = textLength.map { UnsafeRawBufferPointer(rebasing: payload.prefix($0)) }
-        emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
-                                    text: text, close: r.close, violations: r.violations, incomplete: incomplete)))
+        withBorrowed(r.close, r.violations) { close, violations in
+            emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
+                                        text: text, close: close, violations: violations, incomplete: incomplete)))
+        }
     }
 
     /// - Parameter incomplete: nil for the usual rule (the message lost bytes or history in a gap).
     private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, incomplete: Bool? = nil,
                              _ emit: (DissectionEventView) -> Void) {
-        emit(.message(MessageRecordView(
-            index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
-            fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
-            dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
-            textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: m.envelope?.value, violations: m.violations,
-            incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)))
+        withBorrowed(m.envelope?.value, m.violations) { envelope, violations in
+            emit(.message(MessageRecordView(
+                index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
+                fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
+                dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
+                textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: envelope, violations: violations,
+                incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)))
+        }
     }
 
     /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message

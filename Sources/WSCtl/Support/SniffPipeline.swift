@@ -10,7 +10,8 @@ import WebSocketSniffer
 ///
 /// Events come from the dissector as borrowed views into buffers it reuses, so each frame or
 /// message is copied as it is submitted: its shown payload (at most `--max-payload` bytes unless
-/// `--full`) into the batch's arena, where it stays until the printer is done with the batch.
+/// `--full`) into the batch's arena, and its violations, close payload or envelope, if any, beside
+/// it; they stay until the printer is done with the batch.
 /// Batches of up to 4,096 events go through a queue of four, so the dissector runs at most three
 /// batches ahead and memory stays bounded whatever the capture.
 ///
@@ -59,6 +60,8 @@ final class SniffPipeline: @unchecked Sendable {
             let payload = owned.payload
             owned.payload = batch.arena.copy(payload)
             if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
+            if let close = owned.borrowedClose { owned.borrowedClose = batch.keep(close) }
             lastFrame = (payload, owned.payload)
             slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, var owned, let timing):
@@ -72,6 +75,8 @@ final class SniffPipeline: @unchecked Sendable {
                 owned.data = batch.arena.copy(data)
             }
             if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
+            if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
             lastFrame = nil
             slot.initialize(to: .message(connection: c, direction: d, time: t, record: owned, timing: timing))
         default:
@@ -134,16 +139,37 @@ final class SniffPipeline: @unchecked Sendable {
         let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
         var count = 0
         var arena = Arena()
+        /// Frees what `keep` copied.
+        private var release: [() -> Void] = []
+
+        /// A copy of values a record borrows (violations, a close payload, an envelope: rare),
+        /// kept until `reset()`.
+        func keep<T>(_ values: UnsafeBufferPointer<T>) -> UnsafeBufferPointer<T> {
+            let copy = UnsafeMutableBufferPointer<T>.allocate(capacity: values.count)
+            _ = copy.initialize(fromContentsOf: values)
+            release.append {
+                copy.deinitialize()
+                copy.deallocate()
+            }
+            return UnsafeBufferPointer(copy)
+        }
+
+        func keep<T>(_ value: UnsafePointer<T>) -> UnsafePointer<T> {
+            keep(UnsafeBufferPointer(start: value, count: 1)).baseAddress!
+        }
 
         func reset() {
             events.deinitialize(count: count)
             count = 0
             arena.reset()
+            for r in release { r() }
+            release.removeAll(keepingCapacity: true)
         }
 
         deinit {
             events.deinitialize(count: count)
             events.deallocate()
+            for r in release { r() }
         }
     }
 

@@ -152,7 +152,7 @@ public enum DissectionRenderer {
         }
     }
 
-    private static func writeErrors(_ violations: [WebSocketViolation], to out: inout OutputBuffer) {
+    private static func writeErrors(_ violations: UnsafeBufferPointer<WebSocketViolation>, to out: inout OutputBuffer) {
         out.jsonKey("errors")
         out.beginJSONArray()
         for v in violations { writeJSON(v, to: &out) }
