@@ -50,7 +50,8 @@ struct OutputBufferTests {
 
     @Test func everyASCIIByteAtEveryPositionOfAWord() {
         // Each byte 0x00–0x7F alone and inside plain text at offsets 0–33, so that it lands in
-        // every lane of the 8-byte fast path (twice over) and in the byte-at-a-time tail.
+        // every lane of the 16- and 8-byte fast paths (twice over) and in the byte-at-a-time tail,
+        // and plain runs end exactly at a block's end.
         for c in UInt8(0)...0x7F {
             for before in 0..<34 {
                 for after in [0, 1, 7, 8, 9, 15, 16, 17] {

@@ -127,13 +127,14 @@ extension OutputBuffer {
         let m = micros.magnitude
         append(decimal: m / 1_000_000)
         reserve(7)
-        let out = base + used
-        out[0] = UInt8(ascii: ".")
-        var fraction = m % 1_000_000
-        for i in stride(from: 6, through: 1, by: -1) {
-            out[i] = UInt8(truncatingIfNeeded: fraction % 10) &+ 0x30
-            fraction /= 10
-        }
+        // The six fraction digits, two at a time.
+        let out = UnsafeMutableRawPointer(base + used)
+        let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
+        let fraction = Int(truncatingIfNeeded: m % 1_000_000)
+        out.storeBytes(of: UInt8(ascii: "."), as: UInt8.self)
+        out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (fraction / 10_000) &* 2, as: UInt16.self), toByteOffset: 1, as: UInt16.self)
+        out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (fraction / 100 % 100) &* 2, as: UInt16.self), toByteOffset: 3, as: UInt16.self)
+        out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: (fraction % 100) &* 2, as: UInt16.self), toByteOffset: 5, as: UInt16.self)
         used &+= 7
         needsComma = true
     }
@@ -236,8 +237,8 @@ extension OutputBuffer {
     /// backslash, newline, carriage return and tab their short forms, other control characters
     /// (below 0x20) `\u00xx`; everything else, DEL and non-ASCII included, is copied as it is.
     ///
-    /// Eight bytes at a time: a word with none of those bytes is copied whole. The tests hold it
-    /// to the String-based writer it replaced, byte for byte.
+    /// Sixteen, then eight bytes at a time: a block with none of those bytes is copied whole. The
+    /// tests hold it to the String-based writer it replaced, byte for byte.
     public mutating func appendJSONEscaped(_ text: UnsafeRawBufferPointer) {
         let n = text.count
         guard n > 0, let source = text.baseAddress else { return }
@@ -246,6 +247,14 @@ extension OutputBuffer {
         let start = out
         var i = 0
         while i < n {
+            // Sixteen bytes at a time while none needs escaping (most text), then eight.
+            while n &- i >= 16 && !Self.needsEscape16(source + i) {
+                out.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
+                out.storeBytes(of: source.loadUnaligned(fromByteOffset: i &+ 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
+                out += 16
+                i &+= 16
+            }
+            if i == n { break }
             if n &- i >= 8 {
                 let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
                 if !Self.needsEscape(word) {
@@ -286,6 +295,17 @@ extension OutputBuffer {
             }
         }
         used &+= out - start
+    }
+
+    /// True when one of the 16 bytes at `p` is below 0x20, `"` or `\`: vector compares (against
+    /// vectors, which are lowered to single instructions, as in the UTF-8 validator).
+    @inlinable @inline(__always)
+    static func needsEscape16(_ p: UnsafeRawPointer) -> Bool {
+        typealias V = SIMD16<UInt8>
+        let v = p.loadUnaligned(as: V.self)
+        let hit = (v .< V(repeating: 0x20)) .| (v .== V(repeating: 0x22)) .| (v .== V(repeating: 0x5C))
+        let flagged = unsafeBitCast(V(repeating: 0).replacing(with: 0xFF, where: hit), to: SIMD2<UInt64>.self)
+        return flagged[0] | flagged[1] != 0
     }
 
     /// True when one of the 8 bytes is below 0x20, `"` or `\`. The has-a-byte-less-than trick can
