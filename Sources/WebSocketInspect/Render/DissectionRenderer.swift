@@ -30,10 +30,7 @@ public enum DissectionRenderer {
         extra(&out)
         out.jsonInt("index", f.index)
         out.jsonInt("offset", f.offset)
-        out.jsonBool("fin", h.fin)
-        out.jsonBool("rsv1", h.rsv1)
-        out.jsonBool("rsv2", h.rsv2)
-        out.jsonBool("rsv3", h.rsv3)
+        out.jsonLiteral(flagRuns[Int(h.firstByte >> 4)])  // fin, rsv1, rsv2, rsv3 in one piece
         out.jsonInt("opcode", Int(h.opcode.rawValue))
         writeOpcodeName(h.opcode, to: &out)
         out.jsonBool("masked", h.masked)
@@ -58,6 +55,14 @@ public enum DissectionRenderer {
         if let echo, h.fin, !h.rsv1, h.opcode == .text || h.opcode == .binary {
             let wholeText = f.text.map { $0.count == f.payload.count } ?? false
             echo.remember(f.payload, text: wholeText ? textStart..<textEnd : nil, hex: hexStart..<out.count, in: out)
+        }
+        if !f.incomplete && f.borrowedClose == nil && f.violations.isEmpty {
+            // The usual end of a line, in one piece.
+            out.append(f.payloadTruncated
+                ? ",\"payload_truncated\":true,\"close_code\":null,\"close_code_name\":null,\"close_reason\":null,\"errors\":[]}\n"
+                : ",\"payload_truncated\":false,\"close_code\":null,\"close_code_name\":null,\"close_reason\":null,\"errors\":[]}\n")
+            out.needsComma = false
+            return
         }
         out.jsonBool("payload_truncated", f.payloadTruncated)
         if f.incomplete { out.jsonBool("incomplete", true) }  // only on the frame a stream ended inside
@@ -109,6 +114,17 @@ public enum DissectionRenderer {
         } else {
             out.jsonHexString(m.data)
         }
+        if m.borrowedEnvelope == nil && !m.envelopeUnchecked && m.violations.isEmpty {
+            // The usual end of a line, in one piece.
+            switch (m.dataTruncated, m.incomplete) {
+            case (false, false): out.append(",\"payload_truncated\":false,\"incomplete\":false,\"envelope\":null,\"errors\":[]}\n")
+            case (true, false): out.append(",\"payload_truncated\":true,\"incomplete\":false,\"envelope\":null,\"errors\":[]}\n")
+            case (false, true): out.append(",\"payload_truncated\":false,\"incomplete\":true,\"envelope\":null,\"errors\":[]}\n")
+            case (true, true): out.append(",\"payload_truncated\":true,\"incomplete\":true,\"envelope\":null,\"errors\":[]}\n")
+            }
+            out.needsComma = false
+            return
+        }
         out.jsonBool("payload_truncated", m.dataTruncated)
         out.jsonBool("incomplete", m.incomplete)
         out.jsonKey("envelope")
@@ -138,6 +154,18 @@ public enum DissectionRenderer {
         out.append(UInt8(ascii: "\""))
         out.needsComma = true
     }
+
+    /// `"fin":…,"rsv1":…,"rsv2":…,"rsv3":…` for each value of a first byte's top four bits.
+    private static let flagRuns: [StaticString] = [
+        #""fin":false,"rsv1":false,"rsv2":false,"rsv3":false"#, #""fin":false,"rsv1":false,"rsv2":false,"rsv3":true"#,
+        #""fin":false,"rsv1":false,"rsv2":true,"rsv3":false"#, #""fin":false,"rsv1":false,"rsv2":true,"rsv3":true"#,
+        #""fin":false,"rsv1":true,"rsv2":false,"rsv3":false"#, #""fin":false,"rsv1":true,"rsv2":false,"rsv3":true"#,
+        #""fin":false,"rsv1":true,"rsv2":true,"rsv3":false"#, #""fin":false,"rsv1":true,"rsv2":true,"rsv3":true"#,
+        #""fin":true,"rsv1":false,"rsv2":false,"rsv3":false"#, #""fin":true,"rsv1":false,"rsv2":false,"rsv3":true"#,
+        #""fin":true,"rsv1":false,"rsv2":true,"rsv3":false"#, #""fin":true,"rsv1":false,"rsv2":true,"rsv3":true"#,
+        #""fin":true,"rsv1":true,"rsv2":false,"rsv3":false"#, #""fin":true,"rsv1":true,"rsv2":false,"rsv3":true"#,
+        #""fin":true,"rsv1":true,"rsv2":true,"rsv3":false"#, #""fin":true,"rsv1":true,"rsv2":true,"rsv3":true"#,
+    ]
 
     private static func writeOpcodeName(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
         out.jsonKey("opcode_name")
