@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Feeds `wsctl sniff -r` damaged copies of the fixture captures, with options drawn at random,
+# and checks that every run ends by itself, in time, with status 0 or 1 (1: the capture or its
+# traffic broke a rule, said on stderr). Bounded: a fixed number of runs, each with a time limit.
+#
+#   scripts/fuzz-sniff.sh [--runs N] [--seed S] [--binary PATH] [--timeout SECONDS] [--keep DIR]
+#
+# Damage (on top of what the tests' fixed seeds do, SniffRobustnessTests): bits flipped, noise,
+# zeros, bytes cut from the end, a stretch repeated or dropped, frames inside TCP payloads with a
+# length, opcode or flag byte changed, all of it anywhere after the 24-byte file header, so record
+# headers, IP and TCP headers, HTTP and WebSocket bytes all get hit. Options: output mode, --full,
+# --max-payload, --max-message-memory, --max-flow-buffer, --port, --one-thread, -w, --count,
+# --flow-timeout.
+#
+# Default binary: .build-release/release/wsctl (build it first: swift build -c release
+# --scratch-path .build-release --product wsctl); any build works, an address-sanitised one too
+# (-Xswiftc -sanitize=address: a memory error is then a failed run). Failing inputs are kept in
+# the --keep directory (default: a temporary one, named at the end) with the options that broke
+# them. Exit 0 when every run passed, 1 otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=200 seed=$RANDOM binary=.build-release/release/wsctl limit=15 keep=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --seed) seed=$2; shift 2 ;;
+        --binary) binary=$2; shift 2 ;;
+        --timeout) limit=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "fuzz-sniff: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+[ -x "$binary" ] || { echo "fuzz-sniff: $binary missing: build it first (see --help)" >&2; exit 2; }
+work=$(mktemp -d /tmp/fuzz-sniff.XXXXXX)
+keep=${keep:-$work/failures}
+mkdir -p "$keep"
+trap 'rm -rf "$work/case.pcap"' EXIT
+
+failures=0 statuses=""
+for ((i = 0; i < runs; i++)); do
+    # The damaged capture and the options, from (seed, i): a failure can be made again.
+    options=$(python3 - "$seed" "$i" "$work/case.pcap" Fixtures/captures/*.pcap <<'EOF'
+import random, sys
+seed, i, out, fixtures = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+r = random.Random(seed * 1_000_003 + i)
+d = bytearray(open(r.choice(fixtures), "rb").read())
+for _ in range(r.randint(1, 3)):
+    n = len(d)
+    if n <= 25:
+        break
+    at = r.randrange(24, n)
+    kind = r.randrange(8)
+    if kind == 0:    # flip bits
+        for _ in range(r.randint(1, 20)):
+            d[r.randrange(24, n)] ^= 1 << r.randrange(8)
+    elif kind == 1:  # noise
+        for j in range(at, min(n, at + r.randint(1, 300))):
+            d[j] = r.randrange(256)
+    elif kind == 2:  # zeros
+        k = r.randint(1, 200)
+        d[at:at + k] = bytes(len(d[at:at + k]))
+    elif kind == 3:  # cut the end off
+        del d[r.randrange(24, n):]
+    elif kind == 4:  # repeat a stretch
+        s = d[at:at + r.randint(1, 3000)]
+        d[at:at] = s
+    elif kind == 5:  # drop a stretch
+        del d[at:at + r.randint(1, 3000)]
+    else:            # a WebSocket-looking byte: a first byte's flags and opcode, or a length byte
+        for _ in range(r.randint(1, 10)):
+            j = r.randrange(24, n)
+            if d[j] in (0x81, 0x82, 0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0xC2):
+                d[j] = r.choice([0x81, 0x82, 0x00, 0x80, 0x88, 0x89, 0x8A, 0xC1, 0x41, 0x8F, 0x0B, 0xF1])
+            elif d[j] in (0x7E, 0x7F) or d[j] < 0x7E:
+                d[j] = r.choice([0x7E, 0x7F, 0xFE, 0xFF, 0x00, 125, 126, 127])
+open(out, "wb").write(d)
+opts = [r.choice(["--json", "-v", "--frames", "", "--json --full"])]
+opts.append(r.choice(["", "--stats"]))
+opts.append(r.choice(["", "", "--max-payload 0", "--max-payload 3", "--max-payload 100000"]))
+opts.append(r.choice(["", "", "--max-message-memory 0", "--max-message-memory 3KB", "--max-message-memory 1MiB"]))
+opts.append(r.choice(["", "", "--max-flow-buffer 4KB", "--port 8080", "--port 9001", "--one-thread", "-w /dev/null",
+                      "--count 500", "--flow-timeout 1s"]))
+print(" ".join(o for o in opts if o))
+EOF
+)
+    set +e
+    # shellcheck disable=SC2086
+    timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options >/dev/null 2>"$work/stderr"
+    status=$?
+    set -e
+    statuses="$statuses $status"
+    if [ "$status" != 0 ] && [ "$status" != 1 ]; then
+        failures=$((failures + 1))
+        why=$([ "$status" = 137 ] && echo "still running after ${limit} s" || echo "exit status $status")
+        cp "$work/case.pcap" "$keep/seed$seed-run$i.pcap"
+        { echo "wsctl sniff -r seed$seed-run$i.pcap $options"; echo "$why"; tail -c 2000 "$work/stderr"; } >"$keep/seed$seed-run$i.txt"
+        echo "FAIL run $i (seed $seed): $why: sniff -r … $options" >&2
+    fi
+done
+counts=$(tr ' ' '\n' <<<"$statuses" | grep -v '^$' | sort | uniq -c | awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $1, $2 }')
+echo "fuzz-sniff: $runs runs, seed $seed, binary $binary: exit statuses ${counts}; $failures failed"
+if [ "$failures" -gt 0 ]; then
+    echo "fuzz-sniff: failing inputs and their options are in $keep" >&2
+    exit 1
+fi
+rm -rf "$work"
