@@ -179,6 +179,38 @@ struct OutputBufferTests {
         }
     }
 
+    /// Many times into one buffer, as a line's `time` and `time_relative` follow each other: the
+    /// whole seconds kept from one absolute time to the next (same second, next second, other
+    /// values in between, negative ones, 19-digit ones) never show up where they do not belong.
+    @Test func secondsInARowKeepTheirOwnWholePart() {
+        func reference(_ micros: Int64) -> String {
+            let m = micros.magnitude
+            let fraction = String(m % 1_000_000)
+            return (micros < 0 ? "-" : "") + "\(m / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        }
+        var g = Seeded(state: 12)
+        var b = OutputBuffer(capacity: 1)
+        var expected: [String] = []
+        var second: Int64 = 1_790_000_000
+        for _ in 0..<20_000 {
+            let micros: Int64
+            switch g.next() % 8 {
+            case 0:
+                second += Int64(g.next() % 3)
+                micros = second * 1_000_000 + Int64(g.next() % 1_000_000)
+            case 1: micros = Int64(g.next() % 10_000_000)
+            case 2: micros = -(second * 1_000_000 + Int64(g.next() % 1_000_000))
+            case 3: micros = Int64(g.next() % UInt64(Int64.max))
+            case 4: micros = 99_999_999_999 + Int64(g.next() % 3)  // around where the cache starts
+            default: micros = second * 1_000_000 + Int64(g.next() % 1_000_000)
+            }
+            b.jsonSeconds(micros: micros)
+            expected.append(reference(micros))
+            if g.next() % 500 == 0 { b.removeAll() ; expected = [] }
+        }
+        #expect(b.makeString() == expected.joined(separator: ","))
+    }
+
     @Test func growsPastItsCapacityKeepingWhatWasWritten() {
         var b = OutputBuffer(capacity: 16)
         var expected = ""

@@ -125,7 +125,27 @@ extension OutputBuffer {
         separate()
         if micros < 0 { append(UInt8(ascii: "-")) }
         let m = micros.magnitude
-        append(decimal: m / 1_000_000)
+        let whole = m / 1_000_000
+        if whole < 100_000 {
+            append(decimal: whole)  // short (relative times): no cache, which absolute times keep
+        } else if whole == lastWholeSeconds {
+            reserve(16)
+            let out = UnsafeMutableRawPointer(base + used)
+            out.storeBytes(of: lastWholeDigits.0, as: UInt64.self)
+            out.storeBytes(of: lastWholeDigits.1, toByteOffset: 8, as: UInt64.self)
+            used &+= lastWholeCount
+        } else {
+            let start = used
+            append(decimal: whole)
+            if used &- start <= 16 {
+                // Kept for the next times in the same second (16 bytes read: reserve them).
+                reserve(16)
+                let digits = UnsafeRawPointer(base + start)
+                lastWholeDigits = (digits.loadUnaligned(as: UInt64.self), digits.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                lastWholeCount = used &- start
+                lastWholeSeconds = whole
+            }
+        }
         reserve(7)
         // The six fraction digits, two at a time.
         let out = UnsafeMutableRawPointer(base + used)

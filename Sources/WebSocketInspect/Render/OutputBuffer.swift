@@ -15,6 +15,12 @@ public struct OutputBuffer: ~Copyable {
     /// How many times the bytes were forgotten (`removeAll`): a position taken under one count
     /// still holds what was written there while the count is the same.
     public private(set) var clears = 0
+    /// The whole seconds of the last absolute time `jsonSeconds` wrote, and their digits (up to
+    /// 16, in two words): capture times share them for a second at a time, hundreds of thousands
+    /// of lines.
+    @usableFromInline var lastWholeSeconds: UInt64 = .max
+    @usableFromInline var lastWholeDigits: (UInt64, UInt64) = (0, 0)
+    @usableFromInline var lastWholeCount = 0
 
     /// - Parameter capacity: the initial size; the buffer doubles as needed.
     public init(capacity: Int = 1 << 12) {
