@@ -84,14 +84,14 @@ public struct WebSocketFrameParser: Sendable {
     public var configuration: WebSocketFrameParserConfiguration
     /// Bytes fed so far: the stream offset just past the input.
     @usableFromInline var _bytesFed: Int = 0
-    public var bytesFed: Int { _bytesFed }
+    @inlinable public var bytesFed: Int { _bytesFed }
     /// Set when the parser met a length it cannot skip; it then ignores further input.
     public internal(set) var failure: WebSocketViolation?
 
     /// Bytes of a frame that did not all arrive yet (header, or header plus buffered payload).
     @usableFromInline var carry: [UInt8] = []
     /// Memory the buffer for a frame spanning reads takes now.
-    public var carryCapacity: Int { carry.capacity }
+    @inlinable public var carryCapacity: Int { carry.capacity }
     @usableFromInline var carryOffset: Int = 0
     @usableFromInline var streaming: Streaming?
 

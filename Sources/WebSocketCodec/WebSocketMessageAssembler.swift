@@ -160,7 +160,7 @@ public struct WebSocketMessageAssembler: Sendable {
     }
 
     /// The memory the bytes kept of the message in progress take: what their buffer has room for.
-    public var keptCapacity: Int { buffer.capacity }
+    @inlinable public var keptCapacity: Int { buffer.capacity }
 
     /// Lends `body` the bytes kept of the message in progress, then forgets all but the first
     /// `keepFirst` of them (they count as unkept from then on, as if `receive(_:keeping:_:)` had
@@ -177,7 +177,7 @@ public struct WebSocketMessageAssembler: Sendable {
     }
 
     /// True while a fragmented message is unfinished.
-    public var isInsideMessage: Bool { inMessage }
+    @inlinable public var isInsideMessage: Bool { inMessage }
 
     /// A message whose end will not come (the stream ended, or lost bytes took its last fragment):
     /// lends `body` what arrived of it, as far as it was kept (nil when no message is in progress or

@@ -117,7 +117,7 @@ public struct WebSocketStreamDissector {
     /// Feeds bytes; each frame and message is handed to `emit` borrowed, valid only during the call.
     /// This is the dissector's one code path: the owned-record `feed` copies from it.
     public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
-        if hunt != nil {
+        if isHunting {
             huntFeed(bytes, emit)
             if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
             return
@@ -139,7 +139,7 @@ public struct WebSocketStreamDissector {
     /// unmasked in place, so the caller's bytes change. For callers that own a copy already (the
     /// stream bytes `sniff -r` collects on its reading thread).
     public mutating func feedViews(inPlace bytes: UnsafeMutableRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
-        if hunt != nil {
+        if isHunting {
             huntFeed(UnsafeRawBufferPointer(bytes), emit)
             if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
             return
@@ -389,7 +389,7 @@ public struct WebSocketStreamDissector {
     /// looked for (up to `huntLimit`), or gives it back. Without room, only the last 64 KiB are
     /// held (offsets before them are given up, as past `huntLimit`).
     private mutating func holdHunt() {
-        guard let budget = configuration.messageMemory else { return }
+        guard let budget = configuration.messageMemory, isHunting || huntCharged != 0 else { return }
         let small = 1 << 16
         let room = hunt?.bytes.capacity ?? 0
         guard !budget.adjust(&huntCharged, to: room > small ? room : 0), var h = hunt else { return }
@@ -837,7 +837,8 @@ public struct WebSocketStreamDissector {
         guard let budget = configuration.messageMemory else { return }
         let box = machinery
         let room = box.parser.carryCapacity
-        guard !budget.adjust(&carryCharged, to: room > configuration.parser.retainedCarryCapacity ? room : 0) else { return }
+        let wanted = room > configuration.parser.retainedCarryCapacity ? room : 0
+        guard wanted != carryCharged, !budget.adjust(&carryCharged, to: wanted) else { return }
         box.parser.streamCarriedFrame { piece in handle(piece, emit) }
         budget.give(carryCharged)
         carryCharged = 0
