@@ -236,11 +236,6 @@ public struct MessageRecordView {
     }
 }
 
-final class EnvelopeBox: Sendable {
-    let value: EnvelopeSummary
-    init(_ value: EnvelopeSummary) { self.value = value }
-}
-
 /// A `DissectionEvent` borrowed for the callback that receives it.
 public enum DissectionEventView {
     case frame(FrameRecordView)

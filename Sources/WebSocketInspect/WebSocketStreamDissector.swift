@@ -1158,3 +1158,10 @@ public struct WebSocketStreamDissector {
         return text.withUTF8 { summariseEnvelope(UnsafeRawBufferPointer($0)) }
     }
 }
+
+/// A message's envelope summary, boxed in `MessageInProgress` (copied for every message; the
+/// envelope is rare and large).
+final class EnvelopeBox: Sendable {
+    let value: EnvelopeSummary
+    init(_ value: EnvelopeSummary) { self.value = value }
+}

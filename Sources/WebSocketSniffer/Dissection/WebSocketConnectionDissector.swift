@@ -2,8 +2,9 @@ import WebSocketCodec
 import WebSocketCompression
 import WebSocketInspect
 
-/// What the sniffer reports, in capture order. Frame and message records are borrowed: their bytes
-/// are valid only during the call that receives the event (`FrameRecord(view)` keeps a copy).
+/// What the sniffer reports, in capture order. Frame and message records are borrowed: their bytes,
+/// violations, close payload and envelope are valid only during the call that receives the event
+/// (`FrameRecord(view)` keeps a copy).
 public enum SniffEvent {
     // The rare, large cases are boxed so that every frame and message event is small to pass on.
     indirect case handshake(HandshakeRecord)
