@@ -123,7 +123,7 @@ public struct WebSocketStreamDissector {
             return
         }
         // Room for a usual segment is kept; a dissector is one of thousands in `sniff`.
-        scratch.removeAll(keepingCapacity: scratch.capacity <= 1 << 16)
+        Self.empty(&scratch)
         scratch.append(contentsOf: bytes)
         var local = scratch
         scratch = []
@@ -373,8 +373,8 @@ public struct WebSocketStreamDissector {
             h.pending.removeAll { $0.at < floor }
         }
         let keepFrom = min(h.pending.first?.at ?? h.scan, h.scan, h.bytes.count)
-        if keepFrom >= 1 << 16 || keepFrom == h.bytes.count || newBuffer {
-            if newBuffer || (keepFrom == h.bytes.count && h.bytes.capacity > 1 << 16) {
+        if keepFrom >= keptCapacity || keepFrom == h.bytes.count || newBuffer {
+            if newBuffer || (keepFrom == h.bytes.count && h.bytes.capacity > keptCapacity) {
                 h.bytes = Array(h.bytes[keepFrom...])
             } else {
                 h.bytes.removeFirst(keepFrom)
@@ -390,7 +390,7 @@ public struct WebSocketStreamDissector {
     /// held (offsets before them are given up, as past `huntLimit`).
     private mutating func holdHunt() {
         guard let budget = configuration.messageMemory, isHunting || huntCharged != 0 else { return }
-        let small = 1 << 16
+        let small = Self.keptCapacity
         let room = hunt?.bytes.capacity ?? 0
         guard !budget.adjust(&huntCharged, to: room > small ? room : 0), var h = hunt else { return }
         hunt = nil
@@ -771,7 +771,7 @@ public struct WebSocketStreamDissector {
             } else {
                 messageData.withUnsafeBytes { emitMessage(m, $0, emit) }
                 // A whole payload shown (`--full`) is not kept after it is shown.
-                if messageData.capacity > 1 << 16 { messageData = [] }
+                if messageData.capacity > Self.keptCapacity { messageData = [] }
             }
         }
         if h.fin && !op.isControl {
@@ -816,7 +816,7 @@ public struct WebSocketStreamDissector {
         // (On a message's first piece the assembler still holds the message before, if any.)
         let startsMessage = piece.isFirst && h.opcode.isDataStart
         if messageCompressed {
-            messageData.removeAll(keepingCapacity: messageData.capacity <= 1 << 16)
+            Self.empty(&messageData)
             streamed = StreamedInflate()
             if startsMessage {
                 // Inflated here; the message's later pieces in `handle`.
@@ -895,7 +895,7 @@ public struct WebSocketStreamDissector {
         if frameCharged > 0 { configuration.messageMemory?.give(frameCharged) }
         frameCharged = 0
         frameCut = false
-        if framePayload.capacity > 1 << 16 { framePayload = [] } else { framePayload.removeAll(keepingCapacity: true) }
+        Self.empty(&framePayload)
     }
 
     /// Forgets the inflater (its window goes with it) and gives back its room.
@@ -1114,8 +1114,18 @@ public struct WebSocketStreamDissector {
             envelopeUnchecked: isText && configuration.recogniseEnvelopes)
     }
 
+    /// The capacity a buffer reused from one segment, frame or message to the next keeps, and the
+    /// bytes held after a gap without room in the budget: a dissector is one of thousands in
+    /// `sniff`, so a larger buffer (a `--full` payload, a big segment) is let go once used.
+    static let keptCapacity = 1 << 16
+
+    /// Empties a reused buffer, keeping its memory unless it grew past `keptCapacity`.
+    private static func empty(_ buffer: inout [UInt8]) {
+        if buffer.capacity > keptCapacity { buffer = [] } else { buffer.removeAll(keepingCapacity: true) }
+    }
+
     private mutating func keepShown(_ data: UnsafeRawBufferPointer, _ limit: Int) {
-        messageData.removeAll(keepingCapacity: messageData.capacity <= 1 << 16)
+        Self.empty(&messageData)
         messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(limit)))
     }
 
