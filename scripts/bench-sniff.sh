@@ -61,6 +61,7 @@ if [ "$build" = 1 ]; then
     swift build -c release --scratch-path "$scratch" --product wsctl >"$tmp/build.log" 2>&1 \
         || { cat "$tmp/build.log" >&2; fail "release build failed"; }
 fi
+[ "$runs" -ge 1 ] 2>/dev/null || fail "--runs needs a number of at least 1"
 [ -x "$wsctl" ] || fail "$wsctl missing (run without --no-build)"
 "$wsctl" sniff --help >/dev/null 2>&1 || fail "$wsctl has no sniff command (stale build? run without --no-build)"
 

@@ -14,7 +14,7 @@
 #
 # Default binary: .build-release/release/wsctl (build it first: swift build -c release
 # --scratch-path .build-release --product wsctl); any build works, an address-sanitised one too
-# (-Xswiftc -sanitize=address: a memory error is then a failed run). Failing inputs are kept in
+# (-Xswiftc -sanitize=address: a memory error is then a failed run, status 86). Failing inputs are kept in
 # the --keep directory (default: a temporary one, named at the end) with the options that broke
 # them. Exit 0 when every run passed, 1 otherwise.
 set -euo pipefail
@@ -32,6 +32,10 @@ while [ $# -gt 0 ]; do
         *) echo "fuzz-sniff: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+# An address-sanitised build reports a memory error with status 1 by default, which passes here:
+# make it 86.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86
+[ "$runs" -ge 1 ] 2>/dev/null || { echo "fuzz-sniff: --runs needs a number of at least 1" >&2; exit 2; }
 [ -x "$binary" ] || { echo "fuzz-sniff: $binary missing: build it first (see --help)" >&2; exit 2; }
 work=$(mktemp -d /tmp/fuzz-sniff.XXXXXX)
 keep=${keep:-$work/failures}

@@ -181,7 +181,7 @@ struct OutputBufferTests {
 
     /// Many times into one buffer, as a line's `time` and `time_relative` follow each other: the
     /// whole seconds kept from one absolute time to the next (same second, next second, other
-    /// values in between, negative ones, 19-digit ones) never show up where they do not belong.
+    /// values in between, negative ones, 13-digit ones) never show up where they do not belong.
     @Test func secondsInARowKeepTheirOwnWholePart() {
         func reference(_ micros: Int64) -> String {
             let m = micros.magnitude

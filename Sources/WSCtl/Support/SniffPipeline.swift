@@ -10,8 +10,9 @@ import WebSocketSniffer
 ///
 /// Events come from the dissector as borrowed views into buffers it reuses, so each frame or
 /// message is copied as it is submitted: its shown payload (at most `--max-payload` bytes unless
-/// `--full`) into the batch's arena, and its violations, close payload or envelope, if any, beside
-/// it; they stay until the printer is done with the batch.
+/// `--full`) into the batch's arena (a single-frame message shares its frame's copy when the bytes
+/// are the same), and its violations, close payload or envelope, if any, beside it; they stay
+/// until the printer is done with the batch.
 /// Batches of up to 4,096 events go through a queue of four, so the dissector runs at most three
 /// batches ahead and memory stays bounded whatever the capture.
 ///
@@ -66,10 +67,11 @@ final class SniffPipeline: @unchecked Sendable {
             slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, var owned, let timing):
             let data = owned.data
-            // A single-frame message's data is the payload of the frame submitted just before it
-            // (the dissector emits the two back to back, from bytes that have not changed since):
-            // it shares that copy.
-            if let (source, copy) = lastFrame, let shared = Self.rebase(data, from: source, to: copy) {
+            // A single-frame message's data is the payload of the frame submitted just before it:
+            // it shares that copy. Decided by the bytes, not by where they lie (the frame's buffer
+            // may have been freed and its memory given to the message's in between).
+            if let (source, copy) = lastFrame, let shared = Self.rebase(data, from: source, to: copy),
+               shared.isEmpty || memcmp(shared.baseAddress!, data.baseAddress!, data.count) == 0 {
                 owned.data = shared
             } else {
                 owned.data = batch.arena.copy(data)

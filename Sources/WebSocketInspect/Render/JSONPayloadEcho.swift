@@ -9,7 +9,8 @@
 /// (`OutputBuffer.clears`), gets the copy. Otherwise it is written as usual, so the output is the
 /// same either way (the tests print with and without an echo and compare).
 ///
-/// One per printer; not for sharing between threads.
+/// One per output buffer (the echo does not tell buffers apart: its ranges are positions in the
+/// buffer it was given); not for sharing between threads.
 public final class JSONPayloadEcho {
     /// Payloads longer than this are not remembered (`--full` can show megabytes; copying one to
     /// compare later would cost about what it saves).
