@@ -58,9 +58,9 @@ public enum DissectionRenderer {
         }
         if !f.incomplete && f.borrowedClose == nil && f.violations.isEmpty {
             // The usual end of a line, in one piece.
-            out.append(f.payloadTruncated
-                ? ",\"payload_truncated\":true,\"close_code\":null,\"close_code_name\":null,\"close_reason\":null,\"errors\":[]}\n"
-                : ",\"payload_truncated\":false,\"close_code\":null,\"close_code_name\":null,\"close_reason\":null,\"errors\":[]}\n")
+            out.append(f.payloadTruncated ? ",\"payload_truncated\":true" : ",\"payload_truncated\":false")
+            out.append(noClose)
+            out.append(",\"errors\":[]}\n")
             out.needsComma = false
             return
         }
@@ -71,7 +71,7 @@ public enum DissectionRenderer {
             out.jsonString("close_code_name", close.code?.name)
             out.jsonString("close_reason", close.code == nil ? nil : close.reason)
         } else {
-            out.append(",\"close_code\":null,\"close_code_name\":null,\"close_reason\":null")
+            out.append(noClose)
         }
         writeErrors(f.violations, to: &out)
         out.endJSONLine()
@@ -116,12 +116,9 @@ public enum DissectionRenderer {
         }
         if m.borrowedEnvelope == nil && !m.envelopeUnchecked && m.violations.isEmpty {
             // The usual end of a line, in one piece.
-            switch (m.dataTruncated, m.incomplete) {
-            case (false, false): out.append(",\"payload_truncated\":false,\"incomplete\":false,\"envelope\":null,\"errors\":[]}\n")
-            case (true, false): out.append(",\"payload_truncated\":true,\"incomplete\":false,\"envelope\":null,\"errors\":[]}\n")
-            case (false, true): out.append(",\"payload_truncated\":false,\"incomplete\":true,\"envelope\":null,\"errors\":[]}\n")
-            case (true, true): out.append(",\"payload_truncated\":true,\"incomplete\":true,\"envelope\":null,\"errors\":[]}\n")
-            }
+            out.append(m.dataTruncated ? ",\"payload_truncated\":true" : ",\"payload_truncated\":false")
+            out.append(m.incomplete ? ",\"incomplete\":true,\"envelope\":null,\"errors\":[]}\n"
+                                    : ",\"incomplete\":false,\"envelope\":null,\"errors\":[]}\n")
             out.needsComma = false
             return
         }
@@ -154,6 +151,9 @@ public enum DissectionRenderer {
         out.append(UInt8(ascii: "\""))
         out.needsComma = true
     }
+
+    /// The close keys of a frame that is not a close frame.
+    private static let noClose: StaticString = ",\"close_code\":null,\"close_code_name\":null,\"close_reason\":null"
 
     /// `"fin":…,"rsv1":…,"rsv2":…,"rsv3":…` for each value of a first byte's top four bits.
     private static let flagRuns: [StaticString] = [
