@@ -457,3 +457,93 @@ final class SniffTempDirectory {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     deinit { try? FileManager.default.removeItem(at: url) }
 }
+
+/// A capture of one made-up WebSocket connection on 127.0.0.1 (Ethernet, IPv4, classic pcap in
+/// microseconds): the TCP handshake, the RFC 6455 §1.3 example upgrade (optionally offering and
+/// accepting permessage-deflate), then whatever bytes each side is given, in segments of at most
+/// 1,448 bytes, and FIN both ways at `close()`. For cases no real peer can be made to send.
+struct SyntheticConnection {
+    private(set) var capture = PcapFile(header: [0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                 0, 0, 4, 0, 1, 0, 0, 0], records: [])
+    private var clientSeq: UInt32 = 1_000
+    private var serverSeq: UInt32 = 900_000
+    private var time: UInt64 = 1_790_000_000_000_000
+    let clientPort = 40_000, serverPort = 8080
+
+    init(deflate: Bool = false) {
+        packet(fromClient: true, flags: 0x02)
+        clientSeq &+= 1
+        packet(fromClient: false, flags: 0x12)
+        serverSeq &+= 1
+        packet(fromClient: true, flags: 0x10)
+        let offer = deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : ""
+        send(fromClient: true, Array(("GET /chat HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(offer)\r\n").utf8))
+        send(fromClient: false, Array(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\(offer)\r\n").utf8))
+    }
+
+    /// `bytes` on the stream from one side, cut into segments.
+    mutating func send(fromClient: Bool, _ bytes: [UInt8]) {
+        var at = 0
+        while at < bytes.count {
+            let end = min(at + 1448, bytes.count)
+            packet(fromClient: fromClient, flags: 0x18, Array(bytes[at..<end]))
+            if fromClient { clientSeq &+= UInt32(end - at) } else { serverSeq &+= UInt32(end - at) }
+            at = end
+        }
+    }
+
+    /// FIN from the server, then from the client.
+    mutating func close() {
+        packet(fromClient: false, flags: 0x11)
+        serverSeq &+= 1
+        packet(fromClient: true, flags: 0x11)
+        clientSeq &+= 1
+    }
+
+    private mutating func packet(fromClient: Bool, flags: UInt8, _ payload: [UInt8] = []) {
+        func be16(_ v: Int) -> [UInt8] { [UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }
+        let (sport, dport) = fromClient ? (clientPort, serverPort) : (serverPort, clientPort)
+        let (seq, ack) = fromClient ? (clientSeq, serverSeq) : (serverSeq, clientSeq)
+        let tcp = be16(sport) + be16(dport) + be32(seq) + be32(flags == 0x02 ? 0 : ack) + [0x50, flags, 0xFF, 0xFF, 0, 0, 0, 0]
+        var ip: [UInt8] = [0x45, 0] + be16(20 + tcp.count + payload.count) + [0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1]
+        var sum: UInt32 = 0
+        for i in stride(from: 0, to: 20, by: 2) { sum += UInt32(ip[i]) << 8 | UInt32(ip[i + 1]) }
+        while sum > 0xFFFF { sum = (sum & 0xFFFF) + (sum >> 16) }
+        ip[10] = UInt8(~sum >> 8 & 0xFF)
+        ip[11] = UInt8(~sum & 0xFF)
+        let frame = [UInt8](repeating: 0, count: 12) + [0x08, 0x00] + ip + tcp + payload
+        time += 10
+        capture.records.append(.init(seconds: UInt32(time / 1_000_000), fraction: UInt32(time % 1_000_000),
+                                     wireLength: UInt32(frame.count), data: frame))
+    }
+
+    /// A frame's bytes as the server sends them (unmasked), with the length in the shortest form.
+    static func serverFrame(opcode: UInt8, fin: Bool = true, rsv1: Bool = false, length: Int, _ payload: [UInt8]) -> [UInt8] {
+        var header: [UInt8] = [(fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode]
+        if length < 126 {
+            header.append(UInt8(length))
+        } else if length < 65_536 {
+            header += [126, UInt8(length >> 8), UInt8(length & 0xFF)]
+        } else {
+            header.append(127)
+            for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: length >> shift)) }
+        }
+        return header + payload
+    }
+
+    /// `data` as permessage-deflate sends it without compressing: stored DEFLATE blocks (RFC 1951
+    /// §3.2.4) and the empty one a sync flush adds, less its last four bytes (RFC 7692 §7.2.1).
+    static func storedDeflate(_ data: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var at = 0
+        repeat {
+            let n = min(65_535, data.count - at)
+            out += [0, UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8(~n >> 8 & 0xFF)] + data[at..<(at + n)]
+            at += n
+        } while at < data.count
+        return out + [0]
+    }
+}

@@ -85,6 +85,41 @@ struct SniffThreadsTests {
         #expect(same, "-r -: stdout differs from the file read on one thread (\(threaded.stdoutBytes.count) and \(single.stdoutBytes.count) bytes)")
     }
 
+    /// Frames over 64 KiB shown far past 64 KiB (`--max-payload` above it, `--full`), where the
+    /// dissector lets a grown buffer go between showing a frame and its message: a fragmented
+    /// message whose last frame the connection's end cuts off, and a compressed one whose frame
+    /// holds other bytes than its message. Each line must show its own bytes, on one thread or three.
+    @Test func largeFramesShownWhole() async throws {
+        let dir = try SniffTempDirectory()
+        let first = Array("0123456789".utf8)
+        let body = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        var cut = SyntheticConnection()
+        cut.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 2, fin: false, length: first.count, first)
+                    + SyntheticConnection.serverFrame(opcode: 0, length: body.count, Array(body[0..<70_000])))
+        cut.close()
+        var deflated = SyntheticConnection(deflate: true)
+        let compressed = SyntheticConnection.storedDeflate(body)
+        deflated.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 2, rsv1: true, length: compressed.count, compressed))
+        deflated.close()
+        let cases: [(name: String, capture: PcapFile, frame: [UInt8], message: [UInt8])] = [
+            ("cut", cut.capture, Array(body[0..<70_000]), first + body[0..<70_000]),
+            ("deflated", deflated.capture, compressed, body),
+        ]
+        for c in cases {
+            let path = dir.path("\(c.name).pcap")
+            try c.capture.write(to: path)
+            for (mode, limit) in [(["--max-payload", "66000"], 66_000), (["--max-payload", "100000"], 100_000), (["--full"], Int.max)] {
+                let label = "\(c.name) \(mode.joined(separator: " "))"
+                try await Self.expectSame(["-r", path, "--json"] + mode, label)
+                let out = try SniffOutput(result: try await offThePool { try CLI.run(["sniff", "-r", path, "--json"] + mode) })
+                let frame = out.kind("frame").last?["payload_hex"].string
+                let message = out.kind("message").last?["payload_hex"].string
+                #expect(frame.map(hexBytes) == Array(c.frame.prefix(limit)), "\(label): the last frame's bytes")
+                #expect(message.map(hexBytes) == Array(c.message.prefix(limit)), "\(label): the message's bytes")
+            }
+        }
+    }
+
     /// 12,000 messages (about 27,000 events and 5 MB of stream): several batches of 4,096 events and
     /// of 1 MiB in both stages, so every hand-over between the threads is exercised.
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"))

@@ -67,15 +67,7 @@ final class SniffPipeline: @unchecked Sendable {
             slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, var owned, let timing):
             let data = owned.data
-            // A single-frame message's data is the payload of the frame submitted just before it:
-            // it shares that copy. Decided by the bytes, not by where they lie (the frame's buffer
-            // may have been freed and its memory given to the message's in between).
-            if let (source, copy) = lastFrame, let shared = Self.rebase(data, from: source, to: copy),
-               shared.isEmpty || memcmp(shared.baseAddress!, data.baseAddress!, data.count) == 0 {
-                owned.data = shared
-            } else {
-                owned.data = batch.arena.copy(data)
-            }
+            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
             if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
             if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
             if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
@@ -99,6 +91,16 @@ final class SniffPipeline: @unchecked Sendable {
         done.wait()
         Output.checkWriteFailure()
         return printer
+    }
+
+    /// A single-frame message's data is the payload of the frame submitted just before it: it
+    /// shares that copy (`data` at the same place in the copy). Decided by the bytes, not by where
+    /// they lie: the frame's buffer may have been freed and its memory given to the message's in
+    /// between, with other bytes in it.
+    static func sharedCopy(of data: UnsafeRawBufferPointer,
+                           lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?) -> UnsafeRawBufferPointer? {
+        guard let (source, copy) = lastFrame, let shared = rebase(data, from: source, to: copy) else { return nil }
+        return shared.isEmpty || memcmp(shared.baseAddress!, data.baseAddress!, data.count) == 0 ? shared : nil
     }
 
     /// `part` at the same place in `copy` as it was in `original`, if it lay inside it (a frame's
