@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Feeds `wsctl sniff -r` damaged copies of the fixture captures, with options drawn at random,
 # and checks that every run ends by itself, in time, with status 0 or 1 (1: the capture or its
-# traffic broke a rule, said on stderr). Bounded: a fixed number of runs, each with a time limit.
+# traffic broke a rule, said on stderr), and writes the same stdout and stderr, with the same
+# status, as the same run with --one-thread. Bounded: a fixed number of runs, each with a time limit.
 #
 #   scripts/fuzz-sniff.sh [--runs N] [--seed S] [--binary PATH] [--timeout SECONDS] [--keep DIR]
 #
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
         --binary) binary=$2; shift 2 ;;
         --timeout) limit=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "fuzz-sniff: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -40,7 +41,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86
 work=$(mktemp -d /tmp/fuzz-sniff.XXXXXX)
 keep=${keep:-$work/failures}
 mkdir -p "$keep"
-trap 'rm -rf "$work/case.pcap"' EXIT
+trap 'rm -f "$work/case.pcap" "$work"/stdout* "$work"/stderr*' EXIT
 
 failures=0 statuses=""
 for ((i = 0; i < runs; i++)); do
@@ -91,13 +92,28 @@ EOF
 )
     set +e
     # shellcheck disable=SC2086
-    timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options >/dev/null 2>"$work/stderr"
+    timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options >"$work/stdout" 2>"$work/stderr"
     status=$?
+    why=""
+    if [ "$status" != 0 ] && [ "$status" != 1 ]; then
+        why=$([ "$status" = 137 ] && echo "still running after ${limit} s" || echo "exit status $status")
+    elif [[ " $options " != *" --one-thread "* ]]; then
+        # The same run on one thread must write the same bytes and end the same way.
+        # shellcheck disable=SC2086
+        timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options --one-thread >"$work/stdout1" 2>"$work/stderr1"
+        single=$?
+        if [ "$single" != "$status" ]; then
+            why="exit status $status, but $single with --one-thread"
+        elif ! cmp -s "$work/stdout" "$work/stdout1"; then
+            why="stdout differs from --one-thread's: $(cmp "$work/stdout" "$work/stdout1" 2>&1 | head -1)"
+        elif ! cmp -s "$work/stderr" "$work/stderr1"; then
+            why="stderr differs from --one-thread's"
+        fi
+    fi
     set -e
     statuses="$statuses $status"
-    if [ "$status" != 0 ] && [ "$status" != 1 ]; then
+    if [ -n "$why" ]; then
         failures=$((failures + 1))
-        why=$([ "$status" = 137 ] && echo "still running after ${limit} s" || echo "exit status $status")
         cp "$work/case.pcap" "$keep/seed$seed-run$i.pcap"
         { echo "wsctl sniff -r seed$seed-run$i.pcap $options"; echo "$why"; tail -c 2000 "$work/stderr"; } >"$keep/seed$seed-run$i.txt"
         echo "FAIL run $i (seed $seed): $why: sniff -r … $options" >&2

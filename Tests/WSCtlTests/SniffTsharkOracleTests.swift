@@ -62,6 +62,37 @@ struct SniffTsharkOracleTests {
     }
 }
 
+extension SniffTsharkOracleTests {
+    /// Every header field of every frame, and what tshark decodes of control frames: FIN, the three
+    /// RSV bits, opcode, MASK, the payload length (from the 7-bit field or its 16- or 64-bit
+    /// extension), the masking key, ping and pong payloads, close status code and reason. tshark's
+    /// JSON output (`-T json --no-duplicate-keys`) keeps each frame's fields together, even with
+    /// several frames in one packet.
+    @Test(arguments: SniffFixtures.all)
+    func headerFieldsAndControlPayloadsAgree(_ name: String) throws {
+        let truth = try SniffFixtures.truth(name)
+        let tshark = try SniffTshark.frameFields(name, truth)
+        let wsctl = try SniffTshark.wsctlFrameFields(name)
+        let gap = truth["perturbation"]["kind"].string == "gap"
+        #expect(Set(tshark.keys) == Set(wsctl.keys), "directions: tshark \(tshark.keys.sorted()), wsctl \(wsctl.keys.sorted())")
+        var m = Mismatches()
+        var compared = 0
+        for key in Set(tshark.keys).intersection(wsctl.keys).sorted() {
+            let t = tshark[key]!, w = wsctl[key]!
+            // A gap: tshark stops at it in that direction (checked in framesAndTextsAgree).
+            if t.count != w.count && !(gap && t.count < w.count) {
+                m.add("\(key): tshark shows \(t.count) frames, wsctl \(w.count)")
+            }
+            for (i, (tf, wf)) in zip(t, w).enumerated() where tf != wf {
+                m.add("\(key) frame \(i + 1):\n  tshark \(tf)\n  wsctl  \(wf)")
+            }
+            compared += min(t.count, w.count)
+        }
+        #expect(m.count == 0, m.report)
+        #expect(compared > 0 || name == "refused", "no frames compared")
+    }
+}
+
 enum SniffTshark {
     static let tshark = Interop.which("tshark")
 
@@ -84,7 +115,6 @@ enum SniffTshark {
     /// tshark's frames by direction ("srcport>dstport"). Text is kept only for packets with one
     /// WebSocket frame, where it cannot belong to another frame.
     static func frames(_ name: String, _ truth: JSON) throws -> [String: [Frame]] {
-        let tshark = try #require(tshark)
         var arguments = ["-r", SniffFixtures.path(name), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", "websocket",
                          "-T", "fields", "-E", "aggregator=\u{1f}", "-E", "occurrence=a",
                          "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "websocket.opcode", "-e", "websocket.fin",
@@ -92,15 +122,8 @@ enum SniffTshark {
         for port in truth["perturbation"]["sniff_port"].array.compactMap(\.int) {
             arguments += ["-d", "tcp.port==\(port),websocket"]
         }
-        let child = try ChildProcess(executable: tshark, arguments: arguments)
-        guard let status = child.waitForExit(timeout: 40) else {
-            child.stop(timeout: 2)
-            throw CLIError("tshark on \(name) still running after 40 s")
-        }
-        // tshark exits 2 on the truncated capture, after printing what it read.
-        if status != 0 && name != "truncated" { throw CLIError("tshark exited \(status): \(child.stderr)") }
         var out: [String: [Frame]] = [:]
-        for line in child.stdout.split(separator: "\n") {
+        for line in try run(name, arguments).split(separator: "\n") {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 5 else { throw CLIError("tshark line with \(fields.count) fields: \(line.prefix(200))") }
             let opcodes = fields[2].split(separator: "\u{1f}").compactMap { Int($0) }
@@ -138,6 +161,90 @@ enum SniffTshark {
             result[key, default: []].append(frame)
         }
         return result
+    }
+
+    /// One frame's fields as both sides are compared: `fin rsv opcode mask length [key] [payload]`.
+    static func describe(fin: Bool, rsv: Int, opcode: Int, masked: Bool, length: Int, key: String?,
+                         control: String?) -> String {
+        "fin=\(fin ? 1 : 0) rsv=\(rsv) opcode=\(opcode) mask=\(masked ? 1 : 0) length=\(length)"
+            + (key.map { " key=\($0)" } ?? "") + (control.map { " \($0)" } ?? "")
+    }
+
+    /// tshark's frames by direction ("srcport>dstport"), each described by `describe`.
+    static func frameFields(_ name: String, _ truth: JSON) throws -> [String: [String]] {
+        var arguments = ["-r", SniffFixtures.path(name), "-o", "tcp.reassemble_out_of_order:TRUE", "-Y", "websocket",
+                         "-T", "json", "--no-duplicate-keys"]
+        for port in truth["perturbation"]["sniff_port"].array.compactMap(\.int) {
+            arguments += ["-d", "tcp.port==\(port),websocket"]
+        }
+        let stdout = try run(name, arguments)
+        var out: [String: [String]] = [:]
+        for packet in try JSON(parsing: stdout).array {
+            let layers = packet["_source"]["layers"]
+            let key = "\(layers["tcp"]["tcp.srcport"].string ?? "?")>\(layers["tcp"]["tcp.dstport"].string ?? "?")"
+            let ws = layers["websocket"]
+            for f in ws.value is [Any] ? ws.array : [ws] {
+                func number(_ field: String) throws -> Int {
+                    let text = try #require(f[field].string, "\(name): a frame without \(field): \(f)")
+                    return try #require(text.hasPrefix("0x") ? Int(text.dropFirst(2), radix: 16) : Int(text), "\(field) \(text)")
+                }
+                var length = try number("websocket.payload_length")
+                if length == 126 { length = try number("websocket.payload_length_ext_16") }
+                if length == 127 { length = try number("websocket.payload_length_ext_64") }
+                let payload = f["websocket.payload"]
+                var control: String? = nil
+                if let ping = payload["websocket.payload.ping"].string {
+                    control = "ping=" + ping.filter { $0 != ":" }
+                } else if let pong = payload["websocket.payload.pong"].string {
+                    control = "pong=" + pong.filter { $0 != ":" }
+                } else if let code = payload["websocket.payload.close"]["websocket.payload.close.status_code"].string {
+                    control = "close=\(code) reason=\(payload["websocket.payload.close"]["websocket.payload.close.reason"].string ?? "")"
+                }
+                out[key, default: []].append(describe(
+                    fin: try number("websocket.fin") == 1, rsv: try number("websocket.rsv"), opcode: try number("websocket.opcode"),
+                    masked: try number("websocket.mask") == 1, length: length,
+                    key: f["websocket.masking_key"].string.map { $0.filter { $0 != ":" } }, control: control))
+            }
+        }
+        return out
+    }
+
+    /// wsctl's frames by direction, from `sniff --frames --json --full`, described as tshark's are.
+    static func wsctlFrameFields(_ name: String) throws -> [String: [String]] {
+        let out = try SniffFixtures.sniff(name, ["--frames"])
+        var ports: [Int: (client: String, server: String)] = [:]
+        for e in out.events where e["kind"].string == "handshake" || e["kind"].string == "connection_closed" {
+            guard let id = e["connection"].int, let c = e["client"].string, let s = e["server"].string else { continue }
+            ports[id] = (String(c.split(separator: ":").last ?? ""), String(s.split(separator: ":").last ?? ""))
+        }
+        var result: [String: [String]] = [:]
+        for f in out.kind("frame") {
+            guard let id = f["connection"].int, let p = ports[id], let opcode = f["opcode"].int else { continue }
+            let key = f["direction"].string == "client" ? "\(p.client)>\(p.server)" : "\(p.server)>\(p.client)"
+            let hex = f["payload_hex"].string ?? ""
+            var control: String? = nil
+            if opcode == 9 && !hex.isEmpty { control = "ping=" + hex }
+            if opcode == 10 && !hex.isEmpty { control = "pong=" + hex }
+            if opcode == 8, let code = f["close_code"].int { control = "close=\(code) reason=\(f["close_reason"].string ?? "")" }
+            let rsv = (f["rsv1"].bool == true ? 4 : 0) | (f["rsv2"].bool == true ? 2 : 0) | (f["rsv3"].bool == true ? 1 : 0)
+            result[key, default: []].append(describe(
+                fin: f["fin"].bool ?? false, rsv: rsv, opcode: opcode, masked: f["masked"].bool ?? false,
+                length: f["payload_length"].int ?? -1, key: f["masking_key"].string, control: control))
+        }
+        return result
+    }
+
+    /// Runs tshark on a fixture and returns its stdout (it exits 2 on the truncated capture, after
+    /// printing what it read).
+    static func run(_ name: String, _ arguments: [String]) throws -> String {
+        let tshark = try #require(tshark)
+        let child = try ChildProcess(executable: tshark, arguments: arguments)
+        guard let status = child.waitForExit(timeout: 40) else {
+            child.stop(timeout: 2)
+            throw CLIError("tshark on \(name) still running after 40 s")
+        }
+        if status != 0 && name != "truncated" { throw CLIError("tshark exited \(status): \(child.stderr)") }
+        return child.stdout
     }
 
     /// How tshark's field output writes a string: backslash, newline, carriage return and tab escaped.
