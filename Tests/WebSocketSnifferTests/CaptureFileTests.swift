@@ -277,6 +277,8 @@ struct CaptureFileTests {
         let error = thrown as? PcapError
         #expect(error?.kind == .openFile)
         #expect(error?.description.contains("No such file") == true)
+        // The path once (libpcap's message names it already).
+        #expect(error?.description.components(separatedBy: "/nonexistent/capture.pcap").count == 2, "\(error?.description ?? "")")
     }
 
     /// The filter runs while reading; packet numbers still count every packet in the file.

@@ -105,7 +105,9 @@ public final class PcapSource {
         }
         guard let pointer else {
             let name = path == "-" ? "standard input" : path
-            throw PcapError(kind: .openFile, message: "\(name): \(errorBufferString(errors))")
+            let reason = errorBufferString(errors)
+            // libpcap names the file itself when it cannot open it: said once, not twice.
+            throw PcapError(kind: .openFile, message: reason.hasPrefix("\(name): ") ? reason : "\(name): \(reason)")
         }
         handle = PcapHandle(pointer)
         handle.fileBuffer = buffer
