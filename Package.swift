@@ -60,9 +60,12 @@ let package = Package(
         // codec's dissector.
         .target(
             name: "WebSocketSniffer",
-            dependencies: ["WebSocketInspect", "WebSocketCodec", "WebSocketCompression", "CPcap"],
+            dependencies: ["WebSocketInspect", "WebSocketCodec", "WebSocketCompression", "CPcap", "CStdioCookie"],
             swiftSettings: hot
         ),
+        // A stdio stream over Swift functions (glibc's fopencookie): standard input read through a
+        // window that a damaged capture can be searched in, as a file is.
+        .target(name: "CStdioCookie"),
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         // The C side of `serve --script`: memory cap, instruction budget, safe libraries, and the one
         // trampoline through which Lua calls the server (so Lua's longjmp never crosses Swift frames).

@@ -52,8 +52,17 @@ struct SniffThreadsTests {
         for i in 0..<4 {
             let seed = UInt64(i) &* 104_729 &+ UInt64(name.utf8.count)
             let path = dir.path("\(name)-\(seed).pcap")
-            try Data(SniffRobustnessTests.damaged(original, seed: seed)).write(to: URL(fileURLWithPath: path))
+            let damaged = SniffRobustnessTests.damaged(original, seed: seed)
+            try Data(damaged).write(to: URL(fileURLWithPath: path))
             try await Self.expectSame(["-r", path, "--json", "--stats"], "\(name) damaged (seed \(seed))")
+            // Through a pipe, standard input is searched after damage as the file is.
+            let (piped, file) = try await offThePool {
+                (try CLI.run(["sniff", "-r", "-", "--json", "--stats"], stdin: damaged),
+                 try CLI.run(["sniff", "-r", path, "--json", "--stats", "--one-thread"]))
+            }
+            #expect(piped.status == file.status && piped.stderr == file.stderr,
+                    "\(name) damaged (seed \(seed)) on stdin: \(piped.status) \(piped.stderr)\nfrom the file: \(file.status) \(file.stderr)")
+            #expect(piped.stdoutBytes == file.stdoutBytes, "\(name) damaged (seed \(seed)): stdout on stdin differs from the file's")
         }
         // A file cut in the middle of a record: the warning is certain.
         let cut = dir.path("\(name)-cut.pcap")

@@ -325,15 +325,10 @@ struct CaptureFileTests {
     @Test func standardInput() throws {
         let file = TemporaryFile()
         try Capture.write([[1, 2, 3], [4, 5]], linkType: 1, to: file)
-        let saved = dup(0)
         let descriptor = open(file.path, O_RDONLY)
         #expect(descriptor >= 0)
-        dup2(descriptor, 0)
-        close(descriptor)
-        let source = Result { try PcapSource(offlinePath: "-") }
-        dup2(saved, 0)
-        close(saved)
-        let (packets, error) = Capture.readAll(try source.get())
+        let source = try PipedInput.withStandardInput(descriptor) { try PcapSource(offlinePath: "-") }
+        let (packets, error) = Capture.readAll(source)
         #expect(error == nil)
         #expect(packets.map(\.bytes) == [[1, 2, 3], [4, 5]])
     }

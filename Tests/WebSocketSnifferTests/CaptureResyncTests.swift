@@ -148,27 +148,26 @@ import Darwin
 
     /// Standard input that is a pipe cannot be searched: the read stops at the damage, and the error
     /// says why.
-    @Test func pipeStopsAtDamage() throws {
+    /// Standard input that is a pipe is searched as a file is (through `PipeSpool`'s window).
+    @Test func pipeIsSearchedLikeAFile() throws {
         var bytes = try Self.pcap()
         let third = Self.recordOffset(2)
         bytes.replaceSubrange((third + 8)..<(third + 12), with: [0xFF, 0xFF, 0xFF, 0x7F])
-        var fds: [Int32] = [-1, -1]
-        try #require(pipe(&fds) == 0)
-        // Smaller than a pipe's buffer, so the write does not wait for a reader.
-        #expect(bytes.withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) } == bytes.count)
-        close(fds[1])
-        let saved = dup(0)
-        dup2(fds[0], 0)
-        close(fds[0])
-        let source = Result { try PcapSource(offlinePath: "-") }
-        dup2(saved, 0)
-        close(saved)
-        let (packets, errors) = Self.readEverything(try source.get())
-        #expect(packets.count == 2)
-        try #require(errors.count == 1)
-        #expect(errors[0].packetNumber == 3)
-        #expect(errors[0].resumedAt == nil)
-        #expect(errors[0].description.contains("a pipe"), "\(errors[0])")
+        let (packets, errors) = Self.readEverything(try PipedInput.source(bytes))
+        #expect(packets.map(\.bytes) == [Self.packets[0], Self.packets[1]] + Self.packets[3...])
+        try Self.expectOneDamage(errors, packet: 3, from: third, resumedAt: Self.recordOffset(3))
+        try Self.expectSameThroughAPipe(bytes)
+    }
+
+    /// The same packets and errors from `bytes` as a file and through a pipe.
+    static func expectSameThroughAPipe(_ bytes: [UInt8], name: String = "capture.pcap",
+                                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let file = try Self.file(bytes, name: name)
+        let fromFile = Self.readEverything(try PcapSource(offlinePath: file.path))
+        let fromPipe = Self.readEverything(try PipedInput.source(bytes))
+        #expect(fromPipe.packets == fromFile.packets, "\(fromPipe.packets.count) packets through a pipe, \(fromFile.packets.count) from the file",
+                sourceLocation: sourceLocation)
+        #expect(fromPipe.errors.map(\.description) == fromFile.errors.map(\.description), sourceLocation: sourceLocation)
     }
 
     /// pcapng: a block whose length is not a multiple of 4 is skipped, the next block is read.
@@ -238,6 +237,7 @@ import Darwin
         #expect(packets.dropFirst(2_100).prefix(1_899).map(\.bytes) == Array(data[2_101..<4_000]))
         #expect(packets.suffix(999).map(\.bytes) == Array(data[4_001...]))
         #expect(packets.suffix(999).map(\.number) == packets.suffix(999).map(\.number).sorted())
+        try Self.expectSameThroughAPipe(bytes)
     }
 
     /// A filter that keeps nothing: packet numbers and checkpoints still count every record, so the
@@ -271,6 +271,7 @@ import Darwin
         let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: file.path))
         try Self.expectOneDamage(errors, packet: 3_501, from: starts[3_500], resumedAt: starts[4_000])
         #expect(packets.map(\.bytes) == Array(data[..<3_500] + data[4_000...]))
+        try Self.expectSameThroughAPipe(bytes)
     }
 
     /// pcapng, thousands of packet blocks with statistics blocks between them: the walk from the
@@ -294,6 +295,7 @@ import Darwin
         let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: path.path))
         try Self.expectOneDamage(errors, packet: 2_501, from: starts[2_500], resumedAt: starts[2_501])
         #expect(packets.map(\.bytes) == Array(data[..<2_500] + data[2_501...]))
+        try Self.expectSameThroughAPipe(file, name: "capture.pcapng")
     }
 
     /// Hostile damage: hundreds of files, each with random bytes overwritten, inserted or cut out.
@@ -334,6 +336,12 @@ import Darwin
             }
             try file.write(bytes)
             let (read, errors) = Self.readEverything(try PcapSource(offlinePath: file.path), limit: 10_000)
+            // Through a pipe: the same, in a third of the rounds.
+            if round % 3 == 0 {
+                let piped = Self.readEverything(try PipedInput.source(bytes), limit: 10_000)
+                #expect(piped.packets == read && piped.errors.map(\.description) == errors.map(\.description),
+                        "round \(round): through a pipe \(piped.packets.count) packets, \(piped.errors); from the file \(read.count), \(errors)")
+            }
             // Records read out of step are read again after the failure that shows it, but no
             // stretch more than twice.
             #expect(read.reduce(0) { $0 + $1.bytes.count } <= 2 * bytes.count, "round \(round)")
@@ -347,6 +355,49 @@ import Darwin
         print("randomDamageAlwaysEnds: the last packet, intact after the damage, read in \(recovered) of \(intactLast) rounds")
         #expect(intactLast > 100)
         #expect(recovered == intactLast)
+    }
+}
+
+/// `PcapSource(offlinePath: "-")` reading a pipe that a thread fills with `bytes` (and then closes):
+/// standard input is the pipe's read end while the source is made (it keeps a duplicate). One at a
+/// time: file descriptor 0 belongs to the whole test process.
+enum PipedInput {
+    static let lock = NSLock()
+
+    static func source(_ bytes: [UInt8]) throws -> PcapSource {
+        // A reader that stops early closes the pipe: the writer gets EPIPE, not a signal.
+        signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [-1, -1]
+        try #require(pipe(&fds) == 0)
+        let writer = fds[1]
+        let thread = Thread {
+            bytes.withUnsafeBytes { raw in
+                var done = 0
+                while done < raw.count {
+                    let n = write(writer, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { break }
+                    done += n
+                }
+            }
+            close(writer)
+        }
+        thread.start()
+        return try withStandardInput(fds[0]) { try PcapSource(offlinePath: "-") }
+    }
+
+    /// Runs `body` with `descriptor` as standard input (closed after), then puts stdin back.
+    static func withStandardInput<T>(_ descriptor: Int32, _ body: () throws -> T) throws -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        let saved = dup(0)
+        dup2(descriptor, 0)
+        close(descriptor)
+        defer {
+            dup2(saved, 0)
+            close(saved)
+        }
+        return try body()
     }
 }
 

@@ -23,7 +23,8 @@ import Darwin
 /// damaged record can fool it, and then the next failed read searches again. Every search starts
 /// after the previous one's find, so reading always moves forward and ends.
 ///
-/// Only for regular files: a pipe (standard input) cannot be moved back or forth in.
+/// For regular files, read where they lie, and for a pipe (standard input) read through a
+/// `PipeSpool`, which holds a window of its recent bytes and reads on as a search needs.
 struct CaptureResync {
     enum Format: Equatable {
         case pcap(bigEndian: Bool, nanoseconds: Bool)
@@ -36,8 +37,32 @@ struct CaptureResync {
         }
     }
 
-    let descriptor: Int32
-    let fileSize: Int64
+    /// Where the capture's bytes are read from.
+    enum Bytes {
+        /// A regular file of this size, read with pread (the stream's own position is left alone).
+        case file(descriptor: Int32, size: Int64)
+        /// A pipe, through the window its spool holds.
+        case pipe(PipeSpool)
+
+        /// Up to `count` bytes at `offset` (fewer at the end, none past it); nil if they cannot be
+        /// read (a pipe's window no longer reaches back to them).
+        func read(at offset: Int64, count: Int) -> [UInt8]? {
+            switch self {
+            case .file(let fd, let size): return CaptureResync.read(fd, at: offset, count: count, fileSize: size)
+            case .pipe(let spool): return spool.bytes(at: offset, count: count)
+            }
+        }
+
+        /// True if every byte before `offset` is there (a pipe reads on to see).
+        func reaches(_ offset: Int64) -> Bool {
+            switch self {
+            case .file(_, let size): return offset <= size
+            case .pipe(let spool): return spool.reaches(offset)
+            }
+        }
+    }
+
+    let bytes: Bytes
     let format: Format
     /// Where the first record (pcap) or the block after the section header (pcapng) starts.
     let dataStart: Int64
@@ -67,8 +92,13 @@ struct CaptureResync {
     /// Records between checkpoints: where a failed read started is found by following about this
     /// many records from the last one. A checkpoint is taken at a record that looks sound, or
     /// after twice this many records at any record (a file whose records all look odd would
-    /// otherwise be followed from its start after every failure).
-    static let checkpointInterval = 1_024
+    /// otherwise be followed from its start after every failure). A pipe's are closer together,
+    /// so that its window (`PipeSpool.defaultMaxHeld`, 32 MiB) reaches back to the last one even with
+    /// records of the largest size (64 of 256 KiB).
+    var checkpointInterval: Int {
+        if case .pipe = bytes { return 64 }
+        return 1_024
+    }
 
     /// Follows `records` records (pcapng: packet blocks, passing other blocks) from `checkpoint`, as
     /// libpcap did: where the next record starts (where the failed read started) and where the last
@@ -81,7 +111,7 @@ struct CaptureResync {
         while left > 0 && at < limit {
             switch format {
             case .pcap(let bigEndian, let nanoseconds):
-                guard let h = Self.read(descriptor, at: at, count: 16, fileSize: fileSize), h.count == 16 else { return (at, lastSound) }
+                guard let h = bytes.read(at: at, count: 16), h.count == 16 else { return (at, lastSound) }
                 let captured = Self.u32(h, 8, bigEndian: bigEndian)
                 let fraction = Int64(Self.u32(h, 4, bigEndian: bigEndian)) * (nanoseconds ? 1 : 1_000)
                 if Self.looksSound(capturedLength: captured, wireLength: Self.u32(h, 12, bigEndian: bigEndian), nanoseconds: fraction) {
@@ -90,7 +120,7 @@ struct CaptureResync {
                 at += 16 + Int64(captured)
                 left -= 1
             case .pcapng(let bigEndian):
-                guard let h = Self.read(descriptor, at: at, count: 8, fileSize: fileSize), h.count == 8 else { return (at, lastSound) }
+                guard let h = bytes.read(at: at, count: 8), h.count == 8 else { return (at, lastSound) }
                 let type = Self.u32(h, 0, bigEndian: bigEndian)
                 let length = Self.u32(h, 4, bigEndian: bigEndian)
                 guard length >= 12, length % 4 == 0 else { return (at, lastSound) }
@@ -101,7 +131,7 @@ struct CaptureResync {
         }
         // libpcap passes other blocks before the packet block it failed on: the failure is there.
         if case .pcapng(let bigEndian) = format {
-            while at < limit, let h = Self.read(descriptor, at: at, count: 8, fileSize: fileSize), h.count == 8 {
+            while at < limit, let h = bytes.read(at: at, count: 8), h.count == 8 {
                 let type = Self.u32(h, 0, bigEndian: bigEndian)
                 let length = Self.u32(h, 4, bigEndian: bigEndian)
                 guard type != 2, type != 3, type != 6, length >= 12, length % 4 == 0, at + Int64(length) <= limit else { break }
@@ -133,9 +163,18 @@ struct CaptureResync {
         let fd = fileno(file)
         var info = stat()
         guard fd >= 0, fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        descriptor = fd
-        fileSize = Int64(info.st_size)
-        guard let head = Self.read(fd, at: 0, count: 12, fileSize: fileSize) else { return nil }
+        self.init(bytes: .file(descriptor: fd, size: Int64(info.st_size)))
+    }
+
+    /// Nil unless the pipe's stream is in a format this can search (its start is still held: made
+    /// before anything is let go).
+    init?(pipe spool: PipeSpool) {
+        self.init(bytes: .pipe(spool))
+    }
+
+    private init?(bytes: Bytes) {
+        self.bytes = bytes
+        guard let head = bytes.read(at: 0, count: 12), head.count == 12 else { return nil }
         let magicLE = Self.u32(head, 0, bigEndian: false)
         switch magicLE {
         case 0xA1B2_C3D4: format = .pcap(bigEndian: false, nanoseconds: false)
@@ -164,10 +203,17 @@ struct CaptureResync {
     mutating func search(from start: Int64, firstSeconds: Int64?, lastSeconds: Int64?) -> Int64? {
         let times = TimeWindow(first: firstSeconds, last: lastSeconds)
         var offset = max(start, lastFound + 1, dataStart)
+        // A pipe: from the earliest byte still held, at the latest.
+        if case .pipe(let spool) = bytes { offset = max(offset, spool.base) }
         let header = format.headerSize
         let chunk = 1 << 16
-        while offset + Int64(header) <= fileSize {
-            guard let window = Self.read(descriptor, at: offset, count: chunk + header, fileSize: fileSize) else { return nil }
+        while bytes.reaches(offset + Int64(header)) {
+            // A pipe's window need not hold what the search has passed over.
+            if case .pipe(let spool) = bytes {
+                spool.keepFrom = offset
+                spool.release(before: offset)
+            }
+            guard let window = bytes.read(at: offset, count: chunk + header) else { return nil }
             let candidates = min(window.count - header + 1, chunk)
             guard candidates > 0 else { return nil }
             for i in 0..<candidates {
@@ -222,9 +268,9 @@ struct CaptureResync {
     /// The record at `at` holds together and the next one (or the end of the file) follows it.
     private func confirm(at: Int64, _ times: TimeWindow) -> Bool {
         guard let next = wholeRecord(at: at) else { return false }
-        if next == fileSize { return true }
+        if !bytes.reaches(next + 1) { return true }  // the end of the capture
         let size = format.headerSize
-        guard let header = Self.read(descriptor, at: next, count: size, fileSize: fileSize),
+        guard let header = bytes.read(at: next, count: size),
               header.count == size, quickCheck(header, 0, times)
         else { return false }
         return wholeRecord(at: next) != nil
@@ -235,16 +281,16 @@ struct CaptureResync {
     private func wholeRecord(at: Int64) -> Int64? {
         switch format {
         case .pcap(let bigEndian, _):
-            guard let header = Self.read(descriptor, at: at, count: 16, fileSize: fileSize), header.count == 16 else { return nil }
+            guard let header = bytes.read(at: at, count: 16), header.count == 16 else { return nil }
             let end = at + 16 + Int64(Self.u32(header, 8, bigEndian: bigEndian))
-            return end <= fileSize ? end : nil
+            return bytes.reaches(end) ? end : nil
         case .pcapng(let bigEndian):
-            guard let header = Self.read(descriptor, at: at, count: 28, fileSize: fileSize), header.count >= 8 else { return nil }
+            guard let header = bytes.read(at: at, count: 28), header.count >= 8 else { return nil }
             let type = Self.u32(header, 0, bigEndian: bigEndian)
             let length = Self.u32(header, 4, bigEndian: bigEndian)
             let end = at + Int64(length)
-            guard end <= fileSize,
-                  let trailer = Self.read(descriptor, at: end - 4, count: 4, fileSize: fileSize), trailer.count == 4,
+            guard bytes.reaches(end),
+                  let trailer = bytes.read(at: end - 4, count: 4), trailer.count == 4,
                   Self.u32(trailer, 0, bigEndian: bigEndian) == length
             else { return nil }
             if type == 6 {  // Enhanced Packet Block: 28 bytes of fields, the packet, the trailer.

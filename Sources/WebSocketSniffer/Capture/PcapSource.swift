@@ -24,9 +24,9 @@ import Darwin
 ///
 /// Not thread-safe except for `loopBreaker`. A read error (a truncated or corrupt file, an interface gone
 /// down) is thrown with the number of the packet that failed. In a damaged capture file (a regular file,
-/// not a pipe) the source then looks for the next readable record (`CaptureResync`): if it finds one the
-/// error says where (`PcapError.resumedAt`) and the next read goes on from there; otherwise the source is
-/// at its end.
+/// or standard input read through a `PipeSpool`) the source then looks for the next readable record
+/// (`CaptureResync`): if it finds one the error says where (`PcapError.resumedAt`) and the next read goes
+/// on from there; otherwise the source is at its end.
 public final class PcapSource {
     private let handle: PcapHandle
     /// For offline files the filter runs here rather than in libpcap, so packet numbers count every packet.
@@ -39,7 +39,12 @@ public final class PcapSource {
     /// started is found by following the records from here (`CaptureResync.walk`), without asking
     /// the stream its position for every packet: glibc's ftello is an lseek system call, and one
     /// per packet cost a third of the reading time.
-    private var checkpoint = CaptureResync.Checkpoint(offset: -1, records: 0)
+    private var checkpoint = CaptureResync.Checkpoint(offset: -1, records: 0) {
+        // A pipe's window holds what a search from the checkpoint reads.
+        didSet { spool?.keepFrom = min(checkpoint.offset, checkpoint.lastSound) }
+    }
+    /// Standard input that is not a regular file, read through a window that can be searched.
+    private var spool: PipeSpool?
     /// The position before the record being read, while looking for a sound one to make a checkpoint.
     private var candidate: CaptureResync.Checkpoint?
     /// Searches never start before the previous failure's place, so no stretch is read a third
@@ -77,13 +82,21 @@ public final class PcapSource {
         let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
         var pointer: OpaquePointer?
         var buffer: UnsafeMutableRawPointer? = nil
+        var spool: PipeSpool? = nil
         if path == "-" {
             // A duplicate of fd 0, so that closing the capture does not close the process's stdin.
             let descriptor = dup(0)
-            guard descriptor >= 0, let file = fdopen(descriptor, "rb") else {
-                if descriptor >= 0 { close(descriptor) }
-                throw PcapError(kind: .openFile, message: "cannot read standard input")
+            var info = stat()
+            let file: UnsafeMutablePointer<FILE>?
+            if descriptor >= 0 && fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
+                // A pipe (or terminal, or socket): through a window a damaged capture can be searched in.
+                spool = PipeSpool(descriptor: descriptor)
+                file = spool?.open()
+            } else {
+                file = descriptor >= 0 ? fdopen(descriptor, "rb") : nil
+                if file == nil && descriptor >= 0 { close(descriptor) }
             }
+            guard let file else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
             pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
             if pointer == nil { fclose(file) }
         } else {
@@ -118,9 +131,12 @@ public final class PcapSource {
         pollTimeoutMs = nil
         nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
         loopBreaker = PcapLoopBreaker(handle: handle)
-        if let file = pcap_file(pointer), let resync = CaptureResync(file: file) {
+        self.spool = spool
+        if let file = pcap_file(pointer), let resync = spool.map({ CaptureResync(pipe: $0) }) ?? CaptureResync(file: file) {
             self.resync = resync
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
+        } else {
+            spool?.keepFrom = .max  // nothing is searched: nothing need be held
         }
     }
 
@@ -248,7 +264,7 @@ public final class PcapSource {
             // packets keep coming (checked every 64 packets: one cheap read of an empty pipe) and in
             // `waitForPackets` when they do not.
             if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
-            if resync != nil, packetsRead &- checkpoint.records >= CaptureResync.checkpointInterval, let file = pcap_file(handle.pointer) {
+            if let resync, packetsRead &- checkpoint.records >= resync.checkpointInterval, let file = pcap_file(handle.pointer) {
                 candidate = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: packetsRead)
             }
             switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
@@ -261,7 +277,7 @@ public final class PcapSource {
                         candidate = nil
                         if sound {
                             checkpoint = c
-                        } else if c.records - checkpoint.records >= 2 * CaptureResync.checkpointInterval, let resync {
+                        } else if let resync, c.records - checkpoint.records >= 2 * resync.checkpointInterval {
                             let (_, lastSound) = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
                             checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: lastSound)
                         }
@@ -320,6 +336,12 @@ public final class PcapSource {
         }
         defer { self.resync = resync }
         let position = Int64(ftello(file))
+        if let spool, checkpoint.offset < spool.base {
+            // Records of the largest size all the way: the window no longer reaches back.
+            finished = true
+            return PcapError(kind: .read, message: message + "; standard input's bytes before it are no longer held, reading stops here",
+                             packetNumber: number)
+        }
         // Where the failed read started, and the last sound record before it.
         let (failedAt, lastSound) = resync.walk(from: checkpoint, records: recordsRead - checkpoint.records, limit: position)
         // From just after the start of the last sound record (libpcap may have read on out of
@@ -333,7 +355,7 @@ public final class PcapSource {
         else {
             finished = true
             // Failing at the end of the file with nothing whole after the record is a file cut short.
-            let cutShort = position >= resync.fileSize
+            let cutShort = !resync.bytes.reaches(position + 1)
             return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
         }
         clearerr(file)
