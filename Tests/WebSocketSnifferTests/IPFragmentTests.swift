@@ -100,6 +100,39 @@ import WebSocketSniffer
         #expect(reassembler.pending == 1)
     }
 
+    /// Fragments whose data would fit after a 20-byte header but not after the first fragment's,
+    /// which carries options: the datagram's length does not fit Total Length's 16 bits, so it is
+    /// given up and counted (it used to stop the program).
+    @Test func datagramTooLongForItsHeaderIsDropped() {
+        let reassembler = IPFragmentReassembler()
+        let data = [UInt8](repeating: 0x41, count: 65_515)
+        let split = 65_472
+        var first = Build.ipv4(from: Self.client.address, to: Self.server.address, payload: Array(data[..<split]), id: 77,
+                               moreFragments: true, fragmentOffset: 0)
+        first.insert(contentsOf: [1, 1, 1, 0], at: 20)  // NOP NOP NOP EOL
+        first[0] = 0x46
+        let length = first.count
+        first[2] = UInt8(length >> 8)
+        first[3] = UInt8(length & 0xFF)
+        let second = Build.ipv4(from: Self.client.address, to: Self.server.address, payload: Array(data[split...]), id: 77,
+                                moreFragments: false, fragmentOffset: UInt16(split / 8))
+        var results: [[UInt8]?] = []
+        for piece in [first, second] {
+            piece.withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                guard let fragment else {
+                    Issue.record("not decoded as a fragment")
+                    return
+                }
+                results.append(reassembler.add(fragment, packet: raw, time: 1))
+            }
+        }
+        #expect(results.count == 2 && results.allSatisfy { $0 == nil })
+        #expect(reassembler.takeDropped() == 2)
+        #expect(reassembler.pending == 0)
+    }
+
     // MARK: IPv6 (RFC 8200 §4.5)
 
     /// A masked text frame in one TCP segment from `client6` to `server6`, cut into IPv6 fragments

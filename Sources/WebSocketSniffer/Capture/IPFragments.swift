@@ -144,7 +144,12 @@ public final class IPFragmentReassembler {
         if let total = p.total, var header = p.header, p.covered == [0..<total] {
             switch key {
             case .v4:
+                // Total Length: a header with options can make it more than 16 bits hold.
                 let length = header.count + total
+                guard length <= 65_535 else {
+                    dropped += p.fragments
+                    return nil
+                }
                 header[2] = UInt8(length >> 8)
                 header[3] = UInt8(length & 0xFF)
                 header[6] = 0
