@@ -4,16 +4,19 @@ import Testing
 /// Link types the fixtures do not cover (they are all Ethernet or Linux cooked): basic.pcap and
 /// ipv6.pcap rewritten here with 802.1Q and 802.1ad+802.1Q tags, as BSD loopback (NULL, host byte
 /// order, and LOOP, network byte order) and as raw IP, plus a pcapng copy made by editcap. Each must
-/// give the messages and control frames of the original, with sniff's default options.
+/// give the messages and control frames of the original, with sniff's default options. IPv6 packets
+/// are also given Hop-by-Hop and Destination Options headers before TCP (RFC 8200 §4), on Ethernet,
+/// inside a VLAN tag and in Linux cooked capture v2, where the default filter must still let them in.
 @Suite("Sniff link types and file formats", .timeLimit(.minutes(3)))
 struct SniffLinkTypeTests {
     enum Rewrite: String, CaseIterable, CustomTestStringConvertible {
-        case vlan, qinq, null, loop, raw
+        case vlan, qinq, null, loop, raw, v6ext, vlanV6ext, sll2V6ext
         var testDescription: String { rawValue }
 
         var linkType: UInt32 {
             switch self {
-            case .vlan, .qinq: return 1  // EN10MB
+            case .vlan, .qinq, .v6ext, .vlanV6ext: return 1  // EN10MB
+            case .sll2V6ext: return 276  // LINUX_SLL2
             case .null: return 0  // BSD loopback, host byte order
             case .loop: return 108  // OpenBSD loopback, network byte order
             case .raw: return 101  // raw IPv4/IPv6
@@ -30,7 +33,26 @@ struct SniffLinkTypeTests {
             case .null: return [isIPv4 ? 2 : 30, 0, 0, 0] + ip
             case .loop: return [0, 0, 0, isIPv4 ? 2 : 24] + ip
             case .raw: return ip
+            case .v6ext: return macs + etherType + Self.withExtensionHeaders(ip)
+            case .vlanV6ext: return macs + [0x81, 0x00, 0x00, 0x64] + etherType + Self.withExtensionHeaders(ip)
+            case .sll2V6ext:
+                // Protocol, reserved, interface index, ARPHRD_LOOPBACK, PACKET_HOST, address length and address.
+                return etherType + [0, 0, 0, 0, 0, 1, 0x03, 0x04, 0, 6] + [UInt8](repeating: 0, count: 8) + Self.withExtensionHeaders(ip)
             }
+        }
+
+        /// An IPv6 packet with a Hop-by-Hop and a Destination Options header (each 8 bytes, a PadN
+        /// option) between its header and TCP; anything else as it is.
+        static func withExtensionHeaders(_ ip: [UInt8]) -> [UInt8] {
+            guard ip.count >= 40, ip[0] >> 4 == 6, ip[6] == 6 else { return ip }
+            var header = Array(ip[0..<40])
+            header[6] = 0  // Hop-by-Hop
+            let length = (Int(header[4]) << 8 | Int(header[5])) + 16
+            header[4] = UInt8(length >> 8)
+            header[5] = UInt8(length & 0xFF)
+            let hopByHop: [UInt8] = [60, 0, 1, 4, 0, 0, 0, 0]  // next: Destination Options
+            let destination: [UInt8] = [6, 0, 1, 4, 0, 0, 0, 0]  // next: TCP
+            return header + hopByHop + destination + ip[40...]
         }
     }
 

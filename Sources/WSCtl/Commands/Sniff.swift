@@ -60,7 +60,7 @@ extension WSCtlCommand {
         )
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default: tcp (on Ethernet also inside 802.1Q/802.1ad VLAN tags).", valueName: "FILTER")) var filter: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags.", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the WebSocket connections seen to a pcap file.", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
@@ -130,9 +130,12 @@ extension WSCtlCommand {
                 if let filter {
                     if !filter.isEmpty { try source.setFilter(filter) }
                 } else {
-                    // `tcp` alone does not match VLAN-tagged frames; `vlan` exists only on link types
-                    // that can carry tags, so fall back to plain `tcp` where it is refused.
-                    do { try source.setFilter("tcp or (vlan and (tcp or (vlan and tcp)))") } catch { try source.setFilter("tcp") }
+                    // `tcp` alone matches neither IPv6 with extension headers before TCP (Hop-by-Hop,
+                    // Routing, Fragment, Destination Options: the decoder follows them) nor
+                    // VLAN-tagged frames; `vlan` exists only on link types that can carry tags, so
+                    // it is left out where it is refused.
+                    let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60)))"
+                    do { try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))") } catch { try source.setFilter(tcp) }
                 }
             } catch {
                 Output.error("\(error)")
