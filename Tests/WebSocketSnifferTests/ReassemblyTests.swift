@@ -426,6 +426,98 @@ struct ReassemblyTests {
         h.checkInvariants()
     }
 
+    /// A RST whose sequence number is far from the sender's next byte (forged, or from another
+    /// connection) closes nothing: the data after it is still the connection's.
+    @Test func resetOutOfWindowIsIgnored() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, [1, 2])
+        h.send(s, c, seq: 901 &+ 0x4000_0000, flags: .rst)
+        h.send(c, s, seq: 101 &- 0x0200_0000, flags: .rst)
+        h.send(s, c, seq: 901, ack: 103, [9, 9])
+        h.send(c, s, seq: 103, ack: 903, [3])
+        #expect(h.closes.isEmpty, "\(h.closes)")
+        #expect(h.stream(1, i2r) == [1, 2, 3])
+        #expect(h.stream(1, r2i) == [9, 9])
+        #expect(h.reassembler.statistics.ignoredSegments == 2)
+        // One within the window closes it.
+        h.send(s, c, seq: 903, flags: .rst)
+        #expect(h.closes == [.closed(1, .rst)])
+        h.checkInvariants()
+    }
+
+    /// The client sends its SYN again with a new initial sequence number; the server's late answer
+    /// to the first one is refused with a RST carrying the first attempt's numbers, then the
+    /// server answers the new SYN (RFC 9293 §3.10.7.3): the connection is the second attempt's.
+    @Test func lateResetOfAnEarlierAttemptClosesNothing() {
+        var h = Harness()
+        h.send(c, s, seq: 1000, flags: .syn)
+        h.send(c, s, seq: 900_000, flags: .syn)  // a new attempt: a new flow
+        h.send(s, c, seq: 5000, ack: 1001, flags: .syn)  // late, for the first SYN
+        h.send(c, s, seq: 1001, flags: .rst)
+        h.send(s, c, seq: 777_000, ack: 900_001, flags: .syn)  // for the new SYN: a new ISN
+        h.send(c, s, seq: 900_001, ack: 777_001, Array("hello".utf8))
+        h.send(s, c, seq: 777_001, ack: 900_006, Array("world".utf8))
+        #expect(h.closes == [.closed(1, .reused)])
+        #expect(h.stream(2, i2r) == Array("hello".utf8))
+        #expect(h.stream(2, r2i) == Array("world".utf8))
+        #expect(h.gaps.isEmpty, "\(h.gaps)")
+        h.checkInvariants()
+    }
+
+    /// A SYN-ACK sent again with another initial sequence number before any data (higher or lower
+    /// than the first): the direction starts from the new one, with no gap and nothing lost.
+    @Test(arguments: [UInt32(7_000_000), UInt32(100)])
+    func synAckWithANewInitialSequenceNumber(_ second: UInt32) {
+        var h = Harness()
+        h.send(c, s, seq: 100, flags: .syn)
+        h.send(s, c, seq: 5000, ack: 101, flags: .syn)
+        h.send(s, c, seq: second, ack: 101, flags: .syn)
+        h.send(c, s, seq: 101, ack: second &+ 1)
+        h.send(s, c, seq: second &+ 1, ack: 101, Array("world".utf8))
+        #expect(h.stream(1, r2i) == Array("world".utf8))
+        #expect(h.gaps.isEmpty, "\(h.gaps)")
+        // Once data has come, a SYN-ACK with another number changes nothing.
+        h.send(s, c, seq: 42, ack: 101, flags: .syn)
+        h.send(s, c, seq: second &+ 6, ack: 101, Array("!".utf8))
+        #expect(h.stream(1, r2i) == Array("world!".utf8))
+        h.checkInvariants()
+    }
+
+    /// Bytes beyond the FIN (held out of order, or arriving after it) are not part of the stream,
+    /// and the hole before them is no gap.
+    @Test func nothingBeyondTheFIN() {
+        var h = Harness()
+        handshake(&h)
+        h.send(s, c, seq: 901, ack: 101, [1, 2, 3])
+        h.send(s, c, seq: 954, ack: 101, Array("junk".utf8))  // far beyond the FIN to come
+        h.send(s, c, seq: 904, ack: 101, flags: .fin)
+        h.send(s, c, seq: 905, ack: 101, Array("late".utf8))
+        h.send(c, s, seq: 101, ack: 905, flags: .fin)
+        #expect(h.stream(1, r2i) == [1, 2, 3])
+        #expect(h.gaps.isEmpty, "\(h.gaps)")
+        #expect(h.closes == [.closed(1, .fin)])
+        #expect(h.reassembler.statistics.bufferedBytes == 0)
+        h.checkInvariants()
+    }
+
+    /// Out-of-order copies of the same bytes that differ: the first copy seen is kept, whether the
+    /// later one starts at the same place and is longer, or starts earlier and covers it.
+    @Test func firstBufferedCopyWins() {
+        var h = Harness()
+        handshake(&h)
+        let first = Array("ABCDEFGH".utf8), later = Array("abcdefghIJ".utf8)
+        h.send(c, s, seq: 111, first)  // 10 bytes from 101 still to come
+        h.send(c, s, seq: 111, later)
+        h.send(c, s, seq: 131, Array("MN".utf8))
+        h.send(c, s, seq: 127, Array("wxyzmnop".utf8))  // covers 131..<133 and goes past it
+        h.send(c, s, seq: 101, Array("0123456789".utf8))
+        h.finish()  // 121..<127 never came: a gap
+        let stream = h.stream(1, i2r, fill: UInt8(ascii: "."))
+        #expect(stream == Array("0123456789ABCDEFGHIJ......wxyzMNop".utf8), "\(String(decoding: stream, as: UTF8.self))")
+        h.checkInvariants()
+    }
+
     @Test func midStreamPickup() {
         var h = Harness()
         #expect(h.send(c, s, seq: 7000, ack: 5000) == nil, "a pure ACK of an unknown connection opens nothing")

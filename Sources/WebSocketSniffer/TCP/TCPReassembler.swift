@@ -118,7 +118,15 @@ public struct TCPReassembler {
         var dataSequence = packet.sequenceNumber
         if isSYN {
             dataSequence &+= 1
-            if !table.isStarted(slot, direction) { table[slot][direction].startWithSYN(packet.sequenceNumber) }
+            if !table.isStarted(slot, direction) {
+                table[slot][direction].startWithSYN(packet.sequenceNumber)
+            } else if table.slots[slot][direction].initialSequence != packet.sequenceNumber || !table.slots[slot][direction].synSeen,
+                      table.slots[slot][direction].isEmpty {
+                // A SYN-ACK answering a SYN sent again, with a new initial sequence number, before
+                // any data: the direction starts from it (a bare SYN that differs opened a new flow above).
+                table[slot][direction] = TCPStreamState()
+                table[slot][direction].startWithSYN(packet.sequenceNumber)
+            }
         }
         if !table.isStarted(slot, direction), length > 0 || flags.contains(.fin) {
             table[slot][direction].startMidStream(dataSequence)
@@ -134,9 +142,12 @@ public struct TCPReassembler {
                 packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
                 statistics: &statistics, emit: emit)
         }
-        if flags.contains(.rst) {
+        if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
             close(slot, reason: .rst, time: time, emit: emit)
             table[slot].finished = true
+        } else if flags.contains(.rst) {
+            // Not this connection's (a late reply to an earlier attempt, or forged): it closes nothing.
+            statistics.ignoredSegments += 1
         } else if table.slots[slot].forward.closed, table.slots[slot].backward.closed {
             close(slot, reason: .fin, time: time, emit: emit)
             table[slot].finished = true

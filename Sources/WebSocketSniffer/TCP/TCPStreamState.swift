@@ -55,6 +55,23 @@ struct TCPStreamState {
         nextSequence = sequence &+ 1
     }
 
+    /// True until the direction has delivered or buffered anything (a SYN may still start it again).
+    var isEmpty: Bool { offset == 0 && !hasPending && finSequence == nil }
+
+    /// Whether a RST with sequence number `sequence` sent in this direction belongs to the
+    /// connection: anything before the direction started (a refused SYN); exactly the next byte
+    /// expected while nothing has been sent yet (a RST from an earlier attempt at the same ports
+    /// carries that attempt's numbers); after that, within `maxResetDistance` of it (RFC 5961 §3.2
+    /// asks for the receive window, which a capture does not always show).
+    func acceptsReset(_ sequence: UInt32) -> Bool {
+        guard started else { return true }
+        let distance = sequenceDistance(from: nextSequence, to: sequence)
+        return isEmpty ? distance == 0 : abs(distance) <= Self.maxResetDistance
+    }
+
+    /// How far from the next byte expected a RST's sequence number may be.
+    static let maxResetDistance = 1 << 24
+
     /// Starts the direction mid-stream at the first segment seen.
     mutating func startMidStream(_ sequence: UInt32) {
         started = true
@@ -75,7 +92,7 @@ struct TCPStreamState {
         if fin, finSequence == nil {
             finSequence = sequence &+ UInt32(truncatingIfNeeded: length)
         }
-        guard length > 0 else { return reachFIN(context: context, emit: emit) }
+        guard length > 0 else { return reachFIN(context: context, statistics: &statistics, emit: emit) }
         if sequenceDistance(from: nextSequence, to: sequence) <= 0 {
             deliver(
                 sequence: sequence, bytes: bytes, missing: missing, time: context.time, packetNumber: packetNumber,
@@ -87,7 +104,7 @@ struct TCPStreamState {
                 sequence: sequence, bytes: bytes, missing: missing, packetNumber: packetNumber, context: context,
                 statistics: &statistics, emit: emit)
         }
-        reachFIN(context: context, emit: emit)
+        reachFIN(context: context, statistics: &statistics, emit: emit)
     }
 
     /// The receiver acknowledged `acknowledgment`. Bytes before it that the capture never showed were
@@ -104,7 +121,7 @@ struct TCPStreamState {
         let distance = sequenceDistance(from: nextSequence, to: target)
         guard distance > 0, distance <= Self.maxAcknowledgedJump else { return }
         flush(upTo: target, context: context, statistics: &statistics, emit: emit)
-        reachFIN(context: context, emit: emit)
+        reachFIN(context: context, statistics: &statistics, emit: emit)
     }
 
     /// Delivers everything buffered, reporting the holes between as gaps (the flow is closing).
@@ -124,11 +141,22 @@ struct TCPStreamState {
 
     // MARK: Internals
 
-    private mutating func reachFIN(context: TCPStreamContext, emit: (TCPReassemblyEvent) -> Void) {
+    private mutating func reachFIN(
+        context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+    ) {
         guard !closed, let finSequence, sequenceDistance(from: nextSequence, to: finSequence) <= 0 else { return }
         closed = true
         nextSequence = finSequence &+ 1
+        // Nothing travels after the FIN: segments held beyond it are dropped, not shown as a gap.
+        for segment in pending[pendingStart...] { statistics.retransmittedBytes += segment.length }
+        release(statistics: &statistics)
         emit(.directionClosed(context.flow, context.direction, time: context.time))
+    }
+
+    /// True once the FIN's place is known and reached (or passed).
+    private var atFIN: Bool {
+        guard let finSequence else { return false }
+        return sequenceDistance(from: nextSequence, to: finSequence) <= 0
     }
 
     /// Emits the part of a segment at or before `nextSequence` that is new, and advances.
@@ -215,6 +243,8 @@ struct TCPStreamState {
         while true {
             if let target, sequenceDistance(from: nextSequence, to: target) <= 0 { return }
             if target == nil, !hasPending { return }
+            // The bytes end at the FIN: a hole past it is no gap.
+            if atFIN { return reachFIN(context: context, statistics: &statistics, emit: emit) }
             skipFirstHole(upTo: target, context: context, statistics: &statistics, emit: emit)
         }
     }
@@ -254,11 +284,41 @@ struct TCPStreamState {
             drain(context: context, statistics: &statistics, emit: emit)
             return
         }
-        let segment = TCPPendingSegment(
-            sequence: sequence, bytes: Array(bytes), missing: missing, time: context.time, packetNumber: packetNumber)
-        pending.insert(segment, at: insertionIndex(for: sequence))
-        pendingCost += cost
-        statistics.bufferedBytes += cost
+        // Beyond a FIN already seen nothing travels.
+        if let finSequence, sequenceDistance(from: finSequence, to: sequence) >= 0 {
+            statistics.retransmittedBytes += length
+            return
+        }
+        // The first copy seen wins: only the parts no buffered segment covers are kept.
+        var start = 0  // in the segment
+        let first = sequenceDistance(from: nextSequence, to: sequence)
+        var at = insertionIndex(for: sequence)
+        if at > pendingStart {
+            let before = pending[at - 1]
+            let end = sequenceDistance(from: nextSequence, to: before.sequence) + before.length
+            start = max(0, end - first)
+            statistics.retransmittedBytes += min(start, length)
+        }
+        while start < length {
+            let next = at < pending.count ? sequenceDistance(from: nextSequence, to: pending[at].sequence) - first : length
+            let end = min(length, next)
+            if end > start {
+                let capturedEnd = min(bytes.count, end)
+                let piece = start < capturedEnd ? Array(bytes[start..<capturedEnd]) : []
+                let segment = TCPPendingSegment(
+                    sequence: sequence &+ UInt32(truncatingIfNeeded: start), bytes: piece, missing: end - max(start, capturedEnd),
+                    time: context.time, packetNumber: packetNumber)
+                pending.insert(segment, at: at)
+                at += 1
+                pendingCost += segment.cost
+                statistics.bufferedBytes += segment.cost
+            }
+            guard at < pending.count else { break }
+            let covered = sequenceDistance(from: nextSequence, to: pending[at].sequence) + pending[at].length - first
+            statistics.retransmittedBytes += max(0, min(covered, length) - max(start, end))
+            start = max(start, covered)
+            at += 1
+        }
         statistics.peakBufferedBytes = max(statistics.peakBufferedBytes, statistics.bufferedBytes)
     }
 
