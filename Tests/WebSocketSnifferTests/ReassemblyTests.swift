@@ -1,5 +1,5 @@
 import Testing
-import WebSocketSniffer
+@testable import WebSocketSniffer
 
 /// An event with its bytes copied, so tests can keep and compare it.
 enum Recorded: Equatable, CustomStringConvertible {
@@ -515,6 +515,26 @@ struct ReassemblyTests {
         h.finish()  // 121..<127 never came: a gap
         let stream = h.stream(1, i2r, fill: UInt8(ascii: "."))
         #expect(stream == Array("0123456789ABCDEFGHIJ......wxyzMNop".utf8), "\(String(decoding: stream, as: UTF8.self))")
+        h.checkInvariants()
+    }
+
+    /// One-byte segments in falling order behind a hole: at most `maxPendingSegments` are held
+    /// (each new one is kept in order by moving the rest), then the hole is declared a gap and
+    /// the stream goes on; every byte that came is delivered once, in order.
+    @Test func floodOfTinySegmentsIsBoundedInCount() {
+        var h = Harness()
+        handshake(&h)
+        let count = TCPStreamState.maxPendingSegments + 1_000
+        for i in stride(from: count, through: 1, by: -1) {
+            h.send(c, s, seq: 101 + UInt32(i), [UInt8(truncatingIfNeeded: i)])
+            #expect(h.reassembler.statistics.bufferedBytes <= TCPStreamState.maxPendingSegments * (1 + TCPStreamState.segmentOverhead))
+        }
+        h.send(c, s, seq: 101, [0])
+        h.finish()
+        let stream = h.stream(1, i2r, fill: 0xEE)
+        #expect(stream.count == count + 1)
+        #expect(h.gaps.count >= 1)
+        #expect(h.reassembler.statistics.peakBufferedBytes <= TCPStreamState.maxPendingSegments * (1 + TCPStreamState.segmentOverhead))
         h.checkInvariants()
     }
 

@@ -311,7 +311,9 @@ extension WSCtlCommand {
             }
             let skippedTotal = session.skipped.values.reduce(0, +)
             if skippedTotal > 0 && !json {
-                let detail = session.skipped.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+                // Most first; ties by name (a dictionary's order differs from run to run).
+                let detail = session.skipped.map { ("\($0.key)", $0.value) }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
+                    .map { "\($0.0) \($0.1)" }.joined(separator: ", ")
                 Output.stderrLine("wsctl sniff: \(session.packets) packets, \(skippedTotal) skipped (\(detail))\n")
             }
             if warnings > Self.shownReadWarnings {

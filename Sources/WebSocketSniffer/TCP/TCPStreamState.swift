@@ -25,6 +25,10 @@ struct TCPPendingSegment {
 struct TCPStreamState {
     /// Bookkeeping charged per buffered segment, so many tiny segments cannot exceed the limits' intent.
     static let segmentOverhead = 64
+    /// Segments buffered per direction at most (a new one is kept in order by moving those after
+    /// it, so a flood of tiny segments in falling order would cost time in the square of their
+    /// number). 4,096 full-size segments are more than the 4 MiB default buffer holds anyway.
+    static let maxPendingSegments = 4_096
     /// An acknowledgment further than this ahead of what was seen is not trusted to mean lost data.
     static let maxAcknowledgedJump = 1 << 30
 
@@ -258,6 +262,7 @@ struct TCPStreamState {
         let length = bytes.count + missing
         var fits: Bool {
             pendingCost + cost <= context.maxFlowBuffer && statistics.bufferedBytes + cost <= context.maxTotalBuffer
+                && pending.count - pendingStart < Self.maxPendingSegments
         }
         // An exact copy of a buffered segment (a retransmission of data still ahead of a hole).
         let index = insertionIndex(for: sequence)
