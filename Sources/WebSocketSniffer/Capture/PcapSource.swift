@@ -266,6 +266,12 @@ public final class PcapSource {
             if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
             if let resync, packetsRead &- checkpoint.records >= resync.checkpointInterval, let file = pcap_file(handle.pointer) {
                 candidate = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: packetsRead)
+            } else if spool != nil, candidate == nil, let file = pcap_file(handle.pointer) {
+                // A pipe: also after a quarter of its window, however few packet records that
+                // is (pcapng's other blocks can be large), so the window reaches the checkpoint.
+                // (Asking this stream its position costs no system call.)
+                let at = Int64(ftello(file))
+                if at - checkpoint.offset > PipeSpool.defaultMaxHeld / 4 { candidate = CaptureResync.Checkpoint(offset: at, records: packetsRead) }
             }
             switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
             case .packet:

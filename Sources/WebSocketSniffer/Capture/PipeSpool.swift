@@ -36,6 +36,8 @@ final class PipeSpool {
     /// (`defaultMaxHeld` but in tests).
     let maxHeld: Int64
     static let defaultMaxHeld: Int64 = 32 << 20
+    /// What is let go is a multiple of this (a multiple of any stdio buffer size glibc picks).
+    static let alignment: Int64 = 1 << 16
     /// Bytes asked of the pipe per read (fewer come when fewer are there).
     static let readSize = 1 << 16
 
@@ -85,9 +87,11 @@ final class PipeSpool {
 
     /// Lets go of bytes before both `keepFrom` and `offset`, and of any more than `maxHeld`
     /// behind the read position. In steps of at least 1 MiB and an eighth of what is held, so
-    /// that moving the rest down costs at most a few copies of each byte.
+    /// that moving the rest down costs at most a few copies of each byte; and only whole
+    /// `alignment` blocks: glibc's fseeko on this stream first moves to the start of the stdio
+    /// buffer block the target lies in, which must still be held.
     func release(before offset: Int64) {
-        let floor = max(min(keepFrom, offset), position - maxHeld)
+        let floor = max(min(keepFrom, offset), position - maxHeld) / Self.alignment * Self.alignment
         let drop = Int(min(max(0, floor - base), Int64(held.count)))
         guard drop >= 1 << 20 && drop * 8 >= held.count else { return }
         held.removeFirst(drop)
