@@ -211,8 +211,10 @@ public final class PerMessageDeflateDecompressor {
                     break
                 case Z_STREAM_END:
                     // A block with BFINAL set ends the deflate stream (RFC 7692 §7.2.3.4). Whatever follows,
-                    // such as the empty stored block of §7.2.1, starts a new one.
-                    self.stream.reset()
+                    // such as the empty stored block of §7.2.1, starts a new one, which may still refer
+                    // to the bytes before it (§7.2.2; without context takeover the window goes at the
+                    // message's end anyway).
+                    self.stream.restartKeepingWindow()
                     atBlockBoundary = true
                 default:
                     let reason = self.stream.lastErrorMessage ?? "zlib error \(result)"

@@ -50,6 +50,21 @@ final class ZlibStream {
         }
     }
 
+    /// For an inflate stream that reached the end of a DEFLATE stream (a block with BFINAL set):
+    /// starts a new one that still refers back to what came before, as context takeover needs
+    /// (RFC 7692 §7.2.2: the sliding window is kept across messages). zlib clears the window on a
+    /// reset, so it is read out first and put back as the dictionary.
+    func restartKeepingWindow() {
+        precondition(kind == .inflate)
+        var window = [UInt8](repeating: 0, count: 1 << 15)
+        var length: uInt = 0
+        let got = window.withUnsafeMutableBufferPointer { inflateGetDictionary(pointer, $0.baseAddress, &length) }
+        inflateReset(pointer)
+        if got == Z_OK && length > 0 {
+            _ = window.withUnsafeBufferPointer { inflateSetDictionary(pointer, $0.baseAddress, length) }
+        }
+    }
+
     /// zlib's description of the last error, if it gave one.
     var lastErrorMessage: String? {
         pointer.pointee.msg.map { String(cString: $0) }

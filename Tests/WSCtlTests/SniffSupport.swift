@@ -471,16 +471,40 @@ struct SyntheticConnection {
     let clientPort = 40_000, serverPort = 8080
 
     init(deflate: Bool = false) {
+        let offer = deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : ""
+        self.init(request: Self.request(offer), response: Self.response(offer))
+    }
+
+    /// The TCP handshake, then `request` from the client and `response` from the server, as given.
+    init(request: String, response: String) {
         packet(fromClient: true, flags: 0x02)
         clientSeq &+= 1
         packet(fromClient: false, flags: 0x12)
         serverSeq &+= 1
         packet(fromClient: true, flags: 0x10)
-        let offer = deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : ""
-        send(fromClient: true, Array(("GET /chat HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(offer)\r\n").utf8))
-        send(fromClient: false, Array(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\(offer)\r\n").utf8))
+        if !request.isEmpty { send(fromClient: true, Array(request.utf8)) }
+        if !response.isEmpty { send(fromClient: false, Array(response.utf8)) }
+    }
+
+    /// The upgrade request of RFC 6455 §1.3 with `extra` header lines (each ending in CRLF).
+    static func request(_ extra: String = "", version: Bool = true) -> String {
+        "GET /chat HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" + (version ? "Sec-WebSocket-Version: 13\r\n" : "") + extra + "\r\n"
+    }
+
+    /// Its 101 response with `extra` header lines.
+    static func response(_ extra: String = "") -> String {
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" + extra + "\r\n"
+    }
+
+    /// A frame as the client sends it (masked with 1 2 3 4).
+    static func clientFrame(opcode: UInt8, _ payload: [UInt8]) -> [UInt8] {
+        let key: [UInt8] = [1, 2, 3, 4]
+        var frame = serverFrame(opcode: opcode, length: payload.count, payload.enumerated().map { $1 ^ key[$0 % 4] })
+        frame[1] |= 0x80
+        frame.insert(contentsOf: key, at: frame.count - payload.count)
+        return frame
     }
 
     /// `bytes` on the stream from one side, cut into segments.

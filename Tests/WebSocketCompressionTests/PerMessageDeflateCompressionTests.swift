@@ -36,6 +36,24 @@ struct PerMessageDeflateCompressionTests {
         #expect(try decompressor.inflateMessage(deflateHex("f2 00 11 00 00")) == hello)
     }
 
+    /// §7.2.3.4 lets a message end with a BFINAL block (plus one 0x00); the next message may still
+    /// refer back to it with context takeover (§7.2.2). zlib clears its window when a DEFLATE stream
+    /// ends, so the decompressor puts it back. (Made with Python's zlib: Z_FINISH, then 0x00; the
+    /// second compressed with the first as its dictionary.)
+    @Test("§7.2.3.4, §7.2.2: a message after one that ended with BFINAL still refers back to it")
+    func windowSurvivesABFINALBlock() throws {
+        let first = Array(String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 3).utf8)
+        let second = Array("The quick brown fox jumps over the lazy dog. again".utf8)
+        let decompressor = PerMessageDeflateDecompressor()
+        #expect(try decompressor.inflateMessage(deflateHex(
+            "0bc94855282ccd4cce56482aca2fcf5348cbaf50c82acd2d2856c82f4b2d5228014ae72456552aa4e4a7eb2984d04c310000")) == first)
+        #expect(try decompressor.inflateMessage(deflateHex("234971627a62661e0000")) == second)
+        // Without the first message's window it cannot inflate.
+        let fresh = PerMessageDeflateDecompressor()
+        let error = deflateViolation { _ = try fresh.inflateMessage(deflateHex("234971627a62661e0000")) }
+        #expect(error?.rule == .invalidCompressedData)
+    }
+
     @Test("§7.2.3.2: the second message cannot inflate without the first one's window")
     func secondHelloNeedsTheWindow() {
         let fresh = PerMessageDeflateDecompressor()

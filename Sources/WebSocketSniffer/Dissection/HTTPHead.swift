@@ -15,26 +15,38 @@ public struct HTTPHead: Sendable {
         case notHTTP(String)
     }
 
-    /// Reads a head from the start of `bytes`.
-    public static func parse(_ bytes: [UInt8]) -> ParseResult {
+    /// Reads a head from the start of `bytes`. Empty lines before the start line are passed over
+    /// (RFC 9112 §2.2: a client may send one after a request body) and counted in `length`; a
+    /// header line folded onto the next (obs-fold, RFC 9112 §5.2) is joined with a space.
+    ///
+    /// - Parameter searchFrom: where to start looking for the blank line that ends the head: a
+    ///   caller that appends to a buffer and parses again passes where the last search ended (less
+    ///   three bytes), so a head arriving a byte at a time is not scanned again for every byte.
+    public static func parse(_ bytes: [UInt8], searchFrom: Int = 0) -> ParseResult {
+        var first = 0
+        while first + 1 < bytes.count && bytes[first] == 13 && bytes[first + 1] == 10 { first += 2 }
+        if first > HTTPHead.maxLength { return .notHTTP("more than \(maxLength) bytes of empty lines") }
         var end: Int? = nil
-        if bytes.count >= 4 {
-            var i = 0
-            while i + 3 < bytes.count {
-                if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { end = i; break }
-                i += 1
-            }
+        var i = max(first, searchFrom)
+        while i + 3 < bytes.count {
+            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { end = i; break }
+            i += 1
         }
         guard let end else {
             if bytes.count > maxLength { return .notHTTP("no end of HTTP head within \(maxLength) bytes") }
             return .needMore
         }
-        let text = String(decoding: bytes[0..<end], as: UTF8.self)
+        let text = String(decoding: bytes[first..<end], as: UTF8.self)
         var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
         guard !lines.isEmpty else { return .notHTTP("empty head") }
         let start = lines.removeFirst()
         var headers: [(name: String, value: String)] = []
         for line in lines {
+            if let f = line.first, f == " " || f == "\t", !headers.isEmpty {
+                let more = line.trimmingCharacters(in: " \t")
+                headers[headers.count - 1].value += headers[headers.count - 1].value.isEmpty ? more : " " + more
+                continue
+            }
             guard let colon = line.firstIndex(of: ":") else { return .notHTTP("header line without a colon: \(line.prefix(40))") }
             let name = String(line[..<colon])
             let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: " \t")

@@ -91,8 +91,42 @@ public final class WebSocketConnectionDissector {
     private var fromClient: WebSocketStreamDissector?
     private var fromServer: WebSocketStreamDissector?
     private var pendingServerBytes: [UInt8] = []
+    /// Pings waiting for their pong, by payload, and requests waiting for their reply, by
+    /// correlation_id: at most `maxPings` per direction and `maxRequests` (with ids of at most
+    /// `maxCorrelationIDLength` bytes; longer ones are not paired). A full map is forgotten whole
+    /// (its entries waited longest) and pairing starts afresh. What they hold is charged to
+    /// `configuration.messageMemory`; an entry it has no room for is not kept.
     private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
     private var requests: [String: Double] = [:]
+    private var pairingCharged = 0
+    static let maxPings = 1_024
+    static let maxRequests = 10_000
+    static let maxCorrelationIDLength = 256
+    /// What an entry costs besides its key.
+    static let pairingOverhead = 64
+
+    private func remember(_ keyBytes: Int) -> Bool {
+        guard let budget = configuration.messageMemory else { return true }
+        guard budget.take(keyBytes + Self.pairingOverhead) else { return false }
+        pairingCharged += keyBytes + Self.pairingOverhead
+        return true
+    }
+
+    private func forget(_ keyBytes: Int) {
+        guard let budget = configuration.messageMemory else { return }
+        budget.give(keyBytes + Self.pairingOverhead)
+        pairingCharged -= keyBytes + Self.pairingOverhead
+    }
+
+    private func forgetPings(_ direction: WebSocketDirection) {
+        for key in pings[direction]?.keys ?? [:].keys { forget(key.count) }
+        pings[direction] = nil
+    }
+
+    private func forgetRequests() {
+        for key in requests.keys { forget(key.utf8.count) }
+        requests = [:]
+    }
     /// The summary's fields that are not counters.
     private var summaryBase: ConnectionSummary
     private var counts = Counts()
@@ -212,8 +246,9 @@ public final class WebSocketConnectionDissector {
                 guard used < bytes.count, phase == .awaitingRequest else { return }
                 // The server spoke first: its 101 is enough to follow the connection (the request
                 // is not in the capture); anything else waits for the request, up to a bound.
+                let searched = pendingServerBytes.count
                 pendingServerBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
-                switch HTTPHead.parse(pendingServerBytes) {
+                switch HTTPHead.parse(pendingServerBytes, searchFrom: max(0, searched - 3)) {
                 case .head(let head) where head.statusLine?.status == 101:
                     let rest = Array(pendingServerBytes[head.length...])
                     pendingServerBytes = []
@@ -236,8 +271,15 @@ public final class WebSocketConnectionDissector {
             }
             let used = responsesDue.isEmpty ? 0 : skipDueResponses(bytes)
             guard used < bytes.count, phase == .awaitingResponse else { return }
+            let searched = responseBuffer.count
             responseBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
-            switch HTTPHead.parse(responseBuffer) {
+            var parsed = HTTPHead.parse(responseBuffer, searchFrom: max(0, searched - 3))
+            // Interim responses (1xx but 101) come before the final one (RFC 9110 §15.2): passed over.
+            while case .head(let head) = parsed, let s = head.statusLine?.status, (100..<200).contains(s), s != 101 {
+                responseBuffer.removeFirst(head.length)
+                parsed = HTTPHead.parse(responseBuffer)
+            }
+            switch parsed {
             case .needMore: return
             case .notHTTP(let why):
                 handshake?.responseError = "response is not HTTP: \(why)"
@@ -271,7 +313,7 @@ public final class WebSocketConnectionDissector {
             }
             let before = requestBuffer.count
             requestBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
-            switch HTTPHead.parse(requestBuffer) {
+            switch HTTPHead.parse(requestBuffer, searchFrom: max(0, before - 3)) {
             case .needMore: return
             case .notHTTP: phase = .notWebSocket; requestBuffer = []
             case .head(let head) where head.requestLine != nil && !head.upgradesToWebSocket:
@@ -341,7 +383,7 @@ public final class WebSocketConnectionDissector {
             }
             let before = responseBuffer.count
             responseBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
-            switch HTTPHead.parse(responseBuffer) {
+            switch HTTPHead.parse(responseBuffer, searchFrom: max(0, before - 3)) {
             case .needMore: return bytes.count
             case .notHTTP: phase = .notWebSocket; responseBuffer = []; return bytes.count
             case .head(let head):
@@ -506,7 +548,9 @@ public final class WebSocketConnectionDissector {
         record.status = status.status
         record.statusReason = status.reason
         record.subprotocol = head.header("sec-websocket-protocol")
-        record.extensions = head.header("sec-websocket-extensions")
+        // Every line of it: a server may split its extensions over several (RFC 9110 §5.3).
+        let extensionLines = head.values("sec-websocket-extensions")
+        record.extensions = extensionLines.isEmpty ? nil : extensionLines.joined(separator: ", ")
         if let key = record.key, let accept = head.header("sec-websocket-accept") {
             record.acceptMatches = WebSocketHandshake.acceptValue(forKey: key) == accept
         }
@@ -516,7 +560,9 @@ public final class WebSocketConnectionDissector {
             do {
                 let response = try WebSocketUpgradeResponse.validate(
                     status: status.status, headers: head.headers, sentKey: record.key ?? "",
-                    offeredSubprotocols: request?.subprotocols ?? [], offeredExtensions: request?.extensions ?? [])
+                    // What the request offered, even when the request itself broke a rule.
+                    offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols,
+                    offeredExtensions: request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
                 if let pmd = response.extensions.first(where: { $0.name.lowercased() == PerMessageDeflateParameters.extensionName }) {
                     parameters = try? PerMessageDeflateParameters(pmd)
                     deflate = .on
@@ -641,11 +687,19 @@ public final class WebSocketConnectionDissector {
             counts.frame(isClient, op, violations: f.violations.count)
             var timing = MessageTiming()
             if op.isControl {
-                if op == .ping {
-                    if pings[direction, default: [:]].count < 1024 { pings[direction, default: [:]][Array(f.payload)] = time }
-                } else if op == .pong {
+                // Paired by the whole payload: a ping shown cut (--max-payload) is not paired, and
+                // neither is the pong that answers it, rather than with another that begins alike.
+                if op == .ping, !f.payloadTruncated {
+                    if pings[direction, default: [:]].count >= Self.maxPings { forgetPings(direction) }
+                    let key = Array(f.payload)
+                    // The same payload again: the latest ping is the one a pong answers (RFC 6455 §5.5.3).
+                    if pings[direction]?[key] != nil || remember(key.count) { pings[direction, default: [:]][key] = time }
+                } else if op == .pong, !f.payloadTruncated {
                     let other: WebSocketDirection = isClient ? .serverToClient : .clientToServer
-                    if let sent = pings[other]?.removeValue(forKey: Array(f.payload)) { timing.pingRTT = time - sent }
+                    if let sent = pings[other]?.removeValue(forKey: Array(f.payload)) {
+                        timing.pingRTT = time - sent
+                        forget(f.payload.count)
+                    }
                 }
                 if op == .close, closeCode == nil { closeCode = f.close?.code?.code ?? 1005 }
             }
@@ -654,11 +708,13 @@ public final class WebSocketConnectionDissector {
             let time = deliveryTime(direction, offset: m.endOffset - 1, default: deliveredAt)
             counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
-            if let cid = m.envelope?.correlationID {
-                if let asked = requests.removeValue(forKey: cid), direction == .serverToClient {
+            if let cid = m.envelope?.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
+                if direction == .serverToClient, let asked = requests.removeValue(forKey: cid) {
                     timing.replyLatency = time - asked
+                    forget(cid.utf8.count)
                 } else if direction == .clientToServer {
-                    if requests.count < 100_000 { requests[cid] = time }
+                    if requests[cid] == nil, requests.count >= Self.maxRequests { forgetRequests() }
+                    if requests[cid] != nil || remember(cid.utf8.count) { requests[cid] = time }
                 }
             }
             emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
@@ -700,6 +756,9 @@ public final class WebSocketConnectionDissector {
         // Frames held while looking for where they start again after a gap.
         fromClient?.finishViews({ report($0, direction: .clientToServer, time: time, emit: emit) })
         fromServer?.finishViews({ report($0, direction: .serverToClient, time: time, emit: emit) })
+        forgetPings(.clientToServer)
+        forgetPings(.serverToClient)
+        forgetRequests()
         emit(.closed(summary))
     }
 }

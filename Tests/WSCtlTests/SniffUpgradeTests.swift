@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+/// Upgrades and pairings no real peer in the fixtures sends, on made-up connections
+/// (`SyntheticConnection`): interim responses, an empty line before the request, folded and
+/// repeated header lines, a request that broke a rule, and the bounds of ping/pong and
+/// correlation_id pairing.
+@Suite("Sniff follows unusual upgrades and pairs within bounds", .timeLimit(.minutes(3)))
+struct SniffUpgradeTests {
+    static let hello = SyntheticConnection.clientFrame(opcode: 1, Array("hello".utf8))
+    static let world = SyntheticConnection.serverFrame(opcode: 1, length: 5, Array("world".utf8))
+
+    static func run(_ connection: SyntheticConnection, _ extra: [String] = [], full: Bool = true) throws -> SniffOutput {
+        var c = connection
+        c.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try c.capture.write(to: path)
+        return try SniffOutput.run(["sniff", "-r", path, "--json"] + (full ? ["--full"] : []) + extra)
+    }
+
+    static func texts(_ out: SniffOutput) -> [String] { out.kind("message").compactMap { $0["text"].string } }
+
+    /// `100 Continue` and `103 Early Hints` before the 101 (RFC 9110 §15.2): passed over.
+    @Test(arguments: ["HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"])
+    func interimResponsesBeforeThe101(_ interim: String) throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: interim + SyntheticConnection.response())
+        c.send(fromClient: true, Self.hello)
+        c.send(fromClient: false, Self.world)
+        let out = try Self.run(c)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["status"].int == 101 && h["upgraded"].bool == true, "\(h)")
+        #expect(Self.texts(out) == ["hello", "world"])
+    }
+
+    /// An interim response split across segments, the 101 in the same segment as its end.
+    @Test func interimResponseInPieces() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: "")
+        let bytes = Array(("HTTP/1.1 100 Continue\r\n\r\n" + SyntheticConnection.response()).utf8) + Self.world
+        for chunk in stride(from: 0, to: bytes.count, by: 7) { c.send(fromClient: false, Array(bytes[chunk..<min(chunk + 7, bytes.count)])) }
+        let out = try Self.run(c)
+        #expect(out.kind("handshake").first?["status"].int == 101)
+        #expect(Self.texts(out) == ["world"])
+    }
+
+    /// An empty line before the request line (RFC 9112 §2.2: a client may send one after a body).
+    @Test func emptyLineBeforeTheRequest() throws {
+        var c = SyntheticConnection(request: "\r\n" + SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: true, Self.hello)
+        let out = try Self.run(c)
+        #expect(out.kind("handshake").first?["upgraded"].bool == true)
+        #expect(Self.texts(out) == ["hello"])
+    }
+
+    /// The request a byte per segment: the head is found (its end is searched for from where the
+    /// last search stopped).
+    @Test func requestOneBytePerSegment() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        for byte in Array(SyntheticConnection.request("X-Padding: " + String(repeating: "p", count: 300) + "\r\n").utf8) {
+            c.send(fromClient: true, [byte])
+        }
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8))
+        c.send(fromClient: true, Self.hello)
+        let out = try Self.run(c)
+        #expect(out.kind("handshake").first?["upgraded"].bool == true)
+        #expect(Self.texts(out) == ["hello"])
+    }
+
+    /// A header folded onto a second line (obs-fold, RFC 9112 §5.2) and extensions over two
+    /// lines: joined, and permessage-deflate applies.
+    @Test(arguments: [
+        "Sec-WebSocket-Extensions: permessage-deflate;\r\n server_no_context_takeover\r\n",
+        "Sec-WebSocket-Extensions: x-other\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n",
+    ])
+    func foldedAndRepeatedExtensionLines(_ lines: String) throws {
+        var c = SyntheticConnection(
+            request: SyntheticConnection.request("Sec-WebSocket-Extensions: x-other, permessage-deflate\r\n"),
+            response: SyntheticConnection.response(lines))
+        // "Hello" compressed alone (RFC 7692 §7.2.3.1), twice: no context takeover.
+        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
+        let out = try Self.run(c)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["extensions"].string?.contains("permessage-deflate") == true, "\(h)")
+        #expect(h["extensions"].string?.contains("server_no_context_takeover") == true, "\(h)")
+        if lines.contains("x-other") { #expect(h["extensions"].string == "x-other, permessage-deflate; server_no_context_takeover") }
+        #expect(out.kind("message").compactMap { $0["inflated_text"].string ?? $0["text"].string } == ["Hello", "Hello"])
+    }
+
+    /// A request that broke a rule (no Sec-WebSocket-Version) still offered `chat`: the response
+    /// that picks it is not blamed for picking something never offered.
+    @Test func responseJudgedAgainstWhatAFaultyRequestOffered() throws {
+        let c = SyntheticConnection(request: SyntheticConnection.request("Sec-WebSocket-Protocol: chat\r\n", version: false),
+                                    response: SyntheticConnection.response("Sec-WebSocket-Protocol: chat\r\n"))
+        let out = try Self.run(c)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["request_error"].string?.contains("Version") == true, "\(h)")
+        #expect(h["response_error"].isNull, "\(h)")
+    }
+
+    /// Pings are paired with pongs by their whole payload: cut by --max-payload, two pings that
+    /// begin alike are not paired at all rather than with the wrong pong.
+    @Test func pingsCutByMaxPayloadAreNotMisPaired() throws {
+        var c = SyntheticConnection()
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 9, length: 4, Array("ts-1".utf8)))
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 9, length: 4, Array("ts-2".utf8)))
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 10, Array("ts-1".utf8)))
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 10, Array("ts-2".utf8)))
+        func rtts(_ out: SniffOutput) -> [Double?] { out.kind("frame").filter { $0["opcode"].int == 10 }.map { $0["ping_rtt"].double } }
+        // Packets are 10 µs apart: each pong comes 20 µs after its ping.
+        let whole = rtts(try Self.run(c))
+        #expect(whole.count == 2 && whole.allSatisfy { $0.map { abs($0 - 0.00002) < 1e-9 } == true }, "\(whole)")
+        let cut = rtts(try Self.run(c, ["--max-payload", "2"], full: false))
+        #expect(cut == [nil, nil], "\(cut)")
+    }
+
+    /// More unanswered pings than are kept (1,024): the map is forgotten and pairing goes on.
+    @Test func pairingGoesOnAfterManyUnansweredPings() throws {
+        var c = SyntheticConnection()
+        var pings: [UInt8] = []
+        for i in 0..<1_100 { pings += SyntheticConnection.serverFrame(opcode: 9, length: 4, Array(String(format: "%04d", i).utf8)) }
+        c.send(fromClient: false, pings)
+        for i in 0..<3 {
+            c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 9, length: 3, Array("x-\(i)".utf8)))
+            c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 10, Array("x-\(i)".utf8)))
+        }
+        let out = try Self.run(c)
+        let rtts = out.kind("frame").filter { $0["opcode"].int == 10 }.map { $0["ping_rtt"].double }
+        #expect(rtts.count == 3 && rtts.allSatisfy { $0 != nil }, "\(rtts)")
+    }
+
+    /// A correlation_id longer than 256 bytes is not kept for pairing (each kept one takes
+    /// memory); a short one is paired.
+    @Test func longCorrelationIDsAreNotKept() throws {
+        var c = SyntheticConnection()
+        func envelope(_ type: String, _ id: String) -> [UInt8] {
+            Array("{\"type\":\"\(type)\",\"payload\":{},\"metadata\":{\"correlation_id\":\"\(id)\"}}".utf8)
+        }
+        for id in [String(repeating: "L", count: 300), "short"] {
+            c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, envelope("q", id)))
+            let reply = envelope("r", id)
+            c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: reply.count, reply))
+        }
+        let out = try Self.run(c)
+        let replies = out.kind("message").filter { $0["direction"].string == "server" }
+        #expect(replies.count == 2)
+        #expect(replies.first?["reply_latency"].double == nil, "\(replies.first.map { "\($0)" } ?? "")")
+        #expect(replies.last?["reply_latency"].double != nil, "\(replies.last.map { "\($0)" } ?? "")")
+    }
+}
