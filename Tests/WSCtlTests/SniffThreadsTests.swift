@@ -63,6 +63,12 @@ struct SniffThreadsTests {
             #expect(piped.status == file.status && piped.stderr == file.stderr,
                     "\(name) damaged (seed \(seed)) on stdin: \(piped.status) \(piped.stderr)\nfrom the file: \(file.status) \(file.stderr)")
             #expect(piped.stdoutBytes == file.stdoutBytes, "\(name) damaged (seed \(seed)): stdout on stdin differs from the file's")
+            // A pipe named as a file (/dev/stdin, a FIFO, <(zcat …)) is read the same way.
+            if i == 0 {
+                let named = try await offThePool { try CLI.run(["sniff", "-r", "/dev/stdin", "--json", "--stats"], stdin: damaged) }
+                #expect(named.status == file.status && named.stderr == file.stderr && named.stdoutBytes == file.stdoutBytes,
+                        "\(name) damaged (seed \(seed)) as /dev/stdin: \(named.status) \(named.stderr)")
+            }
         }
         // A file cut in the middle of a record: the warning is certain.
         let cut = dir.path("\(name)-cut.pcap")

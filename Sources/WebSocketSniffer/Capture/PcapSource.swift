@@ -99,6 +99,13 @@ public final class PcapSource {
             guard let file else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
             pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
             if pointer == nil { fclose(file) }
+        } else if let named = Self.openNamedPipe(path) {
+            // A FIFO or device by name (`-r /dev/stdin`, `-r <(zcat capture.pcap.gz)`): as standard input.
+            spool = named
+            if let file = named.open() {
+                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+                if pointer == nil { fclose(file) }
+            }
         } else {
             // libpcap reads a file with fread: through a 1 MiB stdio buffer that is about a hundred
             // read(2) calls for a 100 MB capture instead of 25,000 with the default 4 KiB.
@@ -138,6 +145,17 @@ public final class PcapSource {
         } else {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
         }
+    }
+
+    /// A spool over `path` if it names a FIFO, a character device or a socket (which cannot be
+    /// moved in); nil for anything else, or if it cannot be opened (libpcap then says why).
+    private static func openNamedPipe(_ path: String) -> PipeSpool? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFIFO || type == S_IFCHR || type == S_IFSOCK else { return nil }
+        let descriptor = open(path, O_RDONLY)
+        return descriptor >= 0 ? PipeSpool(descriptor: descriptor) : nil
     }
 
     /// Opens a live capture.
