@@ -107,6 +107,14 @@ final class ChildProcess: @unchecked Sendable {
         try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(text.utf8))
     }
 
+    func writeStdin(bytes: [UInt8]) {
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: Data(bytes))
+    }
+
+    func closeStdin() {
+        try? stdinPipe.fileHandleForWriting.close()
+    }
+
     /// Waits for the process to end; its status, or nil when it is still running after `timeout`.
     /// Also waits (briefly) for the output streams to reach their end.
     func waitForExit(timeout: Double) -> Int32? {

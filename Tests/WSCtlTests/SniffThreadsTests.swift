@@ -135,6 +135,34 @@ struct SniffThreadsTests {
         }
     }
 
+    /// A capture still being written to standard input (`tcpdump -w - | wsctl sniff -r -`): what
+    /// came is shown before the writer sends more, on three threads and on one, not when the
+    /// output buffer fills or the input ends.
+    @Test(arguments: [false, true])
+    func captureStillBeingWrittenIsShownAsItComes(oneThread: Bool) async throws {
+        var c = SyntheticConnection()
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("first".utf8)))
+        let firstRecords = c.capture.records.count
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 6, Array("second".utf8)))
+        c.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try c.capture.write(to: path)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let split = 24 + c.capture.records.prefix(firstRecords).reduce(0) { $0 + 16 + $1.data.count }
+        let child = try ChildProcess(executable: CLI.binary, arguments: ["sniff", "-r", "-", "--json"] + (oneThread ? ["--one-thread"] : []))
+        defer { child.stop(timeout: 2) }
+        child.writeStdin(bytes: Array(bytes[..<split]))
+        let shown = try await offThePool { child.waitForStdout(containing: "\"first\"", timeout: 20) }
+        #expect(shown, "the first message was not shown while the writer waited: \(child.stdout)")
+        #expect(!child.stdout.contains("\"second\""))
+        child.writeStdin(bytes: Array(bytes[split...]))
+        child.closeStdin()
+        let status = try await offThePool { child.waitForExit(timeout: 20) }
+        #expect(status == 0)
+        #expect(child.stdout.contains("\"second\""))
+    }
+
     /// 12,000 messages (about 27,000 events and 5 MB of stream): several batches of 4,096 events and
     /// of 1 MiB in both stages, so every hand-over between the threads is exercised.
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"))

@@ -214,6 +214,9 @@ extension WSCtlCommand {
                     switch item {
                     case .origin(let time):
                         startPipeline(origin: time)
+                    case .inputWaits:
+                        // A pipe whose writer has not sent more yet: show what came so far.
+                        if let pipeline { pipeline.flushNow() } else { Output.flush() }
                     case .event(let event):
                         // The stage's copy of the stream: unmasked where it lies.
                         if let pipeline {
@@ -232,6 +235,8 @@ extension WSCtlCommand {
                 }
                 stopPipeline()
             } else {
+                // A pipe whose writer has not sent more yet: show what came so far.
+                source.whenInputWaits { if let pipeline { pipeline.flushNow() } else { Output.flush() } }
                 loop: while true {
                     let result: PcapReadResult
                     do {

@@ -30,6 +30,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         /// A read failed here: reading stopped and the end-of-capture events follow, or, for damage
         /// the source got past (`PcapError.resumes`), the events of the packets after it.
         case readError(any Error)
+        /// The input (a pipe) is about to wait for its writer: what came before should be shown now.
+        case inputWaits
     }
 
     private let source: PcapSource
@@ -62,6 +64,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         // value, which this one is after an early stop.
         spareCount = DispatchSemaphore(value: 0)
         for _ in 0..<Self.depth { spareCount.signal() }
+        // A capture still being written to a pipe: before waiting for more, hand over what was read.
+        if source.readsAPipe { source.whenInputWaits { [weak self] in self?.handOverBeforeWaiting() } }
         let thread = Thread { [self] in stage() }
         thread.name = "wsctl-sniff-reader"
         thread.start()
@@ -140,6 +144,14 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         last.isLast = true
         hand(last)
         filling = nil
+    }
+
+    /// On the stage's thread, inside a read that is about to wait: the batch being filled goes to
+    /// the consumer now, ending with `.inputWaits`.
+    private func handOverBeforeWaiting() {
+        guard filling != nil, add(.inputWaits), let batch = filling else { return }
+        hand(batch)
+        filling = takeSpare()
     }
 
     /// Adds an item to the batch being filled (copying a data event's bytes into it), handing the

@@ -81,6 +81,13 @@ final class SniffPipeline: @unchecked Sendable {
         if batch.count == Self.batchEvents || batch.arena.bytes >= Self.batchBytes { handOver() }
     }
 
+    /// Hands what was submitted to the printer now, and has it write its output out after
+    /// printing it (the input is waiting for more: it may be a while).
+    func flushNow() {
+        filling.flushAfter = true
+        handOver()
+    }
+
     /// Prints everything submitted, stops the printer thread and returns its printer.
     func finish() -> SniffPrinter {
         precondition(!finished)
@@ -130,6 +137,8 @@ final class SniffPipeline: @unchecked Sendable {
             guard let batch = queue.withLock({ $0.removeFirst() }) else { break }
             // Moved out, not copied: each event is printed once and then done with.
             for i in 0..<batch.count { printer.print((batch.events + i).move()) }
+            if batch.flushAfter { Output.flush() }
+            batch.flushAfter = false
             batch.count = 0
             batch.reset()
             spare.withLock { $0.append(batch) }
@@ -143,6 +152,8 @@ final class SniffPipeline: @unchecked Sendable {
         let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
         var count = 0
         var arena = Arena()
+        /// Write the output out once this batch is printed (`flushNow`).
+        var flushAfter = false
         /// Frees what `keep` copied.
         private var release: [() -> Void] = []
 

@@ -158,6 +158,16 @@ public final class PcapSource {
         return descriptor >= 0 ? PipeSpool(descriptor: descriptor) : nil
     }
 
+    /// True when the capture comes through a pipe (standard input, a FIFO): it may still be being
+    /// written, and reading it can wait.
+    public var readsAPipe: Bool { spool != nil }
+
+    /// For a capture read from a pipe: `body` runs (on the reading thread) whenever a read is about
+    /// to wait for the writer, so that what was read so far can be shown first.
+    public func whenInputWaits(_ body: @escaping () -> Void) {
+        spool?.beforeWaiting = body
+    }
+
     /// Opens a live capture.
     ///
     /// - Parameters:

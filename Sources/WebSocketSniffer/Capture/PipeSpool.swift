@@ -31,6 +31,9 @@ final class PipeSpool {
     private var position: Int64 = 0
     /// Bytes before this may be let go.
     var keepFrom: Int64 = 0
+    /// Called before a read that would wait for the pipe (nothing is there yet): what was read so
+    /// far can be shown first, as a capture still being written goes on.
+    var beforeWaiting: (() -> Void)?
 
     /// At most about this many bytes are held behind the read position, whatever `keepFrom` says
     /// (`defaultMaxHeld` but in tests).
@@ -119,7 +122,13 @@ final class PipeSpool {
 
     private func read(into buffer: UnsafeMutablePointer<CChar>, size: Int) -> Int {
         // Whatever the pipe has now: a capture still being written is read as it comes.
-        if position >= end && !atEnd { readOnce() }
+        if position >= end && !atEnd {
+            if let beforeWaiting {
+                var ready = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                if poll(&ready, 1, 0) == 0 { beforeWaiting() }
+            }
+            readOnce()
+        }
         if position >= end { return failure != 0 && position == end ? -1 : 0 }
         let from = Int(position - base)
         let n = min(size, held.count - from)
