@@ -140,20 +140,15 @@ enum SniffTshark {
     /// carries its message's text (inflated if compressed).
     static func wsctlFrames(_ name: String) throws -> [String: [Frame]] {
         let out = try SniffFixtures.sniff(name, ["--frames"])
-        var ports: [Int: (client: String, server: String)] = [:]
-        for e in out.events where e["kind"].string == "handshake" || e["kind"].string == "connection_closed" {
-            guard let id = e["connection"].int, let c = e["client"].string, let s = e["server"].string else { continue }
-            ports[id] = (String(c.split(separator: ":").last ?? ""), String(s.split(separator: ":").last ?? ""))
-        }
+        let keys = directionKeys(out)
         var messages: [String: JSON] = [:]
         for m in out.kind("message") {
             messages["\(m["connection"].int ?? 0) \(m["direction"].string ?? "") \(m["offset"].int ?? -1)"] = m
         }
         var result: [String: [Frame]] = [:]
         for f in out.kind("frame") {
-            guard let id = f["connection"].int, let p = ports[id], let op = f["opcode"].int else { continue }
+            guard let id = f["connection"].int, let key = keys(f), let op = f["opcode"].int else { continue }
             let direction = f["direction"].string ?? ""
-            let key = direction == "client" ? "\(p.client)>\(p.server)" : "\(p.server)>\(p.client)"
             var frame = Frame(opcode: op, fin: f["fin"].bool ?? false, text: nil, compressed: f["rsv1"].bool ?? false)
             if op == 1 && frame.fin, let m = messages["\(id) \(direction) \(f["offset"].int ?? -1)"] {
                 frame.text = m["text"].string ?? m["inflated_text"].string
@@ -212,15 +207,10 @@ enum SniffTshark {
     /// wsctl's frames by direction, from `sniff --frames --json --full`, described as tshark's are.
     static func wsctlFrameFields(_ name: String) throws -> [String: [String]] {
         let out = try SniffFixtures.sniff(name, ["--frames"])
-        var ports: [Int: (client: String, server: String)] = [:]
-        for e in out.events where e["kind"].string == "handshake" || e["kind"].string == "connection_closed" {
-            guard let id = e["connection"].int, let c = e["client"].string, let s = e["server"].string else { continue }
-            ports[id] = (String(c.split(separator: ":").last ?? ""), String(s.split(separator: ":").last ?? ""))
-        }
+        let keys = directionKeys(out)
         var result: [String: [String]] = [:]
         for f in out.kind("frame") {
-            guard let id = f["connection"].int, let p = ports[id], let opcode = f["opcode"].int else { continue }
-            let key = f["direction"].string == "client" ? "\(p.client)>\(p.server)" : "\(p.server)>\(p.client)"
+            guard let key = keys(f), let opcode = f["opcode"].int else { continue }
             let hex = f["payload_hex"].string ?? ""
             var control: String? = nil
             if opcode == 9 && !hex.isEmpty { control = "ping=" + hex }
@@ -245,6 +235,20 @@ enum SniffTshark {
         }
         if status != 0 && name != "truncated" { throw CLIError("tshark exited \(status): \(child.stderr)") }
         return child.stdout
+    }
+
+    /// For a frame or message line of `out`: its direction as tshark's port pair ("srcport>dstport"),
+    /// from the connection's client and server; nil for a connection without them.
+    static func directionKeys(_ out: SniffOutput) -> (JSON) -> String? {
+        var ports: [Int: (client: String, server: String)] = [:]
+        for e in out.events where e["kind"].string == "handshake" || e["kind"].string == "connection_closed" {
+            guard let id = e["connection"].int, let c = e["client"].string, let s = e["server"].string else { continue }
+            ports[id] = (String(c.split(separator: ":").last ?? ""), String(s.split(separator: ":").last ?? ""))
+        }
+        return { f in
+            guard let id = f["connection"].int, let p = ports[id] else { return nil }
+            return f["direction"].string == "client" ? "\(p.client)>\(p.server)" : "\(p.server)>\(p.client)"
+        }
     }
 
     /// How tshark's field output writes a string: backslash, newline, carriage return and tab escaped.

@@ -45,6 +45,9 @@ public final class PcapSource {
     }
     /// Standard input that is not a regular file, read through a window that can be searched.
     private var spool: PipeSpool?
+    /// `resync?.checkpointInterval`, kept here: it is looked at for every packet, and binding the
+    /// resync there would copy it (and retain a pipe's spool) each time.
+    private var checkpointInterval = Int.max
     /// The position before the record being read, while looking for a sound one to make a checkpoint.
     private var candidate: CaptureResync.Checkpoint?
     /// Searches never start before the previous failure's place, so no stretch is read a third
@@ -141,6 +144,7 @@ public final class PcapSource {
         self.spool = spool
         if let file = pcap_file(pointer), let resync = spool.map({ CaptureResync(pipe: $0) }) ?? CaptureResync(file: file) {
             self.resync = resync
+            checkpointInterval = resync.checkpointInterval
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
         } else {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
@@ -292,7 +296,7 @@ public final class PcapSource {
             // packets keep coming (checked every 64 packets: one cheap read of an empty pipe) and in
             // `waitForPackets` when they do not.
             if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
-            if let resync, packetsRead &- checkpoint.records >= resync.checkpointInterval, let file = pcap_file(handle.pointer) {
+            if packetsRead &- checkpoint.records >= checkpointInterval, let file = pcap_file(handle.pointer) {
                 candidate = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: packetsRead)
             } else if spool != nil, candidate == nil, let file = pcap_file(handle.pointer) {
                 // A pipe: also after a quarter of its window, however few packet records that
@@ -311,7 +315,7 @@ public final class PcapSource {
                         candidate = nil
                         if sound {
                             checkpoint = c
-                        } else if let resync, c.records - checkpoint.records >= 2 * resync.checkpointInterval {
+                        } else if let resync, c.records - checkpoint.records >= 2 * checkpointInterval {
                             let (_, lastSound) = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
                             checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: lastSound)
                         }
