@@ -148,4 +148,70 @@ struct SniffUpgradeTests {
         #expect(replies.first?["reply_latency"].double == nil, "\(replies.first.map { "\($0)" } ?? "")")
         #expect(replies.last?["reply_latency"].double != nil, "\(replies.last.map { "\($0)" } ?? "")")
     }
+
+    /// A 401 that keeps the connection open, with a body, and the client's second try with
+    /// credentials on the same connection (RFC 9110 §11.6.1): both handshakes are shown, the
+    /// second upgrade is followed.
+    @Test(arguments: [
+        "Content-Length: 12\r\n\r\nUnauthorized",
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nUnaut\r\n7\r\nhorized\r\n0\r\n\r\n",
+        "Content-Length: 0\r\n\r\n",
+    ])
+    func upgradeRetriedAfterA401(_ refusalTail: String) throws {
+        let refusal = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"ws\"\r\n" + refusalTail
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: "")
+        // The refusal's body in pieces, its last byte in the segment before the next one.
+        let bytes = Array(refusal.utf8)
+        for chunk in stride(from: 0, to: bytes.count, by: 9) { c.send(fromClient: false, Array(bytes[chunk..<min(chunk + 9, bytes.count)])) }
+        c.send(fromClient: true, Array(SyntheticConnection.request("Authorization: Basic d3M6d3M=\r\n").utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8))
+        c.send(fromClient: true, Self.hello)
+        c.send(fromClient: false, Self.world)
+        let out = try Self.run(c)
+        let hs = out.kind("handshake")
+        #expect(hs.map { $0["status"].int } == [401, 101], "\(hs)")
+        #expect(hs.map { $0["upgraded"].bool } == [false, true], "\(hs)")
+        #expect(hs.last?["accept_matches"].bool == true, "\(hs)")
+        #expect(Self.texts(out) == ["hello", "world"])
+        let closed = try #require(out.kind("connection_closed").first)
+        #expect(closed["reason"].string?.contains("refused") == false, "\(closed)")
+    }
+
+    /// The client sends its second request right behind the first, before the refusal (held with
+    /// the bytes that wait for the response, then read again as HTTP).
+    @Test func retryPipelinedBehindTheRefusedRequest() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: "")
+        c.send(fromClient: true, Array(SyntheticConnection.request("Authorization: Basic d3M6d3M=\r\n").utf8))
+        c.send(fromClient: false, Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\nno!".utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8) + Self.world)
+        let out = try Self.run(c)
+        #expect(out.kind("handshake").map { $0["status"].int } == [401, 101])
+        #expect(Self.texts(out) == ["world"])
+    }
+
+    /// A refusal that closes the connection, or whose body runs to the close, or that answers a
+    /// request which closes it: nothing can follow, and bytes after it are not read as frames.
+    @Test(arguments: [
+        ("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", ""),
+        ("HTTP/1.1 403 Forbidden\r\n\r\n", ""),
+        ("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "Connection: close\r\n"),
+    ])
+    func refusalThatEndsTheConnection(_ refusal: String, _ requestExtra: String) throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(requestExtra), response: refusal)
+        c.send(fromClient: true, Array(SyntheticConnection.request().utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8) + Self.world)
+        let out = try Self.run(c)
+        #expect(out.kind("handshake").map { $0["status"].int } == [403])
+        #expect(Self.texts(out).isEmpty)
+        #expect(out.kind("connection_closed").first?["reason"].string == "upgrade refused (403)")
+    }
+
+    /// A request with no response and no frames after it (the connection ends first): the
+    /// handshake says the response is missing, as when the client's frames follow.
+    @Test func requestWithoutResponseOrFrames() throws {
+        let out = try Self.run(SyntheticConnection(request: SyntheticConnection.request(), response: ""))
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["status"].isNull && h["upgraded"].bool == false, "\(h)")
+        #expect(h["response_error"].string?.hasPrefix("no response in the capture") == true, "\(h)")
+    }
 }

@@ -67,8 +67,11 @@ public struct HTTPHead: Sendable {
     /// Upgrade names websocket: an upgrade request, or a response that grants one.
     public var upgradesToWebSocket: Bool { header("upgrade")?.lowercased().contains("websocket") ?? false }
 
-    /// Connection: close (RFC 9112 §9.6): nothing follows this message on the connection.
-    public var closesConnection: Bool { header("connection")?.lowercased().contains("close") ?? false }
+    /// Connection: close (RFC 9112 §9.6), on any of its lines: nothing follows this message on the
+    /// connection.
+    public var closesConnection: Bool {
+        values("connection").contains { $0.lowercased().split(separator: ",").contains { $0.trimmingCharacters(in: " \t") == "close" } }
+    }
 
     /// `GET /chat HTTP/1.1` → ("GET", "/chat", "HTTP/1.1").
     public var requestLine: (method: String, target: String, version: String)? {

@@ -225,7 +225,7 @@ public final class WebSocketConnectionDissector {
     /// or none when `mayModify` says the caller's bytes are a copy it can change (unmasking in place).
     public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
                      emit: (SniffEvent) -> Void) {
-        summaryBase.lastTime = time
+        summaryBase.lastTime = max(summaryBase.lastTime, time)
         if client == nil {
             // The side that speaks first with a request line is the client.
             client = sender
@@ -292,6 +292,11 @@ public final class WebSocketConnectionDissector {
                 if phase == .webSocket {
                     feedHeldClientBytes(emit: emit)
                     if !rest.isEmpty { rest.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
+                } else if phase == .awaitingRequest {
+                    // Refused, the connection kept open: the refusal's body, then perhaps the
+                    // client's next request (a retry with credentials).
+                    if !rest.isEmpty { rest.withUnsafeBytes { data(from: sender, $0, time: time, emit: emit) } }
+                    replayHeldClientBytes(emit: emit)
                 }
             }
         }
@@ -435,6 +440,15 @@ public final class WebSocketConnectionDissector {
         dropHeldClientBytes()
         for d in held { d.bytes.withUnsafeBytes { feed(.clientToServer, $0, time: d.time, emit: emit) } }
     }
+
+    /// After a refusal that kept the connection open: the client bytes held for the response are
+    /// read again as HTTP (the refused request's body, then the next request), each delivery at its
+    /// own time.
+    private func replayHeldClientBytes(emit: (SniffEvent) -> Void) {
+        let held = pendingClientDeliveries
+        dropHeldClientBytes()
+        for d in held { d.bytes.withUnsafeBytes { data(from: client!, $0, time: d.time, emit: emit) } }
+    }
     /// When the upgrade request was seen.
     private var requestTime = 0.0
     /// Client bytes held for an upgrade response, at most; past it the response is taken to be
@@ -535,6 +549,36 @@ public final class WebSocketConnectionDissector {
         handshake = record
         requestTime = time
         phase = .awaitingResponse
+        upgradeMethod = line.method
+        upgradeBody = head.closesConnection || line.version == "HTTP/1.0" ? nil : HTTPBodySkipper.framing(of: head, request: true)
+    }
+
+    /// The upgrade request's method, and the framing of its body (nil when the request closes the
+    /// connection or its body cannot be followed): a refusal that keeps the connection open needs
+    /// them to find the next request.
+    private var upgradeMethod = "GET"
+    private var upgradeBody: HTTPBodySkipper.Framing?
+
+    /// A refusal (not 101) that keeps the connection open (RFC 9112 §9.3): a client may ask again
+    /// on it, typically after a 401 with credentials (RFC 9110 §11.6.1). The refusal's body is
+    /// passed over as an ordinary response's, the refused request's body too, and the connection
+    /// waits for the next request. False when nothing can follow: either side closes, the body
+    /// runs to the close, or `maxExchanges` were seen.
+    private func awaitRetry(after head: HTTPHead) -> Bool {
+        guard let requestBody = upgradeBody, !head.closesConnection, exchanges < Self.maxExchanges,
+              let framing = HTTPBodySkipper.framing(of: head, request: false, method: upgradeMethod), framing != .untilClose
+        else { return false }
+        exchanges += 1
+        request = nil
+        phase = .awaitingRequest
+        let body = HTTPBodySkipper(framing)
+        if !body.isDone {
+            responsesDue.append(upgradeMethod)
+            serverBody = body
+        }
+        let sent = HTTPBodySkipper(requestBody)
+        clientBody = sent.isDone ? nil : sent
+        return true
     }
 
     private func readResponse(_ head: HTTPHead, time: Double, emit: (SniffEvent) -> Void) {
@@ -576,10 +620,11 @@ public final class WebSocketConnectionDissector {
         handshake = record
         emit(.handshake(record))
         guard status.status == 101 else {
-            phase = .notWebSocket
             summaryBase.reason = "upgrade refused (\(status.status))"
+            if !awaitRetry(after: head) { phase = .notWebSocket }
             return
         }
+        summaryBase.reason = ""  // a retry after a refusal was granted
         startWebSocket(deflate: deflate, parameters: parameters)
     }
 
@@ -749,7 +794,9 @@ public final class WebSocketConnectionDissector {
         if phase == .awaitingResponse {
             if !pendingClientDeliveries.isEmpty {
                 startWithoutResponse(time: time, emit: emit)
-            } else if let h = handshake {
+            } else if var h = handshake {
+                h.responseError = "no response in the capture (one direction captured, or it was lost)"
+                handshake = h
                 emit(.handshake(h))
             }
         }
