@@ -35,6 +35,9 @@ public final class PerMessageDeflateDecompressor {
     private var inflatedInMessage = 0
     private var compressedInMessage = 0
     private var atBlockBoundary = true
+    /// The message's bytes so far ended exactly with a block that has BFINAL set: the DEFLATE stream
+    /// is complete, and the appended tail of §7.2.2 is not DEFLATE data at all.
+    private var endedWithFinalBlock = false
     /// The largest output buffer ever allocated, so tests can check that a bomb stays within the limit.
     private(set) var largestOutputCapacity = 0
 
@@ -85,9 +88,14 @@ public final class PerMessageDeflateDecompressor {
     ///
     /// Throws ``WebSocketViolation/Rule/invalidCompressedData`` when the message does not end on a
     /// DEFLATE block boundary, that is when it was cut short. A message with an empty payload inflates to
-    /// nothing, as an empty compressed payload leaves nothing to decode.
+    /// nothing, as an empty compressed payload leaves nothing to decode. A message that ends with a
+    /// BFINAL block and nothing after it (§7.2.3.4 asks for one more 0x00, which zlib's `Z_FINISH`
+    /// leaves out) is complete: its DEFLATE stream ended, so the appended tail is trailing bytes a
+    /// DEFLATE decoder never reads (RFC 1951 §3.2.3), not a block cut short.
     public func finishMessage() throws(WebSocketViolation) -> [UInt8] {
-        guard compressedInMessage > 0 else {
+        guard compressedInMessage > 0, !endedWithFinalBlock else {
+            // The next message is a new DEFLATE stream, which may refer back to this one.
+            if endedWithFinalBlock { stream.restartKeepingWindow() }
             endMessage()
             return []
         }
@@ -139,6 +147,7 @@ public final class PerMessageDeflateDecompressor {
         inflatedInMessage = 0
         compressedInMessage = 0
         atBlockBoundary = true
+        endedWithFinalBlock = false
         if settings.noContextTakeover { stream.reset() }
     }
 
@@ -146,6 +155,7 @@ public final class PerMessageDeflateDecompressor {
         inflatedInMessage = 0
         compressedInMessage = 0
         atBlockBoundary = true
+        endedWithFinalBlock = false
         stream.reset()
     }
 
@@ -199,6 +209,11 @@ public final class PerMessageDeflateDecompressor {
                 if progressed {
                     // zlib.h: data_type has 128 added when inflate returned right after the end of a block.
                     atBlockBoundary = stream.pointee.data_type & 128 != 0
+                    // With Z_BLOCK zlib stops right after the final block's end (data_type: 64 for
+                    // the last block, 128 for its end) and reports the stream's end only on the next call.
+                    if consumed > 0 && !isTrailer {
+                        endedWithFinalBlock = result == Z_STREAM_END || stream.pointee.data_type & 192 == 192
+                    }
                 }
                 if inflatedInMessage + output.count > maxInflatedSize {
                     throw fail(

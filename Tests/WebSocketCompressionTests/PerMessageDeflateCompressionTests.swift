@@ -89,6 +89,23 @@ struct PerMessageDeflateCompressionTests {
         #expect(try decompressor.inflateMessage(deflateHex("f2 48 cd c9 c9 07 00")) == hello)
     }
 
+    /// zlib's Z_FINISH ends a message with the BFINAL block alone, without §7.2.3.4's extra 0x00:
+    /// the DEFLATE stream is complete, so the message inflates (the appended tail is never read),
+    /// and the next message, fed whole or frame by frame, still refers back to it.
+    @Test("§7.2.3.4: a message that ends with its BFINAL block, without the extra 0x00")
+    func finalBlockWithoutTheExtraByte() throws {
+        let decompressor = PerMessageDeflateDecompressor()
+        #expect(try decompressor.inflateMessage(deflateHex("f3 48 cd c9 c9 07 00")) == hello)
+        #expect(try decompressor.inflateMessage(deflateHex("f2 00 11 00 00")) == hello)  // refers back 5 bytes
+        var pieces = try decompressor.inflate(deflateHex("f3 48 cd"))
+        pieces += try decompressor.inflate(deflateHex("c9 c9 07 00"))
+        pieces += try decompressor.finishMessage()
+        #expect(pieces == hello)
+        // Bytes after the final block are a new stream, which must itself end on a block boundary.
+        let cut = deflateViolation { _ = try decompressor.inflateMessage(deflateHex("f3 48 cd c9 c9 07 00 f2 48")) }
+        #expect(cut?.rule == .invalidCompressedData)
+    }
+
     @Test("§7.2.3.5: two DEFLATE blocks in one message")
     func twoBlocks() throws {
         // "He" flushed with an empty stored block, then "llo"
