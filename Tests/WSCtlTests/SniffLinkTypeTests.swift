@@ -92,6 +92,30 @@ struct SniffLinkTypeTests {
         try Self.expectSameMessages(out, as: name, "\(name) as \(r.rawValue), default filter")
     }
 
+    /// The same packets seen on two VLANs (a router on a stick captured on its trunk): connections
+    /// are told apart by addresses and ports, not VLAN, so the second copy of each segment is a
+    /// retransmission and every message shows once (tshark does the same).
+    @Test func samePacketsOnTwoVLANsShowOnce() throws {
+        var file = try PcapFile(path: SniffFixtures.path("basic"))
+        var records: [PcapFile.Record] = []
+        for rec in file.records {
+            for vlan: UInt8 in [10, 20] {
+                var copy = rec
+                let tag: [UInt8] = [0x81, 0x00, 0x00, vlan]
+                copy.data = Array(rec.data[0..<12]) + tag + Array(rec.data[12...])
+                copy.wireLength += 4
+                records.append(copy)
+            }
+        }
+        file.records = records
+        let dir = try SniffTempDirectory()
+        let path = dir.path("basic-two-vlans.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        #expect(out.connectionIDs.count == 1, "\(out.connectionIDs)")
+        try Self.expectSameMessages(out, as: "basic", "basic on VLANs 10 and 20")
+    }
+
     /// Without a filter: the link-layer decoding itself.
     @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
     func rewrittenLinkTypeWithoutFilter(_ name: String, _ r: Rewrite) throws {
