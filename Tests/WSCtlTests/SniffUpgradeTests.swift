@@ -214,4 +214,35 @@ struct SniffUpgradeTests {
         #expect(h["status"].isNull && h["upgraded"].bool == false, "\(h)")
         #expect(h["response_error"].string?.hasPrefix("no response in the capture") == true, "\(h)")
     }
+
+    /// Anyone on a watched network writes the request line, headers, envelopes and close reasons
+    /// that the text modes print: their control characters (ESC, BEL, DEL, C1's CSI) come out
+    /// escaped, never raw, so a capture cannot drive the viewer's terminal.
+    @Test(arguments: [[String](), ["--frames"], ["-v"]])
+    func textModesEscapeControlCharactersFromTheWire(_ mode: [String]) throws {
+        let esc = "\u{1b}[2J\u{7}\u{7f}\u{9b}"
+        var c = SyntheticConnection(
+            request: "GET /chat\(esc) HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: p\(esc)\r\n\r\n",
+            response: "HTTP/1.1 101 Switching \(esc)Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: p\(esc)\r\n\r\n")
+        // In JSON the controls are written as escapes: the envelope's type and id hold them once parsed.
+        let jsonEsc = "\\u001b[2J\\u0007\\u007f\\u009b"
+        let envelope = Array("{\"type\":\"t\(jsonEsc)\",\"payload\":{},\"metadata\":{\"correlation_id\":\"c\(jsonEsc)\"}}".utf8)
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, envelope))
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("x\(esc)".utf8)))
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 8, [0x03, 0xe8] + Array("r\(esc)".utf8)))
+        c.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try c.capture.write(to: path)
+        let result = try CLI.run(["sniff", "-r", path] + mode)
+        let raw = result.stdout.unicodeScalars.filter { $0.value < 0x20 && $0 != "\n" || (0x7f..<0xa0).contains($0.value) }
+        #expect(raw.isEmpty, "raw control characters \(raw.map { String($0.value, radix: 16) }) in:\n\(result.stdout)")
+        // The escaped forms are there: the fields were printed, not dropped.
+        #expect(result.stdout.contains("\\u001b[2J"), "\(result.stdout)")
+        #expect(result.stdout.contains("\\u009b"), "\(result.stdout)")
+        // The envelope's type and correlation_id, parsed (so holding ESC itself), are escaped too.
+        #expect(result.stdout.contains("t\\u001b[2J\\u0007\\u007f\\u009b"), "\(result.stdout)")
+    }
 }

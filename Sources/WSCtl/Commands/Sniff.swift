@@ -445,14 +445,16 @@ struct SniffPrinter {
                 w.bool("upgraded", h.upgraded)
                 Output.line(w.finish())
             } else {
-                var line = "\(time(h.time)) #\(h.connection) \(style.bold("handshake")) \(h.client) → \(h.server) \(h.requestLine.isEmpty ? "(no request)" : h.requestLine)"
-                if let s = h.status { line += " → \(s) \(h.statusReason ?? "")" } else { line += " → (no response)" }
+                // Every field but the addresses comes from the wire: escaped for the terminal.
+                let safe = TerminalText.safe
+                var line = "\(time(h.time)) #\(h.connection) \(style.bold("handshake")) \(h.client) → \(h.server) \(h.requestLine.isEmpty ? "(no request)" : safe(h.requestLine))"
+                if let s = h.status { line += " → \(s) \(safe(h.statusReason ?? ""))" } else { line += " → (no response)" }
                 if let ok = h.acceptMatches { line += ok ? " accept ok" : style.red(" accept MISMATCH") }
-                if let p = h.subprotocol { line += " subprotocol=\(p)" }
-                if let e = h.extensions { line += " extensions=\(e)" }
+                if let p = h.subprotocol { line += " subprotocol=\(safe(p))" }
+                if let e = h.extensions { line += " extensions=\(safe(e))" }
                 Output.line(line)
-                if let e = h.requestError { Output.line("    " + style.red("request: \(e)")) }
-                if let e = h.responseError { Output.line("    " + style.red("response: \(e)")) }
+                if let e = h.requestError { Output.line("    " + style.red("request: \(safe(e))")) }
+                if let e = h.responseError { Output.line("    " + style.red("response: \(safe(e))")) }
             }
         case .frame(let c, let d, let t, let f, let timing):
             switch mode {
@@ -498,8 +500,8 @@ struct SniffPrinter {
                 if m.incomplete { line += style.yellow(" incomplete") }
                 if m.compressed { line += " deflated \(m.length) B" }
                 if let e = m.envelope {
-                    line += e.error == nil ? " \(style.cyan("[\(e.type)]"))" : " \(style.yellow("[bad envelope]"))"
-                    if let cid = e.correlationID { line += " cid=\(cid)" }
+                    line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
+                    if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
                 }
                 if let l = timing.replyLatency { line += " reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms" }
                 if let text = m.textString { line += " " + preview(text) }
@@ -559,6 +561,9 @@ struct SniffPrinter {
                 shown = 80
                 cut = true
             }
+            // DEL and C1 controls (U+0080–U+009F, C2 80–C2 9F), which JSON escaping lets through
+            // and a terminal does not: the general case escapes them (TerminalText).
+            for i in 0..<shown where text[i] == 0x7F || (text[i] == 0xC2 && i + 1 < text.count && text[i + 1] < 0xA0) { return false }
         }
         Output.withBuffer { out in
             out.append(contentsOf: time(t))
@@ -598,7 +603,7 @@ struct SniffPrinter {
 
     /// `1000 Normal Closure "reason"`, or `(no code)`.
     private func closeText(_ close: WebSocketClosePayload) -> String {
-        (close.code.map { "\($0.code) \($0.name)" } ?? "(no code)") + (close.reason.isEmpty ? "" : " \(JSONLineWriter.quoted(close.reason))")
+        (close.code.map { "\($0.code) \($0.name)" } ?? "(no code)") + (close.reason.isEmpty ? "" : " \(TerminalText.quoted(close.reason))")
     }
 
     /// Prints a frame line with its ping round trip, then the frame's violations.
@@ -611,8 +616,8 @@ struct SniffPrinter {
         // A string has no more characters than UTF-8 bytes: short ones need no counting, and long
         // ones are counted only as far as the 81st character.
         guard text.utf8.count > 80, let end = text.index(text.startIndex, offsetBy: 80, limitedBy: text.endIndex),
-              end != text.endIndex else { return JSONLineWriter.quoted(text) }
-        return JSONLineWriter.quoted(String(text[..<end]) + "…")
+              end != text.endIndex else { return TerminalText.quoted(text) }
+        return TerminalText.quoted(String(text[..<end]) + "…")
     }
 
     static func summaryJSON(_ s: ConnectionSummary, kind: String) -> String {

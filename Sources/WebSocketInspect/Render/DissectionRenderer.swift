@@ -264,12 +264,12 @@ public enum DissectionRenderer {
         let indent = prefix + "  "
         if let close = f.close {
             if let code = close.code {
-                lines.append("\(indent)close \(code.code) \(code.name)" + (close.reason.isEmpty ? "" : " reason \(JSONLineWriter.quoted(close.reason))"))
+                lines.append("\(indent)close \(code.code) \(code.name)" + (close.reason.isEmpty ? "" : " reason \(TerminalText.quoted(close.reason))"))
             } else {
                 lines.append("\(indent)close with no status (1005)")
             }
         } else if let t = f.textString {
-            lines.append(indent + JSONLineWriter.quoted(t) + (f.payloadTruncated ? style.dim(" … (\(h.payloadLength) bytes in all; --full shows all)") : ""))
+            lines.append(indent + TerminalText.quoted(t) + (f.payloadTruncated ? style.dim(" … (\(h.payloadLength) bytes in all; --full shows all)") : ""))
         } else if !f.payload.isEmpty {
             lines += hexLines(f.payload, indent: indent)
             if f.payloadTruncated { lines.append(indent + style.dim("… \(h.payloadLength) bytes in all; --full shows all")) }
@@ -288,13 +288,13 @@ public enum DissectionRenderer {
         let indent = prefix + "  "
         if let e = m.envelope {
             if let err = e.error {
-                lines.append(indent + style.yellow("envelope invalid: \(err)"))
+                lines.append(indent + style.yellow("envelope invalid: \(TerminalText.safe(err))"))
             } else {
-                lines.append(indent + "envelope type=\(e.type)" + (e.correlationID.map { " correlation_id=\($0)" } ?? ""))
+                lines.append(indent + "envelope type=\(TerminalText.safe(e.type))" + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? ""))
             }
         }
         if let t = m.textString {
-            lines.append(indent + JSONLineWriter.quoted(t) + (m.dataTruncated ? style.dim(" … (\(m.dataLength) bytes in all; --full shows all)") : ""))
+            lines.append(indent + TerminalText.quoted(t) + (m.dataTruncated ? style.dim(" … (\(m.dataLength) bytes in all; --full shows all)") : ""))
         } else if !m.data.isEmpty {
             lines += hexLines(m.data, indent: indent)
             if m.dataTruncated { lines.append(indent + style.dim("… \(m.dataLength) bytes in all; --full shows all")) }
@@ -304,7 +304,7 @@ public enum DissectionRenderer {
     }
 
     public static func violationText(_ v: WebSocketViolation, style: TerminalStyle) -> String {
-        style.red("error: \(v.rule.rawValue) at byte \(v.offset): \(v.message) (\(v.rule.section); a peer closes with \(v.closeCode.code))")
+        style.red("error: \(v.rule.rawValue) at byte \(v.offset): \(TerminalText.safe(v.message)) (\(v.rule.section); a peer closes with \(v.closeCode.code))")
     }
 
     /// `hexdump -C`-style lines: offset, 16 bytes of hex, printable ASCII.
