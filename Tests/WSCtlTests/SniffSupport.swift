@@ -518,6 +518,9 @@ struct SyntheticConnection {
         }
     }
 
+    /// Nothing on the connection for `seconds` (of capture time).
+    mutating func pause(seconds: Double) { time += UInt64(seconds * 1_000_000) }
+
     /// FIN from the server, then from the client.
     mutating func close() {
         packet(fromClient: false, flags: 0x11)

@@ -245,4 +245,17 @@ struct SniffUpgradeTests {
         // The envelope's type and correlation_id, parsed (so holding ESC itself), are escaped too.
         #expect(result.stdout.contains("t\\u001b[2J\\u0007\\u007f\\u009b"), "\(result.stdout)")
     }
+
+    /// A connection quiet for longer than --flow-timeout that speaks again: its own next packet
+    /// must not be what makes it forgotten (the rest was then lost without a word).
+    @Test func connectionQuietPastTheFlowTimeoutGoesOn() throws {
+        var c = SyntheticConnection()
+        c.send(fromClient: true, Self.hello)
+        c.pause(seconds: 301)
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("again".utf8)))
+        c.send(fromClient: false, Self.world)
+        let out = try Self.run(c)
+        #expect(Self.texts(out) == ["hello", "again", "world"])
+        #expect(out.kind("connection_closed").map { $0["reason"].string } == ["fin"])
+    }
 }

@@ -72,17 +72,21 @@ public struct TCPReassembler {
     ) -> TCPFlowID? {
         statistics.segments += 1
         clock = max(clock, time)
-        expireIdleFlows(now: clock, emit: emit)
-
         let source = packet.sourceEndpoint
         let destination = packet.destinationEndpoint
         let key = TCPFlowKey(source, destination)
+        var slot = table.slot(for: key)
+        // A flow quiet for longer than the timeout is alive again with this packet: it must not be
+        // the one the sweep forgets (its data would then be dropped as a connection picked up
+        // mid-stream). (Removing other flows leaves this one's slot where it is.)
+        if let s = slot { table.touch(s, time: clock) }
+        expireIdleFlows(now: clock, emit: emit)
+
         let flags = packet.flags
         let length = payload.count + packet.uncapturedPayloadLength
         let isSYN = flags.contains(.syn)
         let isBareSYN = isSYN && !flags.contains(.ack)
 
-        var slot = table.slot(for: key)
         if let existing = slot {
             if table.slots[existing].finished {
                 guard isBareSYN else {
