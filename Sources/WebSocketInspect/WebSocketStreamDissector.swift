@@ -117,6 +117,7 @@ public struct WebSocketStreamDissector {
     /// Feeds bytes; each frame and message is handed to `emit` borrowed, valid only during the call.
     /// This is the dissector's one code path: the owned-record `feed` copies from it.
     public mutating func feedViews(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        if startsInside && !bytes.isEmpty { startHuntAtFirstBytes() }
         if isHunting {
             huntFeed(bytes, emit)
             if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
@@ -139,6 +140,7 @@ public struct WebSocketStreamDissector {
     /// unmasked in place, so the caller's bytes change. For callers that own a copy already (the
     /// stream bytes `sniff -r` collects on its reading thread).
     public mutating func feedViews(inPlace bytes: UnsafeMutableRawBufferPointer, _ emit: (DissectionEventView) -> Void) {
+        if startsInside && !bytes.isEmpty { startHuntAtFirstBytes() }
         if isHunting {
             huntFeed(UnsafeRawBufferPointer(bytes), emit)
             if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
@@ -180,6 +182,7 @@ public struct WebSocketStreamDissector {
     @discardableResult
     public mutating func skipViews(_ count: Int, _ emit: (DissectionEventView) -> Void) -> Bool {
         guard count > 0 else { return true }
+        startsInside = false  // the gap's hunt below covers it
         // The parser's frame buffer is given up or handed on in pieces: its room goes back.
         defer { if configuration.messageMemory != nil { holdCarry(emit); holdHunt() } }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
@@ -212,6 +215,23 @@ public struct WebSocketStreamDissector {
             freshInflaterNeeded = true
         }
         return false
+    }
+
+    /// The stream is picked up in its middle (a connection already open when the capture began):
+    /// its first byte need not start a frame. Frames are looked for as after a gap (see
+    /// `skipViews`: taken at once where plausible frames from the first byte run to the end of
+    /// the bytes at hand, else where `huntChain` plausible headers follow one another), the
+    /// fragments of a message that began before the capture are not violations, and a compressed
+    /// message that refers back to unseen ones is not judged. Call it before any bytes are fed.
+    public mutating func beginsInsideStream() {
+        guard bytesFed == 0, hunt == nil else { return }
+        // The hunt starts with the first bytes: a direction that sends nothing is not hunting.
+        startsInside = true
+        framesLost = true
+        if configuration.deflate != .off && contextTakeover {
+            inflateHistoryLost = true
+            freshInflaterNeeded = true
+        }
     }
 
     // MARK: Finding the next frame after a gap
@@ -258,6 +278,13 @@ public struct WebSocketStreamDissector {
     }
 
     private var hunt: Hunt? { didSet { isHunting = hunt != nil } }
+    /// Set by `beginsInsideStream` until the first bytes come: they start a hunt.
+    private var startsInside = false
+
+    private mutating func startHuntAtFirstBytes() {
+        startsInside = false
+        hunt = Hunt(offset: bytesFed, configuration: machinery.parser.configuration)
+    }
 
     /// Bytes after a gap are being held while the next frame start is looked for: frames in
     /// them come out later, when a start is found (see `skipViews`).

@@ -258,4 +258,49 @@ struct SniffUpgradeTests {
         #expect(Self.texts(out) == ["hello", "again", "world"])
         #expect(out.kind("connection_closed").map { $0["reason"].string } == ["fin"])
     }
+
+    /// Connections already open when the capture began (`--port`): the capture starts inside a
+    /// long frame, so its first bytes are that frame's payload, not a header. Frames are looked for
+    /// as after a gap; the rest of the long frame is reported passed over; every later message is
+    /// shown, none is a violation, and the server's packet coming first does not swap the ends.
+    @Test func pickedUpInsideAFrameOnAPort() throws {
+        var c = SyntheticConnection()
+        c.send(fromClient: false, Self.world)
+        let long = SyntheticConnection.clientFrame(opcode: 1, Array(repeating: UInt8(ascii: "x"), count: 3_000))
+        c.send(fromClient: true, long)
+        let later = (0..<6).map { "msg\($0)" }
+        for text in later { c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array(text.utf8))) }
+        c.send(fromClient: false, Self.world)
+        c.close()
+        var file = c.capture
+        // The TCP handshake, request, response and the long frame's first segment are not in the
+        // capture: it starts with the server's message, then the long frame's second segment.
+        file.records = [file.records[5]] + file.records[7...]
+        let dir = try SniffTempDirectory()
+        let path = dir.path("mid.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--port", "8080"])
+        #expect(Self.texts(out) == ["world"] + later + ["world"], "\(out.result.stdout)")
+        let resync = try #require(out.kind("resync").first, "\(out.result.stdout)")
+        #expect(resync["gap_end"].int == 0 && resync["offset"].int == long.count - 1448, "\(resync)")
+        #expect(out.events.allSatisfy { $0["errors"].array.isEmpty }, "\(out.result.stdout)")
+        let closed = try #require(out.kind("connection_closed").first)
+        #expect(closed["client"].string?.hasSuffix(":40000") == true && closed["server"].string?.hasSuffix(":8080") == true, "\(closed)")
+        // Without --port nothing is shown (no handshake to go by).
+        #expect(try SniffOutput.run(["sniff", "-r", path, "--json"]).kind("message").isEmpty)
+    }
+
+    /// The connection's opening was captured, but it starts with frames, not HTTP: on a --port it
+    /// is dissected from its first byte, whichever side speaks first.
+    @Test(arguments: [true, false])
+    func framesRightAfterTheTCPHandshakeOnAPort(_ clientFirst: Bool) throws {
+        var c = SyntheticConnection(request: "", response: "")
+        if clientFirst { c.send(fromClient: true, Self.hello) }
+        c.send(fromClient: false, Self.world)
+        if !clientFirst { c.send(fromClient: true, Self.hello) }
+        let out = try Self.run(c, ["--port", "8080"])
+        #expect(Self.texts(out) == (clientFirst ? ["hello", "world"] : ["world", "hello"]), "\(out.result.stdout)")
+        #expect(out.events.allSatisfy { $0["errors"].array.isEmpty }, "\(out.result.stdout)")
+        #expect(try Self.run(c).kind("message").isEmpty)
+    }
 }

@@ -24,6 +24,20 @@ import WebSocketSniffer
         let first = WebSocketFrameEncoder.encode(.binary([1, 2, 3]))
         let stream = first + Self.header(length: length) + [UInt8](repeating: 0x42, count: 40)
         let segments = [Array(stream[..<20]), Array(stream[20...])]
+        // The TCP handshake first, so the stream's first byte is known to start a frame (a
+        // connection picked up in its middle is searched for frame starts instead, and a hostile
+        // header is no start).
+        let handshake = [
+            Build.ipv4(from: Build.client4.address, to: Build.server4.address,
+                       payload: Build.tcp(from: Build.client4, to: Build.server4, seq: 100, flags: [.syn])),
+            Build.ipv4(from: Build.server4.address, to: Build.client4.address,
+                       payload: Build.tcp(from: Build.server4, to: Build.client4, seq: 4_999, ack: 101, flags: [.syn, .ack])),
+        ]
+        for packet in handshake {
+            packet.withUnsafeBytes { raw in
+                session.process(PcapPacket(number: 0, seconds: 1_999, nanoseconds: 0, wireLength: raw.count, data: raw), linkType: PcapLinkType.raw, emit: collect)
+            }
+        }
         var seq: UInt32 = 5_000
         for (n, payload) in segments.enumerated() {
             let packet = Build.ipv4(from: Build.server4.address, to: Build.client4.address,

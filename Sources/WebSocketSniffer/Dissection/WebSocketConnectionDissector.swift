@@ -211,8 +211,15 @@ public final class WebSocketConnectionDissector {
                 client = firstIsServer ? second : first
                 server = firstIsServer ? first : second
             }
-            if clientIsFirst == nil { startWebSocket(deflate: .auto) }
+            if clientIsFirst == nil {
+                // Already open when the capture began: it may begin inside a frame.
+                startWebSocket(deflate: .auto)
+                fromClient?.beginsInsideStream()
+                fromServer?.beginsInsideStream()
+            }
         }
+        summaryBase.client = "\(client ?? first)"
+        summaryBase.server = "\(server ?? second)"
     }
 
     public var isWebSocket: Bool { phase == .webSocket }
@@ -241,6 +248,16 @@ public final class WebSocketConnectionDissector {
             if !isClient && lateResponsePossible { return lateResponse(bytes, time: time, emit: emit) }
             feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
         case .awaitingRequest:
+            // A connection on a --port whose opening was captured but which starts with frames,
+            // not HTTP (its upgrade was not in the stream, or it speaks WebSocket from its first
+            // byte): dissected from there.
+            if onWebSocketPort && exchanges == 0 && requestBuffer.isEmpty && pendingServerBytes.isEmpty && clientBody == nil
+                && !Self.mayStartHTTP(bytes, fromClient: isClient)
+            {
+                startWebSocket(deflate: .auto)
+                feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
+                return
+            }
             guard isClient else {
                 let used = responsesDue.isEmpty ? 0 : skipDueResponses(bytes)
                 guard used < bytes.count, phase == .awaitingRequest else { return }
@@ -359,6 +376,22 @@ public final class WebSocketConnectionDissector {
                 if !rest.isEmpty { holdClientBytes(rest, time: time) }
             }
         }
+    }
+
+    /// The server's port is one of `--port`'s.
+    private var onWebSocketPort: Bool { server.map { webSocketPorts.contains(Int($0.port)) } ?? false }
+
+    /// Whether `bytes`, the first of a direction, may begin an HTTP request (a method: capital
+    /// letters; a client's WebSocket frame has its MASK bit in the second byte) or response
+    /// (`HTTP/`), empty lines allowed before either.
+    static func mayStartHTTP(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> Bool {
+        guard let first = bytes.first else { return true }
+        if first == 13 || first == 10 { return true }
+        if fromClient {
+            return (65...90).contains(first) && (bytes.count < 2 || bytes[1] < 0x80)
+        }
+        let prefix = Array("HTTP/".utf8)
+        return bytes.prefix(prefix.count).elementsEqual(prefix.prefix(min(bytes.count, prefix.count)))
     }
 
     /// Methods of the ordinary requests before the upgrade whose responses are still to come.
