@@ -468,7 +468,7 @@ struct SyntheticConnection {
     private var clientSeq: UInt32 = 1_000
     private var serverSeq: UInt32 = 900_000
     private var time: UInt64 = 1_790_000_000_000_000
-    let clientPort = 40_000, serverPort = 8080
+    let clientPort: Int, serverPort = 8080
 
     init(deflate: Bool = false) {
         let offer = deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : ""
@@ -476,7 +476,8 @@ struct SyntheticConnection {
     }
 
     /// The TCP handshake, then `request` from the client and `response` from the server, as given.
-    init(request: String, response: String) {
+    init(request: String, response: String, clientPort: Int = 40_000) {
+        self.clientPort = clientPort
         packet(fromClient: true, flags: 0x02)
         clientSeq &+= 1
         packet(fromClient: false, flags: 0x12)

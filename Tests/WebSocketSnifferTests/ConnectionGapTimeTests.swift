@@ -169,6 +169,23 @@ extension MissingResponseTests {
         #expect(seen == ["handshake 101 ok", "S:A@0.6", "C:a@0.7", "|", "closed"])
     }
 
+    /// A connection whose client opens with bytes no request starts with (TLS, a binary
+    /// protocol) is left alone at once, not after 64 KiB of them; a method, even a lowercase or
+    /// unusual token, or an empty line is read on.
+    @Test func notHTTPIsKnownFromTheFirstByte() {
+        func ignored(_ first: [UInt8]) -> Bool {
+            let c = WebSocketConnectionDissector(id: 1, first: ConnectionGapTimeTests.client, second: ConnectionGapTimeTests.server,
+                                                 clientIsFirst: true, time: 0, configuration: .init(), webSocketPorts: [])
+            first.withUnsafeBytes { c.data(from: ConnectionGapTimeTests.client, $0, time: 0, emit: { _ in }) }
+            return c.isIgnored
+        }
+        #expect(ignored([0x16, 0x03, 0x01, 0x02, 0x00]))  // a TLS ClientHello record
+        #expect(ignored([0x00, 0x00, 0x00, 0x2c, 0x0a]))
+        #expect(!ignored(Self.bytes("GE")))
+        #expect(!ignored(Self.bytes("m-search * HTTP/1.1\r\n")))
+        #expect(!ignored(Self.bytes("\r\n")))
+    }
+
     /// Pipelined: the upgrade request right behind an ordinary one, both responses in one segment.
     @Test func pipelinedUpgrade() {
         let seen = M.events([

@@ -62,7 +62,7 @@ extension WSCtlCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags.", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the WebSocket connections seen to a pcap file.", valueName: "FILE")) var write: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order.", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
         @Option(name: .long, help: ArgumentHelp("Stop after this long (e.g. 30s; capture time for files).", valueName: "DURATION")) var duration: String?
         @Option(name: .long, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
@@ -174,7 +174,7 @@ extension WSCtlCommand {
             let write = self.write
             let wallStart = DispatchTime.now().uptimeNanoseconds
             var firstTime: Double? = nil
-            var pending = PendingPackets()
+            var saver = PacketSaver()
             var warnings = 0
             // A badly damaged file can fail at every other record: the first warnings are shown,
             // the rest counted.
@@ -270,16 +270,20 @@ extension WSCtlCommand {
                             let elapsed = source.isLive ? Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 : packet.time - firstTime!
                             if elapsed >= limit { break loop }
                         }
-                        let r: (key: SniffSession.ConnectionKey, isWebSocket: Bool)?
+                        let r: SniffSession.PacketFlow?
                         if let pipeline {
                             r = session.process(packet, linkType: source.linkType) { pipeline.submit($0) }
                         } else {
                             r = session.process(packet, linkType: source.linkType) { printer.print($0) }
                         }
-                        if let writer, let r {
+                        if let writer {
                             do {
-                                try pending.save(packet, earlierFragments: session.takeEarlierFragments(), key: r.key,
-                                                 isWebSocket: r.isWebSocket, writer: writer)
+                                let closed = session.takeClosedFlows()
+                                if let r {
+                                    try saver.save(packet, earlierFragments: session.takeEarlierFragments(), info: r, closed: closed, writer: writer)
+                                } else if !closed.isEmpty {
+                                    try saver.finishFlows(closed, writer: writer)
+                                }
                             } catch {
                                 stopPipeline()
                                 Output.error("writing \(write!): \(error)")
@@ -296,6 +300,12 @@ extension WSCtlCommand {
                     stopPipeline()
                 } else {
                     session.finish { printer.print($0) }
+                }
+                if let writer {
+                    do { try saver.finish(closed: session.takeClosedFlows(), writer: writer) } catch {
+                        Output.error("writing \(write!): \(error)")
+                        throw ExitCode.failure
+                    }
                 }
             }
             try? writer?.flush()
@@ -314,6 +324,10 @@ extension WSCtlCommand {
             if let memory, memory.messagesNotInflated > 0 {
                 Output.warning("\(memory.messagesNotInflated) compressed messages were left uninflated (shown compressed, marked incomplete): --max-message-memory \(maxMessageMemory) had no room for their connection's inflate window")
             }
+            let lost = saver.lostPackets
+            if lost.packets > 0 {
+                Output.warning("-w: \(lost.packets) packets of \(lost.connections) connections were not saved: they came before the connection was known to be WebSocket while more than \(PacketSaver.maxHeldBytes >> 20) MiB of such packets were held (to keep the file in capture order)")
+            }
             let skippedTotal = session.skipped.values.reduce(0, +)
             if skippedTotal > 0 && !json {
                 // Most first; ties by name (a dictionary's order differs from run to run).
@@ -329,43 +343,144 @@ extension WSCtlCommand {
     }
 }
 
-/// Packets of connections not yet known to be WebSocket, kept until their handshake decides (for
-/// -w); once a connection is known, all its packets are written, including the last ACKs after FIN.
-struct PendingPackets {
-    private var held: [SniffSession.ConnectionKey: [(bytes: [UInt8], seconds: Int64, nanos: Int32, wire: Int)]] = [:]
-    private var order: [SniffSession.ConnectionKey] = []
-    private var webSocket: Set<SniffSession.ConnectionKey> = []
-    static let maxPerConnection = 64
-    static let maxConnections = 10_000
+/// -w: the packets of the connections sniff shows (WebSocket, or that asked for an upgrade,
+/// granted or not), and nothing else, written in capture order. A connection's packets before its
+/// upgrade is decided (the TCP handshake, ordinary requests before the upgrade, the request itself)
+/// are held, and with them every packet after them, so that the file keeps the capture's order;
+/// they are written or dropped as soon as the connection is known, or closes. Held packets are
+/// bounded (`maxHeldBytes`): past it, the earliest held packet of an undecided connection is let
+/// go, and counted if that connection turns out to be kept (`lostPackets`).
+struct PacketSaver {
+    /// One connection's verdict, shared by its held packets.
+    private final class Flow {
+        let key: SniffSession.ConnectionKey
+        var verdict = SniffSession.SaveVerdict.undecided
+        var lost = 0
+        init(key: SniffSession.ConnectionKey) { self.key = key }
+    }
+    private struct Held {
+        let flow: Flow
+        var bytes: [UInt8]
+        let seconds: Int64
+        let nanoseconds: Int32
+        let wireLength: Int
+    }
+    /// Open flows by ID, and the latest flow on each pair of endpoints (for an ACK after the
+    /// close, which belongs to no flow any more).
+    private var open: [TCPFlowID: Flow] = [:]
+    private var latest: [SniffSession.ConnectionKey: Flow] = [:]
+    private var queue: [Held] = []
+    private var head = 0
+    private var heldBytes = 0
+    /// Kept connections that lost packets to `maxHeldBytes` (up to `maxLossy` of them).
+    private var lossy: [Flow] = []
+    static let maxHeldBytes = 64 << 20
+    static let maxLatest = 100_000
+    static let maxLossy = 10_000
 
-    /// Saves `p` (and before it `earlierFragments`, the other fragments of the IP datagram `p`
-    /// completed) when its connection is WebSocket, or holds them until that is known.
-    mutating func save(_ p: PcapPacket, earlierFragments: [CapturedPacketCopy] = [], key: SniffSession.ConnectionKey,
-                       isWebSocket: Bool, writer: PcapWriter) throws {
-        if isWebSocket && !webSocket.contains(key) {
-            if webSocket.count >= 100_000 { webSocket.removeAll() }
-            webSocket.insert(key)
-            for h in held.removeValue(forKey: key) ?? [] {
-                try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanos, wireLength: h.wire)
+    /// Packets of kept connections let go because `maxHeldBytes` were held, and how many connections.
+    var lostPackets: (packets: Int, connections: Int) {
+        let kept = lossy.filter { $0.verdict == .keep }
+        return (kept.reduce(0) { $0 + $1.lost }, kept.count)
+    }
+
+    /// Takes `p` (after `earlierFragments`, the other fragments of the IP datagram `p` completed),
+    /// of the connection `info` names, and the verdicts of the flows closed meanwhile.
+    mutating func save(_ p: PcapPacket, earlierFragments: [CapturedPacketCopy] = [], info: SniffSession.PacketFlow,
+                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+        var flow: Flow? = nil
+        if let id = info.flow {
+            flow = open[id]
+            if flow == nil {
+                let f = Flow(key: info.key)
+                open[id] = f
+                if latest.count >= Self.maxLatest { latest = latest.filter { $0.value.verdict == .undecided } }
+                latest[info.key] = f
+                flow = f
             }
+            if info.verdict != .undecided { flow!.verdict = info.verdict }
+        } else {
+            flow = latest[info.key]
         }
-        if webSocket.contains(key) {
-            for f in earlierFragments {
-                try writer.write(f.bytes, seconds: f.seconds, nanoseconds: f.nanoseconds, wireLength: f.wireLength)
-            }
-            try writer.write(p)
+        apply(closed)
+        if let flow, flow.verdict != .drop {
+            for f in earlierFragments { try hold(flow, f.bytes, f.seconds, f.nanoseconds, f.wireLength, writer) }
+            try hold(flow, Array(p.data), p.seconds, p.nanoseconds, p.wireLength, writer)
+        }
+        try flush(writer)
+    }
+
+    /// The verdicts of flows closed by a packet that was not TCP (none so far: flows close on
+    /// TCP packets), written or dropped.
+    mutating func finishFlows(_ closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+        apply(closed)
+        try flush(writer)
+    }
+
+    private mutating func apply(_ closed: [(flow: TCPFlowID, keep: Bool)]) {
+        for c in closed {
+            guard let f = open.removeValue(forKey: c.flow) else { continue }
+            if f.verdict != .keep { f.verdict = c.keep ? .keep : .drop }
+            if f.verdict == .drop, latest[f.key] === f { latest[f.key] = nil }
+        }
+    }
+
+    /// The end of the capture, after the session closed every flow: the last verdicts, and
+    /// everything still held written or dropped.
+    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+        apply(closed)
+        try flush(writer)
+        // Undecided to the end (a flow the session never closed): not a connection it showed.
+        for h in queue[head...] where h.flow.verdict == .keep {
+            try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
+        }
+        queue = []
+        head = 0
+        heldBytes = 0
+    }
+
+    private mutating func hold(_ flow: Flow, _ bytes: [UInt8], _ seconds: Int64, _ nanoseconds: Int32, _ wireLength: Int,
+                               _ writer: PcapWriter) throws {
+        if head == queue.count && flow.verdict == .keep {
+            try writer.write(bytes, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength)
             return
         }
-        if held[key] == nil {
-            if held.count >= Self.maxConnections, let oldest = order.first { held[oldest] = nil; order.removeFirst() }
-            order.append(key)
-            held[key] = []
+        queue.append(Held(flow: flow, bytes: bytes, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength))
+        heldBytes += bytes.count
+    }
+
+    /// Writes or drops the held packets from the earliest on, up to the first of an undecided
+    /// connection; past `maxHeldBytes`, undecided ones are let go too.
+    private mutating func flush(_ writer: PcapWriter) throws {
+        while head < queue.count {
+            let h = queue[head]
+            switch h.flow.verdict {
+            case .keep:
+                try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
+            case .drop:
+                break
+            case .undecided:
+                guard heldBytes > Self.maxHeldBytes else {
+                    compact()
+                    return
+                }
+                if h.flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(h.flow) }
+                h.flow.lost += 1
+            }
+            heldBytes -= h.bytes.count
+            queue[head].bytes = []  // let go now, not when the queue is next compacted
+            head += 1
         }
-        for f in earlierFragments where held[key]!.count < Self.maxPerConnection {
-            held[key]!.append((f.bytes, f.seconds, f.nanoseconds, f.wireLength))
-        }
-        if held[key]!.count < Self.maxPerConnection {
-            held[key]!.append((Array(p.data), p.seconds, p.nanoseconds, p.wireLength))
+        compact()
+    }
+
+    private mutating func compact() {
+        if head == queue.count {
+            queue.removeAll(keepingCapacity: queue.capacity <= 4_096)
+            head = 0
+        } else if head >= 4_096 && head * 2 >= queue.count {
+            queue.removeFirst(head)
+            head = 0
         }
     }
 }

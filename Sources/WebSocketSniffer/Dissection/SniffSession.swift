@@ -10,8 +10,9 @@ public struct SniffConfiguration: Sendable {
     public var webSocketPorts: Set<Int>
     /// Closed-connection summaries kept for --stats (the oldest are dropped past this).
     public var maxSummaries: Int
-    /// Keep the packets of IP fragments until their datagram is whole, and hand them over with it
-    /// (`takeEarlierFragments`), for -w, which saves every packet of a connection it keeps.
+    /// For -w, which saves every packet of a connection it keeps: keep the packets of IP
+    /// fragments until their datagram is whole, and hand them over with it
+    /// (`takeEarlierFragments`), and say which flows each packet closed (`takeClosedFlows`).
     public var keepsFragmentPackets: Bool
 
     public init(dissector: WebSocketDissectorConfiguration = .init(), reassembly: TCPReassemblerConfiguration = .init(),
@@ -58,8 +59,6 @@ public final class SniffSession {
         fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
     }
 
-    /// Dissects one captured packet. Returns its flow and whether that flow is (so far) a
-    /// WebSocket connection, for saving packets with -w.
     /// The two endpoints of a TCP connection in a fixed order: what identifies its packets for -w,
     /// even after the reassembler has closed the flow (the last ACKs of a FIN).
     public struct ConnectionKey: Hashable, Sendable {
@@ -68,18 +67,50 @@ public final class SniffSession {
         init(_ a: TCPEndpoint, _ b: TCPEndpoint) { (low, high) = a < b ? (a, b) : (b, a) }
     }
 
-    /// Dissects one captured packet. Returns its connection and whether that connection is (so
-    /// far) a WebSocket connection, for saving packets with -w; nil for packets that are not TCP.
+    /// What -w does with a connection's packets: keep them (a WebSocket connection, or one that
+    /// asked for an upgrade, granted or not), drop them (known not to be one), or hold them until
+    /// that is known.
+    public enum SaveVerdict: Sendable, Equatable { case keep, drop, undecided }
+
+    /// A TCP packet's connection, for -w: its endpoints, its flow (nil when the reassembler took
+    /// the packet for no flow: an ACK after the connection closed, or a stray segment), and what
+    /// becomes of the flow's packets as far as is known after this one.
+    public struct PacketFlow: Sendable {
+        public let key: ConnectionKey
+        public let flow: TCPFlowID?
+        public let verdict: SaveVerdict
+    }
+
+    /// Flows closed while the last packet was processed (by it, by the idle sweep, or to make
+    /// room), with whether -w keeps their packets; collected with `keepsFragmentPackets` only.
+    private var closedFlows: [(flow: TCPFlowID, keep: Bool)] = []
+
+    /// The flows the last `process` call closed, with whether -w keeps their packets.
+    public func takeClosedFlows() -> [(flow: TCPFlowID, keep: Bool)] {
+        defer { closedFlows = [] }
+        return closedFlows
+    }
+
+    /// Dissects one captured packet. Returns its connection and what -w does with its packets;
+    /// nil for packets that are not TCP.
     @discardableResult
-    public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> (key: ConnectionKey, isWebSocket: Bool)? {
+    public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> PacketFlow? {
         packets += 1
         lastTime = packet.time
-        var result: (key: ConnectionKey, isWebSocket: Bool)? = nil
+        var result: PacketFlow? = nil
         segments(of: packet, linkType: linkType) { decoded, bytes in
             let flow = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number) { event in
                 handle(event, emit: emit)
             }
-            result = (ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow.map { connection($0)?.dissector.isWebSocket ?? false } ?? false)
+            var verdict = SaveVerdict.undecided
+            if let flow {
+                if let d = connection(flow)?.dissector {
+                    verdict = d.isWebSocket || d.sawUpgradeRequest ? .keep : (d.isIgnored ? .drop : .undecided)
+                } else if let closed = closedFlows.last(where: { $0.flow == flow }) {
+                    verdict = closed.keep ? .keep : .drop
+                }
+            }
+            result = PacketFlow(key: ConnectionKey(decoded.sourceEndpoint, decoded.destinationEndpoint), flow: flow, verdict: verdict)
         }
         return result
     }
@@ -198,6 +229,7 @@ public final class SniffSession {
             guard let c = connections.removeValue(forKey: flow)?.dissector else { return }
             let hint = Int(truncatingIfNeeded: flow.rawValue) & (recent.count - 1)
             if recent[hint]?.info.id == flow { recent[hint] = nil }
+            if configuration.keepsFragmentPackets { closedFlows.append((flow, c.isWebSocket || c.sawUpgradeRequest)) }
             // An upgrade request was seen (answered, refused, or not answered in the capture).
             guard c.isWebSocket || c.sawUpgradeRequest else { return }
             c.close(reason: reason.description, time: time, emit: emit)

@@ -333,6 +333,12 @@ public final class WebSocketConnectionDissector {
                 clientBody = nil
                 continue
             }
+            // A request starts with its method, a token (RFC 9110 §9.1), or an empty line: other
+            // bytes (TLS, a binary protocol) end the search at once, rather than after 64 KiB.
+            if requestBuffer.isEmpty && !Self.mayStartRequest(bytes[i]) {
+                phase = .notWebSocket
+                return
+            }
             let before = requestBuffer.count
             requestBuffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[i...]))
             switch HTTPHead.parse(requestBuffer, searchFrom: max(0, before - 3)) {
@@ -392,6 +398,15 @@ public final class WebSocketConnectionDissector {
         }
         let prefix = Array("HTTP/".utf8)
         return bytes.prefix(prefix.count).elementsEqual(prefix.prefix(min(bytes.count, prefix.count)))
+    }
+
+    /// tchar (RFC 9110 §5.6.2), CR or LF.
+    static func mayStartRequest(_ b: UInt8) -> Bool {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+        case 13, 10: return true
+        default: return Array("!#$%&'*+-.^_`|~".utf8).contains(b)
+        }
     }
 
     /// Methods of the ordinary requests before the upgrade whose responses are still to come.
