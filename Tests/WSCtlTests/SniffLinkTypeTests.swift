@@ -116,6 +116,50 @@ struct SniffLinkTypeTests {
         try Self.expectSameMessages(out, as: "basic", "basic on VLANs 10 and 20")
     }
 
+    /// A nanosecond pcap: times are the capture's rounded to the microsecond (half up) exactly
+    /// once, and relative times are differences of those, the same in JSON and in text lines.
+    /// (Kept in a Double near 1.8e9, which steps by 0.24 µs, 12.3 µs used to come out as 13.)
+    @Test func nanosecondTimesAreRoundedOnce() throws {
+        var c = SyntheticConnection()
+        for i in 0..<12 { c.send(fromClient: i % 2 == 0, i % 2 == 0 ? SniffUpgradeTests.hello : SniffUpgradeTests.world) }
+        c.close()
+        var file = c.capture
+        file.header[0..<4] = [0x4d, 0x3c, 0xb2, 0xa1]
+        // Packet k at 9,700·k + 500 ns, plus 12,300 ns for every third: fractions of a
+        // microsecond on both sides of one half.
+        var expected: [Int] = []
+        for k in file.records.indices {
+            let ns = 9_700 * k + 500 + (k % 3 == 0 ? 12_300 : 0)
+            file.records[k].fraction = UInt32(ns)
+            expected.append((ns + 500) / 1000)
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("ns.pcap")
+        try file.write(to: path)
+        let json = try CLI.run(["sniff", "-r", path, "--json"])
+        let text = try CLI.run(["sniff", "-r", path, "--frames"])
+        #expect(json.status == 0 && text.status == 0, "\(json.stderr) \(text.stderr)")
+        // Each frame's time is its packet's: the packets that carried frames, in order.
+        let carried = file.records.indices.filter { file.records[$0].data.count > 54 }.dropFirst(2)  // request, response
+        func field(_ line: Substring, _ name: String) -> String? {
+            guard let r = line.range(of: "\"\(name)\":") else { return nil }
+            return String(line[r.upperBound...].prefix { $0.isNumber || $0 == "." })
+        }
+        let frames = json.stdout.split(separator: "\n").filter { $0.contains("\"kind\":\"frame\"") }
+        #expect(frames.count == carried.count)
+        let origin = expected[0]
+        var relatives: [String] = []
+        for (line, k) in zip(frames, carried) {
+            let micros = expected[k]
+            #expect(field(line, "time") == "1790000000." + String(format: "%06d", micros), "packet \(k + 1): \(line.prefix(120))")
+            let relative = String(format: "0.%06d", micros - origin)
+            #expect(field(line, "time_relative") == relative, "packet \(k + 1): \(line.prefix(120))")
+            relatives.append(relative)
+        }
+        let textTimes = text.stdout.split(separator: "\n").filter { $0.contains(" text ") }.map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(textTimes == relatives)
+    }
+
     /// Without a filter: the link-layer decoding itself.
     @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
     func rewrittenLinkTypeWithoutFilter(_ name: String, _ r: Rewrite) throws {

@@ -167,10 +167,12 @@ extension OutputBuffer {
     }
 
     /// `v` seconds in whole microseconds, rounded to nearest; nil if not finite or too large.
+    /// The whole seconds are split off first (exactly): `v * 1e6` of a time near 1.8e9 would itself
+    /// be rounded to a quarter microsecond before the rounding to a whole one.
     public static func micros(_ v: Double) -> Int64? {
-        let scaled = (v * 1e6).rounded()
-        guard scaled.isFinite, scaled.magnitude < 0x1p62 else { return nil }
-        return Int64(scaled)
+        guard v.isFinite, v.magnitude < 0x1p42 else { return nil }
+        let whole = v.rounded(.down)
+        return Int64(whole) * 1_000_000 + Int64(((v - whole) * 1e6).rounded())
     }
 
     /// Already-serialised JSON (`"bytes"` that a writer produced, `null`, a number's text).
