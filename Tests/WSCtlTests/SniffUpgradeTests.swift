@@ -303,4 +303,23 @@ struct SniffUpgradeTests {
         #expect(out.events.allSatisfy { $0["errors"].array.isEmpty }, "\(out.result.stdout)")
         #expect(try Self.run(c).kind("message").isEmpty)
     }
+
+    /// A capture whose clock steps back (the first packet 2.5 s ahead of the rest): the
+    /// connection's span runs from its earliest time to its latest, never negative.
+    @Test func clockSteppingBackGivesNoNegativeDuration() throws {
+        var c = SyntheticConnection()
+        c.send(fromClient: true, Self.hello)
+        c.close()
+        var file = c.capture
+        file.records[0] = file.record(file.records[0], at: file.time(file.records[0]) + 2_500_000)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json"])
+        let closed = try #require(out.kind("connection_closed").first)
+        let first = try #require(closed["first_time"].double), last = try #require(closed["last_time"].double)
+        #expect(first <= last && (closed["duration"].double ?? -1) >= 0, "\(closed)")
+        // The earliest time the dissector saw: the request's (the SYN-ACK before it carries no data).
+        #expect(abs(first - 1_790_000_000.00004) < 1e-6, "\(closed)")
+    }
 }

@@ -232,6 +232,8 @@ public final class WebSocketConnectionDissector {
     /// or none when `mayModify` says the caller's bytes are a copy it can change (unmasking in place).
     public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
                      emit: (SniffEvent) -> Void) {
+        // A capture's clock may step back (NTP, merged files): the span is from the earliest time.
+        summaryBase.firstTime = min(summaryBase.firstTime, time)
         summaryBase.lastTime = max(summaryBase.lastTime, time)
         if client == nil {
             // The side that speaks first with a request line is the client.
