@@ -160,6 +160,80 @@ struct SniffLinkTypeTests {
         #expect(textTimes == relatives)
     }
 
+    /// A pcapng file as dumpcap writes one capturing on several interfaces of different link
+    /// types: basic.pcap (Ethernet), any.pcap (Linux cooked v2), any-sll1.pcap (Linux cooked v1)
+    /// and ipv6.pcap rewritten as raw IP, each an interface, their packets merged by time; one
+    /// section big-endian to check both byte orders. libpcap 1.10 refuses such files (and read
+    /// the packets after the refused interface as the wrong one); every connection must give the
+    /// messages its own capture gives, with the default filter and with one of the user's.
+    @Test(arguments: [false, true])
+    func pcapngWithInterfacesOfDifferentLinkTypes(_ bigEndian: Bool) throws {
+        let parts: [(name: String, linkType: UInt16, rewrite: Rewrite?)] = [
+            ("basic", 1, nil), ("any", 276, nil), ("any-sll1", 113, nil), ("ipv6", 101, .raw),
+        ]
+        var out: [UInt8] = []
+        func u16(_ v: UInt16) { out += bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))) } }
+        func block(_ type: UInt32, _ body: () -> Void) {
+            let start = out.count
+            u32(type)
+            u32(0)
+            body()
+            while out.count % 4 != 0 { out.append(0) }
+            let length = UInt32(out.count - start + 4)
+            u32(length)
+            let saved = out
+            out = Array(saved[..<(start + 4)])
+            u32(length)
+            out += saved[(start + 8)...]
+        }
+        block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) }
+        var packets: [(time: UInt64, interface: UInt32, record: PcapFile.Record)] = []
+        for (i, part) in parts.enumerated() {
+            // if_tsresol 6 (microseconds), as the classic files have.
+            block(1) { u16(part.linkType); u16(0); u32(262_144); u16(9); u16(1); out += [6, 0, 0, 0]; u16(0); u16(0) }
+            let file = try PcapFile(path: SniffFixtures.path(part.name))
+            #expect(!file.isNanosecond)
+            for r in file.records {
+                var r = r
+                if let rewrite = part.rewrite {
+                    let old = r.data.count
+                    r.data = rewrite.rewrite(r.data)
+                    r.wireLength = UInt32(Int(r.wireLength) - old + r.data.count)
+                }
+                packets.append((file.time(r), UInt32(i), r))
+            }
+        }
+        for p in packets.sorted(by: { $0.time < $1.time }) {
+            block(6) {
+                u32(p.interface); u32(UInt32(p.time >> 32)); u32(UInt32(p.time & 0xFFFF_FFFF))
+                u32(UInt32(p.record.data.count)); u32(p.record.wireLength)
+                out += p.record.data
+            }
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("mixed.pcapng")
+        try Data(out).write(to: URL(fileURLWithPath: path))
+        for filter in [[], ["-f", "tcp"]] {
+            let mixed = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"] + filter)
+            #expect(mixed.result.status == 0, "stderr: \(mixed.result.stderr)")
+            #expect(mixed.connectionIDs.count == parts.count, "\(mixed.result.stdout.prefix(2000))")
+            for part in parts {
+                let alone = try SniffFixtures.sniff(part.name)
+                let client = try #require(alone.kind("handshake").first?["client"].string)
+                let a = try #require(mixed.connection(client: client), "\(part.name) missing")
+                let b = try #require(alone.connection(client: client))
+                for d in ["client", "server"] {
+                    #expect(mixed.messageRecords(connection: a, direction: d) == alone.messageRecords(connection: b, direction: d), "\(part.name) \(d)")
+                }
+                #expect(mixed.controlRecords(connection: a) == alone.controlRecords(connection: b), "\(part.name)")
+            }
+        }
+        // -w cannot put these packets in one pcap file: it says so rather than write a wrong one.
+        let w = try CLI.run(["sniff", "-r", path, "-w", dir.path("out.pcap")])
+        #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")
+    }
+
     /// Without a filter: the link-layer decoding itself.
     @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
     func rewrittenLinkTypeWithoutFilter(_ name: String, _ r: Rewrite) throws {

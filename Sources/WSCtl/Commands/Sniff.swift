@@ -135,7 +135,7 @@ extension WSCtlCommand {
                     // VLAN-tagged frames; `vlan` exists only on link types that can carry tags, so
                     // it is left out where it is refused.
                     let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60)))"
-                    do { try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))") } catch { try source.setFilter(tcp) }
+                    try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))", fallback: tcp)
                 }
             } catch {
                 Output.error("\(error)")
@@ -144,6 +144,11 @@ extension WSCtlCommand {
             if let w = source.activationWarning { Output.warning(w) }
             var writer: PcapWriter? = nil
             if let write {
+                guard !source.mixesLinkTypes else {
+                    let names = source.linkTypes.map { PcapSource.name(of: $0) }.joined(separator: ", ")
+                    Output.error("-w \(write): the capture's interfaces have different link types (\(names)), which one pcap file cannot hold; saving such a capture is not supported")
+                    throw ExitCode.failure
+                }
                 do { writer = try PcapWriter(path: write, matching: source) } catch {
                     Output.error("\(error)")
                     throw ExitCode.failure
@@ -272,9 +277,9 @@ extension WSCtlCommand {
                         }
                         let r: SniffSession.PacketFlow?
                         if let pipeline {
-                            r = session.process(packet, linkType: source.linkType) { pipeline.submit($0) }
+                            r = session.process(packet, linkType: source.packetLinkType) { pipeline.submit($0) }
                         } else {
-                            r = session.process(packet, linkType: source.linkType) { printer.print($0) }
+                            r = session.process(packet, linkType: source.packetLinkType) { printer.print($0) }
                         }
                         if let writer {
                             do {

@@ -104,7 +104,6 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         guard let first = takeSpare() else { return }
         filling = first
         var origin: Double? = nil
-        let linkType = source.linkType
         reading: while !cancelled.load(ordering: .acquiring) {
             let result: PcapReadResult
             do {
@@ -123,7 +122,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
                 }
                 if let limit, packet.time - origin! >= limit { break reading }
                 var aborted = false
-                session.reassemble(packet, linkType: linkType) { event in
+                session.reassemble(packet, linkType: source.packetLinkType) { event in
                     if !aborted && !add(.event(event)) { aborted = true }
                 }
                 if aborted { return }

@@ -1,4 +1,5 @@
 internal import CPcap
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -20,6 +21,13 @@ final class PcapHandle: @unchecked Sendable {
 
     /// The stdio buffer of a capture file's FILE, freed once pcap_close has closed the file.
     var fileBuffer: UnsafeMutableRawPointer?
+
+    /// Set by `breakLoop` for a file read without libpcap (`PcapngReader`), whose loop libpcap's
+    /// break flag does not reach.
+    let breakRequested = Atomic<Bool>(false)
+
+    /// Whether `breakLoop` was called since the last call.
+    func takeBreak() -> Bool { breakRequested.exchange(false, ordering: .relaxed) }
 
     deinit {
         pcap_close(pointer)
@@ -68,6 +76,7 @@ public struct PcapLoopBreaker: Sendable {
             var byte: UInt8 = 1
             _ = write(handle.wakeWrite, &byte, 1)
         } else {
+            handle.breakRequested.store(true, ordering: .relaxed)
             pcap_breakloop(handle.pointer)
         }
     }

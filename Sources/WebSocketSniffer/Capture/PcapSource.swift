@@ -63,8 +63,22 @@ public final class PcapSource {
 
     /// True for a live interface, false for a file.
     public let isLive: Bool
-    /// The link-layer header type (a DLT_ value), for `PacketDecoder.decode(linkType:data:)`.
+    /// The link-layer header type (a DLT_ value), for `PacketDecoder.decode(linkType:data:)`: the
+    /// first interface's, in a pcapng file whose interfaces differ (see `packetLinkType`).
     public let linkType: Int32
+    /// The link-layer header type of the packet `read()` returned last: `linkType`, except in a
+    /// pcapng file whose interfaces have different link types (`mixesLinkTypes`).
+    public private(set) var packetLinkType: Int32
+    /// A pcapng file whose interfaces have different link types, which libpcap cannot read: it is
+    /// read by `PcapngReader`, each packet with its interface's link type.
+    private var pcapng: PcapngReader?
+    /// For `pcapng`: the filter, compiled for each link type.
+    private var filters: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
+    /// The capture's interfaces have different link types (a pcapng file): one pcap file (-w)
+    /// cannot hold its packets.
+    public var mixesLinkTypes: Bool { pcapng != nil }
+    /// Every link type of the capture's interfaces.
+    public var linkTypes: [Int32] { pcapng?.linkTypes ?? [linkType] }
     /// The largest number of bytes captured per packet.
     public let snapshotLength: Int
     /// A warning libpcap gave when activating a live capture (for example that promiscuous mode is not
@@ -109,6 +123,9 @@ public final class PcapSource {
                 pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
                 if pointer == nil { fclose(file) }
             }
+        } else if let reader = PcapngReader(path: path) {
+            pcapng = reader
+            pointer = pcap_open_dead_with_tstamp_precision(reader.linkTypes[0], 262_144, precision)
         } else {
             // libpcap reads a file with fread: through a 1 MiB stdio buffer that is about a hundred
             // read(2) calls for a 100 MB capture instead of 25,000 with the default 4 KiB.
@@ -136,6 +153,7 @@ public final class PcapSource {
         handle.fileBuffer = buffer
         isLive = false
         linkType = pcap_datalink(pointer)
+        packetLinkType = linkType
         snapshotLength = Int(pcap_snapshot(pointer))
         activationWarning = nil
         pollTimeoutMs = nil
@@ -224,6 +242,7 @@ public final class PcapSource {
         activationWarning = status > 0 ? "\(name): \(Self.statusMessage(status, detail: handle.lastError))" : nil
         isLive = true
         linkType = pcap_datalink(pointer)
+        packetLinkType = linkType
         snapshotLength = Int(pcap_snapshot(pointer))
         nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
         loopBreaker = PcapLoopBreaker(handle: handle)
@@ -233,6 +252,10 @@ public final class PcapSource {
         if let offlineFilter {
             pcap_freecode(offlineFilter)
             offlineFilter.deallocate()
+        }
+        for program in filters.values {
+            pcap_freecode(program)
+            program.deallocate()
         }
     }
 
@@ -247,7 +270,36 @@ public final class PcapSource {
     /// On a live capture the kernel applies it; on a file it is applied while reading, and packet numbers
     /// still count the packets it rejects.
     /// - Throws: `PcapError` of kind `.filter` with libpcap's explanation.
+    ///
+    /// With a `fallback`, a link type the expression does not compile for (`vlan` on raw IP) gets
+    /// the fallback instead: in a pcapng file whose interfaces differ, decided for each link type.
+    public func setFilter(_ expression: String, fallback: String?) throws {
+        if let pcapng {
+            // One program per link type, each compiled for it (a dead handle of that type).
+            var compiled: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
+            for type in pcapng.linkTypes {
+                let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+                program.initialize(to: bpf_program())
+                let dead = PcapHandle(pcap_open_dead(type, 262_144))
+                var ok = pcap_compile(dead.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0
+                let error = dead.lastError
+                if !ok, let fallback { ok = pcap_compile(dead.pointer, program, fallback, 1, PCAP_NETMASK_UNKNOWN) == 0 }
+                guard ok else {
+                    program.deallocate()
+                    for p in compiled.values { pcap_freecode(p); p.deallocate() }
+                    throw PcapError(kind: .filter, message: "filter \"\(expression)\" (link type \(Self.name(of: type))): \(error)")
+                }
+                compiled[type] = program
+            }
+            for p in filters.values { pcap_freecode(p); p.deallocate() }
+            filters = compiled
+            return
+        }
+        do { try setFilter(expression) } catch where fallback != nil { try setFilter(fallback!) }
+    }
+
     public func setFilter(_ expression: String) throws {
+        if pcapng != nil { return try setFilter(expression, fallback: nil) }
         let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
         program.initialize(to: bpf_program())
         guard pcap_compile(handle.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0 else {
@@ -289,6 +341,7 @@ public final class PcapSource {
     ///
     /// - Throws: `PcapError` of kind `.read` with the packet number, after which the source is at its end.
     public func read() throws -> PcapReadResult {
+        if let pcapng { return try readPcapng(pcapng) }
         while !finished {
             var header = pcap_pkthdr()
             var bytes: UnsafePointer<UInt8>?
@@ -351,6 +404,40 @@ public final class PcapSource {
             }
         }
         return .endOfCapture
+    }
+
+    /// `read()` for a pcapng file whose interfaces have different link types.
+    private func readPcapng(_ reader: PcapngReader) throws -> PcapReadResult {
+        while !finished {
+            if handle.takeBreak() { return .interrupted }
+            let packet: PcapngReader.Packet?
+            do { packet = try reader.next() } catch {
+                finished = true
+                packetsRead += 1
+                throw PcapError(kind: .read, message: "damaged pcapng block at byte \(error.offset): \(error.message); a file whose interfaces have different link types is read without libpcap, and not searched past damage: reading stops here",
+                                packetNumber: packetsRead)
+            }
+            guard let packet else { break }
+            packetsRead += 1
+            if let program = filters[packet.linkType] {
+                var header = pcap_pkthdr()
+                header.caplen = bpf_u_int32(packet.data.count)
+                header.len = bpf_u_int32(clamping: packet.wireLength)
+                let bytes = packet.data.baseAddress?.assumingMemoryBound(to: UInt8.self)
+                if pcap_offline_filter(program, &header, bytes) == 0 { continue }
+            }
+            packetLinkType = packet.linkType
+            return .packet(PcapPacket(number: packetsRead, seconds: packet.seconds, nanoseconds: packet.nanoseconds,
+                                      wireLength: packet.wireLength, data: packet.data))
+        }
+        finished = true
+        return .endOfCapture
+    }
+
+    /// libpcap's name of a link type, such as `EN10MB`, or `DLT <n>`.
+    public static func name(of linkType: Int32) -> String {
+        guard let name = pcap_datalink_val_to_name(linkType) else { return "DLT \(linkType)" }
+        return String(cString: name)
     }
 
     /// The error for a read that failed; moves past the damage to the next readable record if it can

@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a pcapng file whose interfaces have different link types (Ethernet and raw IP, say, as
+/// dumpcap writes when capturing on several interfaces at once). libpcap 1.10 refuses the second
+/// link type's Interface Description Block, and the interface numbers of the packets after it then
+/// point at the wrong interfaces: such files are read here, each packet with its own interface's
+/// link type (draft-ietf-opsawg-pcapng: Section Header, Interface Description, Enhanced, Simple and
+/// the obsolete Packet Block; other blocks are passed over). Regular files only.
+///
+/// Bounded: a block is at most `maxBlockLength` bytes, a section has at most `maxInterfaces`
+/// interfaces. A block that breaks the format ends the reading (`Failure`): unlike libpcap's
+/// reader, this one does not search past damage.
+final class PcapngReader {
+    struct Interface {
+        let linkType: Int32
+        let snapshotLength: Int
+        /// Timestamp units per second (if_tsresol; 10^6 when absent).
+        let unitsPerSecond: UInt64
+        /// Seconds added to every timestamp (if_tsoffset).
+        let offsetSeconds: Int64
+    }
+
+    struct Packet {
+        let linkType: Int32
+        let seconds: Int64
+        let nanoseconds: Int32
+        let wireLength: Int
+        /// Into the reader's buffer: valid until the next read.
+        let data: UnsafeRawBufferPointer
+    }
+
+    struct Failure: Error {
+        let message: String
+        let offset: Int64
+    }
+
+    static let maxBlockLength = 64 << 20
+    static let maxInterfaces = 65_536
+
+    private let file: UnsafeMutablePointer<FILE>
+    private let fileBuffer: UnsafeMutableRawPointer
+    private var bigEndian = false
+    private var interfaces: [Interface] = []
+    private var body: [UInt8] = []
+    private var lastSeconds: Int64 = 0
+    private var lastNanoseconds: Int32 = 0
+    /// Where the next block starts.
+    private(set) var offset: Int64 = 0
+    /// Every link type the file's interfaces have, in the order first seen.
+    let linkTypes: [Int32]
+
+    /// Opens `path` if it is a pcapng file some section of which has interfaces of two or more
+    /// link types; nil otherwise (libpcap reads it), or if it cannot be read at all.
+    init?(path: String) {
+        guard let types = Self.mixedLinkTypes(path), let f = fopen(path, "rb") else { return nil }
+        file = f
+        fileBuffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        setvbuf(f, fileBuffer.assumingMemoryBound(to: CChar.self), _IOFBF, 1 << 20)
+        linkTypes = types
+    }
+
+    deinit {
+        fclose(file)
+        fileBuffer.deallocate()
+    }
+
+    /// The link types of the file's interfaces when it is a pcapng file with a section whose
+    /// interfaces differ in link type; nil for anything else. Reads only block headers and
+    /// Interface Description Blocks, seeking past the rest.
+    static func mixedLinkTypes(_ path: String) -> [Int32]? {
+        guard let f = fopen(path, "rb") else { return nil }
+        defer { fclose(f) }
+        var bigEndian = false
+        var all: [Int32] = []
+        var section: Set<Int32> = []
+        var mixed = false
+        var at: Int64 = 0
+        var head = [UInt8](repeating: 0, count: 20)
+        while true {
+            guard fseeko(f, off_t(at), SEEK_SET) == 0, fread(&head, 1, 12, f) == 12 else { break }
+            let type = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
+            if type == 0x0A0D_0D0A {
+                if head[8] == 0x1A && head[9] == 0x2B && head[10] == 0x3C && head[11] == 0x4D {
+                    bigEndian = true
+                } else if head[8] == 0x4D && head[9] == 0x3C && head[10] == 0x2B && head[11] == 0x1A {
+                    bigEndian = false
+                } else {
+                    return nil
+                }
+                section = []
+            } else if at == 0 {
+                return nil  // not pcapng
+            }
+            let length = Int(Self.u32(head, 4, bigEndian))
+            guard length >= 12, length % 4 == 0, length <= maxBlockLength else { break }
+            if (bigEndian ? type.byteSwapped : type) == 1 {
+                let linkType = dlt(Int32(Self.u16(head, 8, bigEndian)))
+                if !section.isEmpty && !section.contains(linkType) { mixed = true }
+                section.insert(linkType)
+                if !all.contains(linkType) { all.append(linkType) }
+            }
+            at += Int64(length)
+        }
+        return mixed ? all : nil
+    }
+
+    /// The DLT_ value libpcap (and `PacketDecoder`) use for a file's LINKTYPE_ value: the same
+    /// number but for raw IP (LINKTYPE_RAW 101 is DLT_RAW 12 here).
+    static func dlt(_ linkType: Int32) -> Int32 {
+        linkType == PcapLinkType.linktypeRaw ? PcapLinkType.raw : linkType
+    }
+
+    static func u16(_ b: [UInt8], _ i: Int, _ big: Bool) -> UInt16 {
+        big ? UInt16(b[i]) << 8 | UInt16(b[i + 1]) : UInt16(b[i]) | UInt16(b[i + 1]) << 8
+    }
+
+    static func u32(_ b: [UInt8], _ i: Int, _ big: Bool) -> UInt32 {
+        big ? UInt32(b[i]) << 24 | UInt32(b[i + 1]) << 16 | UInt32(b[i + 2]) << 8 | UInt32(b[i + 3])
+            : UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+    }
+
+    /// The next packet; nil at the end of the file.
+    func next() throws(Failure) -> Packet? {
+        while true {
+            let start = offset
+            var head = [UInt8](repeating: 0, count: 8)
+            let got = fread(&head, 1, 8, file)
+            if got == 0 && feof(file) != 0 { return nil }
+            guard got == 8 else { throw Failure(message: "the file ends inside a block header", offset: start) }
+            let type = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
+            if type == 0x0A0D_0D0A {
+                var magic = [UInt8](repeating: 0, count: 4)
+                guard fread(&magic, 1, 4, file) == 4 else { throw Failure(message: "the file ends inside a section header", offset: start) }
+                guard fseeko(file, off_t(start + 4), SEEK_SET) == 0 else { throw Failure(message: "cannot seek", offset: start) }
+                bigEndian = magic == [0x1A, 0x2B, 0x3C, 0x4D]
+                guard bigEndian || magic == [0x4D, 0x3C, 0x2B, 0x1A] else {
+                    throw Failure(message: "section header with an unknown byte-order magic", offset: start)
+                }
+                interfaces = []
+                head = [UInt8](repeating: 0, count: 8)
+                _ = fread(&head, 1, 4, file)  // the length again, now read in the section's byte order
+                head = [0, 0, 0, 0] + Array(head[0..<4])
+            }
+            let length = Int(Self.u32(head, 4, bigEndian))
+            guard length >= 12, length % 4 == 0, length <= Self.maxBlockLength else {
+                throw Failure(message: "block of type \(type) with length \(length) (at least 12, a multiple of 4, at most \(Self.maxBlockLength))", offset: start)
+            }
+            let bodyLength = length - 12
+            if body.count < bodyLength + 4 { body = [UInt8](repeating: 0, count: bodyLength + 4) }
+            guard fread(&body, 1, bodyLength + 4, file) == bodyLength + 4 else {
+                throw Failure(message: "the file ends inside a block of \(length) bytes", offset: start)
+            }
+            guard Self.u32(body, bodyLength, bigEndian) == UInt32(length) else {
+                throw Failure(message: "block of type \(type): its trailing length differs from its leading one", offset: start)
+            }
+            offset = start + Int64(length)
+            let swappedType = bigEndian ? type.byteSwapped : type
+            switch swappedType {
+            case 0x0A0D_0D0A:
+                continue
+            case 1:
+                guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start) }
+                guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start) }
+                interfaces.append(interface(bodyLength))
+            case 6, 2:
+                // Enhanced Packet Block: interface (32 bits), timestamp (64), captured and original
+                // lengths; the obsolete Packet Block: interface and drops (16 each), the same after.
+                guard bodyLength >= 20 else { throw Failure(message: "packet block too short", offset: start) }
+                let index = swappedType == 6 ? Int(Self.u32(body, 0, bigEndian)) : Int(Self.u16(body, 0, bigEndian))
+                guard index < interfaces.count else {
+                    throw Failure(message: "packet of interface \(index), which has no description block", offset: start)
+                }
+                let captured = Int(Self.u32(body, 12, bigEndian))
+                guard captured <= bodyLength - 20 else {
+                    throw Failure(message: "packet block claims \(captured) captured bytes in \(bodyLength - 20)", offset: start)
+                }
+                let units = UInt64(Self.u32(body, 4, bigEndian)) << 32 | UInt64(Self.u32(body, 8, bigEndian))
+                (lastSeconds, lastNanoseconds) = Self.time(units, interfaces[index])
+                return packet(interfaces[index], captured: captured, wire: Int(Self.u32(body, 16, bigEndian)), at: 20)
+            case 3:
+                // Simple Packet Block: interface 0, no timestamp (the last one is kept).
+                guard bodyLength >= 4, let first = interfaces.first else {
+                    throw Failure(message: "simple packet block without an interface or too short", offset: start)
+                }
+                let wire = Int(Self.u32(body, 0, bigEndian))
+                var captured = min(wire, bodyLength - 4)
+                if first.snapshotLength > 0 { captured = min(captured, first.snapshotLength) }
+                return packet(first, captured: captured, wire: wire, at: 4)
+            default:
+                continue
+            }
+        }
+    }
+
+    private func packet(_ i: Interface, captured: Int, wire: Int, at: Int) -> Packet {
+        body.withUnsafeBytes { raw in
+            Packet(linkType: i.linkType, seconds: lastSeconds, nanoseconds: lastNanoseconds, wireLength: max(wire, captured),
+                   data: UnsafeRawBufferPointer(rebasing: raw[at..<(at + captured)]))
+        }
+    }
+
+    /// An Interface Description Block's body (already read): link type, snapshot length, and the
+    /// if_tsresol and if_tsoffset options.
+    private func interface(_ bodyLength: Int) -> Interface {
+        let linkType = Self.dlt(Int32(Self.u16(body, 0, bigEndian)))
+        let snap = Int(Self.u32(body, 4, bigEndian))
+        var units: UInt64 = 1_000_000
+        var offsetSeconds: Int64 = 0
+        var i = 8
+        while i + 4 <= bodyLength {
+            let code = Self.u16(body, i, bigEndian)
+            let length = Int(Self.u16(body, i + 2, bigEndian))
+            let value = i + 4
+            guard code != 0, value + length <= bodyLength else { break }
+            if code == 9 && length >= 1 {
+                // if_tsresol: 10^-v, or 2^-v with the top bit set.
+                let v = body[value]
+                if v & 0x80 != 0 {
+                    let e = Int(v & 0x7F)
+                    units = e < 64 ? 1 << UInt64(e) : 1_000_000
+                } else if v <= 19 {
+                    units = (0..<Int(v)).reduce(1) { r, _ in r * 10 }
+                }
+                if units == 0 { units = 1_000_000 }
+            } else if code == 14 && length >= 8 {
+                let high = UInt64(Self.u32(body, bigEndian ? value : value + 4, bigEndian))
+                let low = UInt64(Self.u32(body, bigEndian ? value + 4 : value, bigEndian))
+                offsetSeconds = Int64(bitPattern: high << 32 | low)
+            }
+            i = value + (length + 3) / 4 * 4
+        }
+        return Interface(linkType: linkType, snapshotLength: snap, unitsPerSecond: units, offsetSeconds: offsetSeconds)
+    }
+
+    /// A timestamp in the interface's units as seconds and nanoseconds.
+    static func time(_ units: UInt64, _ i: Interface) -> (Int64, Int32) {
+        let seconds = units / i.unitsPerSecond
+        let fraction = units % i.unitsPerSecond
+        let product = fraction.multipliedFullWidth(by: 1_000_000_000)
+        let nanoseconds = i.unitsPerSecond.dividingFullWidth(product).quotient
+        return (Int64(clamping: seconds) &+ i.offsetSeconds, Int32(nanoseconds))
+    }
+}
