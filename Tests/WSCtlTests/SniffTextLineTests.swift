@@ -8,8 +8,9 @@ import Testing
 /// preview the rule gives for the text that `--json` reports for the same message.
 @Suite("Sniff text lines", .timeLimit(.minutes(2)))
 struct SniffTextLineTests {
-    static func expectedPreview(_ text: String) -> String {
-        text.count > 80 ? String(text.prefix(80)) + "…" : text
+    /// The first 80 characters, and "…" when there were more or the text was cut at --max-payload.
+    static func expectedPreview(_ text: String, cut: Bool) -> String {
+        text.count > 80 ? String(text.prefix(80)) + "…" : cut ? text + "…" : text
     }
 
     /// The quoted string that ends a message line, unquoted.
@@ -43,18 +44,22 @@ struct SniffTextLineTests {
         try #require(status == 0, "make-bench-capture.py: \(stderr)")
         let json = try SniffOutput(result: try #require(jsonRun))
         let texts = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["text"].string }
+        let cut = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["payload_truncated"].bool == true }
         let lines = try #require(textRun).stdout.split(separator: "\n")
             .filter { $0.contains("→C text ") || $0.contains("→S text ") }
         try #require(texts.count == lines.count, "\(texts.count) text messages in --json, \(lines.count) text lines")
         var checked = 0, long = 0
-        for (text, line) in zip(texts, lines) {
+        var shortCut = 0
+        for ((text, line), wasCut) in zip(zip(texts, lines), cut) {
             guard let text else { continue }  // not shown as text (not valid UTF-8 as cut)
             let shown = Self.trailingQuoted(line)
-            #expect(shown == Self.expectedPreview(text), "line: \(line)")
+            #expect(shown == Self.expectedPreview(text, cut: wasCut), "line: \(line)")
+            if wasCut && text.count <= 80 { shortCut += 1 }
             checked += 1
             if text.count > 80 { long += 1 }
         }
         // The capture has both kinds, so both paths were taken.
         #expect(checked > 2000 && long > 400, "\(checked) previews checked, \(long) cut")
+        if extra.contains("--max-payload") { #expect(shortCut > 100, "\(shortCut) texts cut at --max-payload within 80 characters") }
     }
 }

@@ -548,6 +548,7 @@ struct SniffPrinter {
                 w.string("kind", "handshake")
                 w.int("connection", h.connection)
                 w.seconds("time", h.time)
+                w.seconds("time_relative", relative(h.time))
                 w.string("client", h.client)
                 w.string("server", h.server)
                 w.string("request", h.requestLine.isEmpty ? nil : h.requestLine)  // null: no request in the capture
@@ -573,6 +574,13 @@ struct SniffPrinter {
                 if let p = h.subprotocol { line += " subprotocol=\(safe(p))" }
                 if let e = h.extensions { line += " extensions=\(safe(e))" }
                 Output.line(line)
+                if mode == .verbose {
+                    // Every field: the request's too.
+                    var fields = ["host=\(h.host.map(safe) ?? "-")", "origin=\(h.origin.map(safe) ?? "-")", "key=\(h.key.map(safe) ?? "-")"]
+                    if !h.offeredSubprotocols.isEmpty { fields.append("offered subprotocols=\(safe(h.offeredSubprotocols.joined(separator: ", ")))") }
+                    if !h.offeredExtensions.isEmpty { fields.append("offered extensions=\(safe(h.offeredExtensions.joined(separator: ", ")))") }
+                    Output.line("    " + fields.joined(separator: " "))
+                }
                 if let e = h.requestError { Output.line("    " + style.red("request: \(safe(e))")) }
                 if let e = h.responseError { Output.line("    " + style.red("response: \(safe(e))")) }
             }
@@ -591,7 +599,7 @@ struct SniffPrinter {
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
                 if f.incomplete { line += style.yellow(" incomplete") }
                 if let close = f.close { line += " close " + closeText(close) }
-                else if let text = f.textString { line += " " + preview(text) }
+                else if let text = f.textString { line += " " + preview(text, cut: f.payloadTruncated) }
                 finishControlLine(line, f, timing)
             case .messages:
                 // Control frames are shown in message mode too: they are the connection's events.
@@ -624,7 +632,7 @@ struct SniffPrinter {
                     if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
                 }
                 if let l = timing.replyLatency { line += " reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms" }
-                if let text = m.textString { line += " " + preview(text) }
+                if let text = m.textString { line += " " + preview(text, cut: m.dataTruncated) }
                 else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
                 Output.line(line)
                 for v in m.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
@@ -714,7 +722,7 @@ struct SniffPrinter {
             if let text = m.text {
                 out.append(" \"")
                 out.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: text[0..<shown]))
-                if cut { out.append("…") }
+                if cut || m.dataTruncated { out.append("…") }
                 out.append("\"")
             } else if !m.data.isEmpty {
                 out.append(" ")
@@ -737,11 +745,13 @@ struct SniffPrinter {
         for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
     }
 
-    private func preview(_ text: String) -> String {
+    /// The first 80 characters of `text`, quoted, with "…" when there were more, or when the text
+    /// itself was cut (`cut`: at --max-payload).
+    private func preview(_ text: String, cut: Bool = false) -> String {
         // A string has no more characters than UTF-8 bytes: short ones need no counting, and long
         // ones are counted only as far as the 81st character.
         guard text.utf8.count > 80, let end = text.index(text.startIndex, offsetBy: 80, limitedBy: text.endIndex),
-              end != text.endIndex else { return TerminalText.quoted(text) }
+              end != text.endIndex else { return TerminalText.quoted(cut ? text + "…" : text) }
         return TerminalText.quoted(String(text[..<end]) + "…")
     }
 
@@ -801,7 +811,9 @@ struct SniffPrinter {
             let close = (s.closeCode.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0)
             Output.line("#\(s.connection)".padding(toLength: 12, withPad: " ", startingAt: 0) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
             let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            Output.line("            opcodes: \(ops)\(s.violations > 0 ? ", violations \(s.violations)" : "")\(s.gaps > 0 ? ", gaps \(s.gaps)" : "")")
+            let counts = (ops.isEmpty ? [] : ["opcodes: \(ops)"]) + (s.violations > 0 ? ["violations \(s.violations)"] : [])
+                + (s.gaps > 0 ? ["gaps \(s.gaps)"] : [])
+            if !counts.isEmpty { Output.line("            " + counts.joined(separator: ", ")) }
         }
         Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes"
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
