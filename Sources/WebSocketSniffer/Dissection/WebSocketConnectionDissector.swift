@@ -853,9 +853,11 @@ public final class WebSocketConnectionDissector {
         // Frames held while looking for where they start again after a gap.
         fromClient?.finishViews({ report($0, direction: .clientToServer, time: time, emit: emit) })
         fromServer?.finishViews({ report($0, direction: .serverToClient, time: time, emit: emit) })
-        forgetPings(.clientToServer)
-        forgetPings(.serverToClient)
-        forgetRequests()
+        // Everything pairing held goes back at once (not key by key: the maps are dropped whole).
+        configuration.messageMemory?.give(pairingCharged)
+        pairingCharged = 0
+        pings = [:]
+        requests = [:]
         emit(.closed(summary))
     }
 }
