@@ -211,7 +211,9 @@ public final class PerMessageDeflateDecompressor {
                     atBlockBoundary = stream.pointee.data_type & 128 != 0
                     // With Z_BLOCK zlib stops right after the final block's end (data_type: 64 for
                     // the last block, 128 for its end) and reports the stream's end only on the next call.
-                    if consumed > 0 && !isTrailer {
+                    // (Also when no input was read: the final block's end may lie in bits zlib
+                    // already holds, reached once a full output buffer has been grown.)
+                    if !isTrailer {
                         endedWithFinalBlock = result == Z_STREAM_END || stream.pointee.data_type & 192 == 192
                     }
                 }

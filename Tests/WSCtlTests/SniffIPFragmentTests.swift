@@ -116,6 +116,31 @@ struct SniffIPFragmentTests {
         #expect(written.records.count == records)
         #expect(written.records.map(\.data) == input.records.map(\.data))
     }
+
+    /// A fragmented UDP datagram among the connection's packets, let in by the filter: its
+    /// fragments are not saved with the next TCP packet (they were handed over with it).
+    @Test func fragmentsOfADatagramThatIsNotTCPAreNotSaved() throws {
+        let dir = try SniffTempDirectory()
+        let (path, _, _) = try Self.fragmentedCopy(of: "basic", in: dir)
+        var input = try PcapFile(path: path)
+        let payload = [UInt8](repeating: 0x55, count: 8 + 96)
+        var ip: [UInt8] = [0x45, 0, UInt8((20 + payload.count) >> 8), UInt8((20 + payload.count) & 0xFF), 0, 0, 0, 0, 64, 17, 0, 0,
+                           127, 0, 0, 1, 127, 0, 0, 1]
+        let sum = Self.checksum(ip[...])
+        ip[10] = UInt8(sum >> 8)
+        ip[11] = UInt8(sum & 0xFF)
+        let datagram = [UInt8](repeating: 0, count: 12) + [0x08, 0x00] + ip + payload
+        let pieces = try #require(Self.fragments(of: datagram, size: 48, id: 0x7777))
+        let at = input.records[10]
+        input.records.insert(contentsOf: pieces.map { PcapFile.Record(seconds: at.seconds, fraction: at.fraction, wireLength: UInt32($0.count), data: $0) },
+                             at: 11)
+        let mixed = dir.path("with-udp.pcap"), saved = dir.path("saved.pcap")
+        try input.write(to: mixed)
+        let w = try CLI.run(["sniff", "-r", mixed, "-f", "ip", "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        let written = try PcapFile(path: saved)
+        #expect(written.records.map(\.data) == (try PcapFile(path: path)).records.map(\.data))
+    }
 }
 
 /// permessage-deflate with context takeover after a lost packet: later compressed messages are

@@ -179,14 +179,28 @@ struct SniffUpgradeTests {
 
     /// The client sends its second request right behind the first, before the refusal (held with
     /// the bytes that wait for the response, then read again as HTTP).
-    @Test func retryPipelinedBehindTheRefusedRequest() throws {
+    /// And the server answers both at once: the refusal and the 101 in one segment (the retry
+    /// must be read before the 101, or the 101 is taken for one whose request was not captured).
+    @Test(arguments: [("no!", false), ("no!", true), ("", true)])
+    func retryPipelinedBehindTheRefusedRequest(_ body: String, _ oneSegment: Bool) throws {
         var c = SyntheticConnection(request: SyntheticConnection.request(), response: "")
         c.send(fromClient: true, Array(SyntheticConnection.request("Authorization: Basic d3M6d3M=\r\n").utf8))
-        c.send(fromClient: false, Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\nno!".utf8))
-        c.send(fromClient: false, Array(SyntheticConnection.response().utf8) + Self.world)
+        let refusal = Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        let granted = Array(SyntheticConnection.response().utf8) + Self.world
+        if oneSegment {
+            c.send(fromClient: false, refusal + granted)
+        } else {
+            c.send(fromClient: false, refusal)
+            c.send(fromClient: false, granted)
+        }
+        c.send(fromClient: true, Self.hello)
         let out = try Self.run(c)
-        #expect(out.kind("handshake").map { $0["status"].int } == [401, 101])
-        #expect(Self.texts(out) == ["world"])
+        let hs = out.kind("handshake")
+        #expect(hs.map { $0["status"].int } == [401, 101], "\(out.result.stdout)")
+        #expect(hs.last?["request"].string?.hasPrefix("GET /chat") == true && hs.last?["accept_matches"].bool == true, "\(hs)")
+        #expect(Self.texts(out) == ["world", "hello"])
+        #expect(out.events.allSatisfy { $0["errors"].array.isEmpty }, "\(out.result.stdout)")
+        #expect(out.kind("connection_closed").first?["reason"].string == "fin")
     }
 
     /// A refusal that closes the connection, or whose body runs to the close, or that answers a
@@ -321,5 +335,61 @@ struct SniffUpgradeTests {
         #expect(first <= last && (closed["duration"].double ?? -1) >= 0, "\(closed)")
         // The earliest time the dissector saw: the request's (the SYN-ACK before it carries no data).
         #expect(abs(first - 1_790_000_000.00004) < 1e-6, "\(closed)")
+    }
+
+    /// --port, the connection's opening captured, and the server's first segment lost: the bytes
+    /// after the gap are searched for frame starts (the rest of a long frame passed over), as on
+    /// a connection already open.
+    @Test func lossBeforeTheFirstBytesOnAPort() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 2, length: 2_000, [UInt8](repeating: 0x81, count: 2_000)))
+        let later = (0..<6).map { "msg\($0)" }
+        for text in later { c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: text.utf8.count, Array(text.utf8))) }
+        c.close()
+        var file = c.capture
+        file.records.remove(at: 3)  // after the SYN, SYN-ACK and ACK: the long frame's first segment
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--port", "8080"])
+        #expect(Self.texts(out) == later, "\(out.result.stdout)")
+        #expect(out.kind("resync").first?["offset"].int == 2_004, "\(out.result.stdout)")
+        #expect(out.events.allSatisfy { $0["errors"].array.isEmpty }, "\(out.result.stdout)")
+    }
+
+    /// --port, and the client opens with a TLS record (wss, or a probe, on the port): neither
+    /// HTTP nor a frame, left alone instead of dissected as frames full of violations.
+    @Test func tlsOnAPortIsLeftAlone() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        c.send(fromClient: true, [0x16, 0x03, 0x01, 0x00, 0x40] + [UInt8](repeating: 0xAB, count: 64))
+        c.send(fromClient: false, [0x16, 0x03, 0x03, 0x00, 0x20] + [UInt8](repeating: 0xCD, count: 32))
+        let out = try Self.run(c, ["--port", "8080"])
+        #expect(out.kind("frame").isEmpty && out.kind("connection_closed").isEmpty, "\(out.result.stdout)")
+    }
+
+    /// A retry whose response was not captured (the client's frames come long after it): the
+    /// frames are shown and the connection does not end as "upgrade refused".
+    @Test func retryWithoutItsResponseIsNotCalledRefused() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        c.send(fromClient: true, Array(SyntheticConnection.request("Authorization: Basic d3M6d3M=\r\n").utf8))
+        c.pause(seconds: 2)
+        c.send(fromClient: true, Self.hello)
+        let out = try Self.run(c)
+        #expect(Self.texts(out) == ["hello"])
+        #expect(out.kind("connection_closed").first?["reason"].string == "fin", "\(out.result.stdout)")
+    }
+
+    /// A gap in a plain HTTP connection (no upgrade asked): not shown, as nothing else of it is.
+    @Test func gapInAPlainConnectionIsNotShown() throws {
+        var c = SyntheticConnection(request: "GET / HTTP/1.1\r\nHost: h\r\n\r\n", response: "")
+        c.send(fromClient: false, Array("HTTP/1.1 200 OK\r\nContent-Length: 4000\r\n\r\n".utf8) + [UInt8](repeating: 0x61, count: 4_000))
+        c.close()
+        var file = c.capture
+        file.records.remove(at: 5)  // a segment of the response's body
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json"])
+        #expect(out.events.isEmpty, "\(out.result.stdout)")
     }
 }

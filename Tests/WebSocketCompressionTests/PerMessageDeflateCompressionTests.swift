@@ -101,6 +101,15 @@ struct PerMessageDeflateCompressionTests {
         pieces += try decompressor.inflate(deflateHex("c9 c9 07 00"))
         pieces += try decompressor.finishMessage()
         #expect(pieces == hello)
+        // 4,101 × "a" (zlib level 6, Z_FINISH): 21 bytes that inflate past the first output
+        // buffer, so the final block ends on a call that reads no input (its last bits are in
+        // zlib's bit buffer already).
+        let long = deflateHex("edc18100000000c320d6f94b1ce455010000001706")
+        #expect(try decompressor.inflateMessage(long) == Array(repeating: UInt8(ascii: "a"), count: 4_101))
+        var split = try decompressor.inflate(Array(long[..<11]))
+        split += try decompressor.inflate(Array(long[11...]))
+        split += try decompressor.finishMessage()
+        #expect(split == Array(repeating: UInt8(ascii: "a"), count: 4_101))
         // Bytes after the final block are a new stream, which must itself end on a block boundary.
         let cut = deflateViolation { _ = try decompressor.inflateMessage(deflateHex("f3 48 cd c9 c9 07 00 f2 48")) }
         #expect(cut?.rule == .invalidCompressedData)

@@ -95,6 +95,8 @@ public final class SniffSession {
     /// nil for packets that are not TCP.
     @discardableResult
     public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> PacketFlow? {
+        // Fragments of a datagram the last packet completed that was not TCP, if not taken.
+        earlierFragments = []
         packets += 1
         lastTime = packet.time
         var result: PacketFlow? = nil

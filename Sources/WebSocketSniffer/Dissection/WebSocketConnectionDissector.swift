@@ -256,6 +256,11 @@ public final class WebSocketConnectionDissector {
             if onWebSocketPort && exchanges == 0 && requestBuffer.isEmpty && pendingServerBytes.isEmpty && clientBody == nil
                 && !Self.mayStartHTTP(bytes, fromClient: isClient)
             {
+                // Neither HTTP nor a frame (TLS on the port, another protocol): left alone.
+                guard Self.mayStartFrame(bytes, fromClient: isClient) else {
+                    phase = .notWebSocket
+                    return
+                }
                 startWebSocket(deflate: .auto)
                 feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
                 return
@@ -312,10 +317,11 @@ public final class WebSocketConnectionDissector {
                     feedHeldClientBytes(emit: emit)
                     if !rest.isEmpty { rest.withUnsafeBytes { feed(.serverToClient, $0, time: time, emit: emit) } }
                 } else if phase == .awaitingRequest {
-                    // Refused, the connection kept open: the refusal's body, then perhaps the
-                    // client's next request (a retry with credentials).
-                    if !rest.isEmpty { rest.withUnsafeBytes { data(from: sender, $0, time: time, emit: emit) } }
+                    // Refused, the connection kept open: the client's next request (a retry with
+                    // credentials), if it came already, then the server's bytes after the refusal
+                    // (its body, and the next response, which the retry must be known for).
                     replayHeldClientBytes(emit: emit)
+                    if !rest.isEmpty { rest.withUnsafeBytes { data(from: sender, $0, time: time, emit: emit) } }
                 }
             }
         }
@@ -400,6 +406,15 @@ public final class WebSocketConnectionDissector {
         }
         let prefix = Array("HTTP/".utf8)
         return bytes.prefix(prefix.count).elementsEqual(prefix.prefix(min(bytes.count, prefix.count)))
+    }
+
+    /// Whether `bytes` may begin a frame: a defined opcode, no RSV2 or RSV3, FIN on a control
+    /// frame, and from a client the MASK bit. (A TLS record, 16 03 0x, is no frame.)
+    static func mayStartFrame(_ bytes: UnsafeRawBufferPointer, fromClient: Bool) -> Bool {
+        guard let first = bytes.first else { return true }
+        let opcode = first & 0x0F
+        guard first & 0x30 == 0, [0, 1, 2, 8, 9, 10].contains(opcode), opcode < 8 || first & 0x80 != 0 else { return false }
+        return bytes.count < 2 || (bytes[1] & 0x80 != 0) == fromClient
     }
 
     /// tchar (RFC 9110 §5.6.2), CR or LF.
@@ -674,7 +689,6 @@ public final class WebSocketConnectionDissector {
             if !awaitRetry(after: head) { phase = .notWebSocket }
             return
         }
-        summaryBase.reason = ""  // a retry after a refusal was granted
         startWebSocket(deflate: deflate, parameters: parameters)
     }
 
@@ -691,6 +705,7 @@ public final class WebSocketConnectionDissector {
         fromServer = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
         phase = .webSocket
         summaryBase.websocket = true
+        summaryBase.reason = ""  // a refusal before (a retry) no longer ends it
     }
 
     /// While a direction's dissector holds bytes after a gap (`isHunting`): where each delivery
@@ -822,7 +837,20 @@ public final class WebSocketConnectionDissector {
     public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
         counts.gaps += 1
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
-        emit(.gap(connection: id, direction: direction, missing: missing, time: time))
+        // On a --port whose connection's opening was captured, a loss before its first bytes:
+        // nothing says HTTP will come, so the connection is taken for WebSocket from here, the
+        // bytes after the gap searched for frame starts (a response head that still comes is
+        // passed over).
+        if phase == .awaitingRequest && onWebSocketPort && exchanges == 0 && requestBuffer.isEmpty && pendingServerBytes.isEmpty
+            && clientBody == nil && responsesDue.isEmpty && handshake == nil
+        {
+            startWebSocket(deflate: .auto)
+            lateResponsePossible = true
+        }
+        // Only on a connection sniff shows (WebSocket, or that asked for an upgrade).
+        if phase == .webSocket || handshake != nil {
+            emit(.gap(connection: id, direction: direction, missing: missing, time: time))
+        }
         // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {
             counts.bytes(d == .clientToServer, missing)
