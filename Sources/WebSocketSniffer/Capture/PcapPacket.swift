@@ -25,13 +25,15 @@ public struct PcapPacket {
         self.captureLength = data.count
         self.wireLength = wireLength
         self.data = data
+        time = Double(seconds) + Double((Int(nanoseconds) + 500) / 1000) / 1e6
     }
 
     /// Capture time in seconds since the Unix epoch, rounded to the microsecond (half up): the resolution
     /// sniff shows. A Double near 1.8e9 steps by about 0.24 µs, so nanoseconds kept in it would come out
     /// rounded twice (12.3 µs stored as 12.398, then shown as 13); rounded first, every time is within
     /// 0.12 µs of a whole microsecond and shows as it. Use `seconds` and `nanoseconds` for exact values.
-    public var time: Double { Double(seconds) + Double((Int(nanoseconds) + 500) / 1000) / 1e6 }
+    /// (Stored: it is read several times per packet.)
+    public let time: Double
 
     /// A copy of the captured bytes.
     public var bytes: [UInt8] { Array(data) }

@@ -79,7 +79,7 @@ public struct TCPReassembler {
         // A flow quiet for longer than the timeout is alive again with this packet: it must not be
         // the one the sweep forgets (its data would then be dropped as a connection picked up
         // mid-stream). (Removing other flows leaves this one's slot where it is.)
-        if let s = slot { table.touch(s, time: clock) }
+        if let s = slot, clock - table.slots[s].lastSeen > configuration.idleTimeout { table.touch(s, time: clock) }
         expireIdleFlows(now: clock, emit: emit)
 
         let flags = packet.flags
