@@ -37,9 +37,16 @@ extension WSCtlCommand {
                 not fit in it are shown cut at --max-payload, as without --full.
 
                 The upgrade may follow ordinary requests on a kept-alive connection: they and \
-                their responses are passed over. A capture of one direction only is still followed: from the request alone (the \
+                their responses are passed over, and so is a refusal that keeps the connection open \
+                (a 401), after which the client's next try is followed. A capture of one direction only is still followed: from the request alone (the \
                 response is reported missing once the client sends frames a second after it, or \
-                the connection ends), or from the 101 response alone.
+                the connection ends), or from the 101 response alone. With --port, a connection \
+                already open when the capture began is dissected from its first captured byte, \
+                looking for where frames start as after a gap.
+
+                -w saves every packet of the connections shown (refused upgrades too) and nothing \
+                else, in capture order: packets of connections still undecided are held, at most \
+                64 MiB, until their upgrade is seen or they close.
 
                 A damaged capture file gives a warning with the packet number and byte offset; sniff \
                 then looks for the next readable packet (a plausible record header followed by another) \
