@@ -21,14 +21,7 @@ public enum TerminalText {
     /// `s` in double quotes, escaped as a JSON string (RFC 8259 §7), and DEL and C1 escaped too
     /// (JSON lets them through raw; a terminal does not).
     public static func quoted(_ s: String) -> String {
-        let json = JSONLineWriter.quoted(s)
-        guard json.unicodeScalars.contains(where: { isControl($0.value) }) else { return json }
-        var out = ""
-        out.reserveCapacity(json.utf8.count + 16)
-        for scalar in json.unicodeScalars {
-            if isControl(scalar.value) { out += escape(scalar.value) } else { out.unicodeScalars.append(scalar) }
-        }
-        return out
+        safe(JSONLineWriter.quoted(s))
     }
 
     private static func escape(_ v: UInt32) -> String {
