@@ -377,17 +377,17 @@ struct PacketSaver {
         let nanoseconds: Int32
         let wireLength: Int
     }
-    /// Open flows by ID, and the latest flow on each pair of endpoints (for an ACK after the
-    /// close, which belongs to no flow any more).
+    /// Open flows by ID, and kept flows that closed, by their pair of endpoints (for an ACK after
+    /// the close, which belongs to no flow any more).
     private var open: [TCPFlowID: Flow] = [:]
-    private var latest: [SniffSession.ConnectionKey: Flow] = [:]
+    private var closedKept: [SniffSession.ConnectionKey: Flow] = [:]
     private var queue: [Held] = []
     private var head = 0
     private var heldBytes = 0
     /// Kept connections that lost packets to `maxHeldBytes` (up to `maxLossy` of them).
     private var lossy: [Flow] = []
     static let maxHeldBytes = 64 << 20
-    static let maxLatest = 100_000
+    static let maxClosedKept = 100_000
     static let maxLossy = 10_000
 
     /// Packets of kept connections let go because `maxHeldBytes` were held, and how many connections.
@@ -406,13 +406,14 @@ struct PacketSaver {
             if flow == nil {
                 let f = Flow(key: info.key)
                 open[id] = f
-                if latest.count >= Self.maxLatest { latest = latest.filter { $0.value.verdict == .undecided } }
-                latest[info.key] = f
+                // A new connection on these ports: packets outside any flow are no longer the
+                // last ACKs of the one before.
+                closedKept[info.key] = nil
                 flow = f
             }
             if info.verdict != .undecided { flow!.verdict = info.verdict }
         } else {
-            flow = latest[info.key]
+            flow = closedKept[info.key]
         }
         apply(closed)
         if let flow, flow.verdict != .drop {
@@ -433,7 +434,11 @@ struct PacketSaver {
         for c in closed {
             guard let f = open.removeValue(forKey: c.flow) else { continue }
             if f.verdict != .keep { f.verdict = c.keep ? .keep : .drop }
-            if f.verdict == .drop, latest[f.key] === f { latest[f.key] = nil }
+            if f.verdict == .keep {
+                // Bounded: past it, the last ACKs of long-closed connections are let go.
+                if closedKept.count >= Self.maxClosedKept { closedKept.removeAll() }
+                closedKept[f.key] = f
+            }
         }
     }
 
