@@ -22,9 +22,10 @@ enum CLI {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
     }()
 
-    static func run(_ args: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:]) throws -> CLIResult {
+    /// Runs wsctl (or `executable`, such as /bin/sh for a redirection) with `args`.
+    static func run(_ args: [String], stdin: [UInt8]? = nil, environment: [String: String] = [:], executable: URL = binary) throws -> CLIResult {
         let p = Process()
-        p.executableURL = binary
+        p.executableURL = executable
         p.arguments = args
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = "1"

@@ -166,8 +166,17 @@ struct SniffLinkTypeTests {
     /// section big-endian to check both byte orders. libpcap 1.10 refuses such files (and read
     /// the packets after the refused interface as the wrong one); every connection must give the
     /// messages its own capture gives, with the default filter and with one of the user's.
-    @Test(arguments: [false, true])
-    func pcapngWithInterfacesOfDifferentLinkTypes(_ bigEndian: Bool) throws {
+    ///
+    /// Variants: each interface in a section of its own (libpcap compares every interface with the
+    /// file's first, across sections), and a USB interface among them whose link type the
+    /// default filter cannot be compiled for (its packets are passed over, not the file refused).
+    enum MixedLayout: String, CaseIterable, CustomTestStringConvertible {
+        case oneSection, sectionEach, withUSB
+        var testDescription: String { rawValue }
+    }
+
+    @Test(arguments: [false, true], MixedLayout.allCases)
+    func pcapngWithInterfacesOfDifferentLinkTypes(_ bigEndian: Bool, _ layout: MixedLayout) throws {
         let parts: [(name: String, linkType: UInt16, rewrite: Rewrite?)] = [
             ("basic", 1, nil), ("any", 276, nil), ("any-sll1", 113, nil), ("ipv6", 101, .raw),
         ]
@@ -187,11 +196,21 @@ struct SniffLinkTypeTests {
             u32(length)
             out += saved[(start + 8)...]
         }
-        block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) }
+        func section() { block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) } }
+        // if_tsresol 6 (microseconds), as the classic files have.
+        func interface(_ linkType: UInt16) { block(1) { u16(linkType); u16(0); u32(262_144); u16(9); u16(1); out += [6, 0, 0, 0]; u16(0); u16(0) } }
+        func packet(_ interface: UInt32, _ time: UInt64, _ record: PcapFile.Record) {
+            block(6) {
+                u32(interface); u32(UInt32(time >> 32)); u32(UInt32(time & 0xFFFF_FFFF))
+                u32(UInt32(record.data.count)); u32(record.wireLength)
+                out += record.data
+            }
+        }
+        section()
+        if layout == .withUSB { interface(220) }  // USB_LINUX_MMAPPED: no IP in it, and `tcp` does not compile
         var packets: [(time: UInt64, interface: UInt32, record: PcapFile.Record)] = []
         for (i, part) in parts.enumerated() {
-            // if_tsresol 6 (microseconds), as the classic files have.
-            block(1) { u16(part.linkType); u16(0); u32(262_144); u16(9); u16(1); out += [6, 0, 0, 0]; u16(0); u16(0) }
+            if layout != .sectionEach { interface(part.linkType) }
             let file = try PcapFile(path: SniffFixtures.path(part.name))
             #expect(!file.isNanosecond)
             for r in file.records {
@@ -201,20 +220,25 @@ struct SniffLinkTypeTests {
                     r.data = rewrite.rewrite(r.data)
                     r.wireLength = UInt32(Int(r.wireLength) - old + r.data.count)
                 }
-                packets.append((file.time(r), UInt32(i), r))
+                packets.append((file.time(r), UInt32(i + (layout == .withUSB ? 1 : 0)), r))
             }
         }
-        for p in packets.sorted(by: { $0.time < $1.time }) {
-            block(6) {
-                u32(p.interface); u32(UInt32(p.time >> 32)); u32(UInt32(p.time & 0xFFFF_FFFF))
-                u32(UInt32(p.record.data.count)); u32(p.record.wireLength)
-                out += p.record.data
+        if layout == .sectionEach {
+            // Each capture in a section of its own, after the one before (as `cat a.pcapng b.pcapng` makes).
+            for (i, part) in parts.enumerated() {
+                if i > 0 { section() }
+                interface(part.linkType)
+                for p in packets where p.interface == UInt32(i) { packet(0, p.time, p.record) }
             }
+        } else {
+            if layout == .withUSB { packet(0, packets[0].time, PcapFile.Record(seconds: 0, fraction: 0, wireLength: 64, data: [UInt8](repeating: 0x5A, count: 64))) }
+            for p in packets.sorted(by: { $0.time < $1.time }) { packet(p.interface, p.time, p.record) }
         }
         let dir = try SniffTempDirectory()
         let path = dir.path("mixed.pcapng")
         try Data(out).write(to: URL(fileURLWithPath: path))
-        for filter in [[], ["-f", "tcp"]] {
+        // A user's filter must compile for every link type: not for USB's.
+        for filter in layout == .withUSB ? [[]] : [[], ["-f", "tcp"]] {
             let mixed = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"] + filter)
             #expect(mixed.result.status == 0, "stderr: \(mixed.result.stderr)")
             #expect(mixed.connectionIDs.count == parts.count, "\(mixed.result.stdout.prefix(2000))")
@@ -229,6 +253,10 @@ struct SniffLinkTypeTests {
                 #expect(mixed.controlRecords(connection: a) == alone.controlRecords(connection: b), "\(part.name)")
             }
         }
+        // Standard input redirected from the file is read the same way.
+        let shell = try CLI.run(["-c", "\"$0\" sniff -r - --json --full < \"$1\"", CLI.binary.path, path], executable: URL(fileURLWithPath: "/bin/sh"))
+        let direct = try CLI.run(["sniff", "-r", path, "--json", "--full"])
+        #expect(shell.status == 0 && shell.stdout == direct.stdout, "\(shell.stderr)")
         // -w cannot put these packets in one pcap file: it says so rather than write a wrong one.
         let w = try CLI.run(["sniff", "-r", path, "-w", dir.path("out.pcap")])
         #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")

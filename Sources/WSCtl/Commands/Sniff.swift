@@ -142,7 +142,7 @@ extension WSCtlCommand {
                     // VLAN-tagged frames; `vlan` exists only on link types that can carry tags, so
                     // it is left out where it is refused.
                     let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60)))"
-                    try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))", fallback: tcp)
+                    try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))", fallback: tcp, passOver: true)
                 }
             } catch {
                 Output.error("\(error)")

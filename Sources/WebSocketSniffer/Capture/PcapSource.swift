@@ -76,7 +76,9 @@ public final class PcapSource {
     private var filters: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
     /// The capture's interfaces have different link types (a pcapng file): one pcap file (-w)
     /// cannot hold its packets.
-    public var mixesLinkTypes: Bool { pcapng != nil }
+    public var mixesLinkTypes: Bool { (pcapng?.linkTypes.count ?? 1) > 1 }
+    /// For `pcapng`: link types the filter does not compile for, whose packets are passed over.
+    private var passedOver: Set<Int32> = []
     /// Every link type of the capture's interfaces.
     public var linkTypes: [Int32] { pcapng?.linkTypes ?? [linkType] }
     /// The largest number of bytes captured per packet.
@@ -114,8 +116,15 @@ public final class PcapSource {
                 if file == nil && descriptor >= 0 { close(descriptor) }
             }
             guard let file else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
-            pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
-            if pointer == nil { fclose(file) }
+            if spool == nil, let reader = PcapngReader(path: "/proc/self/fd/\(descriptor)") {
+                // A regular file on standard input that libpcap refuses (see PcapngReader).
+                fclose(file)
+                pcapng = reader
+                pointer = pcap_open_dead_with_tstamp_precision(reader.linkTypes[0], 262_144, precision)
+            } else {
+                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+                if pointer == nil { fclose(file) }
+            }
         } else if let named = Self.openNamedPipe(path) {
             // A FIFO or device by name (`-r /dev/stdin`, `-r <(zcat capture.pcap.gz)`): as standard input.
             spool = named
@@ -273,26 +282,37 @@ public final class PcapSource {
     ///
     /// With a `fallback`, a link type the expression does not compile for (`vlan` on raw IP) gets
     /// the fallback instead: in a pcapng file whose interfaces differ, decided for each link type.
-    public func setFilter(_ expression: String, fallback: String?) throws {
+    /// With `passOver`, in such a file, the packets of a link type neither compiles for (USB,
+    /// NFLOG: nothing sniff decodes) are passed over rather than the file refused.
+    public func setFilter(_ expression: String, fallback: String?, passOver: Bool = false) throws {
         if let pcapng {
             // One program per link type, each compiled for it (a dead handle of that type).
             var compiled: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
+            var skipped: Set<Int32> = []
             for type in pcapng.linkTypes {
                 let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
                 program.initialize(to: bpf_program())
                 let dead = PcapHandle(pcap_open_dead(type, 262_144))
                 var ok = pcap_compile(dead.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0
-                let error = dead.lastError
-                if !ok, let fallback { ok = pcap_compile(dead.pointer, program, fallback, 1, PCAP_NETMASK_UNKNOWN) == 0 }
+                var error = dead.lastError
+                if !ok, let fallback {
+                    ok = pcap_compile(dead.pointer, program, fallback, 1, PCAP_NETMASK_UNKNOWN) == 0
+                    if !ok { error = dead.lastError }
+                }
                 guard ok else {
                     program.deallocate()
+                    if passOver {
+                        skipped.insert(type)
+                        continue
+                    }
                     for p in compiled.values { pcap_freecode(p); p.deallocate() }
-                    throw PcapError(kind: .filter, message: "filter \"\(expression)\" (link type \(Self.name(of: type))): \(error)")
+                    throw PcapError(kind: .filter, message: "filter \"\(fallback ?? expression)\" (link type \(Self.name(of: type))): \(error)")
                 }
                 compiled[type] = program
             }
             for p in filters.values { pcap_freecode(p); p.deallocate() }
             filters = compiled
+            passedOver = skipped
             return
         }
         do { try setFilter(expression) } catch where fallback != nil { try setFilter(fallback!) }
@@ -419,6 +439,7 @@ public final class PcapSource {
             }
             guard let packet else { break }
             packetsRead += 1
+            if passedOver.contains(packet.linkType) { continue }
             if let program = filters[packet.linkType] {
                 var header = pcap_pkthdr()
                 header.caplen = bpf_u_int32(packet.data.count)

@@ -53,8 +53,8 @@ final class PcapngReader {
     /// Every link type the file's interfaces have, in the order first seen.
     let linkTypes: [Int32]
 
-    /// Opens `path` if it is a pcapng file some section of which has interfaces of two or more
-    /// link types; nil otherwise (libpcap reads it), or if it cannot be read at all.
+    /// Opens `path` if it is a pcapng file libpcap refuses (see `mixedLinkTypes`); nil otherwise
+    /// (libpcap reads it), or if it cannot be read at all.
     init?(path: String) {
         guard let types = Self.mixedLinkTypes(path), let f = fopen(path, "rb") else { return nil }
         file = f
@@ -68,44 +68,65 @@ final class PcapngReader {
         fileBuffer.deallocate()
     }
 
-    /// The link types of the file's interfaces when it is a pcapng file with a section whose
-    /// interfaces differ in link type; nil for anything else. Reads only block headers and
-    /// Interface Description Blocks, seeking past the rest.
+    /// The link types of the file's interfaces when it is a pcapng file that libpcap 1.10 refuses
+    /// and this reader reads: an interface whose link type or snapshot length differs from the
+    /// file's first interface's (in any section: libpcap compares every one with the first), or a
+    /// section in the other byte order than the first. Nil for anything else. Reads only block
+    /// headers, through a 1 MiB window (a block that does not fit is seeked past): about one read
+    /// per MiB of small packets.
     static func mixedLinkTypes(_ path: String) -> [Int32]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
+        let windowSize = 1 << 20
+        var window = [UInt8](repeating: 0, count: windowSize)
+        var windowStart: Int64 = 0
+        var windowCount = 0
+        /// The 16 bytes at `at` (fewer at the end of the file).
+        func header(at: Int64) -> ArraySlice<UInt8> {
+            if at < windowStart || at + 16 > windowStart + Int64(windowCount) {
+                guard fseeko(f, off_t(at), SEEK_SET) == 0 else { return [] }
+                windowStart = at
+                windowCount = fread(&window, 1, windowSize, f)
+            }
+            let i = Int(at - windowStart)
+            return window[i..<min(i + 16, windowCount)]
+        }
+        var firstBigEndian: Bool? = nil
         var bigEndian = false
+        var first: (linkType: Int32, snapshot: UInt32)? = nil
         var all: [Int32] = []
-        var section: Set<Int32> = []
-        var mixed = false
+        var refused = false
         var at: Int64 = 0
-        var head = [UInt8](repeating: 0, count: 20)
         while true {
-            guard fseeko(f, off_t(at), SEEK_SET) == 0, fread(&head, 1, 12, f) == 12 else { break }
-            let type = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
+            let h = Array(header(at: at))
+            guard h.count >= 12 else { break }
+            let type = UInt32(h[0]) | UInt32(h[1]) << 8 | UInt32(h[2]) << 16 | UInt32(h[3]) << 24
             if type == 0x0A0D_0D0A {
-                if head[8] == 0x1A && head[9] == 0x2B && head[10] == 0x3C && head[11] == 0x4D {
+                if h[8] == 0x1A && h[9] == 0x2B && h[10] == 0x3C && h[11] == 0x4D {
                     bigEndian = true
-                } else if head[8] == 0x4D && head[9] == 0x3C && head[10] == 0x2B && head[11] == 0x1A {
+                } else if h[8] == 0x4D && h[9] == 0x3C && h[10] == 0x2B && h[11] == 0x1A {
                     bigEndian = false
                 } else {
-                    return nil
+                    if at == 0 { return nil }
+                    break  // damage: the reading will say so
                 }
-                section = []
+                if let b = firstBigEndian, b != bigEndian { refused = true }
+                if firstBigEndian == nil { firstBigEndian = bigEndian }
             } else if at == 0 {
                 return nil  // not pcapng
             }
-            let length = Int(Self.u32(head, 4, bigEndian))
+            let length = Int(Self.u32(h, 4, bigEndian))
             guard length >= 12, length % 4 == 0, length <= maxBlockLength else { break }
-            if (bigEndian ? type.byteSwapped : type) == 1 {
-                let linkType = dlt(Int32(Self.u16(head, 8, bigEndian)))
-                if !section.isEmpty && !section.contains(linkType) { mixed = true }
-                section.insert(linkType)
+            if (bigEndian ? type.byteSwapped : type) == 1 && h.count >= 16 {
+                let linkType = dlt(Int32(Self.u16(h, 8, bigEndian)))
+                let snapshot = Self.u32(h, 12, bigEndian)
+                if let first, first.linkType != linkType || first.snapshot != snapshot { refused = true }
+                if first == nil { first = (linkType, snapshot) }
                 if !all.contains(linkType) { all.append(linkType) }
             }
             at += Int64(length)
         }
-        return mixed ? all : nil
+        return refused && !all.isEmpty ? all : nil
     }
 
     /// The DLT_ value libpcap (and `PacketDecoder`) use for a file's LINKTYPE_ value: the same
@@ -165,7 +186,10 @@ final class PcapngReader {
             case 1:
                 guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start) }
                 guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start) }
-                interfaces.append(interface(bodyLength))
+                switch interface(bodyLength) {
+                case .success(let i): interfaces.append(i)
+                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start)
+                }
             case 6, 2:
                 // Enhanced Packet Block: interface (32 bits), timestamp (64), captured and original
                 // lengths; the obsolete Packet Block: interface and drops (16 each), the same after.
@@ -186,9 +210,12 @@ final class PcapngReader {
                 guard bodyLength >= 4, let first = interfaces.first else {
                     throw Failure(message: "simple packet block without an interface or too short", offset: start)
                 }
+                // Its captured length is the original's, or the interface's snapshot length if smaller.
                 let wire = Int(Self.u32(body, 0, bigEndian))
-                var captured = min(wire, bodyLength - 4)
-                if first.snapshotLength > 0 { captured = min(captured, first.snapshotLength) }
+                let captured = first.snapshotLength > 0 ? min(wire, first.snapshotLength) : wire
+                guard captured <= bodyLength - 4 else {
+                    throw Failure(message: "simple packet block holds \(bodyLength - 4) bytes, not the \(captured) it implies", offset: start)
+                }
                 return packet(first, captured: captured, wire: wire, at: 4)
             default:
                 continue
@@ -205,27 +232,32 @@ final class PcapngReader {
 
     /// An Interface Description Block's body (already read): link type, snapshot length, and the
     /// if_tsresol and if_tsoffset options.
-    private func interface(_ bodyLength: Int) -> Interface {
+    private func interface(_ bodyLength: Int) -> Result<Interface, InterfaceError> {
         let linkType = Self.dlt(Int32(Self.u16(body, 0, bigEndian)))
         let snap = Int(Self.u32(body, 4, bigEndian))
         var units: UInt64 = 1_000_000
+        var resolutionSeen = false
         var offsetSeconds: Int64 = 0
         var i = 8
         while i + 4 <= bodyLength {
             let code = Self.u16(body, i, bigEndian)
             let length = Int(Self.u16(body, i + 2, bigEndian))
             let value = i + 4
-            guard code != 0, value + length <= bodyLength else { break }
-            if code == 9 && length >= 1 {
-                // if_tsresol: 10^-v, or 2^-v with the top bit set.
+            if code == 0 { break }  // opt_endofopt
+            guard value + length <= bodyLength else { return .failure(InterfaceError("option \(code) runs past the block's end")) }
+            if code == 9 && length >= 1 && !resolutionSeen {
+                // if_tsresol (the first one): 10^-v, or 2^-v with the top bit set; finer than 10^-19
+                // or 2^-63 does not fit 64 bits.
+                resolutionSeen = true
                 let v = body[value]
                 if v & 0x80 != 0 {
                     let e = Int(v & 0x7F)
-                    units = e < 64 ? 1 << UInt64(e) : 1_000_000
-                } else if v <= 19 {
+                    guard e < 64 else { return .failure(InterfaceError("timestamp resolution 2^-\(e) is finer than 64 bits hold")) }
+                    units = 1 << UInt64(e)
+                } else {
+                    guard v <= 19 else { return .failure(InterfaceError("timestamp resolution 10^-\(v) is finer than 64 bits hold")) }
                     units = (0..<Int(v)).reduce(1) { r, _ in r * 10 }
                 }
-                if units == 0 { units = 1_000_000 }
             } else if code == 14 && length >= 8 {
                 let high = UInt64(Self.u32(body, bigEndian ? value : value + 4, bigEndian))
                 let low = UInt64(Self.u32(body, bigEndian ? value + 4 : value, bigEndian))
@@ -233,7 +265,12 @@ final class PcapngReader {
             }
             i = value + (length + 3) / 4 * 4
         }
-        return Interface(linkType: linkType, snapshotLength: snap, unitsPerSecond: units, offsetSeconds: offsetSeconds)
+        return .success(Interface(linkType: linkType, snapshotLength: snap, unitsPerSecond: units, offsetSeconds: offsetSeconds))
+    }
+
+    struct InterfaceError: Error {
+        let why: String
+        init(_ why: String) { self.why = why }
     }
 
     /// A timestamp in the interface's units as seconds and nanoseconds.
