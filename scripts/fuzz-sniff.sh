@@ -6,6 +6,9 @@
 #
 #   scripts/fuzz-sniff.sh [--runs N] [--seed S] [--binary PATH] [--timeout SECONDS] [--keep DIR]
 #
+# Inputs: the fixture captures, and in one run of five a pcapng file of three of them as interfaces
+# of different link types (a Linux cooked capture among Ethernet ones), which sniff reads without
+# libpcap (PcapngReader).
 # Damage (on top of what the tests' fixed seeds do, SniffRobustnessTests): bits flipped, noise,
 # zeros, bytes cut from the end, a stretch repeated or dropped, frames inside TCP payloads with a
 # length, opcode or flag byte changed, all of it anywhere after the 24-byte file header, so record
@@ -29,7 +32,7 @@ while [ $# -gt 0 ]; do
         --binary) binary=$2; shift 2 ;;
         --timeout) limit=$2; shift 2 ;;
         --keep) keep=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "fuzz-sniff: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -47,10 +50,38 @@ failures=0 statuses=""
 for ((i = 0; i < runs; i++)); do
     # The damaged capture and the options, from (seed, i): a failure can be made again.
     options=$(python3 - "$seed" "$i" "$work/case.pcap" Fixtures/captures/*.pcap <<'EOF'
-import random, sys
+import random, struct, sys
 seed, i, out, fixtures = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 r = random.Random(seed * 1_000_003 + i)
-d = bytearray(open(r.choice(fixtures), "rb").read())
+
+def pcapng_of(paths, big):
+    """The fixtures as one pcapng file, one interface each (their own link types), packets merged by time."""
+    e = ">" if big else "<"
+    def block(kind, body):
+        body += bytes(-len(body) % 4)
+        return struct.pack(e + "II", kind, len(body) + 12) + body + struct.pack(e + "I", len(body) + 12)
+    data = block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    packets = []
+    for n, path in enumerate(paths):
+        b = open(path, "rb").read()
+        # if_tsresol 6: the fixtures' microseconds.
+        data += block(1, struct.pack(e + "HHIHH", struct.unpack("<I", b[20:24])[0], 0, 262144, 9, 1) + bytes([6, 0, 0, 0]) + bytes(4))
+        o = 24
+        while o + 16 <= len(b):
+            sec, usec, cap, wire = struct.unpack("<IIII", b[o:o + 16])
+            packets.append((sec * 1_000_000 + usec, n, wire, b[o + 16:o + 16 + cap]))
+            o += 16 + cap
+    for t, n, wire, p in sorted(packets, key=lambda x: x[0]):
+        data += block(6, struct.pack(e + "IIIII", n, t >> 32, t & 0xFFFFFFFF, len(p), wire) + p)
+    return data
+
+if r.random() < 0.2:
+    # pcapng with interfaces of different link types (read without libpcap): a cooked capture
+    # among Ethernet ones.
+    cooked = [f for f in fixtures if "/any" in f]
+    d = bytearray(pcapng_of([r.choice(cooked)] + r.sample(fixtures, 2), r.random() < 0.5))
+else:
+    d = bytearray(open(r.choice(fixtures), "rb").read())
 for _ in range(r.randint(1, 3)):
     n = len(d)
     if n <= 25:
