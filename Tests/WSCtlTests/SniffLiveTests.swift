@@ -77,6 +77,26 @@ struct SniffLiveTests {
         }
     }
 
+    /// Steady traffic (a message and its echo every 0.1 s, so the capture never goes quiet for its
+    /// 250 ms read timeout) is shown as it comes: a line while the client still sends, not when
+    /// the connection ends. (The lines used to wait in the output buffer until it filled.)
+    @Test func steadyTrafficIsShownAsItComes() throws {
+        try withServer { server in
+            let sniff = try SniffLive.start(["-f", "tcp port \(server.port)"])
+            defer { if sniff.isRunning { sniff.stop(timeout: 3) } }
+            let client = try Interop.start(Interop.python, ["-c", SniffLive.steadyScript, server.url(path: "/steady")])
+            // The client sends for 6 s: the first line must come well before that.
+            let shown = ChildProcess.wait(timeout: 4) { sniff.stdout.contains("C→S text") }
+            let stillSending = client.isRunning
+            let report = try Interop.finish(client, "steady client", timeout: 30)
+            #expect(report["sent"].int == 60)
+            #expect(shown && stillSending, "no line within 4 s of steady traffic (client still sending: \(stillSending)); stdout: \(sniff.stdout.prefix(500))")
+            sniff.send(signal: SIGINT)
+            #expect(sniff.waitForExit(timeout: 10) == 0)
+            #expect(sniff.stdout.components(separatedBy: "C→S text").count - 1 == 60, "\(sniff.stdout.suffix(500))")
+        }
+    }
+
     /// `--duration 1s` ends a live capture after about a second even when no packet matches the filter.
     @Test func durationEndsAnIdleCapture() throws {
         let sniff = try SniffLive.start(["-f", "tcp port 9 and host 127.0.0.9", "--duration", "1s", "--json", "--stats"])
@@ -156,6 +176,22 @@ enum SniffLive {
     static let expectedMessages: [(opcode: String, bytes: [UInt8])] =
         (0..<5).map { i in ("text", Array("live message \(i) \(String(repeating: "wörld ", count: i * 8))".utf8)) }
         + [("binary", (0..<1024).map { UInt8($0 % 256) })]
+
+    /// One connection to argv[1]: 60 texts, each echoed, 0.1 s apart.
+    static let steadyScript = """
+        import asyncio, json, sys
+        from websockets.asyncio.client import connect
+
+        async def main(url):
+            async with connect(url, compression=None, open_timeout=5, close_timeout=3, ping_interval=None, proxy=None) as ws:
+                for i in range(60):
+                    await ws.send("steady %d" % i)
+                    await asyncio.wait_for(ws.recv(), 5)
+                    await asyncio.sleep(0.1)
+            print(json.dumps({"sent": 60}))
+
+        asyncio.run(main(sys.argv[1]))
+        """
 
     /// Two connections to argv[1] (+ "-plain" / "-deflate"), without and with permessage-deflate: five
     /// texts and a binary echoed, a ping, close 1000 "live done".

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WebSocketSniffer
 
 /// `wsctl sniff -w FILE`: the packets of the WebSocket connections seen, saved as pcap, on a capture
 /// that mixes a WebSocket connection with plain HTTP ones (basic.pcap and refused.pcap merged by
@@ -151,5 +152,31 @@ struct SniffWriteTests {
         let file = try PcapFile(path: saved)
         #expect(file.records.map(\.data) == c.capture.records.map(\.data), "\(file.records.count) of \(c.capture.records.count) packets saved")
         #expect(try CLI.run(["sniff", "-r", saved, "--json"]).stdout == r.stdout)
+    }
+}
+
+/// --stats totals count every connection, also past the 10,000 whose lines are kept (the totals
+/// used to be summed over the kept lines only), and no lines are kept without --stats.
+@Suite("Sniff stats totals")
+struct SniffStatsTotalsTests {
+    @Test func totalsCountConnectionsWhoseLinesWereLetGo() throws {
+        var parts: [(PcapFile, Int64)] = []
+        for n in 0..<5 {
+            var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response(), clientPort: 41_000 + n)
+            c.send(fromClient: true, SniffUpgradeTests.hello)
+            c.close()
+            parts.append((c.capture, Int64(n) * 1_000_000))
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("five.pcap")
+        try SniffWriteTests.merged(parts).write(to: path)
+        for keep in [2, 0] {
+            let session = SniffSession(configuration: SniffConfiguration(maxSummaries: keep))
+            let source = try PcapSource(offlinePath: path)
+            while let packet = try source.next() { session.process(packet, linkType: source.packetLinkType) { _ in } }
+            session.finish { _ in }
+            #expect(session.totals.connections == 5 && session.totals.messages == 5 && session.totals.bytes == 5 * 11, "\(session.totals)")
+            #expect(session.summaries.map(\.connection) == (keep == 2 ? [4, 5] : []))
+        }
     }
 }

@@ -122,7 +122,8 @@ extension WSCtlCommand {
                 d.messageMemory = DissectionMemoryBudget(limit: memory)
                 if full { d.maxPayloadShownWithoutRoom = maxPayload }
             } catch { throw ValidationError("\(error)") }
-            return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), keepsFragmentPackets: write != nil)
+            return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), maxSummaries: stats ? 10_000 : 0,
+                                      keepsFragmentPackets: write != nil)
         }
 
         func run() throws {
@@ -215,6 +216,7 @@ extension WSCtlCommand {
             // after a gap are let out now and then (a file keeps to the connection's end, so that
             // its output does not depend on how it is read).
             var lastSettle = 0.0
+            var lastFlush = DispatchTime.now().uptimeNanoseconds
             func settleQuietHunts(now: Double) {
                 lastSettle = now
                 session.settleQuietHunts(now: now) { printer.print($0) }
@@ -272,6 +274,7 @@ extension WSCtlCommand {
                         if let limit, source.isLive, Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9 >= limit { break loop }
                         if source.isLive { settleQuietHunts(now: Date().timeIntervalSince1970) }
                         Output.flush()
+                        lastFlush = DispatchTime.now().uptimeNanoseconds
                         continue
                     case .packet(let packet):
                         if firstTime == nil {
@@ -305,6 +308,16 @@ extension WSCtlCommand {
                         if let count, session.packets >= count { break loop }
                         // Traffic on other connections may leave no quiet moment for the timeout.
                         if source.isLive, packet.time - lastSettle >= 0.25 { settleQuietHunts(now: packet.time) }
+                        if source.isLive {
+                            // Nor for the timeout's flush: steady traffic would keep the lines in the
+                            // buffer until it filled (seconds at 10 messages a second). At most a
+                            // fifth of a second behind, by the wall clock.
+                            let now = DispatchTime.now().uptimeNanoseconds
+                            if now &- lastFlush >= 200_000_000 {
+                                Output.flush()
+                                lastFlush = now
+                            }
+                        }
                     }
                 }
                 if let pipeline {
@@ -323,7 +336,8 @@ extension WSCtlCommand {
             try? writer?.flush()
             let memory = session.configuration.dissector.messageMemory
             if stats {
-                printer.printStats(session.summaries, packets: session.packets, skipped: session.skipped, live: source.stats, memory: memory)
+                printer.printStats(session.summaries, totals: session.totals, packets: session.packets, skipped: session.skipped,
+                                   live: source.stats, memory: memory)
             }
             Output.flush()
             if let memory, memory.messagesNotHeldWhole > 0 {
@@ -792,20 +806,21 @@ struct SniffPrinter {
         return w.finish()
     }
 
-    func printStats(_ summaries: [ConnectionSummary], packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
+    /// The connections' lines (the last 10,000: `summaries`) and the totals over all of them.
+    func printStats(_ summaries: [ConnectionSummary], totals: SniffTotals, packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
                     memory: DissectionMemoryBudget? = nil) {
         let notHeldWhole = memory?.messagesNotHeldWhole ?? 0
         let notInflated = memory?.messagesNotInflated ?? 0
         let framesNotHeldWhole = memory?.framesNotHeldWhole ?? 0
-        let messages = summaries.reduce(0) { $0 + $1.messages.values.reduce(0, +) }
-        let bytes = summaries.reduce(0) { $0 + $1.bytes.values.reduce(0, +) }
+        let messages = totals.messages
+        let bytes = totals.bytes
         if mode == .json {
             for s in summaries { Output.line(Self.summaryJSON(s, kind: "connection_stats")) }
             var w = JSONLineWriter()
             w.string("kind", "stats")
             w.int("packets", packets)
             w.int("packets_skipped", skipped.values.reduce(0, +))
-            w.int("connections", summaries.count)
+            w.int("connections", totals.connections)
             w.int("messages", messages)
             w.int("bytes", bytes)
             w.int("messages_not_held_whole", notHeldWhole)
@@ -816,6 +831,9 @@ struct SniffPrinter {
             return
         }
         Output.line(style.bold("connection  client → server                              msgs C→S/S→C   bytes C→S/S→C     close  duration"))
+        if totals.connections > summaries.count {
+            Output.line(style.dim("(the \(totals.connections - summaries.count) connections before these are counted in the total, not listed)"))
+        }
         for s in summaries {
             let pair = "\(s.client) → \(s.server)".padding(toLength: 44, withPad: " ", startingAt: 0)
             let msgs = "\(s.messages[.clientToServer] ?? 0)/\(s.messages[.serverToClient] ?? 0)".padding(toLength: 15, withPad: " ", startingAt: 0)
@@ -827,7 +845,7 @@ struct SniffPrinter {
                 + (s.gaps > 0 ? ["gaps \(s.gaps)"] : [])
             if !counts.isEmpty { Output.line("            " + counts.joined(separator: ", ")) }
         }
-        Output.line("total: \(packets) packets, \(summaries.count) WebSocket connections, \(messages) messages, \(bytes) bytes"
+        Output.line("total: \(packets) packets, \(totals.connections) WebSocket connections, \(messages) messages, \(bytes) bytes"
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
                     + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : "")
                     + (framesNotHeldWhole > 0 ? ", \(framesNotHeldWhole) frames shown cut (--max-message-memory)" : ""))

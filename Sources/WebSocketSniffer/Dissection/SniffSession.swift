@@ -8,7 +8,8 @@ public struct SniffConfiguration: Sendable {
     /// Ports that speak WebSocket even when no handshake was seen (connections already open when
     /// the capture began).
     public var webSocketPorts: Set<Int>
-    /// Closed-connection summaries kept for --stats (the oldest are dropped past this).
+    /// Closed-connection summaries kept for --stats (the oldest are dropped past this; 0 keeps
+    /// none, when no stats will be printed).
     public var maxSummaries: Int
     /// For -w, which saves every packet of a connection it keeps: keep the packets of IP
     /// fragments until their datagram is whole, and hand them over with it
@@ -25,6 +26,13 @@ public struct SniffConfiguration: Sendable {
     }
 }
 
+/// Counts over a session's closed connections (every one, not only those whose summaries are kept).
+public struct SniffTotals: Sendable {
+    public var connections = 0
+    public var messages = 0
+    public var bytes = 0
+}
+
 /// Packets in, WebSocket events out: link/IP/TCP decoding, per-flow reassembly, upgrade detection
 /// and dissection, with connections numbered in the order they appear.
 public final class SniffSession {
@@ -37,7 +45,11 @@ public final class SniffSession {
     private var nextConnection = 0
     public private(set) var packets = 0
     public private(set) var skipped: [PacketSkipReason: Int] = [:]
-    public private(set) var summaries: [ConnectionSummary] = []
+    /// The last `maxSummaries` closed connections' summaries, oldest first.
+    public var summaries: [ConnectionSummary] { Array(keptSummaries.suffix(configuration.maxSummaries)) }
+    private var keptSummaries: [ConnectionSummary] = []
+    /// Counts over every closed connection shown, including those whose summaries were let go.
+    public private(set) var totals = SniffTotals()
     public private(set) var lastTime: Double = 0
 
     private struct Connection {
@@ -235,8 +247,14 @@ public final class SniffSession {
             // An upgrade request was seen (answered, refused, or not answered in the capture).
             guard c.isWebSocket || c.sawUpgradeRequest else { return }
             c.close(reason: reason.description, time: time, emit: emit)
-            summaries.append(c.summary)
-            if summaries.count > configuration.maxSummaries { summaries.removeFirst(summaries.count - configuration.maxSummaries) }
+            let summary = c.summary
+            totals.connections += 1
+            totals.messages += summary.messages.values.reduce(0, +)
+            totals.bytes += summary.bytes.values.reduce(0, +)
+            guard configuration.maxSummaries > 0 else { return }
+            keptSummaries.append(summary)
+            // Trimmed now and then, not on every close (each trim moves the whole array).
+            if keptSummaries.count >= 2 * configuration.maxSummaries { keptSummaries.removeFirst(keptSummaries.count - configuration.maxSummaries) }
         }
     }
 }
