@@ -163,10 +163,12 @@ extension WSCtlCommand {
                 }
             }
             // SIGINT/SIGTERM end a live capture cleanly: the loop is broken and stats printed.
+            // SIGHUP too: a closed terminal or ssh session ends it the same way, -w file complete.
             signal(SIGINT, SIG_IGN)
             signal(SIGTERM, SIG_IGN)
+            signal(SIGHUP, SIG_IGN)
             let breaker = source.loopBreaker
-            let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            let signals = [SIGINT, SIGTERM, SIGHUP].map { sig -> any DispatchSourceSignal in
                 let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
                 s.setEventHandler { breaker.breakLoop() }
                 s.resume()
