@@ -266,6 +266,8 @@ struct ReassemblyTests {
         for _ in 0..<5 {
             seq &+= 1 << 30
             h.send(s, c, seq: 901, ack: seq)
+            // The acknowledged bytes are given up after three more packets of the flow without them.
+            for _ in 0..<3 { h.send(s, c, seq: 901, ack: seq) }
         }
         h.send(c, s, seq: seq, chunk)
         guard case .data(_, _, _, let offset, _) = h.events.last else {
@@ -285,17 +287,90 @@ struct ReassemblyTests {
         h.send(c, s, seq: 121, ack: 901, Array(data[20..<30]))  // 111..<121 lost by the capture
         #expect(h.gaps.isEmpty, "a hole alone is not yet a loss")
         h.send(s, c, seq: 901, ack: 131)
+        // The capture may still show the bytes just after their ACK: three more packets of the flow
+        // without them, and they are given up.
+        h.send(c, s, seq: 131, ack: 901, Array(data[0..<0]))
+        h.send(s, c, seq: 901, ack: 131)
+        #expect(h.gaps.isEmpty, "two packets after the ACK, the bytes may still come")
+        h.send(s, c, seq: 901, ack: 131)
         #expect(Array(h.events.suffix(2)) == [
             .gap(1, i2r, missing: 10, offset: 10),
             .data(1, i2r, Array(data[20..<30]), offset: 20, packet: 5),
         ])
-        // Acknowledged beyond everything seen: the gap is reported at once, and data resumes after it.
+        // Acknowledged beyond everything seen: the gap is reported once the wait ends, and data resumes
+        // after it.
         h.send(s, c, seq: 901, ack: 171)
+        for _ in 0..<3 { h.send(s, c, seq: 901, ack: 171) }
         #expect(h.events.last == .gap(1, i2r, missing: 40, offset: 30))
         h.send(c, s, seq: 171, ack: 901, [1, 2, 3])
-        #expect(h.events.last == .data(1, i2r, [1, 2, 3], offset: 70, packet: 8))
+        #expect(h.events.last == .data(1, i2r, [1, 2, 3], offset: 70, packet: 14))
         #expect(h.reassembler.statistics.gaps == 2)
         #expect(h.reassembler.statistics.gapBytes == 50)
+        h.checkInvariants()
+    }
+
+    /// A capture merged from two vantage points, or taken on a mirror port, can show an ACK before
+    /// the data it acknowledges: the data is still taken when it comes.
+    @Test func dataCapturedAfterItsAcknowledgment() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(40)
+        h.send(c, s, seq: 101, ack: 901, Array(data[0..<10]))
+        h.send(s, c, seq: 901, ack: 131)  // acknowledges 111..<131, not yet seen
+        h.send(c, s, seq: 111, ack: 901, Array(data[10..<20]))
+        h.send(c, s, seq: 121, ack: 901, Array(data[20..<30]))
+        h.send(s, c, seq: 901, ack: 141)  // and again, before 131..<141
+        h.send(s, c, seq: 901, ack: 141)
+        h.send(c, s, seq: 131, ack: 901, Array(data[30..<40]))
+        #expect(h.gaps.isEmpty)
+        #expect(h.stream() == data)
+        #expect(h.reassembler.statistics.gapBytes == 0)
+        #expect(h.reassembler.statistics.retransmittedBytes == 0)
+        h.checkInvariants()
+    }
+
+    /// Out of order among themselves too: a segment after the hole does not end the wait, as long as
+    /// the hole shrinks within three packets.
+    @Test func acknowledgedDataArrivingOutOfOrder() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(s, c, seq: 901, ack: 131)
+        h.send(c, s, seq: 121, ack: 901, Array(data[20..<30]))
+        h.send(c, s, seq: 111, ack: 901, Array(data[10..<20]))
+        h.send(c, s, seq: 101, ack: 901, Array(data[0..<10]))
+        #expect(h.gaps.isEmpty)
+        #expect(h.stream() == data)
+        h.checkInvariants()
+    }
+
+    /// A flow gone quiet after acknowledging unseen bytes does not hold what follows them: they are
+    /// given up a second of capture time later, when any packet of the capture comes.
+    @Test func acknowledgedBytesAreGivenUpAfterASecond() {
+        var h = Harness()
+        handshake(&h)
+        let other = TCPEndpoint(address: c.address, port: 50_001)
+        let data = Build.pattern(20)
+        h.send(c, s, seq: 101, ack: 901, Array(data[0..<10]), time: 1)
+        h.send(c, s, seq: 121, ack: 901, Array(data[10..<20]), time: 1)  // 111..<121 lost
+        h.send(s, c, seq: 901, ack: 131, time: 1)
+        h.send(other, s, seq: 5000, Array(data[0..<1]), time: 1.5)
+        #expect(h.gaps.isEmpty)
+        h.send(other, s, seq: 5001, Array(data[1..<2]), time: 2.25)
+        #expect(h.gaps == [.gap(1, i2r, missing: 10, offset: 10)])
+        #expect(h.stream(fill: 0) == Array(data[0..<10]) + [UInt8](repeating: 0, count: 10) + Array(data[10..<20]))
+        h.checkInvariants()
+    }
+
+    /// Acknowledged bytes the capture never showed are a gap when the flow ends, even past
+    /// everything buffered.
+    @Test func acknowledgedBytesNeverSeenAtTheEnd() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, [1, 2, 3])
+        h.send(s, c, seq: 901, ack: 114)
+        h.finish()
+        #expect(h.gaps == [.gap(1, i2r, missing: 10, offset: 3)])
         h.checkInvariants()
     }
 

@@ -87,6 +87,8 @@ public final class WebSocketConnectionDissector {
     private var requestBuffer: [UInt8] = []
     private var responseBuffer: [UInt8] = []
     private var request: WebSocketUpgradeRequest?
+    /// The upgrade was followed from its response: the capture does not hold the request.
+    private var requestLost = false
     private var handshake: HandshakeRecord?
     private var fromClient: WebSocketStreamDissector?
     private var fromServer: WebSocketStreamDissector?
@@ -581,6 +583,7 @@ public final class WebSocketConnectionDissector {
             connection: id, time: time, client: "\(client!)", server: "\(server!)", requestLine: "", host: nil, origin: nil, key: nil,
             offeredSubprotocols: [], offeredExtensions: [])
         record.requestError = "no request in the capture (one direction captured, or the capture began after it)"
+        requestLost = true
         record.status = status.status
         record.statusReason = status.reason
         record.subprotocol = head.header("sec-websocket-protocol")
@@ -854,6 +857,14 @@ public final class WebSocketConnectionDissector {
         // Only on a connection sniff shows (WebSocket, or that asked for an upgrade).
         if phase == .webSocket || handshake != nil {
             emit(.gap(connection: id, direction: direction, missing: missing, time: time))
+        }
+        // The client's first bytes lost, after a response whose request the capture does not hold:
+        // the request was lost with them, and the stream's offsets do not count its head. The
+        // bytes after the gap are searched for frame starts from offset 0 (as for a connection
+        // picked up in its middle), whether or not frames were lost too.
+        if phase == .webSocket, direction == .clientToServer, requestLost, let c = fromClient, c.bytesFed == 0 {
+            fromClient?.beginsInsideStream()
+            return
         }
         // Step over the lost bytes: exact when they fall inside a frame's payload (see skip).
         if phase == .webSocket, let d = direction {

@@ -88,6 +88,11 @@ struct TCPFlowTable {
         direction == .initiatorToResponder ? slots[slot].forward.started : slots[slot].backward.started
     }
 
+    func waitsForAcknowledgedData(_ slot: Int, _ direction: TCPDirection) -> Bool {
+        direction == .initiatorToResponder
+            ? slots[slot].forward.waitsForAcknowledgedData : slots[slot].backward.waitsForAcknowledgedData
+    }
+
     /// A cheap, well-mixed position for `key` in `recent`.
     private static func recentIndex(_ key: TCPFlowKey) -> Int {
         func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {

@@ -26,6 +26,18 @@ public struct TCPReassembler {
     private var nextFlowID: UInt64 = 1
     /// The latest capture time seen (captures merged from several files may step back a little).
     private var clock = -Double.infinity
+    /// Directions waiting for acknowledged bytes the capture has not shown (see
+    /// `TCPStreamState.acknowledge`), in the order they started (so by `clock`): each is given up
+    /// on a second of capture time later if its own packets have not settled it by then.
+    private var waiting: [WaitingAcknowledgment] = []
+    private var waitingStart = 0
+
+    private struct WaitingAcknowledgment {
+        let slot: Int
+        let flow: TCPFlowID
+        let direction: TCPDirection
+        let time: Double
+    }
 
     public init(configuration: TCPReassemblerConfiguration = .init()) {
         self.configuration = configuration
@@ -81,6 +93,7 @@ public struct TCPReassembler {
         // mid-stream). (Removing other flows leaves this one's slot where it is.)
         if let s = slot, clock - table.slots[s].lastSeen > configuration.idleTimeout { table.touch(s, time: clock) }
         expireIdleFlows(now: clock, emit: emit)
+        if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
         let flags = packet.flags
         let length = payload.count + packet.uncapturedPayloadLength
@@ -141,10 +154,18 @@ public struct TCPReassembler {
                 fin: flags.contains(.fin), packetNumber: packetNumber,
                 context: context(info.id, direction, time), statistics: &statistics, emit: emit)
         }
-        if flags.contains(.ack), !flags.contains(.rst) {
-            table[slot][direction.reversed].acknowledge(
-                packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
-                statistics: &statistics, emit: emit)
+        // A packet after an acknowledgment of unseen bytes: did they come?
+        for waiter in TCPDirection.allCases where table.waitsForAcknowledgedData(slot, waiter) {
+            table[slot][waiter].settleAcknowledgment(
+                timedOut: false, context: context(info.id, waiter, time), statistics: &statistics, emit: emit)
+        }
+        if flags.contains(.ack), !flags.contains(.rst),
+           table[slot][direction.reversed].acknowledge(
+               packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
+               statistics: &statistics, emit: emit)
+        {
+            table[slot][direction.reversed].acknowledgmentTime = clock
+            waiting.append(WaitingAcknowledgment(slot: slot, flow: info.id, direction: direction.reversed, time: clock))
         }
         if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
             close(slot, reason: .rst, time: time, emit: emit)
@@ -166,6 +187,32 @@ public struct TCPReassembler {
             let slot = table.oldest
             if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
             table.remove(slot)
+        }
+    }
+
+    /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
+    /// acknowledgment (a flow gone quiet would otherwise hold what follows them until it closes).
+    private mutating func settleWaitingAcknowledgments(now: Double, emit: (TCPReassemblyEvent) -> Void) {
+        while waitingStart < waiting.count {
+            let entry = waiting[waitingStart]
+            let slot = entry.slot
+            let current = slot < table.slots.count && table.slots[slot].info.id == entry.flow
+                && table.waitsForAcknowledgedData(slot, entry.direction)
+                && table.slots[slot][entry.direction].acknowledgmentTime == entry.time
+            if current {
+                guard now - entry.time > TCPStreamState.acknowledgmentWait else { break }
+                table[slot][entry.direction].settleAcknowledgment(
+                    timedOut: true, context: context(entry.flow, entry.direction, now), statistics: &statistics,
+                    emit: emit)
+            }
+            waitingStart += 1
+        }
+        if waitingStart == waiting.count {
+            waiting.removeAll(keepingCapacity: waiting.capacity <= 1024)
+            waitingStart = 0
+        } else if waitingStart > 1024, waitingStart * 2 > waiting.count {
+            waiting.removeFirst(waitingStart)
+            waitingStart = 0
         }
     }
 

@@ -31,6 +31,11 @@ struct TCPStreamState {
     static let maxPendingSegments = 4_096
     /// An acknowledgment further than this ahead of what was seen is not trusted to mean lost data.
     static let maxAcknowledgedJump = 1 << 30
+    /// Packets of the flow that fill nothing, after an acknowledgment of unseen bytes, before the
+    /// bytes are taken as lost.
+    static let acknowledgmentPatience: UInt8 = 3
+    /// Capture time after an acknowledgment of unseen bytes past which they are taken as lost.
+    static let acknowledgmentWait = 1.0
 
     /// True once the starting sequence number is known (SYN, or first segment seen).
     var started = false
@@ -48,6 +53,18 @@ struct TCPStreamState {
     var pending: [TCPPendingSegment] = []
     var pendingStart = 0
     var pendingCost = 0
+    /// An acknowledgment of bytes beyond those seen, not acted on yet (`waitsForAcknowledgedData`):
+    /// a capture can show an ACK before the data it acknowledges (merged from two vantage points,
+    /// taken on a switch's mirror port, or on several CPUs), so the data gets a few more packets to
+    /// arrive before the hole is given up as lost (`settleAcknowledgment`).
+    var acknowledgedAhead: UInt32 = 0
+    var waitsForAcknowledgedData = false
+    /// Packets of the flow still to wait for the acknowledged data; reset whenever the hole shrinks.
+    var acknowledgmentPatience: UInt8 = 0
+    /// `nextSequence` when the wait started or last moved: progress is a change of it.
+    var acknowledgmentMark: UInt32 = 0
+    /// Capture time of the acknowledgment that started the wait.
+    var acknowledgmentTime: Double = 0
 
     var hasPending: Bool { pendingStart < pending.count }
 
@@ -111,26 +128,80 @@ struct TCPStreamState {
         reachFIN(context: context, statistics: &statistics, emit: emit)
     }
 
-    /// The receiver acknowledged `acknowledgment`. Bytes before it that the capture never showed were
-    /// received by the peer, so they will not be retransmitted: report them as a gap now rather than wait
-    /// for the buffer limit or the end of the capture.
+    /// The receiver acknowledged `acknowledgment`. Bytes before it that the capture has not shown were
+    /// received by the peer, so they will not be retransmitted: they are either still to come in the
+    /// capture (which put the ACK first) or lost by it. The direction waits a few packets for them
+    /// (`settleAcknowledgment`), then reports them as a gap rather than wait for the buffer limit or the
+    /// end of the capture. An acknowledged FIN ends the wait at once: everything before it was sent.
+    ///
+    /// - Returns: true if the direction started waiting (the reassembler then watches its time).
+    @discardableResult
     mutating func acknowledge(
         _ acknowledgment: UInt32, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics,
         emit: (TCPReassemblyEvent) -> Void
-    ) {
-        guard started, !closed else { return }
+    ) -> Bool {
+        guard started, !closed else { return false }
         var target = acknowledgment
+        var finAcknowledged = false
         // The FIN takes one sequence number; the bytes stop before it.
-        if let finSequence, sequenceDistance(from: finSequence, to: target) > 0 { target = finSequence }
+        if let finSequence, sequenceDistance(from: finSequence, to: target) > 0 {
+            target = finSequence
+            finAcknowledged = true
+        }
         let distance = sequenceDistance(from: nextSequence, to: target)
-        guard distance > 0, distance <= Self.maxAcknowledgedJump else { return }
-        flush(upTo: target, context: context, statistics: &statistics, emit: emit)
+        guard distance > 0, distance <= Self.maxAcknowledgedJump else { return false }
+        if finAcknowledged {
+            waitsForAcknowledgedData = false
+            flush(upTo: target, context: context, statistics: &statistics, emit: emit)
+            reachFIN(context: context, statistics: &statistics, emit: emit)
+            return false
+        }
+        if waitsForAcknowledgedData {
+            if sequenceDistance(from: acknowledgedAhead, to: target) > 0 { acknowledgedAhead = target }
+            return false
+        }
+        waitsForAcknowledgedData = true
+        acknowledgedAhead = target
+        acknowledgmentMark = nextSequence
+        acknowledgmentPatience = Self.acknowledgmentPatience
+        acknowledgmentTime = context.time
+        return true
+    }
+
+    /// After a later packet of the flow (`timedOut` false) or at a capture time a second past the
+    /// acknowledgment (`timedOut` true): ends the wait for acknowledged bytes if they came, or gives
+    /// them up as a gap once the patience is spent.
+    mutating func settleAcknowledgment(
+        timedOut: Bool, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
+    ) {
+        guard waitsForAcknowledgedData else { return }
+        if closed || sequenceDistance(from: nextSequence, to: acknowledgedAhead) <= 0 {
+            waitsForAcknowledgedData = false
+            return
+        }
+        if !timedOut {
+            if nextSequence != acknowledgmentMark {
+                acknowledgmentMark = nextSequence
+                acknowledgmentPatience = Self.acknowledgmentPatience
+                return
+            }
+            acknowledgmentPatience -= 1
+            if acknowledgmentPatience > 0 { return }
+        }
+        waitsForAcknowledgedData = false
+        flush(upTo: acknowledgedAhead, context: context, statistics: &statistics, emit: emit)
         reachFIN(context: context, statistics: &statistics, emit: emit)
     }
 
     /// Delivers everything buffered, reporting the holes between as gaps (the flow is closing).
     mutating func flushAll(context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void) {
         guard started else { return }
+        if waitsForAcknowledgedData, !closed {
+            // Acknowledged bytes that never came are a gap, even past everything buffered.
+            waitsForAcknowledgedData = false
+            flush(upTo: acknowledgedAhead, context: context, statistics: &statistics, emit: emit)
+        }
         flush(upTo: nil, context: context, statistics: &statistics, emit: emit)
         release(statistics: &statistics)
     }
