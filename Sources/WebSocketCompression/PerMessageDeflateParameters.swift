@@ -122,7 +122,8 @@ public struct PerMessageDeflateParameters: Hashable, Sendable, CustomStringConve
         return PerMessageDeflateDirection(windowBits: bits, noContextTakeover: clientNoContextTakeover)
     }
 
-    static func sameName(_ lhs: String, _ rhs: String) -> Bool {
+    /// Extension and parameter names compare ASCII case-insensitively, as HTTP tokens usually do.
+    public static func sameName(_ lhs: String, _ rhs: String) -> Bool {
         lhs.lowercased() == rhs.lowercased()
     }
 

@@ -591,10 +591,17 @@ public final class WebSocketConnectionDissector {
         record.extensions = extensions.isEmpty ? nil : extensions.joined(separator: ", ")
         var deflate: WebSocketDissectorConfiguration.DeflateMode = .off
         var parameters: PerMessageDeflateParameters? = nil
-        if let offers = try? WebSocketExtensionHeader.parse(extensions),
-           let pmd = offers.first(where: { $0.name.lowercased() == PerMessageDeflateParameters.extensionName }) {
-            parameters = try? PerMessageDeflateParameters(pmd)
-            deflate = parameters == nil ? .auto : .on
+        if let accepted = try? WebSocketExtensionHeader.parse(extensions) {
+            // No offer to hold the response to: only its own rules are checked.
+            switch Self.deflateAgreement(accepted, offers: nil) {
+            case .none: break
+            case .agreed(let agreement):
+                parameters = agreement
+                deflate = .on
+            case .refused(let message):
+                record.responseError = message
+                deflate = .auto
+            }
         } else if record.extensions?.lowercased().contains(PerMessageDeflateParameters.extensionName) == true {
             deflate = .auto
         }
@@ -679,9 +686,16 @@ public final class WebSocketConnectionDissector {
                     // What the request offered, even when the request itself broke a rule.
                     offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols,
                     offeredExtensions: request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
-                if let pmd = response.extensions.first(where: { $0.name.lowercased() == PerMessageDeflateParameters.extensionName }) {
-                    parameters = try? PerMessageDeflateParameters(pmd)
+                let offers = (request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
+                    .filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
+                switch Self.deflateAgreement(response.extensions, offers: offers) {
+                case .none: break
+                case .agreed(let agreement):
+                    parameters = agreement
                     deflate = .on
+                case .refused(let message):
+                    record.responseError = message
+                    deflate = .auto
                 }
             } catch {
                 record.responseError = error.message
@@ -697,6 +711,44 @@ public final class WebSocketConnectionDissector {
             return
         }
         startWebSocket(deflate: deflate, parameters: parameters)
+    }
+
+    private enum DeflateAgreement {
+        case none
+        case agreed(PerMessageDeflateParameters)
+        case refused(String)
+    }
+
+    /// What a response's `permessage-deflate` element agrees to (RFC 7692 §7.1): held to the
+    /// request's offers, the first it answers (a client offering several takes the first that
+    /// validates), or to its own rules when the request is not in the capture (`offers` nil).
+    /// Accepted twice, it is refused: both elements would claim RSV1 (§5).
+    private static func deflateAgreement(_ accepted: [WebSocketExtensionOffer], offers: [WebSocketExtensionOffer]?) -> DeflateAgreement {
+        let elements = accepted.filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
+        guard let answer = elements.first else { return .none }
+        guard elements.count == 1 else {
+            return .refused("permessage-deflate accepted \(elements.count) times: each would use RSV1 (RFC 7692 §5)")
+        }
+        guard let offers else {
+            do {
+                let parameters = try PerMessageDeflateParameters(answer)
+                if parameters.clientMaxWindowBits == .withoutValue {
+                    return .refused("permessage-deflate: client_max_window_bits in a response needs a value 8-15 (RFC 7692 §7.1.2.2)")
+                }
+                return .agreed(parameters)
+            } catch {
+                return .refused("permessage-deflate: \(error.message) (RFC 7692 §7.1)")
+            }
+        }
+        var first: String? = nil
+        for offer in offers {
+            do {
+                return .agreed(try PerMessageDeflateParameters(offer).validateResponse(answer))
+            } catch {
+                if first == nil { first = error.message }
+            }
+        }
+        return .refused("permessage-deflate: \(first ?? "the response answers no offer") (RFC 7692 §7.1)")
     }
 
     private func startWebSocket(deflate: WebSocketDissectorConfiguration.DeflateMode, parameters: PerMessageDeflateParameters? = nil) {

@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// A 101's permessage-deflate answer held to what the request offered (RFC 7692 §7.1), as a client
+/// must: a response the client has to fail is shown with the rule it broke, and frames are still
+/// dissected (RSV1 decides compression).
+@Suite("Sniff checks the permessage-deflate answer against the offer", .timeLimit(.minutes(3)))
+struct SniffNegotiationTests {
+    static func handshake(offer: String, answer: String) throws -> JSON {
+        var c = SyntheticConnection(
+            request: SyntheticConnection.request("Sec-WebSocket-Extensions: \(offer)\r\n"),
+            response: SyntheticConnection.response("Sec-WebSocket-Extensions: \(answer)\r\n"))
+        // "Hello" compressed alone (RFC 7692 §7.2.3.1).
+        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
+        let out = try SniffUpgradeTests.run(c)
+        let h = try #require(out.kind("handshake").first)
+        // Whatever the verdict, the frame is inflated: RSV1 says it is compressed.
+        #expect(out.kind("message").compactMap { $0["inflated_text"].string } == ["Hello"], "\(offer) / \(answer)")
+        return h
+    }
+
+    @Test(arguments: [
+        ("permessage-deflate", "permessage-deflate; client_max_window_bits", "client_max_window_bits in a response needs a value"),
+        ("permessage-deflate", "permessage-deflate; client_max_window_bits=10", "not offered"),
+        ("permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=12", "exceeds the offered 10"),
+        ("permessage-deflate", "permessage-deflate; server_max_window_bits=16", "server_max_window_bits"),
+        ("permessage-deflate", "permessage-deflate; server_max_window_bits", "server_max_window_bits needs a value"),
+        ("permessage-deflate; server_no_context_takeover", "permessage-deflate", "server_no_context_takeover was offered"),
+        ("permessage-deflate", "permessage-deflate; server_no_context_takeover; server_no_context_takeover", "more than once"),
+        ("permessage-deflate", "permessage-deflate; server_no_context_takeover=1", "server_no_context_takeover"),
+        ("permessage-deflate", "permessage-deflate; foo", "foo"),
+        ("permessage-deflate", "permessage-deflate, permessage-deflate", "accepted 2 times"),
+    ])
+    func answerTheClientMustFail(_ offer: String, _ answer: String, _ rule: String) throws {
+        let h = try Self.handshake(offer: offer, answer: answer)
+        #expect(h["upgraded"].bool == false, "\(h)")
+        let error = try #require(h["response_error"].string, "\(offer) / \(answer): \(h)")
+        #expect(error.contains(rule), "\(error)")
+        #expect(error.contains("RFC 7692"), "\(error)")
+    }
+
+    /// Answers that keep to the rules, among them one answering the second of two offers.
+    @Test(arguments: [
+        ("permessage-deflate; client_max_window_bits", "permessage-deflate; client_max_window_bits=10"),
+        ("permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=9"),
+        ("permessage-deflate; server_no_context_takeover, permessage-deflate", "permessage-deflate"),
+        ("permessage-deflate; server_no_context_takeover", "PerMessage-Deflate; Server_No_Context_Takeover"),
+    ])
+    func answerThatKeepsToTheOffer(_ offer: String, _ answer: String) throws {
+        let h = try Self.handshake(offer: offer, answer: answer)
+        #expect(h["upgraded"].bool == true, "\(h)")
+        #expect(h["response_error"].isNull, "\(h)")
+    }
+}
