@@ -53,3 +53,32 @@ struct SniffNegotiationTests {
         #expect(h["response_error"].isNull, "\(h)")
     }
 }
+
+/// Packet headers that lie about their length.
+@Suite("Sniff believes the wire over an IP header", .timeLimit(.minutes(3)))
+struct SniffIPLengthTests {
+    /// An IPv4 total length 200 bytes beyond a packet that was captured whole: the bytes it claims
+    /// never were on the wire, so they are no gap, and the next segment is not taken for a
+    /// retransmission of them (tshark: "IPv4 total length exceeds packet length").
+    @Test func totalLengthBeyondThePacketOnTheWire() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        let first = SyntheticConnection.clientFrame(opcode: 1, Array("first".utf8))
+        c.send(fromClient: true, first)
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("second".utf8)))
+        c.close()
+        var capture = c.capture
+        let index = try #require(capture.records.firstIndex { $0.data.count >= first.count && Array($0.data.suffix(first.count)) == first })
+        var data = capture.records[index].data
+        let total = Int(data[16]) << 8 | Int(data[17])  // after the 14-byte Ethernet header
+        data[16] = UInt8((total + 200) >> 8)
+        data[17] = UInt8((total + 200) & 0xFF)
+        capture.records[index].data = data
+        #expect(Int(capture.records[index].wireLength) == data.count)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("lying.pcap")
+        try capture.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json"])
+        #expect(out.kind("gap").isEmpty, "\(out.kind("gap"))")
+        #expect(out.kind("message").compactMap { $0["text"].string } == ["first", "second"])
+    }
+}

@@ -714,6 +714,37 @@ struct ReassemblyTests {
         h.checkInvariants()
     }
 
+    /// A buffered copy the snapshot length cut short gives way to a later copy of the same segment
+    /// that brings its bytes (tshark reassembles from the retransmission too).
+    @Test func snapshotCutCopyGivesWayToAWholeOne() {
+        var h = Harness()
+        handshake(&h)
+        let data = Build.pattern(30)
+        h.send(c, s, seq: 101, Array(data[0..<10]))
+        h.send(c, s, seq: 121, Array(data[20..<25]), uncaptured: 5)  // ahead of a hole, cut short
+        h.send(c, s, seq: 121, Array(data[20..<30]))  // retransmitted whole
+        h.send(c, s, seq: 121, Array(data[20..<23]), uncaptured: 7)  // and again cut: the whole one stays
+        h.send(c, s, seq: 111, Array(data[10..<20]))
+        #expect(h.gaps.isEmpty)
+        #expect(h.stream() == data)
+        h.checkInvariants()
+    }
+
+    /// Data on a RST is a diagnostic for the peer (RFC 9293 §3.10.7.4), not stream data: neither an
+    /// accepted RST's nor a forged one's is delivered or buffered.
+    @Test func dataOnAResetIsNotStreamData() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, [1, 2, 3])
+        h.send(s, c, seq: 901 &+ (1 << 25), flags: .rst, [9, 9, 9])  // far off: forged, closes nothing
+        h.send(s, c, seq: 901, [4, 5])
+        h.send(s, c, seq: 903, flags: .rst, [8, 8, 8, 8])
+        #expect(h.stream(1, r2i) == [4, 5])
+        #expect(h.gaps.isEmpty)
+        #expect(h.closes == [.closed(1, .rst)])
+        h.checkInvariants()
+    }
+
     @Test func ipv6Flow() {
         var h = Harness()
         h.send(Build.client6, Build.server6, seq: 1, flags: .syn)

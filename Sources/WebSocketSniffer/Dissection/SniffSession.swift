@@ -147,7 +147,12 @@ public final class SniffSession {
     private func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
         var fragment: IPFragment? = nil
         switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
-        case .tcp(let decoded):
+        case .tcp(var decoded):
+            // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
+            // as the snapshot length cut the packet: past its length on the wire, the header lies
+            // (tshark: "IPv4 total length exceeds packet length") and the segment is what came.
+            let cut = max(0, packet.wireLength - packet.data.count)
+            if decoded.uncapturedPayloadLength > cut { decoded.uncapturedPayloadLength = cut }
             body(decoded, packet.data)
         case .skipped(.ipFragment) where fragment != nil:
             if let (whole, earlier) = fragments.add(fragment!, packet: packet, time: packet.time) {

@@ -3,7 +3,9 @@
 /// Flows are keyed by their two endpoints in canonical order; each direction has its own next expected
 /// sequence number (32-bit serial arithmetic, so streams may wrap past 2^32). In-order data is reported at
 /// once, without copying; segments ahead of a hole are buffered until it fills. Retransmitted bytes, exact or
-/// overlapping, are trimmed: every stream byte is reported at most once, and the first copy seen wins.
+/// overlapping, are trimmed: every stream byte is reported at most once. The first copy seen wins, except
+/// that a segment arriving in order is delivered whole ahead of buffered copies of its later bytes, and a
+/// buffered copy cut short by the snapshot length gives way to a whole one. Data on a RST is ignored.
 ///
 /// A hole is given up on, and reported as a `gap` with its size and offset, when
 /// - the receiver acknowledges bytes the capture never showed (the capture lost them; the peer will not
@@ -96,7 +98,9 @@ public struct TCPReassembler {
         if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
         let flags = packet.flags
-        let length = payload.count + packet.uncapturedPayloadLength
+        // Data on a RST is a diagnostic for the peer, not stream data (RFC 9293 §3.10.7.4).
+        let carriesData = !flags.contains(.rst)
+        let length = carriesData ? payload.count + packet.uncapturedPayloadLength : 0
         let isSYN = flags.contains(.syn)
         let isBareSYN = isSYN && !flags.contains(.ack)
 
@@ -148,7 +152,7 @@ public struct TCPReassembler {
         if !table.isStarted(slot, direction), length > 0 || flags.contains(.fin) {
             table[slot][direction].startMidStream(dataSequence)
         }
-        if table.isStarted(slot, direction) {
+        if table.isStarted(slot, direction), carriesData {
             table[slot][direction].accept(
                 sequence: dataSequence, bytes: payload, missing: packet.uncapturedPayloadLength,
                 fin: flags.contains(.fin), packetNumber: packetNumber,

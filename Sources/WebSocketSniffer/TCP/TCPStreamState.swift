@@ -338,8 +338,16 @@ struct TCPStreamState {
         // An exact copy of a buffered segment (a retransmission of data still ahead of a hole).
         let index = insertionIndex(for: sequence)
         if index < pending.count, pending[index].sequence == sequence, pending[index].length >= length {
-            statistics.retransmittedBytes += length
-            return
+            // Unless the snapshot length cut the buffered copy and this one brings more of it: the
+            // copy cut short gives way (its uncaptured part would be a gap).
+            guard pending[index].missing > 0, bytes.count > pending[index].bytes.count else {
+                statistics.retransmittedBytes += length
+                return
+            }
+            let replaced = pending.remove(at: index)
+            pendingCost -= replaced.cost
+            statistics.bufferedBytes -= replaced.cost
+            statistics.retransmittedBytes += replaced.bytes.count
         }
         // Skip the holes in front, as long as they come before this segment.
         while !fits, hasPending,
