@@ -11,6 +11,8 @@ import Testing
 struct SniffLinkTypeTests {
     enum Rewrite: String, CaseIterable, CustomTestStringConvertible {
         case vlan, qinq, null, loop, raw, v6ext, vlanV6ext, sll2V6ext
+        // No BPF filter matches these with `tcp`; a file is not filtered by default.
+        case threeVLANs, nullSwapped, sllVLAN, rawDLT14, v6AH
         var testDescription: String { rawValue }
 
         var linkType: UInt32 {
@@ -20,6 +22,10 @@ struct SniffLinkTypeTests {
             case .null: return 0  // BSD loopback, host byte order
             case .loop: return 108  // OpenBSD loopback, network byte order
             case .raw: return 101  // raw IPv4/IPv6
+            case .threeVLANs, .v6AH: return 1
+            case .nullSwapped: return 0
+            case .sllVLAN: return 113  // LINUX_SLL
+            case .rawDLT14: return 14  // raw IP, as OpenBSD numbers it
             }
         }
 
@@ -38,6 +44,15 @@ struct SniffLinkTypeTests {
             case .sll2V6ext:
                 // Protocol, reserved, interface index, ARPHRD_LOOPBACK, PACKET_HOST, address length and address.
                 return etherType + [0, 0, 0, 0, 0, 1, 0x03, 0x04, 0, 6] + [UInt8](repeating: 0, count: 8) + Self.withExtensionHeaders(ip)
+            case .threeVLANs:
+                return macs + [0x88, 0xa8, 0x00, 0x10, 0x81, 0x00, 0x00, 0x20, 0x81, 0x00, 0x00, 0x64] + etherType + ip
+            // The family in the other byte order than the file's (a capture written on another host).
+            case .nullSwapped: return [0, 0, 0, isIPv4 ? 2 : 30] + ip
+            case .sllVLAN:
+                // Packet type, ARPHRD_ETHER, address length and address, protocol 802.1Q, then the tag.
+                return [0, 0, 0, 1, 0, 6] + [UInt8](repeating: 0, count: 8) + [0x81, 0x00, 0x00, 0x64] + etherType + ip
+            case .rawDLT14: return ip
+            case .v6AH: return macs + etherType + SniffLinkTypeTests.withAuthenticationHeader(ip)
             }
         }
 
@@ -54,6 +69,19 @@ struct SniffLinkTypeTests {
             let destination: [UInt8] = [6, 0, 1, 4, 0, 0, 0, 0]  // next: TCP
             return header + hopByHop + destination + ip[40...]
         }
+    }
+
+    /// An IPv6 packet with an Authentication Header (RFC 4302: 12 bytes and a 12-byte ICV) right
+    /// after its header; anything else as it is.
+    static func withAuthenticationHeader(_ ip: [UInt8]) -> [UInt8] {
+        guard ip.count >= 40, ip[0] >> 4 == 6, ip[6] == 6 else { return ip }
+        var header = Array(ip[0..<40])
+        header[6] = 51
+        let length = (Int(header[4]) << 8 | Int(header[5])) + 24
+        header[4] = UInt8(length >> 8)
+        header[5] = UInt8(length & 0xFF)
+        let ah: [UInt8] = [6, 4, 0, 0, 0, 0, 0x10, 0x01, 0, 0, 0, 1] + [UInt8](repeating: 0xAB, count: 12)
+        return header + ah + ip[40...]
     }
 
     static func rewritten(_ name: String, _ r: Rewrite, in dir: SniffTempDirectory) throws -> String {
@@ -84,7 +112,7 @@ struct SniffLinkTypeTests {
         #expect(out.handshake(connection: a)?["upgraded"].bool == true, "\(what): handshake")
     }
 
-    /// With the default options (filter `tcp`): a capture from a VLAN trunk must not come out empty.
+    /// With the default options (no filter on a file): a capture from a VLAN trunk must not come out empty.
     @Test(arguments: ["basic", "ipv6"], Rewrite.allCases)
     func rewrittenLinkTypeWithDefaultFilter(_ name: String, _ r: Rewrite) throws {
         let dir = try SniffTempDirectory()

@@ -67,7 +67,7 @@ extension WSCtlCommand {
         )
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags.", valueName: "FILTER")) var filter: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default, live: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags; with -r: none (packets that are not TCP are counted and skipped).", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order.", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
@@ -137,14 +137,19 @@ extension WSCtlCommand {
                 }
                 if let filter {
                     if !filter.isEmpty { try source.setFilter(filter) }
-                } else {
-                    // `tcp` alone matches neither IPv6 with extension headers before TCP (Hop-by-Hop,
-                    // Routing, Fragment, Destination Options: the decoder follows them) nor
-                    // VLAN-tagged frames; `vlan` exists only on link types that can carry tags, so
-                    // it is left out where it is refused.
-                    let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60)))"
+                } else if read == nil {
+                    // Live, the kernel keeps what is not TCP from being copied at all. `tcp` alone
+                    // matches neither IPv6 with extension headers before TCP (Hop-by-Hop, Routing,
+                    // Fragment, Destination Options, AH: the decoder follows them) nor VLAN-tagged
+                    // frames; `vlan` exists only on link types that can carry tags, so it is left
+                    // out where it is refused.
+                    let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 51 or ip6[6] == 60)))"
                     try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))", fallback: tcp, passOver: true)
                 }
+                // A file is not filtered by default: the decoder takes TCP wherever it follows it (any
+                // number of VLAN tags, VLAN in Linux cooked captures, IPv6 extension headers, loopback
+                // headers in either byte order, link types BPF has no name for) and counts the rest,
+                // which a BPF filter would pass over unseen.
             } catch {
                 Output.error("\(error)")
                 throw ExitCode.failure
