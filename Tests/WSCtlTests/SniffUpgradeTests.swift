@@ -235,8 +235,10 @@ struct SniffUpgradeTests {
     @Test(arguments: [[String](), ["--frames"], ["-v"]])
     func textModesEscapeControlCharactersFromTheWire(_ mode: [String]) throws {
         let esc = "\u{1b}[2J\u{7}\u{7f}\u{9b}"
+        // Bidirectional overrides (UTR 9): they would reorder what the terminal shows after them.
+        let bidi = "\u{202e}\u{2066}\u{200f}"
         var c = SyntheticConnection(
-            request: "GET /chat\(esc) HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            request: "GET /chat\(esc) HTTP/1.1\r\nHost: h\(bidi)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: p\(esc)\r\n\r\n",
             response: "HTTP/1.1 101 Switching \(esc)Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: p\(esc)\r\n\r\n")
@@ -244,18 +246,21 @@ struct SniffUpgradeTests {
         let jsonEsc = "\\u001b[2J\\u0007\\u007f\\u009b"
         let envelope = Array("{\"type\":\"t\(jsonEsc)\",\"payload\":{},\"metadata\":{\"correlation_id\":\"c\(jsonEsc)\"}}".utf8)
         c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, envelope))
-        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("x\(esc)".utf8)))
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("x\(esc)\(bidi)gnp.exe".utf8)))
         c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 8, [0x03, 0xe8] + Array("r\(esc)".utf8)))
         c.close()
         let dir = try SniffTempDirectory()
         let path = dir.path("c.pcap")
         try c.capture.write(to: path)
         let result = try CLI.run(["sniff", "-r", path] + mode)
-        let raw = result.stdout.unicodeScalars.filter { $0.value < 0x20 && $0 != "\n" || (0x7f..<0xa0).contains($0.value) }
+        let raw = result.stdout.unicodeScalars.filter {
+            $0.value < 0x20 && $0 != "\n" || (0x7f..<0xa0).contains($0.value) || bidi.unicodeScalars.contains($0)
+        }
         #expect(raw.isEmpty, "raw control characters \(raw.map { String($0.value, radix: 16) }) in:\n\(result.stdout)")
         // The escaped forms are there: the fields were printed, not dropped.
         #expect(result.stdout.contains("\\u001b[2J"), "\(result.stdout)")
         #expect(result.stdout.contains("\\u009b"), "\(result.stdout)")
+        #expect(result.stdout.contains("\\u202e\\u2066\\u200fgnp.exe"), "\(result.stdout)")
         // The envelope's type and correlation_id, parsed (so holding ESC itself), are escaped too.
         #expect(result.stdout.contains("t\\u001b[2J\\u0007\\u007f\\u009b"), "\(result.stdout)")
     }

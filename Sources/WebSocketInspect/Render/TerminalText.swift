@@ -3,9 +3,20 @@
 /// window or clear the screen) are written as `\u001b` escapes, as JSON writes them. Anyone on a
 /// watched network chooses the request lines, headers and payloads sniff shows, so every string
 /// from a capture goes through here (or `quoted`) before a text line is printed.
+///
+/// Unicode's bidirectional formatting characters are escaped too (U+061C, U+200E, U+200F,
+/// U+202A–U+202E, U+2066–U+2069: Unicode Technical Report 9 §2): a right-to-left override in a
+/// payload or a header would reorder what the terminal shows after it, so that a line reads as
+/// something it is not (the "Trojan Source" trick, CVE-2021-42574).
 public enum TerminalText {
     @inline(__always)
-    static func isControl(_ v: UInt32) -> Bool { v < 0x20 || (v >= 0x7F && v < 0xA0) }
+    static func isControl(_ v: UInt32) -> Bool {
+        v < 0x20 || (v >= 0x7F && v < 0xA0) || (v >= 0x061C && isBidiControl(v))
+    }
+
+    static func isBidiControl(_ v: UInt32) -> Bool {
+        v == 0x061C || v == 0x200E || v == 0x200F || (v >= 0x202A && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
+    }
 
     /// `s` with its control characters escaped; `s` itself when it has none (the usual case).
     public static func safe(_ s: String) -> String {
@@ -26,6 +37,7 @@ public enum TerminalText {
 
     private static func escape(_ v: UInt32) -> String {
         let hex = Array("0123456789abcdef")
-        return "\\u00" + String(hex[Int(v >> 4)]) + String(hex[Int(v & 0xF)])
+        return "\\u" + String(hex[Int(v >> 12 & 0xF)]) + String(hex[Int(v >> 8 & 0xF)]) + String(hex[Int(v >> 4 & 0xF)])
+            + String(hex[Int(v & 0xF)])
     }
 }
