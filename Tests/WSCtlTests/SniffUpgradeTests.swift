@@ -149,6 +149,40 @@ struct SniffUpgradeTests {
         #expect(replies.last?["reply_latency"].double != nil, "\(replies.last.map { "\($0)" } ?? "")")
     }
 
+    /// The same correlation_id sent twice before its replies: paired first in, first out; and a
+    /// request the server sends is paired with the client's reply.
+    @Test func repeatedCorrelationIDsPairInOrderAndServersMayAsk() throws {
+        var c = SyntheticConnection()
+        func envelope(_ type: String, _ id: String) -> [UInt8] {
+            Array("{\"type\":\"\(type)\",\"payload\":{},\"metadata\":{\"correlation_id\":\"\(id)\"}}".utf8)
+        }
+        // A millisecond apart, so that each pairing gives a different latency.
+        func server(_ bytes: [UInt8]) {
+            c.pause(seconds: 0.001)
+            c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: bytes.count, bytes))
+        }
+        func client(_ bytes: [UInt8]) {
+            c.pause(seconds: 0.001)
+            c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, bytes))
+        }
+        client(envelope("q", "d"))
+        client(envelope("q", "d"))
+        server(envelope("r", "d"))
+        server(envelope("r", "d"))
+        server(envelope("ask", "s"))
+        client(envelope("answer", "s"))
+        let out = try Self.run(c)
+        let messages = out.kind("message")
+        try #require(messages.count == 6)
+        // Times are printed to the microsecond.
+        let t = messages.map { $0["time_relative"].double ?? .nan }
+        func latency(_ i: Int) -> Double? { messages[i]["reply_latency"].double }
+        #expect(latency(0) == nil && latency(1) == nil && latency(4) == nil)
+        #expect(abs((latency(2) ?? -1) - (t[2] - t[0])) < 2e-6, "first reply, first request: \(messages[2])")
+        #expect(abs((latency(3) ?? -1) - (t[3] - t[1])) < 2e-6, "second reply, second request: \(messages[3])")
+        #expect(abs((latency(5) ?? -1) - (t[5] - t[4])) < 2e-6, "the client answers the server: \(messages[5])")
+    }
+
     /// A 401 that keeps the connection open, with a body, and the client's second try with
     /// credentials on the same connection (RFC 9110 §11.6.1): both handshakes are shown, the
     /// second upgrade is followed.

@@ -99,7 +99,25 @@ public final class WebSocketConnectionDissector {
     /// (its entries waited longest) and pairing starts afresh. What they hold is charged to
     /// `configuration.messageMemory`; an entry it has no room for is not kept.
     private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
-    private var requests: [String: Double] = [:]
+    /// Requests by the direction that sent them: a message whose `correlation_id` a request of the
+    /// other direction is waiting with is its reply, the earliest such request first (a client or
+    /// a server may ask).
+    private var requests: [WebSocketDirection: [String: WaitingRequests]] = [:]
+    private var requestCount = 0
+
+    /// The times requests with one `correlation_id` were sent, earliest first: nearly always one.
+    struct WaitingRequests {
+        var first: Double
+        var more: [Double] = []
+
+        /// Takes the earliest; true if none is left.
+        mutating func takeFirst() -> (time: Double, empty: Bool) {
+            let time = first
+            guard !more.isEmpty else { return (time, true) }
+            first = more.removeFirst()
+            return (time, false)
+        }
+    }
     private var pairingCharged = 0
     static let maxPings = 1_024
     static let maxRequests = 10_000
@@ -126,8 +144,11 @@ public final class WebSocketConnectionDissector {
     }
 
     private func forgetRequests() {
-        for key in requests.keys { forget(key.utf8.count) }
+        for byKey in requests.values {
+            for (key, waiting) in byKey { for _ in 0...waiting.more.count { forget(key.utf8.count) } }
+        }
         requests = [:]
+        requestCount = 0
     }
     /// The summary's fields that are not counters.
     private var summaryBase: ConnectionSummary
@@ -878,12 +899,22 @@ public final class WebSocketConnectionDissector {
             counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
             if let cid = m.envelope?.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
-                if direction == .serverToClient, let asked = requests.removeValue(forKey: cid) {
+                let other: WebSocketDirection = isClient ? .serverToClient : .clientToServer
+                if let (asked, empty) = requests[other]?[cid]?.takeFirst() {
+                    if empty { requests[other]![cid] = nil }
+                    requestCount -= 1
                     timing.replyLatency = time - asked
                     forget(cid.utf8.count)
-                } else if direction == .clientToServer {
-                    if requests[cid] == nil, requests.count >= Self.maxRequests { forgetRequests() }
-                    if requests[cid] != nil || remember(cid.utf8.count) { requests[cid] = time }
+                } else {
+                    if requestCount >= Self.maxRequests { forgetRequests() }
+                    if remember(cid.utf8.count) {
+                        requestCount += 1
+                        if requests[direction, default: [:]][cid] == nil {
+                            requests[direction, default: [:]][cid] = WaitingRequests(first: time)
+                        } else {
+                            requests[direction, default: [:]][cid]!.more.append(time)
+                        }
+                    }
                 }
             }
             emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
@@ -953,6 +984,7 @@ public final class WebSocketConnectionDissector {
         pairingCharged = 0
         pings = [:]
         requests = [:]
+        requestCount = 0
         emit(.closed(summary))
     }
 }
