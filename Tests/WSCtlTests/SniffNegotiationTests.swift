@@ -54,6 +54,37 @@ struct SniffNegotiationTests {
     }
 }
 
+/// An extension sniff does not know, agreed in the handshake: its RSV bits and payloads are its own.
+@Suite("Sniff leaves an unknown extension's frames unjudged", .timeLimit(.minutes(3)))
+struct SniffUnknownExtensionTests {
+    @Test func rsvBitsAndPayloadsOfAnUnknownExtension() throws {
+        var c = SyntheticConnection(
+            request: SyntheticConnection.request("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"),
+            response: SyntheticConnection.response("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"))
+        // "Hello" deflated: not UTF-8 as it travels.
+        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
+        let out = try SniffUpgradeTests.run(c)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["upgraded"].bool == true, "\(h)")
+        let frames = out.kind("frame"), messages = out.kind("message")
+        try #require(frames.count == 1 && messages.count == 1)
+        #expect(frames[0]["errors"].array.isEmpty, "\(frames[0])")
+        #expect(messages[0]["errors"].array.isEmpty, "\(messages[0])")
+        #expect(messages[0]["payload_hex"].string == "f248cdc9c90700", "\(messages[0])")
+    }
+
+    /// Without any extension agreed, the same frame breaks two rules.
+    @Test func theSameFrameWithoutAnExtension() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
+        let out = try SniffUpgradeTests.run(c)
+        let rules = (out.kind("frame") + out.kind("message")).flatMap { $0["errors"].array.compactMap { $0["rule"].string } }
+        #expect(rules.contains("reserved-bits") && rules.contains("invalid-utf8"), "\(rules)")
+    }
+}
+
 /// Packet headers that lie about their length.
 @Suite("Sniff believes the wire over an IP header", .timeLimit(.minutes(3)))
 struct SniffIPLengthTests {

@@ -781,6 +781,14 @@ public final class WebSocketConnectionDissector {
             c.clientMaxWindowBits = max(9, p.clientToServer.windowBits)
             c.serverMaxWindowBits = max(9, p.serverToClient.windowBits)
         }
+        // An extension sniff does not know (x-webkit-deflate-frame, say) was agreed: which RSV bits
+        // it sets and how it changes payloads is its own, so neither RSV bits nor the UTF-8 of
+        // text are judged (RFC 6455 §5.2, §9); payloads are shown as they travelled.
+        let accepted = handshake?.extensions.flatMap { try? WebSocketExtensionHeader.parse($0) } ?? []
+        if accepted.contains(where: { !PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }) {
+            c.parser.allowedReservedBits = 0x70
+            c.assembler.validateUTF8 = false
+        }
         fromClient = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
         fromServer = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
         phase = .webSocket
