@@ -113,3 +113,89 @@ struct SniffIPLengthTests {
         #expect(out.kind("message").compactMap { $0["text"].string } == ["first", "second"])
     }
 }
+
+/// Handshake heads that do not arrive as written: with bare LF line ends, or cut short by the
+/// snapshot length or a lost segment.
+@Suite("Sniff reads handshake heads cut short or with bare line feeds", .timeLimit(.minutes(3)))
+struct SniffHandshakeHeadTests {
+    static func run(_ capture: PcapFile, _ extra: [String] = []) throws -> SniffOutput {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap")
+        try capture.write(to: path)
+        return try SniffOutput.run(["sniff", "-r", path, "--json"] + extra)
+    }
+
+    static func texts(_ out: SniffOutput) -> [String] { out.kind("message").compactMap { $0["text"].string } }
+
+    /// RFC 9112 §2.2: a recipient may take a lone LF for a line end (tshark does).
+    @Test func headsWithBareLineFeeds() throws {
+        let lf = { (s: String) in s.replacingOccurrences(of: "\r\n", with: "\n") }
+        var c = SyntheticConnection(request: lf(SyntheticConnection.request()), response: lf(SyntheticConnection.response()))
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.send(fromClient: false, SniffUpgradeTests.world)
+        c.close()
+        let out = try Self.run(c.capture)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["upgraded"].bool == true && h["accept_matches"].bool == true, "\(h)")
+        #expect(Self.texts(out) == ["hello", "world"])
+    }
+
+    /// A capture taken with a snapshot length of 94 bytes (40 of TCP payload): every head is cut,
+    /// the short frames come whole. The handshake is shown with what came, and the frames after it.
+    @Test func headsCutByASmallSnapshotLength() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.send(fromClient: false, SniffUpgradeTests.world)
+        c.close()
+        var capture = c.capture
+        for i in capture.records.indices where capture.records[i].data.count > 94 {
+            capture.records[i].data = Array(capture.records[i].data.prefix(94))
+        }
+        let out = try Self.run(capture)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["status"].int == 101, "\(h)")
+        #expect(h["request_error"].string?.contains("not captured") == true, "\(h)")
+        #expect(h["response_error"].string?.contains("not captured") == true, "\(h)")
+        #expect(Self.texts(out) == ["hello", "world"])
+        #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty })
+    }
+
+    /// The response's middle segment lost (its status line cut inside the reason): the handshake
+    /// is read from what came, the rest of the head after the gap is passed over, and the frames
+    /// after it are dissected, none of them from header bytes.
+    @Test func responseHeadWithASegmentLost() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: "")
+        let pieces = ["HTTP/1.1 101 Switching Protoc", "ols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
+                      "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"]
+        for p in pieces { c.send(fromClient: false, Array(p.utf8)) }
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.send(fromClient: false, SniffUpgradeTests.world)
+        c.close()
+        var capture = c.capture
+        let middle = Array(pieces[1].utf8)
+        let lost = try #require(capture.records.firstIndex { Array($0.data.suffix(middle.count)) == middle })
+        capture.records.remove(at: lost)
+        let out = try Self.run(capture, ["--frames"])
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["status"].int == 101, "\(h)")
+        #expect(h["response_error"].string?.contains("not captured") == true, "\(h)")
+        #expect(Self.texts(out) == ["hello", "world"])
+        #expect(out.kind("frame").count == 2)
+        #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty }, "\(out.kind("frame"))")
+    }
+
+    /// A plain request cut before any Upgrade header, answered 200: not an upgrade, not shown.
+    @Test func plainRequestCutShortIsNotShown() throws {
+        var c = SyntheticConnection(
+            request: "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: a-long-user-agent/1.0 (with comments)\r\n\r\n",
+            response: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello")
+        c.close()
+        var capture = c.capture
+        for i in capture.records.indices where capture.records[i].data.count > 94 {
+            capture.records[i].data = Array(capture.records[i].data.prefix(94))
+        }
+        let out = try Self.run(capture)
+        #expect(out.kind("handshake").isEmpty, "\(out.kind("handshake"))")
+        #expect(out.kind("gap").isEmpty)
+    }
+}

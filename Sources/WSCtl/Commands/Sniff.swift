@@ -690,10 +690,11 @@ struct SniffPrinter {
                 w.int("skipped_bytes", r.skipped)
                 Output.line(w.finish())
             } else if let at = r.offset, r.gapEnd == 0 {
-                // No gap ends at byte 0: the connection was picked up in its middle (--port).
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("frames start at byte \(at): the \(r.skipped) bytes before it end a frame sent before the capture began"))
+                // No gap ends at byte 0: the connection was picked up in its middle (--port), or
+                // a gap cut its handshake head short.
+                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("frames start at byte \(at): the \(r.skipped) bytes before it passed over (the end of a frame sent before the capture began, or of a handshake head cut short)"))
             } else if r.gapEnd == 0 {
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("no frame start found in the \(r.skipped) bytes captured (the connection was already open); passed over"))
+                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("no frame start found in the \(r.skipped) bytes captured (the connection was already open, or its handshake head was cut short); passed over"))
             } else if let at = r.offset {
                 Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"))
             } else {

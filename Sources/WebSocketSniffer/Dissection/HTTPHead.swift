@@ -23,21 +23,51 @@ public struct HTTPHead: Sendable {
     ///   caller that appends to a buffer and parses again passes where the last search ended (less
     ///   three bytes), so a head arriving a byte at a time is not scanned again for every byte.
     public static func parse(_ bytes: [UInt8], searchFrom: Int = 0) -> ParseResult {
+        // Lines end with CRLF, or with a lone LF (RFC 9112 §2.2: a recipient may take one for a
+        // line end and ignore a CR before it).
         var first = 0
-        while first + 1 < bytes.count && bytes[first] == 13 && bytes[first + 1] == 10 { first += 2 }
+        while first < bytes.count {
+            if bytes[first] == 10 {
+                first += 1
+            } else if bytes[first] == 13 && first + 1 < bytes.count && bytes[first + 1] == 10 {
+                first += 2
+            } else {
+                break
+            }
+        }
         if first > HTTPHead.maxLength { return .notHTTP("more than \(maxLength) bytes of empty lines") }
-        var end: Int? = nil
+        // The blank line: LF, then LF or CRLF.
+        var textEnd: Int? = nil
+        var end = 0
         var i = max(first, searchFrom)
-        while i + 3 < bytes.count {
-            if bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 { end = i; break }
+        while i + 1 < bytes.count {
+            if bytes[i] == 10 {
+                if bytes[i + 1] == 10 {
+                    (textEnd, end) = (i, i + 2)
+                    break
+                }
+                if bytes[i + 1] == 13 {
+                    guard i + 2 < bytes.count else { break }
+                    if bytes[i + 2] == 10 {
+                        (textEnd, end) = (i, i + 3)
+                        break
+                    }
+                }
+            }
             i += 1
         }
-        guard let end else {
+        guard let textEnd, textEnd >= first else {
             if bytes.count > maxLength { return .notHTTP("no end of HTTP head within \(maxLength) bytes") }
             return .needMore
         }
-        let text = String(decoding: bytes[first..<end], as: UTF8.self)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false).map(String.init)
+        return head(bytes[first..<textEnd], length: end)
+    }
+
+    /// The head from its lines (`text`: up to the LF that ends the last one, excluded).
+    private static func head(_ text: ArraySlice<UInt8>, length: Int) -> ParseResult {
+        // Split as bytes: a String holds CR LF as one Character.
+        var lines = text.split(separator: 10, omittingEmptySubsequences: false)
+            .map { String(decoding: $0.last == 13 ? $0.dropLast() : $0, as: UTF8.self) }
         guard !lines.isEmpty else { return .notHTTP("empty head") }
         let start = lines.removeFirst()
         var headers: [(name: String, value: String)] = []
@@ -52,7 +82,28 @@ public struct HTTPHead: Sendable {
             let value = String(line[line.index(after: colon)...]).trimmingCharacters(in: " \t")
             headers.append((name, value))
         }
-        return .head(HTTPHead(startLine: start, headers: headers, length: end + 4))
+        return .head(HTTPHead(startLine: start, headers: headers, length: length))
+    }
+
+    /// The head whose end a gap took (the snapshot length cut it, or its last segment was lost):
+    /// read from the whole lines of `bytes`, those before the last line end, or from a status line
+    /// cut after its code. Nil when not even the start line is whole (or a status line's code), or
+    /// the lines are not a head's.
+    public static func cutByGap(_ bytes: [UInt8]) -> HTTPHead? {
+        guard let lastLF = bytes.lastIndex(of: 10) else {
+            // A status line cut after its code: the reason phrase is as far as it came.
+            let head = HTTPHead(startLine: String(decoding: bytes, as: UTF8.self), headers: [], length: bytes.count)
+            // (Its code whole: a space after it.)
+            guard head.startLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).count == 3,
+                  let code = head.statusLine?.status, (100...999).contains(code) else { return nil }
+            return head
+        }
+        var first = 0
+        while first < lastLF, bytes[first] == 13 || bytes[first] == 10 { first += 1 }
+        guard first < lastLF else { return nil }
+        // A header line the gap cut in two is not whole either: only the lines before it count.
+        guard case .head(let head) = head(bytes[first..<lastLF], length: bytes.count) else { return nil }
+        return head
     }
 
     public func header(_ name: String) -> String? {

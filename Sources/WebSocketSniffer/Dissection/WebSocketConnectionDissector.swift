@@ -89,6 +89,16 @@ public final class WebSocketConnectionDissector {
     private var request: WebSocketUpgradeRequest?
     /// The upgrade was followed from its response: the capture does not hold the request.
     private var requestLost = false
+    /// Bytes a gap took from the end of the upgrade request's head and of the response's (the
+    /// snapshot length cut them, or their last segment was lost): the heads were read from their
+    /// whole lines, and each direction's first bytes after them are searched for frame starts.
+    private var requestCut = 0
+    private var responseCut = 0
+    /// The cut request did not show its Upgrade header: it is taken for the upgrade only if the
+    /// response is a 101, and shown only then.
+    private var requestTentative = false
+    /// Directions whose first WebSocket bytes follow a head a gap cut (see `startWebSocket`).
+    private var firstBytesMayContinueHead: Set<WebSocketDirection> = []
     private var handshake: HandshakeRecord?
     private var fromClient: WebSocketStreamDissector?
     private var fromServer: WebSocketStreamDissector?
@@ -556,7 +566,7 @@ public final class WebSocketConnectionDissector {
     /// lost the response. The client's frames are dissected anyway (RSV1 decides compression when
     /// permessage-deflate was offered).
     private func startWithoutResponse(time: Double, emit: (SniffEvent) -> Void) {
-        guard var record = handshake else {
+        guard var record = handshake, !requestTentative else {
             phase = .notWebSocket
             dropHeldClientBytes()
             return
@@ -634,17 +644,19 @@ public final class WebSocketConnectionDissector {
 
     private func readRequest(_ head: HTTPHead, time: Double) {
         guard let line = head.requestLine else { phase = .notWebSocket; return }
-        guard head.upgradesToWebSocket else { phase = .notWebSocket; return }
+        guard head.upgradesToWebSocket || requestTentative else { phase = .notWebSocket; return }
         var record = HandshakeRecord(
             connection: id, time: time, client: "\(client!)", server: "\(server!)", requestLine: head.startLine,
             host: head.header("host"), origin: head.header("origin"), key: head.header("sec-websocket-key"),
             offeredSubprotocols: head.values("sec-websocket-protocol")
                 .flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: " \t") } },
             offeredExtensions: head.values("sec-websocket-extensions"))
-        do {
-            request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
-        } catch {
-            record.requestError = error.message
+        if requestCut == 0 {
+            do {
+                request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
+            } catch {
+                record.requestError = error.message
+            }
         }
         handshake = record
         requestTime = time
@@ -683,6 +695,15 @@ public final class WebSocketConnectionDissector {
 
     private func readResponse(_ head: HTTPHead, time: Double, emit: (SniffEvent) -> Void) {
         guard var record = handshake else { phase = .notWebSocket; return }
+        if requestTentative {
+            // A request cut before its Upgrade header: an upgrade only if this grants one.
+            guard head.statusLine?.status == 101 else {
+                handshake = nil
+                phase = .notWebSocket
+                return
+            }
+            requestTentative = false
+        }
         guard let status = head.statusLine else {
             record.responseError = "not an HTTP status line: \(head.startLine.prefix(60))"
             emit(.handshake(record))
@@ -700,7 +721,20 @@ public final class WebSocketConnectionDissector {
         }
         var deflate: WebSocketDissectorConfiguration.DeflateMode = .off
         var parameters: PerMessageDeflateParameters? = nil
-        if status.status == 101 {
+        if status.status == 101 && responseCut > 0 {
+            // The headers after the cut are unknown: what came is read, and nothing is judged
+            // missing. RSV1 decides compression unless the agreement came whole.
+            record.responseError = "the response's end was not captured (\(responseCut) bytes lost): only its first \(head.headers.count) header lines are known"
+            deflate = .auto
+            let offers = (try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []
+            if let accepted = try? WebSocketExtensionHeader.parse(extensionLines),
+               case .agreed(let agreement) = Self.deflateAgreement(accepted, offers: offers.isEmpty ? nil : offers.filter {
+                   PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) })
+            {
+                parameters = agreement
+                deflate = .on
+            }
+        } else if status.status == 101 {
             do {
                 let response = try WebSocketUpgradeResponse.validate(
                     status: status.status, headers: head.headers, sentKey: record.key ?? "",
@@ -791,6 +825,11 @@ public final class WebSocketConnectionDissector {
         }
         fromClient = WebSocketStreamDissector(configuration: c, direction: .clientToServer)
         fromServer = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+        // After a head a gap cut, the direction's next bytes may be frames (the snapshot length
+        // cut the head's packet) or the rest of the head (a segment of it was lost): decided by
+        // the first of them (`feed`).
+        if requestCut > 0 { firstBytesMayContinueHead.insert(.clientToServer) }
+        if responseCut > 0 { firstBytesMayContinueHead.insert(.serverToClient) }
         phase = .webSocket
         summaryBase.websocket = true
         summaryBase.reason = ""  // a refusal before (a retry) no longer ends it
@@ -844,6 +883,12 @@ public final class WebSocketConnectionDissector {
     private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
                       emit: (SniffEvent) -> Void) {
         counts.bytes(direction == .clientToServer, bytes.count)
+        if !firstBytesMayContinueHead.isEmpty, firstBytesMayContinueHead.remove(direction) != nil,
+           !Self.mayStartFrame(bytes, fromClient: direction == .clientToServer)
+        {
+            // Not a frame: the rest of a head cut short, then frames, found as after a gap.
+            if direction == .clientToServer { fromClient?.beginsInsideStream() } else { fromServer?.beginsInsideStream() }
+        }
         if isHunting(direction) {
             let fed = (direction == .clientToServer ? fromClient?.bytesFed : fromServer?.bytesFed) ?? 0
             var held = heldDeliveries.removeValue(forKey: direction) ?? []
@@ -945,6 +990,8 @@ public final class WebSocketConnectionDissector {
             startWebSocket(deflate: .auto)
             lateResponsePossible = true
         }
+        // A head cut short: its handshake says so, rather than a gap line.
+        if let d = direction, gapInHead(d, missing: missing, time: time, emit: emit) { return }
         // Only on a connection sniff shows (WebSocket, or that asked for an upgrade).
         if phase == .webSocket || handshake != nil {
             emit(.gap(connection: id, direction: direction, missing: missing, time: time))
@@ -969,13 +1016,48 @@ public final class WebSocketConnectionDissector {
         }
     }
 
+    /// A gap that took the end of the upgrade request's head or of its response's, whose start
+    /// lines came whole: the head is read from its whole lines, marked cut, and the connection
+    /// goes on (a capture with a small snapshot length cuts every head). True if it was one.
+    private func gapInHead(_ d: WebSocketDirection, missing: Int, time: Double, emit: (SniffEvent) -> Void) -> Bool {
+        if d == .clientToServer, phase == .awaitingRequest, clientBody == nil, !requestBuffer.isEmpty,
+           let head = HTTPHead.cutByGap(requestBuffer), head.requestLine != nil
+        {
+            requestBuffer = []
+            requestCut = missing
+            requestTentative = !head.upgradesToWebSocket
+            readRequest(head, time: time)
+            guard phase == .awaitingResponse, var record = handshake else { return true }
+            record.requestError = "the request's end was not captured (\(missing) bytes lost): only its first \(head.headers.count) header lines are known"
+            handshake = record
+            if !pendingServerBytes.isEmpty {
+                let early = pendingServerBytes
+                pendingServerBytes = []
+                early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
+            }
+            return true
+        }
+        if d == .serverToClient, phase == .awaitingResponse, responsesDue.isEmpty, !responseBuffer.isEmpty,
+           let head = HTTPHead.cutByGap(responseBuffer), let status = head.statusLine?.status, !(100..<200).contains(status) || status == 101
+        {
+            responseBuffer = []
+            responseCut = missing
+            readResponse(head, time: time, emit: emit)
+            if phase == .webSocket { feedHeldClientBytes(emit: emit) }
+            // A refusal cut short: its body cannot be followed to a retry.
+            if phase == .awaitingRequest { phase = .notWebSocket }
+            return true
+        }
+        return false
+    }
+
     /// End of the connection (FIN/RST, eviction, end of capture): reports the handshake if its
     /// response never came (and the client's frames, if it sent any), then what the dissectors
     /// still hold (see `WebSocketStreamDissector.finishViews`).
     public func close(reason: String, time: Double, emit: (SniffEvent) -> Void) {
         summaryBase.lastTime = max(summaryBase.lastTime, time)
         if summaryBase.reason.isEmpty { summaryBase.reason = reason }
-        if phase == .awaitingResponse {
+        if phase == .awaitingResponse && !requestTentative {
             if !pendingClientDeliveries.isEmpty {
                 startWithoutResponse(time: time, emit: emit)
             } else if var h = handshake {
