@@ -184,6 +184,26 @@ struct SniffHandshakeHeadTests {
         #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty }, "\(out.kind("frame"))")
     }
 
+    /// An upgrade request with a body (Content-Length, or chunked): the message ends after its body
+    /// (RFC 9112 §6.3), so the body is not read as frames, whether it comes with the head or after it.
+    @Test(arguments: [
+        ("Content-Length: 3\r\n", "abc", true), ("Content-Length: 3\r\n", "abc", false),
+        ("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n", true),
+    ])
+    func upgradeRequestWithABody(_ header: String, _ body: String, _ withTheHead: Bool) throws {
+        var c = SyntheticConnection(request: withTheHead ? SyntheticConnection.request(header) + body : SyntheticConnection.request(header),
+                                    response: "")
+        if !withTheHead { c.send(fromClient: true, Array(body.utf8)) }
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8))
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.send(fromClient: false, SniffUpgradeTests.world)
+        c.close()
+        let out = try Self.run(c.capture, ["--frames"])
+        #expect(Self.texts(out) == ["hello", "world"])
+        #expect(out.kind("frame").count == 2, "\(out.kind("frame"))")
+        #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty }, "\(out.kind("frame"))")
+    }
+
     /// A plain request cut before any Upgrade header, answered 200: not an upgrade, not shown.
     @Test func plainRequestCutShortIsNotShown() throws {
         var c = SyntheticConnection(

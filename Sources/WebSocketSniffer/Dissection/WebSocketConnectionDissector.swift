@@ -281,6 +281,11 @@ public final class WebSocketConnectionDissector {
             return
         case .webSocket:
             if !isClient && lateResponsePossible { return lateResponse(bytes, time: time, emit: emit) }
+            if isClient, upgradeBodyLeft != nil {
+                let skipped = skipUpgradeBody(bytes)
+                guard skipped < bytes.count else { return }
+                return feed(.clientToServer, UnsafeRawBufferPointer(rebasing: bytes[skipped...]), time: time, emit: emit)
+            }
             feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
         case .awaitingRequest:
             // A connection on a --port whose opening was captured but which starts with frames,
@@ -536,11 +541,31 @@ public final class WebSocketConnectionDissector {
         pendingCharged = 0
     }
 
-    /// Dissects the client bytes held for the response, each delivery at its own time.
+    /// Dissects the client bytes held for the response, each delivery at its own time, after the
+    /// upgrade request's body if it announced one.
     private func feedHeldClientBytes(emit: (SniffEvent) -> Void) {
         let held = pendingClientDeliveries
         dropHeldClientBytes()
-        for d in held { d.bytes.withUnsafeBytes { feed(.clientToServer, $0, time: d.time, emit: emit) } }
+        if let framing = upgradeBody, framing != .length(0), requestCut == 0 { upgradeBodyLeft = HTTPBodySkipper(framing) }
+        for d in held {
+            d.bytes.withUnsafeBytes { bytes in
+                let skipped = upgradeBodyLeft == nil ? 0 : skipUpgradeBody(bytes)
+                if skipped < bytes.count { feed(.clientToServer, UnsafeRawBufferPointer(rebasing: bytes[skipped...]), time: d.time, emit: emit) }
+            }
+        }
+    }
+
+    /// The body of the upgrade request still to pass over before the client's frames: a request
+    /// message ends after its body (RFC 9112 §6.3), and the protocol switches after it (RFC 9110
+    /// §7.8). Nil once passed (or when there is none).
+    private var upgradeBodyLeft: HTTPBodySkipper?
+
+    /// Passes over what `bytes` hold of the upgrade request's body; returns how many.
+    private func skipUpgradeBody(_ bytes: UnsafeRawBufferPointer) -> Int {
+        guard var skipper = upgradeBodyLeft else { return 0 }
+        let used = skipper.consume(bytes)
+        upgradeBodyLeft = skipper.isDone || skipper.failure != nil ? nil : skipper
+        return used
     }
 
     /// After a refusal that kept the connection open: the client bytes held for the response are
