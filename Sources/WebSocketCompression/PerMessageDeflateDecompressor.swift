@@ -165,15 +165,52 @@ public final class PerMessageDeflateDecompressor {
         return WebSocketViolation(rule, offset: offset, message)
     }
 
-    private func run(_ input: UnsafeRawBufferPointer, isTrailer: Bool) throws(WebSocketViolation) -> [UInt8] {
+    /// Inflates the compressed payload of one frame of the current message, handing what it
+    /// inflates to `sink` in pieces of at most `chunkSize` bytes (each valid only during the call),
+    /// so that however far it inflates no more than `chunkSize` bytes are held here. Call
+    /// ``finishMessage(chunkSize:_:)`` after the message's last frame.
+    public func inflate(
+        _ fragment: UnsafeRawBufferPointer, chunkSize: Int, _ sink: (UnsafeRawBufferPointer) -> Void
+    ) throws(WebSocketViolation) {
+        precondition(chunkSize > 0, "chunkSize must be positive")
+        _ = try run(fragment, isTrailer: false, chunkSize: chunkSize, sink: sink)
+    }
+
+    /// ``finishMessage()``, its last bytes handed to `sink` in pieces of at most `chunkSize` bytes.
+    public func finishMessage(chunkSize: Int, _ sink: (UnsafeRawBufferPointer) -> Void) throws(WebSocketViolation) {
+        guard compressedInMessage > 0, !endedWithFinalBlock else {
+            _ = try finishMessage()
+            return
+        }
+        let tail = Self.trailer.withUnsafeBytes { bytes in
+            Result { () throws(WebSocketViolation) in _ = try run(bytes, isTrailer: true, chunkSize: chunkSize, sink: sink) }
+        }
+        try tail.get()
+        guard atBlockBoundary else {
+            let offset = compressedInMessage
+            abandonMessage()
+            throw WebSocketViolation(
+                .invalidCompressedData, offset: offset,
+                "compressed message ends inside a DEFLATE block after \(offset) bytes (RFC 7692 §7.2.1: it must end with a flushed block)")
+        }
+        endMessage()
+    }
+
+    /// With `chunkSize` > 0, what inflates goes to `sink` in pieces of at most that size and nothing
+    /// is returned; otherwise it is returned whole.
+    private func run(
+        _ input: UnsafeRawBufferPointer, isTrailer: Bool, chunkSize: Int = 0, sink: (UnsafeRawBufferPointer) -> Void = { _ in }
+    ) throws(WebSocketViolation) -> [UInt8] {
+        let chunked = chunkSize > 0
         let stream = self.stream.pointer
         // What this call may produce: the rest of the message's allowance plus one byte. Inflating into
         // that byte is how we learn the limit was passed, without ever producing (or allocating) more.
         let remaining = maxInflatedSize - inflatedInMessage
         let allowance = remaining == Int.max ? remaining : remaining + 1
         // Start near the size the input suggests and grow geometrically, so that small messages and
-        // frames fed a byte at a time stay cheap.
-        let output = ZlibOutput(capacity: min(allowance, max(Self.initialOutputChunk, input.count * 4)))
+        // frames fed a byte at a time stay cheap. With a sink, it grows to one chunk, then is reused.
+        let output = ZlibOutput(
+            capacity: min(allowance, chunked ? chunkSize : Int.max, max(Self.initialOutputChunk, input.count * 4)))
         largestOutputCapacity = max(largestOutputCapacity, output.capacity)
         var offset = 0
         defer {
@@ -190,8 +227,13 @@ public final class PerMessageDeflateDecompressor {
             offset += sliceLength
 
             while true {
-                if output.free == 0 {
-                    output.grow(to: min(output.capacity * 2, allowance))
+                if output.free == 0, chunked, output.capacity >= min(chunkSize, allowance) {
+                    // The chunk is full: handed on, and reused.
+                    sink(UnsafeRawBufferPointer(start: output.base, count: output.count))
+                    inflatedInMessage += output.count
+                    output.count = 0
+                } else if output.free == 0 {
+                    output.grow(to: min(output.capacity * 2, allowance, chunked ? chunkSize : Int.max))
                     largestOutputCapacity = max(largestOutputCapacity, output.capacity)
                 }
                 let inputBefore = Int(stream.pointee.avail_in)
@@ -248,6 +290,10 @@ public final class PerMessageDeflateDecompressor {
         } while offset < input.count
 
         inflatedInMessage += output.count
+        if chunked {
+            if output.count > 0 { sink(UnsafeRawBufferPointer(start: output.base, count: output.count)) }
+            return []
+        }
         return output.bytes()
     }
 }

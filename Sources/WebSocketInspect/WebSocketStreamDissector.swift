@@ -966,8 +966,7 @@ public struct WebSocketStreamDissector {
         if s.failure == nil && !s.noInflater {
             if let d = decompressor() {
                 do {
-                    let out = try d.inflate(bytes)
-                    absorbInflated(out, into: &s)
+                    try d.inflate(bytes, chunkSize: Self.inflateChunk) { absorbInflated($0, into: &s) }
                 } catch {
                     s.failure = error
                 }
@@ -978,15 +977,16 @@ public struct WebSocketStreamDissector {
         streamed = s
     }
 
-    private mutating func absorbInflated(_ out: [UInt8], into s: inout StreamedInflate) {
-        let limit = shownWithoutRoom
-        out.withUnsafeBytes { raw in
-            let room = limit - messageData.count
-            if room > 0 { messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }
-            if s.invalidAt == nil, let bad = s.utf8.validate(raw) { s.invalidAt = s.length + bad }
-        }
-        s.length += out.count
+    private mutating func absorbInflated(_ raw: UnsafeRawBufferPointer, into s: inout StreamedInflate) {
+        let room = shownWithoutRoom - messageData.count
+        if room > 0 { messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }
+        if s.invalidAt == nil, let bad = s.utf8.validate(raw) { s.invalidAt = s.length + bad }
+        s.length += raw.count
     }
+
+    /// Inflated bytes are taken in pieces of this size: a message is held whole only as far as
+    /// `configuration.messageMemory` has room for it, however far it inflates.
+    static let inflateChunk = 1 << 16
 
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
     /// - Parameter incomplete: the stream ended inside the frame; a character cut off at the end of
@@ -1036,7 +1036,62 @@ public struct WebSocketStreamDissector {
             streamed = nil
             return makeStreamedMessage(view, &s, violations: violations)
         }
-        if view.compressed, let d = decompressor() {
+        if view.compressed, let budget = configuration.messageMemory, let d = decompressor() {
+            // Held as it inflates while the budget has room; past it, only the shown part is
+            // kept and the rest counted and checked, as for a message not held whole.
+            var out: [UInt8] = []
+            var taken = 0
+            var partly: StreamedInflate? = nil
+            func take(_ piece: UnsafeRawBufferPointer) {
+                if partly == nil {
+                    if budget.take(piece.count) {
+                        taken += piece.count
+                        out.append(contentsOf: piece)
+                        return
+                    }
+                    budget.noteMessageNotHeldWhole()
+                    var s = StreamedInflate()
+                    Self.empty(&messageData)
+                    out.withUnsafeBytes { absorbInflated($0, into: &s) }
+                    out = []
+                    budget.give(taken)
+                    taken = 0
+                    partly = s
+                }
+                absorbInflated(piece, into: &partly!)
+            }
+            var failed = false
+            do {
+                try d.inflate(view.payload, chunkSize: Self.inflateChunk) { take($0) }
+                try d.finishMessage(chunkSize: Self.inflateChunk) { take($0) }
+            } catch {
+                if partly != nil {
+                    partly!.failure = error
+                } else {
+                    failed = true
+                    var v = error
+                    v.offset = view.offset
+                    violations.append(v)
+                    // It may refer to the history a gap took: incomplete, not a violation.
+                    if historyDependent { damaged = true }
+                }
+            }
+            defer { budget.give(taken) }
+            if var s = partly {
+                // Shown as compressed if it does not inflate, as a message held whole is.
+                if s.failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
+                return makeStreamedMessage(view, &s, violations: violations, finished: true)
+            }
+            if !failed { inflated = out }
+            if !failed && view.opcode == .text {
+                if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
+                    violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
+                        bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
+                } else {
+                    isValidText = true
+                }
+            }
+        } else if view.compressed, let d = decompressor() {
             do {
                 let out = try d.inflateMessage(view.payload)
                 inflated = out
@@ -1096,12 +1151,13 @@ public struct WebSocketStreamDissector {
 
     /// `makeMessage` for a compressed message that was inflated as it came (`streamed`): its shown
     /// part is in `messageData`; no envelope is looked for, as its whole text was not kept.
+    /// - Parameter finished: the inflater already ended the message.
     private mutating func makeStreamedMessage(_ view: WebSocketMessageView, _ s: inout StreamedInflate,
-                                              violations: [WebSocketViolation]) -> MessageInProgress {
+                                              violations: [WebSocketViolation], finished: Bool = false) -> MessageInProgress {
         var violations = violations
-        if s.failure == nil && !s.noInflater, let d = inflater {
+        if !finished, s.failure == nil && !s.noInflater, let d = inflater {
             do {
-                absorbInflated(try d.finishMessage(), into: &s)
+                try d.finishMessage(chunkSize: Self.inflateChunk) { absorbInflated($0, into: &s) }
             } catch {
                 s.failure = error
             }
