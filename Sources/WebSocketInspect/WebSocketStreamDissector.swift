@@ -998,9 +998,11 @@ public struct WebSocketStreamDissector {
             : incomplete ? Self.validTextPrefix(payload)
             : (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil)) ? payload.count : nil
         let text = textLength.map { UnsafeRawBufferPointer(rebasing: payload.prefix($0)) }
+        // Bytes of it lost in a gap (shown as zeros) make it incomplete too, as they do its message.
+        let lostBytes = frameDamaged && !incomplete
         withBorrowed(r.close, r.violations) { close, violations in
             emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
-                                        text: text, close: close, violations: violations, incomplete: incomplete)))
+                                        text: text, close: close, violations: violations, incomplete: incomplete || lostBytes)))
         }
     }
 

@@ -88,6 +88,28 @@ struct SniffUnknownExtensionTests {
 /// Packet headers that lie about their length.
 @Suite("Sniff believes the wire over an IP header", .timeLimit(.minutes(3)))
 struct SniffIPLengthTests {
+    /// A frame whose payload the snapshot length cut (its boundary kept by its header's length):
+    /// incomplete, as its message is; the next frame is whole.
+    @Test func frameWithBytesLostInAGapIsIncomplete() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        let long = SyntheticConnection.clientFrame(opcode: 1, Array(String(repeating: "B", count: 120).utf8))
+        c.send(fromClient: true, long)
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.close()
+        var capture = c.capture
+        let index = try #require(capture.records.firstIndex { Array($0.data.suffix(long.count)) == long })
+        capture.records[index].data.removeLast(60)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("cut.pcap")
+        try capture.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--frames"])
+        let frames = out.kind("frame"), messages = out.kind("message")
+        try #require(frames.count == 2 && messages.count == 2)
+        #expect(frames[0]["incomplete"].bool == true && messages[0]["incomplete"].bool == true, "\(frames[0])")
+        #expect(frames[0]["payload_length"].int == 120)
+        #expect(frames[1]["incomplete"].bool != true && frames[1]["text"].string == "hello")
+    }
+
     /// An IPv4 total length 200 bytes beyond a packet that was captured whole: the bytes it claims
     /// never were on the wire, so they are no gap, and the next segment is not taken for a
     /// retransmission of them (tshark: "IPv4 total length exceeds packet length").
