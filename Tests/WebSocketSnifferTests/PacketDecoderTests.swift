@@ -151,6 +151,32 @@ struct PacketDecoderTests {
         #expect(Array(ip[packet.payloadRange]) == [1])
     }
 
+    /// IPv4 with an Authentication Header before TCP (RFC 4302 §3.1.1), as tshark decodes it.
+    @Test func ipv4AuthenticationHeaderIsWalked() throws {
+        let segment = Build.tcp(from: Build.client4, to: Build.server4, seq: 5, flags: .ack, payload: [1, 2])
+        let ah: [UInt8] = [6, 4, 0, 0] + Build.be32(0x100) + Build.be32(1) + [UInt8](repeating: 0xAA, count: 12)
+        let frame = Build.ethernet(Build.ipv4(from: Build.client4.address, to: Build.server4.address, protocol: 51, payload: ah + segment))
+        let packet = try #require(PacketDecoder.decode(linkType: 1, data: frame).packet)
+        #expect(Array(frame[packet.payloadRange]) == [1, 2])
+        // An AH that claims to run past the packet.
+        var bad = ah
+        bad[1] = 200
+        let broken = Build.ethernet(Build.ipv4(from: Build.client4.address, to: Build.server4.address, protocol: 51, payload: bad + segment))
+        #expect(PacketDecoder.decode(linkType: 1, data: broken).packet == nil)
+    }
+
+    /// IEEE 802.3 frames with an LLC/SNAP header (RFC 1042) carrying IP.
+    @Test func llcSnapIsUnwrapped() throws {
+        let ip = Build.ip(from: Build.client4, to: Build.server4, seq: 1, flags: .ack, payload: [0x41, 0x42])
+        let snap: [UInt8] = [0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]
+        let frame = Build.ethernet(snap + ip, type: UInt16(snap.count + ip.count))
+        let packet = try #require(PacketDecoder.decode(linkType: 1, data: frame).packet)
+        #expect(Array(frame[packet.payloadRange]) == [0x41, 0x42])
+        // Another LLC (spanning tree's 42 42 03) is not IP.
+        let stp = Build.ethernet([0x42, 0x42, 0x03, 0, 0, 0, 0, 0] + ip, type: UInt16(8 + ip.count))
+        #expect(PacketDecoder.decode(linkType: 1, data: stp).packet == nil)
+    }
+
     @Test func ipv6SkipReasons() {
         let segment = Build.tcp(from: Build.client6, to: Build.server6, seq: 5, flags: .ack, payload: [1])
         let fragment = Build.ipv6(from: Build.client6.address, to: Build.server6.address,

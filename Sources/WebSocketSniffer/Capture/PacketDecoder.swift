@@ -87,11 +87,22 @@ private struct Reader {
         var offset = offset
         // IEEE 802.1Q (0x8100), 802.1ad (0x88A8) and the pre-standard QinQ 0x9100: a 2-byte TCI (VLAN ID in
         // the low 12 bits), then the next EtherType.
-        while type == 0x8100 || type == 0x88A8 || type == 0x9100 {
-            guard data.count >= offset + 4 else { return .skipped(.truncatedLinkHeader) }
-            vlanID = u16(offset) & 0x0FFF
-            type = u16(offset + 2)
-            offset += 4
+        while true {
+            if type == 0x8100 || type == 0x88A8 || type == 0x9100 {
+                guard data.count >= offset + 4 else { return .skipped(.truncatedLinkHeader) }
+                vlanID = u16(offset) & 0x0FFF
+                type = u16(offset + 2)
+                offset += 4
+            } else if type <= 1500, data.count >= offset + 8, data[offset] == 0xAA, data[offset + 1] == 0xAA, data[offset + 2] == 0x03,
+                      data[offset + 3] == 0, data[offset + 4] == 0, data[offset + 5] == 0
+            {
+                // IEEE 802.3 with an 802.2 LLC/SNAP header (RFC 1042): a length where the EtherType
+                // would be, then AA AA 03, OUI 00 00 00 and the EtherType.
+                type = u16(offset + 6)
+                offset += 8
+            } else {
+                break
+            }
         }
         switch type {
         case 0x0800: return ipv4(at: offset)
@@ -123,9 +134,19 @@ private struct Reader {
             }
             return .skipped(.ipFragment)
         }
-        guard data[o + 9] == 6 else { return .skipped(.notTCP) }
+        var t = o + headerLength
+        var next = data[o + 9]
+        // An Authentication Header (RFC 4302 §2: its length in 32-bit words, less 2) signs TCP
+        // without hiding it.
+        if next == 51 {
+            guard data.count >= t + 2 else { return .skipped(.malformedIPHeader) }
+            next = data[t]
+            t += (Int(data[t + 1]) + 2) * 4
+            guard t <= o + totalLength else { return .skipped(.malformedIPHeader) }
+        }
+        guard next == 6 else { return .skipped(.notTCP) }
         return tcp(
-            at: o + headerLength, end: o + totalLength, version: .v4,
+            at: t, end: o + totalLength, version: .v4,
             source: .v4(u32(o + 12)), destination: .v4(u32(o + 16)))
     }
 
