@@ -12,6 +12,7 @@ public struct WebSocketStreamDissector {
     public let direction: WebSocketDirection?
     private var machinery: Machinery
     private var inflater: PerMessageDeflateDecompressor?
+    private var inflatedPieces: InflatedPieces?
     private var scratch: [UInt8] = []
     private var frameCount = 0
     private var messageCount = 0
@@ -45,7 +46,7 @@ public struct WebSocketStreamDissector {
     /// part is collected in `messageData`.
     private var streamed: StreamedInflate?
 
-    private struct StreamedInflate {
+    fileprivate struct StreamedInflate {
         /// Bytes inflated so far.
         var length = 0
         var utf8 = WebSocketUTF8Validator()
@@ -978,10 +979,63 @@ public struct WebSocketStreamDissector {
     }
 
     private mutating func absorbInflated(_ raw: UnsafeRawBufferPointer, into s: inout StreamedInflate) {
-        let room = shownWithoutRoom - messageData.count
-        if room > 0 { messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }
+        Self.absorb(raw, shown: &messageData, limit: shownWithoutRoom, into: &s)
+    }
+
+    /// Keeps what of `raw` falls within the first `limit` bytes shown, checks it as UTF-8 and counts it.
+    fileprivate static func absorb(_ raw: UnsafeRawBufferPointer, shown: inout [UInt8], limit: Int, into s: inout StreamedInflate) {
+        let room = limit - shown.count
+        if room > 0 { shown.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw.prefix(room))) }
         if s.invalidAt == nil, let bad = s.utf8.validate(raw) { s.invalidAt = s.length + bad }
         s.length += raw.count
+    }
+
+    /// What a compressed message held whole inflates to, taken piece by piece (`makeMessage`): as
+    /// far as the budget has room, then (`partly`) only its first `shownLimit` bytes, the rest
+    /// counted and checked. One per direction, its buffer reused from message to message.
+    fileprivate struct InflatedPieces {
+        let budget: DissectionMemoryBudget
+        var data: [UInt8] = []
+        /// Budget taken for `data`.
+        var taken = 0
+        var partly: StreamedInflate?
+        var shown: [UInt8] = []
+        var shownLimit = 0
+
+        init(budget: DissectionMemoryBudget) {
+            self.budget = budget
+        }
+
+        /// Starts a message.
+        mutating func begin(shownLimit: Int) {
+            self.shownLimit = shownLimit
+            partly = nil
+            data.removeAll(keepingCapacity: true)
+        }
+
+        mutating func take(_ piece: UnsafeRawBufferPointer) {
+            if partly == nil {
+                if budget.take(piece.count) {
+                    taken += piece.count
+                    data.append(contentsOf: piece)
+                    return
+                }
+                budget.noteMessageNotHeldWhole()
+                var s = StreamedInflate()
+                WebSocketStreamDissector.empty(&shown)
+                data.withUnsafeBytes { WebSocketStreamDissector.absorb($0, shown: &shown, limit: shownLimit, into: &s) }
+                release()
+                data = []
+                partly = s
+            }
+            WebSocketStreamDissector.absorb(piece, shown: &shown, limit: shownLimit, into: &partly!)
+        }
+
+        /// Gives back the budget taken for `data`.
+        mutating func release() {
+            budget.give(taken)
+            taken = 0
+        }
     }
 
     /// Inflated bytes are taken in pieces of this size: a message is held whole only as far as
@@ -1041,56 +1095,46 @@ public struct WebSocketStreamDissector {
         if view.compressed, let budget = configuration.messageMemory, let d = decompressor() {
             // Held as it inflates while the budget has room; past it, only the shown part is
             // kept and the rest counted and checked, as for a message not held whole.
-            var out: [UInt8] = []
-            var taken = 0
-            var partly: StreamedInflate? = nil
-            func take(_ piece: UnsafeRawBufferPointer) {
-                if partly == nil {
-                    if budget.take(piece.count) {
-                        taken += piece.count
-                        out.append(contentsOf: piece)
-                        return
-                    }
-                    budget.noteMessageNotHeldWhole()
-                    var s = StreamedInflate()
-                    Self.empty(&messageData)
-                    out.withUnsafeBytes { absorbInflated($0, into: &s) }
-                    out = []
-                    budget.give(taken)
-                    taken = 0
-                    partly = s
-                }
-                absorbInflated(piece, into: &partly!)
-            }
-            var failed = false
+            // Taken out of self while inflating: the closures then capture a local, checked
+            // statically, not a stored property.
+            var pieces = inflatedPieces ?? InflatedPieces(budget: budget)
+            inflatedPieces = nil
+            pieces.begin(shownLimit: shownWithoutRoom)
+            var failure: WebSocketViolation? = nil
             do {
-                try d.inflate(view.payload, chunkSize: Self.inflateChunk) { take($0) }
-                try d.finishMessage(chunkSize: Self.inflateChunk) { take($0) }
+                try d.inflate(view.payload, chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
+                try d.finishMessage(chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
             } catch {
-                if partly != nil {
-                    partly!.failure = error
-                } else {
-                    failed = true
-                    var v = error
-                    v.offset = view.offset
-                    violations.append(v)
-                    // It may refer to the history a gap took: incomplete, not a violation.
-                    if historyDependent { damaged = true }
-                }
+                failure = error
             }
-            defer { budget.give(taken) }
-            if var s = partly {
+            pieces.release()
+            defer {
+                // Kept for the next message only if small: a dissector is one of thousands.
+                if pieces.data.capacity > 4096 { pieces.data = [] }
+                inflatedPieces = pieces
+            }
+            if var s = pieces.partly {
+                s.failure = failure
+                swap(&messageData, &pieces.shown)
+                pieces.shown = []
                 // Shown as compressed if it does not inflate, as a message held whole is.
-                if s.failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
+                if failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
                 return makeStreamedMessage(view, &s, violations: violations, finished: true)
             }
-            if !failed { inflated = out }
-            if !failed && view.opcode == .text {
-                if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
-                    violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
-                        bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
-                } else {
-                    isValidText = true
+            if var v = failure {
+                v.offset = view.offset
+                violations.append(v)
+                // It may refer to the history a gap took: incomplete, not a violation.
+                if historyDependent { damaged = true }
+            } else {
+                inflated = pieces.data
+                if view.opcode == .text {
+                    if let bad = WebSocketUTF8Validator.firstInvalidIndex(pieces.data) {
+                        violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
+                            bad < pieces.data.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
+                    } else {
+                        isValidText = true
+                    }
                 }
             }
         } else if view.compressed, let d = decompressor() {
@@ -1205,7 +1249,7 @@ public struct WebSocketStreamDissector {
     static let keptCapacity = 1 << 16
 
     /// Empties a reused buffer, keeping its memory unless it grew past `keptCapacity`.
-    private static func empty(_ buffer: inout [UInt8]) {
+    fileprivate static func empty(_ buffer: inout [UInt8]) {
         if buffer.capacity > keptCapacity { buffer = [] } else { buffer.removeAll(keepingCapacity: true) }
     }
 
