@@ -362,6 +362,31 @@ struct ReassemblyTests {
         h.checkInvariants()
     }
 
+    /// Live, a quiet connection is settled by the read timeout's call, with the wall clock.
+    @Test func acknowledgedBytesAreGivenUpOnAQuietLiveCapture() {
+        var h = Harness()
+        handshake(&h, time: 10)
+        h.send(c, s, seq: 101, ack: 901, [1, 2, 3], time: 10)
+        h.send(c, s, seq: 111, ack: 901, [4, 5], time: 10)  // 104..<111 lost
+        h.send(s, c, seq: 901, ack: 113, time: 10)
+        var recorded: [Recorded] = []
+        h.reassembler.settleWaitingAcknowledgments(now: 10.5) { recorded.append(Harness.record($0)) }
+        #expect(recorded.isEmpty)
+        h.reassembler.settleWaitingAcknowledgments(now: 11.5) { recorded.append(Harness.record($0)) }
+        #expect(recorded == [.gap(1, i2r, missing: 7, offset: 3), .data(1, i2r, [4, 5], offset: 10, packet: 5)])
+    }
+
+    /// A RST sent after bytes the receiver acknowledged but the capture has not shown yet belongs
+    /// to the connection.
+    @Test func resetAfterAcknowledgedUnseenBytes() {
+        var h = Harness()
+        handshake(&h)
+        h.send(s, c, seq: 901, ack: 131)  // acknowledges 101..<131, none seen
+        h.send(c, s, seq: 131, flags: .rst)
+        #expect(h.closes == [.closed(1, .rst)])
+        h.checkInvariants()
+    }
+
     /// Acknowledged bytes the capture never showed are a gap when the flow ends, even past
     /// everything buffered.
     @Test func acknowledgedBytesNeverSeenAtTheEnd() {

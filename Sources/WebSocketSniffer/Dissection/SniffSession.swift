@@ -219,6 +219,9 @@ public final class SniffSession {
     /// For a live capture, now and then: connections holding bytes after a gap that have gone quiet
     /// let out the frames they can (`WebSocketConnectionDissector.settleQuietHunts`).
     public func settleQuietHunts(now: Double, emit: (SniffEvent) -> Void) {
+        // Acknowledged bytes still unseen a second later are given up here too (live, nothing
+        // else moves the capture's clock on a quiet connection).
+        reassembler.settleWaitingAcknowledgments(now: now) { handle($0, emit: emit) }
         for entry in connections.values where entry.dissector.isHunting {
             entry.dissector.settleQuietHunts(now: now, emit: emit)
         }

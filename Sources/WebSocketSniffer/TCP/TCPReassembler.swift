@@ -196,14 +196,13 @@ public struct TCPReassembler {
 
     /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
     /// acknowledgment (a flow gone quiet would otherwise hold what follows them until it closes).
-    private mutating func settleWaitingAcknowledgments(now: Double, emit: (TCPReassemblyEvent) -> Void) {
+    /// `process` does this itself; call it during a quiet live capture (on a read timeout, with the
+    /// wall-clock time) so that a connection gone quiet still lets out what follows a loss.
+    public mutating func settleWaitingAcknowledgments(now: Double, emit: (TCPReassemblyEvent) -> Void) {
         while waitingStart < waiting.count {
             let entry = waiting[waitingStart]
             let slot = entry.slot
-            let current = slot < table.slots.count && table.slots[slot].info.id == entry.flow
-                && table.waitsForAcknowledgedData(slot, entry.direction)
-                && table.slots[slot][entry.direction].acknowledgmentTime == entry.time
-            if current {
+            if isWaiting(entry) {
                 guard now - entry.time > TCPStreamState.acknowledgmentWait else { break }
                 table[slot][entry.direction].settleAcknowledgment(
                     timedOut: true, context: context(entry.flow, entry.direction, now), statistics: &statistics,
@@ -218,6 +217,21 @@ public struct TCPReassembler {
             waiting.removeFirst(waitingStart)
             waitingStart = 0
         }
+        // A capture whose clock stands still never times the front out: entries that no longer
+        // wait (settled by their own packets) are dropped once they are most of the queue.
+        if waiting.count - waitingStart > waitingCompactAt {
+            waiting = waiting[waitingStart...].filter { isWaiting($0) }
+            waitingStart = 0
+            waitingCompactAt = max(4096, 2 * waiting.count)
+        }
+    }
+
+    private var waitingCompactAt = 4096
+
+    private func isWaiting(_ entry: WaitingAcknowledgment) -> Bool {
+        entry.slot < table.slots.count && table.slots[entry.slot].info.id == entry.flow
+            && table.waitsForAcknowledgedData(entry.slot, entry.direction)
+            && table.slots[entry.slot][entry.direction].acknowledgmentTime == entry.time
     }
 
     /// Ends the capture: delivers everything still buffered (holes as gaps) and closes every open flow with

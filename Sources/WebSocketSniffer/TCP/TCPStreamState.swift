@@ -86,6 +86,11 @@ struct TCPStreamState {
     /// asks for the receive window, which a capture does not always show).
     func acceptsReset(_ sequence: UInt32) -> Bool {
         guard started else { return true }
+        // Bytes the receiver acknowledged but the capture has not shown yet were sent: the RST
+        // may come after them.
+        if waitsForAcknowledgedData, abs(sequenceDistance(from: acknowledgedAhead, to: sequence)) <= Self.maxResetDistance {
+            return true
+        }
         let distance = sequenceDistance(from: nextSequence, to: sequence)
         return isEmpty ? distance == 0 : abs(distance) <= Self.maxResetDistance
     }
