@@ -211,6 +211,7 @@ struct SniffHandshakeHeadTests {
     @Test(arguments: [
         ("Content-Length: 3\r\n", "abc", true), ("Content-Length: 3\r\n", "abc", false),
         ("Transfer-Encoding: chunked\r\n", "3\r\nabc\r\n0\r\n\r\n", true),
+        ("Transfer-Encoding: chunked\r\n", "3\nabc\n0\n\n", true),
     ])
     func upgradeRequestWithABody(_ header: String, _ body: String, _ withTheHead: Bool) throws {
         var c = SyntheticConnection(request: withTheHead ? SyntheticConnection.request(header) + body : SyntheticConnection.request(header),
@@ -226,6 +227,64 @@ struct SniffHandshakeHeadTests {
         #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty }, "\(out.kind("frame"))")
     }
 
+    /// A 101 captured before its request (a capture from two vantage points): the request, when
+    /// it comes, is passed over, not read as frames.
+    @Test func responseCapturedBeforeItsRequest() throws {
+        var c = SyntheticConnection(request: "", response: SyntheticConnection.response())
+        c.send(fromClient: true, Array(SyntheticConnection.request().utf8))
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.send(fromClient: false, SniffUpgradeTests.world)
+        c.close()
+        let out = try Self.run(c.capture, ["--frames"])
+        #expect(out.kind("handshake").count == 1)
+        #expect(Self.texts(out) == ["hello", "world"])
+        #expect(out.kind("frame").allSatisfy { $0["errors"].array.isEmpty }, "\(out.kind("frame"))")
+    }
+
+    /// The request's last segment lost and the 101 right after it: the request is shown as far as
+    /// it came, its key cut off (so the Accept is not judged).
+    @Test func requestEndLostBeforeTheResponse() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        let request = SyntheticConnection.request()
+        let cut = request.range(of: "Sec-WebSocket-Key")!.lowerBound
+        let first = String(request[..<cut]), last = String(request[cut...])
+        c.send(fromClient: true, Array(first.utf8))
+        c.send(fromClient: true, Array(last.utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8))
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.close()
+        var capture = c.capture
+        let lost = Array(last.utf8)
+        let index = try #require(capture.records.firstIndex { Array($0.data.suffix(lost.count)) == lost })
+        capture.records.remove(at: index)
+        let out = try Self.run(capture)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["request"].string == "GET /chat HTTP/1.1", "\(h)")
+        #expect(h["request_error"].string?.contains("not captured") == true, "\(h)")
+        #expect(h["response_error"].isNull && h["status"].int == 101, "\(h)")
+        #expect(Self.texts(out) == ["hello"])
+    }
+
+    /// A plain request cut short and answered 200 on a kept-alive connection, then an upgrade: the
+    /// first exchange is passed over as an ordinary one, the upgrade followed.
+    @Test func cutPlainRequestThenAnUpgrade() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        let plain = "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: a-long-user-agent/1.0 (with comments)\r\n\r\n"
+        c.send(fromClient: true, Array(plain.utf8))
+        c.send(fromClient: false, Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".utf8))
+        c.send(fromClient: true, Array(SyntheticConnection.request().utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response().utf8))
+        c.send(fromClient: true, SniffUpgradeTests.hello)
+        c.close()
+        var capture = c.capture
+        let index = try #require(capture.records.firstIndex { Array($0.data.suffix(plain.utf8.count)) == Array(plain.utf8) })
+        capture.records[index].data.removeLast(40)  // the snapshot length cut its end
+        let out = try Self.run(capture)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["upgraded"].bool == true, "\(h)")
+        #expect(Self.texts(out) == ["hello"])
+    }
+
     /// A plain request cut before any Upgrade header, answered 200: not an upgrade, not shown.
     @Test func plainRequestCutShortIsNotShown() throws {
         var c = SyntheticConnection(
@@ -239,5 +298,23 @@ struct SniffHandshakeHeadTests {
         let out = try Self.run(capture)
         #expect(out.kind("handshake").isEmpty, "\(out.kind("handshake"))")
         #expect(out.kind("gap").isEmpty)
+    }
+
+    /// The same cut request never answered: not counted as a WebSocket connection, not saved by -w.
+    @Test func unansweredCutPlainRequestIsNeitherShownNorSaved() throws {
+        var c = SyntheticConnection(
+            request: "GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: a-long-user-agent/1.0 (with comments)\r\n\r\n",
+            response: "")
+        c.close()
+        var capture = c.capture
+        for i in capture.records.indices where capture.records[i].data.count > 94 {
+            capture.records[i].data = Array(capture.records[i].data.prefix(94))
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("c.pcap"), saved = dir.path("saved.pcap")
+        try capture.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--stats", "-w", saved])
+        #expect(out.kind("handshake").isEmpty && out.kind("connection_closed").isEmpty, "\(out.result.stdout)")
+        #expect(try PcapFile(path: saved).records.isEmpty)
     }
 }

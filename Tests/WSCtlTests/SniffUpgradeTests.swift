@@ -149,9 +149,10 @@ struct SniffUpgradeTests {
         #expect(replies.last?["reply_latency"].double != nil, "\(replies.last.map { "\($0)" } ?? "")")
     }
 
-    /// The same correlation_id sent twice before its replies: paired first in, first out; and a
-    /// request the server sends is paired with the client's reply.
-    @Test func repeatedCorrelationIDsPairInOrderAndServersMayAsk() throws {
+    /// The same correlation_id sent twice before its replies: paired first in, first out. A
+    /// subscription's events that carry its id after its ack are not requests: the unsubscribe's
+    /// ack pairs with the unsubscribe.
+    @Test func repeatedCorrelationIDsPairInOrder() throws {
         var c = SyntheticConnection()
         func envelope(_ type: String, _ id: String) -> [UInt8] {
             Array("{\"type\":\"\(type)\",\"payload\":{},\"metadata\":{\"correlation_id\":\"\(id)\"}}".utf8)
@@ -165,22 +166,26 @@ struct SniffUpgradeTests {
             c.pause(seconds: 0.001)
             c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, bytes))
         }
-        client(envelope("q", "d"))
-        client(envelope("q", "d"))
-        server(envelope("r", "d"))
-        server(envelope("r", "d"))
-        server(envelope("ask", "s"))
-        client(envelope("answer", "s"))
+        client(envelope("q", "d"))       // 0
+        client(envelope("q", "d"))       // 1
+        server(envelope("r", "d"))       // 2: replies to 0
+        server(envelope("r", "d"))       // 3: replies to 1
+        client(envelope("subscribe", "s"))    // 4
+        server(envelope("subscribed", "s"))   // 5: replies to 4
+        server(envelope("event", "s"))        // 6
+        server(envelope("event", "s"))        // 7
+        client(envelope("unsubscribe", "s"))  // 8
+        server(envelope("unsubscribed", "s")) // 9: replies to 8
         let out = try Self.run(c)
         let messages = out.kind("message")
-        try #require(messages.count == 6)
+        try #require(messages.count == 10)
         // Times are printed to the microsecond.
         let t = messages.map { $0["time_relative"].double ?? .nan }
         func latency(_ i: Int) -> Double? { messages[i]["reply_latency"].double }
-        #expect(latency(0) == nil && latency(1) == nil && latency(4) == nil)
-        #expect(abs((latency(2) ?? -1) - (t[2] - t[0])) < 2e-6, "first reply, first request: \(messages[2])")
-        #expect(abs((latency(3) ?? -1) - (t[3] - t[1])) < 2e-6, "second reply, second request: \(messages[3])")
-        #expect(abs((latency(5) ?? -1) - (t[5] - t[4])) < 2e-6, "the client answers the server: \(messages[5])")
+        for i in [0, 1, 4, 6, 7, 8] { #expect(latency(i) == nil, "message \(i): \(messages[i])") }
+        for (reply, request) in [(2, 0), (3, 1), (5, 4), (9, 8)] {
+            #expect(abs((latency(reply) ?? -1) - (t[reply] - t[request])) < 2e-6, "message \(reply) replies to \(request): \(messages[reply])")
+        }
     }
 
     /// A 401 that keeps the connection open, with a body, and the client's second try with

@@ -140,10 +140,10 @@ extension WSCtlCommand {
                 } else if read == nil {
                     // Live, the kernel keeps what is not TCP from being copied at all. `tcp` alone
                     // matches neither IPv6 with extension headers before TCP (Hop-by-Hop, Routing,
-                    // Fragment, Destination Options, AH: the decoder follows them) nor VLAN-tagged
+                    // Fragment, Destination Options, AH; AH in IPv4 too: the decoder follows them) nor VLAN-tagged
                     // frames; `vlan` exists only on link types that can carry tags, so it is left
                     // out where it is refused.
-                    let tcp = "(tcp or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 51 or ip6[6] == 60)))"
+                    let tcp = "(tcp or (ip and ip[9] == 51) or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 51 or ip6[6] == 60)))"
                     try source.setFilter("\(tcp) or (vlan and (\(tcp) or (vlan and \(tcp))))", fallback: tcp, passOver: true)
                 }
                 // A file is not filtered by default: the decoder takes TCP wherever it follows it (any

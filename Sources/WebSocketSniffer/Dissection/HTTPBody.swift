@@ -76,8 +76,10 @@ public struct HTTPBodySkipper: Sendable {
                 i += take
                 state = n == take ? .chunkEnd(2) : .chunkData(n - take)
             case .chunkEnd(let n):
+                // CRLF after the chunk's data, or a lone LF (RFC 9112 §2.2).
+                let b = bytes[i]
                 i += 1
-                state = n == 1 ? .sizeLine : .chunkEnd(n - 1)
+                state = n == 2 && b == 13 ? .chunkEnd(1) : .sizeLine
             case .sizeLine, .trailerLine:
                 guard let text = takeLine(bytes, &i) else { break }
                 if case .trailerLine = state {

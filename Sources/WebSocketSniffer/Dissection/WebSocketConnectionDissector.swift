@@ -109,9 +109,8 @@ public final class WebSocketConnectionDissector {
     /// (its entries waited longest) and pairing starts afresh. What they hold is charged to
     /// `configuration.messageMemory`; an entry it has no room for is not kept.
     private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
-    /// Requests by the direction that sent them: a message whose `correlation_id` a request of the
-    /// other direction is waiting with is its reply, the earliest such request first (a client or
-    /// a server may ask).
+    /// Requests (the client's messages with a `correlation_id`) waiting for their reply, the
+    /// server's next message with that id: the earliest request first.
     private var requests: [WebSocketDirection: [String: WaitingRequests]] = [:]
     private var requestCount = 0
 
@@ -258,7 +257,7 @@ public final class WebSocketConnectionDissector {
     public var isWebSocket: Bool { phase == .webSocket }
     public var isIgnored: Bool { phase == .notWebSocket }
     /// An upgrade request was seen, whatever became of it.
-    public var sawUpgradeRequest: Bool { handshake != nil }
+    public var sawUpgradeRequest: Bool { handshake != nil && !requestTentative }
 
     /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
     /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs,
@@ -281,6 +280,7 @@ public final class WebSocketConnectionDissector {
             return
         case .webSocket:
             if !isClient && lateResponsePossible { return lateResponse(bytes, time: time, emit: emit) }
+            if isClient && lateRequestPossible { return lateRequest(bytes, time: time, emit: emit) }
             if isClient, upgradeBodyLeft != nil {
                 let skipped = skipUpgradeBody(bytes)
                 guard skipped < bytes.count else { return }
@@ -311,7 +311,9 @@ public final class WebSocketConnectionDissector {
                 let searched = pendingServerBytes.count
                 pendingServerBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
                 switch HTTPHead.parse(pendingServerBytes, searchFrom: max(0, searched - 3)) {
-                case .head(let head) where head.statusLine?.status == 101:
+                case .head(let head) where head.statusLine?.status == 101 && requestBuffer.isEmpty:
+                    // (With part of a request at hand, its end or the gap that took it comes
+                    // first: the response is kept for it.)
                     let rest = Array(pendingServerBytes[head.length...])
                     pendingServerBytes = []
                     startWithoutRequest(head, rest: rest, time: time, emit: emit)
@@ -379,6 +381,17 @@ public final class WebSocketConnectionDissector {
                 clientBody = nil
                 continue
             }
+            // Empty lines before a request (RFC 9112 §2.2) are passed over here, not gathered:
+            // a head parsed again for every one of them would cost time in their square.
+            if requestBuffer.isEmpty && (bytes[i] == 13 || bytes[i] == 10) {
+                while i < bytes.count && (bytes[i] == 13 || bytes[i] == 10) {
+                    i += 1
+                    blankBytesBeforeRequest += 1
+                }
+                if blankBytesBeforeRequest > HTTPHead.maxLength { phase = .notWebSocket }
+                continue
+            }
+            if requestBuffer.isEmpty { blankBytesBeforeRequest = 0 }
             // A request starts with its method, a token (RFC 9110 §9.1), or an empty line: other
             // bytes (TLS, a binary protocol) end the search at once, rather than after 64 KiB.
             if requestBuffer.isEmpty && !Self.mayStartRequest(bytes[i]) {
@@ -467,6 +480,9 @@ public final class WebSocketConnectionDissector {
         default: return false
         }
     }
+
+    /// Empty-line bytes passed over before the next request, at most `HTTPHead.maxLength`.
+    private var blankBytesBeforeRequest = 0
 
     /// Methods of the ordinary requests before the upgrade whose responses are still to come.
     private var responsesDue: [String] = []
@@ -564,7 +580,13 @@ public final class WebSocketConnectionDissector {
     private func skipUpgradeBody(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard var skipper = upgradeBodyLeft else { return 0 }
         let used = skipper.consume(bytes)
-        upgradeBodyLeft = skipper.isDone || skipper.failure != nil ? nil : skipper
+        // A body that breaks its framing: no more is passed over, and what it was given is read
+        // as frames (they show what it was) rather than lost.
+        if skipper.failure != nil {
+            upgradeBodyLeft = nil
+            return 0
+        }
+        upgradeBodyLeft = skipper.isDone ? nil : skipper
         return used
     }
 
@@ -610,6 +632,29 @@ public final class WebSocketConnectionDissector {
         }
     }
 
+    /// Followed from a 101 whose request had not come: the client's first bytes may still be that
+    /// request (a capture can show the response first, its ACK covering the request), which is
+    /// passed over rather than read as frames.
+    private var lateRequestPossible = false
+
+    private func lateRequest(_ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
+        requestBuffer.append(contentsOf: bytes)
+        var frames: [UInt8]? = nil
+        if !requestBuffer.withUnsafeBytes({ Self.mayStartHTTP($0, fromClient: true) }) {
+            frames = requestBuffer
+        } else {
+            switch HTTPHead.parse(requestBuffer) {
+            case .needMore: return
+            case .notHTTP: frames = requestBuffer
+            case .head(let head) where head.requestLine != nil: frames = Array(requestBuffer[head.length...])
+            case .head: frames = requestBuffer
+            }
+        }
+        lateRequestPossible = false
+        requestBuffer = []
+        if let frames, !frames.isEmpty { frames.withUnsafeBytes { data(from: client!, $0, time: time, emit: emit) } }
+    }
+
     /// Server bytes after frames were taken without the response: a response head is passed over.
     private func lateResponse(_ bytes: UnsafeRawBufferPointer, time: Double, emit: (SniffEvent) -> Void) {
         responseBuffer.append(contentsOf: bytes)
@@ -640,6 +685,7 @@ public final class WebSocketConnectionDissector {
             offeredSubprotocols: [], offeredExtensions: [])
         record.requestError = "no request in the capture (one direction captured, or the capture began after it)"
         requestLost = true
+        lateRequestPossible = true
         record.status = status.status
         record.statusReason = status.reason
         record.subprotocol = head.header("sec-websocket-protocol")
@@ -723,8 +769,11 @@ public final class WebSocketConnectionDissector {
         if requestTentative {
             // A request cut before its Upgrade header: an upgrade only if this grants one.
             guard head.statusLine?.status == 101 else {
+                // An ordinary exchange on a kept-alive connection: an upgrade may still follow.
                 handshake = nil
-                phase = .notWebSocket
+                requestTentative = false
+                requestCut = 0
+                if !awaitRetry(after: head) { phase = .notWebSocket }
                 return
             }
             requestTentative = false
@@ -758,6 +807,20 @@ public final class WebSocketConnectionDissector {
             {
                 parameters = agreement
                 deflate = .on
+            }
+        } else if status.status == 101 && requestCut > 0 && record.key == nil {
+            // The request's key was cut off: the Accept cannot be judged, and the offers are not
+            // all known; the answer is held to its own rules only.
+            if let accepted = try? WebSocketExtensionHeader.parse(extensionLines) {
+                switch Self.deflateAgreement(accepted, offers: nil) {
+                case .none: break
+                case .agreed(let agreement):
+                    parameters = agreement
+                    deflate = .on
+                case .refused(let message):
+                    record.responseError = message
+                    deflate = .auto
+                }
             }
         } else if status.status == 101 {
             do {
@@ -977,13 +1040,14 @@ public final class WebSocketConnectionDissector {
             counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
             if let cid = m.envelope?.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
-                let other: WebSocketDirection = isClient ? .serverToClient : .clientToServer
-                if let (asked, empty) = requests[other]?[cid]?.takeFirst() {
-                    if empty { requests[other]![cid] = nil }
+                // The client asks, the server replies: a server message with an id no request waits
+                // with (an event of a subscription, a second reply) is neither.
+                if !isClient, let (asked, empty) = requests[.clientToServer]?[cid]?.takeFirst() {
+                    if empty { requests[.clientToServer]![cid] = nil }
                     requestCount -= 1
                     timing.replyLatency = time - asked
                     forget(cid.utf8.count)
-                } else {
+                } else if isClient {
                     if requestCount >= Self.maxRequests { forgetRequests() }
                     if remember(cid.utf8.count) {
                         requestCount += 1
@@ -1026,6 +1090,7 @@ public final class WebSocketConnectionDissector {
         // bytes after the gap are searched for frame starts from offset 0 (as for a connection
         // picked up in its middle), whether or not frames were lost too.
         if phase == .webSocket, direction == .clientToServer, requestLost, let c = fromClient, c.bytesFed == 0 {
+            lateRequestPossible = false
             fromClient?.beginsInsideStream()
             return
         }
