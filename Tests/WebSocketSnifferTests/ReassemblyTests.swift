@@ -376,6 +376,28 @@ struct ReassemblyTests {
         #expect(recorded == [.gap(1, i2r, missing: 7, offset: 3), .data(1, i2r, [4, 5], offset: 10, packet: 5)])
     }
 
+    /// A capture whose clock stands still (every packet at one time): the queue of waits does not
+    /// grow with every ACK captured before its data while another connection waits at its front.
+    @Test func queueOfWaitsStaysBoundedWhenTheClockStandsStill() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, [1])
+        h.send(s, c, seq: 901, ack: 202)  // flow 1 waits for 100 unseen bytes, forever
+        let c2 = TCPEndpoint(address: c.address, port: 50_002)
+        var seq: UInt32 = 5_000
+        h.send(c2, s, seq: seq, Array(repeating: 1, count: 10))
+        seq += 10
+        var longest = 0
+        for _ in 0..<20_000 {
+            h.send(s, c2, seq: 7_000, ack: seq + 20)
+            h.send(c2, s, seq: seq, Array(repeating: 2, count: 20))
+            seq += 20
+            longest = max(longest, h.reassembler.waitingQueueLength)
+        }
+        #expect(longest < 10_000, "\(longest) entries")
+        #expect(h.gaps.isEmpty)
+    }
+
     /// A RST sent after bytes the receiver acknowledged but the capture has not shown yet belongs
     /// to the connection.
     @Test func resetAfterAcknowledgedUnseenBytes() {

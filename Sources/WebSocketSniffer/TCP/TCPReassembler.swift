@@ -39,7 +39,13 @@ public struct TCPReassembler {
         let flow: TCPFlowID
         let direction: TCPDirection
         let time: Double
+        let serial: UInt64
     }
+
+    private var waitSerial: UInt64 = 0
+
+    /// Entries in the queue of waits (for tests: it stays bounded).
+    var waitingQueueLength: Int { waiting.count - waitingStart }
 
     public init(configuration: TCPReassemblerConfiguration = .init()) {
         self.configuration = configuration
@@ -168,8 +174,9 @@ public struct TCPReassembler {
                packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
                statistics: &statistics, emit: emit)
         {
-            table[slot][direction.reversed].acknowledgmentTime = clock
-            waiting.append(WaitingAcknowledgment(slot: slot, flow: info.id, direction: direction.reversed, time: clock))
+            waitSerial += 1
+            table[slot][direction.reversed].acknowledgmentSerial = waitSerial
+            waiting.append(WaitingAcknowledgment(slot: slot, flow: info.id, direction: direction.reversed, time: clock, serial: waitSerial))
         }
         if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
             close(slot, reason: .rst, time: time, emit: emit)
@@ -231,7 +238,7 @@ public struct TCPReassembler {
     private func isWaiting(_ entry: WaitingAcknowledgment) -> Bool {
         entry.slot < table.slots.count && table.slots[entry.slot].info.id == entry.flow
             && table.waitsForAcknowledgedData(entry.slot, entry.direction)
-            && table.slots[entry.slot][entry.direction].acknowledgmentTime == entry.time
+            && table.slots[entry.slot][entry.direction].acknowledgmentSerial == entry.serial
     }
 
     /// Ends the capture: delivers everything still buffered (holes as gaps) and closes every open flow with

@@ -63,8 +63,9 @@ struct TCPStreamState {
     var acknowledgmentPatience: UInt8 = 0
     /// `nextSequence` when the wait started or last moved: progress is a change of it.
     var acknowledgmentMark: UInt32 = 0
-    /// Capture time of the acknowledgment that started the wait.
-    var acknowledgmentTime: Double = 0
+    /// Which wait this is (the reassembler numbers them): its queue entry is this wait's only if
+    /// they agree. (Times cannot tell two waits apart in a capture whose clock stands still.)
+    var acknowledgmentSerial: UInt64 = 0
 
     var hasPending: Bool { pendingStart < pending.count }
 
@@ -169,7 +170,6 @@ struct TCPStreamState {
         acknowledgedAhead = target
         acknowledgmentMark = nextSequence
         acknowledgmentPatience = Self.acknowledgmentPatience
-        acknowledgmentTime = context.time
         return true
     }
 
