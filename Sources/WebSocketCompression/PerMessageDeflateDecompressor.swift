@@ -93,25 +93,7 @@ public final class PerMessageDeflateDecompressor {
     /// leaves out) is complete: its DEFLATE stream ended, so the appended tail is trailing bytes a
     /// DEFLATE decoder never reads (RFC 1951 §3.2.3), not a block cut short.
     public func finishMessage() throws(WebSocketViolation) -> [UInt8] {
-        guard compressedInMessage > 0, !endedWithFinalBlock else {
-            // The next message is a new DEFLATE stream, which may refer back to this one.
-            if endedWithFinalBlock { stream.restartKeepingWindow() }
-            endMessage()
-            return []
-        }
-        let tail = Self.trailer.withUnsafeBytes { bytes in
-            Result { () throws(WebSocketViolation) in try run(bytes, isTrailer: true) }
-        }
-        let output = try tail.get()
-        guard atBlockBoundary else {
-            let offset = compressedInMessage
-            abandonMessage()
-            throw WebSocketViolation(
-                .invalidCompressedData, offset: offset,
-                "compressed message ends inside a DEFLATE block after \(offset) bytes (RFC 7692 §7.2.1: it must end with a flushed block)")
-        }
-        endMessage()
-        return output
+        try finish(chunkSize: 0, sink: { _ in })
     }
 
     /// Inflates one whole message: ``inflate(_:)-(UnsafeRawBufferPointer)`` then ``finishMessage()``.
@@ -178,14 +160,22 @@ public final class PerMessageDeflateDecompressor {
 
     /// ``finishMessage()``, its last bytes handed to `sink` in pieces of at most `chunkSize` bytes.
     public func finishMessage(chunkSize: Int, _ sink: (UnsafeRawBufferPointer) -> Void) throws(WebSocketViolation) {
+        precondition(chunkSize > 0, "chunkSize must be positive")
+        _ = try finish(chunkSize: chunkSize, sink: sink)
+    }
+
+    /// `finishMessage`, its output returned whole (`chunkSize` 0) or handed to `sink` in pieces.
+    private func finish(chunkSize: Int, sink: (UnsafeRawBufferPointer) -> Void) throws(WebSocketViolation) -> [UInt8] {
         guard compressedInMessage > 0, !endedWithFinalBlock else {
-            _ = try finishMessage()
-            return
+            // The next message is a new DEFLATE stream, which may refer back to this one.
+            if endedWithFinalBlock { stream.restartKeepingWindow() }
+            endMessage()
+            return []
         }
         let tail = Self.trailer.withUnsafeBytes { bytes in
-            Result { () throws(WebSocketViolation) in _ = try run(bytes, isTrailer: true, chunkSize: chunkSize, sink: sink) }
+            Result { () throws(WebSocketViolation) in try run(bytes, isTrailer: true, chunkSize: chunkSize, sink: sink) }
         }
-        try tail.get()
+        let output = try tail.get()
         guard atBlockBoundary else {
             let offset = compressedInMessage
             abandonMessage()
@@ -194,6 +184,7 @@ public final class PerMessageDeflateDecompressor {
                 "compressed message ends inside a DEFLATE block after \(offset) bytes (RFC 7692 §7.2.1: it must end with a flushed block)")
         }
         endMessage()
+        return output
     }
 
     /// With `chunkSize` > 0, what inflates goes to `sink` in pieces of at most that size and nothing

@@ -6,14 +6,19 @@ import Testing
 /// dissected (RSV1 decides compression).
 @Suite("Sniff checks the permessage-deflate answer against the offer", .timeLimit(.minutes(3)))
 struct SniffNegotiationTests {
-    static func handshake(offer: String, answer: String) throws -> JSON {
+    /// An upgrade offering `offer` and answered with `answer` (nil: no extension header), then
+    /// "Hello" compressed alone (RFC 7692 §7.2.3.1) from the server, with RSV1: not UTF-8 as it travels.
+    static func helloCompressed(offer: String?, answer: String?) throws -> SniffOutput {
         var c = SyntheticConnection(
-            request: SyntheticConnection.request("Sec-WebSocket-Extensions: \(offer)\r\n"),
-            response: SyntheticConnection.response("Sec-WebSocket-Extensions: \(answer)\r\n"))
-        // "Hello" compressed alone (RFC 7692 §7.2.3.1).
+            request: SyntheticConnection.request(offer.map { "Sec-WebSocket-Extensions: \($0)\r\n" } ?? ""),
+            response: SyntheticConnection.response(answer.map { "Sec-WebSocket-Extensions: \($0)\r\n" } ?? ""))
         let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
         c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
-        let out = try SniffUpgradeTests.run(c)
+        return try SniffUpgradeTests.run(c)
+    }
+
+    static func handshake(offer: String, answer: String) throws -> JSON {
+        let out = try helloCompressed(offer: offer, answer: answer)
         let h = try #require(out.kind("handshake").first)
         // Whatever the verdict, the frame is inflated: RSV1 says it is compressed.
         #expect(out.kind("message").compactMap { $0["inflated_text"].string } == ["Hello"], "\(offer) / \(answer)")
@@ -58,13 +63,7 @@ struct SniffNegotiationTests {
 @Suite("Sniff leaves an unknown extension's frames unjudged", .timeLimit(.minutes(3)))
 struct SniffUnknownExtensionTests {
     @Test func rsvBitsAndPayloadsOfAnUnknownExtension() throws {
-        var c = SyntheticConnection(
-            request: SyntheticConnection.request("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"),
-            response: SyntheticConnection.response("Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"))
-        // "Hello" deflated: not UTF-8 as it travels.
-        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
-        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
-        let out = try SniffUpgradeTests.run(c)
+        let out = try SniffNegotiationTests.helloCompressed(offer: "x-webkit-deflate-frame", answer: "x-webkit-deflate-frame")
         let h = try #require(out.kind("handshake").first)
         #expect(h["upgraded"].bool == true, "\(h)")
         let frames = out.kind("frame"), messages = out.kind("message")
@@ -76,10 +75,7 @@ struct SniffUnknownExtensionTests {
 
     /// Without any extension agreed, the same frame breaks two rules.
     @Test func theSameFrameWithoutAnExtension() throws {
-        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
-        let compressed: [UInt8] = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]
-        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, rsv1: true, length: compressed.count, compressed))
-        let out = try SniffUpgradeTests.run(c)
+        let out = try SniffNegotiationTests.helloCompressed(offer: nil, answer: nil)
         let rules = (out.kind("frame") + out.kind("message")).flatMap { $0["errors"].array.compactMap { $0["rule"].string } }
         #expect(rules.contains("reserved-bits") && rules.contains("invalid-utf8"), "\(rules)")
     }

@@ -695,15 +695,7 @@ public final class WebSocketConnectionDissector {
         var parameters: PerMessageDeflateParameters? = nil
         if let accepted = try? WebSocketExtensionHeader.parse(extensions) {
             // No offer to hold the response to: only its own rules are checked.
-            switch Self.deflateAgreement(accepted, offers: nil) {
-            case .none: break
-            case .agreed(let agreement):
-                parameters = agreement
-                deflate = .on
-            case .refused(let message):
-                record.responseError = message
-                deflate = .auto
-            }
+            Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
         } else if record.extensions?.lowercased().contains(PerMessageDeflateParameters.extensionName) == true {
             deflate = .auto
         }
@@ -812,15 +804,7 @@ public final class WebSocketConnectionDissector {
             // The request's key was cut off: the Accept cannot be judged, and the offers are not
             // all known; the answer is held to its own rules only.
             if let accepted = try? WebSocketExtensionHeader.parse(extensionLines) {
-                switch Self.deflateAgreement(accepted, offers: nil) {
-                case .none: break
-                case .agreed(let agreement):
-                    parameters = agreement
-                    deflate = .on
-                case .refused(let message):
-                    record.responseError = message
-                    deflate = .auto
-                }
+                Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
             }
         } else if status.status == 101 {
             do {
@@ -831,15 +815,7 @@ public final class WebSocketConnectionDissector {
                     offeredExtensions: request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
                 let offers = (request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
                     .filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
-                switch Self.deflateAgreement(response.extensions, offers: offers) {
-                case .none: break
-                case .agreed(let agreement):
-                    parameters = agreement
-                    deflate = .on
-                case .refused(let message):
-                    record.responseError = message
-                    deflate = .auto
-                }
+                Self.apply(Self.deflateAgreement(response.extensions, offers: offers), to: &record, deflate: &deflate, parameters: &parameters)
             } catch {
                 record.responseError = error.message
                 // Read what follows as WebSocket anyway: RSV1 decides compression.
@@ -866,6 +842,23 @@ public final class WebSocketConnectionDissector {
     /// request's offers, the first it answers (a client offering several takes the first that
     /// validates), or to its own rules when the request is not in the capture (`offers` nil).
     /// Accepted twice, it is refused: both elements would claim RSV1 (§5).
+    /// Puts an agreement into effect: permessage-deflate on with its parameters, or, refused, RSV1
+    /// deciding and the rule broken in `response_error`.
+    private static func apply(
+        _ agreement: DeflateAgreement, to record: inout HandshakeRecord, deflate: inout WebSocketDissectorConfiguration.DeflateMode,
+        parameters: inout PerMessageDeflateParameters?
+    ) {
+        switch agreement {
+        case .none: break
+        case .agreed(let agreed):
+            parameters = agreed
+            deflate = .on
+        case .refused(let message):
+            record.responseError = message
+            deflate = .auto
+        }
+    }
+
     private static func deflateAgreement(_ accepted: [WebSocketExtensionOffer], offers: [WebSocketExtensionOffer]?) -> DeflateAgreement {
         let elements = accepted.filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
         guard let answer = elements.first else { return .none }
