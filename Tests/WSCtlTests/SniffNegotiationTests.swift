@@ -261,6 +261,26 @@ struct SniffHandshakeHeadTests {
         #expect(Self.texts(out) == ["hello"])
     }
 
+    /// The request cut after its key, before its extension offer: the Accept is still judged, and
+    /// the answer's permessage-deflate is not called unoffered (the offer may be what was lost).
+    @Test func requestCutAfterItsKey() throws {
+        var c = SyntheticConnection(request: "", response: "")
+        let request = SyntheticConnection.request("Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        let cut = request.range(of: "Sec-WebSocket-Extensions")!.lowerBound
+        let first = String(request[..<cut]), last = String(request[cut...])
+        c.send(fromClient: true, Array(first.utf8))
+        c.send(fromClient: true, Array(last.utf8))
+        c.send(fromClient: false, Array(SyntheticConnection.response("Sec-WebSocket-Extensions: permessage-deflate\r\n").utf8))
+        c.close()
+        var capture = c.capture
+        let lost = Array(last.utf8)
+        capture.records.remove(at: try #require(capture.records.firstIndex { Array($0.data.suffix(lost.count)) == lost }))
+        let out = try Self.run(capture)
+        let h = try #require(out.kind("handshake").first)
+        #expect(h["accept_matches"].bool == true && h["response_error"].isNull, "\(h)")
+        #expect(h["request_error"].string?.contains("not captured") == true, "\(h)")
+    }
+
     /// A plain request cut short and answered 200 on a kept-alive connection, then an upgrade: the
     /// first exchange is passed over as an ordinary one, the upgrade followed.
     @Test func cutPlainRequestThenAnUpgrade() throws {

@@ -111,7 +111,7 @@ public final class WebSocketConnectionDissector {
     private var pings: [WebSocketDirection: [[UInt8]: Double]] = [:]
     /// Requests (the client's messages with a `correlation_id`) waiting for their reply, the
     /// server's next message with that id: the earliest request first.
-    private var requests: [WebSocketDirection: [String: WaitingRequests]] = [:]
+    private var requests: [String: WaitingRequests] = [:]
     private var requestCount = 0
 
     /// The times requests with one `correlation_id` were sent, earliest first: nearly always one.
@@ -153,9 +153,7 @@ public final class WebSocketConnectionDissector {
     }
 
     private func forgetRequests() {
-        for byKey in requests.values {
-            for (key, waiting) in byKey { for _ in 0...waiting.more.count { forget(key.utf8.count) } }
-        }
+        for (key, waiting) in requests { for _ in 0...waiting.more.count { forget(key.utf8.count) } }
         requests = [:]
         requestCount = 0
     }
@@ -800,11 +798,14 @@ public final class WebSocketConnectionDissector {
                 parameters = agreement
                 deflate = .on
             }
-        } else if status.status == 101 && requestCut > 0 && record.key == nil {
-            // The request's key was cut off: the Accept cannot be judged, and the offers are not
-            // all known; the answer is held to its own rules only.
+        } else if status.status == 101 && requestCut > 0 {
+            // The request's end was cut off: its offers (and maybe its key) are not all known, so
+            // the answer is held to its own rules, and the Accept to the key if it came.
             if let accepted = try? WebSocketExtensionHeader.parse(extensionLines) {
                 Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
+            }
+            if let key = record.key, let accept = head.header("sec-websocket-accept"), record.acceptMatches == false {
+                record.responseError = "Sec-WebSocket-Accept is \(accept), expected \(WebSocketHandshake.acceptValue(forKey: key)) for key \(key)"
             }
         } else if status.status == 101 {
             do {
@@ -1035,8 +1036,8 @@ public final class WebSocketConnectionDissector {
             if let cid = m.envelope?.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
                 // The client asks, the server replies: a server message with an id no request waits
                 // with (an event of a subscription, a second reply) is neither.
-                if !isClient, let (asked, empty) = requests[.clientToServer]?[cid]?.takeFirst() {
-                    if empty { requests[.clientToServer]![cid] = nil }
+                if !isClient, let (asked, empty) = requests[cid]?.takeFirst() {
+                    if empty { requests[cid] = nil }
                     requestCount -= 1
                     timing.replyLatency = time - asked
                     forget(cid.utf8.count)
@@ -1044,10 +1045,10 @@ public final class WebSocketConnectionDissector {
                     if requestCount >= Self.maxRequests { forgetRequests() }
                     if remember(cid.utf8.count) {
                         requestCount += 1
-                        if requests[direction, default: [:]][cid] == nil {
-                            requests[direction, default: [:]][cid] = WaitingRequests(first: time)
+                        if requests[cid] == nil {
+                            requests[cid] = WaitingRequests(first: time)
                         } else {
-                            requests[direction, default: [:]][cid]!.more.append(time)
+                            requests[cid]!.more.append(time)
                         }
                     }
                 }
