@@ -1092,69 +1092,52 @@ public struct WebSocketStreamDissector {
             streamed = nil
             return makeStreamedMessage(view, &s, violations: violations)
         }
-        if view.compressed, let budget = configuration.messageMemory, let d = decompressor() {
-            // Held as it inflates while the budget has room; past it, only the shown part is
-            // kept and the rest counted and checked, as for a message not held whole.
-            // Taken out of self while inflating: the closures then capture a local, checked
-            // statically, not a stored property.
-            var pieces = inflatedPieces ?? InflatedPieces(budget: budget)
-            inflatedPieces = nil
-            pieces.begin(shownLimit: shownWithoutRoom)
+        if view.compressed, let d = decompressor() {
             var failure: WebSocketViolation? = nil
-            do {
-                try d.inflate(view.payload, chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
-                try d.finishMessage(chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
-            } catch {
-                failure = error
-            }
-            pieces.release()
-            defer {
-                // Kept for the next message only if small: a dissector is one of thousands.
-                if pieces.data.capacity > 4096 { pieces.data = [] }
-                inflatedPieces = pieces
-            }
-            if var s = pieces.partly {
-                s.failure = failure
-                swap(&messageData, &pieces.shown)
-                pieces.shown = []
-                // Shown as compressed if it does not inflate, as a message held whole is.
-                if failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
-                return makeStreamedMessage(view, &s, violations: violations, finished: true)
+            if let budget = configuration.messageMemory {
+                // Held as it inflates while the budget has room; past it, only the shown part is
+                // kept and the rest counted and checked, as for a message not held whole.
+                // Taken out of self while inflating: the closures then capture a local, checked
+                // statically, not a stored property.
+                var pieces = inflatedPieces ?? InflatedPieces(budget: budget)
+                inflatedPieces = nil
+                pieces.begin(shownLimit: shownWithoutRoom)
+                do {
+                    try d.inflate(view.payload, chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
+                    try d.finishMessage(chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
+                } catch {
+                    failure = error
+                }
+                pieces.release()
+                defer {
+                    // Kept for the next message only if small: a dissector is one of thousands.
+                    if pieces.data.capacity > 4096 { pieces.data = [] }
+                    inflatedPieces = pieces
+                }
+                if var s = pieces.partly {
+                    s.failure = failure
+                    swap(&messageData, &pieces.shown)
+                    pieces.shown = []
+                    // Shown as compressed if it does not inflate, as a message held whole is.
+                    if failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
+                    return makeStreamedMessage(view, &s, violations: violations, finished: true)
+                }
+                if failure == nil { inflated = pieces.data }
+            } else {
+                do { inflated = try d.inflateMessage(view.payload) } catch { failure = error }
             }
             if var v = failure {
                 v.offset = view.offset
                 violations.append(v)
                 // It may refer to the history a gap took: incomplete, not a violation.
                 if historyDependent { damaged = true }
-            } else {
-                inflated = pieces.data
-                if view.opcode == .text {
-                    if let bad = WebSocketUTF8Validator.firstInvalidIndex(pieces.data) {
-                        violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
-                            bad < pieces.data.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
-                    } else {
-                        isValidText = true
-                    }
+            } else if let out = inflated, view.opcode == .text {
+                if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
+                    violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
+                        bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
+                } else {
+                    isValidText = true
                 }
-            }
-        } else if view.compressed, let d = decompressor() {
-            do {
-                let out = try d.inflateMessage(view.payload)
-                inflated = out
-                if view.opcode == .text {
-                    if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
-                        violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
-                            bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
-                    } else {
-                        isValidText = true
-                    }
-                }
-            } catch {
-                var v = error
-                v.offset = view.offset
-                violations.append(v)
-                // It may refer to the history a gap took: incomplete, not a violation.
-                if historyDependent { damaged = true }
             }
         } else if view.compressed {
             leftUninflated()

@@ -430,15 +430,19 @@ public final class WebSocketConnectionDissector {
                 readRequest(head, time: time)
                 let rest = Array(requestBuffer[head.length...])
                 requestBuffer = []
-                if phase == .awaitingResponse, !pendingServerBytes.isEmpty {
-                    let early = pendingServerBytes
-                    pendingServerBytes = []
-                    early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
-                }
+                if phase == .awaitingResponse { replayEarlyServerBytes(time: time, emit: emit) }
                 // A client may send frames right behind its request; keep them for after the 101.
                 if !rest.isEmpty { holdClientBytes(rest, time: time) }
             }
         }
+    }
+
+    /// Server bytes that came before the request's head was whole, read now that it is.
+    private func replayEarlyServerBytes(time: Double, emit: (SniffEvent) -> Void) {
+        guard !pendingServerBytes.isEmpty else { return }
+        let early = pendingServerBytes
+        pendingServerBytes = []
+        early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
     }
 
     /// The server's port is one of `--port`'s.
@@ -792,8 +796,7 @@ public final class WebSocketConnectionDissector {
             deflate = .auto
             let offers = (try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []
             if let accepted = try? WebSocketExtensionHeader.parse(extensionLines),
-               case .agreed(let agreement) = Self.deflateAgreement(accepted, offers: offers.isEmpty ? nil : offers.filter {
-                   PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) })
+               case .agreed(let agreement) = Self.deflateAgreement(accepted, offers: offers.isEmpty ? nil : offers)
             {
                 parameters = agreement
                 deflate = .on
@@ -809,14 +812,12 @@ public final class WebSocketConnectionDissector {
             }
         } else if status.status == 101 {
             do {
+                // What the request offered, even when the request itself broke a rule.
+                let offered = request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? [])
                 let response = try WebSocketUpgradeResponse.validate(
                     status: status.status, headers: head.headers, sentKey: record.key ?? "",
-                    // What the request offered, even when the request itself broke a rule.
-                    offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols,
-                    offeredExtensions: request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
-                let offers = (request?.extensions ?? ((try? WebSocketExtensionHeader.parse(record.offeredExtensions)) ?? []))
-                    .filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
-                Self.apply(Self.deflateAgreement(response.extensions, offers: offers), to: &record, deflate: &deflate, parameters: &parameters)
+                    offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols, offeredExtensions: offered)
+                Self.apply(Self.deflateAgreement(response.extensions, offers: offered), to: &record, deflate: &deflate, parameters: &parameters)
             } catch {
                 record.responseError = error.message
                 // Read what follows as WebSocket anyway: RSV1 decides compression.
@@ -860,8 +861,13 @@ public final class WebSocketConnectionDissector {
         }
     }
 
+    private static func isDeflate(_ element: WebSocketExtensionOffer) -> Bool {
+        PerMessageDeflateParameters.sameName(element.name, PerMessageDeflateParameters.extensionName)
+    }
+
+    /// (`accepted` and `offers` may name other extensions too: only permessage-deflate's count.)
     private static func deflateAgreement(_ accepted: [WebSocketExtensionOffer], offers: [WebSocketExtensionOffer]?) -> DeflateAgreement {
-        let elements = accepted.filter { PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }
+        let elements = accepted.filter(isDeflate)
         guard let answer = elements.first else { return .none }
         guard elements.count == 1 else {
             return .refused("permessage-deflate accepted \(elements.count) times: each would use RSV1 (RFC 7692 §5)")
@@ -878,7 +884,7 @@ public final class WebSocketConnectionDissector {
             }
         }
         var first: String? = nil
-        for offer in offers {
+        for offer in offers where isDeflate(offer) {
             do {
                 return .agreed(try PerMessageDeflateParameters(offer).validateResponse(answer))
             } catch {
@@ -901,7 +907,7 @@ public final class WebSocketConnectionDissector {
         // it sets and how it changes payloads is its own, so neither RSV bits nor the UTF-8 of
         // text are judged (RFC 6455 §5.2, §9); payloads are shown as they travelled.
         let accepted = handshake?.extensions.flatMap { try? WebSocketExtensionHeader.parse($0) } ?? []
-        if accepted.contains(where: { !PerMessageDeflateParameters.sameName($0.name, PerMessageDeflateParameters.extensionName) }) {
+        if accepted.contains(where: { !Self.isDeflate($0) }) {
             c.parser.allowedReservedBits = 0x70
             c.assembler.validateUTF8 = false
         }
@@ -1114,11 +1120,7 @@ public final class WebSocketConnectionDissector {
             guard phase == .awaitingResponse, var record = handshake else { return true }
             record.requestError = "the request's end was not captured (\(missing) bytes lost): only its first \(head.headers.count) header lines are known"
             handshake = record
-            if !pendingServerBytes.isEmpty {
-                let early = pendingServerBytes
-                pendingServerBytes = []
-                early.withUnsafeBytes { data(from: server!, $0, time: time, emit: emit) }
-            }
+            replayEarlyServerBytes(time: time, emit: emit)
             return true
         }
         if d == .serverToClient, phase == .awaitingResponse, responsesDue.isEmpty, !responseBuffer.isEmpty,
