@@ -203,12 +203,16 @@ struct SniffLinkTypeTests {
         var testDescription: String { rawValue }
     }
 
-    @Test(arguments: [false, true], MixedLayout.allCases)
-    func pcapngWithInterfacesOfDifferentLinkTypes(_ bigEndian: Bool, _ layout: MixedLayout) throws {
-        let parts: [(name: String, linkType: UInt16, rewrite: Rewrite?)] = [
-            ("basic", 1, nil), ("any", 276, nil), ("any-sll1", 113, nil), ("ipv6", 101, .raw),
-        ]
+    static let mixedParts: [(name: String, linkType: UInt16, rewrite: Rewrite?)] = [
+        ("basic", 1, nil), ("any", 276, nil), ("any-sll1", 113, nil), ("ipv6", 101, .raw),
+    ]
+
+    /// The file `pcapngWithInterfacesOfDifferentLinkTypes` reads, and where each of its packet
+    /// blocks starts (with the interface, counted in `mixedParts`, whose packet it holds).
+    static func mixedPcapng(bigEndian: Bool, layout: MixedLayout) throws -> (bytes: [UInt8], packets: [(offset: Int, part: Int)]) {
+        let parts = mixedParts
         var out: [UInt8] = []
+        var offsets: [(offset: Int, part: Int)] = []
         func u16(_ v: UInt16) { out += bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
         func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))) } }
         func block(_ type: UInt32, _ body: () -> Void) {
@@ -227,7 +231,8 @@ struct SniffLinkTypeTests {
         func section() { block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) } }
         // if_tsresol 6 (microseconds), as the classic files have.
         func interface(_ linkType: UInt16) { block(1) { u16(linkType); u16(0); u32(262_144); u16(9); u16(1); out += [6, 0, 0, 0]; u16(0); u16(0) } }
-        func packet(_ interface: UInt32, _ time: UInt64, _ record: PcapFile.Record) {
+        func packet(_ interface: UInt32, _ time: UInt64, _ record: PcapFile.Record, part: Int) {
+            offsets.append((out.count, part))
             block(6) {
                 u32(interface); u32(UInt32(time >> 32)); u32(UInt32(time & 0xFFFF_FFFF))
                 u32(UInt32(record.data.count)); u32(record.wireLength)
@@ -256,15 +261,22 @@ struct SniffLinkTypeTests {
             for (i, part) in parts.enumerated() {
                 if i > 0 { section() }
                 interface(part.linkType)
-                for p in packets where p.interface == UInt32(i) { packet(0, p.time, p.record) }
+                for p in packets where p.interface == UInt32(i) { packet(0, p.time, p.record, part: i) }
             }
         } else {
-            if layout == .withUSB { packet(0, packets[0].time, PcapFile.Record(seconds: 0, fraction: 0, wireLength: 64, data: [UInt8](repeating: 0x5A, count: 64))) }
-            for p in packets.sorted(by: { $0.time < $1.time }) { packet(p.interface, p.time, p.record) }
+            if layout == .withUSB { packet(0, packets[0].time, PcapFile.Record(seconds: 0, fraction: 0, wireLength: 64, data: [UInt8](repeating: 0x5A, count: 64)), part: -1) }
+            let usb = layout == .withUSB ? 1 : 0
+            for p in packets.sorted(by: { $0.time < $1.time }) { packet(p.interface, p.time, p.record, part: Int(p.interface) - usb) }
         }
+        return (out, offsets)
+    }
+
+    @Test(arguments: [false, true], MixedLayout.allCases)
+    func pcapngWithInterfacesOfDifferentLinkTypes(_ bigEndian: Bool, _ layout: MixedLayout) throws {
+        let parts = Self.mixedParts
         let dir = try SniffTempDirectory()
         let path = dir.path("mixed.pcapng")
-        try Data(out).write(to: URL(fileURLWithPath: path))
+        try Data(Self.mixedPcapng(bigEndian: bigEndian, layout: layout).bytes).write(to: URL(fileURLWithPath: path))
         // A user's filter must compile for every link type: not for USB's.
         for filter in layout == .withUSB ? [[]] : [[], ["-f", "tcp"]] {
             let mixed = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"] + filter)
@@ -288,6 +300,76 @@ struct SniffLinkTypeTests {
         // -w cannot put these packets in one pcap file: it says so rather than write a wrong one.
         let w = try CLI.run(["sniff", "-r", path, "-w", dir.path("out.pcap")])
         #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")
+    }
+
+    /// Damage in a file read by our own pcapng reader (interfaces of different link types) is
+    /// searched past as in libpcap's files: a warning names the packet and the bytes skipped, and
+    /// every connection the damage did not touch gives the messages its own capture gives.
+    enum PcapngDamage: String, CaseIterable, CustomTestStringConvertible {
+        /// A packet block's leading length no block can have: the block is lost.
+        case badLength
+        /// A whole packet block naming an interface the section does not have: passed over.
+        case unknownInterface
+        /// Ten bytes of garbage between two blocks: nothing is lost.
+        case garbageBetweenBlocks
+        /// The file ends inside its last packet block: that packet is lost, nothing to search.
+        case cutShort
+        var testDescription: String { rawValue }
+    }
+
+    @Test(arguments: [false, true], PcapngDamage.allCases)
+    func damagedPcapngWithDifferentLinkTypesIsSearchedPast(_ bigEndian: Bool, _ damage: PcapngDamage) throws {
+        var (bytes, packets) = try Self.mixedPcapng(bigEndian: bigEndian, layout: .oneSection)
+        // The middle packet of the first part's connection (basic.pcap), or the very last block.
+        let ofFirst = packets.indices.filter { packets[$0].part == 0 }
+        let k = damage == .cutShort ? packets.count - 1 : ofFirst[ofFirst.count / 2]
+        let at = packets[k].offset
+        func put32(_ v: UInt32, _ i: Int) {
+            for b in 0..<4 { bytes[i + b] = UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * b) : UInt32(8 * b))) }
+        }
+        var resumesAt: Int? = nil
+        switch damage {
+        case .badLength:
+            put32(6, at + 4)
+            resumesAt = packets[k + 1].offset
+        case .unknownInterface:
+            put32(77, at + 8)
+            resumesAt = packets[k + 1].offset
+        case .garbageBetweenBlocks:
+            bytes.insert(contentsOf: [UInt8](repeating: 0xEE, count: 10), at: at)
+            resumesAt = at + 10
+        case .cutShort:
+            bytes.removeLast(12)
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("damaged.pcapng")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        let stderr = out.result.stderr
+        #expect(out.result.status == 1, "\(stderr)")
+        #expect(stderr.contains("packet \(k + 1): damaged pcapng block at byte \(at)"), "\(stderr)")
+        if let resumesAt {
+            #expect(stderr.contains("from byte \(at)), reading on at byte \(resumesAt)"), "\(stderr)")
+        } else {
+            #expect(!stderr.contains("reading on") && !stderr.contains("skipped"), "\(stderr)")
+        }
+        #expect(stderr.split(separator: "\n").filter { $0.contains("damaged pcapng block") }.count == 1, "\(stderr)")
+        for (i, part) in Self.mixedParts.enumerated() {
+            let alone = try SniffFixtures.sniff(part.name)
+            let client = try #require(alone.kind("handshake").first?["client"].string)
+            let a = try #require(out.connection(client: client), "\(part.name) missing")
+            let b = try #require(alone.connection(client: client))
+            for d in ["client", "server"] {
+                let got = out.messageRecords(connection: a, direction: d), want = alone.messageRecords(connection: b, direction: d)
+                if damage == .garbageBetweenBlocks || packets[k].part != i {
+                    #expect(got == want, "\(part.name) \(d)")
+                } else {
+                    // The damaged packet's connection loses at most what that packet carried,
+                    // and is followed to its end.
+                    #expect(got.count >= want.count - 1 && got.last == want.last, "\(part.name) \(d)")
+                }
+            }
+        }
     }
 
     /// Without a filter: the link-layer decoding itself.

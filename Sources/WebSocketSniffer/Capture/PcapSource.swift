@@ -173,6 +173,8 @@ public final class PcapSource {
             self.resync = resync
             checkpointInterval = resync.checkpointInterval
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
+        } else if let pcapng {
+            resync = pcapng.makeResync()
         } else {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
         }
@@ -432,10 +434,7 @@ public final class PcapSource {
             if handle.takeBreak() { return .interrupted }
             let packet: PcapngReader.Packet?
             do { packet = try reader.next() } catch {
-                finished = true
-                packetsRead += 1
-                throw PcapError(kind: .read, message: "damaged pcapng block at byte \(error.offset): \(error.message); a file whose interfaces have different link types is read without libpcap, and not searched past damage: reading stops here",
-                                packetNumber: packetsRead)
+                throw damaged(reader, error)
             }
             guard let packet else { break }
             packetsRead += 1
@@ -453,6 +452,30 @@ public final class PcapSource {
         }
         finished = true
         return .endOfCapture
+    }
+
+    /// The error for a block `PcapngReader` could not read; moves past the damage to the next block
+    /// that holds together, if there is one (the error's `resumedAt`), else ends the source. The
+    /// reader checks each block's two lengths, so it is never out of step: the search starts at the
+    /// failed block's end when its lengths agree, else just after its start (and never before the
+    /// previous failure's place).
+    private func damaged(_ reader: PcapngReader, _ failure: PcapngReader.Failure) -> PcapError {
+        packetsRead += 1
+        let message = "damaged pcapng block at byte \(failure.offset): \(failure.message)"
+        guard var resync else {
+            finished = true
+            return PcapError(kind: .read, message: message + "; this file is not searched for the next block, reading stops here",
+                             packetNumber: packetsRead)
+        }
+        defer { self.resync = resync }
+        let searchFrom = max(failure.blockEnd ?? failure.offset + 1, searchFloor)
+        searchFloor = failure.offset
+        guard let found = resync.search(from: searchFrom, firstSeconds: nil, lastSeconds: nil), reader.resume(at: found) else {
+            finished = true
+            return PcapError(kind: .read, message: message, packetNumber: packetsRead,
+                             damagedFrom: failure.endsTheFile ? nil : failure.offset)
+        }
+        return PcapError(kind: .read, message: message, packetNumber: packetsRead, damagedFrom: failure.offset, resumedAt: found)
     }
 
     /// libpcap's name of a link type, such as `EN10MB`, or `DLT <n>`.

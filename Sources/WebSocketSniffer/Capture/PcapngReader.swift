@@ -12,8 +12,8 @@ import Darwin
 /// the obsolete Packet Block; other blocks are passed over). Regular files only.
 ///
 /// Bounded: a block is at most `maxBlockLength` bytes, a section has at most `maxInterfaces`
-/// interfaces. A block that breaks the format ends the reading (`Failure`): unlike libpcap's
-/// reader, this one does not search past damage.
+/// interfaces. A block that breaks the format is a `Failure` with the offset where it starts; the
+/// caller searches past it (`makeResync`, `resume(at:)`), as it does libpcap's files.
 final class PcapngReader {
     struct Interface {
         let linkType: Int32
@@ -35,7 +35,13 @@ final class PcapngReader {
 
     struct Failure: Error {
         let message: String
+        /// Where the block that failed starts.
         let offset: Int64
+        /// The file ends inside the block (cut short, rather than damaged).
+        var endsTheFile = false
+        /// Where the block ends, when its two lengths agree and only its content is wrong: the
+        /// next block starts there.
+        var blockEnd: Int64? = nil
     }
 
     static let maxBlockLength = 64 << 20
@@ -66,6 +72,19 @@ final class PcapngReader {
     deinit {
         fclose(file)
         fileBuffer.deallocate()
+    }
+
+    /// A search for where blocks start again after damage; nil if the file cannot be searched.
+    func makeResync() -> CaptureResync? {
+        CaptureResync(file: file)
+    }
+
+    /// Reads on from `position`, where a search found a block to start.
+    func resume(at position: Int64) -> Bool {
+        guard fseeko(file, off_t(position), SEEK_SET) == 0 else { return false }
+        clearerr(file)
+        offset = position
+        return true
     }
 
     /// The link types of the file's interfaces when it is a pcapng file that libpcap 1.10 refuses
@@ -151,11 +170,11 @@ final class PcapngReader {
             var head = [UInt8](repeating: 0, count: 8)
             let got = fread(&head, 1, 8, file)
             if got == 0 && feof(file) != 0 { return nil }
-            guard got == 8 else { throw Failure(message: "the file ends inside a block header", offset: start) }
+            guard got == 8 else { throw Failure(message: "the file ends inside a block header", offset: start, endsTheFile: true) }
             let type = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
             if type == 0x0A0D_0D0A {
                 var magic = [UInt8](repeating: 0, count: 4)
-                guard fread(&magic, 1, 4, file) == 4 else { throw Failure(message: "the file ends inside a section header", offset: start) }
+                guard fread(&magic, 1, 4, file) == 4 else { throw Failure(message: "the file ends inside a section header", offset: start, endsTheFile: true) }
                 guard fseeko(file, off_t(start + 4), SEEK_SET) == 0 else { throw Failure(message: "cannot seek", offset: start) }
                 bigEndian = magic == [0x1A, 0x2B, 0x3C, 0x4D]
                 guard bigEndian || magic == [0x4D, 0x3C, 0x2B, 0x1A] else {
@@ -173,7 +192,7 @@ final class PcapngReader {
             let bodyLength = length - 12
             if body.count < bodyLength + 4 { body = [UInt8](repeating: 0, count: bodyLength + 4) }
             guard fread(&body, 1, bodyLength + 4, file) == bodyLength + 4 else {
-                throw Failure(message: "the file ends inside a block of \(length) bytes", offset: start)
+                throw Failure(message: "the file ends inside a block of \(length) bytes", offset: start, endsTheFile: feof(file) != 0)
             }
             guard Self.u32(body, bodyLength, bigEndian) == UInt32(length) else {
                 throw Failure(message: "block of type \(type): its trailing length differs from its leading one", offset: start)
@@ -184,23 +203,23 @@ final class PcapngReader {
             case 0x0A0D_0D0A:
                 continue
             case 1:
-                guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start) }
-                guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start) }
+                guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start, blockEnd: offset) }
+                guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start, blockEnd: offset) }
                 switch interface(bodyLength) {
                 case .success(let i): interfaces.append(i)
-                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start)
+                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start, blockEnd: offset)
                 }
             case 6, 2:
                 // Enhanced Packet Block: interface (32 bits), timestamp (64), captured and original
                 // lengths; the obsolete Packet Block: interface and drops (16 each), the same after.
-                guard bodyLength >= 20 else { throw Failure(message: "packet block too short", offset: start) }
+                guard bodyLength >= 20 else { throw Failure(message: "packet block too short", offset: start, blockEnd: offset) }
                 let index = swappedType == 6 ? Int(Self.u32(body, 0, bigEndian)) : Int(Self.u16(body, 0, bigEndian))
                 guard index < interfaces.count else {
-                    throw Failure(message: "packet of interface \(index), which has no description block", offset: start)
+                    throw Failure(message: "packet of interface \(index), which has no description block", offset: start, blockEnd: offset)
                 }
                 let captured = Int(Self.u32(body, 12, bigEndian))
                 guard captured <= bodyLength - 20 else {
-                    throw Failure(message: "packet block claims \(captured) captured bytes in \(bodyLength - 20)", offset: start)
+                    throw Failure(message: "packet block claims \(captured) captured bytes in \(bodyLength - 20)", offset: start, blockEnd: offset)
                 }
                 let units = UInt64(Self.u32(body, 4, bigEndian)) << 32 | UInt64(Self.u32(body, 8, bigEndian))
                 (lastSeconds, lastNanoseconds) = Self.time(units, interfaces[index])
@@ -208,13 +227,13 @@ final class PcapngReader {
             case 3:
                 // Simple Packet Block: interface 0, no timestamp (the last one is kept).
                 guard bodyLength >= 4, let first = interfaces.first else {
-                    throw Failure(message: "simple packet block without an interface or too short", offset: start)
+                    throw Failure(message: "simple packet block without an interface or too short", offset: start, blockEnd: offset)
                 }
                 // Its captured length is the original's, or the interface's snapshot length if smaller.
                 let wire = Int(Self.u32(body, 0, bigEndian))
                 let captured = first.snapshotLength > 0 ? min(wire, first.snapshotLength) : wire
                 guard captured <= bodyLength - 4 else {
-                    throw Failure(message: "simple packet block holds \(bodyLength - 4) bytes, not the \(captured) it implies", offset: start)
+                    throw Failure(message: "simple packet block holds \(bodyLength - 4) bytes, not the \(captured) it implies", offset: start, blockEnd: offset)
                 }
                 return packet(first, captured: captured, wire: wire, at: 4)
             default:
