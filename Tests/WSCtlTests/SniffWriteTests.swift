@@ -155,6 +155,50 @@ struct SniffWriteTests {
     }
 }
 
+/// Where -w writes and what happens when it cannot: the capture is never mixed with the
+/// dissection, never cut short in silence, and never written over the file being read.
+@Suite("Sniff -w destinations", .timeLimit(.minutes(3)))
+struct SniffWriteDestinationTests {
+    /// `-w -`: standard output holds the pcap file alone, byte for byte the file -w FILE writes;
+    /// the dissection and the stats go to standard error.
+    @Test func standardOutputHoldsTheCaptureAlone() throws {
+        let dir = try SniffTempDirectory()
+        let saved = dir.path("saved.pcap")
+        let toFile = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "-w", saved, "--stats"])
+        #expect(toFile.status == 0, "stderr: \(toFile.stderr)")
+        let toStdout = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "-w", "-", "--stats"])
+        #expect(toStdout.status == 0, "stderr: \(toStdout.stderr)")
+        #expect(toStdout.stdoutBytes == [UInt8](try Data(contentsOf: URL(fileURLWithPath: saved))), "standard output is not the saved capture alone")
+        #expect(!toFile.stdout.isEmpty)
+        #expect(toStdout.stderr.hasPrefix(toFile.stdout), "the dissection and stats go to standard error")
+    }
+
+    /// A full disk: the error names the file and the reason, and the status is 1 (it was 0, the
+    /// last buffered packets lost at close).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full"), "needs /dev/full"))
+    func aFullDiskIsAnError() throws {
+        let r = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "-w", "/dev/full"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("writing /dev/full") && r.stderr.contains("No space left on device"), "stderr: \(r.stderr)")
+    }
+
+    /// `-r F -w F` (or another name for F) is refused before F is truncated.
+    @Test func theFileBeingReadIsNotWrittenOver() throws {
+        let dir = try SniffTempDirectory()
+        let copy = dir.path("copy.pcap")
+        let original = try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic")))
+        try original.write(to: URL(fileURLWithPath: copy))
+        let link = dir.path("link.pcap")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: copy)
+        for other in [copy, link, dir.path("./copy.pcap")] {
+            let r = try CLI.run(["sniff", "-r", copy, "-w", other])
+            #expect(r.status == 2, "-w \(other): status \(r.status)")
+            #expect(r.stderr.contains("is the file -r reads"), "stderr: \(r.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original, "-w \(other) wrote over the input")
+        }
+    }
+}
+
 /// --stats totals count every connection, also past the 10,000 whose lines are kept (the totals
 /// used to be summed over the kept lines only), and no lines are kept without --stats.
 @Suite("Sniff stats totals")
@@ -178,5 +222,109 @@ struct SniffStatsTotalsTests {
             #expect(session.totals.connections == 5 && session.totals.messages == 5 && session.totals.bytes == 5 * 11, "\(session.totals)")
             #expect(session.summaries.map(\.connection) == (keep == 2 ? [4, 5] : []))
         }
+    }
+}
+
+/// A connection that ends without FIN or RST ends at its own last packet: its `last_time`,
+/// `duration` and the frame it left unfinished are not stamped with the moment it was found idle or
+/// the capture's last packet (another connection's, much later).
+@Suite("Sniff connection times")
+struct SniffConnectionTimeTests {
+    @Test(arguments: [(10.0, "end-of-capture"), (1_000.0, "idle")])
+    func connectionEndsAtItsOwnLastPacket(later: Double, reason: String) throws {
+        var a = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response(), clientPort: 41_000)
+        a.send(fromClient: true, SniffUpgradeTests.hello)
+        // A frame announced as 100 bytes of which 10 arrive: left incomplete.
+        a.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 2, length: 100, Array(repeating: 7, count: 10)))
+        var b = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response(), clientPort: 41_001)
+        b.send(fromClient: true, SniffUpgradeTests.hello)
+        b.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("two.pcap")
+        try SniffWriteTests.merged([(a.capture, 0), (b.capture, Int64(later * 1_000_000))]).write(to: path)
+        let aLast = Double(a.capture.time(a.capture.records.last!)) / 1e6
+        let aFirst = Double(a.capture.time(a.capture.records.first!)) / 1e6
+        for mode in [["--json"], ["--json", "--frames"], ["--json", "--stats"]] {
+            let out = try SniffOutput.run(["sniff", "-r", path, "--flow-timeout", "300s"] + mode)
+            let id = try #require(out.connection(client: "127.0.0.1:41000"))
+            let closed = try #require(out.events("connection_closed", connection: id).first)
+            #expect(closed["reason"].string == reason)
+            #expect(abs((closed["last_time"].double ?? 0) - aLast) < 1e-7, "\(mode): last_time \(closed["last_time"]) is not the connection's last packet \(aLast)")
+            #expect(abs((closed["duration"].double ?? 0) - (aLast - aFirst)) < 1e-7, "\(mode): duration \(closed["duration"])")
+            let times = out.events.filter { $0["connection"].int == id }.compactMap { $0["time"].double }
+            #expect(!times.isEmpty && times.allSatisfy { $0 <= aLast + 1e-7 }, "\(mode): records of the connection stamped after its last packet: \(times)")
+            if mode.contains("--stats") {
+                let stats = try #require(out.events("connection_stats", connection: id).first)
+                #expect(abs((stats["duration"].double ?? 0) - (aLast - aFirst)) < 1e-7, "stats duration \(stats["duration"])")
+            }
+        }
+    }
+}
+
+/// The --stats table shows every address and count whole, however long (the columns used to be
+/// cut at their width: a long IPv6 pair lost its server, a long count its last digits).
+@Suite("Sniff stats table")
+struct SniffStatsTableTests {
+    @Test func longAddressesAndCountsAreShownWhole() throws {
+        // ipv6.pcap (Ethernet, ::1 to ::1) with the client and the server given long addresses.
+        let original = try PcapFile(path: SniffFixtures.path("ipv6"))
+        let client: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78]
+        let server: [UInt8] = [0xfd, 0x00, 0xaa, 0xaa, 0xbb, 0xbb, 0xcc, 0xcc, 0xdd, 0xdd, 0xee, 0xee, 0xff, 0xff, 0x11, 0x11]
+        let first = try #require(original.records.first?.data)
+        #expect(first[12] == 0x86 && first[13] == 0xdd && first[20] == 6, "ipv6.pcap: Ethernet, IPv6, TCP")
+        let clientPort = Int(first[54]) << 8 | Int(first[55])
+        let records = original.records.map { r -> PcapFile.Record in
+            var r = r
+            let fromClient = Int(r.data[54]) << 8 | Int(r.data[55]) == clientPort
+            r.data.replaceSubrange(22..<38, with: fromClient ? client : server)
+            r.data.replaceSubrange(38..<54, with: fromClient ? server : client)
+            return r
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("long.pcap")
+        try PcapFile(header: original.header, records: records).write(to: path)
+        let json = try SniffOutput.run(["sniff", "-r", path, "--json", "--stats"])
+        let text = try CLI.run(["sniff", "-r", path, "--stats"])
+        #expect(text.status == 0, "stderr: \(text.stderr)")
+        let rows = json.kind("connection_stats")
+        #expect(!rows.isEmpty)
+        for row in rows {
+            let id = try #require(row["connection"].int)
+            let line = try #require(text.stdout.split(separator: "\n").first { $0.hasPrefix("#\(id) ") }, "no row for #\(id)")
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            let pair = "\(row["client"].string ?? "?") → \(row["server"].string ?? "?")"
+            #expect(line.contains(" \(pair) "), "\(line): the pair is not \(pair)")
+            let bytes = "\(row["bytes_client_to_server"].int ?? -1)/\(row["bytes_server_to_client"].int ?? -1)"
+            let messages = "\(row["messages_client_to_server"].int ?? -1)/\(row["messages_server_to_client"].int ?? -1)"
+            #expect(fields.contains(bytes) && fields.contains(messages), "\(line): counts are not \(messages) and \(bytes)")
+        }
+    }
+}
+
+/// Short texts take a fast path in the default output: it escapes what the general one does, the
+/// bidirectional formatting characters too (a right-to-left override, raw, reorders the rest of
+/// the line on a terminal: the line would not show what was sent).
+@Suite("Sniff text escaping")
+struct SniffTextEscapingTests {
+    @Test(arguments: ["\u{202E}", "\u{2066}", "\u{2069}", "\u{200E}", "\u{200F}", "\u{061C}", "\u{202A}"])
+    func bidirectionalControlsAreEscaped(control: String) throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("abc\(control)def".utf8)))
+        c.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("bidi.pcap")
+        try c.capture.write(to: path)
+        for mode in [[], ["--frames"], ["-v"]] {
+            let r = try CLI.run(["sniff", "-r", path] + mode)
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            #expect(r.stdout.contains("abc"), "\(mode): \(r.stdout)")
+            #expect(!r.stdout.unicodeScalars.contains(control.unicodeScalars.first!), "\(mode): U+\(String(control.unicodeScalars.first!.value, radix: 16)) printed raw: \(r.stdout)")
+        }
+        // Curly quotes and arrows (E2 80 9C, E2 86 92) are not controls: printed as they are.
+        var plain = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        plain.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("“a” → b".utf8)))
+        plain.close()
+        try plain.capture.write(to: path)
+        #expect(try CLI.run(["sniff", "-r", path]).stdout.contains("“a” → b"))
     }
 }

@@ -69,7 +69,7 @@ extension WSCtlCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default, live: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags; with -r: none (packets that are not TCP are counted and skipped).", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order.", valueName: "FILE")) var write: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order (- for standard output; what would be printed there then goes to standard error).", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
         @Option(name: .long, help: ArgumentHelp("Stop after this long (e.g. 30s; capture time for files).", valueName: "DURATION")) var duration: String?
         @Option(name: .long, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
@@ -96,8 +96,18 @@ extension WSCtlCommand {
             if ports.contains(where: { !(1...65535).contains($0) }) { throw ValidationError("--port takes 1-65535") }
             if read != nil && interface != nil { throw ValidationError("use -r FILE or -i IFACE, not both") }
             if frames && verbose { throw ValidationError("-v already shows every frame; leave out --frames") }
+            if let read, let write, read != "-", write != "-", Self.sameFile(read, write) {
+                throw ValidationError("-w \(write) is the file -r reads: writing it would destroy the capture being read")
+            }
             _ = try makeConfiguration()
             _ = try durationSeconds()
+        }
+
+        /// Whether two paths name one existing file (same device and inode: links and `./` spellings too).
+        static func sameFile(_ a: String, _ b: String) -> Bool {
+            var sa = stat(), sb = stat()
+            guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+            return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
         }
 
         func durationSeconds() throws -> Double? {
@@ -127,6 +137,9 @@ extension WSCtlCommand {
         }
 
         func run() throws {
+            // -w - puts the capture on standard output: the dissection and the stats go to standard
+            // error beside the warnings, so that neither corrupts the other.
+            if write == "-" { Output.redirectToStandardError() }
             let session = SniffSession(configuration: try makeConfiguration())
             let source: PcapSource
             do {
@@ -340,7 +353,15 @@ extension WSCtlCommand {
                     }
                 }
             }
-            try? writer?.flush()
+            // The end of the file is where a full disk or a file size limit shows: a capture cut
+            // short is an error, not a success.
+            if let writer {
+                do { try writer.close() } catch {
+                    stopPipeline()
+                    Output.error("writing \(write!): \(error)")
+                    throw ExitCode.failure
+                }
+            }
             let memory = session.configuration.dissector.messageMemory
             if stats {
                 printer.printStats(session.summaries, totals: session.totals, packets: session.packets, skipped: session.skipped,
@@ -731,6 +752,20 @@ struct SniffPrinter {
             // DEL and C1 controls (U+0080–U+009F, C2 80–C2 9F), which JSON escaping lets through
             // and a terminal does not: the general case escapes them (TerminalText).
             for i in 0..<shown where text[i] == 0x7F || (text[i] == 0xC2 && i + 1 < text.count && text[i + 1] < 0xA0) { return false }
+            // Bidirectional formatting characters (TerminalText escapes them: a right-to-left
+            // override would reorder the rest of the line): U+061C (D8 9C), U+200E, U+200F,
+            // U+202A–U+202E (E2 80 8E, 8F, AA–AE) and U+2066–U+2069 (E2 81 A6–A9).
+            for i in 0..<shown where text[i] == 0xD8 || text[i] == 0xE2 {
+                guard i + 2 < text.count || (text[i] == 0xD8 && i + 1 < text.count) else { continue }
+                let second = text[i + 1]
+                if text[i] == 0xD8 {
+                    if second == 0x9C { return false }
+                    continue
+                }
+                let third = text[i + 2]
+                if second == 0x80, third == 0x8E || third == 0x8F || (0xAA...0xAE).contains(third) { return false }
+                if second == 0x81, (0xA6...0xA9).contains(third) { return false }
+            }
         }
         Output.withBuffer { out in
             out.append(contentsOf: time(t))
@@ -842,12 +877,18 @@ struct SniffPrinter {
         if totals.connections > summaries.count {
             Output.line(style.dim("(the \(totals.connections - summaries.count) connections before these are counted in the total, not listed)"))
         }
+        // A column is padded to its width but never cut: a long IPv6 pair or a large byte count
+        // pushes the rest of its line right (one space still between), it does not lose digits.
+        func column(_ text: String, _ width: Int) -> String {
+            let n = text.count
+            return n < width ? text + String(repeating: " ", count: width - n) : text + " "
+        }
         for s in summaries {
-            let pair = "\(s.client) → \(s.server)".padding(toLength: 44, withPad: " ", startingAt: 0)
-            let msgs = "\(s.messages[.clientToServer] ?? 0)/\(s.messages[.serverToClient] ?? 0)".padding(toLength: 15, withPad: " ", startingAt: 0)
-            let b = "\(s.bytes[.clientToServer] ?? 0)/\(s.bytes[.serverToClient] ?? 0)".padding(toLength: 17, withPad: " ", startingAt: 0)
-            let close = (s.closeCode.map(String.init) ?? "-").padding(toLength: 6, withPad: " ", startingAt: 0)
-            Output.line("#\(s.connection)".padding(toLength: 12, withPad: " ", startingAt: 0) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
+            let pair = column("\(s.client) → \(s.server)", 44)
+            let msgs = column("\(s.messages[.clientToServer] ?? 0)/\(s.messages[.serverToClient] ?? 0)", 15)
+            let b = column("\(s.bytes[.clientToServer] ?? 0)/\(s.bytes[.serverToClient] ?? 0)", 17)
+            let close = column(s.closeCode.map(String.init) ?? "-", 6)
+            Output.line(column("#\(s.connection)", 12) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
             let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let counts = (ops.isEmpty ? [] : ["opcodes: \(ops)"]) + (s.violations > 0 ? ["violations \(s.violations)"] : [])
                 + (s.gaps > 0 ? ["gaps \(s.gaps)"] : [])

@@ -15,6 +15,15 @@ enum Output {
     nonisolated(unsafe) private static var buffer = OutputBuffer(capacity: 1 << 19)
     /// The buffer is written out once it holds this much.
     static let flushThreshold = 1 << 18
+    /// Where the buffer goes: standard output, or standard error when standard output carries
+    /// something else (`sniff -w -` writes the capture there). Set before anything is written.
+    nonisolated(unsafe) private(set) static var descriptor: Int32 = 1
+
+    /// Sends what would go to standard output to standard error from now on.
+    static func redirectToStandardError() {
+        flush()
+        descriptor = 2
+    }
 
     static func write(_ s: String) {
         buffer.append(contentsOf: s)
@@ -48,7 +57,7 @@ enum Output {
             return
         }
         buffer.withBytes { raw in
-            guard let failure = writeAll(fd: 1, raw) else { return }
+            guard let failure = writeAll(fd: descriptor, raw) else { return }
             // Only the main thread ends the process: exiting under the feet of threads that are
             // reading a capture or writing -w through stdio could crash or garble them. Another
             // thread (sniff's printer) records the failure, drops further output, and the main
@@ -73,7 +82,7 @@ enum Output {
     /// ignored) ends it quietly, with status 1 as well.
     private static func stdoutFailed(_ error: Int32) -> Never {
         if error != EPIPE {
-            let line = Array("wsctl: cannot write to standard output: \(String(cString: strerror(error)))\n".utf8)
+            let line = Array("wsctl: cannot write to standard \(descriptor == 1 ? "output" : "error"): \(String(cString: strerror(error)))\n".utf8)
             line.withUnsafeBytes { _ = writeAll(fd: 2, $0) }
         }
         exit(1)
@@ -117,7 +126,7 @@ enum Output {
 
     /// Colour only on a terminal and only when `NO_COLOR` is unset (no-color.org).
     static var colourEnabled: Bool {
-        guard isatty(1) != 0, getenv("NO_COLOR") == nil else { return false }
+        guard isatty(descriptor) != 0, getenv("NO_COLOR") == nil else { return false }
         if let term = getenv("TERM"), String(cString: term) == "dumb" { return false }
         return true
     }

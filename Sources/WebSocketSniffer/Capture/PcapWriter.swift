@@ -66,7 +66,7 @@ public final class PcapWriter {
         let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base)
         if let file = pcap_dump_file(dumper), ferror(file) != 0 {
-            throw PcapError(kind: .write, message: "\(path): write failed (errno \(errno))")
+            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -79,16 +79,33 @@ public final class PcapWriter {
     public func flush() throws {
         guard let dumper else { return }
         if pcap_dump_flush(dumper) != 0 {
-            throw PcapError(kind: .write, message: "\(path): flush failed (errno \(errno))")
+            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(errno)))")
         }
     }
 
     /// Flushes and closes the file. Later writes throw; closing again does nothing.
+    ///
+    /// - Throws: `PcapError` of kind `.write` when the last packets could not be written (a full disk,
+    ///   a file size limit), or when any earlier write had failed: the file is then incomplete.
     public func close() throws {
         guard let dumper else { return }
-        let flushed = pcap_dump_flush(dumper)
-        pcap_dump_close(dumper)
         self.dumper = nil
-        if flushed != 0 { throw PcapError(kind: .write, message: "\(path): flush failed (errno \(errno))") }
+        var failure: Int32 = 0
+        if let file = pcap_dump_file(dumper) {
+            if fflush(file) != 0 { failure = errno }
+            if failure == 0, ferror(file) != 0 { failure = EIO }
+            // The descriptor's own close can report what was only found on the way to the disk
+            // (NFS, quotas): close a duplicate first, which reports it without pulling the FILE's
+            // descriptor from under pcap_dump_close.
+            let copy = dup(fileno(file))
+            if copy >= 0, closeDescriptor(copy) != 0, failure == 0 { failure = errno }
+        }
+        pcap_dump_close(dumper)
+        if failure != 0 {
+            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(failure))); the file is incomplete")
+        }
     }
 }
+
+/// close(2), out of reach of `PcapWriter.close()`'s name.
+private func closeDescriptor(_ fd: Int32) -> Int32 { close(fd) }

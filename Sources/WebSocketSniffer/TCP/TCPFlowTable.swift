@@ -21,6 +21,10 @@ struct TCPFlow {
     var forward = TCPStreamState()
     var backward = TCPStreamState()
     var lastSeen: Double
+    /// The time of the flow's own latest packet: where a flow that ends without FIN or RST (idle,
+    /// evicted, end of capture) is said to end, as tshark's conversation times say, not when it was
+    /// found quiet. (`lastSeen` may be pushed on by a clock stepping back, to keep the sweep's order.)
+    var lastPacket: Double
     /// Closed by FIN or RST and kept only so that its last ACKs and retransmissions are not taken for a new
     /// connection picked up mid-stream.
     var finished = false
@@ -32,6 +36,7 @@ struct TCPFlow {
         self.key = key
         self.info = info
         self.lastSeen = lastSeen
+        self.lastPacket = lastSeen
     }
 
     subscript(direction: TCPDirection) -> TCPStreamState {

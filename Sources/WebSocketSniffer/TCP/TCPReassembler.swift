@@ -139,6 +139,7 @@ public struct TCPReassembler {
         }
         guard let slot else { return nil }
         table.touch(slot, time: time)
+        table[slot].lastPacket = time
         let info = table.slots[slot].info
         let direction: TCPDirection = source == info.initiator ? .initiatorToResponder : .responderToInitiator
 
@@ -280,9 +281,12 @@ public struct TCPReassembler {
         return table.insert(TCPFlow(key: key, info: info, lastSeen: time))
     }
 
-    /// Delivers what the flow still buffers and reports it closed.
+    /// Delivers what the flow still buffers and reports it closed: at `time` for FIN and RST (the
+    /// packet that closed it), at the flow's own last packet otherwise (found idle, evicted, or at the
+    /// end of the capture, it ended when it was last heard from, not when that was noticed).
     private mutating func close(_ slot: Int, reason: TCPFlowCloseReason, time: Double, emit: (TCPReassemblyEvent) -> Void) {
         let id = table[slot].info.id
+        let time = reason == .fin || reason == .rst ? time : table.slots[slot].lastPacket
         for direction in TCPDirection.allCases {
             table[slot][direction].flushAll(context: context(id, direction, time), statistics: &statistics, emit: emit)
         }
