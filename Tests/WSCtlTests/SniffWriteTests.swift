@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WebSocketSniffer
+@testable import WSCtl
 
 /// `wsctl sniff -w FILE`: the packets of the WebSocket connections seen, saved as pcap, on a capture
 /// that mixes a WebSocket connection with plain HTTP ones (basic.pcap and refused.pcap merged by
@@ -326,5 +327,43 @@ struct SniffTextEscapingTests {
         plain.close()
         try plain.capture.write(to: path)
         #expect(try CLI.run(["sniff", "-r", path]).stdout.contains("“a” → b"))
+    }
+}
+
+/// -v shows what the shorter outputs show: a pong's round trip, a reply's latency, and of a frame
+/// the capture ends inside, that its announced length did not all arrive (it said "N bytes in all;
+/// --full shows all", which --full cannot).
+@Suite("Sniff -v timings and cut frames")
+struct SniffVerboseTests {
+    @Test func pongRoundTripAndCutFrame() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 9, Array("p1".utf8)))
+        c.pause(seconds: 0.25)
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 10, length: 2, Array("p1".utf8)))
+        // 1000 bytes announced, 297 captured.
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 1000, Array(repeating: 0x61, count: 297)))
+        let dir = try SniffTempDirectory()
+        let path = dir.path("ping.pcap")
+        try c.capture.write(to: path)
+        let json = try SniffOutput.run(["sniff", "-r", path, "--json", "--frames"])
+        let rtt = try #require(json.kind("frame").compactMap { $0["ping_rtt"].double }.first, "no pong with ping_rtt")
+        let shown = FixedPointText.format(rtt * 1000, digits: 3, width: 0)
+        let verbose = try CLI.run(["sniff", "-r", path, "-v"])
+        #expect(verbose.status == 0, "stderr: \(verbose.stderr)")
+        #expect(verbose.stdout.contains(" rtt \(shown) ms"), "-v leaves out the round trip \(shown) ms:\n\(verbose.stdout)")
+        #expect(!verbose.stdout.contains("1000 bytes in all"), "-v says the cut frame is whole:\n\(verbose.stdout)")
+        #expect(verbose.stdout.contains("1000 bytes announced, not all captured"), "\(verbose.stdout)")
+    }
+
+    @Test func replyLatency() throws {
+        let json = try SniffFixtures.sniff("envelopes")
+        let latencies = json.kind("message").compactMap { $0["reply_latency"].double }
+        #expect(!latencies.isEmpty)
+        let verbose = try CLI.run(["sniff", "-r", SniffFixtures.path("envelopes"), "-v"])
+        for l in latencies {
+            let shown = ", reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms"
+            #expect(verbose.stdout.contains(shown), "-v leaves out \(shown)")
+        }
+        #expect(verbose.stdout.components(separatedBy: ", reply ").count - 1 == latencies.count)
     }
 }

@@ -648,7 +648,8 @@ struct SniffPrinter {
                     }
                 }
             case .verbose:
-                Output.line(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
+                let rtt = timing.pingRTT.map { " rtt \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" }
+                Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
             case .frames:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
                 if f.incomplete { line += style.yellow(" incomplete") }
@@ -672,7 +673,8 @@ struct SniffPrinter {
                     }
                 }
             case .verbose:
-                Output.line(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "))
+                let latency = timing.replyLatency.map { ", reply \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" }
+                Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
             case .frames:
                 return
             case .messages:
@@ -801,6 +803,13 @@ struct SniffPrinter {
             out.append(0x0A)
         }
         return true
+    }
+
+    /// `text` with `suffix` at the end of its first line (a record's head, before its payload lines).
+    static func appendingToFirstLine(_ text: String, _ suffix: String?) -> String {
+        guard let suffix else { return text }
+        guard let newline = text.firstIndex(of: "\n") else { return text + suffix }
+        return text[..<newline] + suffix + text[newline...]
     }
 
     /// `1000 Normal Closure "reason"`, or `(no code)`.

@@ -269,13 +269,20 @@ public enum DissectionRenderer {
                 lines.append("\(indent)close with no status (1005)")
             }
         } else if let t = f.textString {
-            lines.append(indent + TerminalText.quoted(t) + (f.payloadTruncated ? style.dim(" … (\(h.payloadLength) bytes in all; --full shows all)") : ""))
+            lines.append(indent + TerminalText.quoted(t) + (f.payloadTruncated ? style.dim(" … (\(cutNote(f)))") : ""))
         } else if !f.payload.isEmpty {
             lines += hexLines(f.payload, indent: indent)
-            if f.payloadTruncated { lines.append(indent + style.dim("… \(h.payloadLength) bytes in all; --full shows all")) }
+            if f.payloadTruncated { lines.append(indent + style.dim("… \(cutNote(f))")) }
         }
         for v in f.violations { lines.append(indent + violationText(v, style: style)) }
         return lines.joined(separator: "\n")
+    }
+
+    /// What follows a payload shown cut: how much there is, and what --full shows. Of a frame the
+    /// capture ends inside, the announced length did not all arrive: --full shows what did.
+    private static func cutNote(_ f: FrameRecordView) -> String {
+        f.incomplete ? "\(f.header.payloadLength) bytes announced, not all captured; --full shows what was"
+            : "\(f.header.payloadLength) bytes in all; --full shows all"
     }
 
     public static func text(_ m: MessageRecordView, style: TerminalStyle, prefix: String = "") -> String {
@@ -294,13 +301,19 @@ public enum DissectionRenderer {
             }
         }
         if let t = m.textString {
-            lines.append(indent + TerminalText.quoted(t) + (m.dataTruncated ? style.dim(" … (\(m.dataLength) bytes in all; --full shows all)") : ""))
+            lines.append(indent + TerminalText.quoted(t) + (m.dataTruncated ? style.dim(" … (\(cutNote(m)))") : ""))
         } else if !m.data.isEmpty {
             lines += hexLines(m.data, indent: indent)
-            if m.dataTruncated { lines.append(indent + style.dim("… \(m.dataLength) bytes in all; --full shows all")) }
+            if m.dataTruncated { lines.append(indent + style.dim("… \(cutNote(m))")) }
         }
         for v in m.violations { lines.append(indent + violationText(v, style: style)) }
         return lines.joined(separator: "\n")
+    }
+
+    /// As for frames: an incomplete message's length counts what was captured of it.
+    private static func cutNote(_ m: MessageRecordView) -> String {
+        m.incomplete ? "\(m.dataLength) bytes captured of it; --full shows them"
+            : "\(m.dataLength) bytes in all; --full shows all"
     }
 
     public static func violationText(_ v: WebSocketViolation, style: TerminalStyle) -> String {
