@@ -367,3 +367,26 @@ struct SniffVerboseTests {
         #expect(verbose.stdout.components(separatedBy: ", reply ").count - 1 == latencies.count)
     }
 }
+
+/// A packet longer than any pcap reader takes (libpcap: 262,144 bytes; a pcapng file may hold
+/// one) is written cut to the file's snapshot length, its wire length kept, and counted: a longer
+/// record made the rest of the file unreadable.
+@Suite("PcapWriter and packets longer than the snapshot length")
+struct PcapWriterLongPacketTests {
+    @Test func longPacketIsWrittenCutAndTheFileStaysReadable() throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("long.pcap")
+        let writer = try PcapWriter(path: path, linkType: 1, snaplen: 262_144)
+        try writer.write([UInt8](repeating: 0xAB, count: 300_000), seconds: 1, nanoseconds: 0)
+        try writer.write([UInt8](repeating: 0xCD, count: 60), seconds: 2, nanoseconds: 0)
+        try writer.close()
+        #expect(writer.packetsCut == 1)
+        let file = try PcapFile(path: path)
+        #expect(file.records.map(\.data.count) == [262_144, 60])
+        #expect(file.records.map(\.wireLength) == [300_000, 60])
+        let source = try PcapSource(offlinePath: path)
+        var read: [Int] = []
+        while let packet = try source.next() { read.append(packet.data.count) }
+        #expect(read == [262_144, 60])
+    }
+}

@@ -361,6 +361,9 @@ extension WSCtlCommand {
                     Output.error("writing \(write!): \(error)")
                     throw ExitCode.failure
                 }
+                if writer.packetsCut > 0 {
+                    Output.warning("-w \(write!): \(writer.packetsCut) packets longer than the file's snapshot length (\(writer.snapshotLength) bytes) were saved cut to it, as pcap readers refuse longer ones")
+                }
             }
             let memory = session.configuration.dissector.messageMemory
             if stats {

@@ -16,6 +16,8 @@ public final class PcapWriter {
     public let linkType: Int32
     /// The snapshot length recorded in the file header.
     public let snapshotLength: Int
+    /// Packets longer than `snapshotLength` written cut to it (a reader would refuse the file otherwise).
+    public private(set) var packetsCut = 0
     /// The path given to `init`; `"-"` is standard output.
     public let path: String
 
@@ -61,8 +63,14 @@ public final class PcapWriter {
         var header = pcap_pkthdr()
         header.ts.tv_sec = .init(seconds)
         header.ts.tv_usec = .init(nanoseconds)
-        header.caplen = UInt32(data.count)
-        header.len = UInt32(wireLength ?? data.count)
+        // Readers refuse a record longer than the file's snapshot length (libpcap: at most 262,144
+        // bytes for most link types), and a pcapng file may hold longer ones: such a packet is
+        // written cut at the snapshot length, its wire length kept, as a capture with it would
+        // have cut it; `packetsCut` counts them.
+        let kept = min(data.count, max(snapshotLength, 1))
+        if kept < data.count { packetsCut += 1 }
+        header.caplen = UInt32(kept)
+        header.len = UInt32(clamping: max(wireLength ?? data.count, data.count))
         let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base)
         if let file = pcap_dump_file(dumper), ferror(file) != 0 {
