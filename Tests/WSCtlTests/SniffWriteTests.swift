@@ -390,3 +390,30 @@ struct PcapWriterLongPacketTests {
         #expect(read == [262_144, 60])
     }
 }
+
+/// A one-line preview stays a line however the text is made: 80 characters, and at most 320
+/// Unicode scalars (a letter under 100,000 combining marks is one character of 200,001 bytes, and
+/// --full showed all of it on the message's line).
+@Suite("Sniff previews of combining-mark text")
+struct SniffPreviewTests {
+    @Test func previewIsBoundedInScalars() throws {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 200_001, Array(("a" + String(repeating: "\u{0301}", count: 100_000)).utf8)))
+        let zalgo = String(repeating: "b" + String(repeating: "\u{0301}", count: 1_000), count: 81)
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: zalgo.utf8.count, Array(zalgo.utf8)))
+        c.close()
+        let dir = try SniffTempDirectory()
+        let path = dir.path("marks.pcap")
+        try c.capture.write(to: path)
+        for mode in [["--full"], ["--full", "--frames"]] {
+            let r = try CLI.run(["sniff", "-r", path] + mode)
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let lines = r.stdout.split(separator: "\n").filter { $0.contains("S→C text") }
+            #expect(lines.count == 2, "\(mode): \(lines.count) text lines")
+            for line in lines {
+                #expect(line.unicodeScalars.count < 500, "\(mode): a line of \(line.unicodeScalars.count) scalars")
+                #expect(line.hasSuffix("…\""), "\(mode): the preview does not say it was cut")
+            }
+        }
+    }
+}

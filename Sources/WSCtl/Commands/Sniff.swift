@@ -831,10 +831,19 @@ struct SniffPrinter {
     private func preview(_ text: String, cut: Bool = false) -> String {
         // A string has no more characters than UTF-8 bytes: short ones need no counting, and long
         // ones are counted only as far as the 81st character.
-        guard text.utf8.count > 80, let end = text.index(text.startIndex, offsetBy: 80, limitedBy: text.endIndex),
-              end != text.endIndex else { return TerminalText.quoted(cut ? text + "…" : text) }
+        guard text.utf8.count > 80 else { return TerminalText.quoted(cut ? text + "…" : text) }
+        // A character may be any number of scalars (a letter under 100,000 combining marks is one):
+        // the preview also stops at 320 scalars, so that its line stays a line.
+        let scalars = text.unicodeScalars
+        let scalarEnd = scalars.index(scalars.startIndex, offsetBy: Self.previewScalars, limitedBy: scalars.endIndex) ?? scalars.endIndex
+        let end = text.index(text.startIndex, offsetBy: 80, limitedBy: text.endIndex) ?? text.endIndex
+        if scalarEnd < end { return TerminalText.quoted(String(scalars[..<scalarEnd]) + "…") }
+        guard end != text.endIndex else { return TerminalText.quoted(cut ? text + "…" : text) }
         return TerminalText.quoted(String(text[..<end]) + "…")
     }
+
+    /// At most this many Unicode scalars in a one-line preview.
+    static let previewScalars = 320
 
     static func summaryJSON(_ s: ConnectionSummary, kind: String) -> String {
         var w = JSONLineWriter()
