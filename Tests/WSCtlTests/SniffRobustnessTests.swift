@@ -52,6 +52,27 @@ struct SniffRobustnessTests {
     /// The end-of-capture line that counts skipped packets is the same on every run: reasons with
     /// the same count come by name (they came in a dictionary's order, which changes from one
     /// process to the next). Three packets sniff cannot use, one of each kind, without a filter.
+    /// A file cut inside a record: the warning gives the packet number and the byte where that
+    /// record starts (it gave the packet number alone).
+    @Test(arguments: [100, 2000, 3001])
+    func fileCutShortSaysWhere(_ length: Int) throws {
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SniffFixtures.path("basic"))))
+        // The record the cut falls inside: walk the records' lengths from the 24-byte header.
+        var start = 24, number = 1
+        while true {
+            let caplen = Int(original[start + 8]) | Int(original[start + 9]) << 8 | Int(original[start + 10]) << 16
+            if start + 16 + caplen > length { break }
+            start += 16 + caplen
+            number += 1
+        }
+        try #require(start < length, "the cut falls between records")
+        let dir = try SniffTempDirectory()
+        let path = dir.path("cut.pcap")
+        try Data(original.prefix(length)).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(["sniff", "-r", path])
+        #expect(r.stderr.contains("packet \(number):") && r.stderr.contains("the file ends inside the record at byte \(start)"), "cut at \(length): \(r.stderr)")
+    }
+
     @Test func skippedPacketsAreListedInAFixedOrder() throws {
         var connection = SyntheticConnection()
         connection.send(fromClient: true, [0x81, 0x82, 1, 2, 3, 4] + [0x69 ^ 1, 0x21 ^ 2])

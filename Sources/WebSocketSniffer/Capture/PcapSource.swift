@@ -525,7 +525,8 @@ public final class PcapSource {
             finished = true
             // Failing at the end of the file with nothing whole after the record is a file cut short.
             let cutShort = !resync.bytes.reaches(position + 1)
-            return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
+            return PcapError(kind: .read, message: cutShort ? message + "; the file ends inside the record at byte \(failedAt)" : message,
+                             packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
         }
         clearerr(file)
         // The record found looks sound (the search checked it and the one after it).
