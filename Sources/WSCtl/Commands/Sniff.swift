@@ -651,7 +651,7 @@ struct SniffPrinter {
                     }
                 }
             case .verbose:
-                let rtt = timing.pingRTT.map { " rtt \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" }
+                let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
                 Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
             case .frames:
                 var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
@@ -676,7 +676,7 @@ struct SniffPrinter {
                     }
                 }
             case .verbose:
-                let latency = timing.replyLatency.map { ", reply \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" }
+                let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
                 Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
             case .frames:
                 return
@@ -690,7 +690,7 @@ struct SniffPrinter {
                     line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
                     if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
                 }
-                if let l = timing.replyLatency { line += " reply \(FixedPointText.format(l * 1000, digits: 3, width: 0)) ms" }
+                if let l = timing.replyLatency { line += " reply \(Self.milliseconds(l))" }
                 if let text = m.textString { line += " " + preview(text, cut: m.dataTruncated) }
                 else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
                 Output.line(line)
@@ -754,23 +754,9 @@ struct SniffPrinter {
                 shown = 80
                 cut = true
             }
-            // DEL and C1 controls (U+0080–U+009F, C2 80–C2 9F), which JSON escaping lets through
-            // and a terminal does not: the general case escapes them (TerminalText).
-            for i in 0..<shown where text[i] == 0x7F || (text[i] == 0xC2 && i + 1 < text.count && text[i + 1] < 0xA0) { return false }
-            // Bidirectional formatting characters (TerminalText escapes them: a right-to-left
-            // override would reorder the rest of the line): U+061C (D8 9C), U+200E, U+200F,
-            // U+202A–U+202E (E2 80 8E, 8F, AA–AE) and U+2066–U+2069 (E2 81 A6–A9).
-            for i in 0..<shown where text[i] == 0xD8 || text[i] == 0xE2 {
-                guard i + 2 < text.count || (text[i] == 0xD8 && i + 1 < text.count) else { continue }
-                let second = text[i + 1]
-                if text[i] == 0xD8 {
-                    if second == 0x9C { return false }
-                    continue
-                }
-                let third = text[i + 2]
-                if second == 0x80, third == 0x8E || third == 0x8F || (0xAA...0xAE).contains(third) { return false }
-                if second == 0x81, (0xA6...0xA9).contains(third) { return false }
-            }
+            // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
+            // terminal does not: the general case escapes them (TerminalText).
+            if TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<shown])) { return false }
         }
         Output.withBuffer { out in
             out.append(contentsOf: time(t))
@@ -808,6 +794,11 @@ struct SniffPrinter {
         return true
     }
 
+    /// A round trip or a latency in seconds as text lines show it: `12.345 ms`.
+    static func milliseconds(_ seconds: Double) -> String {
+        "\(FixedPointText.format(seconds * 1000, digits: 3, width: 0)) ms"
+    }
+
     /// `text` with `suffix` at the end of its first line (a record's head, before its payload lines).
     static func appendingToFirstLine(_ text: String, _ suffix: String?) -> String {
         guard let suffix else { return text }
@@ -822,7 +813,7 @@ struct SniffPrinter {
 
     /// Prints a frame line with its ping round trip, then the frame's violations.
     private func finishControlLine(_ line: String, _ f: FrameRecordView, _ timing: MessageTiming) {
-        Output.line(line + (timing.pingRTT.map { " rtt \(FixedPointText.format($0 * 1000, digits: 3, width: 0)) ms" } ?? ""))
+        Output.line(line + (timing.pingRTT.map { " rtt \(Self.milliseconds($0))" } ?? ""))
         for v in f.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
     }
 

@@ -18,6 +18,28 @@ public enum TerminalText {
         v == 0x061C || v == 0x200E || v == 0x200F || (v >= 0x202A && v <= 0x202E) || (v >= 0x2066 && v <= 0x2069)
     }
 
+    /// Whether the UTF-8 `bytes` hold a character `quoted` escapes that JSON's own escaping lets
+    /// through (DEL, C1, the bidirectional controls): a printer that writes JSON-escaped bytes
+    /// itself must leave such text to `quoted`. A character cut at the end is not looked at.
+    public static func needsEscapeBeyondJSON(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < bytes.count {
+            let lead = UInt32(bytes[i])
+            if lead < 0x80 {
+                if lead == 0x7F { return true }
+                i += 1
+                continue
+            }
+            let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+            guard i + length <= bytes.count else { return false }
+            var v = lead & (0xFF >> (length + 1))
+            for k in 1..<length { v = v << 6 | UInt32(bytes[i + k] & 0x3F) }
+            if isControl(v) { return true }
+            i += length
+        }
+        return false
+    }
+
     /// `s` with its control characters escaped; `s` itself when it has none (the usual case).
     public static func safe(_ s: String) -> String {
         guard s.unicodeScalars.contains(where: { isControl($0.value) }) else { return s }

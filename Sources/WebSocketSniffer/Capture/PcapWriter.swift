@@ -74,7 +74,7 @@ public final class PcapWriter {
         let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
         pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base)
         if let file = pcap_dump_file(dumper), ferror(file) != 0 {
-            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(errno)))")
+            throw failed(errno)
         }
     }
 
@@ -87,8 +87,13 @@ public final class PcapWriter {
     public func flush() throws {
         guard let dumper else { return }
         if pcap_dump_flush(dumper) != 0 {
-            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(errno)))")
+            throw failed(errno)
         }
+    }
+
+    /// The error for a failed write, flush or close: the path and the system's reason.
+    private func failed(_ code: Int32, _ more: String = "") -> PcapError {
+        PcapError(kind: .write, message: "\(path): \(String(cString: strerror(code)))\(more)")
     }
 
     /// Flushes and closes the file. Later writes throw; closing again does nothing.
@@ -110,7 +115,7 @@ public final class PcapWriter {
         }
         pcap_dump_close(dumper)
         if failure != 0 {
-            throw PcapError(kind: .write, message: "\(path): \(String(cString: strerror(failure))); the file is incomplete")
+            throw failed(failure, "; the file is incomplete")
         }
     }
 }
