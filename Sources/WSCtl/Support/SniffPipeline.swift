@@ -25,18 +25,25 @@ final class SniffPipeline: @unchecked Sendable {
     static let batchBytes = 1 << 20
     static let depth = 4
 
+    // Batches are plain values over memory freed here (`free`): submitting an event touches no
+    // reference count (those counts, on objects the printer thread used too, cost the busiest
+    // thread a twentieth of its time).
     private let queue = Mutex<[Batch?]>([])
     private let spare = Mutex<[Batch]>([])
     private let readyCount = DispatchSemaphore(value: 0)
     private let spareCount: DispatchSemaphore
     private let done = DispatchSemaphore(value: 0)
+    // The dissecting thread's side.
     private var filling: Batch
     /// The last event submitted, if it was a frame: its payload where the dissector lent it, and
     /// the copy in `filling`'s arena.
     private var lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?
+    private var finished = false
+    // The printer thread's side, a cache line away.
+    private var separation = CacheLineSeparation()
     /// The printer: the printer thread's while it runs, the caller's after `finish()`.
     private var printer: SniffPrinter
-    private var finished = false
+    private var separationAfter = CacheLineSeparation()
 
     init(printer: SniffPrinter) {
         self.printer = printer
@@ -54,31 +61,28 @@ final class SniffPipeline: @unchecked Sendable {
     /// (Each event is built once, in its slot: this runs for every frame and message, on the
     /// thread that is the bottleneck.)
     func submit(_ event: SniffEvent) {
-        let batch = filling
-        let slot = batch.events + batch.count
         switch event {
         case .frame(let c, let d, let t, var owned, let timing):
             let payload = owned.payload
-            owned.payload = batch.arena.copy(payload)
-            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
-            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
-            if let close = owned.borrowedClose { owned.borrowedClose = batch.keep(close) }
+            owned.payload = filling.arena.copy(payload)
+            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? filling.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
+            if let close = owned.borrowedClose { owned.borrowedClose = filling.keep(close) }
             lastFrame = (payload, owned.payload)
-            slot.initialize(to: .frame(connection: c, direction: d, time: t, record: owned, timing: timing))
+            filling.append(.frame(connection: c, direction: d, time: t, record: owned, timing: timing))
         case .message(let c, let d, let t, var owned, let timing):
             let data = owned.data
-            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
-            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
-            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
-            if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
+            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? filling.arena.copy(data)
+            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? filling.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
+            if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = filling.keep(envelope) }
             lastFrame = nil
-            slot.initialize(to: .message(connection: c, direction: d, time: t, record: owned, timing: timing))
+            filling.append(.message(connection: c, direction: d, time: t, record: owned, timing: timing))
         default:
             lastFrame = nil
-            slot.initialize(to: event)
+            filling.append(event)
         }
-        batch.count += 1
-        if batch.count == Self.batchEvents || batch.arena.bytes >= Self.batchBytes { handOver() }
+        if filling.count == Self.batchEvents || filling.arena.bytes >= Self.batchBytes { handOver() }
     }
 
     /// Hands what was submitted to the printer now, and has it write its output out after
@@ -129,17 +133,16 @@ final class SniffPipeline: @unchecked Sendable {
         readyCount.signal()
         spareCount.wait()
         filling = spare.withLock { $0.removeLast() }
+        filling.flushAfter = false
     }
 
     private func printLoop() {
         while true {
             readyCount.wait()
-            guard let batch = queue.withLock({ $0.removeFirst() }) else { break }
+            guard var batch = queue.withLock({ $0.removeFirst() }) else { break }
             // Moved out, not copied: each event is printed once and then done with.
-            for i in 0..<batch.count { printer.print((batch.events + i).move()) }
+            for i in 0..<batch.count { printer.print(batch.take(i)) }
             if batch.flushAfter { Output.flush() }
-            batch.flushAfter = false
-            batch.count = 0
             batch.reset()
             spare.withLock { $0.append(batch) }
             spareCount.signal()
@@ -147,19 +150,36 @@ final class SniffPipeline: @unchecked Sendable {
         done.signal()
     }
 
-    /// Owned by one thread at a time: the filler until it is queued, then the printer.
-    final class Batch: @unchecked Sendable {
-        let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
-        var count = 0
+    /// Frees the batches (the printer thread has ended: each is spare or being filled).
+    deinit {
+        filling.free()
+        for var b in spare.withLock({ $0 }) { b.free() }
+        for case var b? in queue.withLock({ $0 }) { b.free() }
+    }
+
+    /// Events and the bytes they point to, as a value over memory allocated here and freed by
+    /// `free()`: owned by one thread at a time, the filler until it is queued, then the printer,
+    /// who moves the events out (`take`) before `reset()`.
+    struct Batch: @unchecked Sendable {
+        private let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
+        private(set) var count = 0
         var arena = Arena()
         /// Write the output out once this batch is printed (`flushNow`).
         var flushAfter = false
         /// Frees what `keep` copied.
         private var release: [() -> Void] = []
 
+        mutating func append(_ event: SniffEvent) {
+            (events + count).initialize(to: event)
+            count += 1
+        }
+
+        /// Event `i`, moved out: each is taken once, in order, and then `reset()` is called.
+        func take(_ i: Int) -> SniffEvent { (events + i).move() }
+
         /// A copy of values a record borrows (violations, a close payload, an envelope: rare),
         /// kept until `reset()`.
-        func keep<T>(_ values: UnsafeBufferPointer<T>) -> UnsafeBufferPointer<T> {
+        mutating func keep<T>(_ values: UnsafeBufferPointer<T>) -> UnsafeBufferPointer<T> {
             let copy = UnsafeMutableBufferPointer<T>.allocate(capacity: values.count)
             _ = copy.initialize(fromContentsOf: values)
             release.append {
@@ -169,28 +189,32 @@ final class SniffPipeline: @unchecked Sendable {
             return UnsafeBufferPointer(copy)
         }
 
-        func keep<T>(_ value: UnsafePointer<T>) -> UnsafePointer<T> {
+        mutating func keep<T>(_ value: UnsafePointer<T>) -> UnsafePointer<T> {
             keep(UnsafeBufferPointer(start: value, count: 1)).baseAddress!
         }
 
-        func reset() {
-            events.deinitialize(count: count)
+        /// Empties a batch whose events were all taken.
+        mutating func reset() {
             count = 0
+            flushAfter = false
             arena.reset()
             for r in release { r() }
             release.removeAll(keepingCapacity: true)
         }
 
-        deinit {
+        /// Frees the batch; its events, if any are left, were not taken.
+        mutating func free() {
             events.deinitialize(count: count)
             events.deallocate()
+            arena.free()
             for r in release { r() }
+            release = []
         }
     }
 
     /// Bytes that stay where they are until `reset()`: 1 MiB chunks, or one of its own for a
-    /// payload larger than that (`--full`).
-    struct Arena: ~Copyable {
+    /// payload larger than that (`--full`). A value over memory freed by `free()`.
+    struct Arena {
         private var chunks: [(base: UnsafeMutableRawPointer, capacity: Int)] = []
         private var current = 0
         private var used = 0
@@ -231,6 +255,9 @@ final class SniffPipeline: @unchecked Sendable {
             bytes = 0
         }
 
-        deinit { for c in chunks { c.base.deallocate() } }
+        mutating func free() {
+            for c in chunks { c.base.deallocate() }
+            chunks = []
+        }
     }
 }

@@ -37,20 +37,24 @@ public struct SniffTotals: Sendable {
 /// and dissection, with connections numbered in the order they appear.
 public final class SniffSession {
     public let configuration: SniffConfiguration
-    private var reassembler: TCPReassembler
+    /// The first half's state, in an object of its own (see "In two halves").
+    private let capture: PacketReassembly
     private var connections: [TCPFlowID: Connection] = [:]
     /// Connections by the low bits of their flow ID, checked before the dictionary: packets come from
     /// a few busy connections at a time, and hashing costs more than the rest of the lookup.
     private var recent = [Connection?](repeating: nil, count: 64)
     private var nextConnection = 0
-    public private(set) var packets = 0
-    public private(set) var skipped: [PacketSkipReason: Int] = [:]
+    /// Packets given to `process` or `reassemble`.
+    public var packets: Int { capture.packets }
+    /// Packets that carried no TCP segment, by reason.
+    public var skipped: [PacketSkipReason: Int] { capture.skipped }
     /// The last `maxSummaries` closed connections' summaries, oldest first.
     public var summaries: [ConnectionSummary] { Array(keptSummaries.suffix(configuration.maxSummaries)) }
     private var keptSummaries: [ConnectionSummary] = []
     /// Counts over every closed connection shown, including those whose summaries were let go.
     public private(set) var totals = SniffTotals()
-    public private(set) var lastTime: Double = 0
+    /// The capture time of the last packet.
+    public var lastTime: Double { capture.lastTime }
 
     private struct Connection {
         let dissector: WebSocketConnectionDissector
@@ -67,8 +71,7 @@ public final class SniffSession {
 
     public init(configuration: SniffConfiguration) {
         self.configuration = configuration
-        reassembler = TCPReassembler(configuration: configuration.reassembly)
-        fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
+        capture = PacketReassembly(configuration: configuration)
     }
 
     /// The two endpoints of a TCP connection in a fixed order: what identifies its packets for -w,
@@ -108,12 +111,12 @@ public final class SniffSession {
     @discardableResult
     public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> PacketFlow? {
         // Fragments of a datagram the last packet completed that was not TCP, if not taken.
-        earlierFragments = []
-        packets += 1
-        lastTime = packet.time
+        capture.earlierFragments = []
+        capture.packets += 1
+        capture.lastTime = packet.time
         var result: PacketFlow? = nil
-        segments(of: packet, linkType: linkType) { decoded, bytes in
-            let flow = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number) { event in
+        capture.segments(of: packet, linkType: linkType) { decoded, bytes in
+            let flow = capture.reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number) { event in
                 handle(event, emit: emit)
             }
             var verdict = SaveVerdict.undecided
@@ -129,58 +132,16 @@ public final class SniffSession {
         return result
     }
 
-    /// IP datagrams that came in fragments, being put back together.
-    private let fragments: IPFragmentReassembler
-    /// With `keepsFragmentPackets`: the packets of the other fragments of the datagram the last
-    /// packet completed, in the order they came.
-    private var earlierFragments: [CapturedPacketCopy] = []
-
     /// The other fragments' packets of the datagram that the packet just processed completed, if
     /// it completed one (and `keepsFragmentPackets` is set); they belong to the same connection.
     public func takeEarlierFragments() -> [CapturedPacketCopy] {
-        defer { earlierFragments = [] }
-        return earlierFragments
-    }
-
-    /// The TCP segment in `packet`, if any, with the bytes it lies in: the packet's own, or those of
-    /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
-    private func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
-        var fragment: IPFragment? = nil
-        switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
-        case .tcp(var decoded):
-            // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
-            // as the snapshot length cut the packet: past its length on the wire, the header lies
-            // (tshark: "IPv4 total length exceeds packet length") and the segment is what came.
-            let cut = max(0, packet.wireLength - packet.data.count)
-            if decoded.uncapturedPayloadLength > cut { decoded.uncapturedPayloadLength = cut }
-            body(decoded, packet.data)
-        case .skipped(.ipFragment) where fragment != nil:
-            if let (whole, earlier) = fragments.add(fragment!, packet: packet, time: packet.time) {
-                earlierFragments = earlier
-                whole.withUnsafeBytes { raw in
-                    // Raw IP: version 4 or 6 from the first byte.
-                    switch PacketDecoder.decode(linkType: PcapLinkType.raw, data: raw) {
-                    case .tcp(let decoded): body(decoded, raw)
-                    case .skipped(let reason): skipped[reason, default: 0] += 1
-                    }
-                }
-            }
-            countDroppedFragments()
-        case .skipped(let reason):
-            skipped[reason, default: 0] += 1
-        }
-    }
-
-    private func countDroppedFragments() {
-        let dropped = fragments.takeDropped()
-        if dropped > 0 { skipped[.ipFragment, default: 0] += dropped }
+        defer { capture.earlierFragments = [] }
+        return capture.earlierFragments
     }
 
     /// End of capture: every open connection is closed and reported.
     public func finish(emit: (SniffEvent) -> Void) {
-        fragments.finish()
-        countDroppedFragments()
-        reassembler.finish(time: lastTime) { handle($0, emit: emit) }
+        capture.finish { handle($0, emit: emit) }
     }
 
     // MARK: In two halves
@@ -190,23 +151,20 @@ public final class SniffSession {
     // half touches (the reassembler, `packets`, `skipped`, `lastTime`) the other does not (the
     // connections, `summaries`). Each half must be called from one thread at a time, and the
     // events must reach `dissect` in the order `reassemble` delivered them. The first half's
-    // counters are only to be read once it has stopped.
+    // counters are only to be read once it has stopped. Its state is an object of its own
+    // (`PacketReassembly`), so that the two threads share no reference count and no cache line:
+    // when both halves were this object's, its count, changed by both for every packet, cost the
+    // reading thread a tenth of its time.
 
     /// The first half of `process`: decodes the packet and reassembles its flow. `deliver` gets
     /// the reassembler's events; their bytes are borrowed for the call.
     public func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
-        packets += 1
-        lastTime = packet.time
-        segments(of: packet, linkType: linkType) { decoded, bytes in
-            _ = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number, emit: deliver)
-        }
+        capture.reassemble(packet, linkType: linkType, deliver: deliver)
     }
 
     /// The first half of `finish`: closes every open flow.
     public func finishReassembly(deliver: (TCPReassemblyEvent) -> Void) {
-        fragments.finish()
-        countDroppedFragments()
-        reassembler.finish(time: lastTime, emit: deliver)
+        capture.finish(deliver: deliver)
     }
 
     /// The second half of `process` and `finish`: one reassembler event, dissected. With
@@ -221,7 +179,7 @@ public final class SniffSession {
     public func settleQuietHunts(now: Double, emit: (SniffEvent) -> Void) {
         // Acknowledged bytes still unseen a second later are given up here too (live, nothing
         // else moves the capture's clock on a quiet connection).
-        reassembler.settleWaitingAcknowledgments(now: now) { handle($0, emit: emit) }
+        capture.reassembler.settleWaitingAcknowledgments(now: now) { handle($0, emit: emit) }
         for entry in connections.values where entry.dissector.isHunting {
             entry.dissector.settleQuietHunts(now: now, emit: emit)
         }
@@ -264,5 +222,73 @@ public final class SniffSession {
             // Trimmed now and then, not on every close (each trim moves the whole array).
             if keptSummaries.count >= 2 * configuration.maxSummaries { keptSummaries.removeFirst(keptSummaries.count - configuration.maxSummaries) }
         }
+    }
+}
+
+/// A session's first half: link, IP and TCP decoding, IP fragments and TCP reassembly, with the
+/// counters they keep. Used by one thread at a time (see `SniffSession`'s "In two halves").
+final class PacketReassembly {
+    var reassembler: TCPReassembler
+    /// IP datagrams that came in fragments, being put back together.
+    let fragments: IPFragmentReassembler
+    var packets = 0
+    var skipped: [PacketSkipReason: Int] = [:]
+    var lastTime: Double = 0
+    /// With `keepsFragmentPackets`: the packets of the other fragments of the datagram the last
+    /// packet completed, in the order they came.
+    var earlierFragments: [CapturedPacketCopy] = []
+
+    init(configuration: SniffConfiguration) {
+        reassembler = TCPReassembler(configuration: configuration.reassembly)
+        fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
+    }
+
+    func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
+        packets += 1
+        lastTime = packet.time
+        segments(of: packet, linkType: linkType) { decoded, bytes in
+            _ = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number, emit: deliver)
+        }
+    }
+
+    /// Closes every open flow.
+    func finish(deliver: (TCPReassemblyEvent) -> Void) {
+        fragments.finish()
+        countDroppedFragments()
+        reassembler.finish(time: lastTime, emit: deliver)
+    }
+
+    /// The TCP segment in `packet`, if any, with the bytes it lies in: the packet's own, or those of
+    /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
+    func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
+        var fragment: IPFragment? = nil
+        switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
+        case .tcp(var decoded):
+            // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
+            // as the snapshot length cut the packet: past its length on the wire, the header lies
+            // (tshark: "IPv4 total length exceeds packet length") and the segment is what came.
+            let cut = max(0, packet.wireLength - packet.data.count)
+            if decoded.uncapturedPayloadLength > cut { decoded.uncapturedPayloadLength = cut }
+            body(decoded, packet.data)
+        case .skipped(.ipFragment) where fragment != nil:
+            if let (whole, earlier) = fragments.add(fragment!, packet: packet, time: packet.time) {
+                earlierFragments = earlier
+                whole.withUnsafeBytes { raw in
+                    // Raw IP: version 4 or 6 from the first byte.
+                    switch PacketDecoder.decode(linkType: PcapLinkType.raw, data: raw) {
+                    case .tcp(let decoded): body(decoded, raw)
+                    case .skipped(let reason): skipped[reason, default: 0] += 1
+                    }
+                }
+            }
+            countDroppedFragments()
+        case .skipped(let reason):
+            skipped[reason, default: 0] += 1
+        }
+    }
+
+    func countDroppedFragments() {
+        let dropped = fragments.takeDropped()
+        if dropped > 0 { skipped[.ipFragment, default: 0] += dropped }
     }
 }
