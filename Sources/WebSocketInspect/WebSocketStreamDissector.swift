@@ -740,7 +740,11 @@ public struct WebSocketStreamDissector {
         let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) : []
         // Inflated before the assembler sees the piece: the message's last piece completes it there.
         if streamed != nil && !h.opcode.isControl && (!piece.isFirst || h.opcode == .continuation) { inflateStreamed(piece.payload) }
-        var violations = box.assembler.receive(piece, keeping: keep) { item in
+        // A length with its top bit set ends the parse (RFC 6455 §5.2: the connection is failed):
+        // the frame is shown, but starts no message and ends none, so the message in progress, if
+        // any, stays unfinished and nothing stands for the frame's payload, which never came.
+        let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
+        var violations = stopped ? [] : box.assembler.receive(piece, keeping: keep) { item in
             switch item {
             case .control(let control):
                 record.close = control.close
@@ -769,7 +773,6 @@ public struct WebSocketStreamDissector {
         if !whole {
             current = record
             // A length with its top bit set ends the parse: show the frame as far as it goes.
-            let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
             guard piece.isLast || stopped else { return }
             current = nil
         }

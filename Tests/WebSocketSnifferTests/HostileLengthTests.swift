@@ -17,8 +17,10 @@ import WebSocketSniffer
     func aLengthThatOverflowsAnOffsetIsShownAsFarAsItCame(length: UInt64) {
         let session = SniffSession(configuration: SniffConfiguration(webSocketPorts: [Int(Build.server4.port)]))
         var frames: [(time: Double, record: FrameRecord)] = []
+        var messages: [MessageRecord] = []
         let collect: (SniffEvent) -> Void = { event in
             if case .frame(_, _, let t, let f, _) = event { frames.append((t, FrameRecord(f))) }
+            if case .message(_, _, _, let m, _) = event { messages.append(MessageRecord(m)) }
         }
         // A small frame first, so that the hostile one starts at a stream offset above 0.
         let first = WebSocketFrameEncoder.encode(.binary([1, 2, 3]))
@@ -34,7 +36,7 @@ import WebSocketSniffer
                        payload: Build.tcp(from: Build.server4, to: Build.client4, seq: 4_999, ack: 101, flags: [.syn, .ack])),
         ]
         for packet in handshake {
-            packet.withUnsafeBytes { raw in
+            _ = packet.withUnsafeBytes { raw in
                 session.process(PcapPacket(number: 0, seconds: 1_999, nanoseconds: 0, wireLength: raw.count, data: raw), linkType: PcapLinkType.raw, emit: collect)
             }
         }
@@ -61,10 +63,16 @@ import WebSocketSniffer
             // the time of the last packet.
             #expect(hostile.incomplete && hostile.payload.count == 40 && hostile.violations.map(\.rule) == [.frameTooLarge])
             #expect(frames[1].time == 2_001)
+            // Its message too, as far as it came.
+            #expect(messages.count == 2 && messages.last?.incomplete == true && messages.last?.data.count == 40)
         } else {
             // The top bit set is a violation that ends the parse: shown at once, without payload.
             #expect(hostile.violations.map(\.rule) == [.lengthTopBitSet] && hostile.payload.isEmpty)
             #expect(frames[1].time == 2_000)
+            // It starts no message: the stream's end finds none unfinished to show (an empty
+            // "incomplete" message was shown, and counted, for the payload that never came).
+            #expect(messages.count == 1 && messages.first?.data == [1, 2, 3], "\(messages)")
+            #expect(session.summaries.first?.messages.values.reduce(0, +) == 1)
         }
     }
 }
