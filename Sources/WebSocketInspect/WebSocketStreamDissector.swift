@@ -1274,7 +1274,9 @@ public struct WebSocketStreamDissector {
             return EnvelopeSummary(type: e.type, correlationID: e.correlationID, messageID: e.messageID,
                                    clientID: e.clientID, error: nil)
         } catch {
-            return EnvelopeSummary(type: "", correlationID: nil, messageID: nil, clientID: nil, error: "\(error)")
+            // What could be read still names the message and pairs its reply.
+            return EnvelopeSummary(type: error.type ?? "", correlationID: error.correlationID, messageID: error.messageID,
+                                   clientID: error.clientID, error: "\(error)")
         }
     }
 

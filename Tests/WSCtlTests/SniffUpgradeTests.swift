@@ -188,6 +188,42 @@ struct SniffUpgradeTests {
         }
     }
 
+    /// An envelope that breaks one rule (a timestamp that is not ISO 8601, a payload member its
+    /// type requires missing) still shows the type and ids it has, and its reply is paired by
+    /// them; an envelope whose metadata is not an object has no ids to give.
+    @Test func anInvalidEnvelopeKeepsWhatCouldBeRead() throws {
+        var c = SyntheticConnection()
+        func client(_ text: String) { c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array(text.utf8))) }
+        func server(_ text: String) {
+            c.pause(seconds: 0.002)
+            c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: text.utf8.count, Array(text.utf8)))
+        }
+        client(#"{"type":"get","payload":{},"metadata":{"correlation_id":"c1","message_id":"m1","timestamp":"yesterday"}}"#)
+        server(#"{"type":"got","payload":{},"metadata":{"correlation_id":"c1"}}"#)
+        client(#"{"type":"join_room","payload":{},"metadata":{"correlation_id":"c2","client_id":"k"}}"#)  // no payload.room
+        server(#"{"type":"joined","payload":{},"metadata":{"correlation_id":"c2","timestamp":17}}"#)
+        client(#"{"type":"odd","metadata":"c3"}"#)
+        let out = try Self.run(c)
+        let messages = out.kind("message")
+        try #require(messages.count == 5)
+        let envelopes = messages.map { $0["envelope"] }
+        #expect(envelopes.map { $0["type"].string } == ["get", "got", "join_room", "joined", "odd"])
+        #expect(envelopes.map { $0["correlation_id"].string } == ["c1", "c1", "c2", "c2", nil])
+        #expect(envelopes[0]["message_id"].string == "m1" && envelopes[2]["client_id"].string == "k")
+        #expect(envelopes.map { $0["error"].string != nil } == [true, false, true, true, true], "\(envelopes)")
+        #expect(envelopes[0]["error"].string?.contains("metadata.timestamp") == true)
+        // Both replies are paired, even where one side was invalid. (Times are printed to the microsecond.)
+        let t = messages.map { $0["time_relative"].double ?? .nan }
+        for i in [1, 3] { #expect(abs((messages[i]["reply_latency"].double ?? -1) - (t[i] - t[i - 1])) < 2e-6, "\(messages[i])") }
+        // -v says what could be read beside the error.
+        var closed = c
+        closed.close()
+        let dir = try SniffTempDirectory()
+        try closed.capture.write(to: dir.path("c.pcap"))
+        let verbose = try CLI.run(["sniff", "-r", dir.path("c.pcap"), "-v"]).stdout.split(separator: "\n").filter { $0.contains("envelope invalid") }
+        #expect(verbose.count == 4 && verbose[0].contains("type=get correlation_id=c1"), "\(verbose)")
+    }
+
     /// A 401 that keeps the connection open, with a body, and the client's second try with
     /// credentials on the same connection (RFC 9110 §11.6.1): both handshakes are shown, the
     /// second upgrade is followed.

@@ -227,6 +227,25 @@ struct EnvelopeTests {
         #expect(bytesError == error)
     }
 
+    @Test("an error keeps the metadata ids that are strings, whatever rule was broken")
+    func errorsKeepTheIDs() throws {
+        let ids = #""message_id": "m", "correlation_id": "c", "client_id": "k""#
+        let cases: [(String, WebSocketEnvelopeError.Code, [String?])] = [
+            (#"{"type": "q", "metadata": {\#(ids), "timestamp": "yesterday"}}"#, .invalidTimestamp, ["m", "c", "k"]),
+            (#"{"type": "q", "payload": 3, "metadata": {\#(ids)}}"#, .invalidPayload, ["m", "c", "k"]),
+            (#"{"type": "join_room", "payload": {}, "metadata": {\#(ids)}}"#, .missingPayloadField, ["m", "c", "k"]),
+            // One id of the wrong kind: the others are still read.
+            (#"{"type": "q", "metadata": {"message_id": 7, "correlation_id": "c"}}"#, .invalidMetadataField, [nil, "c", nil]),
+            (#"{"type": "q", "metadata": "c"}"#, .invalidMetadata, [nil, nil, nil]),
+            (#"{"type": 1, "metadata": {\#(ids)}}"#, .invalidType, [nil, nil, nil]),
+        ]
+        for (text, code, expected) in cases {
+            let error = try #require(EnvelopeTest.error { _ = try WebSocketEnvelope.parse(text) }, "\(text) parsed")
+            #expect(error.code == code, "\(text)")
+            #expect([error.messageID, error.correlationID, error.clientID] == expected, "\(text)")
+        }
+    }
+
     @Test("bytes that are not UTF-8 are not JSON, with the place")
     func notUTF8() throws {
         let bytes = Array(#"{"type": "a"#.utf8) + [0xC0, 0x80] + Array(#""}"#.utf8)

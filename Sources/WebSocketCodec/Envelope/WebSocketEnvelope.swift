@@ -93,13 +93,24 @@ extension WebSocketEnvelope {
             throw WebSocketEnvelopeError(
                 .invalidType, path: "type", "type must be a non-empty string, got \(typeValue.briefDescription)")
         }
+        // Past this point an error carries the type and the metadata ids that are strings.
+        func located(_ error: WebSocketEnvelopeError) -> WebSocketEnvelopeError {
+            var located = error
+            located.type = type
+            if case .object(let fields)? = object["metadata"] {
+                if case .string(let id)? = fields["message_id"] { located.messageID = id }
+                if case .string(let id)? = fields["correlation_id"] { located.correlationID = id }
+                if case .string(let id)? = fields["client_id"] { located.clientID = id }
+            }
+            return located
+        }
         var payload: JSONValue?
         switch object["payload"] {
         case nil, .null?: payload = nil
         case .object?: payload = object["payload"]
         case let other?:
-            throw WebSocketEnvelopeError(
-                .invalidPayload, path: "payload", type: type, "payload must be an object, got \(other.briefDescription)")
+            throw located(WebSocketEnvelopeError(
+                .invalidPayload, path: "payload", "payload must be an object, got \(other.briefDescription)"))
         }
         var metadata: WebSocketEnvelopeMetadata?
         switch object["metadata"] {
@@ -108,18 +119,20 @@ extension WebSocketEnvelope {
             do {
                 metadata = try WebSocketEnvelopeMetadata(validating: fields)
             } catch {
-                var located = error
-                located.type = type
-                throw located
+                throw located(error)
             }
         case let other?:
-            throw WebSocketEnvelopeError(
-                .invalidMetadata, path: "metadata", type: type, "metadata must be an object, got \(other.briefDescription)")
+            throw located(WebSocketEnvelopeError(
+                .invalidMetadata, path: "metadata", "metadata must be an object, got \(other.briefDescription)"))
         }
         var additional = JSONObject()
         for (key, member) in object where !Self.namedKeys.contains(key) { additional[key] = member }
         self.init(type: type, payload: payload, metadata: metadata, additionalFields: additional)
-        try validate()
+        do {
+            try validate()
+        } catch {
+            throw located(error)
+        }
     }
 }
 

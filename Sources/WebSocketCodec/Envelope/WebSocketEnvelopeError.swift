@@ -42,6 +42,11 @@ public struct WebSocketEnvelopeError: Error, Hashable, Sendable, CustomStringCon
     public var column: Int?
     /// The envelope's `type` when it could be read, so that a report can say which message was bad.
     public var type: String?
+    /// The metadata ids that are strings, read whatever else is wrong (a bad `timestamp` or
+    /// payload), so that a report can still name the message and pair a reply with its request.
+    public var messageID: String?
+    public var correlationID: String?
+    public var clientID: String?
     /// What was wrong, in words, including where.
     public var message: String
 

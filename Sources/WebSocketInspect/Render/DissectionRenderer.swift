@@ -127,7 +127,8 @@ public enum DissectionRenderer {
         out.jsonKey("envelope")
         if let e = m.envelope {
             out.beginJSONObject()
-            out.jsonString("type", e.error == nil ? e.type : nil)
+            // With an error: the type, if it could be read (as the ids below).
+            out.jsonString("type", e.type.isEmpty ? nil : e.type)
             out.jsonString("correlation_id", e.correlationID)
             out.jsonString("message_id", e.messageID)
             out.jsonString("client_id", e.clientID)
@@ -295,7 +296,8 @@ public enum DissectionRenderer {
         let indent = prefix + "  "
         if let e = m.envelope {
             if let err = e.error {
-                lines.append(indent + style.yellow("envelope invalid: \(TerminalText.safe(err))"))
+                let known = (e.type.isEmpty ? "" : " type=\(TerminalText.safe(e.type))") + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? "")
+                lines.append(indent + style.yellow("envelope invalid: \(TerminalText.safe(err))") + known)
             } else {
                 lines.append(indent + "envelope type=\(TerminalText.safe(e.type))" + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? ""))
             }
