@@ -85,6 +85,32 @@ struct SniffMemoryTests {
         #expect(!ample.stderr.contains("did not fit"))
     }
 
+    /// -w keeps the capture's order, so it holds every packet after an undecided connection's
+    /// first one, up to 64 MiB; what counts toward that is what each held packet costs, not its
+    /// bytes alone. 1.2 million tiny packets after a connection that stays silent (66 bytes each,
+    /// 79 MiB of packets, which held cost three times that): -w stays within 96 MiB of what sniff
+    /// takes without it, and the file holds every packet of the WebSocket connection.
+    @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture and measures memory)"))
+    func savingHoldsTinyPacketsWithinTheLimit() async throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("hold.pcap")
+        let saved = dir.path("saved.pcap")
+        let summary = try await SniffFixtures.generate("make-hold-capture.py", [path])
+        let runs = try await offThePool {
+            try [["-r", path, "--stats"], ["-r", path, "--stats", "-w", saved]].map { try Self.peak($0) }
+        }
+        let (plain, saving) = (runs[0], runs[1])
+        for r in runs { #expect(r.status == 0, "\(r.stderr)") }
+        let mib = 1024
+        #expect(saving.kib < plain.kib + 96 * mib, "-w: peak \(saving.kib / mib) MiB, without it \(plain.kib / mib) MiB")
+        // The silent connection's 3 packets are let go (undecided when the limit was reached);
+        // nothing of the WebSocket connection is lost.
+        #expect(!saving.stderr.contains("lost"), "\(saving.stderr)")
+        #expect(try PcapFile(path: saved).records.count == (summary["packets"].int ?? 0) - 3)
+        let messages = saving.stdout.split(separator: "\n").last { $0.hasPrefix("total: ") }
+        #expect(messages?.contains("\(summary["messages"].int ?? -1) messages") == true, "\(messages ?? "")")
+    }
+
     /// A small compressed message that inflates to 8 MiB (a decompression bomb in miniature): what
     /// it inflates to counts toward --max-message-memory too. Under 1 MiB it is not held whole
     /// (inflated piece by piece, its first bytes kept, the rest counted and checked); with room it

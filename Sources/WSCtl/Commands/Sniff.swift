@@ -432,6 +432,10 @@ struct PacketSaver {
     /// Kept connections that lost packets to `maxHeldBytes` (up to `maxLossy` of them).
     private var lossy: [Flow] = []
     static let maxHeldBytes = 64 << 20
+    /// What holding a packet costs beside its bytes, counted toward `maxHeldBytes`: its entry in
+    /// the queue, and its array's header and the allocator's (a capture of tiny packets held
+    /// three times what its packet bytes alone came to).
+    static let heldOverhead = MemoryLayout<Held>.stride + 48
     static let maxClosedKept = 100_000
     static let maxLossy = 10_000
 
@@ -508,7 +512,7 @@ struct PacketSaver {
             return
         }
         queue.append(Held(flow: flow, bytes: bytes, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength))
-        heldBytes += bytes.count
+        heldBytes += bytes.count + Self.heldOverhead
     }
 
     /// Writes or drops the held packets from the earliest on, up to the first of an undecided
@@ -529,7 +533,7 @@ struct PacketSaver {
                 if h.flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(h.flow) }
                 h.flow.lost += 1
             }
-            heldBytes -= h.bytes.count
+            heldBytes -= h.bytes.count + Self.heldOverhead
             queue[head].bytes = []  // let go now, not when the queue is next compacted
             head += 1
         }
