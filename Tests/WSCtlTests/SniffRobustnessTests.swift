@@ -73,6 +73,35 @@ struct SniffRobustnessTests {
         #expect(r.stderr.contains("packet \(number):") && r.stderr.contains("the file ends inside the record at byte \(start)"), "cut at \(length): \(r.stderr)")
     }
 
+    /// A capture whose snapshot length cut packets (basic.pcap as if taken with 100 and with 64
+    /// bytes): one warning says how many, and the stats count them; at 64 even the TCP headers
+    /// are cut, and every packet is skipped. The whole capture gives neither.
+    @Test(arguments: [100, 64])
+    func packetsCutByTheSnapshotLengthAreSaid(_ snaplen: Int) throws {
+        var capture = try PcapFile(path: SniffFixtures.path("basic"))
+        let cut = capture.records.filter { $0.data.count > snaplen }.count
+        try #require(cut > 10)
+        capture.header[16] = UInt8(snaplen)
+        capture.header[17] = 0
+        capture.header[18] = 0
+        capture.header[19] = 0
+        capture.records = capture.records.map { r in
+            var r = r
+            r.data = Array(r.data.prefix(snaplen))
+            return r
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("cut.pcap")
+        try capture.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--stats"])
+        #expect(out.kind("stats").first?["packets_cut"].int == cut)
+        #expect(out.result.stderr.contains("\(cut) of \(capture.records.count) packets were cut by the capture's snapshot length (\(snaplen) bytes)"),
+                "\(out.result.stderr)")
+        if snaplen == 64 { #expect(out.kind("stats").first?["packets_skipped"].int == capture.records.count) }
+        let whole = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("basic"), "--json", "--stats"])
+        #expect(whole.kind("stats").first?["packets_cut"].int == 0 && !whole.result.stderr.contains("snapshot length"))
+    }
+
     @Test func skippedPacketsAreListedInAFixedOrder() throws {
         var connection = SyntheticConnection()
         connection.send(fromClient: true, [0x81, 0x82, 1, 2, 3, 4] + [0x69 ^ 1, 0x21 ^ 2])

@@ -367,7 +367,7 @@ extension WSCtlCommand {
             }
             let memory = session.configuration.dissector.messageMemory
             if stats {
-                printer.printStats(session.summaries, totals: session.totals, packets: session.packets, skipped: session.skipped,
+                printer.printStats(session.summaries, totals: session.totals, packets: session.packets, skipped: session.skipped, cut: session.packetsCut,
                                    live: source.stats, memory: memory)
             }
             Output.flush()
@@ -380,6 +380,10 @@ extension WSCtlCommand {
             }
             if let memory, memory.messagesNotInflated > 0 {
                 Output.warning("\(memory.messagesNotInflated) compressed messages were left uninflated (shown compressed, marked incomplete): --max-message-memory \(maxMessageMemory) had no room for their connection's inflate window")
+            }
+            if session.packetsCut > 0 {
+                // Said once here; each gap it made is shown where it is.
+                Output.warning("\(session.packetsCut) of \(session.packets) packets were cut by the capture's snapshot length (\(source.snapshotLength) bytes): the bytes they lost are shown as gaps, and a packet cut inside its headers is skipped; capture with a larger snapshot length (\(source.isLive ? "--snaplen" : "tcpdump -s 0")) to see everything")
             }
             let lost = saver.lostPackets
             if lost.packets > 0 {
@@ -866,7 +870,7 @@ struct SniffPrinter {
     }
 
     /// The connections' lines (the last 10,000: `summaries`) and the totals over all of them.
-    func printStats(_ summaries: [ConnectionSummary], totals: SniffTotals, packets: Int, skipped: [PacketSkipReason: Int], live: PcapStatistics?,
+    func printStats(_ summaries: [ConnectionSummary], totals: SniffTotals, packets: Int, skipped: [PacketSkipReason: Int], cut: Int, live: PcapStatistics?,
                     memory: DissectionMemoryBudget? = nil) {
         let notHeldWhole = memory?.messagesNotHeldWhole ?? 0
         let notInflated = memory?.messagesNotInflated ?? 0
@@ -879,6 +883,7 @@ struct SniffPrinter {
             w.string("kind", "stats")
             w.int("packets", packets)
             w.int("packets_skipped", skipped.values.reduce(0, +))
+            w.int("packets_cut", cut)
             w.int("connections", totals.connections)
             w.int("messages", messages)
             w.int("bytes", bytes)

@@ -48,6 +48,8 @@ public final class SniffSession {
     public var packets: Int { capture.packets }
     /// Packets that carried no TCP segment, by reason.
     public var skipped: [PacketSkipReason: Int] { capture.skipped }
+    /// Packets the snapshot length cut (fewer bytes captured than were on the wire).
+    public var packetsCut: Int { capture.packetsCut }
     /// The last `maxSummaries` closed connections' summaries, oldest first.
     public var summaries: [ConnectionSummary] { Array(keptSummaries.suffix(configuration.maxSummaries)) }
     private var keptSummaries: [ConnectionSummary] = []
@@ -112,8 +114,7 @@ public final class SniffSession {
     public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> PacketFlow? {
         // Fragments of a datagram the last packet completed that was not TCP, if not taken.
         capture.earlierFragments = []
-        capture.packets += 1
-        capture.lastTime = packet.time
+        capture.count(packet)
         var result: PacketFlow? = nil
         capture.segments(of: packet, linkType: linkType) { decoded, bytes in
             let flow = capture.reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number) { event in
@@ -233,6 +234,7 @@ final class PacketReassembly {
     let fragments: IPFragmentReassembler
     var packets = 0
     var skipped: [PacketSkipReason: Int] = [:]
+    var packetsCut = 0
     var lastTime: Double = 0
     /// With `keepsFragmentPackets`: the packets of the other fragments of the datagram the last
     /// packet completed, in the order they came.
@@ -243,9 +245,14 @@ final class PacketReassembly {
         fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
     }
 
-    func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
+    func count(_ packet: PcapPacket) {
         packets += 1
+        if packet.data.count < packet.wireLength { packetsCut += 1 }
         lastTime = packet.time
+    }
+
+    func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
+        count(packet)
         // Unretained: the closure runs inside this call. (A retain and a release of this object
         // for every packet were a twentieth of the reading thread's time.)
         segments(of: packet, linkType: linkType) { [unowned(unsafe) self] decoded, bytes in
