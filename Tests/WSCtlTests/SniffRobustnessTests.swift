@@ -102,6 +102,54 @@ struct SniffRobustnessTests {
         #expect(whole.kind("stats").first?["packets_cut"].int == 0 && !whole.result.stderr.contains("snapshot length"))
     }
 
+    /// A pcapng block whose shape is sound but which libpcap refuses for what it says (a packet
+    /// longer than its interface's snapshot length): one warning names it by its true number, the
+    /// search resumes after it (not at it, which failed again with the next number, so that every
+    /// later warning was a packet off), and nothing else is lost.
+    @Test func aPcapngBlockLibpcapRefusesIsPassedOverOnce() throws {
+        let file = try PcapFile(path: SniffFixtures.path("basic"))
+        let snaplen = 350
+        let refused = file.records.indices.filter { file.records[$0].data.count > snaplen }.map { $0 + 1 }
+        try #require(refused.count >= 2)
+        var out: [UInt8] = []
+        func u16(_ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> UInt32(8 * i))) } }
+        func block(_ type: UInt32, _ body: () -> Void) {
+            let start = out.count
+            u32(type)
+            u32(0)
+            body()
+            while out.count % 4 != 0 { out.append(0) }
+            let length = UInt32(out.count - start + 4)
+            u32(length)
+            for i in 0..<4 { out[start + 4 + i] = UInt8(truncatingIfNeeded: length >> UInt32(8 * i)) }
+        }
+        block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) }
+        block(1) { u16(1); u16(0); u32(UInt32(snaplen)) }  // Ethernet, microseconds (the default)
+        var offsets: [Int] = []
+        for r in file.records {
+            offsets.append(out.count)
+            let time = file.time(r)
+            block(6) {
+                u32(0); u32(UInt32(time >> 32)); u32(UInt32(time & 0xFFFF_FFFF))
+                u32(UInt32(r.data.count)); u32(r.wireLength)
+                out += r.data
+            }
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("refused.pcapng")
+        try Data(out).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(["sniff", "-r", path, "--stats"])
+        let warnings = r.stderr.split(separator: "\n").filter { $0.contains("warning: packet ") }
+        #expect(warnings.count == refused.count, "\(r.stderr)")
+        for (warning, number) in zip(warnings, refused) {
+            let next = offsets[number]  // the block after the refused one
+            #expect(warning.contains("packet \(number): ") && warning.contains("reading on at byte \(next)")
+                    && !warning.contains("skipped 0 damaged bytes"), "\(warning)")
+        }
+        #expect(r.stdout.contains("total: \(file.records.count - refused.count) packets"), "\(r.stdout)")
+    }
+
     @Test func skippedPacketsAreListedInAFixedOrder() throws {
         var connection = SyntheticConnection()
         connection.send(fromClient: true, [0x81, 0x82, 1, 2, 3, 4] + [0x69 ^ 1, 0x21 ^ 2])

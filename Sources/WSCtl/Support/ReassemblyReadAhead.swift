@@ -53,7 +53,6 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     // The consumer's side, a cache line away from the stage's, which the other core writes.
     private var separation = CacheLineSeparation()
     private var current: Batch? = nil
-    private var position = 0
     private var separationAfter = CacheLineSeparation()
 
     /// Starts reading `source` into `session`'s reassembler: from now on only `next()` and `stop()`
@@ -79,20 +78,17 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     /// Frees every batch: by now (`stop()` or the end) the stage has ended, and each batch is in
     /// one of the four places.
     deinit {
-        if var b = current { b.free(from: position) }
-        if var b = filling { b.free(from: 0) }
-        for var b in queue.withLock({ $0 }) { b.free(from: 0) }
-        for var b in spare.withLock({ $0 }) { b.free(from: 0) }
+        if var b = current { b.free() }
+        if var b = filling { b.free() }
+        for var b in queue.withLock({ $0 }) { b.free() }
+        for var b in spare.withLock({ $0 }) { b.free() }
     }
 
     /// The next item; nil once everything, end-of-capture events included, has been given.
     func next() -> Item? {
         while true {
             if current != nil {
-                if position < current!.count {
-                    position += 1
-                    return current!.take(position - 1)
-                }
+                if !current!.allTaken { return current!.take() }
                 if current!.isLast { return nil }
                 // Emptied by the stage when it takes the batch again: this thread is the busier one.
                 let b = current!
@@ -102,7 +98,6 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             }
             readyCount.wait()
             current = queue.withLock { $0.removeFirst() }
-            position = 0
         }
     }
 
@@ -214,11 +209,15 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     }
 
     /// Items and the stream bytes they point to, as a value over memory allocated here and freed
-    /// by `free(from:)`: owned by the stage until queued, then by the consumer, who moves the
-    /// items out one by one (`take`).
+    /// by `free()`: owned by the stage until queued, then by the consumer, who moves the items out
+    /// one by one (`take`). The batch knows which items are still in it, wherever it is when freed
+    /// (a spare batch's were all taken; a `.readError` item holds a reference, which must be
+    /// released once, not again for an item moved out).
     struct Batch: @unchecked Sendable {
         private let items: UnsafeMutablePointer<Item>
         private(set) var count = 0
+        /// Items moved out, from the first.
+        private var taken = 0
         private var bytes: UnsafeMutableRawPointer
         private var capacity: Int
         private var used = 0
@@ -255,13 +254,21 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             count += 1
         }
 
-        /// Item `i`, moved out: each is taken once, in order.
-        func take(_ i: Int) -> Item { (items + i).move() }
+        var allTaken: Bool { taken == count }
+
+        /// The next item, moved out.
+        mutating func take() -> Item {
+            precondition(taken < count)
+            taken += 1
+            return (items + taken - 1).move()
+        }
 
         /// Empties a batch whose items were all taken; a buffer grown for one large segment goes
         /// back to the standard size.
         mutating func reset() {
+            precondition(taken == count)
             count = 0
+            taken = 0
             used = 0
             isLast = false
             if capacity != ReassemblyReadAhead.batchBytes {
@@ -271,9 +278,9 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             }
         }
 
-        /// Frees the batch; the items from `first` on were not taken.
-        mutating func free(from first: Int) {
-            if first < count { (items + first).deinitialize(count: count - first) }
+        /// Frees the batch and the items not taken.
+        mutating func free() {
+            if taken < count { (items + taken).deinitialize(count: count - taken) }
             items.deallocate()
             bytes.deallocate()
         }

@@ -141,7 +141,7 @@ final class SniffPipeline: @unchecked Sendable {
             readyCount.wait()
             guard var batch = queue.withLock({ $0.removeFirst() }) else { break }
             // Moved out, not copied: each event is printed once and then done with.
-            for i in 0..<batch.count { printer.print(batch.take(i)) }
+            while !batch.allTaken { printer.print(batch.take()) }
             if batch.flushAfter { Output.flush() }
             batch.reset()
             spare.withLock { $0.append(batch) }
@@ -163,6 +163,8 @@ final class SniffPipeline: @unchecked Sendable {
     struct Batch: @unchecked Sendable {
         private let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
         private(set) var count = 0
+        /// Events moved out, from the first.
+        private var taken = 0
         var arena = Arena()
         /// Write the output out once this batch is printed (`flushNow`).
         var flushAfter = false
@@ -174,8 +176,14 @@ final class SniffPipeline: @unchecked Sendable {
             count += 1
         }
 
-        /// Event `i`, moved out: each is taken once, in order, and then `reset()` is called.
-        func take(_ i: Int) -> SniffEvent { (events + i).move() }
+        var allTaken: Bool { taken == count }
+
+        /// The next event, moved out.
+        mutating func take() -> SniffEvent {
+            precondition(taken < count)
+            taken += 1
+            return (events + taken - 1).move()
+        }
 
         /// A copy of values a record borrows (violations, a close payload, an envelope: rare),
         /// kept until `reset()`.
@@ -195,16 +203,18 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// Empties a batch whose events were all taken.
         mutating func reset() {
+            precondition(taken == count)
             count = 0
+            taken = 0
             flushAfter = false
             arena.reset()
             for r in release { r() }
             release.removeAll(keepingCapacity: true)
         }
 
-        /// Frees the batch; its events, if any are left, were not taken.
+        /// Frees the batch and the events not taken.
         mutating func free() {
-            events.deinitialize(count: count)
+            if taken < count { (events + taken).deinitialize(count: count - taken) }
             events.deallocate()
             arena.free()
             for r in release { r() }

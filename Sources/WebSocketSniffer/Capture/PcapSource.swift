@@ -519,8 +519,12 @@ public final class PcapSource {
         let lookingBack = failedAt - lastSound <= CaptureResync.lookBack ? lastSound + 1 : failedAt + 1
         let searchFrom = max(lookingBack, searchFloor)
         searchFloor = failedAt
-        guard let found = resync.search(from: searchFrom, firstSeconds: firstSeconds, lastSeconds: lastSeconds),
-              fseeko(file, off_t(found), SEEK_SET) == 0
+        var found = resync.search(from: searchFrom, firstSeconds: firstSeconds, lastSeconds: lastSeconds)
+        // Never where the read failed: a pcapng block libpcap refuses for what it says (a packet
+        // longer than its interface's snapshot length) is sound in shape, and was found again,
+        // failing once more under the next packet number.
+        if found == failedAt { found = resync.search(from: failedAt + 1, firstSeconds: firstSeconds, lastSeconds: lastSeconds) }
+        guard let found, fseeko(file, off_t(found), SEEK_SET) == 0
         else {
             finished = true
             // Failing at the end of the file with nothing whole after the record is a file cut short.
