@@ -70,21 +70,44 @@ struct SniffIPFragmentTests {
 
     /// `name`.pcap with every packet of more than 48 bytes after its IP header cut into 48-byte
     /// fragments, every other such packet's fragments written last first. Returns the file and how
-    /// many packets were cut.
-    static func fragmentedCopy(of name: String, in dir: SniffTempDirectory) throws -> (path: String, cut: Int, records: Int) {
+    /// many packets were cut. `interleaved`: the fragments of two cut packets in a row take turns
+    /// (A1 B1 A2 B2 …), and a cut packet followed by one that is not has that one after its first
+    /// fragment (A1 X A2 …), as fragments that took different paths arrive.
+    static func fragmentedCopy(of name: String, in dir: SniffTempDirectory, interleaved: Bool = false) throws -> (path: String, cut: Int, records: Int) {
         let original = try PcapFile(path: SniffFixtures.path(name))
         var records: [PcapFile.Record] = []
         var cut = 0
+        var waiting: [PcapFile.Record]? = nil
         for r in original.records {
             guard let pieces = fragments(of: r.data, size: 48, id: UInt32(0x1000 + cut)) else {
-                records.append(r)
+                if let w = waiting {
+                    records += [w[0], r] + w[1...]
+                    waiting = nil
+                } else {
+                    records.append(r)
+                }
                 continue
             }
-            let ordered = cut % 2 == 0 ? pieces : pieces.reversed()
-            for p in ordered { records.append(PcapFile.Record(seconds: r.seconds, fraction: r.fraction, wireLength: UInt32(p.count), data: p)) }
+            let ordered = (cut % 2 == 0 ? pieces : pieces.reversed()).map {
+                PcapFile.Record(seconds: r.seconds, fraction: r.fraction, wireLength: UInt32($0.count), data: $0)
+            }
             cut += 1
+            guard interleaved else {
+                records += ordered
+                continue
+            }
+            if let w = waiting {
+                for i in 0..<max(w.count, ordered.count) {
+                    if i < w.count { records.append(w[i]) }
+                    if i < ordered.count { records.append(ordered[i]) }
+                }
+                waiting = nil
+            } else {
+                waiting = ordered
+            }
         }
-        let path = dir.path("\(name)-fragmented.pcap")
+        if let w = waiting { records += w }
+        let path = dir.path("\(name)-fragmented\(interleaved ? "-interleaved" : "").pcap")
         try PcapFile(header: original.header, records: records).write(to: path)
         return (path, cut, records.count)
     }
@@ -115,6 +138,30 @@ struct SniffIPFragmentTests {
         let input = try PcapFile(path: path)
         #expect(written.records.count == records)
         #expect(written.records.map(\.data) == input.records.map(\.data))
+    }
+
+    /// Fragments of two datagrams taking turns, and other packets between a datagram's fragments:
+    /// -w writes every packet where it came (earlier fragments were written when their datagram
+    /// was whole, after the packets between), and the messages are those of the original.
+    @Test(arguments: ["basic", "ipv6"])
+    func interleavedFragmentsAreSavedInCaptureOrder(name: String) throws {
+        let dir = try SniffTempDirectory()
+        let (path, cut, records) = try Self.fragmentedCopy(of: name, in: dir, interleaved: true)
+        #expect(cut >= 10)
+        let fragmented = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
+        #expect(fragmented.kind("stats").first?["packets_skipped"].int == 0, "\(fragmented.result.stderr)")
+        let original = try SniffFixtures.sniff(name)
+        let a = try #require(original.kind("handshake").first?["connection"].int)
+        let b = try #require(fragmented.kind("handshake").first?["connection"].int)
+        for d in ["client", "server"] {
+            #expect(fragmented.messageRecords(connection: b, direction: d) == original.messageRecords(connection: a, direction: d), "\(name) \(d)")
+        }
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["sniff", "-r", path, "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        let written = try PcapFile(path: saved)
+        #expect(written.records.count == records)
+        #expect(written.records.map(\.data) == (try PcapFile(path: path)).records.map(\.data))
     }
 
     /// A fragmented UDP datagram among the connection's packets, let in by the filter: its

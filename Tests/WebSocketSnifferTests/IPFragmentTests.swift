@@ -198,46 +198,61 @@ import WebSocketSniffer
         #expect(packet == expected)
     }
 
-    /// Copies of one fragment over and over, for -w: the packets kept for a datagram are bounded;
-    /// past the bound the datagram is given up and its fragments counted.
-    @Test func keptFragmentPacketsAreBounded() {
-        let reassembler = IPFragmentReassembler(keepsPackets: true)
-        let pieces = Self.fragments(of: Self.packets(text: String(repeating: "d", count: 150)).data, size: 64)
-        var results = 0
-        for n in 0..<20_000 {
-            pieces[0].withUnsafeBytes { raw in
-                var fragment: IPFragment? = nil
-                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                let packet = PcapPacket(number: n + 1, seconds: 1, nanoseconds: 0, wireLength: raw.count, data: raw)
-                if reassembler.add(fragment!, packet: packet, time: 1) != nil { results += 1 }
-            }
-        }
-        #expect(results == 0)
-        let perDatagram = IPFragmentReassembler.maxKeptPacketBytes / pieces[0].count + 1
-        #expect(reassembler.takeDropped() >= 20_000 - perDatagram)
-        #expect(reassembler.pending <= 1)
-    }
-
-    /// With `keepsFragmentPackets` (for -w), the packet that completes a datagram comes with the
-    /// packets of its other fragments, in the order they came.
-    @Test func earlierFragmentsAreHandedOver() {
+    /// With `reportsForSaving` (for -w, which holds each fragment's packet in its place until it
+    /// knows the datagram's connection), each packet says which datagram it belongs to, and the
+    /// one that completes it says so.
+    @Test func fragmentsSayWhichDatagramTheyBelongTo() {
         for v6 in [false, true] {
             let pieces = v6 ? Self.fragments6(text: String(repeating: "w", count: 150), size: 64, extensions: false)
                             : Self.fragments(of: Self.packets(text: String(repeating: "w", count: 150)).data, size: 64)
             let order = [2, 0, 1]
             let session = SniffSession(configuration: SniffConfiguration(
-                webSocketPorts: [Int(v6 ? Build.server6.port : Self.server.port)], keepsFragmentPackets: true))
-            var handed: [[[UInt8]]] = []
+                webSocketPorts: [Int(v6 ? Build.server6.port : Self.server.port)], reportsForSaving: true))
+            var roles: [SniffSession.FragmentRole?] = []
+            var flows: [SniffSession.PacketFlow?] = []
             for (n, i) in order.enumerated() {
                 pieces[i].withUnsafeBytes { raw in
-                    let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 7, wireLength: raw.count + 4, data: raw)
-                    session.process(packet, linkType: PcapLinkType.raw) { _ in }
-                    let earlier = session.takeEarlierFragments()
-                    handed.append(earlier.map(\.bytes))
-                    #expect(earlier.allSatisfy { $0.nanoseconds == 7 && $0.wireLength == $0.bytes.count + 4 })
+                    let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(n), nanoseconds: 7, wireLength: raw.count, data: raw)
+                    flows.append(session.process(packet, linkType: PcapLinkType.raw) { _ in })
+                    roles.append(session.takeFragment())
                 }
             }
-            #expect(handed == [[], [], [pieces[2], pieces[0]]], "v6: \(v6)")
+            guard case .pending(let d)? = roles[0] else {
+                Issue.record("v6: \(v6): \(roles)")
+                continue
+            }
+            #expect(roles == [.pending(d), .pending(d), .completed(d)], "v6: \(v6)")
+            // Only the packet that completed the datagram has a connection.
+            #expect(flows[0] == nil && flows[1] == nil && flows[2]?.flow != nil, "v6: \(v6)")
+            #expect(session.takeFragment() == nil && session.takeDroppedDatagrams().isEmpty)
+        }
+    }
+
+    /// Datagrams given up (a fragment cut by the snapshot length, one that expired, every one in
+    /// progress at the end) are reported once each, with `reportsDrops` only.
+    @Test func givenUpDatagramsAreReported() {
+        let pieces = Self.fragments(of: Self.packets(text: String(repeating: "g", count: 150)).data, size: 64)
+        for reports in [true, false] {
+            let reassembler = IPFragmentReassembler(reportsDrops: reports)
+            var keys: [IPFragment.Datagram] = []
+            func add(_ bytes: [UInt8], time: Double, complete: Bool = true) {
+                bytes.withUnsafeBytes { raw in
+                    var fragment: IPFragment? = nil
+                    _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                    fragment!.complete = complete
+                    keys.append(fragment!.datagram)
+                    _ = reassembler.add(fragment!, packet: raw, time: time)
+                }
+            }
+            add(pieces[0], time: 1)
+            #expect(reassembler.isPending(keys[0]))
+            add(pieces[1], time: 1, complete: false)  // cut short: the datagram is given up
+            #expect(!reassembler.isPending(keys[0]))
+            add(pieces[0], time: 2)  // starts it again
+            add(pieces[1], time: 40)  // 38 s later: the first piece expired; this one is on its own
+            reassembler.finish()
+            #expect(reassembler.takeDroppedDatagrams() == (reports ? [keys[0], keys[0], keys[0]] : []))
+            #expect(reassembler.takeDropped() == 4)
         }
     }
 }

@@ -133,7 +133,7 @@ extension WSCtlCommand {
                 if full { d.maxPayloadShownWithoutRoom = maxPayload }
             } catch { throw ValidationError("\(error)") }
             return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), maxSummaries: stats ? 10_000 : 0,
-                                      keepsFragmentPackets: write != nil)
+                                      reportsForSaving: write != nil)
         }
 
         func run() throws {
@@ -313,12 +313,8 @@ extension WSCtlCommand {
                         }
                         if let writer {
                             do {
-                                let closed = session.takeClosedFlows()
-                                if let r {
-                                    try saver.save(packet, earlierFragments: session.takeEarlierFragments(), info: r, closed: closed, writer: writer)
-                                } else if !closed.isEmpty {
-                                    try saver.finishFlows(closed, writer: writer)
-                                }
+                                try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
+                                               closed: session.takeClosedFlows(), writer: writer)
                             } catch {
                                 stopPipeline()
                                 Output.error("writing \(write!): \(error)")
@@ -347,7 +343,7 @@ extension WSCtlCommand {
                     session.finish { printer.print($0) }
                 }
                 if let writer {
-                    do { try saver.finish(closed: session.takeClosedFlows(), writer: writer) } catch {
+                    do { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(), writer: writer) } catch {
                         Output.error("writing \(write!): \(error)")
                         throw ExitCode.failure
                     }
@@ -408,16 +404,22 @@ extension WSCtlCommand {
 /// granted or not), and nothing else, written in capture order. A connection's packets before its
 /// upgrade is decided (the TCP handshake, ordinary requests before the upgrade, the request itself)
 /// are held, and with them every packet after them, so that the file keeps the capture's order;
-/// they are written or dropped as soon as the connection is known, or closes. Held packets are
+/// they are written or dropped as soon as the connection is known, or closes. So are the
+/// fragments of an IP datagram until it is whole (then they belong to its connection) or given
+/// up (then to none). Held packets are
 /// bounded (`maxHeldBytes`): past it, the earliest held packet of an undecided connection is let
 /// go, and counted if that connection turns out to be kept (`lostPackets`).
 struct PacketSaver {
-    /// One connection's verdict, shared by its held packets.
+    /// One connection's verdict, shared by its held packets; or an IP datagram's, whose
+    /// fragments follow the verdict of its connection once it is whole.
     private final class Flow {
-        let key: SniffSession.ConnectionKey
+        let key: SniffSession.ConnectionKey?
         var verdict = SniffSession.SaveVerdict.undecided
+        /// A datagram's connection, once the datagram is whole.
+        var follows: Flow?
         var lost = 0
-        init(key: SniffSession.ConnectionKey) { self.key = key }
+        init(key: SniffSession.ConnectionKey?) { self.key = key }
+        var decided: SniffSession.SaveVerdict { follows?.verdict ?? verdict }
     }
     private struct Held {
         let flow: Flow
@@ -430,6 +432,9 @@ struct PacketSaver {
     /// the close, which belongs to no flow any more).
     private var open: [TCPFlowID: Flow] = [:]
     private var closedKept: [SniffSession.ConnectionKey: Flow] = [:]
+    /// IP datagrams in progress whose fragments are held (at most as many as the session's
+    /// fragment reassembler keeps: each is whole or given up in the end).
+    private var datagrams: [IPFragment.Datagram: Flow] = [:]
     private var queue: [Held] = []
     private var head = 0
     private var heldBytes = 0
@@ -445,16 +450,18 @@ struct PacketSaver {
 
     /// Packets of kept connections let go because `maxHeldBytes` were held, and how many connections.
     var lostPackets: (packets: Int, connections: Int) {
-        let kept = lossy.filter { $0.verdict == .keep }
+        let kept = lossy.filter { $0.decided == .keep }
         return (kept.reduce(0) { $0 + $1.lost }, kept.count)
     }
 
-    /// Takes `p` (after `earlierFragments`, the other fragments of the IP datagram `p` completed),
-    /// of the connection `info` names, and the verdicts of the flows closed meanwhile.
-    mutating func save(_ p: PcapPacket, earlierFragments: [CapturedPacketCopy] = [], info: SniffSession.PacketFlow,
-                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+    /// Takes `p`, of the connection `info` names (nil: not TCP, or a fragment of a datagram still
+    /// missing pieces), with what it was as an IP fragment, the datagrams given up and the flows
+    /// closed since the packet before.
+    mutating func save(_ p: PcapPacket, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
+                       droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+        for d in droppedDatagrams { datagrams.removeValue(forKey: d)?.verdict = .drop }
         var flow: Flow? = nil
-        if let id = info.flow {
+        if let info, let id = info.flow {
             flow = open[id]
             if flow == nil {
                 let f = Flow(key: info.key)
@@ -465,21 +472,25 @@ struct PacketSaver {
                 flow = f
             }
             if info.verdict != .undecided { flow!.verdict = info.verdict }
-        } else {
+        } else if let info {
             flow = closedKept[info.key]
         }
         apply(closed)
-        if let flow, flow.verdict != .drop {
-            for f in earlierFragments { try hold(flow, f.bytes, f.seconds, f.nanoseconds, f.wireLength, writer) }
-            try hold(flow, Array(p.data), p.seconds, p.nanoseconds, p.wireLength, writer)
+        switch fragment {
+        case .pending(let d)?:
+            // Held in its place until the datagram is whole or given up.
+            let datagram = datagrams[d] ?? Flow(key: nil)
+            datagrams[d] = datagram
+            try hold(datagram, p, writer)
+        case .completed(let d)?:
+            // The datagram's earlier fragments belong to its connection, if it is TCP.
+            if let datagram = datagrams.removeValue(forKey: d) {
+                if let flow { datagram.follows = flow } else { datagram.verdict = .drop }
+            }
+            fallthrough
+        case nil:
+            if let flow, flow.verdict != .drop { try hold(flow, p, writer) }
         }
-        try flush(writer)
-    }
-
-    /// The verdicts of flows closed by a packet that was not TCP (none so far: flows close on
-    /// TCP packets), written or dropped.
-    mutating func finishFlows(_ closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
-        apply(closed)
         try flush(writer)
     }
 
@@ -487,21 +498,22 @@ struct PacketSaver {
         for c in closed {
             guard let f = open.removeValue(forKey: c.flow) else { continue }
             if f.verdict != .keep { f.verdict = c.keep ? .keep : .drop }
-            if f.verdict == .keep {
+            if f.verdict == .keep, let key = f.key {
                 // Bounded: past it, the last ACKs of long-closed connections are let go.
                 if closedKept.count >= Self.maxClosedKept { closedKept.removeAll() }
-                closedKept[f.key] = f
+                closedKept[key] = f
             }
         }
     }
 
-    /// The end of the capture, after the session closed every flow: the last verdicts, and
-    /// everything still held written or dropped.
-    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+    /// The end of the capture, after the session closed every flow and gave up every datagram
+    /// in progress: the last verdicts, and everything still held written or dropped.
+    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], droppedDatagrams: [IPFragment.Datagram], writer: PcapWriter) throws {
+        for d in droppedDatagrams { datagrams.removeValue(forKey: d)?.verdict = .drop }
         apply(closed)
         try flush(writer)
         // Undecided to the end (a flow the session never closed): not a connection it showed.
-        for h in queue[head...] where h.flow.verdict == .keep {
+        for h in queue[head...] where h.flow.decided == .keep {
             try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
         }
         queue = []
@@ -509,14 +521,13 @@ struct PacketSaver {
         heldBytes = 0
     }
 
-    private mutating func hold(_ flow: Flow, _ bytes: [UInt8], _ seconds: Int64, _ nanoseconds: Int32, _ wireLength: Int,
-                               _ writer: PcapWriter) throws {
-        if head == queue.count && flow.verdict == .keep {
-            try writer.write(bytes, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength)
+    private mutating func hold(_ flow: Flow, _ p: PcapPacket, _ writer: PcapWriter) throws {
+        if head == queue.count && flow.decided == .keep {
+            try writer.write(p.data, seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength)
             return
         }
-        queue.append(Held(flow: flow, bytes: bytes, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength))
-        heldBytes += bytes.count + Self.heldOverhead
+        queue.append(Held(flow: flow, bytes: Array(p.data), seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength))
+        heldBytes += p.data.count + Self.heldOverhead
     }
 
     /// Writes or drops the held packets from the earliest on, up to the first of an undecided
@@ -524,7 +535,7 @@ struct PacketSaver {
     private mutating func flush(_ writer: PcapWriter) throws {
         while head < queue.count {
             let h = queue[head]
-            switch h.flow.verdict {
+            switch h.flow.decided {
             case .keep:
                 try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
             case .drop:

@@ -40,14 +40,6 @@ public struct IPFragment: Sendable, Hashable {
     }
 }
 
-/// A captured packet kept whole (for `-w`, which saves every fragment of a datagram it keeps).
-public struct CapturedPacketCopy: Sendable {
-    public var bytes: [UInt8]
-    public var seconds: Int64
-    public var nanoseconds: Int32
-    public var wireLength: Int
-}
-
 /// Puts IP datagrams back together from their fragments, IPv4 (RFC 791 §3.2) and IPv6 (RFC 8200
 /// §4.5), with RFC 815's hole list kept as covered ranges, so a TCP segment that was fragmented on
 /// the way is dissected like any other. Bounded: at most `maxDatagrams` in progress (the oldest is
@@ -65,27 +57,31 @@ public final class IPFragmentReassembler {
         var total: Int?
         var fragments = 0
         var lastTime: Double
-        /// The fragments' packets, when `keepsPackets`, and their bytes.
-        var packets: [CapturedPacketCopy] = []
-        var packetBytes = 0
     }
 
-    /// Packet bytes kept for one datagram at most (`keepsPackets`): its data is at most 64 KiB,
-    /// so more means copies of fragments over and over; the datagram is then given up.
-    public static let maxKeptPacketBytes = 256 << 10
-
-    /// Keep a copy of each fragment's packet until its datagram is whole, to hand back with it.
-    public let keepsPackets: Bool
+    /// Keep the list of datagrams given up (`takeDroppedDatagrams`), for -w, which holds their
+    /// fragments' packets until it knows what became of them.
+    public let reportsDrops: Bool
     private var partials: [IPFragment.Datagram: Partial] = [:]
     private var dropped = 0
+    private var droppedDatagrams: [IPFragment.Datagram] = []
     private var lastSweep = -Double.infinity
 
-    public init(keepsPackets: Bool = false) {
-        self.keepsPackets = keepsPackets
+    public init(reportsDrops: Bool = false) {
+        self.reportsDrops = reportsDrops
     }
 
     /// Datagrams in progress.
     public var pending: Int { partials.count }
+
+    /// Whether `datagram` is in progress: some of its fragments came, and it was not given up.
+    public func isPending(_ datagram: IPFragment.Datagram) -> Bool { partials[datagram] != nil }
+
+    /// The datagrams given up since the last call (with `reportsDrops`), each once, in order.
+    public func takeDroppedDatagrams() -> [IPFragment.Datagram] {
+        defer { droppedDatagrams = [] }
+        return droppedDatagrams
+    }
 
     /// Fragments given up since the last call (expired, over a bound, cut short by the snapshot
     /// length, or inconsistent).
@@ -97,12 +93,11 @@ public final class IPFragmentReassembler {
     /// Adds a fragment found in `packet`; returns the whole datagram (header and payload, fragment
     /// fields cleared) once its last missing piece has come.
     public func add(_ f: IPFragment, packet: UnsafeRawBufferPointer, time: Double) -> [UInt8]? {
-        add(f, packet: PcapPacket(number: 0, seconds: 0, nanoseconds: 0, wireLength: packet.count, data: packet), time: time)?.datagram
+        add(f, packet: PcapPacket(number: 0, seconds: 0, nanoseconds: 0, wireLength: packet.count, data: packet), time: time)
     }
 
-    /// `add(_:packet:time:)` for a captured packet; with `keepsPackets`, the whole datagram comes
-    /// with the packets of its other fragments, in the order they came.
-    public func add(_ f: IPFragment, packet: PcapPacket, time: Double) -> (datagram: [UInt8], earlierPackets: [CapturedPacketCopy])? {
+    /// `add(_:packet:time:)` for a captured packet.
+    public func add(_ f: IPFragment, packet: PcapPacket, time: Double) -> [UInt8]? {
         if time - lastSweep >= 1 { sweep(now: time) }
         let key = f.datagram
         let end = f.offset + f.payload.count
@@ -121,7 +116,7 @@ public final class IPFragmentReassembler {
         p.lastTime = time
         if !f.moreFragments {
             if let total = p.total, total != end {
-                dropped += p.fragments
+                giveUp(key, fragments: p.fragments)
                 return nil
             }
             p.total = end
@@ -147,7 +142,7 @@ public final class IPFragmentReassembler {
                 // Total Length: a header with options can make it more than 16 bits hold.
                 let length = header.count + total
                 guard length <= 65_535 else {
-                    dropped += p.fragments
+                    giveUp(key, fragments: p.fragments)
                     return nil
                 }
                 header[2] = UInt8(length >> 8)
@@ -158,22 +153,13 @@ public final class IPFragmentReassembler {
                 // Payload Length: the extension headers kept, and the reassembled data.
                 let length = header.count - 40 + total
                 guard length <= 65_535 else {
-                    dropped += p.fragments
+                    giveUp(key, fragments: p.fragments)
                     return nil
                 }
                 header[4] = UInt8(length >> 8)
                 header[5] = UInt8(length & 0xFF)
             }
-            return (header + p.data[0..<total], p.packets)
-        }
-        if keepsPackets {
-            p.packetBytes += data.count
-            guard p.packetBytes <= Self.maxKeptPacketBytes else {
-                dropped += p.fragments
-                return nil
-            }
-            p.packets.append(CapturedPacketCopy(bytes: Array(data), seconds: packet.seconds, nanoseconds: packet.nanoseconds,
-                                                wireLength: packet.wireLength))
+            return header + p.data[0..<total]
         }
         partials[key] = p
         return nil
@@ -202,7 +188,13 @@ public final class IPFragmentReassembler {
     }
 
     private func drop(_ key: IPFragment.Datagram, plus extra: Int = 0) {
-        dropped += (partials.removeValue(forKey: key)?.fragments ?? 0) + extra
+        giveUp(key, fragments: (partials.removeValue(forKey: key)?.fragments ?? 0) + extra)
+    }
+
+    /// Counts a datagram's fragments as dropped (it is no longer in `partials`).
+    private func giveUp(_ key: IPFragment.Datagram, fragments: Int) {
+        dropped += fragments
+        if reportsDrops { droppedDatagrams.append(key) }
     }
 
     private func sweep(now: Double) {

@@ -11,18 +11,18 @@ public struct SniffConfiguration: Sendable {
     /// Closed-connection summaries kept for --stats (the oldest are dropped past this; 0 keeps
     /// none, when no stats will be printed).
     public var maxSummaries: Int
-    /// For -w, which saves every packet of a connection it keeps: keep the packets of IP
-    /// fragments until their datagram is whole, and hand them over with it
-    /// (`takeEarlierFragments`), and say which flows each packet closed (`takeClosedFlows`).
-    public var keepsFragmentPackets: Bool
+    /// For -w, which saves every packet of a connection it keeps, in capture order: say which IP
+    /// datagram each fragment's packet belongs to and what became of it (`takeFragment`,
+    /// `takeDroppedDatagrams`), and which flows each packet closed (`takeClosedFlows`).
+    public var reportsForSaving: Bool
 
     public init(dissector: WebSocketDissectorConfiguration = .init(), reassembly: TCPReassemblerConfiguration = .init(),
-                webSocketPorts: Set<Int> = [], maxSummaries: Int = 10_000, keepsFragmentPackets: Bool = false) {
+                webSocketPorts: Set<Int> = [], maxSummaries: Int = 10_000, reportsForSaving: Bool = false) {
         self.dissector = dissector
         self.reassembly = reassembly
         self.webSocketPorts = webSocketPorts
         self.maxSummaries = maxSummaries
-        self.keepsFragmentPackets = keepsFragmentPackets
+        self.reportsForSaving = reportsForSaving
     }
 }
 
@@ -99,7 +99,7 @@ public final class SniffSession {
     }
 
     /// Flows closed while the last packet was processed (by it, by the idle sweep, or to make
-    /// room), with whether -w keeps their packets; collected with `keepsFragmentPackets` only.
+    /// room), with whether -w keeps their packets; collected with `reportsForSaving` only.
     private var closedFlows: [(flow: TCPFlowID, keep: Bool)] = []
 
     /// The flows the last `process` call closed, with whether -w keeps their packets.
@@ -113,7 +113,7 @@ public final class SniffSession {
     @discardableResult
     public func process(_ packet: PcapPacket, linkType: Int32, emit: (SniffEvent) -> Void) -> PacketFlow? {
         // Fragments of a datagram the last packet completed that was not TCP, if not taken.
-        capture.earlierFragments = []
+        capture.fragmentRole = nil
         capture.count(packet)
         var result: PacketFlow? = nil
         capture.segments(of: packet, linkType: linkType) { decoded, bytes in
@@ -133,12 +133,26 @@ public final class SniffSession {
         return result
     }
 
-    /// The other fragments' packets of the datagram that the packet just processed completed, if
-    /// it completed one (and `keepsFragmentPackets` is set); they belong to the same connection.
-    public func takeEarlierFragments() -> [CapturedPacketCopy] {
-        defer { capture.earlierFragments = [] }
-        return capture.earlierFragments
+    /// What the packet just processed was as an IP fragment, if it was one whose datagram is
+    /// still in progress or that it completed (nil for one given up with its datagram at once).
+    public enum FragmentRole: Sendable, Equatable {
+        /// Its datagram is still missing pieces: the packet belongs to whatever connection the
+        /// datagram turns out to be part of, once it is whole.
+        case pending(IPFragment.Datagram)
+        /// It completed its datagram: the datagram's earlier fragments belong to the packet's
+        /// connection (`process`'s result; none when the datagram was not TCP).
+        case completed(IPFragment.Datagram)
     }
+
+    /// The last packet's `FragmentRole` (with `reportsForSaving`).
+    public func takeFragment() -> FragmentRole? {
+        defer { capture.fragmentRole = nil }
+        return capture.fragmentRole
+    }
+
+    /// The datagrams given up since the last call (with `reportsForSaving`): their fragments
+    /// belong to no connection.
+    public func takeDroppedDatagrams() -> [IPFragment.Datagram] { capture.fragments.takeDroppedDatagrams() }
 
     /// End of capture: every open connection is closed and reported.
     public func finish(emit: (SniffEvent) -> Void) {
@@ -210,7 +224,7 @@ public final class SniffSession {
             guard let c = connections.removeValue(forKey: flow)?.dissector else { return }
             let hint = Int(truncatingIfNeeded: flow.rawValue) & (recent.count - 1)
             if recent[hint]?.info.id == flow { recent[hint] = nil }
-            if configuration.keepsFragmentPackets { closedFlows.append((flow, c.isWebSocket || c.sawUpgradeRequest)) }
+            if configuration.reportsForSaving { closedFlows.append((flow, c.isWebSocket || c.sawUpgradeRequest)) }
             // An upgrade request was seen (answered, refused, or not answered in the capture).
             guard c.isWebSocket || c.sawUpgradeRequest else { return }
             c.close(reason: reason.description, time: time, emit: emit)
@@ -236,13 +250,14 @@ final class PacketReassembly {
     var skipped: [PacketSkipReason: Int] = [:]
     var packetsCut = 0
     var lastTime: Double = 0
-    /// With `keepsFragmentPackets`: the packets of the other fragments of the datagram the last
-    /// packet completed, in the order they came.
-    var earlierFragments: [CapturedPacketCopy] = []
+    /// With `reportsForSaving`: what the last packet was as a fragment.
+    var fragmentRole: SniffSession.FragmentRole? = nil
+    let reportsForSaving: Bool
 
     init(configuration: SniffConfiguration) {
         reassembler = TCPReassembler(configuration: configuration.reassembly)
-        fragments = IPFragmentReassembler(keepsPackets: configuration.keepsFragmentPackets)
+        fragments = IPFragmentReassembler(reportsDrops: configuration.reportsForSaving)
+        reportsForSaving = configuration.reportsForSaving
     }
 
     func count(_ packet: PcapPacket) {
@@ -280,8 +295,9 @@ final class PacketReassembly {
             if decoded.uncapturedPayloadLength > cut { decoded.uncapturedPayloadLength = cut }
             body(decoded, packet.data)
         case .skipped(.ipFragment) where fragment != nil:
-            if let (whole, earlier) = fragments.add(fragment!, packet: packet, time: packet.time) {
-                earlierFragments = earlier
+            let datagram = fragment!.datagram
+            if let whole = fragments.add(fragment!, packet: packet, time: packet.time) {
+                if reportsForSaving { fragmentRole = .completed(datagram) }
                 whole.withUnsafeBytes { raw in
                     // Raw IP: version 4 or 6 from the first byte.
                     switch PacketDecoder.decode(linkType: PcapLinkType.raw, data: raw) {
@@ -289,6 +305,8 @@ final class PacketReassembly {
                     case .skipped(let reason): skipped[reason, default: 0] += 1
                     }
                 }
+            } else if reportsForSaving && fragments.isPending(datagram) {
+                fragmentRole = .pending(datagram)
             }
             countDroppedFragments()
         case .skipped(let reason):
