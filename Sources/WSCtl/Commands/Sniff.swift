@@ -379,7 +379,7 @@ extension WSCtlCommand {
             }
             if session.packetsCut > 0 {
                 // Said once here; each gap it made is shown where it is.
-                Output.warning("\(session.packetsCut) of \(session.packets) packets were cut by the capture's snapshot length (\(source.snapshotLength) bytes): the bytes they lost are shown as gaps, and a packet cut inside its headers is skipped; capture with a larger snapshot length (\(source.isLive ? "--snaplen" : "tcpdump -s 0")) to see everything")
+                Output.warning("\(session.packetsCut) of \(session.packets) packets were cut short by the capture's snapshot length (at most \(session.longestCutPacket) of their bytes kept): the bytes they lost are shown as gaps, and a packet cut inside its headers is skipped; capture with a larger snapshot length (\(source.isLive ? "--snaplen" : "tcpdump -s 0")) to see everything")
             }
             let lost = saver.lostPackets
             if lost.packets > 0 {

@@ -48,8 +48,14 @@ public final class SniffSession {
     public var packets: Int { capture.packets }
     /// Packets that carried no TCP segment, by reason.
     public var skipped: [PacketSkipReason: Int] { capture.skipped }
-    /// Packets the snapshot length cut (fewer bytes captured than were on the wire).
+    /// Packets of IP traffic the snapshot length cut (fewer bytes captured than were on the
+    /// wire): TCP segments, fragments, and packets cut inside their IP or TCP headers; not the
+    /// other protocols' packets, which are skipped whole anyway (nor a damaged file's garbage
+    /// records, which mostly decode as no IP at all).
     public var packetsCut: Int { capture.packetsCut }
+    /// The most bytes kept of a packet counted in `packetsCut`: the snapshot length they were
+    /// taken with (a file's header may give a larger one than was used).
+    public var longestCutPacket: Int { capture.longestCutPacket }
     /// The last `maxSummaries` closed connections' summaries, oldest first.
     public var summaries: [ConnectionSummary] { Array(keptSummaries.suffix(configuration.maxSummaries)) }
     private var keptSummaries: [ConnectionSummary] = []
@@ -249,6 +255,7 @@ final class PacketReassembly {
     var packets = 0
     var skipped: [PacketSkipReason: Int] = [:]
     var packetsCut = 0
+    var longestCutPacket = 0
     var lastTime: Double = 0
     /// With `reportsForSaving`: what the last packet was as a fragment.
     var fragmentRole: SniffSession.FragmentRole? = nil
@@ -262,7 +269,6 @@ final class PacketReassembly {
 
     func count(_ packet: PcapPacket) {
         packets += 1
-        if packet.data.count < packet.wireLength { packetsCut += 1 }
         lastTime = packet.time
     }
 
@@ -286,7 +292,17 @@ final class PacketReassembly {
     /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
     func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
         var fragment: IPFragment? = nil
-        switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
+        let decoded = PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment)
+        if packet.data.count < packet.wireLength {
+            switch decoded {
+            case .tcp, .skipped(.ipFragment), .skipped(.malformedTCPHeader), .skipped(.malformedIPHeader), .skipped(.truncatedLinkHeader):
+                packetsCut += 1
+                longestCutPacket = max(longestCutPacket, packet.data.count)
+            case .skipped:
+                break
+            }
+        }
+        switch decoded {
         case .tcp(var decoded):
             // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
             // as the snapshot length cut the packet: past its length on the wire, the header lies
