@@ -262,6 +262,46 @@ struct SniffConnectionTimeTests {
     }
 }
 
+/// A capture whose clock steps back (an NTP step while capturing, or files merged with
+/// `mergecap -a`) by more than --flow-timeout: a connection that opens after the step is not
+/// taken for idle by the clock before it (its SYN was forgotten, and the rest picked up as a
+/// connection of its own), and -w keeps every packet.
+@Suite("Sniff when the capture's clock steps back")
+struct SniffClockStepTests {
+    @Test func aConnectionOpenedAfterTheStepKeepsItsSYN() throws {
+        let ports = [42_000, 42_001, 42_002]
+        var connections = ports.map {
+            SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response(), clientPort: $0)
+        }
+        for i in connections.indices {
+            connections[i].send(fromClient: true, SniffUpgradeTests.hello)
+            connections[i].close()
+        }
+        // The first connection's SYN, then 1,000 s back: the rest of all three, taking turns.
+        var records = [connections[0].capture.records[0]]
+        var next = [1, 0, 0]
+        while records.count < connections.map(\.capture.records.count).reduce(0, +) {
+            for c in connections.indices where next[c] < connections[c].capture.records.count {
+                records.append(connections[c].capture.records[next[c]])
+                next[c] += 1
+            }
+        }
+        var capture = connections[0].capture
+        let start = capture.time(records[0])
+        capture.records = records.enumerated().map { i, r in capture.record(r, at: i == 0 ? start : start - 1_000_000_000 + UInt64(i) * 10) }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("step.pcap"), saved = dir.path("saved.pcap")
+        try capture.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--flow-timeout", "300s", "-w", saved])
+        #expect(out.result.status == 0, "\(out.result.stderr)")
+        let handshakes = out.kind("handshake")
+        #expect(handshakes.map { $0["connection"].int } == [1, 2, 3], "\(handshakes)")
+        #expect(handshakes.allSatisfy { $0["upgraded"].bool == true })
+        #expect(out.kind("connection_closed").map { $0["reason"].string } == ["fin", "fin", "fin"])
+        #expect(try PcapFile(path: saved).records.count == capture.records.count)
+    }
+}
+
 /// The --stats table shows every address and count whole, however long (the columns used to be
 /// cut at their width: a long IPv6 pair lost its server, a long count its last digits).
 @Suite("Sniff stats table")

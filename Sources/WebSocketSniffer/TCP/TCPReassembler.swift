@@ -278,7 +278,12 @@ public struct TCPReassembler {
         nextFlowID += 1
         statistics.flowsOpened += 1
         emit(.flowOpened(info))
-        return table.insert(TCPFlow(key: key, info: info, lastSeen: time))
+        // Seen at the reassembler's clock, not at the packet's time: after the capture's clock
+        // stepped back, a new flow stamped with its packet's time looked idle for as long as the
+        // step to the next sweep, which closed it before its second packet (its SYN lost).
+        var flow = TCPFlow(key: key, info: info, lastSeen: clock)
+        flow.lastPacket = time
+        return table.insert(flow)
     }
 
     /// Delivers what the flow still buffers and reports it closed: at `time` for FIN and RST (the
