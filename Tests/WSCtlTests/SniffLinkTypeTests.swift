@@ -211,33 +211,14 @@ struct SniffLinkTypeTests {
     /// blocks starts (with the interface, counted in `mixedParts`, whose packet it holds).
     static func mixedPcapng(bigEndian: Bool, layout: MixedLayout) throws -> (bytes: [UInt8], packets: [(offset: Int, part: Int)]) {
         let parts = mixedParts
-        var out: [UInt8] = []
+        var pcapng = PcapngBuilder(bigEndian: bigEndian)
         var offsets: [(offset: Int, part: Int)] = []
-        func u16(_ v: UInt16) { out += bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))) } }
-        func block(_ type: UInt32, _ body: () -> Void) {
-            let start = out.count
-            u32(type)
-            u32(0)
-            body()
-            while out.count % 4 != 0 { out.append(0) }
-            let length = UInt32(out.count - start + 4)
-            u32(length)
-            let saved = out
-            out = Array(saved[..<(start + 4)])
-            u32(length)
-            out += saved[(start + 8)...]
-        }
-        func section() { block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) } }
+        func section() { pcapng.section() }
         // if_tsresol 6 (microseconds), as the classic files have.
-        func interface(_ linkType: UInt16) { block(1) { u16(linkType); u16(0); u32(262_144); u16(9); u16(1); out += [6, 0, 0, 0]; u16(0); u16(0) } }
+        func interface(_ linkType: UInt16) { pcapng.interface(linkType: linkType, microsecondOption: true) }
         func packet(_ interface: UInt32, _ time: UInt64, _ record: PcapFile.Record, part: Int) {
-            offsets.append((out.count, part))
-            block(6) {
-                u32(interface); u32(UInt32(time >> 32)); u32(UInt32(time & 0xFFFF_FFFF))
-                u32(UInt32(record.data.count)); u32(record.wireLength)
-                out += record.data
-            }
+            offsets.append((pcapng.bytes.count, part))
+            pcapng.packet(interface: interface, time: time, record)
         }
         section()
         if layout == .withUSB { interface(220) }  // USB_LINUX_MMAPPED: no IP in it, and `tcp` does not compile
@@ -268,7 +249,7 @@ struct SniffLinkTypeTests {
             let usb = layout == .withUSB ? 1 : 0
             for p in packets.sorted(by: { $0.time < $1.time }) { packet(p.interface, p.time, p.record, part: Int(p.interface) - usb) }
         }
-        return (out, offsets)
+        return (pcapng.bytes, offsets)
     }
 
     @Test(arguments: [false, true], MixedLayout.allCases)

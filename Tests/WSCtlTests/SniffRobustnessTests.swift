@@ -123,34 +123,17 @@ struct SniffRobustnessTests {
         let snaplen = 350
         let refused = file.records.indices.filter { file.records[$0].data.count > snaplen }.map { $0 + 1 }
         try #require(refused.count >= 2)
-        var out: [UInt8] = []
-        func u16(_ v: UInt16) { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func u32(_ v: UInt32) { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> UInt32(8 * i))) } }
-        func block(_ type: UInt32, _ body: () -> Void) {
-            let start = out.count
-            u32(type)
-            u32(0)
-            body()
-            while out.count % 4 != 0 { out.append(0) }
-            let length = UInt32(out.count - start + 4)
-            u32(length)
-            for i in 0..<4 { out[start + 4 + i] = UInt8(truncatingIfNeeded: length >> UInt32(8 * i)) }
-        }
-        block(0x0A0D_0D0A) { u32(0x1A2B_3C4D); u16(1); u16(0); u32(0xFFFF_FFFF); u32(0xFFFF_FFFF) }
-        block(1) { u16(1); u16(0); u32(UInt32(snaplen)) }  // Ethernet, microseconds (the default)
+        var pcapng = PcapngBuilder()
+        pcapng.section()
+        pcapng.interface(linkType: 1, snaplen: UInt32(snaplen))  // Ethernet, microseconds (the default)
         var offsets: [Int] = []
         for r in file.records {
-            offsets.append(out.count)
-            let time = file.time(r)
-            block(6) {
-                u32(0); u32(UInt32(time >> 32)); u32(UInt32(time & 0xFFFF_FFFF))
-                u32(UInt32(r.data.count)); u32(r.wireLength)
-                out += r.data
-            }
+            offsets.append(pcapng.bytes.count)
+            pcapng.packet(interface: 0, time: file.time(r), r)
         }
         let dir = try SniffTempDirectory()
         let path = dir.path("refused.pcapng")
-        try Data(out).write(to: URL(fileURLWithPath: path))
+        try Data(pcapng.bytes).write(to: URL(fileURLWithPath: path))
         let r = try CLI.run(["sniff", "-r", path, "--stats"])
         let warnings = r.stderr.split(separator: "\n").filter { $0.contains("warning: packet ") }
         #expect(warnings.count == refused.count, "\(r.stderr)")

@@ -575,3 +575,49 @@ struct SyntheticConnection {
         return out + [0]
     }
 }
+
+/// A pcapng file written block by block, in either byte order, for tests that build one by hand.
+struct PcapngBuilder {
+    let bigEndian: Bool
+    private(set) var bytes: [UInt8] = []
+
+    init(bigEndian: Bool = false) { self.bigEndian = bigEndian }
+
+    mutating func u16(_ v: UInt16) { bytes += bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))) } }
+
+    /// A block of `type` whose body `body` writes: padded to 4 bytes, its length at both ends.
+    mutating func block(_ type: UInt32, _ body: (inout PcapngBuilder) -> Void) {
+        let start = bytes.count
+        u32(type)
+        u32(0)
+        body(&self)
+        while bytes.count % 4 != 0 { bytes.append(0) }
+        let length = UInt32(bytes.count - start + 4)
+        u32(length)
+        for i in 0..<4 {
+            bytes[start + 4 + i] = UInt8(truncatingIfNeeded: length >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))
+        }
+    }
+
+    /// A Section Header Block of unknown length.
+    mutating func section() { block(0x0A0D_0D0A) { $0.u32(0x1A2B_3C4D); $0.u16(1); $0.u16(0); $0.u32(0xFFFF_FFFF); $0.u32(0xFFFF_FFFF) } }
+
+    /// An Interface Description Block; with `microsecondOption`, an explicit if_tsresol of 6 (the
+    /// default it states anyway, as dumpcap writes it).
+    mutating func interface(linkType: UInt16, snaplen: UInt32 = 262_144, microsecondOption: Bool = false) {
+        block(1) { b in
+            b.u16(linkType); b.u16(0); b.u32(snaplen)
+            if microsecondOption { b.u16(9); b.u16(1); b.bytes += [6, 0, 0, 0]; b.u16(0); b.u16(0) }
+        }
+    }
+
+    /// An Enhanced Packet Block on `interface` at `time` (in the interface's units) holding `record`.
+    mutating func packet(interface: UInt32, time: UInt64, _ record: PcapFile.Record) {
+        block(6) { b in
+            b.u32(interface); b.u32(UInt32(time >> 32)); b.u32(UInt32(time & 0xFFFF_FFFF))
+            b.u32(UInt32(record.data.count)); b.u32(record.wireLength)
+            b.bytes += record.data
+        }
+    }
+}

@@ -210,21 +210,15 @@ final class ReassemblyReadAhead: @unchecked Sendable {
 
     /// Items and the stream bytes they point to, as a value over memory allocated here and freed
     /// by `free()`: owned by the stage until queued, then by the consumer, who moves the items out
-    /// one by one (`take`). The batch knows which items are still in it, wherever it is when freed
-    /// (a spare batch's were all taken; a `.readError` item holds a reference, which must be
-    /// released once, not again for an item moved out).
+    /// one by one (`take`). (A spare batch's items were all taken; see `InOrderSlots`.)
     struct Batch: @unchecked Sendable {
-        private let items: UnsafeMutablePointer<Item>
-        private(set) var count = 0
-        /// Items moved out, from the first.
-        private var taken = 0
+        private var items = InOrderSlots<Item>(capacity: ReassemblyReadAhead.batchEvents)
         private var bytes: UnsafeMutableRawPointer
         private var capacity: Int
         private var used = 0
         var isLast = false
 
         init() {
-            items = .allocate(capacity: ReassemblyReadAhead.batchEvents)
             capacity = ReassemblyReadAhead.batchBytes
             bytes = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         }
@@ -248,27 +242,16 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             return UnsafeRawBufferPointer(start: to, count: n)
         }
 
-        mutating func append(_ item: Item) {
-            precondition(count < ReassemblyReadAhead.batchEvents)
-            (items + count).initialize(to: item)
-            count += 1
-        }
-
-        var allTaken: Bool { taken == count }
-
+        var count: Int { items.count }
+        var allTaken: Bool { items.allTaken }
+        mutating func append(_ item: Item) { items.append(item) }
         /// The next item, moved out.
-        mutating func take() -> Item {
-            precondition(taken < count)
-            taken += 1
-            return (items + taken - 1).move()
-        }
+        mutating func take() -> Item { items.take() }
 
         /// Empties a batch whose items were all taken; a buffer grown for one large segment goes
         /// back to the standard size.
         mutating func reset() {
-            precondition(taken == count)
-            count = 0
-            taken = 0
+            items.removeAll()
             used = 0
             isLast = false
             if capacity != ReassemblyReadAhead.batchBytes {
@@ -280,8 +263,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
 
         /// Frees the batch and the items not taken.
         mutating func free() {
-            if taken < count { (items + taken).deinitialize(count: count - taken) }
-            items.deallocate()
+            items.free()
             bytes.deallocate()
         }
     }

@@ -159,31 +159,20 @@ final class SniffPipeline: @unchecked Sendable {
 
     /// Events and the bytes they point to, as a value over memory allocated here and freed by
     /// `free()`: owned by one thread at a time, the filler until it is queued, then the printer,
-    /// who moves the events out (`take`) before `reset()`.
+    /// who moves the events out (`take`) before `reset()` (see `InOrderSlots`).
     struct Batch: @unchecked Sendable {
-        private let events = UnsafeMutablePointer<SniffEvent>.allocate(capacity: SniffPipeline.batchEvents)
-        private(set) var count = 0
-        /// Events moved out, from the first.
-        private var taken = 0
+        private var events = InOrderSlots<SniffEvent>(capacity: SniffPipeline.batchEvents)
         var arena = Arena()
         /// Write the output out once this batch is printed (`flushNow`).
         var flushAfter = false
         /// Frees what `keep` copied.
         private var release: [() -> Void] = []
 
-        mutating func append(_ event: SniffEvent) {
-            (events + count).initialize(to: event)
-            count += 1
-        }
-
-        var allTaken: Bool { taken == count }
-
+        var count: Int { events.count }
+        var allTaken: Bool { events.allTaken }
+        mutating func append(_ event: SniffEvent) { events.append(event) }
         /// The next event, moved out.
-        mutating func take() -> SniffEvent {
-            precondition(taken < count)
-            taken += 1
-            return (events + taken - 1).move()
-        }
+        mutating func take() -> SniffEvent { events.take() }
 
         /// A copy of values a record borrows (violations, a close payload, an envelope: rare),
         /// kept until `reset()`.
@@ -203,9 +192,7 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// Empties a batch whose events were all taken.
         mutating func reset() {
-            precondition(taken == count)
-            count = 0
-            taken = 0
+            events.removeAll()
             flushAfter = false
             arena.reset()
             for r in release { r() }
@@ -214,8 +201,7 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// Frees the batch and the events not taken.
         mutating func free() {
-            if taken < count { (events + taken).deinitialize(count: count - taken) }
-            events.deallocate()
+            events.free()
             arena.free()
             for r in release { r() }
             release = []

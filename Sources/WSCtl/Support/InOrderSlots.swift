@@ -1,0 +1,48 @@
+/// Values put in one after another and moved out in the same order, in memory allocated once and
+/// freed by `free()`: the item store of the batches `sniff -r` passes between its threads
+/// (`ReassemblyReadAhead.Batch`, `SniffPipeline.Batch`). A plain value, so that passing a batch on,
+/// adding an item and taking one out touch no reference count. It knows which values are still
+/// in it, wherever it is when freed: a value holding a reference (a read error, a handshake's
+/// box) is released exactly once, by whoever took it out, or by `free()` if nobody did.
+struct InOrderSlots<Element>: @unchecked Sendable {
+    private let slots: UnsafeMutablePointer<Element>
+    let capacity: Int
+    private(set) var count = 0
+    /// Values moved out, from the first.
+    private var taken = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        slots = .allocate(capacity: capacity)
+    }
+
+    var allTaken: Bool { taken == count }
+
+    mutating func append(_ value: Element) {
+        precondition(count < capacity)
+        (slots + count).initialize(to: value)
+        count += 1
+    }
+
+    /// The next value, moved out.
+    mutating func take() -> Element {
+        precondition(taken < count)
+        taken += 1
+        return (slots + taken - 1).move()
+    }
+
+    /// Empties slots whose values were all taken.
+    mutating func removeAll() {
+        precondition(taken == count)
+        count = 0
+        taken = 0
+    }
+
+    /// Frees the memory and the values not taken.
+    mutating func free() {
+        if taken < count { (slots + taken).deinitialize(count: count - taken) }
+        slots.deallocate()
+        count = 0
+        taken = 0
+    }
+}
