@@ -112,6 +112,18 @@ struct SniffRobustnessTests {
         #expect(out.kind("stats").first?["packets_skipped"].int == (snaplen == 64 ? capture.records.count : 1))
         let whole = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("basic"), "--json", "--stats"])
         #expect(whole.kind("stats").first?["packets_cut"].int == 0 && !whole.result.stderr.contains("snapshot length"))
+        // Frames whose padding and checksum were not captured (a wire length of at least 64
+        // bytes, 4 more than captured): every IP datagram is whole, nothing is cut.
+        var padded = try PcapFile(path: SniffFixtures.path("basic"))
+        padded.records = padded.records.map { r in
+            var r = r
+            r.wireLength = UInt32(max(60, r.data.count) + 4)
+            return r
+        }
+        try padded.write(to: path)
+        let unpadded = try SniffOutput.run(["sniff", "-r", path, "--json", "--stats"])
+        #expect(unpadded.kind("stats").first?["packets_cut"].int == 0 && !unpadded.result.stderr.contains("snapshot length"),
+                "\(unpadded.result.stderr)")
     }
 
     /// A pcapng block whose shape is sound but which libpcap refuses for what it says (a packet

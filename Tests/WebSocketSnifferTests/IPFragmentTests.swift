@@ -228,6 +228,25 @@ import WebSocketSniffer
         }
     }
 
+    /// A fragment whose datagram never completes is given up 30 s of capture time later even when
+    /// no other fragment comes (the sweep ran only when one did): -w holds every packet after
+    /// it until then, so without other fragments it held them to the end of the capture.
+    @Test func aStrayFragmentIsGivenUpWhileOtherTrafficGoesOn() {
+        let pieces = Self.fragments(of: Self.packets(text: String(repeating: "s", count: 150)).data, size: 64)
+        let session = SniffSession(configuration: SniffConfiguration(reportsForSaving: true))
+        let other = Self.packets(text: "other traffic")
+        var given: [[IPFragment.Datagram]] = []
+        for (n, second) in [0.0, 10, 29, 31, 40].enumerated() {
+            let bytes = n == 0 ? pieces[0] : other.data
+            bytes.withUnsafeBytes { raw in
+                let packet = PcapPacket(number: n + 1, seconds: 1_000 + Int64(second), nanoseconds: 0, wireLength: raw.count, data: raw)
+                session.process(packet, linkType: PcapLinkType.raw) { _ in }
+                given.append(session.takeDroppedDatagrams())
+            }
+        }
+        #expect(given.map(\.count) == [0, 0, 0, 1, 0], "\(given)")
+    }
+
     /// Datagrams given up (a fragment cut by the snapshot length, one that expired, every one in
     /// progress at the end) are reported once each, with `reportsDrops` only.
     @Test func givenUpDatagramsAreReported() {

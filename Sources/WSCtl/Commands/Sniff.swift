@@ -450,7 +450,8 @@ struct PacketSaver {
 
     /// Packets of kept connections let go because `maxHeldBytes` were held, and how many connections.
     var lostPackets: (packets: Int, connections: Int) {
-        let kept = lossy.filter { $0.decided == .keep }
+        // (A datagram follows its connection once whole, and its losses are then the connection's.)
+        let kept = lossy.filter { $0.follows == nil && $0.verdict == .keep }
         return (kept.reduce(0) { $0 + $1.lost }, kept.count)
     }
 
@@ -485,7 +486,17 @@ struct PacketSaver {
         case .completed(let d)?:
             // The datagram's earlier fragments belong to its connection, if it is TCP.
             if let datagram = datagrams.removeValue(forKey: d) {
-                if let flow { datagram.follows = flow } else { datagram.verdict = .drop }
+                if let flow {
+                    datagram.follows = flow
+                    // Fragments let go while the datagram was incomplete count as its connection's.
+                    if datagram.lost > 0 {
+                        if flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(flow) }
+                        flow.lost += datagram.lost
+                        datagram.lost = 0
+                    }
+                } else {
+                    datagram.verdict = .drop
+                }
             }
             fallthrough
         case nil:
@@ -545,8 +556,10 @@ struct PacketSaver {
                     compact()
                     return
                 }
-                if h.flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(h.flow) }
-                h.flow.lost += 1
+                // A datagram's fragment is its connection's loss, once it has one.
+                let owner = h.flow.follows ?? h.flow
+                if owner.lost == 0 && lossy.count < Self.maxLossy { lossy.append(owner) }
+                owner.lost += 1
             }
             heldBytes -= h.bytes.count + Self.heldOverhead
             queue[head].bytes = []  // let go now, not when the queue is next compacted

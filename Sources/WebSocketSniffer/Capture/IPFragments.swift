@@ -197,6 +197,14 @@ public final class IPFragmentReassembler {
         if reportsDrops { droppedDatagrams.append(key) }
     }
 
+    /// Gives up the datagrams that have waited `timeout` for a fragment, at capture time `now`
+    /// (at most once a second): called for every packet, not only for fragments, so that a
+    /// datagram whose fragments stopped coming is given up while other traffic goes on (-w holds
+    /// everything after its fragments until then).
+    public func expire(now: Double) {
+        if now - lastSweep >= 1 && !partials.isEmpty { sweep(now: now) }
+    }
+
     private func sweep(now: Double) {
         lastSweep = now
         for (key, p) in partials where now - p.lastTime >= Self.timeout { drop(key) }

@@ -294,14 +294,21 @@ final class PacketReassembly {
         var fragment: IPFragment? = nil
         let decoded = PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment)
         if packet.data.count < packet.wireLength {
+            // Cut where it matters: the IP datagram's own bytes, not an Ethernet frame's padding
+            // or checksum left out.
+            let cut: Bool
             switch decoded {
-            case .tcp, .skipped(.ipFragment), .skipped(.malformedTCPHeader), .skipped(.malformedIPHeader), .skipped(.truncatedLinkHeader):
+            case .tcp(let segment): cut = segment.uncapturedPayloadLength > 0
+            case .skipped(.ipFragment): cut = fragment.map { !$0.complete } ?? true
+            case .skipped(.malformedTCPHeader), .skipped(.malformedIPHeader), .skipped(.truncatedLinkHeader): cut = true
+            case .skipped: cut = false
+            }
+            if cut {
                 packetsCut += 1
                 longestCutPacket = max(longestCutPacket, packet.data.count)
-            case .skipped:
-                break
             }
         }
+        fragments.expire(now: packet.time)
         switch decoded {
         case .tcp(var decoded):
             // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
