@@ -278,6 +278,15 @@ struct SniffLinkTypeTests {
         let shell = try CLI.run(["-c", "\"$0\" sniff -r - --json --full < \"$1\"", CLI.binary.path, path], executable: URL(fileURLWithPath: "/bin/sh"))
         let direct = try CLI.run(["sniff", "-r", path, "--json", "--full"])
         #expect(shell.status == 0 && shell.stdout == direct.stdout, "\(shell.stderr)")
+        // So is a pipe, when the interfaces are described before the first packet (as dumpcap
+        // capturing on several writes them; libpcap refused the second one, and every packet
+        // on it was a warning). Sections one after another, each with its own, are not looked
+        // ahead for in a pipe: libpcap reads them, and refuses the second.
+        if layout != .sectionEach {
+            let piped = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - --json --full", CLI.binary.path, path],
+                                    executable: URL(fileURLWithPath: "/bin/sh"))
+            #expect(piped.status == 0 && piped.stdout == direct.stdout && piped.stderr.isEmpty, "\(piped.stderr)")
+        }
         // -w cannot put these packets in one pcap file: it says so rather than write a wrong one.
         let w = try CLI.run(["sniff", "-r", path, "-w", dir.path("out.pcap")])
         #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")

@@ -121,6 +121,11 @@ public final class PcapSource {
                 fclose(file)
                 pcapng = reader
                 pointer = pcap_open_dead_with_tstamp_precision(reader.linkTypes[0], 262_144, precision)
+            } else if let spool, let types = PcapngReader.mixedLinkTypes(inPipe: spool) {
+                // A pipe whose interfaces libpcap refuses together (dumpcap on several at once).
+                let reader = PcapngReader(pipe: file, linkTypes: types)
+                pcapng = reader
+                pointer = pcap_open_dead_with_tstamp_precision(types[0], 262_144, precision)
             } else {
                 pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
                 if pointer == nil { fclose(file) }
@@ -129,8 +134,13 @@ public final class PcapSource {
             // A FIFO or device by name (`-r /dev/stdin`, `-r <(zcat capture.pcap.gz)`): as standard input.
             spool = named
             if let file = named.open() {
-                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
-                if pointer == nil { fclose(file) }
+                if let types = PcapngReader.mixedLinkTypes(inPipe: named) {
+                    pcapng = PcapngReader(pipe: file, linkTypes: types)
+                    pointer = pcap_open_dead_with_tstamp_precision(types[0], 262_144, precision)
+                } else {
+                    pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+                    if pointer == nil { fclose(file) }
+                }
             }
         } else if let reader = PcapngReader(path: path) {
             pcapng = reader
@@ -173,8 +183,8 @@ public final class PcapSource {
             self.resync = resync
             checkpointInterval = resync.checkpointInterval
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
-        } else if let pcapng {
-            resync = pcapng.makeResync()
+        } else if let pcapng, let found = pcapng.makeResync() {
+            resync = found
         } else {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
         }
@@ -464,7 +474,8 @@ public final class PcapSource {
         let message = "damaged pcapng block at byte \(failure.offset): \(failure.message)"
         guard var resync else {
             finished = true
-            return PcapError(kind: .read, message: message + "; this file is not searched for the next block, reading stops here",
+            let what = spool != nil ? "a pipe with interfaces of different link types" : "this file"
+            return PcapError(kind: .read, message: message + "; \(what) is not searched for the next block, reading stops here",
                              packetNumber: packetsRead)
         }
         defer { self.resync = resync }

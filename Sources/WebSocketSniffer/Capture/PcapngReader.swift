@@ -48,7 +48,7 @@ final class PcapngReader {
     static let maxInterfaces = 65_536
 
     private let file: UnsafeMutablePointer<FILE>
-    private let fileBuffer: UnsafeMutableRawPointer
+    private let fileBuffer: UnsafeMutableRawPointer?
     private var bigEndian = false
     private var interfaces: [Interface] = []
     private var body: [UInt8] = []
@@ -64,19 +64,36 @@ final class PcapngReader {
     init?(path: String) {
         guard let types = Self.mixedLinkTypes(path), let f = fopen(path, "rb") else { return nil }
         file = f
-        fileBuffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
-        setvbuf(f, fileBuffer.assumingMemoryBound(to: CChar.self), _IOFBF, 1 << 20)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        fileBuffer = buffer
+        setvbuf(f, buffer.assumingMemoryBound(to: CChar.self), _IOFBF, 1 << 20)
         linkTypes = types
+    }
+
+    /// Reads a pipe's stream (`PipeSpool.open()`, taken over) whose first interfaces have link
+    /// types libpcap refuses together (`mixedLinkTypes(inPipe:)`).
+    init(pipe: UnsafeMutablePointer<FILE>, linkTypes: [Int32]) {
+        file = pipe
+        fileBuffer = nil
+        self.linkTypes = linkTypes
     }
 
     deinit {
         fclose(file)
-        fileBuffer.deallocate()
+        fileBuffer?.deallocate()
     }
 
     /// A search for where blocks start again after damage; nil if the file cannot be searched.
     func makeResync() -> CaptureResync? {
         CaptureResync(file: file)
+    }
+
+    /// `mixedLinkTypes` for a capture arriving on a pipe: only the blocks before the first packet
+    /// block are looked at (read as they come, without waiting for more), where writers describe
+    /// their interfaces (dumpcap capturing on several at once does). An interface described later
+    /// is for libpcap to refuse, as before.
+    static func mixedLinkTypes(inPipe spool: PipeSpool) -> [Int32]? {
+        scanLinkTypes(untilFirstPacket: true) { at in spool.bytes(at: at, count: 16).map { ArraySlice($0) } ?? [] }
     }
 
     /// Reads on from `position`, where a search found a block to start.
@@ -96,6 +113,11 @@ final class PcapngReader {
     static func mixedLinkTypes(_ path: String) -> [Int32]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
+        return scanLinkTypes(untilFirstPacket: false, fileWindow(f))
+    }
+
+    /// Bytes of `f` read through a 1 MiB window: the 16 at an offset, fewer at the end of the file.
+    private static func fileWindow(_ f: UnsafeMutablePointer<FILE>) -> (Int64) -> ArraySlice<UInt8> {
         let windowSize = 1 << 20
         var window = [UInt8](repeating: 0, count: windowSize)
         var windowStart: Int64 = 0
@@ -110,6 +132,12 @@ final class PcapngReader {
             let i = Int(at - windowStart)
             return window[i..<min(i + 16, windowCount)]
         }
+        return header
+    }
+
+    /// The scan of `mixedLinkTypes`, over the 16 bytes (fewer at the end) that `header` gives
+    /// at each block's offset.
+    private static func scanLinkTypes(untilFirstPacket: Bool, _ header: (Int64) -> ArraySlice<UInt8>) -> [Int32]? {
         var firstBigEndian: Bool? = nil
         var bigEndian = false
         var first: (linkType: Int32, snapshot: UInt32)? = nil
@@ -117,7 +145,7 @@ final class PcapngReader {
         var refused = false
         var at: Int64 = 0
         while true {
-            let h = Array(header(at: at))
+            let h: [UInt8] = Array(header(at))
             guard h.count >= 12 else { break }
             let type = UInt32(h[0]) | UInt32(h[1]) << 8 | UInt32(h[2]) << 16 | UInt32(h[3]) << 24
             if type == 0x0A0D_0D0A {
@@ -136,7 +164,10 @@ final class PcapngReader {
             }
             let length = Int(Self.u32(h, 4, bigEndian))
             guard length >= 12, length % 4 == 0, length <= maxBlockLength else { break }
-            if (bigEndian ? type.byteSwapped : type) == 1 && h.count >= 16 {
+            let blockType = bigEndian ? type.byteSwapped : type
+            // Enhanced, simple and obsolete packet blocks.
+            if untilFirstPacket && (blockType == 6 || blockType == 3 || blockType == 2) { break }
+            if blockType == 1 && h.count >= 16 {
                 let linkType = dlt(Int32(Self.u16(h, 8, bigEndian)))
                 let snapshot = Self.u32(h, 12, bigEndian)
                 if let first, first.linkType != linkType || first.snapshot != snapshot { refused = true }
