@@ -292,6 +292,32 @@ struct SniffLinkTypeTests {
         #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")
     }
 
+    /// From a pipe, a later section header that starts just before a 64 KiB boundary past the
+    /// first MiB: the reader reads a section header twice (moving back 8 bytes), and the spool
+    /// had let go of the block the header began in ("cannot seek", the rest of the capture lost).
+    @Test func aPipedMixedPcapngReadsPastSectionHeadersAnywhere() throws {
+        let (first, _) = try Self.mixedPcapng(bigEndian: false, layout: .oneSection)
+        let dir = try SniffTempDirectory()
+        for boundary in [3 << 20, 2 << 20] {
+            var pcapng = PcapngBuilder()
+            // A block of padding (a type no reader knows, passed over) so that the next section
+            // starts 16 bytes before the boundary.
+            let room = boundary - 16 - first.count - 12
+            pcapng.block(0x0000_0BAD) { $0.append([UInt8](repeating: 0, count: room)) }
+            let second = try PcapFile(path: SniffFixtures.path("basic"))
+            pcapng.section()
+            pcapng.interface(linkType: 1)
+            for r in second.records { pcapng.packet(interface: 0, time: second.time(r), r) }
+            let path = dir.path("sections-\(boundary).pcapng")
+            try Data(first + pcapng.bytes).write(to: URL(fileURLWithPath: path))
+            #expect(first.count + 12 + room == boundary - 16)
+            let direct = try CLI.run(["sniff", "-r", path, "--json", "--stats"])
+            let piped = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - --json --stats", CLI.binary.path, path],
+                                    executable: URL(fileURLWithPath: "/bin/sh"))
+            #expect(direct.status == 0 && piped.status == 0 && piped.stdout == direct.stdout, "\(piped.stderr)")
+        }
+    }
+
     /// Damage in a file read by our own pcapng reader (interfaces of different link types) is
     /// searched past as in libpcap's files: a warning names the packet and the bytes skipped, and
     /// every connection the damage did not touch gives the messages its own capture gives.

@@ -583,6 +583,7 @@ struct PcapngBuilder {
 
     init(bigEndian: Bool = false) { self.bigEndian = bigEndian }
 
+    mutating func append(_ raw: [UInt8]) { bytes += raw }
     mutating func u16(_ v: UInt16) { bytes += bigEndian ? [UInt8(v >> 8), UInt8(v & 0xFF)] : [UInt8(v & 0xFF), UInt8(v >> 8)] }
     mutating func u32(_ v: UInt32) { for i in 0..<4 { bytes.append(UInt8(truncatingIfNeeded: v >> (bigEndian ? UInt32(24 - 8 * i) : UInt32(8 * i)))) } }
 

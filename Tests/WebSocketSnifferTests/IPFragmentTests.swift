@@ -247,6 +247,49 @@ import WebSocketSniffer
         #expect(given.map(\.count) == [0, 0, 0, 1, 0], "\(given)")
     }
 
+    /// A datagram is given up 30 s after its last fragment, exactly: a fragment 30.2 s after the
+    /// one before does not complete it even when a sweep at 29.8 s (run for other traffic) left it
+    /// in place, so the outcome does not depend on what else the capture holds (a file saved with
+    /// -w, without that other traffic, gave a gap where the original gave the message). And a
+    /// packet stamped far ahead does not put the sweeps off for the packets after it.
+    @Test func datagramsExpireOnTheirOwnClock() {
+        let pieces = Self.fragments(of: Self.packets(text: String(repeating: "t", count: 150)).data, size: 64)
+        let other = Self.packets(text: "other").data
+        for withOther in [false, true] {
+            let session = SniffSession(configuration: SniffConfiguration(reportsForSaving: true))
+            var roles: [SniffSession.FragmentRole?] = []
+            let steps: [([UInt8], Double)] = [(pieces[0], 0)] + (withOther ? [(other, 29.8)] : []) + [(pieces[1], 30.2), (pieces[2], 30.3)]
+            for (n, (bytes, second)) in steps.enumerated() {
+                bytes.withUnsafeBytes { raw in
+                    let micros = Int64((second * 1_000_000).rounded())
+                    let packet = PcapPacket(number: n + 1, seconds: 1_000 + micros / 1_000_000, nanoseconds: Int32(micros % 1_000_000) * 1_000,
+                                            wireLength: raw.count, data: raw)
+                    session.process(packet, linkType: PcapLinkType.raw) { _ in }
+                    if bytes != other { roles.append(session.takeFragment()) }
+                }
+            }
+            // The first piece was given up: the last two start the datagram again, still pending.
+            guard case .pending(let d)? = roles[0] else {
+                Issue.record("\(roles)")
+                continue
+            }
+            #expect(roles == [.pending(d), .pending(d), .pending(d)], "with other traffic: \(withOther)")
+        }
+        // A datagram pending when a packet stamped 10,000 s ahead comes (the sweep then gives it
+        // up), then a stray fragment and ordinary packets at the usual times.
+        let session = SniffSession(configuration: SniffConfiguration(reportsForSaving: true))
+        var given: [Int] = []
+        let stray = Self.fragments(of: Self.packets(text: String(repeating: "u", count: 150)).data, size: 64, id: 0x5151)
+        for (n, (bytes, second)) in [(pieces[0], 0.0), (other, 10_000), (stray[0], 100), (other, 110), (other, 131)].enumerated() {
+            bytes.withUnsafeBytes { raw in
+                let packet = PcapPacket(number: n + 1, seconds: Int64(second), nanoseconds: 0, wireLength: raw.count, data: raw)
+                session.process(packet, linkType: PcapLinkType.raw) { _ in }
+                given.append(session.takeDroppedDatagrams().count)
+            }
+        }
+        #expect(given == [0, 1, 0, 0, 1], "\(given)")
+    }
+
     /// Datagrams given up (a fragment cut by the snapshot length, one that expired, every one in
     /// progress at the end) are reported once each, with `reportsDrops` only.
     @Test func givenUpDatagramsAreReported() {

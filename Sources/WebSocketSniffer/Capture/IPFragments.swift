@@ -98,8 +98,11 @@ public final class IPFragmentReassembler {
 
     /// `add(_:packet:time:)` for a captured packet.
     public func add(_ f: IPFragment, packet: PcapPacket, time: Double) -> [UInt8]? {
-        if time - lastSweep >= 1 { sweep(now: time) }
+        expire(now: time)
         let key = f.datagram
+        // Its own timeout exactly, whenever the sweep last ran: a fragment 30 s after the one
+        // before starts the datagram again (once, a sweep a moment earlier decided that).
+        if let p = partials[key], time - p.lastTime >= Self.timeout { drop(key) }
         let end = f.offset + f.payload.count
         let headerRoom: Int
         if case .v4 = key { headerRoom = 20 } else { headerRoom = 0 }
@@ -202,7 +205,8 @@ public final class IPFragmentReassembler {
     /// datagram whose fragments stopped coming is given up while other traffic goes on (-w holds
     /// everything after its fragments until then).
     public func expire(now: Double) {
-        if now - lastSweep >= 1 && !partials.isEmpty { sweep(now: now) }
+        // (Also when the clock went back: a packet stamped far ahead must not put sweeps off.)
+        if (now - lastSweep >= 1 || now < lastSweep) && !partials.isEmpty { sweep(now: now) }
     }
 
     private func sweep(now: Double) {

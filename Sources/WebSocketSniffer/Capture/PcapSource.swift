@@ -185,9 +185,10 @@ public final class PcapSource {
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
         } else if let pcapng, let found = pcapng.makeResync() {
             resync = found
-        } else {
+        } else if pcapng == nil {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
         }
+        // (A pipe read by PcapngReader: the spool keeps its current block, see readPcapng.)
     }
 
     /// A spool over `path` if it names a FIFO, a character device or a socket (which cannot be
@@ -442,6 +443,9 @@ public final class PcapSource {
     private func readPcapng(_ reader: PcapngReader) throws -> PcapReadResult {
         while !finished {
             if handle.takeBreak() { return .interrupted }
+            // A pipe: its spool keeps the block being read, which the reader moves back in (a
+            // section header is read twice); what came before it may go.
+            if resync == nil, let spool { spool.keepFrom = reader.offset }
             let packet: PcapngReader.Packet?
             do { packet = try reader.next() } catch {
                 throw damaged(reader, error)
@@ -475,7 +479,8 @@ public final class PcapSource {
         guard var resync else {
             finished = true
             let what = spool != nil ? "a pipe with interfaces of different link types" : "this file"
-            return PcapError(kind: .read, message: message + "; \(what) is not searched for the next block, reading stops here",
+            let why = failure.endsTheFile ? "" : "; \(what) is not searched for the next block, reading stops here"
+            return PcapError(kind: .read, message: message + why,
                              packetNumber: packetsRead)
         }
         defer { self.resync = resync }

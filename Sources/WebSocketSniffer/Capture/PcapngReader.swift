@@ -93,7 +93,10 @@ final class PcapngReader {
     /// their interfaces (dumpcap capturing on several at once does). An interface described later
     /// is for libpcap to refuse, as before.
     static func mixedLinkTypes(inPipe spool: PipeSpool) -> [Int32]? {
-        scanLinkTypes(untilFirstPacket: true) { at in spool.bytes(at: at, count: 16).map { ArraySlice($0) } ?? [] }
+        // Within the spool's window: blocks before the first packet are held until it is read.
+        scanLinkTypes(untilFirstPacket: true) { at in
+            at + 16 > spool.maxHeld ? [] : spool.bytes(at: at, count: 16).map { ArraySlice($0) } ?? []
+        }
     }
 
     /// Reads on from `position`, where a search found a block to start.
