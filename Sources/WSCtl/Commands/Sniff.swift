@@ -406,9 +406,9 @@ extension WSCtlCommand {
 /// are held, and with them every packet after them, so that the file keeps the capture's order;
 /// they are written or dropped as soon as the connection is known, or closes. So are the
 /// fragments of an IP datagram until it is whole (then they belong to its connection) or given
-/// up (then to none). Held packets are
-/// bounded (`maxHeldBytes`): past it, the earliest held packet of an undecided connection is let
-/// go, and counted if that connection turns out to be kept (`lostPackets`).
+/// up (then to none). Held packets are bounded (`maxHeldBytes`): past it, the earliest held
+/// packet of an undecided connection is let go, and counted if that connection turns out to be
+/// kept (`lostPackets`).
 struct PacketSaver {
     /// One connection's verdict, shared by its held packets; or an IP datagram's, whose
     /// fragments follow the verdict of its connection once it is whole.
