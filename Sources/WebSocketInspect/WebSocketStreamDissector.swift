@@ -905,9 +905,12 @@ public struct WebSocketStreamDissector {
         guard let budget = configuration.messageMemory, limit > floor else { return room }
         if frameCut { return floor - framePayload.count }
         let wanted = framePayload.count + min(count, max(0, room))
-        guard wanted > floor, wanted > framePayload.capacity else { return room }
+        // Decided by what was charged (the room asked for), not by the buffer's capacity, which
+        // the allocator rounds up as its state allows: the same capture gave different cuts on
+        // one thread and on three.
+        guard wanted > floor, wanted > frameCharged else { return room }
         // The buffer's new room, taken before it grows (doubling, as an Array would).
-        let capacity = max(wanted, min(limit, 2 * framePayload.capacity))
+        let capacity = max(wanted, min(limit, 2 * frameCharged))
         if budget.adjust(&frameCharged, to: capacity) {
             framePayload.reserveCapacity(capacity)
             return room
