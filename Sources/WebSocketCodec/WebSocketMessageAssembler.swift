@@ -160,7 +160,11 @@ public struct WebSocketMessageAssembler: Sendable {
     }
 
     /// The memory the bytes kept of the message in progress take: what their buffer has room for.
+    /// (Rounded up by the allocator as its state allows: not the same from run to run.)
     @inlinable public var keptCapacity: Int { buffer.capacity }
+
+    /// How many bytes of the message in progress are kept.
+    @inlinable public var keptCount: Int { buffer.count }
 
     /// Lends `body` the bytes kept of the message in progress, then forgets all but the first
     /// `keepFirst` of them (they count as unkept from then on, as if `receive(_:keeping:_:)` had

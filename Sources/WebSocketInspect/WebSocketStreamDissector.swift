@@ -28,6 +28,8 @@ public struct WebSocketStreamDissector {
     public private(set) var violationCount = 0
     /// Bytes of the message in progress held against `configuration.messageMemory`.
     private var charged = 0
+    /// The room the assembler's buffer is charged for (`modelKept`).
+    private var modelledKept = 0
     /// Bytes the parser's buffer for a frame spanning segments takes, held against the same.
     private var carryCharged = 0
     /// Bytes held after a gap while the next frame start is looked for, held against the same.
@@ -758,7 +760,7 @@ public struct WebSocketStreamDissector {
         if !lostViolations.isEmpty { violations = lostViolations + violations }
         if charged > 0, let budget = configuration.messageMemory {
             // What the assembler's buffer takes, which grows ahead of what it holds.
-            let room = box.assembler.keptCapacity
+            let room = modelKept(box.assembler.keptCount)
             if room > charged {
                 budget.takeInUse(room - charged)
                 charged = room
@@ -836,7 +838,8 @@ public struct WebSocketStreamDissector {
         }
         guard let budget = configuration.messageMemory else { return Int.max }
         // The assembler may have let the message go (it broke a limit): so much less is held.
-        if charged > box.assembler.keptCapacity { _ = budget.adjust(&charged, to: box.assembler.keptCapacity) }
+        let held = modelKept(box.assembler.keptCount)
+        if charged > held { _ = budget.adjust(&charged, to: held) }
         let count = piece.payload.count
         if budget.take(count) {
             charged += count
@@ -957,6 +960,7 @@ public struct WebSocketStreamDissector {
     private mutating func endHold() {
         if charged > 0 { configuration.messageMemory?.give(charged) }
         charged = 0
+        modelledKept = 0
         notHeldWhole = false
         if streamed != nil {
             // A message the assembler gave up (past its limits) without completing: end it in the
@@ -1239,6 +1243,19 @@ public struct WebSocketStreamDissector {
     /// bytes held after a gap without room in the budget: a dissector is one of thousands in
     /// `sniff`, so a larger buffer (a `--full` payload, a big segment) is let go once used.
     static let keptCapacity = 1 << 16
+
+    /// The room the assembler's buffer is charged for, now that it holds `count` bytes: grown as
+    /// an Array grows (to the count, or twice the room before), and nothing once it holds nothing.
+    /// Not its capacity, which the allocator rounds up as its state allows, so that what fits in
+    /// --max-message-memory is the same on one thread and on three, and from run to run.
+    private mutating func modelKept(_ count: Int) -> Int {
+        if count == 0 {
+            modelledKept = 0
+        } else if count > modelledKept {
+            modelledKept = max(count, 2 * modelledKept)
+        }
+        return modelledKept
+    }
 
     /// Empties a reused buffer, keeping its memory unless it grew past `keptCapacity`.
     fileprivate static func empty(_ buffer: inout [UInt8]) {

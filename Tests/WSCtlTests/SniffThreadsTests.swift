@@ -163,6 +163,27 @@ struct SniffThreadsTests {
         #expect(child.stdout.contains("\"second\""))
     }
 
+    /// Large fragmented compressed messages with lost segments under small --max-message-memory
+    /// limits: what is held whole was decided by buffer capacities, which the allocator rounds up
+    /// as its state allows, so one thread and three could differ (the release build gave, on seed
+    /// 1 with 10 KiB and --full, one frame cut on one thread only; the debug build these tests
+    /// run did not diverge on it, so this guards the property rather than replaying that case).
+    /// Now decided by the room charged, modelled on how an Array grows.
+    @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"))
+    func smallMemoryLimitsDecideTheSameOnEveryThread() async throws {
+        let dir = try SniffTempDirectory()
+        for seed in [1, 2] {
+            let path = dir.path("deflate-gaps-\(seed).pcap")
+            _ = try await SniffFixtures.generate("make-deflate-gap-capture.py", [path, "--seed", "\(seed)"])
+            for limit in ["0", "1KiB", "10KiB", "64KiB"] {
+                for extra in [["--full"], ["--full", "--max-payload", "70000"], []] {
+                    try await Self.expectSame(["-r", path, "--json", "--stats", "--max-message-memory", limit] + extra,
+                                              "seed \(seed), \(limit) \(extra.joined(separator: " "))")
+                }
+            }
+        }
+    }
+
     /// 12,000 messages (about 27,000 events and 5 MB of stream): several batches of 4,096 events and
     /// of 1 MiB in both stages, so every hand-over between the threads is exercised.
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"))
