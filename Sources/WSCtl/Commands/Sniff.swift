@@ -460,7 +460,7 @@ struct PacketSaver {
     /// closed since the packet before.
     mutating func save(_ p: PcapPacket, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
                        droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
-        for d in droppedDatagrams { datagrams.removeValue(forKey: d)?.verdict = .drop }
+        drop(droppedDatagrams)
         var flow: Flow? = nil
         if let info, let id = info.flow {
             flow = open[id]
@@ -505,6 +505,11 @@ struct PacketSaver {
         try flush(writer)
     }
 
+    /// Datagrams given up: their fragments belong to no connection.
+    private mutating func drop(_ given: [IPFragment.Datagram]) {
+        for d in given { datagrams.removeValue(forKey: d)?.verdict = .drop }
+    }
+
     private mutating func apply(_ closed: [(flow: TCPFlowID, keep: Bool)]) {
         for c in closed {
             guard let f = open.removeValue(forKey: c.flow) else { continue }
@@ -520,7 +525,7 @@ struct PacketSaver {
     /// The end of the capture, after the session closed every flow and gave up every datagram
     /// in progress: the last verdicts, and everything still held written or dropped.
     mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], droppedDatagrams: [IPFragment.Datagram], writer: PcapWriter) throws {
-        for d in droppedDatagrams { datagrams.removeValue(forKey: d)?.verdict = .drop }
+        drop(droppedDatagrams)
         apply(closed)
         try flush(writer)
         // Undecided to the end (a flow the session never closed): not a connection it showed.

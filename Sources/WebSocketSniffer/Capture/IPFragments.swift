@@ -206,7 +206,7 @@ public final class IPFragmentReassembler {
     /// everything after its fragments until then).
     public func expire(now: Double) {
         // (Also when the clock went back: a packet stamped far ahead must not put sweeps off.)
-        if (now - lastSweep >= 1 || now < lastSweep) && !partials.isEmpty { sweep(now: now) }
+        if !partials.isEmpty && (now - lastSweep >= 1 || now < lastSweep) { sweep(now: now) }
     }
 
     private func sweep(now: Double) {

@@ -102,49 +102,33 @@ public final class PcapSource {
         var pointer: OpaquePointer?
         var buffer: UnsafeMutableRawPointer? = nil
         var spool: PipeSpool? = nil
+        // A stream libpcap reads: standard input, or a pipe by name.
+        var stream: UnsafeMutablePointer<FILE>? = nil
         if path == "-" {
             // A duplicate of fd 0, so that closing the capture does not close the process's stdin.
             let descriptor = dup(0)
             var info = stat()
-            let file: UnsafeMutablePointer<FILE>?
             if descriptor >= 0 && fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) != S_IFREG {
                 // A pipe (or terminal, or socket): through a window a damaged capture can be searched in.
                 spool = PipeSpool(descriptor: descriptor)
-                file = spool?.open()
+                stream = spool?.open()
             } else {
-                file = descriptor >= 0 ? fdopen(descriptor, "rb") : nil
-                if file == nil && descriptor >= 0 { close(descriptor) }
+                stream = descriptor >= 0 ? fdopen(descriptor, "rb") : nil
+                if stream == nil && descriptor >= 0 { close(descriptor) }
             }
-            guard let file else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
+            guard let file = stream else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
             if spool == nil, let reader = PcapngReader(path: "/proc/self/fd/\(descriptor)") {
                 // A regular file on standard input that libpcap refuses (see PcapngReader).
                 fclose(file)
+                stream = nil
                 pcapng = reader
-                pointer = pcap_open_dead_with_tstamp_precision(reader.linkTypes[0], 262_144, precision)
-            } else if let spool, let types = PcapngReader.mixedLinkTypes(inPipe: spool) {
-                // A pipe whose interfaces libpcap refuses together (dumpcap on several at once).
-                let reader = PcapngReader(pipe: file, linkTypes: types)
-                pcapng = reader
-                pointer = pcap_open_dead_with_tstamp_precision(types[0], 262_144, precision)
-            } else {
-                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
-                if pointer == nil { fclose(file) }
             }
         } else if let named = Self.openNamedPipe(path) {
             // A FIFO or device by name (`-r /dev/stdin`, `-r <(zcat capture.pcap.gz)`): as standard input.
             spool = named
-            if let file = named.open() {
-                if let types = PcapngReader.mixedLinkTypes(inPipe: named) {
-                    pcapng = PcapngReader(pipe: file, linkTypes: types)
-                    pointer = pcap_open_dead_with_tstamp_precision(types[0], 262_144, precision)
-                } else {
-                    pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
-                    if pointer == nil { fclose(file) }
-                }
-            }
+            stream = named.open()
         } else if let reader = PcapngReader(path: path) {
             pcapng = reader
-            pointer = pcap_open_dead_with_tstamp_precision(reader.linkTypes[0], 262_144, precision)
         } else {
             // libpcap reads a file with fread: through a 1 MiB stdio buffer that is about a hundred
             // read(2) calls for a 100 MB capture instead of 25,000 with the default 4 KiB.
@@ -162,6 +146,17 @@ public final class PcapSource {
             // Not openable or not a capture: libpcap opens it by name, to say why in its own words.
             if pointer == nil { pointer = pcap_open_offline_with_tstamp_precision(path, precision, &errors) }
         }
+        if let file = stream {
+            if let spool, let types = PcapngReader.mixedLinkTypes(inPipe: spool) {
+                // A pipe whose interfaces libpcap refuses together (dumpcap on several at once).
+                pcapng = PcapngReader(pipe: file, linkTypes: types)
+            } else {
+                pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
+                if pointer == nil { fclose(file) }
+            }
+        }
+        // Read by wsctl's reader: libpcap only compiles filters, for a handle of the first link type.
+        if let pcapng { pointer = pcap_open_dead_with_tstamp_precision(pcapng.linkTypes[0], 262_144, precision) }
         guard let pointer else {
             let name = path == "-" ? "standard input" : path
             let reason = errorBufferString(errors)

@@ -292,32 +292,18 @@ final class PacketReassembly {
     /// the datagram the packet's fragment completed. What is not TCP is counted in `skipped`.
     func segments(of packet: PcapPacket, linkType: Int32, _ body: (DecodedPacket, UnsafeRawBufferPointer) -> Void) {
         var fragment: IPFragment? = nil
-        let decoded = PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment)
-        if packet.data.count < packet.wireLength {
-            // Cut where it matters: the IP datagram's own bytes, not an Ethernet frame's padding
-            // or checksum left out.
-            let cut: Bool
-            switch decoded {
-            case .tcp(let segment): cut = segment.uncapturedPayloadLength > 0
-            case .skipped(.ipFragment): cut = fragment.map { !$0.complete } ?? true
-            case .skipped(.malformedTCPHeader), .skipped(.malformedIPHeader), .skipped(.truncatedLinkHeader): cut = true
-            case .skipped: cut = false
-            }
-            if cut {
-                packetsCut += 1
-                longestCutPacket = max(longestCutPacket, packet.data.count)
-            }
-        }
         fragments.expire(now: packet.time)
-        switch decoded {
+        switch PacketDecoder.decode(linkType: linkType, data: packet.data, fragment: &fragment) {
         case .tcp(var decoded):
             // Bytes the IP header claims beyond the captured ones are uncaptured (a gap) only as far
             // as the snapshot length cut the packet: past its length on the wire, the header lies
             // (tshark: "IPv4 total length exceeds packet length") and the segment is what came.
             let cut = max(0, packet.wireLength - packet.data.count)
             if decoded.uncapturedPayloadLength > cut { decoded.uncapturedPayloadLength = cut }
+            if decoded.uncapturedPayloadLength > 0 { countCut(packet) }
             body(decoded, packet.data)
         case .skipped(.ipFragment) where fragment != nil:
+            if !fragment!.complete { countCut(packet) }
             let datagram = fragment!.datagram
             if let whole = fragments.add(fragment!, packet: packet, time: packet.time) {
                 if reportsForSaving { fragmentRole = .completed(datagram) }
@@ -333,8 +319,21 @@ final class PacketReassembly {
             }
             countDroppedFragments()
         case .skipped(let reason):
+            // Cut inside its headers (a fragment without its IP header is one too).
+            switch reason {
+            case .malformedTCPHeader, .malformedIPHeader, .truncatedLinkHeader, .ipFragment:
+                if packet.data.count < packet.wireLength { countCut(packet) }
+            default: break
+            }
             skipped[reason, default: 0] += 1
         }
+    }
+
+    /// A packet the snapshot length cut where it matters: bytes of the IP datagram are missing (not
+    /// an Ethernet frame's padding or checksum left out).
+    private func countCut(_ packet: PcapPacket) {
+        packetsCut += 1
+        longestCutPacket = max(longestCutPacket, packet.data.count)
     }
 
     func countDroppedFragments() {
