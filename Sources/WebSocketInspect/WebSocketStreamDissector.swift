@@ -131,9 +131,9 @@ public struct WebSocketStreamDissector {
         scratch.append(contentsOf: bytes)
         var local = scratch
         scratch = []
-        let box = uniqueMachinery()
+        let box = uniqueMachineryUnretained()
         local.withUnsafeMutableBytes { raw in
-            box.parser.parse(raw) { piece in handle(piece, emit) }
+            box._withUnsafeGuaranteedRef { $0.parser.parse(raw) { piece in handle(piece, emit) } }
         }
         scratch = local
         if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
@@ -149,8 +149,8 @@ public struct WebSocketStreamDissector {
             if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
             return
         }
-        let box = uniqueMachinery()
-        box.parser.parse(bytes) { piece in handle(piece, emit) }
+        let box = uniqueMachineryUnretained()
+        box._withUnsafeGuaranteedRef { $0.parser.parse(bytes) { piece in handle(piece, emit) } }
         if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
     }
 
@@ -651,6 +651,16 @@ public struct WebSocketStreamDissector {
         return machinery
     }
 
+    /// The box made unique, unretained: for the calls made for every segment, where a retain and a
+    /// release of it showed in the profile. `machinery` keeps it alive, and is not replaced while
+    /// the segment is parsed (see handle).
+    private mutating func uniqueMachineryUnretained() -> Unmanaged<Machinery> {
+        if !isKnownUniquelyReferenced(&machinery) {
+            machinery = Machinery(parser: machinery.parser, assembler: machinery.assembler)
+        }
+        return Unmanaged.passUnretained(machinery)
+    }
+
     /// The data message in progress lost bytes in a capture gap, or is compressed against inflate
     /// history that was lost: its content is not judged and it is reported incomplete. Until it ends.
     private var damaged = false
@@ -737,30 +747,33 @@ public struct WebSocketStreamDissector {
         var message: MessageInProgress? = nil
         // Unretained: `machinery` holds it, and is not replaced while a frame is handled (only on
         // entry to feedViews, skipViews and a hunt's resume). A retain and a release here and in
-        // holdingRoom, for every frame, were a twentieth of the dissecting thread's time.
-        unowned(unsafe) let box = machinery
+        // holdingRoom, for every frame, were a twentieth of the dissecting thread's time
+        // (`unowned(unsafe)` still retained it around each call; a guaranteed reference does not).
+        let box = Unmanaged.passUnretained(machinery)
         // (A closure written here, not a local function: one that captures `record` and `message`
         // boxes them on the heap, with run-time exclusivity checks, for every frame.)
         // (Zeros standing for lost bytes are kept only within what is shown without room.)
-        let lostViolations = lost > 0 ? box.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) : []
+        let lostViolations = lost > 0 ? box._withUnsafeGuaranteedRef { $0.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) } : []
         // Inflated before the assembler sees the piece: the message's last piece completes it there.
         if streamed != nil && !h.opcode.isControl && (!piece.isFirst || h.opcode == .continuation) { inflateStreamed(piece.payload) }
         // A length with its top bit set ends the parse (RFC 6455 §5.2: the connection is failed):
         // the frame is shown, but starts no message and ends none, so the message in progress, if
         // any, stays unfinished and nothing stands for the frame's payload, which never came.
         let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
-        var violations = stopped ? [] : box.assembler.receive(piece, keeping: keep) { item in
-            switch item {
-            case .control(let control):
-                record.close = control.close
-            case .message(let view):
-                message = makeMessage(view, piecePayload: piece.payload)
+        var violations = stopped ? [] : box._withUnsafeGuaranteedRef {
+            $0.assembler.receive(piece, keeping: keep) { item in
+                switch item {
+                case .control(let control):
+                    record.close = control.close
+                case .message(let view):
+                    message = makeMessage(view, piecePayload: piece.payload)
+                }
             }
         }
         if !lostViolations.isEmpty { violations = lostViolations + violations }
         if charged > 0, let budget = configuration.messageMemory {
             // What the assembler's buffer takes, which grows ahead of what it holds.
-            let room = modelKept(box.assembler.keptCount)
+            let room = modelKept(box._withUnsafeGuaranteedRef { $0.assembler.keptCount })
             if room > charged {
                 budget.takeInUse(room - charged)
                 charged = room
@@ -827,18 +840,20 @@ public struct WebSocketStreamDissector {
     /// comes. Called for data frames only, with a budget.
     private mutating func holdingRoom(for piece: WebSocketFramePiece, limit: Int) -> Int {
         let h = piece.header
-        unowned(unsafe) let box = machinery  // (see handle)
+        let box = Unmanaged.passUnretained(machinery)  // (see handle)
         if piece.isFirst && h.opcode.isDataStart {
             // A new message: the assembler forgets the one before, if it was left unfinished.
             endHold()
-            if piece.isWholeFrame && h.fin && !messageCompressed && !box.assembler.isInsideMessage { return Int.max }
+            if piece.isWholeFrame && h.fin && !messageCompressed && !box._withUnsafeGuaranteedRef({ $0.assembler.isInsideMessage }) {
+                return Int.max
+            }
         }
-        if notHeldWhole || (h.opcode == .continuation && !box.assembler.isInsideMessage) {
+        if notHeldWhole || (h.opcode == .continuation && !box._withUnsafeGuaranteedRef({ $0.assembler.isInsideMessage })) {
             return messageCompressed ? 0 : limit
         }
         guard let budget = configuration.messageMemory else { return Int.max }
         // The assembler may have let the message go (it broke a limit): so much less is held.
-        let held = modelKept(box.assembler.keptCount)
+        let held = modelKept(box._withUnsafeGuaranteedRef { $0.assembler.keptCount })
         if charged > held { _ = budget.adjust(&charged, to: held) }
         let count = piece.payload.count
         if budget.take(count) {
@@ -859,11 +874,11 @@ public struct WebSocketStreamDissector {
                 // Inflated here; the message's later pieces in `handle`.
                 inflateStreamed(piece.payload)
             } else {
-                box.assembler.releaseKept(keepingFirst: 0) { kept in inflateStreamed(kept) }
+                box._withUnsafeGuaranteedRef { $0.assembler.releaseKept(keepingFirst: 0) { kept in inflateStreamed(kept) } }
             }
             return 0
         }
-        if !startsMessage { box.assembler.releaseKept(keepingFirst: limit) }
+        if !startsMessage { box._withUnsafeGuaranteedRef { $0.assembler.releaseKept(keepingFirst: limit) } }
         return limit
     }
 
@@ -872,11 +887,11 @@ public struct WebSocketStreamDissector {
     /// Without room, the frame goes on in pieces to the assembler, which keeps what it can.
     private mutating func holdCarry(_ emit: (DissectionEventView) -> Void) {
         guard let budget = configuration.messageMemory else { return }
-        let box = machinery
-        let room = box.parser.carryCapacity
+        let box = Unmanaged.passUnretained(machinery)  // (see handle)
+        let room = box._withUnsafeGuaranteedRef { $0.parser.carryCapacity }
         let wanted = room > configuration.parser.retainedCarryCapacity ? room : 0
         guard wanted != carryCharged, !budget.adjust(&carryCharged, to: wanted) else { return }
-        box.parser.streamCarriedFrame { piece in handle(piece, emit) }
+        box._withUnsafeGuaranteedRef { $0.parser.streamCarriedFrame { piece in handle(piece, emit) } }
         budget.give(carryCharged)
         carryCharged = 0
     }

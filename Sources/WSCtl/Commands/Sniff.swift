@@ -244,27 +244,33 @@ extension WSCtlCommand {
             if !source.isLive && !oneThread && writer == nil {
                 let stage = ReassemblyReadAhead(source: source, session: session, count: count, duration: limit)
                 defer { stage.stop() }
+                // The pipeline, unretained: `pipeline` holds it while it runs. Read from the
+                // variable the functions above share, it was retained and released for every event.
+                var running: Unmanaged<SniffPipeline>? = nil
                 while let item = stage.next() {
                     switch item {
                     case .origin(let time):
                         startPipeline(origin: time)
+                        running = pipeline.map { Unmanaged.passUnretained($0) }
                     case .inputWaits:
                         // A pipe whose writer has not sent more yet: show what came so far.
                         if let pipeline { pipeline.flushNow() } else { Output.flush() }
                     case .event(let event):
                         // The stage's copy of the stream: unmasked where it lies.
-                        if let pipeline {
-                            session.dissect(event, mayModify: true) { pipeline.submit($0) }
+                        if let running {
+                            running._withUnsafeGuaranteedRef { p in session.dissect(event, mayModify: true) { p.submit($0) } }
                         } else {
                             session.dissect(event, mayModify: true) { printer.print($0) }
                         }
                     case .readError(let error):
                         // A truncated or corrupt file: say where, keep what was dissected, and go on
                         // with what comes after the damage if the source found it.
-                        let running = pipeline != nil
+                        let wasRunning = pipeline != nil
+                        running = nil
                         stopPipeline()
                         warnReadError(error)
-                        if running { startPipeline(origin: printer.origin) }
+                        if wasRunning { startPipeline(origin: printer.origin) }
+                        running = pipeline.map { Unmanaged.passUnretained($0) }
                     }
                 }
                 stopPipeline()
@@ -634,7 +640,7 @@ struct SniffPrinter {
         out.jsonSeconds(micros: micros - originMicros)
     }
 
-    mutating func print(_ event: SniffEvent) {
+    func print(_ event: SniffEvent) {
         switch event {
         case .handshake(let h):
             if mode == .json {

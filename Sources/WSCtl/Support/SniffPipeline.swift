@@ -140,7 +140,10 @@ final class SniffPipeline: @unchecked Sendable {
         while true {
             readyCount.wait()
             guard var batch = queue.withLock({ $0.removeFirst() }) else { break }
-            // Moved out, not copied: each event is printed once and then done with.
+            // Moved out, not copied: each event is printed once and then done with. (The printer
+            // is copied out of this object once per batch: read from it, it was retained and
+            // released for every event.)
+            let printer = self.printer
             while !batch.allTaken { printer.print(batch.take()) }
             if batch.flushAfter { Output.flush() }
             batch.reset()

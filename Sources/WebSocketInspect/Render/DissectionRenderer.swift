@@ -52,9 +52,10 @@ public enum DissectionRenderer {
         out.jsonKey("payload_hex")
         let hexStart = out.count
         out.jsonHexString(f.payload)
-        if let echo, h.fin, !h.rsv1, h.opcode == .text || h.opcode == .binary {
+        // (Optional chaining, not `if let`: binding the echo retained it for every line.)
+        if echo != nil, h.fin, !h.rsv1, h.opcode == .text || h.opcode == .binary {
             let wholeText = f.text.map { $0.count == f.payload.count } ?? false
-            echo.remember(f.payload, text: wholeText ? textStart..<textEnd : nil, hex: hexStart..<out.count, in: out)
+            echo?.remember(f.payload, text: wholeText ? textStart..<textEnd : nil, hex: hexStart..<out.count, in: out)
         }
         if !f.incomplete && f.borrowedClose == nil && f.violations.isEmpty {
             // The usual end of a line, in one piece.
@@ -95,11 +96,12 @@ public enum DissectionRenderer {
         out.jsonInt("payload_length", m.length)
         out.jsonInt("data_length", m.dataLength)
         // The frame line just before showed these very bytes: copy what it wrote.
-        let echoed = !m.compressed && echo?.matches(m.data, in: out) == true ? echo : nil
+        // (Optional chaining, not a bound copy of the echo, which retained it for every line.)
+        let echoed = !m.compressed && echo?.matches(m.data, in: out) == true
         out.jsonKey("text")
         if m.compressed {
             out.jsonNull()
-        } else if let echoed, let t = m.text, t.count == m.data.count, !m.textEndsInsideCharacter, let range = echoed.textRange {
+        } else if echoed, let t = m.text, t.count == m.data.count, !m.textEndsInsideCharacter, let range = echo?.textRange {
             out.appendCopy(of: range)
             out.needsComma = true
         } else {
@@ -108,8 +110,8 @@ public enum DissectionRenderer {
         out.jsonKey("inflated_text")
         if m.compressed { writeText(m, to: &out) } else { out.jsonNull() }
         out.jsonKey("payload_hex")
-        if let echoed {
-            out.appendCopy(of: echoed.hexRange)
+        if echoed, let range = echo?.hexRange {
+            out.appendCopy(of: range)
             out.needsComma = true
         } else {
             out.jsonHexString(m.data)

@@ -41,8 +41,16 @@ public final class SniffSession {
     private let capture: PacketReassembly
     private var connections: [TCPFlowID: Connection] = [:]
     /// Connections by the low bits of their flow ID, checked before the dictionary: packets come from
-    /// a few busy connections at a time, and hashing costs more than the rest of the lookup.
-    private var recent = [Connection?](repeating: nil, count: 64)
+    /// a few busy connections at a time, and hashing costs more than the rest of the lookup. The
+    /// entries are plain values with the dissector unretained: `connections` holds it, and an entry
+    /// goes when its flow leaves `connections` (copying an entry that retained it cost a retain and a
+    /// release for every segment).
+    private var recent = [RecentConnection?](repeating: nil, count: 64)
+
+    private struct RecentConnection {
+        let dissector: Unmanaged<WebSocketConnectionDissector>
+        let info: TCPFlowInfo
+    }
     private var nextConnection = 0
     /// Packets given to `process` or `reassemble`.
     public var packets: Int { capture.packets }
@@ -69,12 +77,21 @@ public final class SniffSession {
         let info: TCPFlowInfo
     }
 
-    private func connection(_ id: TCPFlowID) -> Connection? {
+    /// A connection's dissector, unretained, and its flow. `connections` holds the dissector, and
+    /// lets it go only on a `flowClosed` event, never handled during another event: call its
+    /// methods inside `dissector._withUnsafeGuaranteedRef`.
+    private func connection(_ id: TCPFlowID) -> RecentConnection? {
         let hint = Int(truncatingIfNeeded: id.rawValue) & (recent.count - 1)
         if let c = recent[hint], c.info.id == id { return c }
         guard let c = connections[id] else { return nil }
-        recent[hint] = c
-        return c
+        let entry = RecentConnection(dissector: Unmanaged.passUnretained(c.dissector), info: c.info)
+        recent[hint] = entry
+        return entry
+    }
+
+    private func forgetRecent(_ id: TCPFlowID) {
+        let hint = Int(truncatingIfNeeded: id.rawValue) & (recent.count - 1)
+        if recent[hint]?.info.id == id { recent[hint] = nil }
     }
 
     public init(configuration: SniffConfiguration) {
@@ -128,7 +145,7 @@ public final class SniffSession {
             }
             var verdict = SaveVerdict.undecided
             if let flow {
-                if let d = connection(flow)?.dissector {
+                if let d = connection(flow)?.dissector.takeUnretainedValue() {
                     verdict = d.isWebSocket || d.sawUpgradeRequest ? .keep : (d.isIgnored ? .drop : .undecided)
                 } else if let closed = closedFlows.last(where: { $0.flow == flow }) {
                     verdict = closed.keep ? .keep : .drop
@@ -217,19 +234,23 @@ public final class SniffSession {
                 id: nextConnection, first: info.initiator, second: info.responder,
                 clientIsFirst: info.handshakeSeen ? true : nil, time: info.time,
                 configuration: configuration.dissector, webSocketPorts: configuration.webSocketPorts)
+            forgetRecent(info.id)  // (flow IDs are not reused; should one be, no stale entry is left)
             connections[info.id] = Connection(dissector: dissector, info: info)
         case .data(let flow, let direction, let bytes, _, let time, _):
-            guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
-            entry.dissector.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, emit: emit)
+            guard let entry = connection(flow) else { return }
+            entry.dissector._withUnsafeGuaranteedRef { d in
+                if !d.isIgnored { d.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, emit: emit) }
+            }
         case .gap(let flow, let direction, let missing, _, let time):
-            guard let entry = connection(flow), !entry.dissector.isIgnored else { return }
-            entry.dissector.gap(from: entry.info.source(of: direction), missing: missing, time: time, emit: emit)
+            guard let entry = connection(flow) else { return }
+            entry.dissector._withUnsafeGuaranteedRef { d in
+                if !d.isIgnored { d.gap(from: entry.info.source(of: direction), missing: missing, time: time, emit: emit) }
+            }
         case .directionClosed:
             break
         case .flowClosed(let flow, let reason, let time):
+            forgetRecent(flow)
             guard let c = connections.removeValue(forKey: flow)?.dissector else { return }
-            let hint = Int(truncatingIfNeeded: flow.rawValue) & (recent.count - 1)
-            if recent[hint]?.info.id == flow { recent[hint] = nil }
             if configuration.reportsForSaving { closedFlows.append((flow, c.isWebSocket || c.sawUpgradeRequest)) }
             // An upgrade request was seen (answered, refused, or not answered in the capture).
             guard c.isWebSocket || c.sawUpgradeRequest else { return }
@@ -275,9 +296,13 @@ final class PacketReassembly {
     func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
         count(packet)
         // Unretained: the closure runs inside this call. (A retain and a release of this object
-        // for every packet were a twentieth of the reading thread's time.)
-        segments(of: packet, linkType: linkType) { [unowned(unsafe) self] decoded, bytes in
-            _ = reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number, emit: deliver)
+        // for every packet were a twentieth of the reading thread's time; `unowned(unsafe)` still
+        // retained it for the call, a guaranteed reference does not.)
+        let me = Unmanaged.passUnretained(self)
+        segments(of: packet, linkType: linkType) { decoded, bytes in
+            me._withUnsafeGuaranteedRef {
+                _ = $0.reassembler.process(decoded, packetData: bytes, time: packet.time, packetNumber: packet.number, emit: deliver)
+            }
         }
     }
 
