@@ -278,18 +278,46 @@ struct SniffLinkTypeTests {
         let shell = try CLI.run(["-c", "\"$0\" sniff -r - --json --full < \"$1\"", CLI.binary.path, path], executable: URL(fileURLWithPath: "/bin/sh"))
         let direct = try CLI.run(["sniff", "-r", path, "--json", "--full"])
         #expect(shell.status == 0 && shell.stdout == direct.stdout, "\(shell.stderr)")
-        // So is a pipe, when the interfaces are described before the first packet (as dumpcap
-        // capturing on several writes them; libpcap refused the second one, and every packet
-        // on it was a warning). Sections one after another, each with its own, are not looked
-        // ahead for in a pipe: libpcap reads them, and refuses the second.
-        if layout != .sectionEach {
-            let piped = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - --json --full", CLI.binary.path, path],
-                                    executable: URL(fileURLWithPath: "/bin/sh"))
-            #expect(piped.status == 0 && piped.stdout == direct.stdout && piped.stderr.isEmpty, "\(piped.stderr)")
-        }
+        // So is a pipe, whether the interfaces are described before the first packet (as dumpcap
+        // capturing on several writes them; libpcap refused the second one, and every packet on
+        // it was a warning) or in sections one after another (`cat a.pcapng b.pcapng |`, which
+        // cannot be looked ahead for: libpcap refused the second section's interface).
+        let piped = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - --json --full", CLI.binary.path, path],
+                                executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(piped.status == 0 && piped.stdout == direct.stdout && piped.stderr.isEmpty, "\(piped.stderr)")
         // -w cannot put these packets in one pcap file: it says so rather than write a wrong one.
         let w = try CLI.run(["sniff", "-r", path, "-w", dir.path("out.pcap")])
         #expect(w.status == 1 && w.stderr.contains("different link types"), "\(w.stderr)")
+    }
+
+    /// From a pipe, interfaces described after the reading started cannot be known in advance:
+    /// -w saves the packets of the first link type and says how many of the others it could not
+    /// (one pcap file holds one link type), and a filter that does not compile for a later link
+    /// type passes its packets over and says so, rather than ending the reading or letting them
+    /// through unfiltered.
+    @Test func aPipedPcapngWithLaterLinkTypesSaysWhatItCouldNotDo() throws {
+        let (bytes, packets) = try Self.mixedPcapng(bigEndian: false, layout: .sectionEach)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("sections.pcapng")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - -w \"$2\"", CLI.binary.path, path, saved],
+                            executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(w.status == 0 && w.stderr.contains("were not saved"), "\(w.stderr)")
+        for (part, name) in [(1, "LINUX_SLL2"), (2, "LINUX_SLL"), (3, "RAW")] {
+            #expect(w.stderr.contains("\(packets.filter { $0.part == part }.count) packets of link type \(name)"), "\(w.stderr)")
+        }
+        // What was saved is the first capture's connection, whole.
+        let first = try SniffOutput.run(["sniff", "-r", saved, "--json", "--full"])
+        let alone = try SniffFixtures.sniff(Self.mixedParts[0].name)
+        let client = try #require(alone.kind("handshake").first?["client"].string)
+        let a = try #require(first.connection(client: client)), b = try #require(alone.connection(client: client))
+        #expect(first.connectionIDs.count == 1 && first.messageRecords(connection: a, direction: "client") == alone.messageRecords(connection: b, direction: "client"))
+        // `ether host` compiles for Ethernet only (loopback's addresses are zeros).
+        let f = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - -f 'ether host 00:00:00:00:00:00' --stats", CLI.binary.path, path],
+                            executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(f.status == 0 && f.stderr.contains("passed over: the filter does not compile"), "\(f.stderr)")
+        #expect(f.stdout.contains("total: \(packets.filter { $0.part == 0 }.count) packets, 1 WebSocket connections"), "\(f.stdout)")
     }
 
     /// From a pipe, a later section header that starts just before a 64 KiB boundary past the
@@ -333,9 +361,19 @@ struct SniffLinkTypeTests {
         var testDescription: String { rawValue }
     }
 
+    /// In sections one after another too (`cat a.pcapng b.pcapng`): damage in the first no longer
+    /// hides the link types of the later ones (libpcap then read the file, and refused them).
+    /// Through a pipe, the same output and warnings (a damaged pipe whose interfaces differed was
+    /// read only up to the damage).
     @Test(arguments: [false, true], PcapngDamage.allCases)
     func damagedPcapngWithDifferentLinkTypesIsSearchedPast(_ bigEndian: Bool, _ damage: PcapngDamage) throws {
-        var (bytes, packets) = try Self.mixedPcapng(bigEndian: bigEndian, layout: .oneSection)
+        for layout in [MixedLayout.oneSection, .sectionEach] {
+            try damagedPcapngIsSearchedPast(bigEndian, damage, layout)
+        }
+    }
+
+    func damagedPcapngIsSearchedPast(_ bigEndian: Bool, _ damage: PcapngDamage, _ layout: MixedLayout) throws {
+        var (bytes, packets) = try Self.mixedPcapng(bigEndian: bigEndian, layout: layout)
         // The middle packet of the first part's connection (basic.pcap), or the very last block.
         let ofFirst = packets.indices.filter { packets[$0].part == 0 }
         let k = damage == .cutShort ? packets.count - 1 : ofFirst[ofFirst.count / 2]
@@ -362,7 +400,10 @@ struct SniffLinkTypeTests {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
         let stderr = out.result.stderr
-        #expect(out.result.status == 1, "\(stderr)")
+        #expect(out.result.status == 1, "\(layout): \(stderr)")
+        let piped = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - --json --full", CLI.binary.path, path],
+                                executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(piped.status == 1 && piped.stdout == out.result.stdout && piped.stderr == stderr, "\(layout), piped: \(piped.stderr)")
         #expect(stderr.contains("packet \(k + 1): damaged pcapng block at byte \(at)"), "\(stderr)")
         if let resumesAt {
             #expect(stderr.contains("from byte \(at)), reading on at byte \(resumesAt)"), "\(stderr)")

@@ -126,22 +126,21 @@ struct SniffRobustnessTests {
                 "\(unpadded.result.stderr)")
     }
 
-    /// A pcapng block whose shape is sound but which libpcap refuses for what it says (a packet
-    /// longer than its interface's snapshot length): one warning names it by its true number, the
-    /// search resumes after it (not at it, which failed again with the next number, so that every
-    /// later warning was a packet off), and nothing else is lost.
-    @Test func aPcapngBlockLibpcapRefusesIsPassedOverOnce() throws {
+    /// A pcapng block whose shape is sound but which says what cannot be (a packet of an interface
+    /// no block described): one warning names it by its true number, the search resumes after it
+    /// (not at it, which failed again with the next number, so that every later warning was a
+    /// packet off), and nothing else is lost.
+    @Test func aPcapngBlockRefusedForWhatItSaysIsPassedOverOnce() throws {
         let file = try PcapFile(path: SniffFixtures.path("basic"))
-        let snaplen = 350
-        let refused = file.records.indices.filter { file.records[$0].data.count > snaplen }.map { $0 + 1 }
+        let refused = file.records.indices.filter { file.records[$0].data.count > 350 }.map { $0 + 1 }
         try #require(refused.count >= 2)
         var pcapng = PcapngBuilder()
         pcapng.section()
-        pcapng.interface(linkType: 1, snaplen: UInt32(snaplen))  // Ethernet, microseconds (the default)
+        pcapng.interface(linkType: 1)  // Ethernet, microseconds (the default)
         var offsets: [Int] = []
-        for r in file.records {
+        for (i, r) in file.records.enumerated() {
             offsets.append(pcapng.bytes.count)
-            pcapng.packet(interface: 0, time: file.time(r), r)
+            pcapng.packet(interface: refused.contains(i + 1) ? 1 : 0, time: file.time(r), r)
         }
         let dir = try SniffTempDirectory()
         let path = dir.path("refused.pcapng")
@@ -151,10 +150,30 @@ struct SniffRobustnessTests {
         #expect(warnings.count == refused.count, "\(r.stderr)")
         for (warning, number) in zip(warnings, refused) {
             let next = offsets[number]  // the block after the refused one
-            #expect(warning.contains("packet \(number): ") && warning.contains("reading on at byte \(next)")
-                    && !warning.contains("skipped 0 damaged bytes"), "\(warning)")
+            #expect(warning.contains("packet \(number): ") && warning.contains("no description block")
+                    && warning.contains("reading on at byte \(next)") && !warning.contains("skipped 0 damaged bytes"), "\(warning)")
         }
         #expect(r.stdout.contains("total: \(file.records.count - refused.count) packets"), "\(r.stdout)")
+    }
+
+    /// A pcapng packet longer than its interface's snapshot length breaks the format's rule, but
+    /// every byte of it is there: it is read (libpcap refused it, and the packet was lost), and
+    /// the capture dissects as the same packets in a pcap file do.
+    @Test func pcapngPacketsLongerThanTheSnapshotLengthAreRead() throws {
+        let file = try PcapFile(path: SniffFixtures.path("basic"))
+        let snaplen = 350
+        try #require(file.records.filter { $0.data.count > snaplen }.count >= 2)
+        var pcapng = PcapngBuilder()
+        pcapng.section()
+        pcapng.interface(linkType: 1, snaplen: UInt32(snaplen))
+        for r in file.records { pcapng.packet(interface: 0, time: file.time(r), r) }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("long.pcapng")
+        try Data(pcapng.bytes).write(to: URL(fileURLWithPath: path))
+        let r = try CLI.run(["sniff", "-r", path, "--json"])
+        let expected = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "--json"])
+        #expect(r.status == 0 && !r.stderr.contains("warning"), "\(r.stderr)")
+        #expect(r.stdout == expected.stdout)
     }
 
     @Test func skippedPacketsAreListedInAFixedOrder() throws {

@@ -208,6 +208,8 @@ extension WSCtlCommand {
             let wallStart = DispatchTime.now().uptimeNanoseconds
             var firstTime: Double? = nil
             var saver = PacketSaver()
+            /// -w: packets not saved for their link type, by link type.
+            var unsavedLinkTypes: [Int32: Int] = [:]
             var warnings = 0
             // A badly damaged file can fail at every other record: the first warnings are shown,
             // the rest counted.
@@ -317,7 +319,12 @@ extension WSCtlCommand {
                         } else {
                             r = session.process(packet, linkType: source.packetLinkType) { printer.print($0) }
                         }
-                        if let writer {
+                        if let writer, source.packetLinkType != writer.linkType {
+                            // An interface described after the file was begun (a pcapng pipe), of
+                            // another link type: one pcap file cannot hold its packets.
+                            unsavedLinkTypes[source.packetLinkType, default: 0] += 1
+                            _ = (session.takeFragment(), session.takeDroppedDatagrams(), session.takeClosedFlows())
+                        } else if let writer {
                             do {
                                 try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
                                                closed: session.takeClosedFlows(), writer: writer)
@@ -386,6 +393,14 @@ extension WSCtlCommand {
             if session.packetsCut > 0 {
                 // Said once here; each gap it made is shown where it is.
                 Output.warning("\(session.packetsCut) of \(session.packets) packets were cut short by the capture's snapshot length (at most \(session.longestCutPacket) of their bytes kept): the bytes they lost are shown as gaps, and a packet cut inside its headers is skipped; capture with a larger snapshot length (\(source.isLive ? "--snaplen" : "tcpdump -s 0")) to see everything")
+            }
+            if !unsavedLinkTypes.isEmpty {
+                let detail = unsavedLinkTypes.sorted { $0.key < $1.key }.map { "\($0.value) packets of link type \(PcapSource.name(of: $0.key))" }.joined(separator: ", ")
+                Output.warning("-w \(write!): \(detail) were not saved: their interfaces, described after the file was begun, have another link type than its \(PcapSource.name(of: source.linkType)), which one pcap file cannot hold")
+            }
+            if !source.linkTypesRefusedByFilter.isEmpty {
+                let names = source.linkTypesRefusedByFilter.map { PcapSource.name(of: $0) }.joined(separator: ", ")
+                Output.warning("the packets of interfaces of link type \(names), described after the reading started, were passed over: the filter does not compile for that link type")
             }
             let lost = saver.lostPackets
             if lost.packets > 0 {

@@ -69,8 +69,8 @@ public final class PcapSource {
     /// The link-layer header type of the packet `read()` returned last: `linkType`, except in a
     /// pcapng file whose interfaces have different link types (`mixesLinkTypes`).
     public private(set) var packetLinkType: Int32
-    /// A pcapng file whose interfaces have different link types, which libpcap cannot read: it is
-    /// read by `PcapngReader`, each packet with its interface's link type.
+    /// A pcapng capture: read by `PcapngReader`, each packet with its interface's link type (libpcap
+    /// refuses interfaces of different link types together).
     private var pcapng: PcapngReader?
     /// For `pcapng`: the filter, compiled for each link type.
     private var filters: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
@@ -79,6 +79,12 @@ public final class PcapSource {
     public var mixesLinkTypes: Bool { (pcapng?.linkTypes.count ?? 1) > 1 }
     /// For `pcapng`: link types the filter does not compile for, whose packets are passed over.
     private var passedOver: Set<Int32> = []
+    /// For `pcapng`: the filter as given, compiled again for a link type first seen in a later
+    /// interface (a pipe's capture is not scanned ahead).
+    private var filterSpec: (expression: String, fallback: String?, passOver: Bool)?
+    /// Link types of interfaces described after the reading started that the filter, as given (not
+    /// the default), does not compile for: their packets are passed over, and the caller says so.
+    public private(set) var linkTypesRefusedByFilter: [Int32] = []
     /// Every link type of the capture's interfaces.
     public var linkTypes: [Int32] { pcapng?.linkTypes ?? [linkType] }
     /// The largest number of bytes captured per packet.
@@ -118,7 +124,7 @@ public final class PcapSource {
             }
             guard let file = stream else { throw PcapError(kind: .openFile, message: "cannot read standard input") }
             if spool == nil, let reader = PcapngReader(path: "/proc/self/fd/\(descriptor)") {
-                // A regular file on standard input that libpcap refuses (see PcapngReader).
+                // A regular pcapng file on standard input (see PcapngReader).
                 fclose(file)
                 stream = nil
                 pcapng = reader
@@ -147,8 +153,9 @@ public final class PcapSource {
             if pointer == nil { pointer = pcap_open_offline_with_tstamp_precision(path, precision, &errors) }
         }
         if let file = stream {
-            if let spool, let types = PcapngReader.mixedLinkTypes(inPipe: spool) {
-                // A pipe whose interfaces libpcap refuses together (dumpcap on several at once).
+            if let spool, let types = PcapngReader.linkTypes(inPipe: spool), !types.isEmpty {
+                // pcapng on a pipe: interfaces libpcap would refuse together may come at any point
+                // (dumpcap on several at once, or `cat a.pcapng b.pcapng`), so wsctl's reader reads it.
                 pcapng = PcapngReader(pipe: file, linkTypes: types)
             } else {
                 pointer = pcap_fopen_offline_with_tstamp_precision(file, precision, &errors)
@@ -178,7 +185,7 @@ public final class PcapSource {
             self.resync = resync
             checkpointInterval = resync.checkpointInterval
             checkpoint = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: 0)
-        } else if let pcapng, let found = pcapng.makeResync() {
+        } else if let pcapng, let found = spool != nil ? CaptureResync(pipe: spool!) : pcapng.makeResync() {
             resync = found
         } else if pcapng == nil {
             spool?.keepFrom = .max  // nothing is searched: nothing need be held
@@ -298,32 +305,56 @@ public final class PcapSource {
             var compiled: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
             var skipped: Set<Int32> = []
             for type in pcapng.linkTypes {
-                let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
-                program.initialize(to: bpf_program())
-                let dead = PcapHandle(pcap_open_dead(type, 262_144))
-                var ok = pcap_compile(dead.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0
-                var error = dead.lastError
-                if !ok, let fallback {
-                    ok = pcap_compile(dead.pointer, program, fallback, 1, PCAP_NETMASK_UNKNOWN) == 0
-                    if !ok { error = dead.lastError }
-                }
-                guard ok else {
-                    program.deallocate()
+                switch Self.compile(expression, fallback: fallback, for: type) {
+                case .success(let program):
+                    compiled[type] = program
+                case .failure(let error):
                     if passOver {
                         skipped.insert(type)
                         continue
                     }
                     for p in compiled.values { pcap_freecode(p); p.deallocate() }
-                    throw PcapError(kind: .filter, message: "filter \"\(fallback ?? expression)\" (link type \(Self.name(of: type))): \(error)")
+                    throw error
                 }
-                compiled[type] = program
             }
             for p in filters.values { pcap_freecode(p); p.deallocate() }
             filters = compiled
             passedOver = skipped
+            filterSpec = (expression, fallback, passOver)
             return
         }
         do { try setFilter(expression) } catch where fallback != nil { try setFilter(fallback!) }
+    }
+
+    /// `expression`, else `fallback`, compiled for link type `type` (a dead handle of that type).
+    private static func compile(_ expression: String, fallback: String?, for type: Int32) -> Result<UnsafeMutablePointer<bpf_program>, PcapError> {
+        let program = UnsafeMutablePointer<bpf_program>.allocate(capacity: 1)
+        program.initialize(to: bpf_program())
+        let dead = PcapHandle(pcap_open_dead(type, 262_144))
+        var ok = pcap_compile(dead.pointer, program, expression, 1, PCAP_NETMASK_UNKNOWN) == 0
+        var error = dead.lastError
+        if !ok, let fallback {
+            ok = pcap_compile(dead.pointer, program, fallback, 1, PCAP_NETMASK_UNKNOWN) == 0
+            if !ok { error = dead.lastError }
+        }
+        guard ok else {
+            program.deallocate()
+            return .failure(PcapError(kind: .filter, message: "filter \"\(fallback ?? expression)\" (link type \(name(of: type))): \(error)"))
+        }
+        return .success(program)
+    }
+
+    /// For `pcapng`: the filter compiled for a link type first met in an interface described after
+    /// the reading started; passed over if it does not compile for it.
+    private func compileLate(for type: Int32) {
+        guard let spec = filterSpec else { return }
+        switch Self.compile(spec.expression, fallback: spec.fallback, for: type) {
+        case .success(let program):
+            filters[type] = program
+        case .failure:
+            passedOver.insert(type)
+            if !spec.passOver { linkTypesRefusedByFilter.append(type) }
+        }
     }
 
     public func setFilter(_ expression: String) throws {
@@ -439,14 +470,16 @@ public final class PcapSource {
         while !finished {
             if handle.takeBreak() { return .interrupted }
             // A pipe: its spool keeps the block being read, which the reader moves back in (a
-            // section header is read twice); what came before it may go.
-            if resync == nil, let spool { spool.keepFrom = reader.offset }
+            // section header is read twice) and from whose start a search for the next block
+            // after damage begins; what came before it may go.
+            if let spool { spool.keepFrom = reader.offset }
             let packet: PcapngReader.Packet?
             do { packet = try reader.next() } catch {
                 throw damaged(reader, error)
             }
             guard let packet else { break }
             packetsRead += 1
+            if filterSpec != nil, filters[packet.linkType] == nil, !passedOver.contains(packet.linkType) { compileLate(for: packet.linkType) }
             if passedOver.contains(packet.linkType) { continue }
             if let program = filters[packet.linkType] {
                 var header = pcap_pkthdr()
@@ -473,7 +506,7 @@ public final class PcapSource {
         let message = "damaged pcapng block at byte \(failure.offset): \(failure.message)"
         guard var resync else {
             finished = true
-            let what = spool != nil ? "a pipe with interfaces of different link types" : "this file"
+            let what = spool != nil ? "this pipe" : "this file"
             let why = failure.endsTheFile ? "" : "; \(what) is not searched for the next block, reading stops here"
             return PcapError(kind: .read, message: message + why,
                              packetNumber: packetsRead)

@@ -4,12 +4,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads a pcapng file whose interfaces have different link types (Ethernet and raw IP, say, as
-/// dumpcap writes when capturing on several interfaces at once). libpcap 1.10 refuses the second
-/// link type's Interface Description Block, and the interface numbers of the packets after it then
-/// point at the wrong interfaces: such files are read here, each packet with its own interface's
-/// link type (draft-ietf-opsawg-pcapng: Section Header, Interface Description, Enhanced, Simple and
-/// the obsolete Packet Block; other blocks are passed over). Regular files only.
+/// Reads pcapng captures, files and pipes alike (libpcap reads classic pcap). libpcap 1.10 refuses
+/// an Interface Description Block whose link type or snapshot length differs from the first
+/// interface's (Ethernet and raw IP, say, as dumpcap writes when capturing on several interfaces at
+/// once, or a second section of another capture: `cat a.pcapng b.pcapng`), and the interface
+/// numbers of the packets after it then point at the wrong interfaces. Here each packet comes with
+/// its own interface's link type (draft-ietf-opsawg-pcapng: Section Header, Interface Description,
+/// Enhanced, Simple and the obsolete Packet Block; other blocks are passed over).
 ///
 /// Bounded: a block is at most `maxBlockLength` bytes, a section has at most `maxInterfaces`
 /// interfaces. A block that breaks the format is a `Failure` with the offset where it starts; the
@@ -59,10 +60,10 @@ final class PcapngReader {
     /// Every link type the file's interfaces have, in the order first seen.
     let linkTypes: [Int32]
 
-    /// Opens `path` if it is a pcapng file libpcap refuses (see `mixedLinkTypes`); nil otherwise
-    /// (libpcap reads it), or if it cannot be read at all.
+    /// Opens `path` if it is a pcapng file with an interface (see `linkTypes(_:)`); nil otherwise
+    /// (libpcap reads it, or says why it cannot), or if it cannot be read at all.
     init?(path: String) {
-        guard let types = Self.mixedLinkTypes(path), let f = fopen(path, "rb") else { return nil }
+        guard let types = Self.linkTypes(path), !types.isEmpty, let f = fopen(path, "rb") else { return nil }
         file = f
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: 1 << 20, alignment: 16)
         fileBuffer = buffer
@@ -70,8 +71,8 @@ final class PcapngReader {
         linkTypes = types
     }
 
-    /// Reads a pipe's stream (`PipeSpool.open()`, taken over) whose first interfaces have link
-    /// types libpcap refuses together (`mixedLinkTypes(inPipe:)`).
+    /// Reads a pipe's stream (`PipeSpool.open()`, taken over) of a pcapng capture; `linkTypes` are
+    /// those of the interfaces described before its first packet (`linkTypes(inPipe:)`).
     init(pipe: UnsafeMutablePointer<FILE>, linkTypes: [Int32]) {
         file = pipe
         fileBuffer = nil
@@ -88,11 +89,11 @@ final class PcapngReader {
         CaptureResync(file: file)
     }
 
-    /// `mixedLinkTypes` for a capture arriving on a pipe: only the blocks before the first packet
-    /// block are looked at (read as they come, without waiting for more), where writers describe
-    /// their interfaces (dumpcap capturing on several at once does). An interface described later
-    /// is for libpcap to refuse, as before.
-    static func mixedLinkTypes(inPipe spool: PipeSpool) -> [Int32]? {
+    /// For a capture arriving on a pipe: nil unless it is pcapng; else the link types of the
+    /// interfaces described before its first packet block (looked at as they come, within the
+    /// spool's window), where writers describe their interfaces (dumpcap capturing on several at
+    /// once does). Interfaces described later are read as they come.
+    static func linkTypes(inPipe spool: PipeSpool) -> [Int32]? {
         // Within the spool's window: blocks before the first packet are held until it is read.
         scanLinkTypes(untilFirstPacket: true) { at in
             at + 16 > spool.maxHeld ? [] : spool.bytes(at: at, count: 16).map { ArraySlice($0) } ?? []
@@ -107,13 +108,15 @@ final class PcapngReader {
         return true
     }
 
-    /// The link types of the file's interfaces when it is a pcapng file that libpcap 1.10 refuses
-    /// and this reader reads: an interface whose link type or snapshot length differs from the
-    /// file's first interface's (in any section: libpcap compares every one with the first), or a
-    /// section in the other byte order than the first. Nil for anything else. Reads only block
-    /// headers, through a 1 MiB window (a block that does not fit is seeked past): about one read
-    /// per MiB of small packets.
-    static func mixedLinkTypes(_ path: String) -> [Int32]? {
+    /// The link types of the interfaces of a pcapng file, as far as its blocks can be followed (up
+    /// to damage: interfaces described after it are read as they come); nil if it is not pcapng.
+    /// Every pcapng file is read here, not by libpcap: libpcap 1.10 refuses an interface whose
+    /// link type or snapshot length differs from the file's first interface's (in any section:
+    /// dumpcap on several interfaces at once, or `cat a.pcapng b.pcapng`), or a section in the
+    /// other byte order than the first, and a damaged block before such a section hid it from this
+    /// scan. Reads only block headers, through a 1 MiB window (a block that does not fit is seeked
+    /// past): about one read per MiB of small packets.
+    static func linkTypes(_ path: String) -> [Int32]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
         return scanLinkTypes(untilFirstPacket: false, fileWindow(f))
@@ -138,14 +141,12 @@ final class PcapngReader {
         return header
     }
 
-    /// The scan of `mixedLinkTypes`, over the 16 bytes (fewer at the end) that `header` gives
-    /// at each block's offset.
+    /// The scan of `linkTypes`, over the 16 bytes (fewer at the end) that `header` gives at each
+    /// block's offset: nil if the capture is not pcapng, else the link types of its interfaces, in
+    /// the order first seen.
     private static func scanLinkTypes(untilFirstPacket: Bool, _ header: (Int64) -> ArraySlice<UInt8>) -> [Int32]? {
-        var firstBigEndian: Bool? = nil
         var bigEndian = false
-        var first: (linkType: Int32, snapshot: UInt32)? = nil
         var all: [Int32] = []
-        var refused = false
         var at: Int64 = 0
         while true {
             let h: [UInt8] = Array(header(at))
@@ -160,8 +161,6 @@ final class PcapngReader {
                     if at == 0 { return nil }
                     break  // damage: the reading will say so
                 }
-                if let b = firstBigEndian, b != bigEndian { refused = true }
-                if firstBigEndian == nil { firstBigEndian = bigEndian }
             } else if at == 0 {
                 return nil  // not pcapng
             }
@@ -172,14 +171,11 @@ final class PcapngReader {
             if untilFirstPacket && (blockType == 6 || blockType == 3 || blockType == 2) { break }
             if blockType == 1 && h.count >= 16 {
                 let linkType = dlt(Int32(Self.u16(h, 8, bigEndian)))
-                let snapshot = Self.u32(h, 12, bigEndian)
-                if let first, first.linkType != linkType || first.snapshot != snapshot { refused = true }
-                if first == nil { first = (linkType, snapshot) }
                 if !all.contains(linkType) { all.append(linkType) }
             }
             at += Int64(length)
         }
-        return refused && !all.isEmpty ? all : nil
+        return all
     }
 
     /// The DLT_ value libpcap (and `PacketDecoder`) use for a file's LINKTYPE_ value: the same
