@@ -8,7 +8,7 @@
 #
 # Inputs: the fixture captures, and in one run of five a pcapng file of three of them as interfaces
 # of different link types (a Linux cooked capture among Ethernet ones), which sniff reads without
-# libpcap (PcapngReader).
+# libpcap (PcapngReader). One run in four reads its capture from a pipe, and must match the file.
 # Damage (on top of what the tests' fixed seeds do, SniffRobustnessTests): bits flipped, noise,
 # zeros, bytes cut from the end, a stretch repeated or dropped, frames inside TCP payloads with a
 # length, opcode or flag byte changed, all of it anywhere after the 24-byte file header, so record
@@ -46,7 +46,7 @@ keep=${keep:-$work/failures}
 mkdir -p "$keep"
 trap 'rm -f "$work/case.pcap" "$work"/stdout* "$work"/stderr*' EXIT
 
-failures=0 statuses=""
+failures=0 statuses="" piped=0
 for ((i = 0; i < runs; i++)); do
     # The damaged capture and the options, from (seed, i): a failure can be made again.
     options=$(python3 - "$seed" "$i" "$work/case.pcap" Fixtures/captures/*.pcap <<'EOF'
@@ -118,18 +118,28 @@ opts.append(r.choice(["", "", "--max-payload 0", "--max-payload 3", "--max-paylo
 opts.append(r.choice(["", "", "--max-message-memory 0", "--max-message-memory 3KB", "--max-message-memory 1MiB"]))
 opts.append(r.choice(["", "", "--max-flow-buffer 4KB", "--port 8080", "--port 9001", "--one-thread", "-w /dev/null",
                       "--count 500", "--flow-timeout 1s"]))
-print(" ".join(o for o in opts if o))
+# One run in four reads the capture from a pipe (through the spool), compared below with the file.
+print(("PIPE " if r.random() < 0.25 else "") + " ".join(o for o in opts if o))
 EOF
 )
+    pipe=""
+    if [[ $options == PIPE* ]]; then pipe=1; options=${options#PIPE}; options=${options# }; fi
     set +e
     # shellcheck disable=SC2086
-    timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options >"$work/stdout" 2>"$work/stderr"
+    if [ -n "$pipe" ]; then
+        # shellcheck disable=SC2086
+        timeout -s KILL "$limit" "$binary" sniff -r - $options < <(cat "$work/case.pcap") >"$work/stdout" 2>"$work/stderr"
+    else
+        # shellcheck disable=SC2086
+        timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options >"$work/stdout" 2>"$work/stderr"
+    fi
     status=$?
     why=""
     if [ "$status" != 0 ] && [ "$status" != 1 ]; then
         why=$([ "$status" = 137 ] && echo "still running after ${limit} s" || echo "exit status $status")
     elif [[ " $options " != *" --one-thread "* ]]; then
-        # The same run on one thread must write the same bytes and end the same way.
+        # The same run on one thread must write the same bytes and end the same way (read from the
+        # file: a run read from a pipe must match it too).
         # shellcheck disable=SC2086
         timeout -s KILL "$limit" "$binary" sniff -r "$work/case.pcap" $options --one-thread >"$work/stdout1" 2>"$work/stderr1"
         single=$?
@@ -143,15 +153,18 @@ EOF
     fi
     set -e
     statuses="$statuses $status"
+    [ -n "$pipe" ] && piped=$((piped + 1))
     if [ -n "$why" ]; then
         failures=$((failures + 1))
         cp "$work/case.pcap" "$keep/seed$seed-run$i.pcap"
-        { echo "wsctl sniff -r seed$seed-run$i.pcap $options"; echo "$why"; tail -c 2000 "$work/stderr"; } >"$keep/seed$seed-run$i.txt"
-        echo "FAIL run $i (seed $seed): $why: sniff -r … $options" >&2
+        run="wsctl sniff -r seed$seed-run$i.pcap $options"
+        [ -n "$pipe" ] && run="cat seed$seed-run$i.pcap | wsctl sniff -r - $options"
+        { echo "$run"; echo "$why"; tail -c 2000 "$work/stderr"; } >"$keep/seed$seed-run$i.txt"
+        echo "FAIL run $i (seed $seed): $why: ${pipe:+(piped) }sniff -r … $options" >&2
     fi
 done
 counts=$(tr ' ' '\n' <<<"$statuses" | grep -v '^$' | sort | uniq -c | awk '{ printf "%s%s×%s", (NR > 1 ? ", " : ""), $1, $2 }')
-echo "fuzz-sniff: $runs runs, seed $seed, binary $binary: exit statuses ${counts}; $failures failed"
+echo "fuzz-sniff: $runs runs ($piped from a pipe), seed $seed, binary $binary: exit statuses ${counts}; $failures failed"
 if [ "$failures" -gt 0 ]; then
     echo "fuzz-sniff: failing inputs and their options are in $keep" >&2
     exit 1
