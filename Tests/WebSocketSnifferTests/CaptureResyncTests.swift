@@ -100,6 +100,33 @@ import Darwin
         #expect(errors[0].description.contains("out of step"), "\(errors[0])")
         #expect(packets.suffix(3).map(\.bytes) == Array(Self.packets[3...]), "the records after the cut, in step")
         #expect(packets.prefix(2).map(\.bytes) == Array(Self.packets[..<2]))
+        // Numbered as they lie in the file: the third record is the damaged one (it lost bytes),
+        // and the records read again are the fourth to sixth (they took the numbers of the
+        // out-of-step reads after 3, and every later number was that many off).
+        #expect(errors[0].packetNumber == 3, "\(errors[0])")
+        #expect(packets.prefix(3).map(\.number) == [1, 2, 3])
+        #expect(packets.suffix(3).map(\.number) == [4, 5, 6], "\(packets.map(\.number))")
+    }
+
+    /// Out of step, then a record found past the last sound record's end: the damage between
+    /// counts as one packet, as elsewhere.
+    @Test func outOfStepRecordsAfterASoundOneAreNumberedFromIt() throws {
+        var bytes = try Self.pcap()
+        // The fourth record's header says 40 bytes more than it holds: libpcap reads on out of
+        // step, the search starts back after the third record (the last sound one before the
+        // failure: the fourth's header looks sound too, so after it) and finds the fifth.
+        let fourth = Self.recordOffset(3)
+        let captured = UInt32(Self.packets[3].count + 40)
+        let le: [UInt8] = (0..<4).map { UInt8(truncatingIfNeeded: captured >> (8 * $0)) }
+        bytes.replaceSubrange((fourth + 8)..<(fourth + 12), with: le)
+        bytes.replaceSubrange((fourth + 12)..<(fourth + 16), with: le)
+        let file = try Self.file(bytes)
+        let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: file.path))
+        try #require(errors.count == 1)
+        #expect(errors[0].resumedAt == Int64(Self.recordOffset(4)), "\(errors[0])")
+        #expect(errors[0].packetNumber == 4, "\(errors[0])")
+        #expect(packets.suffix(2).map(\.bytes) == Array(Self.packets[4...]))
+        #expect(packets.suffix(2).map(\.number) == [5, 6], "\(packets.map(\.number))")
     }
 
     /// Two damaged stretches: each is reported and skipped.
@@ -273,7 +300,11 @@ import Darwin
         #expect(packets.prefix(2_100).map(\.bytes) == Array(data[..<2_100]))
         #expect(packets.dropFirst(2_100).prefix(1_899).map(\.bytes) == Array(data[2_101..<4_000]))
         #expect(packets.suffix(999).map(\.bytes) == Array(data[4_001...]))
-        #expect(packets.suffix(999).map(\.number) == packets.suffix(999).map(\.number).sorted())
+        // The record that lost bytes is the damage, and the ones after it keep their numbers in the
+        // file (the out-of-step reads took numbers up to 5,000 before); a pipe, whose checkpoints
+        // are closer together (one among the out-of-step reads), numbers them the same.
+        #expect(errors[1].packetNumber == 4_001, "\(errors[1])")
+        #expect(packets.suffix(999).map(\.number) == Array(4_002...5_000))
         try Self.expectSameThroughAPipe(bytes)
     }
 

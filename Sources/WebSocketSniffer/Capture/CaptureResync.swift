@@ -76,16 +76,20 @@ struct CaptureResync {
         var offset: Int64
         var records: Int
         var lastSound: Int64
+        /// When `lastSound` is before `offset` and known: that record's number in the file (records
+        /// counted from the first, as libpcap read them) and where it claims to end.
+        var sound: (number: Int, end: Int64)?
 
         /// A record that looks sound.
         init(offset: Int64, records: Int) {
             self.init(offset: offset, records: records, lastSound: offset)
         }
 
-        init(offset: Int64, records: Int, lastSound: Int64) {
+        init(offset: Int64, records: Int, lastSound: Int64, sound: (number: Int, end: Int64)? = nil) {
             self.offset = offset
             self.records = records
             self.lastSound = lastSound
+            self.sound = sound
         }
     }
 
@@ -100,32 +104,47 @@ struct CaptureResync {
         return 1_024
     }
 
+    /// Where `walk` stopped, and what it saw of the records libpcap read.
+    struct Walk {
+        /// Where the next record starts (where the failed read started).
+        var next: Int64
+        /// Where the last sound record among them starts (pcap; the checkpoint's `lastSound` if none).
+        var lastSound: Int64
+        /// The last sound record's number in the file (records counted from the first, as libpcap
+        /// read them; pcapng: packet blocks up to the last block) and where it claims to end: from
+        /// the walk, else the checkpoint's; nil if neither knows.
+        var sound: (number: Int, end: Int64)?
+    }
+
     /// Follows `records` records (pcapng: packet blocks, passing other blocks) from `checkpoint`, as
     /// libpcap did: where the next record starts (where the failed read started) and where the last
     /// sound record among them (pcap; the checkpoint's `lastSound` if none) starts. Stops early at
     /// `limit` or where the file does not hold together.
-    func walk(from checkpoint: Checkpoint, records: Int, limit: Int64) -> (next: Int64, lastSound: Int64) {
+    func walk(from checkpoint: Checkpoint, records: Int, limit: Int64) -> Walk {
         var at = checkpoint.offset
-        var lastSound = checkpoint.lastSound
+        var walk = Walk(next: at, lastSound: checkpoint.lastSound, sound: checkpoint.sound)
         var left = records
         while left > 0 && at < limit {
             switch format {
             case .pcap(let bigEndian, let nanoseconds):
-                guard let h = bytes.read(at: at, count: 16), h.count == 16 else { return (at, lastSound) }
+                guard let h = bytes.read(at: at, count: 16), h.count == 16 else { walk.next = at; return walk }
                 let captured = Self.u32(h, 8, bigEndian: bigEndian)
                 let fraction = Int64(Self.u32(h, 4, bigEndian: bigEndian)) * (nanoseconds ? 1 : 1_000)
+                let end = at + 16 + Int64(captured)
                 if Self.looksSound(capturedLength: captured, wireLength: Self.u32(h, 12, bigEndian: bigEndian), nanoseconds: fraction) {
-                    lastSound = at
+                    walk.lastSound = at
+                    walk.sound = (checkpoint.records + records - left + 1, end)
                 }
-                at += 16 + Int64(captured)
+                at = end
                 left -= 1
             case .pcapng(let bigEndian):
-                guard let h = bytes.read(at: at, count: 8), h.count == 8 else { return (at, lastSound) }
+                guard let h = bytes.read(at: at, count: 8), h.count == 8 else { walk.next = at; return walk }
                 let type = Self.u32(h, 0, bigEndian: bigEndian)
                 let length = Self.u32(h, 4, bigEndian: bigEndian)
-                guard length >= 12, length % 4 == 0 else { return (at, lastSound) }
+                guard length >= 12, length % 4 == 0 else { walk.next = at; return walk }
                 if type == 2 || type == 3 || type == 6 { left -= 1 }
-                lastSound = at
+                walk.lastSound = at
+                walk.sound = (checkpoint.records + records - left, at + Int64(length))
                 at += Int64(length)
             }
         }
@@ -138,7 +157,8 @@ struct CaptureResync {
                 at += Int64(length)
             }
         }
-        return (at, lastSound)
+        walk.next = at
+        return walk
     }
 
     /// How far back from a failed read a search may start (see `looksSound`).

@@ -428,8 +428,8 @@ public final class PcapSource {
                         if sound {
                             checkpoint = c
                         } else if let resync, c.records - checkpoint.records >= 2 * checkpointInterval {
-                            let (_, lastSound) = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
-                            checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: lastSound)
+                            let walked = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
+                            checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: walked.lastSound, sound: walked.sound)
                         }
                     }
                     if sound {
@@ -556,7 +556,8 @@ public final class PcapSource {
                              packetNumber: number)
         }
         // Where the failed read started, and the last sound record before it.
-        let (failedAt, lastSound) = resync.walk(from: checkpoint, records: recordsRead - checkpoint.records, limit: position)
+        let walked = resync.walk(from: checkpoint, records: recordsRead - checkpoint.records, limit: position)
+        let (failedAt, lastSound) = (walked.next, walked.lastSound)
         // From just after the start of the last sound record (libpcap may have read on out of
         // step after it), unless that is far back (a file whose every record looks odd would be
         // read again from the start).
@@ -577,9 +578,18 @@ public final class PcapSource {
                              packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
         }
         clearerr(file)
+        // Records found before where the read failed are read again: those libpcap read after the
+        // last sound record were out of step, and took packet numbers. The numbers go back to the
+        // file's own: the last sound record's, then the damage as one packet (the last sound
+        // record itself, when the record found starts inside what it claimed), then the one found.
+        var damageNumber = number
+        if found < failedAt, let sound = walked.sound {
+            damageNumber = sound.number + (found < sound.end ? 0 : 1)
+            packetsRead = damageNumber
+        }
         // The record found looks sound (the search checked it and the one after it).
         checkpoint = CaptureResync.Checkpoint(offset: found, records: packetsRead)
-        return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: failedAt, resumedAt: found)
+        return PcapError(kind: .read, message: message, packetNumber: damageNumber, damagedFrom: failedAt, resumedAt: found)
     }
 
     /// Same as `loopBreaker.breakLoop()`.
