@@ -92,6 +92,13 @@ public struct WebSocketFrameParser: Sendable {
     @usableFromInline var carry: [UInt8] = []
     /// Memory the buffer for a frame spanning reads takes now.
     @inlinable public var carryCapacity: Int { carry.capacity }
+    /// The room the buffer for a frame spanning reads was given for the frame it holds (the whole
+    /// frame, up to `maxBufferedFrameSize`), or what it holds if more; 0 when it holds nothing.
+    /// Unlike `carryCapacity`, which the allocator rounds up as its state allows, the same on
+    /// every run: what a memory budget charges (`wsctl sniff`).
+    @inlinable public var carryRoom: Int { carry.isEmpty ? 0 : max(carryReserved, carry.count) }
+    /// The size of the frame being collected in `carry`, when it is known.
+    @usableFromInline var carryReserved = 0
     @usableFromInline var carryOffset: Int = 0
     @usableFromInline var streaming: Streaming?
 
@@ -180,6 +187,7 @@ public struct WebSocketFrameParser: Sendable {
         if streaming == nil {
             guard try streamCarriedFrame(body) else {
                 carry = []
+                carryReserved = 0
                 return false
             }
         }
@@ -197,6 +205,7 @@ public struct WebSocketFrameParser: Sendable {
               case .header(let h) = carry.withUnsafeBytes({ WebSocketFrameHeader.parse($0) }) else { return false }
         var local = carry
         carry = []
+        carryReserved = 0
         let frameOffset = carryOffset
         let carried = local.count - h.headerLength
         streaming = Streaming(header: h, frameOffset: frameOffset, delivered: UInt64(carried), phase: carried & 3)
@@ -214,6 +223,7 @@ public struct WebSocketFrameParser: Sendable {
     /// were lost and the frame boundary is unknown).
     public mutating func reset(at offset: Int) {
         carry = []
+        carryReserved = 0
         streaming = nil
         failure = nil
         _bytesFed = offset
@@ -320,6 +330,7 @@ public struct WebSocketFrameParser: Sendable {
             let avail = n &- i
             if avail < 2 || avail < WebSocketFrameHeader.headerLength(secondByte: base.load(fromByteOffset: i &+ 1, as: UInt8.self)) {
                 carryOffset = start &+ i
+                carryReserved = 0  // a header not all here yet
                 carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<n]))
                 return
             }
@@ -346,7 +357,8 @@ public struct WebSocketFrameParser: Sendable {
             } else if h.payloadLength <= UInt64(configuration.maxBufferedFrameSize) {
                 carryOffset = frameOffset
                 // Room for the whole frame at once (at most the buffered-frame limit), not grown step by step.
-                carry.reserveCapacity(h.headerLength + Int(h.payloadLength))
+                carryReserved = h.headerLength + Int(h.payloadLength)
+                carry.reserveCapacity(carryReserved)
                 carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<n]))
                 return
             } else {
@@ -372,6 +384,7 @@ public struct WebSocketFrameParser: Sendable {
     mutating func fail(_ violation: WebSocketViolation) {
         failure = violation
         carry = []
+        carryReserved = 0
         streaming = nil
     }
 
@@ -420,6 +433,7 @@ public struct WebSocketFrameParser: Sendable {
                     let frameOffset = carryOffset
                     var local = carry
                     carry = []
+                    carryReserved = 0
                     try local.withUnsafeMutableBytes { raw in
                         let payload = UnsafeMutableRawBufferPointer(rebasing: raw[h.headerLength...])
                         if let key = h.maskingKey { phase = WebSocketMasking.apply(key, to: payload) }
@@ -431,6 +445,7 @@ public struct WebSocketFrameParser: Sendable {
                     continue
                 }
                 let total = h.headerLength + Int(h.payloadLength)
+                carryReserved = total
                 if carry.capacity < total { carry.reserveCapacity(total) }
                 let add = min(total - carry.count, n - i)
                 carry.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<(i + add)]))
@@ -444,6 +459,7 @@ public struct WebSocketFrameParser: Sendable {
                                                  isFirst: true, isLast: true, violations: violations))
                 }
                 carry.removeAll(keepingCapacity: carry.capacity <= configuration.retainedCarryCapacity)
+                carryReserved = 0
                 return i < n ? i : -1
             }
         }

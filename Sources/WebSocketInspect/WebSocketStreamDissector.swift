@@ -247,6 +247,10 @@ public struct WebSocketStreamDissector {
         /// Stream offset where the gap ended (`offset` moves on as bytes are given up).
         let gapEnd: Int
         var bytes: [UInt8] = []
+        /// The room `bytes` is charged for against `messageMemory`: grown as an Array grows (to
+        /// the count, or twice the room before), the count when the bytes move to a new buffer.
+        /// Not its capacity, which the allocator rounds up as its state allows (see `modelKept`).
+        var room = 0
         /// Offsets from here on have not been judged yet.
         var scan = 0
         /// Offsets whose chain runs past the bytes so far, with how many bytes judging them needs.
@@ -326,6 +330,7 @@ public struct WebSocketStreamDissector {
         guard var h = hunt else { return }
         hunt = nil  // put back below unless a start is found
         h.bytes.append(contentsOf: bytes)
+        if h.bytes.count > h.room { h.room = max(h.bytes.count, 2 * h.room) }
         var found: Int? = nil
         h.bytes.withUnsafeBytes { raw in
             if h.atGapEnd {
@@ -404,8 +409,9 @@ public struct WebSocketStreamDissector {
         }
         let keepFrom = min(h.pending.first?.at ?? h.scan, h.scan, h.bytes.count)
         if keepFrom >= keptCapacity || keepFrom == h.bytes.count || newBuffer {
-            if newBuffer || (keepFrom == h.bytes.count && h.bytes.capacity > keptCapacity) {
+            if newBuffer || (keepFrom == h.bytes.count && h.room > keptCapacity) {
                 h.bytes = Array(h.bytes[keepFrom...])
+                h.room = h.bytes.count
             } else {
                 h.bytes.removeFirst(keepFrom)
             }
@@ -421,7 +427,7 @@ public struct WebSocketStreamDissector {
     private mutating func holdHunt() {
         guard let budget = configuration.messageMemory, isHunting || huntCharged != 0 else { return }
         let small = Self.keptCapacity
-        let room = hunt?.bytes.capacity ?? 0
+        let room = hunt?.room ?? 0
         guard !budget.adjust(&huntCharged, to: room > small ? room : 0), var h = hunt else { return }
         hunt = nil
         // Offsets before the last 64 KiB are given up, judged or not (the gap's end too).
@@ -888,7 +894,7 @@ public struct WebSocketStreamDissector {
     private mutating func holdCarry(_ emit: (DissectionEventView) -> Void) {
         guard let budget = configuration.messageMemory else { return }
         let box = Unmanaged.passUnretained(machinery)  // (see handle)
-        let room = box._withUnsafeGuaranteedRef { $0.parser.carryCapacity }
+        let room = box._withUnsafeGuaranteedRef { $0.parser.carryRoom }
         let wanted = room > configuration.parser.retainedCarryCapacity ? room : 0
         guard wanted != carryCharged, !budget.adjust(&carryCharged, to: wanted) else { return }
         box._withUnsafeGuaranteedRef { $0.parser.streamCarriedFrame { piece in handle(piece, emit) } }

@@ -383,4 +383,26 @@ struct DissectorMemoryBudgetTests {
         #expect(lengths == Array(repeating: 16 * (256 << 10) + 3, count: 200))
         #expect(budget.held == 0)
     }
+    /// A frame collected whole across segments is charged its size, exactly: not the capacity of
+    /// the buffer, which the allocator rounds up as its state allows (a page more or less past
+    /// glibc's mmap threshold, which moves as memory is freed), so that what fits under a small
+    /// --max-message-memory was decided differently on one thread and on three.
+    @Test(arguments: [70_000, 200_000, 1_000_000])
+    func aFrameSpanningSegmentsIsChargedItsSize(_ size: Int) {
+        let budget = DissectionMemoryBudget(limit: 4 << 20)
+        var c = WebSocketDissectorConfiguration(maxPayloadShown: 300)
+        c.parser.retainedCarryCapacity = 64 << 10
+        c.messageMemory = budget
+        var d = WebSocketStreamDissector(configuration: c, direction: .serverToClient)
+        let frame = WebSocketFrameEncoder.encode(WebSocketFrame(opcode: .binary, payload: [UInt8](repeating: 7, count: size)))
+        let header = frame.count - size
+        var frames = 0
+        d.feed(Array(frame[..<1_000])) { if case .frame = $0 { frames += 1 } }
+        #expect(budget.held == size + header, "held \(budget.held) for a frame of \(size + header) bytes")
+        d.feed(Array(frame[1_000..<(frame.count - 1)])) { if case .frame = $0 { frames += 1 } }
+        #expect(budget.held == size + header)
+        d.feed(Array(frame[(frame.count - 1)...])) { if case .frame = $0 { frames += 1 } }
+        #expect(frames == 1)
+        #expect(budget.held == 0, "the frame is out: its room goes back")
+    }
 }
