@@ -400,6 +400,40 @@ struct SniffUpgradeTests {
 
     /// A capture whose clock steps back (the first packet 2.5 s ahead of the rest): the
     /// connection's span runs from its earliest time to its latest, never negative.
+    /// A real connection (basic.pcap), then the same ports used again by a second copy of it with
+    /// other sequence numbers and its SYNs left out (the capture missed them), 5 s or 500 s later:
+    /// both connections are shown whole. The first one's ended flow swallowed the second.
+    @Test(arguments: [5, 500])
+    func portsReusedWithoutACapturedSYN(_ later: UInt32) throws {
+        var file = try PcapFile(path: SniffFixtures.path("basic"))
+        let first = file.records
+        for var r in first {
+            let d = r.data
+            guard d.count >= 54, d[12] == 0x08, d[13] == 0x00, d[23] == 6 else { continue }
+            let t = 14 + Int(d[14] & 0x0f) * 4
+            if d[t + 13] & 0x02 != 0 { continue }  // the SYN and the SYN-ACK
+            for field in [t + 4, t + 8] {
+                let v = (UInt32(d[field]) << 24 | UInt32(d[field + 1]) << 16 | UInt32(d[field + 2]) << 8 | UInt32(d[field + 3])) &+ 0x1234_5678
+                for i in 0..<4 { r.data[field + i] = UInt8(truncatingIfNeeded: v >> (24 - 8 * UInt32(i))) }
+            }
+            r.seconds += later
+            file.records.append(r)
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("reused.pcap")
+        try file.write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
+        let alone = try SniffFixtures.sniff("basic")
+        #expect(out.connectionIDs.count == 2, "\(out.result.stdout.prefix(1500))")
+        for id in out.connectionIDs {
+            for d in ["client", "server"] {
+                #expect(out.messageRecords(connection: id, direction: d) == alone.messageRecords(connection: alone.connectionIDs[0], direction: d),
+                        "connection \(id) \(d)")
+            }
+        }
+        #expect(out.kind("handshake").count == 2)
+    }
+
     @Test func clockSteppingBackGivesNoNegativeDuration() throws {
         var c = SyntheticConnection()
         c.send(fromClient: true, Self.hello)

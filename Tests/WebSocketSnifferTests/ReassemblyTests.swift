@@ -747,6 +747,62 @@ struct ReassemblyTests {
         h.checkInvariants()
     }
 
+    /// The same ports used again after a connection ended, with the new connection's SYN not in
+    /// the capture: its data, outside what the ended connection sent, opens a flow picked up
+    /// mid-stream. Copies of the ended connection's data and its last ACKs open nothing, nor does
+    /// data it had in flight when a RST ended it; after the flow timeout, the ended flow is gone.
+    /// (Before, the ended flow swallowed every later packet on those ports, however late.)
+    @Test func anotherConnectionWithoutItsSYNAfterOneEnded() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
+        h.send(c, s, seq: 106, ack: 901, flags: .fin)
+        h.send(s, c, seq: 901, ack: 107, flags: .fin)
+        h.send(c, s, seq: 107, ack: 902)
+        #expect(h.closes == [.closed(1, .fin)])
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8), time: 0.5)  // a late copy
+        h.send(s, c, seq: 901, ack: 107, flags: .fin, time: 0.5)
+        #expect(h.reassembler.statistics.flowsOpened == 1)
+        // 30 s later, within the flow timeout: another connection, its handshake not captured.
+        h.send(c, s, seq: 77_000_001, ack: 55_000_001, flags: .psh, Array("GET".utf8), time: 30)
+        h.send(s, c, seq: 55_000_001, ack: 77_000_004, flags: .psh, Array("HTTP".utf8), time: 30)
+        #expect(h.reassembler.statistics.flowsOpened == 2)
+        let opened = h.events.compactMap { if case .opened(let info) = $0 { info } else { nil } }
+        #expect(opened.last?.handshakeSeen == false && opened.last?.initiator == c)
+        #expect(h.stream(2, .initiatorToResponder) == Array("GET".utf8))
+        #expect(h.stream(2, .responderToInitiator) == Array("HTTP".utf8))
+        h.checkInvariants()
+    }
+
+    @Test func dataInFlightWhenAResetEndedTheConnectionOpensNothing() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
+        h.send(s, c, seq: 901, flags: .rst, time: 0.1)
+        #expect(h.closes == [.closed(1, .rst)])
+        h.send(c, s, seq: 106, ack: 901, flags: .psh, Array("more".utf8), time: 0.2)  // sent before the RST arrived
+        #expect(h.reassembler.statistics.flowsOpened == 1)
+        // The same bytes seconds later are no longer in flight: another connection's.
+        h.send(c, s, seq: 106, ack: 901, flags: .psh, Array("more".utf8), time: 5)
+        #expect(h.reassembler.statistics.flowsOpened == 2)
+        h.checkInvariants()
+    }
+
+    @Test func anEndedFlowIsGoneAfterTheFlowTimeout() {
+        var configuration = TCPReassemblerConfiguration()
+        configuration.idleTimeout = 60
+        var h = Harness(configuration)
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
+        h.send(c, s, seq: 106, ack: 901, flags: .fin)
+        h.send(s, c, seq: 901, ack: 107, flags: .fin)
+        // Much later, bytes at the very same sequence numbers: nothing says they are a copy.
+        h.send(c, s, seq: 101, ack: 902, flags: .psh, Array("hello".utf8), time: 500)
+        #expect(h.reassembler.statistics.flowsOpened == 2)
+        #expect(h.stream(2, .initiatorToResponder) == Array("hello".utf8))
+        h.checkInvariants()
+    }
+
     @Test func bytesCutBySnapshotLengthAreAGap() {
         var h = Harness()
         handshake(&h)

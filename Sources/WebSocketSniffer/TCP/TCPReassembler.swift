@@ -98,8 +98,17 @@ public struct TCPReassembler {
         var slot = table.slot(for: key)
         // A flow quiet for longer than the timeout is alive again with this packet: it must not be
         // the one the sweep forgets (its data would then be dropped as a connection picked up
-        // mid-stream). (Removing other flows leaves this one's slot where it is.)
-        if let s = slot, clock - table.slots[s].lastSeen > configuration.idleTimeout { table.touch(s, time: clock) }
+        // mid-stream). (Removing other flows leaves this one's slot where it is.) A connection that
+        // ended (FIN or RST) is not: its slot goes now, as the sweep would take it, and the packet
+        // is another connection's on the same ports (revived, it swallowed that connection whole).
+        if let s = slot, clock - table.slots[s].lastSeen > configuration.idleTimeout {
+            if table.slots[s].finished {
+                table.remove(s)
+                slot = nil
+            } else {
+                table.touch(s, time: clock)
+            }
+        }
         expireIdleFlows(now: clock, emit: emit)
         if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
@@ -112,7 +121,17 @@ public struct TCPReassembler {
 
         if let existing = slot {
             if table.slots[existing].finished {
-                guard isBareSYN else {
+                // After the end, only a new connection on the same ports: its SYN, or (the SYN not
+                // captured) data or a FIN outside what the ended connection sent that way. Copies of
+                // what it sent, its last ACKs, and data it had in flight when a RST ended it (just
+                // past what it sent, soon after) are passed over.
+                let fromInitiator = source == table.slots[existing].info.initiator
+                let sent = fromInitiator ? table.slots[existing].forward : table.slots[existing].backward
+                let past = sequenceDistance(from: sent.nextSequence, to: packet.sequenceNumber)
+                let inFlight = past >= 0 && past < Self.inFlightWindow && clock - table.slots[existing].lastSeen < Self.inFlightTime
+                let another = (length > 0 || flags.contains(.fin)) && !flags.contains(.rst) && sent.started
+                    && !sent.covers(packet.sequenceNumber) && !inFlight
+                guard isBareSYN || another else {
                     statistics.ignoredSegments += 1
                     return nil
                 }
@@ -191,6 +210,11 @@ public struct TCPReassembler {
         }
         return info.id
     }
+
+    /// After a connection ended, data this far past what a direction sent, this soon, may still be
+    /// its own (in flight when a RST came), not another connection's on the same ports.
+    static let inFlightWindow = 16 << 20
+    static let inFlightTime = 2.0
 
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.

@@ -77,6 +77,17 @@ struct TCPStreamState {
         nextSequence = sequence &+ 1
     }
 
+    /// Whether a segment starting at `sequence` lies in what this direction sent, from its SYN (or
+    /// first byte seen) to its FIN: a copy of something it sent, or a keep-alive. A
+    /// direction that never started covers nothing; one that sent 4 GiB or more covers everything.
+    func covers(_ sequence: UInt32) -> Bool {
+        guard started else { return false }
+        let consumed = offset + (synSeen ? 1 : 0) + (finSequence != nil && nextSequence == finSequence! &+ 1 ? 1 : 0)
+        guard consumed < UInt64(UInt32.max) else { return true }
+        let first = nextSequence &- UInt32(consumed)
+        return sequenceDistance(from: first, to: sequence) >= 0 && sequenceDistance(from: sequence, to: nextSequence) > 0
+    }
+
     /// True until the direction has delivered or buffered anything (a SYN may still start it again).
     var isEmpty: Bool { offset == 0 && !hasPending && finSequence == nil }
 
