@@ -129,6 +129,25 @@ import Darwin
         #expect(packets.suffix(2).map(\.number) == [5, 6], "\(packets.map(\.number))")
     }
 
+    /// A record's captured length eight bytes short: libpcap reads it short and fails on the next
+    /// header, which starts eight bytes early; the search finds the next record just after. The
+    /// damage is that record's (the bytes left are its own), not one more packet: the numbers
+    /// after it were one too far.
+    @Test func aRecordCutShortKeepsTheNumbersAfterIt() throws {
+        var bytes = try Self.pcap()
+        let third = Self.recordOffset(2)
+        let captured = UInt32(Self.packets[2].count - 8)
+        for b in 0..<4 { bytes[third + 8 + b] = UInt8(truncatingIfNeeded: captured >> (8 * UInt32(b))) }
+        let file = try Self.file(bytes)
+        let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: file.path))
+        try #require(errors.count == 1)
+        #expect(errors[0].packetNumber == 3, "\(errors[0])")
+        #expect(errors[0].resumedAt == Int64(Self.recordOffset(3)))
+        #expect(packets.map(\.number) == [1, 2, 3, 4, 5, 6])
+        #expect(packets.suffix(3).map(\.bytes) == Array(Self.packets[3...]))
+        try Self.expectSameThroughAPipe(bytes)
+    }
+
     /// Two damaged stretches: each is reported and skipped.
     @Test func twoDamagedRecords() throws {
         var bytes = try Self.pcap()

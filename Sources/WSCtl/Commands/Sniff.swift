@@ -323,7 +323,14 @@ extension WSCtlCommand {
                             // An interface described after the file was begun (a pcapng pipe), of
                             // another link type: one pcap file cannot hold its packets.
                             unsavedLinkTypes[source.packetLinkType, default: 0] += 1
-                            _ = (session.takeFragment(), session.takeDroppedDatagrams(), session.takeClosedFlows())
+                            _ = session.takeFragment()
+                            do {
+                                try saver.pass(info: r, droppedDatagrams: session.takeDroppedDatagrams(), closed: session.takeClosedFlows(), writer: writer)
+                            } catch {
+                                stopPipeline()
+                                Output.error("writing \(write!): \(error)")
+                                throw ExitCode.failure
+                            }
                         } else if let writer {
                             do {
                                 try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
@@ -523,6 +530,17 @@ struct PacketSaver {
         case nil:
             if let flow, flow.verdict != .drop { try hold(flow, p, writer) }
         }
+        try flush(writer)
+    }
+
+    /// A packet not saved (of another link type than the file's): what it decided still applies
+    /// to the packets held, its connection's verdict, the flows it closed and the datagrams given
+    /// up with it.
+    mutating func pass(info: SniffSession.PacketFlow?, droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)],
+                       writer: PcapWriter) throws {
+        drop(droppedDatagrams)
+        if let info, let id = info.flow, let f = open[id], info.verdict != .undecided { f.verdict = info.verdict }
+        apply(closed)
         try flush(writer)
     }
 

@@ -63,7 +63,13 @@ struct CaptureResync {
     }
 
     let bytes: Bytes
-    let format: Format
+    private(set) var format: Format
+    /// pcapng: blocks are judged in the byte order of the section being read (after `cat
+    /// little.pcapng big.pcapng`, the second's), not only the first section's.
+    mutating func readSection(bigEndian: Bool) {
+        if case .pcapng = format { format = .pcapng(bigEndian: bigEndian) }
+    }
+
     /// Where the first record (pcap) or the block after the section header (pcapng) starts.
     let dataStart: Int64
     /// Searches start after this offset (the last place found), so a find that fails again is not

@@ -502,24 +502,34 @@ public final class PcapSource {
     /// failed block's end when its lengths agree, else just after its start (and never before the
     /// previous failure's place).
     private func damaged(_ reader: PcapngReader, _ failure: PcapngReader.Failure) -> PcapError {
-        packetsRead += 1
+        // A damaged block that may have been a packet takes a number; one of another kind is named
+        // by the packet that comes next.
+        if failure.mayBePacket { packetsRead += 1 }
+        let number = failure.mayBePacket ? packetsRead : packetsRead + 1
         let message = "damaged pcapng block at byte \(failure.offset): \(failure.message)"
         guard var resync else {
             finished = true
             let what = spool != nil ? "this pipe" : "this file"
             let why = failure.endsTheFile ? "" : "; \(what) is not searched for the next block, reading stops here"
             return PcapError(kind: .read, message: message + why,
-                             packetNumber: packetsRead)
+                             packetNumber: number)
         }
         defer { self.resync = resync }
         let searchFrom = max(failure.blockEnd ?? failure.offset + 1, searchFloor)
         searchFloor = failure.offset
+        if let spool, searchFrom < spool.base {
+            // (Blocks are at most half the spool's window: not expected.)
+            finished = true
+            return PcapError(kind: .read, message: message + "; standard input's bytes there are no longer held, reading stops here",
+                             packetNumber: number)
+        }
+        resync.readSection(bigEndian: reader.sectionIsBigEndian)
         guard let found = resync.search(from: searchFrom, firstSeconds: nil, lastSeconds: nil), reader.resume(at: found) else {
             finished = true
-            return PcapError(kind: .read, message: message, packetNumber: packetsRead,
+            return PcapError(kind: .read, message: message, packetNumber: number,
                              damagedFrom: failure.endsTheFile ? nil : failure.offset)
         }
-        return PcapError(kind: .read, message: message, packetNumber: packetsRead, damagedFrom: failure.offset, resumedAt: found)
+        return PcapError(kind: .read, message: message, packetNumber: number, damagedFrom: failure.offset, resumedAt: found)
     }
 
     /// libpcap's name of a link type, such as `EN10MB`, or `DLT <n>`.
@@ -578,14 +588,20 @@ public final class PcapSource {
                              packetNumber: number, damagedFrom: cutShort ? nil : failedAt)
         }
         clearerr(file)
-        // Records found before where the read failed are read again: those libpcap read after the
-        // last sound record were out of step, and took packet numbers. The numbers go back to the
-        // file's own: the last sound record's, then the damage as one packet (the last sound
-        // record itself, when the record found starts inside what it claimed), then the one found.
+        // Packet numbers stay the file's own. When the record found comes before where the read
+        // failed, the records libpcap read after the last sound one were out of step and took
+        // numbers: the numbering goes back to that record's. The damage is that record itself
+        // when the record found starts inside what it claimed, or less than a record header after
+        // its end (its length was cut: the bytes left are its own, and the numbering goes back
+        // one even when nothing was out of step); else it is one packet of its own. (Records that
+        // only look odd, read in step, keep their numbers: a far last sound record says nothing.)
         var damageNumber = number
-        if found < failedAt, let sound = walked.sound {
-            damageNumber = sound.number + (found < sound.end ? 0 : 1)
-            packetsRead = damageNumber
+        if let sound = walked.sound {
+            let itself = found < sound.end || (found - sound.end < Int64(resync.format.headerSize))
+            if found < failedAt || (found >= sound.end && itself) {
+                damageNumber = sound.number + (itself ? 0 : 1)
+                packetsRead = damageNumber
+            }
         }
         // The record found looks sound (the search checked it and the one after it).
         checkpoint = CaptureResync.Checkpoint(offset: found, records: packetsRead)

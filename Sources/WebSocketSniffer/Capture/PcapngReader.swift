@@ -43,9 +43,15 @@ final class PcapngReader {
         /// Where the block ends, when its two lengths agree and only its content is wrong: the
         /// next block starts there.
         var blockEnd: Int64? = nil
+        /// The block is, or may be, a packet: its damage takes a packet number (a damaged block of
+        /// a known other type, such as names or an interface, does not).
+        var mayBePacket = true
     }
 
-    static let maxBlockLength = 64 << 20
+    /// As large as a damage search finds (`CaptureResync.maxBlock`), and half what a pipe's spool
+    /// holds behind the reading, so that the start of a block that turns out damaged is still
+    /// there to search from.
+    static let maxBlockLength = Int(CaptureResync.maxBlock)
     static let maxInterfaces = 65_536
 
     private let file: UnsafeMutablePointer<FILE>
@@ -193,6 +199,9 @@ final class PcapngReader {
             : UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
     }
 
+    /// The byte order of the section being read.
+    var sectionIsBigEndian: Bool { bigEndian }
+
     /// The next packet; nil at the end of the file.
     func next() throws(Failure) -> Packet? {
         while true {
@@ -203,41 +212,49 @@ final class PcapngReader {
             guard got == 8 else { throw Failure(message: "the file ends inside a block header", offset: start, endsTheFile: true) }
             let type = UInt32(head[0]) | UInt32(head[1]) << 8 | UInt32(head[2]) << 16 | UInt32(head[3]) << 24
             if type == 0x0A0D_0D0A {
-                var magic = [UInt8](repeating: 0, count: 4)
-                guard fread(&magic, 1, 4, file) == 4 else { throw Failure(message: "the file ends inside a section header", offset: start, endsTheFile: true) }
-                guard fseeko(file, off_t(start + 4), SEEK_SET) == 0 else { throw Failure(message: "cannot seek", offset: start) }
-                bigEndian = magic == [0x1A, 0x2B, 0x3C, 0x4D]
-                guard bigEndian || magic == [0x4D, 0x3C, 0x2B, 0x1A] else {
-                    throw Failure(message: "section header with an unknown byte-order magic", offset: start)
-                }
+                // A new section: the interfaces before it are not its, whatever else is wrong with it.
                 interfaces = []
+                var magic = [UInt8](repeating: 0, count: 4)
+                guard fread(&magic, 1, 4, file) == 4 else {
+                    throw Failure(message: "the file ends inside a section header", offset: start, endsTheFile: true, mayBePacket: false)
+                }
+                guard fseeko(file, off_t(start + 4), SEEK_SET) == 0 else { throw Failure(message: "cannot seek", offset: start) }
+                let big = magic == [0x1A, 0x2B, 0x3C, 0x4D]
+                guard big || magic == [0x4D, 0x3C, 0x2B, 0x1A] else {
+                    throw Failure(message: "section header with an unknown byte-order magic", offset: start, mayBePacket: false)
+                }
+                bigEndian = big
                 head = [UInt8](repeating: 0, count: 8)
                 _ = fread(&head, 1, 4, file)  // the length again, now read in the section's byte order
                 head = [0, 0, 0, 0] + Array(head[0..<4])
             }
+            let swappedType = bigEndian ? type.byteSwapped : type
+            // A block of a known type that is not a packet (section, interface, names, statistics,
+            // secrets, custom) takes no packet number when it is damaged.
+            let mayBePacket = swappedType == 2 || swappedType == 3 || swappedType == 6 || !CaptureResync.knownBlockTypes.contains(swappedType)
             let length = Int(Self.u32(head, 4, bigEndian))
             guard length >= 12, length % 4 == 0, length <= Self.maxBlockLength else {
-                throw Failure(message: "block of type \(type) with length \(length) (at least 12, a multiple of 4, at most \(Self.maxBlockLength))", offset: start)
+                throw Failure(message: "block of type \(type) with length \(length) (at least 12, a multiple of 4, at most \(Self.maxBlockLength))",
+                              offset: start, mayBePacket: mayBePacket)
             }
             let bodyLength = length - 12
             if body.count < bodyLength + 4 { body = [UInt8](repeating: 0, count: bodyLength + 4) }
             guard fread(&body, 1, bodyLength + 4, file) == bodyLength + 4 else {
-                throw Failure(message: "the file ends inside a block of \(length) bytes", offset: start, endsTheFile: feof(file) != 0)
+                throw Failure(message: "the file ends inside a block of \(length) bytes", offset: start, endsTheFile: feof(file) != 0, mayBePacket: mayBePacket)
             }
             guard Self.u32(body, bodyLength, bigEndian) == UInt32(length) else {
-                throw Failure(message: "block of type \(type): its trailing length differs from its leading one", offset: start)
+                throw Failure(message: "block of type \(type): its trailing length differs from its leading one", offset: start, mayBePacket: mayBePacket)
             }
             offset = start + Int64(length)
-            let swappedType = bigEndian ? type.byteSwapped : type
             switch swappedType {
             case 0x0A0D_0D0A:
                 continue
             case 1:
-                guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start, blockEnd: offset) }
-                guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start, blockEnd: offset) }
+                guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start, blockEnd: offset, mayBePacket: false) }
+                guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start, blockEnd: offset, mayBePacket: false) }
                 switch interface(bodyLength) {
                 case .success(let i): interfaces.append(i)
-                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start, blockEnd: offset)
+                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start, blockEnd: offset, mayBePacket: false)
                 }
             case 6, 2:
                 // Enhanced Packet Block: interface (32 bits), timestamp (64), captured and original
