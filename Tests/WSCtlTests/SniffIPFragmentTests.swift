@@ -112,6 +112,37 @@ struct SniffIPFragmentTests {
         return (path, cut, records.count)
     }
 
+    /// A real capture of fragments (Fixtures/captures/make-ipfrag-capture.sh: a router between
+    /// network namespaces fragmented both ends' 1,500-byte packets into a 576-byte link, where
+    /// tcpdump captured them): every message each side sent, by SHA-256, and -w keeps every
+    /// packet, fragments included. tshark, where installed, sees the same frames.
+    @Test func aRealFragmentedCapture() throws {
+        let sent = try JSON(JSONSerialization.jsonObject(with: Data(contentsOf: SniffFixtures.directory.appendingPathComponent("ipfrag.sent.json"))))
+        #expect((sent["ip_fragments"].int ?? 0) > 100)
+        let out = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("ipfrag"), "--json", "--full"])
+        #expect(out.result.status == 0, "\(out.result.stderr)")
+        #expect(out.connectionIDs.count == 1)
+        for (direction, key) in [("client", "client_sent"), ("server", "server_sent")] {
+            let got = out.events("message", connection: 1, direction: direction).map { m in
+                "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) \(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
+            }
+            let want = sent[key].array.map { "\($0["opcode"].string ?? "") \($0["length"].int ?? 0) \($0["sha256"].string ?? "")" }
+            #expect(want.count == 14 && got == want, "\(direction)")
+        }
+        #expect(out.closed(connection: 1)?["close_code"].int == 1000)
+        let dir = try SniffTempDirectory()
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["sniff", "-r", SniffFixtures.path("ipfrag"), "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        #expect(try PcapFile(path: saved).records.map(\.data) == PcapFile(path: SniffFixtures.path("ipfrag")).records.map(\.data))
+        if let tshark = Interop.which("tshark") {
+            let t = try CLI.run(["-r", SniffFixtures.path("ipfrag"), "-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"],
+                                executable: tshark)
+            let wsctl = out.kind("frame").map { String($0["opcode"].int ?? -1) }
+            #expect(t.stdout.split(separator: "\n").map(String.init) == wsctl)
+        }
+    }
+
     @Test(arguments: ["basic", "ipv6"])
     func fragmentedCaptureShowsTheSameMessages(name: String) throws {
         let dir = try SniffTempDirectory()
