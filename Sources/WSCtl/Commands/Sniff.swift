@@ -237,6 +237,14 @@ extension WSCtlCommand {
             // A live capture prints on this thread (no pipeline); frames a quiet connection holds
             // after a gap are let out now and then (a file keeps to the connection's end, so that
             // its output does not depend on how it is read).
+            /// -w: a write that fails (a full disk, a file size limit) ends sniff with the error.
+            func saving(_ body: () throws -> Void) throws {
+                do { try body() } catch {
+                    stopPipeline()
+                    Output.error("writing \(write!): \(error)")
+                    throw ExitCode.failure
+                }
+            }
             var lastSettle = 0.0
             var lastFlush = DispatchTime.now().uptimeNanoseconds
             func settleQuietHunts(now: Double) {
@@ -324,21 +332,11 @@ extension WSCtlCommand {
                             // another link type: one pcap file cannot hold its packets.
                             unsavedLinkTypes[source.packetLinkType, default: 0] += 1
                             _ = session.takeFragment()
-                            do {
-                                try saver.pass(info: r, droppedDatagrams: session.takeDroppedDatagrams(), closed: session.takeClosedFlows(), writer: writer)
-                            } catch {
-                                stopPipeline()
-                                Output.error("writing \(write!): \(error)")
-                                throw ExitCode.failure
-                            }
+                            try saving { try saver.pass(info: r, droppedDatagrams: session.takeDroppedDatagrams(), closed: session.takeClosedFlows(), writer: writer) }
                         } else if let writer {
-                            do {
+                            try saving {
                                 try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
                                                closed: session.takeClosedFlows(), writer: writer)
-                            } catch {
-                                stopPipeline()
-                                Output.error("writing \(write!): \(error)")
-                                throw ExitCode.failure
                             }
                         }
                         if let count, session.packets >= count { break loop }
@@ -363,20 +361,13 @@ extension WSCtlCommand {
                     session.finish { printer.print($0) }
                 }
                 if let writer {
-                    do { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(), writer: writer) } catch {
-                        Output.error("writing \(write!): \(error)")
-                        throw ExitCode.failure
-                    }
+                    try saving { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(), writer: writer) }
                 }
             }
             // The end of the file is where a full disk or a file size limit shows: a capture cut
             // short is an error, not a success.
             if let writer {
-                do { try writer.close() } catch {
-                    stopPipeline()
-                    Output.error("writing \(write!): \(error)")
-                    throw ExitCode.failure
-                }
+                try saving { try writer.close() }
                 if writer.packetsCut > 0 {
                     Output.warning("-w \(write!): \(writer.packetsCut) packets longer than the file's snapshot length (\(writer.snapshotLength) bytes) were saved cut to it, as pcap readers refuse longer ones")
                 }
