@@ -9,7 +9,7 @@
 # Needs root (network namespaces, tcpdump), python3 with websockets, iproute2. Everything runs in
 # four network namespaces this script creates and deletes (nothing touches the host's network):
 #
-#   wsfrag-cli (10.97.1.1, MTU 1500) -- wsfrag-r1 -- (MTU 576) -- wsfrag-r2 -- (10.97.3.2, MTU 1500) wsfrag-srv
+#   client (10.97.1.1, MTU 1500) -- router 1 -- (MTU 576) -- router 2 -- (10.97.3.2, MTU 1500) server
 #
 # Both ends send with path MTU discovery off (net.ipv4.ip_no_pmtu_disc=1: the Don't Fragment bit
 # clear), so their 1,500-byte TCP segments are fragmented by r1 or r2 into the 576-byte link, where
@@ -22,7 +22,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 python3 -c 'import websockets' 2>/dev/null || { echo "make-ipfrag-capture.sh: python3 -m pip install websockets" >&2; exit 2; }
 command -v tcpdump >/dev/null || { echo "make-ipfrag-capture.sh: apt-get install tcpdump" >&2; exit 2; }
 
-ns=(wsfrag-cli wsfrag-r1 wsfrag-r2 wsfrag-srv)
+# Names of this run's own (another run at the same time keeps its own).
+tag=$$
+cli=wsfrag$tag-cli r1=wsfrag$tag-r1 r2=wsfrag$tag-r2 srv=wsfrag$tag-srv
+ns=("$cli" "$r1" "$r2" "$srv")
 work=$(mktemp -d /tmp/ipfrag.XXXXXX)
 cleanup() {
     [[ -n "${tcpdump_pid:-}" ]] && kill "$tcpdump_pid" 2>/dev/null || true
@@ -31,21 +34,21 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-for n in "${ns[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; ip -n "$n" link set lo up; done
+for n in "${ns[@]}"; do ip netns add "$n"; ip -n "$n" link set lo up; done
 link() {  # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B MTU
     ip link add "$2" netns "$1" type veth peer name "$5" netns "$4"
     ip -n "$1" addr add "$3/24" dev "$2"; ip -n "$4" addr add "$6/24" dev "$5"
     ip -n "$1" link set "$2" mtu "$7" up; ip -n "$4" link set "$5" mtu "$7" up
 }
-link wsfrag-cli c0 10.97.1.1 wsfrag-r1 r1a 10.97.1.2 1500
-link wsfrag-r1 r1b 10.97.2.1 wsfrag-r2 r2a 10.97.2.2 576
-link wsfrag-r2 r2b 10.97.3.1 wsfrag-srv s0 10.97.3.2 1500
-ip -n wsfrag-cli route add default via 10.97.1.2
-ip -n wsfrag-srv route add default via 10.97.3.1
-ip -n wsfrag-r1 route add 10.97.3.0/24 via 10.97.2.2
-ip -n wsfrag-r2 route add 10.97.1.0/24 via 10.97.2.1
-for n in wsfrag-r1 wsfrag-r2; do ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1; done
-for n in wsfrag-cli wsfrag-srv; do ip netns exec "$n" sysctl -qw net.ipv4.ip_no_pmtu_disc=1; done
+link "$cli" c0 10.97.1.1 "$r1" r1a 10.97.1.2 1500
+link "$r1" r1b 10.97.2.1 "$r2" r2a 10.97.2.2 576
+link "$r2" r2b 10.97.3.1 "$srv" s0 10.97.3.2 1500
+ip -n "$cli" route add default via 10.97.1.2
+ip -n "$srv" route add default via 10.97.3.1
+ip -n "$r1" route add 10.97.3.0/24 via 10.97.2.2
+ip -n "$r2" route add 10.97.1.0/24 via 10.97.2.1
+for n in "$r1" "$r2"; do ip netns exec "$n" sysctl -qw net.ipv4.ip_forward=1; done
+for n in "$cli" "$srv"; do ip netns exec "$n" sysctl -qw net.ipv4.ip_no_pmtu_disc=1; done
 
 cat >"$work/peers.py" <<'EOF'
 import asyncio, hashlib, json, random, sys
@@ -90,17 +93,21 @@ else:
     asyncio.run(asyncio.wait_for(client(sys.argv[2]), 60))
 EOF
 
-ip netns exec wsfrag-srv python3 "$work/peers.py" server "$work/server.json" &
+ip netns exec "$srv" python3 "$work/peers.py" server "$work/server.json" &
 server_pid=$!
-ip netns exec wsfrag-r2 tcpdump -i r2a -s 0 -n -U -w "$work/ipfrag.pcap" 'ip and host 10.97.1.1' 2>"$work/tcpdump.err" &
+ip netns exec "$r2" tcpdump -i r2a -s 0 -n -U -w "$work/ipfrag.pcap" 'ip and host 10.97.1.1' 2>"$work/tcpdump.err" &
 tcpdump_pid=$!
-for _ in $(seq 50); do grep -q "listening on" "$work/tcpdump.err" 2>/dev/null && break; sleep 0.1; done
-for _ in $(seq 50); do ip netns exec wsfrag-srv bash -c 'exec 3<>/dev/tcp/10.97.3.2/28097' 2>/dev/null && break; sleep 0.1; done
-ip netns exec wsfrag-cli python3 "$work/peers.py" client "$work/client.json"
+# Both ready within 5 s, or no capture: a fixture without its handshake must not be written.
+ready() { for _ in $(seq 50); do "$@" && return 0; sleep 0.1; done; return 1; }
+ready grep -q "listening on" "$work/tcpdump.err" || { echo "make-ipfrag-capture.sh: tcpdump did not start: $(cat "$work/tcpdump.err")" >&2; exit 1; }
+ready ip netns exec "$srv" bash -c 'exec 3<>/dev/tcp/10.97.3.2/28097' 2>/dev/null || { echo "make-ipfrag-capture.sh: the server did not listen" >&2; exit 1; }
+ip netns exec "$cli" python3 "$work/peers.py" client "$work/client.json"
 sleep 1
 kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 sleep 0.5
-kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" 2>/dev/null || true; tcpdump_pid=
+kill -INT "$tcpdump_pid"
+ready bash -c "! kill -0 $tcpdump_pid 2>/dev/null" || kill -KILL "$tcpdump_pid" 2>/dev/null || true
+wait "$tcpdump_pid" 2>/dev/null || true; tcpdump_pid=
 [[ -s "$work/server.json" ]] || { echo "make-ipfrag-capture.sh: the server recorded nothing" >&2; exit 1; }
 
 python3 - "$work" "$here" <<'EOF'

@@ -176,4 +176,86 @@ struct SniffPcapngDamageTests {
         }
         #expect(saved == [35, 35], "the 34 packets of the connection and its last ACK, whatever the SYN's link type")
     }
+    /// Damage in the last block of a little-endian section, a big-endian one after it: the search
+    /// read the big-endian section header in the little-endian order and passed it by, then took
+    /// that section's blocks, read three bytes off, for blocks (a type below 256 followed by three
+    /// zero bytes passes for one): every one of them failed, and the section was lost.
+    @Test func damageJustBeforeASectionOfTheOtherByteOrder() throws {
+        let first = try PcapFile(path: SniffFixtures.path("basic")), second = try PcapFile(path: SniffFixtures.path("any"))
+        var little = PcapngBuilder(bigEndian: false)
+        little.section()
+        little.interface(linkType: 1)
+        var last = 0
+        for r in first.records {
+            last = little.bytes.count
+            little.packet(interface: 0, time: first.time(r), r)
+        }
+        var big = PcapngBuilder(bigEndian: true)
+        big.section()
+        big.interface(linkType: 276)
+        for r in second.records { big.packet(interface: 0, time: second.time(r), r) }
+        var bytes = little.bytes + big.bytes
+        Self.put32(&bytes, 0xDEAD_BEEF, at: little.bytes.count - 4)  // the last block's trailing length
+        let dir = try SniffTempDirectory()
+        let (f, p) = try Self.fileAndPipe(try Self.write(bytes, "endians.pcapng", in: dir), ["--stats"])
+        let errors = f.stderr.split(separator: "\n").filter { $0.contains("damaged pcapng block") }
+        #expect(errors.count == 1 && errors[0].contains("at byte \(last)") && errors[0].contains("reading on at byte \(little.bytes.count)"), "\(f.stderr)")
+        #expect(f.stdout.contains("total: \(first.records.count + second.records.count - 1) packets, 2 WebSocket connections"), "\(f.stdout)")
+        #expect(p.stdout == f.stdout && p.stderr == f.stderr, "\(p.stderr)")
+    }
+
+    /// An interface description whose one option is damaged (its lengths intact): the interface
+    /// was thrown away, and every packet of the section failed with "no description block".
+    @Test func anInterfaceWithADamagedOptionIsKept() throws {
+        let file = try PcapFile(path: SniffFixtures.path("basic"))
+        var pcapng = PcapngBuilder()
+        pcapng.section()
+        let interface = pcapng.bytes.count
+        pcapng.block(1) { b in
+            b.u16(1); b.u16(0); b.u32(262_144)
+            b.u16(2); b.u16(4); b.append(Array("eth0".utf8))  // if_name, whose length is damaged below
+            b.u16(0); b.u16(0)
+        }
+        for r in file.records { pcapng.packet(interface: 0, time: file.time(r), r) }
+        var bytes = pcapng.bytes
+        bytes[interface + 8 + 8 + 2] = 200  // if_name's length: past the block's end
+        let dir = try SniffTempDirectory()
+        let path = try Self.write(bytes, "option.pcapng", in: dir)
+        let r = try CLI.run(["sniff", "-r", path, "--json", "--full"])
+        let expected = try CLI.run(["sniff", "-r", SniffFixtures.path("basic"), "--json", "--full"])
+        #expect(r.status == 1 && r.stderr.contains("the interface is kept"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").filter { $0.contains("warning: packet") }.count == 1, "\(r.stderr)")
+        #expect(r.stdout == expected.stdout)
+    }
+
+    /// -w from a pipe: a datagram whose first fragment came on the file's link type and its last
+    /// on an interface of another link type, described later. The first, held until its datagram
+    /// was whole, was never told it was: it was dropped at the end, and everything after it was
+    /// held until then (the 64 MiB hold limit reached on a long capture).
+    @Test func aDatagramCompletedOnAnotherLinkTypeKeepsItsFirstFragment() throws {
+        let file = try PcapFile(path: SniffFixtures.path("basic"))
+        // The HTTP request (the first client packet with a payload) cut in two.
+        let k = try #require(file.records.firstIndex { $0.data.count > 14 + 20 + 32 + 48 })
+        let pieces = try #require(SniffIPFragmentTests.fragments(of: file.records[k].data, size: 48 * ((file.records[k].data.count - 66) / 96 + 1), id: 4242))
+        try #require(pieces.count == 2)
+        var pcapng = PcapngBuilder()
+        pcapng.section()
+        pcapng.interface(linkType: 1)
+        for r in file.records[..<k] { pcapng.packet(interface: 0, time: file.time(r), r) }
+        pcapng.interface(linkType: 101)  // raw IP, described after the first packets
+        let t = file.time(file.records[k])
+        pcapng.packet(interface: 0, time: t, PcapFile.Record(seconds: 0, fraction: 0, wireLength: UInt32(pieces[0].count), data: pieces[0]))
+        let raw = Array(pieces[1].dropFirst(14))
+        pcapng.packet(interface: 1, time: t, PcapFile.Record(seconds: 0, fraction: 0, wireLength: UInt32(raw.count), data: raw))
+        for r in file.records[(k + 1)...] { pcapng.packet(interface: 0, time: file.time(r), r) }
+        let dir = try SniffTempDirectory()
+        let path = try Self.write(pcapng.bytes, "fragments.pcapng", in: dir)
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["-c", "cat \"$1\" | \"$0\" sniff -r - -w \"$2\"", CLI.binary.path, path, saved],
+                            executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(w.status == 0 && w.stderr.contains("1 packets of link type RAW were not saved"), "\(w.stderr)")
+        let records = try PcapFile(path: saved).records.map(\.data)
+        #expect(records.count == file.records.count, "every Ethernet packet, the first fragment among them")
+        #expect(records.contains(pieces[0]))
+    }
 }

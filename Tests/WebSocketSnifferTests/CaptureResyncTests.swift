@@ -148,6 +148,21 @@ import Darwin
         try Self.expectSameThroughAPipe(bytes)
     }
 
+    /// The same, cut by 20 bytes (more than a record header): the wire length the record still
+    /// gives says where it ends, so the damage is still its own.
+    @Test func aRecordCutByMoreThanAHeaderKeepsTheNumbersAfterIt() throws {
+        var bytes = try Self.pcap()
+        let third = Self.recordOffset(2)
+        let captured = UInt32(Self.packets[2].count - 20)
+        for b in 0..<4 { bytes[third + 8 + b] = UInt8(truncatingIfNeeded: captured >> (8 * UInt32(b))) }
+        let file = try Self.file(bytes)
+        let (packets, errors) = Self.readEverything(try PcapSource(offlinePath: file.path))
+        try #require(errors.count == 1)
+        #expect(errors[0].packetNumber == 3, "\(errors[0])")
+        #expect(packets.map(\.number) == [1, 2, 3, 4, 5, 6])
+        try Self.expectSameThroughAPipe(bytes)
+    }
+
     /// Two damaged stretches: each is reported and skipped.
     @Test func twoDamagedRecords() throws {
         var bytes = try Self.pcap()

@@ -782,10 +782,46 @@ struct ReassemblyTests {
         #expect(h.closes == [.closed(1, .rst)])
         h.send(c, s, seq: 106, ack: 901, flags: .psh, Array("more".utf8), time: 0.2)  // sent before the RST arrived
         #expect(h.reassembler.statistics.flowsOpened == 1)
-        // The same bytes seconds later are no longer in flight: another connection's.
-        h.send(c, s, seq: 106, ack: 901, flags: .psh, Array("more".utf8), time: 5)
+        // Seconds later still: a stack that checks resets exactly (RFC 5961) goes on after one a
+        // little off. Its data is the ended connection's (saved with it by -w), not another one.
+        h.send(c, s, seq: 110, ack: 901, flags: .psh, Array("on".utf8), time: 5)
+        #expect(h.reassembler.statistics.flowsOpened == 1)
+        // Far from what it sent: another connection.
+        h.send(c, s, seq: 90_000_000, ack: 901, flags: .psh, Array("GET".utf8), time: 6)
         #expect(h.reassembler.statistics.flowsOpened == 2)
         h.checkInvariants()
+    }
+
+    /// A connection reusing the ports at once after a FIN close: Linux starts it just past the
+    /// old one (its next sequence number + 65,537), which the rule for data in flight after a RST
+    /// took for the old connection's: the new one was hidden.
+    @Test func portsReusedAtOnceAfterAFINClose() {
+        var h = Harness()
+        handshake(&h)
+        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
+        h.send(c, s, seq: 106, ack: 901, flags: .fin, time: 0.1)
+        h.send(s, c, seq: 901, ack: 107, flags: .fin, time: 0.1)
+        h.send(c, s, seq: 107, ack: 902, time: 0.1)
+        h.send(c, s, seq: 107 &+ 65_537, ack: 902 &+ 65_537, flags: .psh, Array("GET".utf8), time: 0.5)
+        #expect(h.reassembler.statistics.flowsOpened == 2)
+        #expect(h.stream(2, .initiatorToResponder) == Array("GET".utf8))
+        h.checkInvariants()
+    }
+
+    /// `covers` for a direction that sent more than 2 GiB: a signed distance from its first byte
+    /// wrapped negative, so a copy of its own last bytes (a FIN sent again from LAST_ACK) opened
+    /// a connection of its own.
+    @Test(arguments: [UInt64(1) << 30, 3 << 30])
+    func aLateCopyAfterGigabytesIsTheConnectionsOwn(_ sent: UInt64) {
+        var state = TCPStreamState()
+        state.startWithSYN(1_000)
+        state.offset = sent
+        state.nextSequence = 1_001 &+ UInt32(truncatingIfNeeded: sent)
+        #expect(state.covers(state.nextSequence &- 1))
+        #expect(state.covers(1_001))
+        #expect(state.covers(1_000), "the SYN")
+        #expect(!state.covers(state.nextSequence), "what comes next is new")
+        #expect(!state.covers(999))
     }
 
     @Test func anEndedFlowIsGoneAfterTheFlowTimeout() {

@@ -331,8 +331,10 @@ extension WSCtlCommand {
                             // An interface described after the file was begun (a pcapng pipe), of
                             // another link type: one pcap file cannot hold its packets.
                             unsavedLinkTypes[source.packetLinkType, default: 0] += 1
-                            _ = session.takeFragment()
-                            try saving { try saver.pass(info: r, droppedDatagrams: session.takeDroppedDatagrams(), closed: session.takeClosedFlows(), writer: writer) }
+                            try saving {
+                                try saver.pass(info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
+                                               closed: session.takeClosedFlows(), writer: writer)
+                            }
                         } else if let writer {
                             try saving {
                                 try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
@@ -480,21 +482,7 @@ struct PacketSaver {
     mutating func save(_ p: PcapPacket, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
                        droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
         drop(droppedDatagrams)
-        var flow: Flow? = nil
-        if let info, let id = info.flow {
-            flow = open[id]
-            if flow == nil {
-                let f = Flow(key: info.key)
-                open[id] = f
-                // A new connection on these ports: packets outside any flow are no longer the
-                // last ACKs of the one before.
-                closedKept[info.key] = nil
-                flow = f
-            }
-            if info.verdict != .undecided { flow!.verdict = info.verdict }
-        } else if let info {
-            flow = closedKept[info.key]
-        }
+        let flow = self.flow(of: info)
         apply(closed)
         switch fragment {
         case .pending(let d)?:
@@ -503,20 +491,7 @@ struct PacketSaver {
             datagrams[d] = datagram
             try hold(datagram, p, writer)
         case .completed(let d)?:
-            // The datagram's earlier fragments belong to its connection, if it is TCP.
-            if let datagram = datagrams.removeValue(forKey: d) {
-                if let flow {
-                    datagram.follows = flow
-                    // Fragments let go while the datagram was incomplete count as its connection's.
-                    if datagram.lost > 0 {
-                        if flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(flow) }
-                        flow.lost += datagram.lost
-                        datagram.lost = 0
-                    }
-                } else {
-                    datagram.verdict = .drop
-                }
-            }
+            complete(d, in: flow)
             fallthrough
         case nil:
             if let flow, flow.verdict != .drop { try hold(flow, p, writer) }
@@ -525,14 +500,49 @@ struct PacketSaver {
     }
 
     /// A packet not saved (of another link type than the file's): what it decided still applies
-    /// to the packets held, its connection's verdict, the flows it closed and the datagrams given
-    /// up with it.
-    mutating func pass(info: SniffSession.PacketFlow?, droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)],
-                       writer: PcapWriter) throws {
+    /// to the packets held: its connection's verdict, the flows it closed, the datagrams given up
+    /// with it, and the datagram it completed (whose earlier fragments, held, follow its connection).
+    mutating func pass(info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?, droppedDatagrams: [IPFragment.Datagram],
+                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
         drop(droppedDatagrams)
-        if let info, let id = info.flow, let f = open[id], info.verdict != .undecided { f.verdict = info.verdict }
+        let flow = self.flow(of: info)
         apply(closed)
+        if case .completed(let d)? = fragment { complete(d, in: flow) }
         try flush(writer)
+    }
+
+    /// The connection a packet belongs to, with what the packet decided about it (nil for none).
+    private mutating func flow(of info: SniffSession.PacketFlow?) -> Flow? {
+        guard let info else { return nil }
+        guard let id = info.flow else { return closedKept[info.key] }
+        if let f = open[id] {
+            if info.verdict != .undecided { f.verdict = info.verdict }
+            return f
+        }
+        let f = Flow(key: info.key)
+        open[id] = f
+        // A new connection on these ports: packets outside any flow are no longer the
+        // last ACKs of the one before.
+        closedKept[info.key] = nil
+        if info.verdict != .undecided { f.verdict = info.verdict }
+        return f
+    }
+
+    /// Datagram `d` is whole: its earlier fragments, held, belong to its connection if it is TCP
+    /// (`flow`), else to none.
+    private mutating func complete(_ d: IPFragment.Datagram, in flow: Flow?) {
+        guard let datagram = datagrams.removeValue(forKey: d) else { return }
+        guard let flow else {
+            datagram.verdict = .drop
+            return
+        }
+        datagram.follows = flow
+        // Fragments let go while the datagram was incomplete count as its connection's.
+        if datagram.lost > 0 {
+            if flow.lost == 0 && lossy.count < Self.maxLossy { lossy.append(flow) }
+            flow.lost += datagram.lost
+            datagram.lost = 0
+        }
     }
 
     /// Datagrams given up: their fragments belong to no connection.

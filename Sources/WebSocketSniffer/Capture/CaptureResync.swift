@@ -84,14 +84,14 @@ struct CaptureResync {
         var lastSound: Int64
         /// When `lastSound` is before `offset` and known: that record's number in the file (records
         /// counted from the first, as libpcap read them) and where it claims to end.
-        var sound: (number: Int, end: Int64)?
+        var sound: SoundRecord?
 
         /// A record that looks sound.
         init(offset: Int64, records: Int) {
             self.init(offset: offset, records: records, lastSound: offset)
         }
 
-        init(offset: Int64, records: Int, lastSound: Int64, sound: (number: Int, end: Int64)? = nil) {
+        init(offset: Int64, records: Int, lastSound: Int64, sound: SoundRecord? = nil) {
             self.offset = offset
             self.records = records
             self.lastSound = lastSound
@@ -119,7 +119,17 @@ struct CaptureResync {
         /// The last sound record's number in the file (records counted from the first, as libpcap
         /// read them; pcapng: packet blocks up to the last block) and where it claims to end: from
         /// the walk, else the checkpoint's; nil if neither knows.
-        var sound: (number: Int, end: Int64)?
+        var sound: SoundRecord?
+    }
+
+    /// The last record that looked sound before a failed read: its number in the file (records
+    /// counted from the first, as libpcap read them), where it claims to end, and where it would
+    /// end if its captured length were its length on the wire (pcap; a length cut by damage, the
+    /// rest of the record left behind, ends there).
+    struct SoundRecord {
+        var number: Int
+        var end: Int64
+        var wireEnd: Int64
     }
 
     /// Follows `records` records (pcapng: packet blocks, passing other blocks) from `checkpoint`, as
@@ -137,9 +147,10 @@ struct CaptureResync {
                 let captured = Self.u32(h, 8, bigEndian: bigEndian)
                 let fraction = Int64(Self.u32(h, 4, bigEndian: bigEndian)) * (nanoseconds ? 1 : 1_000)
                 let end = at + 16 + Int64(captured)
-                if Self.looksSound(capturedLength: captured, wireLength: Self.u32(h, 12, bigEndian: bigEndian), nanoseconds: fraction) {
+                let wire = Self.u32(h, 12, bigEndian: bigEndian)
+                if Self.looksSound(capturedLength: captured, wireLength: wire, nanoseconds: fraction) {
                     walk.lastSound = at
-                    walk.sound = (checkpoint.records + records - left + 1, end)
+                    walk.sound = SoundRecord(number: checkpoint.records + records - left + 1, end: end, wireEnd: at + 16 + Int64(wire))
                 }
                 at = end
                 left -= 1
@@ -150,7 +161,7 @@ struct CaptureResync {
                 guard length >= 12, length % 4 == 0 else { walk.next = at; return walk }
                 if type == 2 || type == 3 || type == 6 { left -= 1 }
                 walk.lastSound = at
-                walk.sound = (checkpoint.records + records - left, at + Int64(length))
+                walk.sound = SoundRecord(number: checkpoint.records + records - left, end: at + Int64(length), wireEnd: at + Int64(length))
                 at += Int64(length)
             }
         }
@@ -239,7 +250,8 @@ struct CaptureResync {
                 spool.keepFrom = offset
                 spool.release(before: offset)
             }
-            guard let window = bytes.read(at: offset, count: chunk + header) else { return nil }
+            // (pcapng: 12 bytes at each candidate, for a section header's byte-order magic.)
+            guard let window = bytes.read(at: offset, count: chunk + max(header, 12)) else { return nil }
             let candidates = min(window.count - header + 1, chunk)
             guard candidates > 0 else { return nil }
             for i in 0..<candidates {
@@ -272,8 +284,23 @@ struct CaptureResync {
 
     // MARK: Checks
 
-    /// The header at `i` in `bytes` alone looks like a record's.
-    private func quickCheck(_ bytes: [UInt8], _ i: Int, _ times: TimeWindow) -> Bool {
+    /// pcapng: the byte order a section header at `i` in `bytes` states by its magic; nil when no
+    /// section header with a valid magic is there. A section header is found in either byte order
+    /// (its type reads the same both ways), so that damage just before a section in the other
+    /// order than the one being read finds that section, rather than its blocks read three bytes
+    /// off in the wrong order (a type below 256 followed by three zero bytes passes for one).
+    static func sectionOrder(_ bytes: [UInt8], _ i: Int) -> Bool? {
+        guard i + 12 <= bytes.count, u32(bytes, i, bigEndian: false) == 0x0A0D_0D0A else { return nil }
+        switch u32(bytes, i + 8, bigEndian: true) {
+        case 0x1A2B_3C4D: return true
+        case 0x4D3C_2B1A: return false
+        default: return nil
+        }
+    }
+
+    /// The header at `i` in `bytes` alone looks like a record's (pcapng: a block's, in `order`, or
+    /// the order a section header there states).
+    private func quickCheck(_ bytes: [UInt8], _ i: Int, _ times: TimeWindow, order: Bool? = nil) -> Bool {
         switch format {
         case .pcap(let bigEndian, let nanoseconds):
             let seconds = Int64(Self.u32(bytes, i, bigEndian: bigEndian))
@@ -285,32 +312,43 @@ struct CaptureResync {
             else { return false }
             return times.allows(seconds)
         case .pcapng(let bigEndian):
-            let type = Self.u32(bytes, i, bigEndian: bigEndian)
-            let length = Self.u32(bytes, i + 4, bigEndian: bigEndian)
+            let big = Self.sectionOrder(bytes, i) ?? order ?? bigEndian
+            let type = Self.u32(bytes, i, bigEndian: big)
+            let length = Self.u32(bytes, i + 4, bigEndian: big)
             return Self.knownBlockTypes.contains(type) && length >= 12 && length % 4 == 0 && length <= Self.maxBlock
         }
     }
 
-    /// The record at `at` holds together and the next one (or the end of the file) follows it.
+    /// The record at `at` holds together and the next one (or the end of the file) follows it
+    /// (pcapng: in the byte order of the section the first one is in, or starts).
     private func confirm(at: Int64, _ times: TimeWindow) -> Bool {
-        guard let next = wholeRecord(at: at) else { return false }
+        let order = blockOrder(at: at, default: nil)
+        guard let next = wholeRecord(at: at, order: order) else { return false }
         if !bytes.reaches(next + 1) { return true }  // the end of the capture
         let size = format.headerSize
         guard let header = bytes.read(at: next, count: size),
-              header.count == size, quickCheck(header, 0, times)
+              header.count == size, quickCheck(header, 0, times, order: order)
         else { return false }
-        return wholeRecord(at: next) != nil
+        return wholeRecord(at: next, order: blockOrder(at: next, default: order)) != nil
+    }
+
+    /// pcapng: the byte order of the block at `at`: the one a section header there states, else
+    /// `default`. Nil for pcap.
+    private func blockOrder(at: Int64, default order: Bool?) -> Bool? {
+        guard case .pcapng = format else { return nil }
+        return bytes.read(at: at, count: 12).flatMap { Self.sectionOrder($0, 0) } ?? order
     }
 
     /// Where the record at `at` ends, if it fits in the file and (pcapng) its trailing length
     /// matches; nil otherwise.
-    private func wholeRecord(at: Int64) -> Int64? {
+    private func wholeRecord(at: Int64, order: Bool? = nil) -> Int64? {
         switch format {
         case .pcap(let bigEndian, _):
             guard let header = bytes.read(at: at, count: 16), header.count == 16 else { return nil }
             let end = at + 16 + Int64(Self.u32(header, 8, bigEndian: bigEndian))
             return bytes.reaches(end) ? end : nil
-        case .pcapng(let bigEndian):
+        case .pcapng(let sectionBigEndian):
+            let bigEndian = order ?? sectionBigEndian
             guard let header = bytes.read(at: at, count: 28), header.count >= 8 else { return nil }
             let type = Self.u32(header, 0, bigEndian: bigEndian)
             let length = Self.u32(header, 4, bigEndian: bigEndian)

@@ -591,13 +591,14 @@ public final class PcapSource {
         // Packet numbers stay the file's own. When the record found comes before where the read
         // failed, the records libpcap read after the last sound one were out of step and took
         // numbers: the numbering goes back to that record's. The damage is that record itself
-        // when the record found starts inside what it claimed, or less than a record header after
-        // its end (its length was cut: the bytes left are its own, and the numbering goes back
-        // one even when nothing was out of step); else it is one packet of its own. (Records that
-        // only look odd, read in step, keep their numbers: a far last sound record says nothing.)
+        // when the record found starts inside what it claimed, less than a record header after
+        // its end, or where its length on the wire says it ends (its captured length was cut: the
+        // bytes left are its own, and the numbering goes back one even when nothing was out of
+        // step); else it is one packet of its own. (Records that only look odd, read in step,
+        // keep their numbers: a far last sound record says nothing.)
         var damageNumber = number
         if let sound = walked.sound {
-            let itself = found < sound.end || (found - sound.end < Int64(resync.format.headerSize))
+            let itself = found < sound.end || found - sound.end < Int64(resync.format.headerSize) || found == sound.wireEnd
             if found < failedAt || (found >= sound.end && itself) {
                 damageNumber = sound.number + (itself ? 0 : 1)
                 packetsRead = damageNumber

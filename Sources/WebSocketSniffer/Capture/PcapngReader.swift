@@ -252,9 +252,11 @@ final class PcapngReader {
             case 1:
                 guard bodyLength >= 8 else { throw Failure(message: "interface description block too short", offset: start, blockEnd: offset, mayBePacket: false) }
                 guard interfaces.count < Self.maxInterfaces else { throw Failure(message: "more than \(Self.maxInterfaces) interfaces", offset: start, blockEnd: offset, mayBePacket: false) }
-                switch interface(bodyLength) {
-                case .success(let i): interfaces.append(i)
-                case .failure(let error): throw Failure(message: "interface description block: \(error.why)", offset: start, blockEnd: offset, mayBePacket: false)
+                let (i, error) = interface(bodyLength)
+                interfaces.append(i)
+                if let error {
+                    throw Failure(message: "interface description block: \(error.why) (the interface is kept, with its link type and the options before)",
+                                  offset: start, blockEnd: offset, mayBePacket: false)
                 }
             case 6, 2:
                 // Enhanced Packet Block: interface (32 bits), timestamp (64), captured and original
@@ -298,7 +300,9 @@ final class PcapngReader {
 
     /// An Interface Description Block's body (already read): link type, snapshot length, and the
     /// if_tsresol and if_tsoffset options.
-    private func interface(_ bodyLength: Int) -> Result<Interface, InterfaceError> {
+    /// A damaged option does not cost the interface (its packets would all be lost): it keeps
+    /// its link type, snapshot length and the options before it, and the error is said.
+    private func interface(_ bodyLength: Int) -> (Interface, InterfaceError?) {
         let linkType = Self.dlt(Int32(Self.u16(body, 0, bigEndian)))
         let snap = Int(Self.u32(body, 4, bigEndian))
         var units: UInt64 = 1_000_000
@@ -310,7 +314,7 @@ final class PcapngReader {
             let length = Int(Self.u16(body, i + 2, bigEndian))
             let value = i + 4
             if code == 0 { break }  // opt_endofopt
-            guard value + length <= bodyLength else { return .failure(InterfaceError("option \(code) runs past the block's end")) }
+            guard value + length <= bodyLength else { return (interface(), InterfaceError("option \(code) runs past the block's end")) }
             if code == 9 && length >= 1 && !resolutionSeen {
                 // if_tsresol (the first one): 10^-v, or 2^-v with the top bit set; finer than 10^-19
                 // or 2^-63 does not fit 64 bits.
@@ -318,10 +322,10 @@ final class PcapngReader {
                 let v = body[value]
                 if v & 0x80 != 0 {
                     let e = Int(v & 0x7F)
-                    guard e < 64 else { return .failure(InterfaceError("timestamp resolution 2^-\(e) is finer than 64 bits hold")) }
+                    guard e < 64 else { return (interface(), InterfaceError("timestamp resolution 2^-\(e) is finer than 64 bits hold")) }
                     units = 1 << UInt64(e)
                 } else {
-                    guard v <= 19 else { return .failure(InterfaceError("timestamp resolution 10^-\(v) is finer than 64 bits hold")) }
+                    guard v <= 19 else { return (interface(), InterfaceError("timestamp resolution 10^-\(v) is finer than 64 bits hold")) }
                     units = (0..<Int(v)).reduce(1) { r, _ in r * 10 }
                 }
             } else if code == 14 && length >= 8 {
@@ -331,7 +335,8 @@ final class PcapngReader {
             }
             i = value + (length + 3) / 4 * 4
         }
-        return .success(Interface(linkType: linkType, snapshotLength: snap, unitsPerSecond: units, offsetSeconds: offsetSeconds))
+        return (interface(), nil)
+        func interface() -> Interface { Interface(linkType: linkType, snapshotLength: snap, unitsPerSecond: units, offsetSeconds: offsetSeconds) }
     }
 
     struct InterfaceError: Error {

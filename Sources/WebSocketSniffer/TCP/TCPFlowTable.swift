@@ -28,6 +28,9 @@ struct TCPFlow {
     /// Closed by FIN or RST and kept only so that its last ACKs and retransmissions are not taken for a new
     /// connection picked up mid-stream.
     var finished = false
+    /// Closed by a RST: data sent before the RST arrived (or that a stack checking resets exactly,
+    /// RFC 5961, goes on sending) may still come, just past what each direction sent.
+    var reset = false
     // Links of the recency list.
     var older = -1
     var newer = -1

@@ -123,14 +123,17 @@ public struct TCPReassembler {
             if table.slots[existing].finished {
                 // After the end, only a new connection on the same ports: its SYN, or (the SYN not
                 // captured) data or a FIN outside what the ended connection sent that way. Copies of
-                // what it sent, its last ACKs, and data it had in flight when a RST ended it (just
-                // past what it sent, soon after) are passed over.
+                // what it sent and its last ACKs are passed over, and after a RST, data just past
+                // what it sent (in flight when the RST came, or sent on by a stack that refused a
+                // RST not exactly in sequence, RFC 5961). After a FIN nothing is in flight: a
+                // connection reusing the ports at once starts just past the old one (Linux: its
+                // next sequence number + 65,537), and is another connection.
                 let fromInitiator = source == table.slots[existing].info.initiator
                 let sent = fromInitiator ? table.slots[existing].forward : table.slots[existing].backward
                 let past = sequenceDistance(from: sent.nextSequence, to: packet.sequenceNumber)
-                let inFlight = past >= 0 && past < Self.inFlightWindow && clock - table.slots[existing].lastSeen < Self.inFlightTime
+                let afterReset = table.slots[existing].reset && past >= 0 && past < Self.inFlightWindow
                 let another = (length > 0 || flags.contains(.fin)) && !flags.contains(.rst) && sent.started
-                    && !sent.covers(packet.sequenceNumber) && !inFlight
+                    && !sent.covers(packet.sequenceNumber) && !afterReset
                 guard isBareSYN || another else {
                     statistics.ignoredSegments += 1
                     return nil
@@ -201,6 +204,7 @@ public struct TCPReassembler {
         if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
             close(slot, reason: .rst, time: time, emit: emit)
             table[slot].finished = true
+            table[slot].reset = true
         } else if flags.contains(.rst) {
             // Not this connection's (a late reply to an earlier attempt, or forged): it closes nothing.
             statistics.ignoredSegments += 1
@@ -211,10 +215,9 @@ public struct TCPReassembler {
         return info.id
     }
 
-    /// After a connection ended, data this far past what a direction sent, this soon, may still be
-    /// its own (in flight when a RST came), not another connection's on the same ports.
+    /// After a RST ended a connection, data this far past what a direction sent is still its own
+    /// (in flight, or sent on by a stack that refused the RST), not another connection's.
     static let inFlightWindow = 16 << 20
-    static let inFlightTime = 2.0
 
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.

@@ -84,8 +84,10 @@ struct TCPStreamState {
         guard started else { return false }
         let consumed = offset + (synSeen ? 1 : 0) + (finSequence != nil && nextSequence == finSequence! &+ 1 ? 1 : 0)
         guard consumed < UInt64(UInt32.max) else { return true }
-        let first = nextSequence &- UInt32(consumed)
-        return sequenceDistance(from: first, to: sequence) >= 0 && sequenceDistance(from: sequence, to: nextSequence) > 0
+        // How far before what comes next: from 1 (the last byte, or the FIN) to all it consumed.
+        // (Not signed distances: past 2 GiB sent, the first byte's would wrap negative.)
+        let back = nextSequence &- sequence
+        return back >= 1 && UInt64(back) <= consumed
     }
 
     /// True until the direction has delivered or buffered anything (a SYN may still start it again).
