@@ -752,13 +752,18 @@ struct ReassemblyTests {
     /// mid-stream. Copies of the ended connection's data and its last ACKs open nothing, nor does
     /// data it had in flight when a RST ended it; after the flow timeout, the ended flow is gone.
     /// (Before, the ended flow swallowed every later packet on those ports, however late.)
-    @Test func anotherConnectionWithoutItsSYNAfterOneEnded() {
-        var h = Harness()
+    /// A connection whose client sends "hello" and both sides then close with FIN, at `time`.
+    func helloThenFINs(_ h: inout Harness, time: Double = 0) {
         handshake(&h)
         h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
-        h.send(c, s, seq: 106, ack: 901, flags: .fin)
-        h.send(s, c, seq: 901, ack: 107, flags: .fin)
-        h.send(c, s, seq: 107, ack: 902)
+        h.send(c, s, seq: 106, ack: 901, flags: .fin, time: time)
+        h.send(s, c, seq: 901, ack: 107, flags: .fin, time: time)
+        h.send(c, s, seq: 107, ack: 902, time: time)
+    }
+
+    @Test func anotherConnectionWithoutItsSYNAfterOneEnded() {
+        var h = Harness()
+        helloThenFINs(&h)
         #expect(h.closes == [.closed(1, .fin)])
         h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8), time: 0.5)  // a late copy
         h.send(s, c, seq: 901, ack: 107, flags: .fin, time: 0.5)
@@ -797,11 +802,7 @@ struct ReassemblyTests {
     /// took for the old connection's: the new one was hidden.
     @Test func portsReusedAtOnceAfterAFINClose() {
         var h = Harness()
-        handshake(&h)
-        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
-        h.send(c, s, seq: 106, ack: 901, flags: .fin, time: 0.1)
-        h.send(s, c, seq: 901, ack: 107, flags: .fin, time: 0.1)
-        h.send(c, s, seq: 107, ack: 902, time: 0.1)
+        helloThenFINs(&h, time: 0.1)
         h.send(c, s, seq: 107 &+ 65_537, ack: 902 &+ 65_537, flags: .psh, Array("GET".utf8), time: 0.5)
         #expect(h.reassembler.statistics.flowsOpened == 2)
         #expect(h.stream(2, .initiatorToResponder) == Array("GET".utf8))
@@ -828,10 +829,7 @@ struct ReassemblyTests {
         var configuration = TCPReassemblerConfiguration()
         configuration.idleTimeout = 60
         var h = Harness(configuration)
-        handshake(&h)
-        h.send(c, s, seq: 101, ack: 901, flags: .psh, Array("hello".utf8))
-        h.send(c, s, seq: 106, ack: 901, flags: .fin)
-        h.send(s, c, seq: 901, ack: 107, flags: .fin)
+        helloThenFINs(&h)
         // Much later, bytes at the very same sequence numbers: nothing says they are a copy.
         h.send(c, s, seq: 101, ack: 902, flags: .psh, Array("hello".utf8), time: 500)
         #expect(h.reassembler.statistics.flowsOpened == 2)
