@@ -651,10 +651,7 @@ public struct WebSocketStreamDissector {
     /// The box, copied first if another dissector (a copy of this one) shares it. Called on entry
     /// only (feedViews, skipViews): inside them the box is also held by the caller's local.
     private mutating func uniqueMachinery() -> Machinery {
-        if !isKnownUniquelyReferenced(&machinery) {
-            machinery = Machinery(parser: machinery.parser, assembler: machinery.assembler)
-        }
-        return machinery
+        uniqueMachineryUnretained().takeUnretainedValue()
     }
 
     /// The box made unique, unretained: for the calls made for every segment, where a retain and a

@@ -82,7 +82,8 @@ struct TCPStreamState {
     /// direction that never started covers nothing; one that sent 4 GiB or more covers everything.
     func covers(_ sequence: UInt32) -> Bool {
         guard started else { return false }
-        let consumed = offset + (synSeen ? 1 : 0) + (finSequence != nil && nextSequence == finSequence! &+ 1 ? 1 : 0)
+        let finConsumed = finSequence.map { nextSequence == $0 &+ 1 } ?? false
+        let consumed = offset + (synSeen ? 1 : 0) + (finConsumed ? 1 : 0)
         guard consumed < UInt64(UInt32.max) else { return true }
         // How far before what comes next: from 1 (the last byte, or the FIN) to all it consumed.
         // (Not signed distances: past 2 GiB sent, the first byte's would wrap negative.)
