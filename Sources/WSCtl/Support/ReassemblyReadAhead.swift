@@ -41,10 +41,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     // Batches are plain values over memory this object frees (`deinit`): passing one between the
     // threads, adding an item and taking one out touch no reference count (those counts, on
     // objects both threads used, were a tenth of the stage's time).
-    private let queue = Mutex<[Batch]>([])
-    private let spare = Mutex<[Batch]>([])
-    private let readyCount = DispatchSemaphore(value: 0)
-    private let spareCount: DispatchSemaphore
+    private let batches: BatchHandOver<Batch>
     private let done = DispatchSemaphore(value: 0)
     private let cancelled = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
@@ -53,6 +50,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     // The consumer's side, a cache line away from the stage's, which the other core writes.
     private var separation = CacheLineSeparation()
     private var current: Batch? = nil
+    /// The stage's `end()` was reached.
+    private var ended = false
     private var separationAfter = CacheLineSeparation()
 
     /// Starts reading `source` into `session`'s reassembler: from now on only `next()` and `stop()`
@@ -63,11 +62,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         self.session = session
         self.count = count
         self.limit = duration
-        spare.withLock { $0 = (0..<Self.depth).map { _ in Batch() } }
-        // Created at 0 and raised: libdispatch traps when a semaphore is freed below its initial
-        // value, which this one is after an early stop.
-        spareCount = DispatchSemaphore(value: 0)
-        for _ in 0..<Self.depth { spareCount.signal() }
+        batches = BatchHandOver(spares: (0..<Self.depth).map { _ in Batch() })
         // A capture still being written to a pipe: before waiting for more, hand over what was read.
         if source.readsAPipe { source.whenInputWaits { [weak self] in self?.handOverBeforeWaiting() } }
         let thread = Thread { [self] in stage() }
@@ -75,37 +70,35 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         thread.start()
     }
 
-    /// Frees every batch: by now (`stop()` or the end) the stage has ended, and each batch is in
-    /// one of the four places.
+    /// Frees every batch: by now (`stop()` or the end) the stage has ended, and each batch is
+    /// here, being filled, or in the hand-over.
     deinit {
         if var b = current { b.free() }
         if var b = filling { b.free() }
-        for var b in queue.withLock({ $0 }) { b.free() }
-        for var b in spare.withLock({ $0 }) { b.free() }
+        for var b in batches.drain() { b.free() }
     }
 
     /// The next item; nil once everything, end-of-capture events included, has been given.
     func next() -> Item? {
-        while true {
+        while !ended {
             if current != nil {
                 if !current!.allTaken { return current!.take() }
-                if current!.isLast { return nil }
                 // Emptied by the stage when it takes the batch again: this thread is the busier one.
                 let b = current!
                 current = nil
-                spare.withLock { $0.append(b) }
-                spareCount.signal()
+                batches.giveBack(b)
             }
-            readyCount.wait()
-            current = queue.withLock { $0.removeFirst() }
+            current = batches.receive()
+            if current == nil { ended = true }
         }
+        return nil
     }
 
     /// Stops the stage early (the dissecting thread gave up) and waits for it; harmless after the end.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         cancelled.store(true, ordering: .releasing)
-        spareCount.signal()
+        batches.wakeFiller()
         done.wait()
     }
 
@@ -149,10 +142,10 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             if !aborted && !add(.event(event)) { aborted = true }
         }
         if aborted { return }
-        guard var last = filling else { return }
+        guard let last = filling else { return }
         filling = nil
-        last.isLast = true
-        hand(last)
+        batches.hand(last)
+        batches.end()
     }
 
     /// On the stage's thread, inside a read that is about to wait: the batch being filled goes to
@@ -160,7 +153,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     private func handOverBeforeWaiting() {
         guard filling != nil, add(.inputWaits), let batch = filling else { return }
         filling = nil
-        hand(batch)
+        batches.hand(batch)
         filling = takeSpare()
     }
 
@@ -173,7 +166,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
                 if filling!.count > 0 {
                     let full = filling!
                     filling = nil
-                    hand(full)
+                    batches.hand(full)
                     guard let b = takeSpare() else { return false }
                     filling = b
                 }
@@ -187,7 +180,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         if filling!.count == Self.batchEvents {
             let full = filling!
             filling = nil
-            hand(full)
+            batches.hand(full)
             guard let b = takeSpare() else { return false }
             filling = b
         }
@@ -196,17 +189,11 @@ final class ReassemblyReadAhead: @unchecked Sendable {
 
     /// A batch to fill, or nil when the stage is to stop.
     private func takeSpare() -> Batch? {
-        spareCount.wait()
-        if cancelled.load(ordering: .acquiring) { return nil }
-        var batch = spare.withLock { $0.removeLast() }
+        guard var batch = batches.takeSpare(unless: { cancelled.load(ordering: .acquiring) }) else { return nil }
         batch.reset()
         return batch
     }
 
-    private func hand(_ batch: Batch) {
-        queue.withLock { $0.append(batch) }
-        readyCount.signal()
-    }
 
     /// Items and the stream bytes they point to, as a value over memory allocated here and freed
     /// by `free()`: owned by the stage until queued, then by the consumer, who moves the items out
@@ -216,7 +203,6 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         private var bytes: UnsafeMutableRawPointer
         private var capacity: Int
         private var used = 0
-        var isLast = false
 
         init() {
             capacity = ReassemblyReadAhead.batchBytes
@@ -253,7 +239,6 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         mutating func reset() {
             items.removeAll()
             used = 0
-            isLast = false
             if capacity != ReassemblyReadAhead.batchBytes {
                 bytes.deallocate()
                 capacity = ReassemblyReadAhead.batchBytes

@@ -28,10 +28,7 @@ final class SniffPipeline: @unchecked Sendable {
     // Batches are plain values over memory freed here (`free`): submitting an event touches no
     // reference count (those counts, on objects the printer thread used too, cost the busiest
     // thread a twentieth of its time).
-    private let queue = Mutex<[Batch?]>([])
-    private let spare = Mutex<[Batch]>([])
-    private let readyCount = DispatchSemaphore(value: 0)
-    private let spareCount: DispatchSemaphore
+    private let batches: BatchHandOver<Batch>
     private let done = DispatchSemaphore(value: 0)
     // The dissecting thread's side.
     private var filling: Batch
@@ -48,10 +45,7 @@ final class SniffPipeline: @unchecked Sendable {
     init(printer: SniffPrinter) {
         self.printer = printer
         filling = Batch()
-        spare.withLock { $0 = (1..<Self.depth).map { _ in Batch() } }
-        // Created at 0 and raised: libdispatch traps when a semaphore is freed below its initial value.
-        spareCount = DispatchSemaphore(value: 0)
-        for _ in 1..<Self.depth { spareCount.signal() }
+        batches = BatchHandOver(spares: (1..<Self.depth).map { _ in Batch() })
         let thread = Thread { [self] in printLoop() }
         thread.name = "wsctl-sniff-printer"
         thread.start()
@@ -97,8 +91,7 @@ final class SniffPipeline: @unchecked Sendable {
         precondition(!finished)
         finished = true
         if filling.count > 0 { handOver() }
-        queue.withLock { $0.append(nil) }
-        readyCount.signal()
+        batches.end()
         done.wait()
         Output.checkWriteFailure()
         return printer
@@ -128,18 +121,14 @@ final class SniffPipeline: @unchecked Sendable {
         lastFrame = nil  // its copy goes with the batch
         // Output that can no longer be written stops the dissection too (on this, the main thread).
         Output.checkWriteFailure()
-        let full = filling
-        queue.withLock { $0.append(full) }
-        readyCount.signal()
-        spareCount.wait()
-        filling = spare.withLock { $0.removeLast() }
+        batches.hand(filling)
+        filling = batches.takeSpare()!  // (nothing stops the printer thread while batches come)
         filling.flushAfter = false
     }
 
     private func printLoop() {
         while true {
-            readyCount.wait()
-            guard var batch = queue.withLock({ $0.removeFirst() }) else { break }
+            guard var batch = batches.receive() else { break }
             // Moved out, not copied: each event is printed once and then done with. (The printer
             // is copied out of this object once per batch: read from it, it was retained and
             // released for every event.)
@@ -147,8 +136,7 @@ final class SniffPipeline: @unchecked Sendable {
             while !batch.allTaken { printer.print(batch.take()) }
             if batch.flushAfter { Output.flush() }
             batch.reset()
-            spare.withLock { $0.append(batch) }
-            spareCount.signal()
+            batches.giveBack(batch)
         }
         done.signal()
     }
@@ -156,8 +144,7 @@ final class SniffPipeline: @unchecked Sendable {
     /// Frees the batches (the printer thread has ended: each is spare or being filled).
     deinit {
         filling.free()
-        for var b in spare.withLock({ $0 }) { b.free() }
-        for case var b? in queue.withLock({ $0 }) { b.free() }
+        for var b in batches.drain() { b.free() }
     }
 
     /// Events and the bytes they point to, as a value over memory allocated here and freed by
