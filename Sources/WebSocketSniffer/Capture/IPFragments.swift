@@ -92,12 +92,7 @@ public final class IPFragmentReassembler {
 
     /// Adds a fragment found in `packet`; returns the whole datagram (header and payload, fragment
     /// fields cleared) once its last missing piece has come.
-    public func add(_ f: IPFragment, packet: UnsafeRawBufferPointer, time: Double) -> [UInt8]? {
-        add(f, packet: PcapPacket(number: 0, seconds: 0, nanoseconds: 0, wireLength: packet.count, data: packet), time: time)
-    }
-
-    /// `add(_:packet:time:)` for a captured packet.
-    public func add(_ f: IPFragment, packet: PcapPacket, time: Double) -> [UInt8]? {
+    public func add(_ f: IPFragment, packet data: UnsafeRawBufferPointer, time: Double) -> [UInt8]? {
         expire(now: time)
         let key = f.datagram
         // Its own timeout exactly, whenever the sweep last ran: a fragment 30 s after the one
@@ -124,7 +119,6 @@ public final class IPFragmentReassembler {
             }
             p.total = end
         }
-        let data = packet.data
         if f.offset == 0 {
             var header = Array(UnsafeRawBufferPointer(rebasing: data[f.header]))
             if let next = f.nextHeader { header[next.at - f.header.lowerBound] = next.value }

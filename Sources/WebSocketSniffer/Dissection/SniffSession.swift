@@ -330,7 +330,7 @@ final class PacketReassembly {
         case .skipped(.ipFragment) where fragment != nil:
             if !fragment!.complete { countCut(packet) }
             let datagram = fragment!.datagram
-            if let whole = fragments.add(fragment!, packet: packet, time: packet.time) {
+            if let whole = fragments.add(fragment!, packet: packet.data, time: packet.time) {
                 if reportsForSaving { fragmentRole = .completed(datagram) }
                 whole.withUnsafeBytes { raw in
                     // Raw IP: version 4 or 6 from the first byte.
