@@ -345,15 +345,17 @@ public final class PcapSource {
     }
 
     /// For `pcapng`: the filter compiled for a link type first met in an interface described after
-    /// the reading started; passed over if it does not compile for it.
-    private func compileLate(for type: Int32) {
-        guard let spec = filterSpec else { return }
+    /// the reading started; nil, the link type passed over from now on, if it does not compile for it.
+    private func compileLate(for type: Int32) -> UnsafeMutablePointer<bpf_program>? {
+        guard let spec = filterSpec, !passedOver.contains(type) else { return nil }
         switch Self.compile(spec.expression, fallback: spec.fallback, for: type) {
         case .success(let program):
             filters[type] = program
+            return program
         case .failure:
             passedOver.insert(type)
             if !spec.passOver { linkTypesRefusedByFilter.append(type) }
+            return nil
         }
     }
 
@@ -479,9 +481,13 @@ public final class PcapSource {
             }
             guard let packet else { break }
             packetsRead += 1
-            if filterSpec != nil, filters[packet.linkType] == nil, !passedOver.contains(packet.linkType) { compileLate(for: packet.linkType) }
-            if passedOver.contains(packet.linkType) { continue }
-            if let program = filters[packet.linkType] {
+            var program = filters[packet.linkType]
+            if program == nil, filterSpec != nil {
+                // A link type the filter does not compile for: its packets are passed over.
+                guard let late = compileLate(for: packet.linkType) else { continue }
+                program = late
+            }
+            if let program {
                 var header = pcap_pkthdr()
                 header.caplen = bpf_u_int32(packet.data.count)
                 header.len = bpf_u_int32(clamping: packet.wireLength)
