@@ -295,13 +295,15 @@ struct EnvelopeTests {
 
     // MARK: Prefilter and parseIfEnvelope
 
-    @Test("looksLikeEnvelope: a '{' after JSON whitespace, nothing else")
+    @Test("looksLikeEnvelope: '{' first and '}' last, JSON whitespace aside, nothing else")
     func prefilter() {
-        for yes in ["{", "{}", "  {\"type\":1}", "\n\t\r {"] {
+        for yes in ["{}", "  {\"type\":1}", "\n\t\r {\"type\":1} \r\n", "{ not JSON }", "{}}"] {
             #expect(WebSocketEnvelope.looksLikeEnvelope(yes), "\(yes)")
             #expect(WebSocketEnvelope.looksLikeEnvelope(Array(yes.utf8)), "\(yes)")
         }
-        for no in ["", "   ", "hello {", "[{}]", "42", "\"{\"", "\u{FEFF}{", "\u{0B}{", "\u{A0}{"] {
+        for no in ["", "   ", "hello {", "[{}]", "42", "\"{\"", "\u{FEFF}{}", "\u{0B}{}", "\u{A0}{}",
+                   // Starts like an object and does not end like one: no parse needed to tell.
+                   "{", " { ", "}", "{\"type\":\"tick\"} and more", "{\"type\":\"tick\"", "{}\u{0B}", "{}\u{A0}", "{} ."] {
             #expect(!WebSocketEnvelope.looksLikeEnvelope(no), "\(no)")
             #expect(!WebSocketEnvelope.looksLikeEnvelope(Array(no.utf8)), "\(no)")
         }
