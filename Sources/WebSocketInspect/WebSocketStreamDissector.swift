@@ -9,6 +9,13 @@ import WebSocketCompression
 /// `feedViews(inPlace:)`, for callers that own a copy already, parses and unmasks where the bytes lie.
 public struct WebSocketStreamDissector {
     public let configuration: WebSocketDissectorConfiguration
+    /// `configuration.messageMemory`, `maxPayloadShown ?? Int.max`, and what is kept of a message
+    /// or frame that does not fit in the budget (`shownWithoutRoom`), kept apart: read from
+    /// `configuration` in a mutating method, each was read by copying all of it (137 bytes)
+    /// first, for every segment and frame.
+    private let budget: DissectionMemoryBudget?
+    private let shownLimit: Int
+    private let shownWithoutRoom: Int
     public let direction: WebSocketDirection?
     private var machinery: Machinery
     private var inflater: PerMessageDeflateDecompressor?
@@ -18,6 +25,10 @@ public struct WebSocketStreamDissector {
     private var messageCount = 0
     /// The frame being collected (large frames arrive in pieces).
     private var current: FrameInProgress?
+    /// `current != nil`, kept apart: that test, made for every whole frame, copied the optional
+    /// and destroyed the copy through its type's metadata (as Swift does for an optional of a
+    /// struct this size), a twentieth of `handle`'s time together with `message`'s.
+    private var collecting = false
     /// The shown payload of a frame that arrived in pieces (a whole frame is shown where it lies).
     private var framePayload: [UInt8] = []
     /// The shown data of a message that is not the frame's own payload (fragmented or inflated).
@@ -26,7 +37,7 @@ public struct WebSocketStreamDissector {
     private var messageOpcode: WebSocketOpcode?
     private var messageCompressed = false
     public private(set) var violationCount = 0
-    /// Bytes of the message in progress held against `configuration.messageMemory`.
+    /// Bytes of the message in progress held against `budget`.
     private var charged = 0
     /// The room the assembler's buffer is charged for (`modelKept`).
     private var modelledKept = 0
@@ -41,7 +52,7 @@ public struct WebSocketStreamDissector {
     private var frameCharged = 0
     /// The frame arriving in pieces did not fit: its payload is shown cut at `shownWithoutRoom`.
     private var frameCut = false
-    /// The message in progress did not fit in `configuration.messageMemory`: only its first bytes
+    /// The message in progress did not fit in `budget`: only its first bytes
     /// are kept (`streamed` follows it when it is compressed).
     private var notHeldWhole = false
     /// A compressed message that is not held whole, inflated piece by piece as it comes; its shown
@@ -92,10 +103,20 @@ public struct WebSocketStreamDissector {
         var violations: [WebSocketViolation]
         /// A text message not held whole (`messageMemory`): no envelope was looked for in it.
         var envelopeUnchecked = false
+
+        /// Stands for no message where an optional would cost (see `collecting`).
+        static var none: MessageInProgress {
+            MessageInProgress(index: 0, opcode: .continuation, offset: 0, endOffset: 0, length: 0, fragmentCount: 0,
+                              compressed: false, dataLength: 0, dataTruncated: false, dataIsPiecePayload: false,
+                              isText: false, textLength: 0, envelope: nil, violations: [])
+        }
     }
 
     public init(configuration: WebSocketDissectorConfiguration = .init(), direction: WebSocketDirection? = nil) {
         self.configuration = configuration
+        budget = configuration.messageMemory
+        shownLimit = configuration.maxPayloadShown ?? Int.max
+        shownWithoutRoom = min(configuration.maxPayloadShownWithoutRoom ?? Int.max, shownLimit)
         self.direction = direction
         var pc = configuration.parser
         pc.direction = direction ?? pc.direction
@@ -123,7 +144,7 @@ public struct WebSocketStreamDissector {
         if startsInside && !bytes.isEmpty { startHuntAtFirstBytes() }
         if isHunting {
             huntFeed(bytes, emit)
-            if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+            if budget != nil { holdCarry(emit); holdHunt() }
             return
         }
         // Room for a usual segment is kept; a dissector is one of thousands in `sniff`.
@@ -136,7 +157,7 @@ public struct WebSocketStreamDissector {
             box._withUnsafeGuaranteedRef { $0.parser.parse(raw) { piece in handle(piece, emit) } }
         }
         scratch = local
-        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+        if budget != nil { holdCarry(emit); holdHunt() }
     }
 
     /// `feedViews` without the copy: `bytes` are parsed where they are, and masked payloads are
@@ -146,12 +167,12 @@ public struct WebSocketStreamDissector {
         if startsInside && !bytes.isEmpty { startHuntAtFirstBytes() }
         if isHunting {
             huntFeed(UnsafeRawBufferPointer(bytes), emit)
-            if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+            if budget != nil { holdCarry(emit); holdHunt() }
             return
         }
         let box = uniqueMachineryUnretained()
         box._withUnsafeGuaranteedRef { $0.parser.parse(bytes) { piece in handle(piece, emit) } }
-        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+        if budget != nil { holdCarry(emit); holdHunt() }
     }
 
     public mutating func feed(_ bytes: UnsafeRawBufferPointer, _ emit: (DissectionEvent) -> Void) {
@@ -187,7 +208,7 @@ public struct WebSocketStreamDissector {
         guard count > 0 else { return true }
         startsInside = false  // the gap's hunt below covers it
         // The parser's frame buffer is given up or handed on in pieces: its room goes back.
-        defer { if configuration.messageMemory != nil { holdCarry(emit); holdHunt() } }
+        defer { if budget != nil { holdCarry(emit); holdHunt() } }
         if let pending = machinery.parser.pendingFrame, machinery.parser.isInsideFramePayload, UInt64(count) <= pending.missing {
             frameDamaged = true
             let box = uniqueMachinery()
@@ -209,6 +230,7 @@ public struct WebSocketStreamDissector {
         box.parser.reset(at: resumeAt)
         hunt = Hunt(offset: resumeAt, configuration: box.parser.configuration)  // bytes held for a hunt before this gap are lost with it
         current = nil
+        collecting = false
         frameDamaged = false
         framesLost = true
         endLostOnly = box.assembler.isInsideMessage && !damaged
@@ -425,7 +447,7 @@ public struct WebSocketStreamDissector {
     /// looked for (up to `huntLimit`), or gives it back. Without room, only the last 64 KiB are
     /// held (offsets before them are given up, as past `huntLimit`).
     private mutating func holdHunt() {
-        guard let budget = configuration.messageMemory, isHunting || huntCharged != 0 else { return }
+        guard let budget, isHunting || huntCharged != 0 else { return }
         let small = Self.keptCapacity
         let room = hunt?.room ?? 0
         guard !budget.adjust(&huntCharged, to: room > small ? room : 0), var h = hunt else { return }
@@ -452,7 +474,7 @@ public struct WebSocketStreamDissector {
         settleHunt(atEnd: true, emit)
         finishUnfinishedFrame(emit)
         emitUnfinishedMessage(emit)
-        if configuration.messageMemory != nil {
+        if budget != nil {
             holdCarry(emit)
             holdHunt()
             // The stream is over: its inflate window is no longer needed.
@@ -466,7 +488,7 @@ public struct WebSocketStreamDissector {
     /// the bytes stay held.
     public mutating func settleHuntWhileQuiet(_ emit: (DissectionEventView) -> Void) {
         settleHunt(atEnd: false, emit)
-        if configuration.messageMemory != nil { holdCarry(emit); holdHunt() }
+        if budget != nil { holdCarry(emit); holdHunt() }
     }
 
     private mutating func settleHunt(atEnd: Bool, _ emit: (DissectionEventView) -> Void) {
@@ -494,8 +516,9 @@ public struct WebSocketStreamDissector {
     private mutating func finishUnfinishedFrame(_ emit: (DissectionEventView) -> Void) {
         let box = uniqueMachinery()
         box.parser.finishUnfinishedFrame { piece in handle(piece, emit) }
-        guard let r = current else { return }
+        guard collecting, let r = current else { return }
         current = nil
+        collecting = false
         let op = r.header.opcode
         violationCount += r.violations.count
         framePayload.withUnsafeBytes { payload in
@@ -530,7 +553,7 @@ public struct WebSocketStreamDissector {
             if m.isText {
                 if !intact {
                     m.isText = false
-                } else if let n = Self.validTextPrefix(UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength))) {
+                } else if let n = Self.validTextPrefix(data.leading(m.textLength)) {
                     m.textLength = n
                 } else {
                     m.isText = false
@@ -691,7 +714,7 @@ public struct WebSocketStreamDissector {
     ///   payload) stands for; they are shown as zeros.
     private mutating func handle(_ piece: WebSocketFramePiece, lost: Int = 0, _ emit: (DissectionEventView) -> Void) {
         let h = piece.header
-        let limit = configuration.maxPayloadShown ?? Int.max
+        let limit = shownLimit
         let whole = piece.isWholeFrame
         if piece.isFirst {
             frameCount += 1
@@ -721,20 +744,24 @@ public struct WebSocketStreamDissector {
         }
         // More of the message in progress after a gap: what it holds is no longer one stretch.
         if endLostOnly && !h.opcode.isControl { endLostOnly = false }
-        let keep = configuration.messageMemory == nil || h.opcode.isControl ? Int.max : holdingRoom(for: piece, limit: shownWithoutRoom)
+        let keep = budget == nil || h.opcode.isControl ? Int.max : holdingRoom(for: piece, limit: shownWithoutRoom)
         // A whole frame (the usual case) is kept in locals and shown from where it lies; one in
         // pieces is kept in `current` and collects its shown part in `framePayload`.
         var record: FrameInProgress
         if whole {
             record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
             record.payloadTruncated = piece.payload.count > limit
-            if current != nil { current = nil }
+            if collecting {
+                current = nil
+                collecting = false
+            }
         } else {
             if piece.isFirst {
                 current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+                collecting = true
                 endFrameHold()
             }
-            guard let r = current else { return }
+            guard collecting, let r = current else { return }
             record = r
             let room = frameRoom(for: lost > 0 ? lost : piece.payload.count, limit: limit, &record)
             if lost > 0 {
@@ -747,7 +774,9 @@ public struct WebSocketStreamDissector {
                 record.payloadTruncated = true
             }
         }
-        var message: MessageInProgress? = nil
+        // Not an optional, for the reason `collecting` gives.
+        var message = MessageInProgress.none
+        var hasMessage = false
         // Unretained: `machinery` holds it, and is not replaced while a frame is handled (only on
         // entry to feedViews, skipViews and a hunt's resume). A retain and a release here and in
         // holdingRoom, for every frame, were a twentieth of the dissecting thread's time
@@ -763,18 +792,24 @@ public struct WebSocketStreamDissector {
         // the frame is shown, but starts no message and ends none, so the message in progress, if
         // any, stays unfinished and nothing stands for the frame's payload, which never came.
         let stopped = !piece.violations.isEmpty && piece.violations.contains { $0.rule == .lengthTopBitSet }
-        var violations = stopped ? [] : box._withUnsafeGuaranteedRef {
-            $0.assembler.receive(piece, keeping: keep) { item in
-                switch item {
-                case .control(let control):
-                    record.close = control.close
-                case .message(let view):
-                    message = makeMessage(view, piecePayload: piece.payload)
+        // The piece is lent by pointer: captured by these closures, it was copied (and the copy
+        // destroyed) for every frame, through its type's value witnesses.
+        let payload = piece.payload
+        var violations = stopped ? [] : withUnsafePointer(to: piece) { lent in
+            box._withUnsafeGuaranteedRef {
+                $0.assembler.receive(lent.pointee, keeping: keep) { item in
+                    switch item {
+                    case .control(let control):
+                        record.close = control.close
+                    case .message(let view):
+                        message = makeMessage(view, piecePayload: payload)
+                        hasMessage = true
+                    }
                 }
             }
         }
         if !lostViolations.isEmpty { violations = lostViolations + violations }
-        if charged > 0, let budget = configuration.messageMemory {
+        if charged > 0, let budget {
             // What the assembler's buffer takes, which grows ahead of what it holds.
             let room = modelKept(box._withUnsafeGuaranteedRef { $0.assembler.keptCount })
             if room > charged {
@@ -796,32 +831,33 @@ public struct WebSocketStreamDissector {
             // A length with its top bit set ends the parse: show the frame as far as it goes.
             guard piece.isLast || stopped else { return }
             current = nil
+            collecting = false
         }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
         violationCount += record.violations.count
         if whole {
-            let shown = UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit))
+            let shown = piece.payload.leading(limit)
             // The message is this very frame, and the assembler found it valid text: the shown part
             // is valid unless the cut split a character, which the message's text length tells.
             var validText: Bool? = nil
-            if let m = message, m.dataIsPiecePayload, m.isText { validText = m.textLength == shown.count }
+            if hasMessage, message.dataIsPiecePayload, message.isText { validText = message.textLength == shown.count }
             emitFrame(record, shown, isText: isText, validText: validText, emit)
         } else {
             framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, validText: nil, emit) }
             endFrameHold()
         }
-        if var m = message {
+        if hasMessage {
             if damaged {
-                m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
-                m.isText = false
+                message.violations = message.violations.filter { !Self.contentRules.contains($0.rule) }
+                message.isText = false
             }
-            violationCount += m.violations.count
-            m.index = messageCount
-            if m.dataIsPiecePayload {
-                emitMessage(m, UnsafeRawBufferPointer(rebasing: piece.payload.prefix(limit)), emit)
+            violationCount += message.violations.count
+            message.index = messageCount
+            if message.dataIsPiecePayload {
+                emitMessage(message, piece.payload.leading(limit), emit)
             } else {
-                messageData.withUnsafeBytes { emitMessage(m, $0, emit) }
+                messageData.withUnsafeBytes { emitMessage(message, $0, emit) }
                 // A whole payload shown (`--full`) is not kept after it is shown.
                 if messageData.capacity > Self.keptCapacity { messageData = [] }
             }
@@ -838,7 +874,7 @@ public struct WebSocketStreamDissector {
     // MARK: Holding messages within the shared memory budget
 
     /// How many bytes of the message `piece` belongs to the assembler may keep: all of them while
-    /// `configuration.messageMemory` has room (a message the assembler lends where it lies takes
+    /// `budget` has room (a message the assembler lends where it lies takes
     /// none), else the shown part, or none of a compressed message, which is then inflated as it
     /// comes. Called for data frames only, with a budget.
     private mutating func holdingRoom(for piece: WebSocketFramePiece, limit: Int) -> Int {
@@ -854,7 +890,7 @@ public struct WebSocketStreamDissector {
         if notHeldWhole || (h.opcode == .continuation && !box._withUnsafeGuaranteedRef({ $0.assembler.isInsideMessage })) {
             return messageCompressed ? 0 : limit
         }
-        guard let budget = configuration.messageMemory else { return Int.max }
+        guard let budget else { return Int.max }
         // The assembler may have let the message go (it broke a limit): so much less is held.
         let held = modelKept(box._withUnsafeGuaranteedRef { $0.assembler.keptCount })
         if charged > held { _ = budget.adjust(&charged, to: held) }
@@ -889,7 +925,7 @@ public struct WebSocketStreamDissector {
     /// to `maxBufferedFrameSize` is collected whole there), or gives it back once the frame is out.
     /// Without room, the frame goes on in pieces to the assembler, which keeps what it can.
     private mutating func holdCarry(_ emit: (DissectionEventView) -> Void) {
-        guard let budget = configuration.messageMemory else { return }
+        guard let budget else { return }
         let box = Unmanaged.passUnretained(machinery)  // (see handle)
         let room = box._withUnsafeGuaranteedRef { $0.parser.carryRoom }
         let wanted = room > configuration.parser.retainedCarryCapacity ? room : 0
@@ -899,10 +935,10 @@ public struct WebSocketStreamDissector {
         carryCharged = 0
     }
 
-    /// Gives back everything this dissector holds against `configuration.messageMemory`, for an
+    /// Gives back everything this dissector holds against `budget`, for an
     /// owner that drops it without finishing it (the buffers go with it).
     public mutating func releaseMemory() {
-        guard let budget = configuration.messageMemory else { return }
+        guard let budget else { return }
         budget.give(charged + carryCharged + huntCharged + inflaterCharged + frameCharged)
         charged = 0
         carryCharged = 0
@@ -911,19 +947,14 @@ public struct WebSocketStreamDissector {
         frameCharged = 0
     }
 
-    /// What is kept of a message or frame that does not fit in `configuration.messageMemory`.
-    private var shownWithoutRoom: Int {
-        min(configuration.maxPayloadShownWithoutRoom ?? Int.max, configuration.maxPayloadShown ?? Int.max)
-    }
-
     /// How many more payload bytes of the frame arriving in pieces to keep for showing, `count`
-    /// coming: up to `limit`, but past `shownWithoutRoom` only while `configuration.messageMemory`
+    /// coming: up to `limit`, but past `shownWithoutRoom` only while `budget`
     /// has room for the buffer (`--full`). Without room, the frame is shown cut at
     /// `shownWithoutRoom` from then on (`record` marked truncated, the budget told).
     private mutating func frameRoom(for count: Int, limit: Int, _ record: inout FrameInProgress) -> Int {
         let room = limit - framePayload.count
         let floor = shownWithoutRoom
-        guard let budget = configuration.messageMemory, limit > floor else { return room }
+        guard let budget, limit > floor else { return room }
         if frameCut { return floor - framePayload.count }
         let wanted = framePayload.count + min(count, max(0, room))
         // Decided by what was charged (the room asked for), not by the buffer's capacity, which
@@ -950,7 +981,7 @@ public struct WebSocketStreamDissector {
     /// The frame arriving in pieces was shown (or a new one begins): its buffer goes back to the
     /// budget, and is let go when a whole payload made it large.
     private mutating func endFrameHold() {
-        if frameCharged > 0 { configuration.messageMemory?.give(frameCharged) }
+        if frameCharged > 0 { budget?.give(frameCharged) }
         frameCharged = 0
         frameCut = false
         Self.empty(&framePayload)
@@ -959,14 +990,14 @@ public struct WebSocketStreamDissector {
     /// Forgets the inflater (its window goes with it) and gives back its room.
     private mutating func dropInflater() {
         inflater = nil
-        if inflaterCharged > 0 { configuration.messageMemory?.give(inflaterCharged) }
+        if inflaterCharged > 0 { budget?.give(inflaterCharged) }
         inflaterCharged = 0
     }
 
     /// A compressed message left uninflated for want of memory for an inflater: shown as
     /// compressed and incomplete; with context takeover the messages after it miss its history.
     private mutating func leftUninflated() {
-        configuration.messageMemory?.noteMessageNotInflated()
+        budget?.noteMessageNotInflated()
         damaged = true
         if contextTakeover {
             inflateHistoryLost = true
@@ -976,7 +1007,7 @@ public struct WebSocketStreamDissector {
 
     /// The message in progress ended or was given up: its bytes go back to the budget.
     private mutating func endHold() {
-        if charged > 0 { configuration.messageMemory?.give(charged) }
+        if charged > 0 { budget?.give(charged) }
         charged = 0
         modelledKept = 0
         notHeldWhole = false
@@ -1070,7 +1101,7 @@ public struct WebSocketStreamDissector {
     }
 
     /// Inflated bytes are taken in pieces of this size: a message is held whole only as far as
-    /// `configuration.messageMemory` has room for it, however far it inflates.
+    /// `budget` has room for it, however far it inflates.
     static let inflateChunk = 1 << 16
 
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
@@ -1082,7 +1113,7 @@ public struct WebSocketStreamDissector {
         let textLength: Int? = !judged ? nil
             : incomplete ? Self.validTextPrefix(payload)
             : (validText ?? (WebSocketUTF8Validator.firstInvalidIndex(payload) == nil)) ? payload.count : nil
-        let text = textLength.map { UnsafeRawBufferPointer(rebasing: payload.prefix($0)) }
+        let text = textLength.map { payload.leading($0) }
         // Bytes of it lost in a gap (shown as zeros) make it incomplete too, as they do its message.
         let lostBytes = frameDamaged && !incomplete
         withBorrowed(r.close, r.violations) { close, violations in
@@ -1094,11 +1125,11 @@ public struct WebSocketStreamDissector {
     /// - Parameter incomplete: nil for the usual rule (the message lost bytes or history in a gap).
     private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, incomplete: Bool? = nil,
                              _ emit: (DissectionEventView) -> Void) {
-        withBorrowed(m.envelope?.value, m.violations) { envelope, violations in
+        withBorrowed(m.envelope, m.violations) { envelope, violations in
             emit(.message(MessageRecordView(
                 index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
                 fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
-                dataTruncated: m.dataTruncated, text: m.isText ? UnsafeRawBufferPointer(rebasing: data.prefix(m.textLength)) : nil,
+                dataTruncated: m.dataTruncated, text: m.isText ? data.leading(m.textLength) : nil,
                 textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: envelope, violations: violations,
                 incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)))
         }
@@ -1125,7 +1156,7 @@ public struct WebSocketStreamDissector {
         }
         if view.compressed, let d = decompressor() {
             var failure: WebSocketViolation? = nil
-            if let budget = configuration.messageMemory {
+            if let budget {
                 // Held as it inflates while the budget has room; past it, only the shown part is
                 // kept and the rest counted and checked, as for a message not held whole.
                 // Taken out of self while inflating: the closures then capture a local, checked
@@ -1173,7 +1204,7 @@ public struct WebSocketStreamDissector {
         } else if view.compressed {
             leftUninflated()
         }
-        let limit = configuration.maxPayloadShown ?? Int.max
+        let limit = shownLimit
         let isText = isValidText && view.opcode == .text
         func summarise(_ data: UnsafeRawBufferPointer, isPiecePayload: Bool, missing: Int = 0) -> MessageInProgress {
             // Bytes lost in a gap or let go (`missing`) lie past what is shown.
@@ -1189,7 +1220,7 @@ public struct WebSocketStreamDissector {
             }
             var envelope: EnvelopeBox? = nil
             if isText && configuration.recogniseEnvelopes && view.unkept == 0 {
-                envelope = Self.summariseEnvelope(data).map(EnvelopeBox.init)
+                envelope = Self.summariseEnvelope(data)
             }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
@@ -1286,12 +1317,12 @@ public struct WebSocketStreamDissector {
     }
 
     /// This direction's inflater, made when its first compressed message comes; nil when
-    /// `configuration.messageMemory` has no room for its window and state.
+    /// `budget` has no room for its window and state.
     private mutating func decompressor() -> PerMessageDeflateDecompressor? {
         if let inflater { return inflater }
         let server = direction == .serverToClient
         let bits = server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits
-        if let budget = configuration.messageMemory {
+        if let budget {
             // zlib's window (at least 9 bits are used) and its inflate state, about 7 KiB.
             let cost = (1 << max(9, bits)) + (8 << 10)
             guard budget.take(cost) else { return nil }
@@ -1307,23 +1338,20 @@ public struct WebSocketStreamDissector {
     }
 
     /// The envelope's `type` and ids, or why an object with a `type` is not a valid envelope;
-    /// nil for text that is not an envelope at all. `text` is valid UTF-8.
-    static func summariseEnvelope(_ text: UnsafeRawBufferPointer) -> EnvelopeSummary? {
+    /// nil for text that is not an envelope at all. `text` is valid UTF-8. Boxed here: an
+    /// optional summary, even a nil one, was destroyed through its type's metadata for every
+    /// text message.
+    static func summariseEnvelope(_ text: UnsafeRawBufferPointer) -> EnvelopeBox? {
         guard WebSocketEnvelope.looksLikeEnvelope(text) else { return nil }
         do {
             guard let e = try WebSocketEnvelope.parseIfEnvelope(text) else { return nil }
-            return EnvelopeSummary(type: e.type, correlationID: e.correlationID, messageID: e.messageID,
-                                   clientID: e.clientID, error: nil)
+            return EnvelopeBox(EnvelopeSummary(type: e.type, correlationID: e.correlationID, messageID: e.messageID,
+                                               clientID: e.clientID, error: nil))
         } catch {
             // What could be read still names the message and pairs its reply.
-            return EnvelopeSummary(type: error.type ?? "", correlationID: error.correlationID, messageID: error.messageID,
-                                   clientID: error.clientID, error: "\(error)")
+            return EnvelopeBox(EnvelopeSummary(type: error.type ?? "", correlationID: error.correlationID,
+                                               messageID: error.messageID, clientID: error.clientID, error: "\(error)"))
         }
-    }
-
-    static func summariseEnvelope(_ text: String) -> EnvelopeSummary? {
-        var text = text
-        return text.withUTF8 { summariseEnvelope(UnsafeRawBufferPointer($0)) }
     }
 }
 
@@ -1332,4 +1360,23 @@ public struct WebSocketStreamDissector {
 final class EnvelopeBox: Sendable {
     let value: EnvelopeSummary
     init(_ value: EnvelopeSummary) { self.value = value }
+}
+
+/// `withBorrowed` for a boxed envelope: `box?.value` made an optional summary for every message,
+/// which (even nil) was destroyed through its type's metadata, a twentieth of `handle`'s time.
+func withBorrowed<R>(_ box: EnvelopeBox?, _ violations: [WebSocketViolation],
+                     _ body: (UnsafePointer<EnvelopeSummary>?, UnsafeBufferPointer<WebSocketViolation>) -> R) -> R {
+    violations.withUnsafeBufferPointer { violations in
+        guard let box else { return body(nil, violations) }
+        return withUnsafePointer(to: box.value) { body($0, violations) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The first `n` bytes, or all if there are fewer: `prefix` made a generic call (and a copy of
+    /// the frame piece around it) for every frame and message shown.
+    @inline(__always)
+    func leading(_ n: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: baseAddress, count: Swift.min(count, n))
+    }
 }

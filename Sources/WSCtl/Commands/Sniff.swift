@@ -674,8 +674,10 @@ struct SniffPrinter {
         out.jsonSeconds(micros: micros - originMicros)
     }
 
-    func print(_ event: SniffEvent) {
-        switch event {
+    /// Consumed, so that ending it is left to the case it is: a frame or a message needs nothing
+    /// done. Borrowed, every event was destroyed after it through its type's value witness.
+    func print(_ event: consuming SniffEvent) {
+        switch consume event {
         case .handshake(let h):
             if mode == .json {
                 var w = JSONLineWriter()
@@ -763,7 +765,7 @@ struct SniffPrinter {
                 if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
                 if m.incomplete { line += style.yellow(" incomplete") }
                 if m.compressed { line += " deflated \(m.length) B" }
-                if let e = m.envelope {
+                if let e = m.borrowedEnvelope?.pointee {  // (not `m.envelope`: see ConnectionDissector.report)
                     line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
                     if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
                 }

@@ -1039,7 +1039,9 @@ public final class WebSocketConnectionDissector {
             let time = deliveryTime(direction, offset: m.endOffset - 1, default: deliveredAt)
             counts.message(isClient, violations: m.violations.count)
             var timing = MessageTiming()
-            if let cid = m.envelope?.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
+            // (Through the pointer: `m.envelope` is an optional copy, which even nil is destroyed
+            // through its type's metadata, for every message.)
+            if let cid = m.borrowedEnvelope?.pointee.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
                 // The client asks, the server replies: a server message with an id no request waits
                 // with (an event of a subscription, a second reply) is neither.
                 if !isClient, let (asked, empty) = requests[cid]?.takeFirst() {
