@@ -431,6 +431,64 @@ struct PcapWriterLongPacketTests {
     }
 }
 
+/// pcapng from PcapWriter: an interface described for each link type as its first packet comes,
+/// timestamps to the nanosecond, wire lengths kept, and long packets cut as in pcap; read back by
+/// wsctl's own reader with each packet's link type (raw IP in and out as DLT 12).
+@Suite("PcapWriter pcapng")
+struct PcapWriterPcapngTests {
+    @Test func packetsOfSeveralLinkTypesReadBackExactly() throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("several.pcapng")
+        let writer = try PcapWriter(path: path, linkType: 1, format: .pcapng)
+        #expect(writer.canWrite(linkType: 276) && writer.canWrite(linkType: PcapLinkType.raw))
+        let packets: [(linkType: Int32, data: [UInt8], seconds: Int64, nanoseconds: Int32, wire: Int)] = [
+            (1, [UInt8](repeating: 0x11, count: 61), 1_790_000_000, 123_456_789, 61),
+            (276, [UInt8](repeating: 0x22, count: 80), 1_790_000_001, 1, 1_500),
+            (PcapLinkType.raw, [0x45] + [UInt8](repeating: 0x33, count: 39), 1_790_000_001, 999_999_999, 40),
+            (1, [UInt8](repeating: 0x44, count: 300_000), 1_790_000_002, 0, 300_000),
+            (276, [], 1_790_000_003, 5, 0),
+        ]
+        for p in packets {
+            try writer.write(p.data, seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wire, linkType: p.linkType)
+        }
+        try writer.close()
+        #expect(writer.packetsCut == 1)
+        let source = try PcapSource(offlinePath: path)
+        #expect(source.isPcapng && Set(source.linkTypes) == [1, 276, PcapLinkType.raw])
+        var read: [(Int32, [UInt8], Int64, Int32, Int)] = []
+        while let packet = try source.next() {
+            read.append((source.packetLinkType, Array(packet.data), packet.seconds, packet.nanoseconds, packet.wireLength))
+        }
+        #expect(read.count == packets.count)
+        for (r, p) in zip(read, packets) {
+            #expect(r.0 == p.linkType)
+            #expect(r.1 == Array(p.data.prefix(262_144)))
+            #expect(r.2 == p.seconds && r.3 == p.nanoseconds, "time \(r.2).\(r.3)")
+            #expect(r.4 == p.wire)
+        }
+        // The file as written: a section header, then an interface before each link type's first
+        // packet, interface numbers in order of first use.
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        // (In this machine's byte order, which the writer uses.)
+        func u32(_ at: Int) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) } }
+        var at = 0
+        var kinds: [UInt32] = []
+        var interfaceLinkTypes: [UInt32] = []
+        while at < bytes.count {
+            kinds.append(u32(at))
+            if u32(at) == 1 { interfaceLinkTypes.append(u32(at + 8) & 0xFFFF) }
+            at += Int(u32(at + 4))
+        }
+        #expect(at == bytes.count)
+        #expect(kinds == [0x0A0D_0D0A, 1, 6, 1, 6, 1, 6, 6, 6])
+        #expect(interfaceLinkTypes == [1, 276, 101])
+    }
+
+    @Test func aFileThatCannotBeCreatedSaysWhy() {
+        #expect(throws: PcapError.self) { try PcapWriter(path: "/nonexistent-dir/x.pcapng", linkType: 1, format: .pcapng) }
+    }
+}
+
 /// A one-line preview stays a line however the text is made: 80 characters, and at most 320
 /// Unicode scalars (a letter under 100,000 combining marks is one character of 200,001 bytes, and
 /// --full showed all of it on the message's line).

@@ -46,7 +46,9 @@ extension WSCtlCommand {
 
                 -w saves every packet of the connections shown (refused upgrades too) and nothing \
                 else, in capture order: packets of connections still undecided are held, at most \
-                64 MiB, until their upgrade is seen or they close.
+                64 MiB, until their upgrade is seen or they close. The file is pcap, or pcapng when \
+                the capture read is pcapng: one interface for each link type, so a capture on \
+                interfaces of several link types (or a pipe whose later sections add some) is saved whole.
 
                 A damaged capture file gives a warning with the packet number and byte offset; sniff \
                 then looks for the next readable packet (a plausible record header followed by another) \
@@ -69,7 +71,7 @@ extension WSCtlCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Interface to capture on (default: any).", valueName: "IFACE")) var interface: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default, live: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags; with -r: none (packets that are not TCP are counted and skipped).", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
-        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order (- for standard output; what would be printed there then goes to standard error).", valueName: "FILE")) var write: String?
+        @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order: pcapng when the capture read is pcapng, which may have interfaces of several link types (- for standard output; what would be printed there then goes to standard error).", valueName: "FILE")) var write: String?
         @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
         @Option(name: .long, help: ArgumentHelp("Stop after this long (e.g. 30s; capture time for files).", valueName: "DURATION")) var duration: String?
         @Option(name: .long, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
@@ -170,11 +172,8 @@ extension WSCtlCommand {
             if let w = source.activationWarning { Output.warning(w) }
             var writer: PcapWriter? = nil
             if let write {
-                guard !source.mixesLinkTypes else {
-                    let names = source.linkTypes.map { PcapSource.name(of: $0) }.joined(separator: ", ")
-                    Output.error("-w \(write): the capture's interfaces have different link types (\(names)), which one pcap file cannot hold; saving such a capture is not supported")
-                    throw ExitCode.failure
-                }
+                // pcapng for a pcapng capture, whose interfaces may have several link types (a pcap
+                // file holds one), described before the packets or later in a pipe; pcap otherwise.
                 do { writer = try PcapWriter(path: write, matching: source) } catch {
                     Output.error("\(error)")
                     throw ExitCode.failure
@@ -208,8 +207,6 @@ extension WSCtlCommand {
             let wallStart = DispatchTime.now().uptimeNanoseconds
             var firstTime: Double? = nil
             var saver = PacketSaver()
-            /// -w: packets not saved for their link type, by link type.
-            var unsavedLinkTypes: [Int32: Int] = [:]
             var warnings = 0
             // A badly damaged file can fail at every other record: the first warnings are shown,
             // the rest counted.
@@ -327,17 +324,9 @@ extension WSCtlCommand {
                         } else {
                             r = session.process(packet, linkType: source.packetLinkType) { printer.print($0) }
                         }
-                        if let writer, source.packetLinkType != writer.linkType {
-                            // An interface described after the file was begun (a pcapng pipe), of
-                            // another link type: one pcap file cannot hold its packets.
-                            unsavedLinkTypes[source.packetLinkType, default: 0] += 1
+                        if let writer {
                             try saving {
-                                try saver.pass(info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
-                                               closed: session.takeClosedFlows(), writer: writer)
-                            }
-                        } else if let writer {
-                            try saving {
-                                try saver.save(packet, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
+                                try saver.save(packet, linkType: source.packetLinkType, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
                                                closed: session.takeClosedFlows(), writer: writer)
                             }
                         }
@@ -394,10 +383,6 @@ extension WSCtlCommand {
                 // Said once here; each gap it made is shown where it is.
                 Output.warning("\(session.packetsCut) of \(session.packets) packets were cut short by the capture's snapshot length (at most \(session.longestCutPacket) of their bytes kept): the bytes they lost are shown as gaps, and a packet cut inside its headers is skipped; capture with a larger snapshot length (\(source.isLive ? "--snaplen" : "tcpdump -s 0")) to see everything")
             }
-            if !unsavedLinkTypes.isEmpty {
-                let detail = unsavedLinkTypes.sorted { $0.key < $1.key }.map { "\($0.value) packets of link type \(PcapSource.name(of: $0.key))" }.joined(separator: ", ")
-                Output.warning("-w \(write!): \(detail) were not saved: their interfaces, described after the file was begun, have another link type than its \(PcapSource.name(of: source.linkType)), which one pcap file cannot hold")
-            }
             if !source.linkTypesRefusedByFilter.isEmpty {
                 let names = source.linkTypesRefusedByFilter.map { PcapSource.name(of: $0) }.joined(separator: ", ")
                 Output.warning("the packets of interfaces of link type \(names), described after the reading started, were passed over: the filter does not compile for that link type")
@@ -448,6 +433,7 @@ struct PacketSaver {
         let seconds: Int64
         let nanoseconds: Int32
         let wireLength: Int
+        let linkType: Int32
     }
     /// Open flows by ID, and kept flows that closed, by their pair of endpoints (for an ACK after
     /// the close, which belongs to no flow any more).
@@ -479,7 +465,7 @@ struct PacketSaver {
     /// Takes `p`, of the connection `info` names (nil: not TCP, or a fragment of a datagram still
     /// missing pieces), with what it was as an IP fragment, the datagrams given up and the flows
     /// closed since the packet before.
-    mutating func save(_ p: PcapPacket, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
+    mutating func save(_ p: PcapPacket, linkType: Int32, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
                        droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
         drop(droppedDatagrams)
         let flow = self.flow(of: info)
@@ -489,25 +475,13 @@ struct PacketSaver {
             // Held in its place until the datagram is whole or given up.
             let datagram = datagrams[d] ?? Flow(key: nil)
             datagrams[d] = datagram
-            try hold(datagram, p, writer)
+            try hold(datagram, p, linkType, writer)
         case .completed(let d)?:
             complete(d, in: flow)
             fallthrough
         case nil:
-            if let flow, flow.verdict != .drop { try hold(flow, p, writer) }
+            if let flow, flow.verdict != .drop { try hold(flow, p, linkType, writer) }
         }
-        try flush(writer)
-    }
-
-    /// A packet not saved (of another link type than the file's): what it decided still applies
-    /// to the packets held: its connection's verdict, the flows it closed, the datagrams given up
-    /// with it, and the datagram it completed (whose earlier fragments, held, follow its connection).
-    mutating func pass(info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?, droppedDatagrams: [IPFragment.Datagram],
-                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
-        drop(droppedDatagrams)
-        let flow = self.flow(of: info)
-        apply(closed)
-        if case .completed(let d)? = fragment { complete(d, in: flow) }
         try flush(writer)
     }
 
@@ -570,19 +544,20 @@ struct PacketSaver {
         try flush(writer)
         // Undecided to the end (a flow the session never closed): not a connection it showed.
         for h in queue[head...] where h.flow.decided == .keep {
-            try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
+            try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength, linkType: h.linkType)
         }
         queue = []
         head = 0
         heldBytes = 0
     }
 
-    private mutating func hold(_ flow: Flow, _ p: PcapPacket, _ writer: PcapWriter) throws {
+    private mutating func hold(_ flow: Flow, _ p: PcapPacket, _ linkType: Int32, _ writer: PcapWriter) throws {
         if head == queue.count && flow.decided == .keep {
-            try writer.write(p.data, seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength)
+            try writer.write(p.data, seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength, linkType: linkType)
             return
         }
-        queue.append(Held(flow: flow, bytes: Array(p.data), seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength))
+        queue.append(Held(flow: flow, bytes: Array(p.data), seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength,
+                          linkType: linkType))
         heldBytes += p.data.count + Self.heldOverhead
     }
 
@@ -593,7 +568,7 @@ struct PacketSaver {
             let h = queue[head]
             switch h.flow.decided {
             case .keep:
-                try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength)
+                try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength, linkType: h.linkType)
             case .drop:
                 break
             case .undecided:

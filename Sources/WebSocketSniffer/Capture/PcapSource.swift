@@ -74,9 +74,10 @@ public final class PcapSource {
     private var pcapng: PcapngReader?
     /// For `pcapng`: the filter, compiled for each link type.
     private var filters: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
-    /// The capture's interfaces have different link types (a pcapng file): one pcap file (-w)
-    /// cannot hold its packets.
+    /// The capture's interfaces have different link types (a pcapng file).
     public var mixesLinkTypes: Bool { (pcapng?.linkTypes.count ?? 1) > 1 }
+    /// A pcapng capture (file or pipe), whose packets may come with several link types.
+    public var isPcapng: Bool { pcapng != nil }
     /// For `pcapng`: link types the filter does not compile for, whose packets are passed over.
     private var passedOver: Set<Int32> = []
     /// For `pcapng`: the filter as given, compiled again for a link type first seen in a later

@@ -5,21 +5,37 @@ import Glibc
 import Darwin
 #endif
 
-/// Writes packets to a pcap file (`wsctl sniff -w`), with nanosecond timestamps.
+/// Writes packets to a capture file (`wsctl sniff -w`), with nanosecond timestamps: pcap, through
+/// libpcap, or pcapng, written here (libpcap writes no pcapng).
+///
+/// A pcap file holds one link type. A pcapng file holds any number: an interface description is
+/// written for each link type before its first packet, so link types met late (a pcapng pipe whose
+/// later sections describe other interfaces) are saved too.
 ///
 /// The file is complete after `close()` (or when the writer is released); `flush()` pushes buffered packets
 /// to the file so another program can read what was written so far.
 public final class PcapWriter {
-    private let deadHandle: PcapHandle
-    private var dumper: OpaquePointer?
-    /// The file's link-layer header type.
+    public enum Format: Sendable, Equatable {
+        case pcap
+        case pcapng
+    }
+
+    private enum Sink {
+        case libpcap(dead: PcapHandle, dumper: OpaquePointer)
+        case pcapng(UnsafeMutablePointer<FILE>)
+    }
+    private var sink: Sink?
+    public let format: Format
+    /// The file's link-layer header type (pcap); in pcapng, that of the packets written without one.
     public let linkType: Int32
-    /// The snapshot length recorded in the file header.
+    /// The snapshot length recorded in the file header (pcapng: in each interface description).
     public let snapshotLength: Int
     /// Packets longer than `snapshotLength` written cut to it (a reader would refuse the file otherwise).
     public private(set) var packetsCut = 0
     /// The path given to `init`; `"-"` is standard output.
     public let path: String
+    /// pcapng: the interface written for each link type, by link type.
+    private var interfaces: [Int32: UInt32] = [:]
 
     /// Creates (or truncates) `path`; `"-"` writes to standard output.
     ///
@@ -27,67 +43,131 @@ public final class PcapWriter {
     ///   - linkType: a DLT_ value, normally the source's `linkType`.
     ///   - snaplen: the file header's snapshot length. Readers reject packets longer than it, so keep the
     ///     default (262,144, libpcap's maximum for most link types) unless the packets are known to be shorter.
+    ///   - format: pcap, or pcapng (which any link type may be added to, see `write`).
     /// - Throws: `PcapError` of kind `.write`.
-    public init(path: String, linkType: Int32, snaplen: Int = 262_144) throws {
-        guard let dead = pcap_open_dead_with_tstamp_precision(linkType, Int32(clamping: snaplen), UInt32(PCAP_TSTAMP_PRECISION_NANO))
-        else { throw PcapError(kind: .write, message: "\(path): link type \(linkType) cannot be written") }
-        deadHandle = PcapHandle(dead)
-        guard let dumper = pcap_dump_open(dead, path) else {
-            throw PcapError(kind: .write, message: deadHandle.lastError)
-        }
-        self.dumper = dumper
+    public init(path: String, linkType: Int32, snaplen: Int = 262_144, format: Format = .pcap) throws {
         self.linkType = linkType
         self.snapshotLength = snaplen
         self.path = path
+        self.format = format
+        switch format {
+        case .pcap:
+            guard let dead = pcap_open_dead_with_tstamp_precision(linkType, Int32(clamping: snaplen), UInt32(PCAP_TSTAMP_PRECISION_NANO))
+            else { throw PcapError(kind: .write, message: "\(path): link type \(linkType) cannot be written") }
+            let handle = PcapHandle(dead)
+            guard let dumper = pcap_dump_open(dead, path) else {
+                throw PcapError(kind: .write, message: handle.lastError)
+            }
+            sink = .libpcap(dead: handle, dumper: dumper)
+        case .pcapng:
+            // Standard output through a duplicate, so that closing the file does not close it.
+            let file: UnsafeMutablePointer<FILE>?
+            if path == "-" {
+                let descriptor = dup(STDOUT_FILENO)
+                file = descriptor >= 0 ? fdopen(descriptor, "wb") : nil
+                if file == nil && descriptor >= 0 { _ = closeDescriptor(descriptor) }
+            } else {
+                file = fopen(path, "wb")
+            }
+            guard let file else { throw failed(errno) }
+            sink = .pcapng(file)
+            try writeSectionHeader(file)
+        }
     }
 
-    /// A writer for the packets of `source`: same link type and snapshot length.
+    /// A writer for the packets of `source`: same link type and snapshot length, and pcapng for a
+    /// pcapng capture (which may hold several link types, or describe more interfaces later).
     public convenience init(path: String, matching source: PcapSource) throws {
-        try self.init(path: path, linkType: source.linkType, snaplen: max(source.snapshotLength, 1))
+        try self.init(path: path, linkType: source.linkType, snaplen: max(source.snapshotLength, 1),
+                      format: source.isPcapng ? .pcapng : .pcap)
     }
 
     deinit {
-        if let dumper { pcap_dump_close(dumper) }
+        switch sink {
+        case .libpcap(_, let dumper)?: pcap_dump_close(dumper)
+        case .pcapng(let file)?: fclose(file)
+        case nil: break
+        }
+    }
+
+    /// Whether packets of `linkType` can be written: any in pcapng, the file's own in pcap.
+    public func canWrite(linkType: Int32) -> Bool {
+        format == .pcapng || linkType == self.linkType
     }
 
     /// Writes a packet read from a `PcapSource`, with its timestamp and wire length.
-    public func write(_ packet: PcapPacket) throws {
-        try write(packet.data, seconds: packet.seconds, nanoseconds: packet.nanoseconds, wireLength: packet.wireLength)
+    public func write(_ packet: PcapPacket, linkType: Int32? = nil) throws {
+        try write(packet.data, seconds: packet.seconds, nanoseconds: packet.nanoseconds, wireLength: packet.wireLength, linkType: linkType)
     }
 
     /// Writes one packet.
     ///
-    /// - Parameter wireLength: the length on the wire; nil means the packet was captured whole.
-    public func write(_ data: UnsafeRawBufferPointer, seconds: Int64, nanoseconds: Int32, wireLength: Int? = nil) throws {
-        guard let dumper else { throw PcapError(kind: .write, message: "\(path): the writer is closed") }
-        var header = pcap_pkthdr()
-        header.ts.tv_sec = .init(seconds)
-        header.ts.tv_usec = .init(nanoseconds)
+    /// - Parameters:
+    ///   - wireLength: the length on the wire; nil means the packet was captured whole.
+    ///   - linkType: the packet's link type; nil means the file's (`linkType`). In pcap it must be
+    ///     the file's (see `canWrite(linkType:)`).
+    public func write(_ data: UnsafeRawBufferPointer, seconds: Int64, nanoseconds: Int32, wireLength: Int? = nil,
+                      linkType: Int32? = nil) throws {
+        guard let sink else { throw PcapError(kind: .write, message: "\(path): the writer is closed") }
+        precondition(canWrite(linkType: linkType ?? self.linkType), "a pcap file holds one link type")
         // Readers refuse a record longer than the file's snapshot length (libpcap: at most 262,144
         // bytes for most link types), and a pcapng file may hold longer ones: such a packet is
         // written cut at the snapshot length, its wire length kept, as a capture with it would
         // have cut it; `packetsCut` counts them.
         let kept = min(data.count, max(snapshotLength, 1))
         if kept < data.count { packetsCut += 1 }
-        header.caplen = UInt32(kept)
-        header.len = UInt32(clamping: max(wireLength ?? data.count, data.count))
-        let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
-        pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base)
-        if let file = pcap_dump_file(dumper), ferror(file) != 0 {
-            throw failed(errno)
+        let wire = max(wireLength ?? data.count, data.count)
+        switch sink {
+        case .libpcap(_, let dumper):
+            var header = pcap_pkthdr()
+            header.ts.tv_sec = .init(seconds)
+            header.ts.tv_usec = .init(nanoseconds)
+            header.caplen = UInt32(kept)
+            header.len = UInt32(clamping: wire)
+            let base = data.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? UnsafePointer(bitPattern: 1)!
+            pcap_dump(UnsafeMutablePointer<UInt8>(dumper), &header, base)
+            if let file = pcap_dump_file(dumper), ferror(file) != 0 {
+                throw failed(errno)
+            }
+        case .pcapng(let file):
+            let interface = try self.interface(for: linkType ?? self.linkType, file)
+            // An Enhanced Packet Block: interface, time in the interface's units (nanoseconds, see
+            // `writeInterface`), captured and original lengths, the bytes padded to 32 bits.
+            let padded = (kept + 3) & ~3
+            let total = 32 + padded
+            let time = UInt64(bitPattern: seconds &* 1_000_000_000 &+ Int64(nanoseconds))
+            var block = BlockBytes()
+            block.u32(6)
+            block.u32(UInt32(total))
+            block.u32(interface)
+            block.u32(UInt32(truncatingIfNeeded: time >> 32))
+            block.u32(UInt32(truncatingIfNeeded: time))
+            block.u32(UInt32(kept))
+            block.u32(UInt32(clamping: wire))
+            try put(block.bytes, file)
+            if kept > 0, let base = data.baseAddress { try put(UnsafeRawBufferPointer(start: base, count: kept), file) }
+            var tail = BlockBytes()
+            for _ in kept..<padded { tail.bytes.append(0) }
+            tail.u32(UInt32(total))
+            try put(tail.bytes, file)
         }
     }
 
     /// Writes one packet held in an array.
-    public func write(_ bytes: [UInt8], seconds: Int64 = 0, nanoseconds: Int32 = 0, wireLength: Int? = nil) throws {
-        try bytes.withUnsafeBytes { try write($0, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength) }
+    public func write(_ bytes: [UInt8], seconds: Int64 = 0, nanoseconds: Int32 = 0, wireLength: Int? = nil,
+                      linkType: Int32? = nil) throws {
+        try bytes.withUnsafeBytes { try write($0, seconds: seconds, nanoseconds: nanoseconds, wireLength: wireLength, linkType: linkType) }
     }
 
     /// Pushes buffered packets to the file.
     public func flush() throws {
-        guard let dumper else { return }
-        if pcap_dump_flush(dumper) != 0 {
-            throw failed(errno)
+        switch sink {
+        case .libpcap(_, let dumper)?:
+            if pcap_dump_flush(dumper) != 0 { throw failed(errno) }
+        case .pcapng(let file)?:
+            if fflush(file) != 0 { throw failed(errno) }
+        case nil:
+            return
         }
     }
 
@@ -101,22 +181,91 @@ public final class PcapWriter {
     /// - Throws: `PcapError` of kind `.write` when the last packets could not be written (a full disk,
     ///   a file size limit), or when any earlier write had failed: the file is then incomplete.
     public func close() throws {
-        guard let dumper else { return }
-        self.dumper = nil
+        guard let sink else { return }
+        self.sink = nil
+        let file: UnsafeMutablePointer<FILE>?
+        switch sink {
+        case .libpcap(_, let dumper): file = pcap_dump_file(dumper)
+        case .pcapng(let f): file = f
+        }
         var failure: Int32 = 0
-        if let file = pcap_dump_file(dumper) {
+        if let file {
             if fflush(file) != 0 { failure = errno }
             if failure == 0, ferror(file) != 0 { failure = EIO }
             // The descriptor's own close can report what was only found on the way to the disk
             // (NFS, quotas): close a duplicate first, which reports it without pulling the FILE's
-            // descriptor from under pcap_dump_close.
+            // descriptor from under the close below.
             let copy = dup(fileno(file))
             if copy >= 0, closeDescriptor(copy) != 0, failure == 0 { failure = errno }
         }
-        pcap_dump_close(dumper)
+        switch sink {
+        case .libpcap(_, let dumper): pcap_dump_close(dumper)
+        case .pcapng(let f): fclose(f)
+        }
         if failure != 0 {
             throw failed(failure, "; the file is incomplete")
         }
+    }
+
+    // MARK: pcapng
+
+    /// Bytes of a block being made, in this machine's byte order (which the section header's
+    /// byte-order magic tells readers).
+    private struct BlockBytes {
+        var bytes: [UInt8] = []
+        mutating func u16(_ v: UInt16) { withUnsafeBytes(of: v) { bytes.append(contentsOf: $0) } }
+        mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v) { bytes.append(contentsOf: $0) } }
+        mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v) { bytes.append(contentsOf: $0) } }
+    }
+
+    private func put(_ bytes: [UInt8], _ file: UnsafeMutablePointer<FILE>) throws {
+        try bytes.withUnsafeBytes { try put($0, file) }
+    }
+
+    private func put(_ bytes: UnsafeRawBufferPointer, _ file: UnsafeMutablePointer<FILE>) throws {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        if fwrite(base, 1, bytes.count, file) != bytes.count { throw failed(errno) }
+    }
+
+    /// The Section Header Block: byte-order magic, version 1.0, section length not given.
+    private func writeSectionHeader(_ file: UnsafeMutablePointer<FILE>) throws {
+        var block = BlockBytes()
+        block.u32(0x0A0D_0D0A)
+        block.u32(28)
+        block.u32(0x1A2B_3C4D)
+        block.u16(1)
+        block.u16(0)
+        block.u64(UInt64.max)
+        block.u32(28)
+        try put(block.bytes, file)
+    }
+
+    /// The interface for `linkType`'s packets, described (an Interface Description Block, with
+    /// timestamps in nanoseconds: `if_tsresol` 9) before its first packet.
+    private func interface(for linkType: Int32, _ file: UnsafeMutablePointer<FILE>) throws -> UInt32 {
+        if let known = interfaces[linkType] { return known }
+        // Files carry LINKTYPE_ values: the same numbers as the DLT_ values packets come with here
+        // but for raw IP (the inverse of what `PcapngReader` maps). They are 16 bits in pcapng.
+        let fileType = linkType == PcapLinkType.raw ? PcapLinkType.linktypeRaw : linkType
+        guard let type = UInt16(exactly: fileType) else {
+            throw PcapError(kind: .write, message: "\(path): link type \(linkType) cannot be written to pcapng")
+        }
+        var block = BlockBytes()
+        block.u32(1)
+        block.u32(32)
+        block.u16(type)
+        block.u16(0)
+        block.u32(UInt32(clamping: max(snapshotLength, 1)))
+        block.u16(9)  // if_tsresol
+        block.u16(1)
+        block.bytes += [9, 0, 0, 0]  // 10^-9 s, padded
+        block.u16(0)  // opt_endofopt
+        block.u16(0)
+        block.u32(32)
+        try put(block.bytes, file)
+        let id = UInt32(interfaces.count)
+        interfaces[linkType] = id
+        return id
     }
 }
 
