@@ -112,6 +112,49 @@ struct SniffIPFragmentTests {
         return (path, cut, records.count)
     }
 
+    /// Each fragmented datagram's first fragment seen again after the datagram was whole (two
+    /// packets later): a duplicate, dissected as nothing new, not counted as a fragment given up,
+    /// and saved by -w with its datagram's connection (the file keeps every packet, as captured).
+    @Test(arguments: ["basic", "ipv6"])
+    func fragmentsSeenAgainAfterTheirDatagramAreSaved(name: String) throws {
+        let dir = try SniffTempDirectory()
+        let original = try PcapFile(path: SniffFixtures.path(name))
+        var records: [PcapFile.Record] = []
+        var again: [(record: PcapFile.Record, after: Int)] = []
+        var cut = 0
+        for r in original.records {
+            if let pieces = Self.fragments(of: r.data, size: 48, id: UInt32(0x2000 + cut)) {
+                cut += 1
+                let ordered = pieces.map { PcapFile.Record(seconds: r.seconds, fraction: r.fraction, wireLength: UInt32($0.count), data: $0) }
+                records += ordered
+                again.append((ordered[0], records.count + 2))
+            } else {
+                records.append(r)
+            }
+            while let first = again.first, records.count >= first.after {
+                records.append(first.record)
+                again.removeFirst()
+            }
+        }
+        records += again.map(\.record)
+        #expect(cut >= 10)
+        let path = dir.path("\(name)-fragments-again.pcap")
+        try PcapFile(header: original.header, records: records).write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
+        #expect(out.result.status == 0, "\(out.result.stderr)")
+        #expect(out.kind("stats").first?["packets_skipped"].int == 0, "\(out.result.stderr)")
+        let alone = try SniffFixtures.sniff(name)
+        let a = try #require(alone.kind("handshake").first?["connection"].int)
+        let b = try #require(out.kind("handshake").first?["connection"].int)
+        for d in ["client", "server"] {
+            #expect(out.messageRecords(connection: b, direction: d) == alone.messageRecords(connection: a, direction: d), "\(name) \(d)")
+        }
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["sniff", "-r", path, "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        #expect(try PcapFile(path: saved).records.map(\.data) == records.map(\.data))
+    }
+
     /// A real capture of fragments (Fixtures/captures/make-ipfrag-capture.sh: a router between
     /// network namespaces fragmented both ends' 1,500-byte packets into a 576-byte link, where
     /// tcpdump captured them): every message each side sent, by SHA-256, and -w keeps every

@@ -53,8 +53,10 @@ import WebSocketSniffer
         #expect(pieces.count == 3)
         let result = Self.sniff(order.map { pieces[$0] })
         #expect(result.texts == [text])
-        // A copy of a fragment after its datagram was complete belongs to none: counted, not used.
-        #expect(result.skipped[.ipFragment] == (order.count > 3 ? 1 : nil))
+        // A copy of a fragment after its datagram was complete repeats it: not a datagram of its
+        // own, given up and counted (as it was), but a duplicate (see
+        // fragmentsRepeatedAfterTheirDatagramAreDuplicates).
+        #expect(result.skipped[.ipFragment] == nil)
     }
 
     /// A fragment that never comes: nothing is made up, and the others are counted as skipped.
@@ -76,7 +78,7 @@ import WebSocketSniffer
             first.withUnsafeBytes { raw in
                 var fragment: IPFragment? = nil
                 _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                #expect(reassembler.add(fragment!, packet: raw, time: 1) == nil)
+                #expect(reassembler.add(fragment!, packet: raw, time: 1) == .held)
             }
         }
         #expect(reassembler.pending == IPFragmentReassembler.maxDatagrams)
@@ -86,7 +88,7 @@ import WebSocketSniffer
             piece.withUnsafeBytes { raw in
                 var fragment: IPFragment? = nil
                 _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                whole = reassembler.add(fragment!, packet: raw, time: 2) ?? whole
+                if case .whole(let w) = reassembler.add(fragment!, packet: raw, time: 2) { whole = w }
             }
         }
         #expect(whole.map { Array($0[20...]) } == Array(data[20...]))
@@ -116,7 +118,7 @@ import WebSocketSniffer
         first[3] = UInt8(length & 0xFF)
         let second = Build.ipv4(from: Self.client.address, to: Self.server.address, payload: Array(data[split...]), id: 77,
                                 moreFragments: false, fragmentOffset: UInt16(split / 8))
-        var results: [[UInt8]?] = []
+        var results: [IPFragmentReassembler.Outcome] = []
         for piece in [first, second] {
             piece.withUnsafeBytes { raw in
                 var fragment: IPFragment? = nil
@@ -128,7 +130,7 @@ import WebSocketSniffer
                 results.append(reassembler.add(fragment, packet: raw, time: 1))
             }
         }
-        #expect(results.count == 2 && results.allSatisfy { $0 == nil })
+        #expect(results == [.held, .givenUp])
         #expect(reassembler.takeDropped() == 2)
         #expect(reassembler.pending == 0)
     }
@@ -166,7 +168,7 @@ import WebSocketSniffer
         #expect(pieces.count == 4)
         let result = Self.sniff6(order.map { pieces[$0] })
         #expect(result.texts == [text])
-        #expect(result.skipped[.ipFragment] == (order.count > 4 ? 1 : nil))
+        #expect(result.skipped[.ipFragment] == nil)  // the copy of fragment 0 repeats it
     }
 
     @Test func missingIPv6FragmentIsCounted() {
@@ -186,7 +188,7 @@ import WebSocketSniffer
             piece.withUnsafeBytes { raw in
                 var fragment: IPFragment? = nil
                 #expect(PacketDecoder.decode(linkType: PcapLinkType.ipv6, data: raw, fragment: &fragment) == .skipped(.ipFragment))
-                whole = reassembler.add(try! #require(fragment), packet: raw, time: 1) ?? whole
+                if case .whole(let w) = reassembler.add(try! #require(fragment), packet: raw, time: 1) { whole = w }
             }
         }
         let packet = try #require(whole)
@@ -307,14 +309,83 @@ import WebSocketSniffer
                 }
             }
             add(pieces[0], time: 1)
-            #expect(reassembler.isPending(keys[0]))
+            #expect(reassembler.pending == 1)
             add(pieces[1], time: 1, complete: false)  // cut short: the datagram is given up
-            #expect(!reassembler.isPending(keys[0]))
+            #expect(reassembler.pending == 0)
             add(pieces[0], time: 2)  // starts it again
             add(pieces[1], time: 40)  // 38 s later: the first piece expired; this one is on its own
             reassembler.finish()
             #expect(reassembler.takeDroppedDatagrams() == (reports ? [keys[0], keys[0], keys[0]] : []))
             #expect(reassembler.takeDropped() == 4)
+        }
+    }
+
+    /// A fragment seen again after its datagram was completed (the network, or a capture on
+    /// several interfaces, saw it twice) is a duplicate: it starts no datagram that would only be
+    /// given up and counted. The same identification with other bytes is a new datagram, and so
+    /// is the same fragment `timeout` later.
+    @Test func fragmentsRepeatedAfterTheirDatagramAreDuplicates() {
+        let (_, data) = Self.packets(text: String(repeating: "d", count: 150))
+        let pieces = Self.fragments(of: data, size: 64, id: 42)
+        let reassembler = IPFragmentReassembler(reportsDrops: true)
+        func add(_ bytes: [UInt8], time: Double) -> IPFragmentReassembler.Outcome {
+            bytes.withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                return reassembler.add(fragment!, packet: raw, time: time)
+            }
+        }
+        #expect(pieces.count == 3)
+        #expect(add(pieces[0], time: 1) == .held)
+        #expect(add(pieces[2], time: 1) == .held)
+        guard case .whole = add(pieces[1], time: 1) else {
+            Issue.record("not completed")
+            return
+        }
+        for piece in pieces { #expect(add(piece, time: 2) == .duplicate) }
+        #expect(reassembler.pending == 0 && reassembler.takeDropped() == 0)
+        // The identification again with other bytes: a datagram of its own.
+        let (_, other) = Self.packets(text: String(repeating: "e", count: 150))
+        let reused = Self.fragments(of: other, size: 64, id: 42)
+        #expect(add(reused[0], time: 3) == .held)
+        // ...which, once complete, its own fragments repeat; the first datagram's no longer.
+        #expect(add(reused[1], time: 3) == .held)
+        guard case .whole = add(reused[2], time: 3) else {
+            Issue.record("the reused identification's datagram not completed")
+            return
+        }
+        #expect(add(reused[1], time: 4) == .duplicate)
+        #expect(add(pieces[1], time: 4) == .held)
+        reassembler.finish()
+        #expect(reassembler.takeDropped() == 1)
+        // `timeout` after its completion, a fragment is a datagram's again.
+        for piece in pieces { _ = add(piece, time: 10) }
+        #expect(add(pieces[0], time: 10 + IPFragmentReassembler.timeout) == .held)
+        reassembler.finish()
+        #expect(reassembler.takeDropped() == 1)
+    }
+
+    /// Completed datagrams kept for their duplicates are bounded in count and bytes.
+    @Test func recentDatagramsAreBounded() {
+        let reassembler = IPFragmentReassembler()
+        let (_, data) = Self.packets(text: String(repeating: "b", count: 150))
+        let count = IPFragmentReassembler.maxDatagrams + 10
+        for id in 0..<count {
+            for piece in Self.fragments(of: data, size: 64, id: UInt16(id)) {
+                piece.withUnsafeBytes { raw in
+                    var fragment: IPFragment? = nil
+                    _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                    _ = reassembler.add(fragment!, packet: raw, time: 1)
+                }
+            }
+        }
+        // The first ten were let go: their fragments start datagrams again; the last ones repeat.
+        for (id, expected) in [(0, IPFragmentReassembler.Outcome.held), (9, .held), (10, .duplicate), (count - 1, .duplicate)] {
+            Self.fragments(of: data, size: 64, id: UInt16(id))[0].withUnsafeBytes { raw in
+                var fragment: IPFragment? = nil
+                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+                #expect(reassembler.add(fragment!, packet: raw, time: 2) == expected, "id \(id)")
+            }
         }
     }
 }

@@ -442,6 +442,12 @@ struct PacketSaver {
     /// IP datagrams in progress whose fragments are held (at most as many as the session's
     /// fragment reassembler keeps: each is whole or given up in the end).
     private var datagrams: [IPFragment.Datagram: Flow] = [:]
+    /// Datagrams completed lately, for their duplicate fragments (`FragmentRole.duplicate`), which
+    /// go where the datagram went: oldest first in `recentOrder`, at most `maxRecentDatagrams`
+    /// (twice what the session's reassembler keeps, so that it never knows one this has let go).
+    private var recent: [IPFragment.Datagram: Flow] = [:]
+    private var recentOrder: [IPFragment.Datagram] = []
+    static let maxRecentDatagrams = 2 * IPFragmentReassembler.maxDatagrams
     private var queue: [Held] = []
     private var head = 0
     private var heldBytes = 0
@@ -481,6 +487,9 @@ struct PacketSaver {
             fallthrough
         case nil:
             if let flow, flow.verdict != .drop { try hold(flow, p, linkType, writer) }
+        case .duplicate(let d)?:
+            // Saved with the datagram it repeats, if that one was.
+            if let datagram = recent[d] { try hold(datagram, p, linkType, writer) }
         }
         try flush(writer)
     }
@@ -506,6 +515,10 @@ struct PacketSaver {
     /// (`flow`), else to none.
     private mutating func complete(_ d: IPFragment.Datagram, in flow: Flow?) {
         guard let datagram = datagrams.removeValue(forKey: d) else { return }
+        if recent.updateValue(datagram, forKey: d) == nil {
+            recentOrder.append(d)
+            if recentOrder.count > Self.maxRecentDatagrams { recent[recentOrder.removeFirst()] = nil }
+        }
         guard let flow else {
             datagram.verdict = .drop
             return

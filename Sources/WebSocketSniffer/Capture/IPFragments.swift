@@ -46,9 +46,28 @@ public struct IPFragment: Sendable, Hashable {
 /// given up for a new one), 65,535 bytes each, and a datagram whose fragments stop coming for
 /// `timeout` seconds of capture time is given up. Fragments of given-up datagrams are counted
 /// (`takeDropped`). Overlapping fragments keep the bytes that came first.
+///
+/// A fragment of a datagram completed within `timeout` that repeats its bytes (the network or
+/// the capture saw it twice) is a duplicate: it starts no datagram of its own, which would only
+/// be given up. One with other bytes is a new datagram that reuses the identification.
 public final class IPFragmentReassembler {
     public static let maxDatagrams = 256
     public static let timeout = 30.0
+    /// Bytes of completed datagrams kept to recognise their duplicate fragments (at most
+    /// `maxDatagrams` datagrams, the oldest let go first).
+    public static let maxRecentBytes = 4 << 20
+
+    /// What became of a fragment.
+    public enum Outcome: Equatable {
+        /// It completed its datagram: the whole datagram (header and payload, fragment fields cleared).
+        case whole([UInt8])
+        /// Its datagram is still missing pieces.
+        case held
+        /// It repeats part of a datagram completed within `timeout`.
+        case duplicate
+        /// It was given up (with its datagram, or alone), and counted (`takeDropped`).
+        case givenUp
+    }
 
     private struct Partial {
         var header: [UInt8]?
@@ -63,6 +82,13 @@ public final class IPFragmentReassembler {
     /// fragments' packets until it knows what became of them.
     public let reportsDrops: Bool
     private var partials: [IPFragment.Datagram: Partial] = [:]
+    /// Datagrams completed lately: their payload, and when. `recentOrder` is oldest first (a key
+    /// may be in it again after it was completed again; entries no longer in `recent`, or of a
+    /// later completion, are passed over).
+    private var recent: [IPFragment.Datagram: (data: [UInt8], time: Double)] = [:]
+    private var recentOrder: [(key: IPFragment.Datagram, time: Double)] = []
+    private var recentHead = 0
+    private var recentBytes = 0
     private var dropped = 0
     private var droppedDatagrams: [IPFragment.Datagram] = []
     private var lastSweep = -Double.infinity
@@ -74,8 +100,6 @@ public final class IPFragmentReassembler {
     /// Datagrams in progress.
     public var pending: Int { partials.count }
 
-    /// Whether `datagram` is in progress: some of its fragments came, and it was not given up.
-    public func isPending(_ datagram: IPFragment.Datagram) -> Bool { partials[datagram] != nil }
 
     /// The datagrams given up since the last call (with `reportsDrops`), each once, in order.
     public func takeDroppedDatagrams() -> [IPFragment.Datagram] {
@@ -90,11 +114,14 @@ public final class IPFragmentReassembler {
         return dropped
     }
 
-    /// Adds a fragment found in `packet`; returns the whole datagram (header and payload, fragment
-    /// fields cleared) once its last missing piece has come.
-    public func add(_ f: IPFragment, packet data: UnsafeRawBufferPointer, time: Double) -> [UInt8]? {
+    /// Adds a fragment found in `packet`: the whole datagram once its last missing piece has come.
+    public func add(_ f: IPFragment, packet data: UnsafeRawBufferPointer, time: Double) -> Outcome {
         expire(now: time)
         let key = f.datagram
+        if partials[key] == nil, let r = recent[key] {
+            if time - r.time < Self.timeout && time >= r.time && repeats(f, data, r.data) { return .duplicate }
+            forgetRecent(key)  // the identification used again, for another datagram
+        }
         // Its own timeout exactly, whenever the sweep last ran: a fragment 30 s after the one
         // before starts the datagram again (once, a sweep a moment earlier decided that).
         if let p = partials[key], time - p.lastTime >= Self.timeout { drop(key) }
@@ -103,7 +130,7 @@ public final class IPFragmentReassembler {
         if case .v4 = key { headerRoom = 20 } else { headerRoom = 0 }
         guard f.complete, end <= 65_535 - headerRoom, f.moreFragments ? f.payload.count % 8 == 0 : true else {
             drop(key, plus: 1)
-            return nil
+            return .givenUp
         }
         if partials[key] == nil, partials.count >= Self.maxDatagrams,
            let oldest = partials.min(by: { $0.value.lastTime < $1.value.lastTime })?.key {
@@ -115,7 +142,7 @@ public final class IPFragmentReassembler {
         if !f.moreFragments {
             if let total = p.total, total != end {
                 giveUp(key, fragments: p.fragments)
-                return nil
+                return .givenUp
             }
             p.total = end
         }
@@ -140,7 +167,7 @@ public final class IPFragmentReassembler {
                 let length = header.count + total
                 guard length <= 65_535 else {
                     giveUp(key, fragments: p.fragments)
-                    return nil
+                    return .givenUp
                 }
                 header[2] = UInt8(length >> 8)
                 header[3] = UInt8(length & 0xFF)
@@ -151,15 +178,58 @@ public final class IPFragmentReassembler {
                 let length = header.count - 40 + total
                 guard length <= 65_535 else {
                     giveUp(key, fragments: p.fragments)
-                    return nil
+                    return .givenUp
                 }
                 header[4] = UInt8(length >> 8)
                 header[5] = UInt8(length & 0xFF)
             }
-            return header + p.data[0..<total]
+            p.data.removeSubrange(total...)
+            remember(key, p.data, time: time)
+            return .whole(header + p.data)
         }
         partials[key] = p
-        return nil
+        return .held
+    }
+
+    /// Whether fragment `f` holds bytes of the completed datagram `data` where it says they lie
+    /// (and, as its last fragment, ends where it ended).
+    private func repeats(_ f: IPFragment, _ packet: UnsafeRawBufferPointer, _ data: [UInt8]) -> Bool {
+        let end = f.offset + f.payload.count
+        guard f.complete, end <= data.count, f.moreFragments || end == data.count else { return false }
+        return data.withUnsafeBytes { whole in
+            UnsafeRawBufferPointer(rebasing: whole[f.offset..<end]).elementsEqual(UnsafeRawBufferPointer(rebasing: packet[f.payload]))
+        }
+    }
+
+    private func remember(_ key: IPFragment.Datagram, _ data: [UInt8], time: Double) {
+        forgetRecent(key)
+        recent[key] = (data, time)
+        recentOrder.append((key, time))
+        recentBytes += data.count
+        // Bounded: the oldest let go first.
+        while (recent.count > Self.maxDatagrams || recentBytes > Self.maxRecentBytes) && recentHead < recentOrder.count {
+            forgetOldestRecent()
+        }
+    }
+
+    private func forgetRecent(_ key: IPFragment.Datagram) {
+        if let r = recent.removeValue(forKey: key) { recentBytes -= r.data.count }
+    }
+
+    /// Lets go of the oldest completed datagram still kept.
+    private func forgetOldestRecent() {
+        while recentHead < recentOrder.count {
+            let (key, time) = recentOrder[recentHead]
+            recentHead += 1
+            if let r = recent[key], r.time == time {
+                forgetRecent(key)
+                break
+            }
+        }
+        if recentHead >= 1_024 && recentHead * 2 >= recentOrder.count {
+            recentOrder.removeFirst(recentHead)
+            recentHead = 0
+        }
     }
 
     /// Gives up every datagram still in progress (the end of the capture).
@@ -200,11 +270,22 @@ public final class IPFragmentReassembler {
     /// everything after its fragments until then).
     public func expire(now: Double) {
         // (Also when the clock went back: a packet stamped far ahead must not put sweeps off.)
-        if !partials.isEmpty && (now - lastSweep >= 1 || now < lastSweep) { sweep(now: now) }
+        if !(partials.isEmpty && recent.isEmpty) && (now - lastSweep >= 1 || now < lastSweep) { sweep(now: now) }
     }
 
     private func sweep(now: Double) {
         lastSweep = now
         for (key, p) in partials where now - p.lastTime >= Self.timeout { drop(key) }
+        // Completed datagrams older than `timeout` (oldest first; a clock gone back keeps them
+        // until they are let go for room).
+        while recentHead < recentOrder.count, now - recentOrder[recentHead].time >= Self.timeout {
+            let (key, time) = recentOrder[recentHead]
+            if let r = recent[key], r.time == time { forgetRecent(key) }
+            recentHead += 1
+        }
+        if recentHead == recentOrder.count {
+            recentOrder.removeAll(keepingCapacity: true)
+            recentHead = 0
+        }
     }
 }

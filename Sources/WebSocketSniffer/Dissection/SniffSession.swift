@@ -157,7 +157,8 @@ public final class SniffSession {
     }
 
     /// What the packet just processed was as an IP fragment, if it was one whose datagram is
-    /// still in progress or that it completed (nil for one given up with its datagram at once).
+    /// still in progress, that it completed, or that it repeats (nil for one given up with its
+    /// datagram at once).
     public enum FragmentRole: Sendable, Equatable {
         /// Its datagram is still missing pieces: the packet belongs to whatever connection the
         /// datagram turns out to be part of, once it is whole.
@@ -165,6 +166,8 @@ public final class SniffSession {
         /// It completed its datagram: the datagram's earlier fragments belong to the packet's
         /// connection (`process`'s result; none when the datagram was not TCP).
         case completed(IPFragment.Datagram)
+        /// It repeats part of a datagram completed lately: it belongs where that datagram did.
+        case duplicate(IPFragment.Datagram)
     }
 
     /// The last packet's `FragmentRole` (with `reportsForSaving`).
@@ -330,7 +333,8 @@ final class PacketReassembly {
         case .skipped(.ipFragment) where fragment != nil:
             if !fragment!.complete { countCut(packet) }
             let datagram = fragment!.datagram
-            if let whole = fragments.add(fragment!, packet: packet.data, time: packet.time) {
+            switch fragments.add(fragment!, packet: packet.data, time: packet.time) {
+            case .whole(let whole):
                 if reportsForSaving { fragmentRole = .completed(datagram) }
                 whole.withUnsafeBytes { raw in
                     // Raw IP: version 4 or 6 from the first byte.
@@ -339,8 +343,12 @@ final class PacketReassembly {
                     case .skipped(let reason): skipped[reason, default: 0] += 1
                     }
                 }
-            } else if reportsForSaving && fragments.isPending(datagram) {
-                fragmentRole = .pending(datagram)
+            case .held:
+                if reportsForSaving { fragmentRole = .pending(datagram) }
+            case .duplicate:
+                if reportsForSaving { fragmentRole = .duplicate(datagram) }
+            case .givenUp:
+                break
             }
             countDroppedFragments()
         case .skipped(let reason):
