@@ -484,6 +484,58 @@ struct PcapWriterPcapngTests {
         #expect(interfaceLinkTypes == [1, 276, 101])
     }
 
+    /// Times pcapng's 64 bits of nanoseconds since 1970 do not hold (before 1970, after 2554: a
+    /// pcapng capture's if_tsoffset can give them) are kept, through an interface whose
+    /// if_tsoffset they count from; billions of years away, they are clamped and counted.
+    @Test func timesBefore1970AndAfter2554AreKept() throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("times.pcapng")
+        let writer = try PcapWriter(path: path, linkType: 1, format: .pcapng)
+        let times: [(Int64, Int32)] = [(1_790_000_000, 5), (-5, 7), (-3_000_000_000, 999_999_999), (20_000_000_000, 1),
+                                       (18_446_744_073, 709_551_616), (-5, 8), (Int64.min, 0), (Int64.max, 3)]
+        for (s, ns) in times { try writer.write([0x42], seconds: s, nanoseconds: ns) }
+        try writer.close()
+        #expect(writer.timesClamped == 1)
+        let source = try PcapSource(offlinePath: path)
+        var read: [(Int64, Int32)] = []
+        while let packet = try source.next() { read.append((packet.seconds, packet.nanoseconds)) }
+        // (Int64.max seconds fit, counted from an offset 854,775,807 s below them; Int64.min does not.)
+        let expected: [(Int64, Int32)] = Array(times.prefix(6)) + [(0, 0), (Int64.max, 3)]
+        #expect(read.map(\.0) == expected.map(\.0) && read.map(\.1) == expected.map(\.1), "\(read)")
+        // tshark reads the same times (it shows a negative one as whole seconds and nanoseconds,
+        // each with the sign: -5 s + 7 ns as -5.000000007).
+        if let tshark = Interop.which("tshark") {
+            let r = try CLI.run(["-r", path, "-T", "fields", "-e", "frame.time_epoch"], executable: tshark)
+            #expect(r.stdout.split(separator: "\n").prefix(5) == ["1790000000.000000005", "-5.000000007", "-3000000000.999999999",
+                                                                  "20000000000.000000001", "18446744073.709551616"], "\(r.stdout)")
+        }
+    }
+
+    /// A file no packet was saved to still has an interface: readers refuse a section without one.
+    @Test func aFileWithNoPacketIsReadable() throws {
+        let dir = try SniffTempDirectory()
+        let path = dir.path("empty.pcapng")
+        try PcapWriter(path: path, linkType: 276, format: .pcapng).close()
+        let source = try PcapSource(offlinePath: path)
+        #expect(source.linkTypes == [276])
+        #expect(try source.next() == nil)
+        // As -w leaves it for a pcapng capture with no WebSocket connection in it.
+        let file = try PcapFile(path: SniffFixtures.path("nohandshake"))
+        var pcapng = PcapngBuilder()
+        pcapng.section()
+        pcapng.interface(linkType: 1)
+        for r in file.records { pcapng.packet(interface: 0, time: file.time(r), r) }
+        let input = dir.path("nohandshake.pcapng"), saved = dir.path("saved.pcapng")
+        try Data(pcapng.bytes).write(to: URL(fileURLWithPath: input))
+        #expect(try CLI.run(["sniff", "-r", input, "-w", saved]).status == 0)
+        let again = try CLI.run(["sniff", "-r", saved])
+        #expect(again.status == 0 && again.stdout.isEmpty, "\(again.stderr)")
+        // -w - with standard output closed says so (its descriptor may be the capture's).
+        let closed = try CLI.run(["-c", "\"$0\" sniff -r \"$1\" -w - >&-", CLI.binary.path, input],
+                                 executable: URL(fileURLWithPath: "/bin/sh"))
+        #expect(closed.status == 1 && closed.stderr.contains("standard output is closed"), "\(closed.stderr)")
+    }
+
     @Test func aFileThatCannotBeCreatedSaysWhy() {
         #expect(throws: PcapError.self) { try PcapWriter(path: "/nonexistent-dir/x.pcapng", linkType: 1, format: .pcapng) }
     }

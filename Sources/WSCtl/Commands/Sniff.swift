@@ -362,6 +362,9 @@ extension WSCtlCommand {
                 if writer.packetsCut > 0 {
                     Output.warning("-w \(write!): \(writer.packetsCut) packets longer than the file's snapshot length (\(writer.snapshotLength) bytes) were saved cut to it, as pcap readers refuse longer ones")
                 }
+                if writer.timesClamped > 0 {
+                    Output.warning("-w \(write!): \(writer.timesClamped) packets were saved with the nearest time the file could hold: their times lie in more than \(PcapWriter.maxInterfaces) different spans of 10^9 seconds, or billions of years away")
+                }
             }
             let memory = session.configuration.dissector.messageMemory
             if stats {

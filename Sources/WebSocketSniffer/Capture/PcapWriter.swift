@@ -32,10 +32,21 @@ public final class PcapWriter {
     public let snapshotLength: Int
     /// Packets longer than `snapshotLength` written cut to it (a reader would refuse the file otherwise).
     public private(set) var packetsCut = 0
+    /// pcapng: packets whose time was written as the nearest one the file could hold (see
+    /// `maxInterfaces`).
+    public private(set) var timesClamped = 0
+    /// pcapng: at most this many interfaces are described; a packet that would need one more
+    /// (its time in yet another 10^9-second era) has its time clamped instead.
+    public static let maxInterfaces = 256
     /// The path given to `init`; `"-"` is standard output.
     public let path: String
-    /// pcapng: the interface written for each link type, by link type.
-    private var interfaces: [Int32: UInt32] = [:]
+    /// pcapng: the interfaces written, by link type and the whole seconds their times count from
+    /// (`if_tsoffset`; 0 but for times 64 bits of nanoseconds since 1970 do not hold).
+    private struct InterfaceKey: Hashable {
+        let linkType: Int32
+        let offsetSeconds: Int64
+    }
+    private var interfaces: [InterfaceKey: UInt32] = [:]
 
     /// Creates (or truncates) `path`; `"-"` writes to standard output.
     ///
@@ -63,6 +74,11 @@ public final class PcapWriter {
             // Standard output through a duplicate, so that closing the file does not close it.
             let file: UnsafeMutablePointer<FILE>?
             if path == "-" {
+                // Closed, standard output's descriptor may have been taken by the capture read.
+                let mode = fcntl(STDOUT_FILENO, F_GETFL)
+                guard mode >= 0, mode & O_ACCMODE != O_RDONLY else {
+                    throw PcapError(kind: .write, message: "standard output is closed or not writable")
+                }
                 let descriptor = dup(STDOUT_FILENO)
                 file = descriptor >= 0 ? fdopen(descriptor, "wb") : nil
                 if file == nil && descriptor >= 0 { _ = closeDescriptor(descriptor) }
@@ -72,6 +88,9 @@ public final class PcapWriter {
             guard let file else { throw failed(errno) }
             sink = .pcapng(file)
             try writeSectionHeader(file)
+            // The file's own link type described at once: a file no packet was saved to is still
+            // one readers take (a section without an interface is refused).
+            _ = try interface(for: InterfaceKey(linkType: linkType, offsetSeconds: 0), file)
         }
     }
 
@@ -130,12 +149,35 @@ public final class PcapWriter {
                 throw failed(errno)
             }
         case .pcapng(let file):
-            let interface = try self.interface(for: linkType ?? self.linkType, file)
+            // Nanoseconds since 1970 in 64 bits hold times up to 2554; others (before 1970, or
+            // later: a pcapng capture may carry them) count from an interface's if_tsoffset, a
+            // whole number of 10^9 seconds below them.
+            var offset: Int64 = 0
+            var time: UInt64
+            let (scaled, over) = UInt64(clamping: seconds).multipliedReportingOverflow(by: 1_000_000_000)
+            let (sum, over2) = scaled.addingReportingOverflow(UInt64(clamping: nanoseconds))
+            if seconds >= 0 && !over && !over2 {
+                time = sum
+            } else {
+                let era: Int64 = 1_000_000_000
+                offset = seconds / era * era
+                if seconds < offset { offset = offset.subtractingReportingOverflow(era).overflow ? Int64.min : offset - era }
+                let known = interfaces.keys.contains { $0.offsetSeconds == offset }
+                if offset == Int64.min || (!known && interfaces.count >= Self.maxInterfaces) {
+                    // Billions of years off, or eras past the bound (hostile times): the nearest
+                    // time 64 bits of nanoseconds since 1970 hold, counted.
+                    timesClamped += 1
+                    offset = 0
+                    time = seconds < 0 ? 0 : UInt64.max
+                } else {
+                    time = UInt64(seconds - offset) * 1_000_000_000 + UInt64(clamping: nanoseconds)
+                }
+            }
+            let interface = try self.interface(for: InterfaceKey(linkType: linkType ?? self.linkType, offsetSeconds: offset), file)
             // An Enhanced Packet Block: interface, time in the interface's units (nanoseconds, see
-            // `writeInterface`), captured and original lengths, the bytes padded to 32 bits.
+            // `interface(for:)`), captured and original lengths, the bytes padded to 32 bits.
             let padded = (kept + 3) & ~3
             let total = 32 + padded
-            let time = UInt64(bitPattern: seconds &* 1_000_000_000 &+ Int64(nanoseconds))
             var block = BlockBytes()
             block.u32(6)
             block.u32(UInt32(total))
@@ -240,31 +282,39 @@ public final class PcapWriter {
         try put(block.bytes, file)
     }
 
-    /// The interface for `linkType`'s packets, described (an Interface Description Block, with
-    /// timestamps in nanoseconds: `if_tsresol` 9) before its first packet.
-    private func interface(for linkType: Int32, _ file: UnsafeMutablePointer<FILE>) throws -> UInt32 {
-        if let known = interfaces[linkType] { return known }
+    /// The interface for packets of `key`'s link type and time offset, described (an Interface
+    /// Description Block, with timestamps in nanoseconds: `if_tsresol` 9, and `if_tsoffset` if
+    /// not 0) before its first packet.
+    private func interface(for key: InterfaceKey, _ file: UnsafeMutablePointer<FILE>) throws -> UInt32 {
+        if let known = interfaces[key] { return known }
+        let linkType = key.linkType
         // Files carry LINKTYPE_ values: the same numbers as the DLT_ values packets come with here
         // but for raw IP (the inverse of what `PcapngReader` maps). They are 16 bits in pcapng.
         let fileType = linkType == PcapLinkType.raw ? PcapLinkType.linktypeRaw : linkType
         guard let type = UInt16(exactly: fileType) else {
             throw PcapError(kind: .write, message: "\(path): link type \(linkType) cannot be written to pcapng")
         }
+        let total: UInt32 = key.offsetSeconds == 0 ? 32 : 44
         var block = BlockBytes()
         block.u32(1)
-        block.u32(32)
+        block.u32(total)
         block.u16(type)
         block.u16(0)
         block.u32(UInt32(clamping: max(snapshotLength, 1)))
         block.u16(9)  // if_tsresol
         block.u16(1)
         block.bytes += [9, 0, 0, 0]  // 10^-9 s, padded
+        if key.offsetSeconds != 0 {
+            block.u16(14)  // if_tsoffset, seconds
+            block.u16(8)
+            block.u64(UInt64(bitPattern: key.offsetSeconds))
+        }
         block.u16(0)  // opt_endofopt
         block.u16(0)
-        block.u32(32)
+        block.u32(total)
         try put(block.bytes, file)
         let id = UInt32(interfaces.count)
-        interfaces[linkType] = id
+        interfaces[key] = id
         return id
     }
 }
