@@ -422,16 +422,53 @@ struct SniffUpgradeTests {
         let dir = try SniffTempDirectory()
         let path = dir.path("reused.pcap")
         try file.write(to: path)
-        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"])
-        let alone = try SniffFixtures.sniff("basic")
-        #expect(out.connectionIDs.count == 2, "\(out.result.stdout.prefix(1500))")
-        for id in out.connectionIDs {
-            for d in ["client", "server"] {
-                #expect(out.messageRecords(connection: id, direction: d) == alone.messageRecords(connection: alone.connectionIDs[0], direction: d),
-                        "connection \(id) \(d)")
+        // (With a flow timeout shorter than the pause too: the first connection, let go, is
+        // remembered as ended, and the second is still told apart from its late copies.)
+        for timeout in [[], ["--flow-timeout", "2s"]] {
+            let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full"] + timeout)
+            let alone = try SniffFixtures.sniff("basic")
+            #expect(out.connectionIDs.count == 2, "\(out.result.stdout.prefix(1500))")
+            for id in out.connectionIDs {
+                for d in ["client", "server"] {
+                    #expect(out.messageRecords(connection: id, direction: d) == alone.messageRecords(connection: alone.connectionIDs[0], direction: d),
+                            "connection \(id) \(d)")
+                }
             }
+            #expect(out.kind("handshake").count == 2)
         }
-        #expect(out.kind("handshake").count == 2)
+    }
+
+    /// With --flow-timeout shorter than TIME_WAIT, an ended connection's flow is let go before its
+    /// late copies stop coming: a FIN sent again 10 s later, and a copy of a data segment, opened a
+    /// connection of their own (shown with --port, and left out of -w's file). They are passed over
+    /// as while the flow is kept; a connection that reuses the ports is still its own.
+    @Test func lateCopiesAfterAShortFlowTimeoutOpenNothing() throws {
+        var file = try PcapFile(path: SniffFixtures.path("basic"))
+        let original = file.records
+        func flags(_ r: PcapFile.Record) -> UInt8? {
+            let d = r.data
+            guard d.count >= 54, d[12] == 0x08, d[13] == 0x00, d[23] == 6 else { return nil }
+            return d[14 + Int(d[14] & 0x0f) * 4 + 13]
+        }
+        let fins = original.filter { (flags($0) ?? 0) & 0x01 != 0 }
+        let data = original.filter { $0.data.count > 200 && (flags($0) ?? 0) & 0x02 == 0 }
+        #expect(fins.count == 2 && !data.isEmpty)
+        for var r in fins + [data[data.count / 2]] {
+            r.seconds += 10
+            file.records.append(r)
+        }
+        let dir = try SniffTempDirectory()
+        let path = dir.path("late.pcap")
+        try file.write(to: path)
+        for extra in [[], ["--port", "28081"]] {
+            let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--flow-timeout", "5s"] + extra)
+            #expect(out.result.status == 0, "\(out.result.stderr)")
+            #expect(out.kind("connection_closed").count == 1, "\(extra): \(out.result.stdout.suffix(1500))")
+        }
+        let saved = dir.path("saved.pcap")
+        let w = try CLI.run(["sniff", "-r", path, "--flow-timeout", "5s", "-w", saved])
+        #expect(w.status == 0, "\(w.stderr)")
+        #expect(try PcapFile(path: saved).records.map(\.data) == file.records.map(\.data))
     }
 
     @Test func clockSteppingBackGivesNoNegativeDuration() throws {

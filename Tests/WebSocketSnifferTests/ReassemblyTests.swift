@@ -974,6 +974,55 @@ struct ReassemblyTests {
     }
 }
 
+/// Connections that ended and whose flows were let go (a flow timeout shorter than TIME_WAIT) are
+/// remembered, so that their late copies open nothing: at most `maxEnded` of them, each for
+/// `endedMemory` seconds of capture time.
+@Suite("TCP reassembly: ended connections")
+struct ReassemblyEndedTests {
+    let s = Build.server4
+
+    func packet(_ client: TCPEndpoint, toServer: Bool, seq: UInt32, flags: TCPFlags, length: Int = 0) -> DecodedPacket {
+        DecodedPacket(ipVersion: .v4, source: toServer ? client.address : s.address, destination: toServer ? s.address : client.address,
+                      sourcePort: toServer ? client.port : s.port, destinationPort: toServer ? s.port : client.port,
+                      sequenceNumber: seq, acknowledgmentNumber: 0, flags: flags, window: 1, payloadRange: 0..<length)
+    }
+
+    @Test func endedConnectionsAreRememberedWithinBounds() {
+        var reassembler = TCPReassembler(configuration: TCPReassemblerConfiguration(idleTimeout: 1))
+        var opened = 0
+        let count = TCPReassembler.maxEnded + 1_000
+        let payload = [UInt8](repeating: 0x62, count: 10)
+        func client(_ i: Int) -> TCPEndpoint { TCPEndpoint(address: .v4(0x0A01_0000 + UInt32(i >> 14)), port: UInt16(1024 + i & 0x3FFF)) }
+        func send(_ p: DecodedPacket, _ bytes: [UInt8] = [], at time: Double) {
+            bytes.withUnsafeBytes { raw in
+                _ = reassembler.process(p, payload: raw, time: time, packetNumber: 1) { if case .flowOpened = $0 { opened += 1 } }
+            }
+        }
+        for i in 0..<count {
+            let c = client(i), t = Double(i) / 1_000
+            send(packet(c, toServer: true, seq: 100, flags: .syn), at: t)
+            send(packet(c, toServer: false, seq: 500, flags: [.syn, .ack]), at: t)
+            send(packet(c, toServer: true, seq: 101, flags: [.psh, .ack], length: 10), payload, at: t)
+            send(packet(c, toServer: true, seq: 111, flags: [.fin, .ack]), at: t)
+            send(packet(c, toServer: false, seq: 501, flags: [.fin, .ack]), at: t)
+        }
+        #expect(opened == count)
+        #expect(reassembler.endedConnectionCount <= TCPReassembler.maxEnded)
+        // A late copy of the last connection's data, and its FIN sent again: nothing opened.
+        let last = client(count - 1), t = Double(count) / 1_000 + 30
+        send(packet(last, toServer: true, seq: 101, flags: [.psh, .ack], length: 10), payload, at: t)
+        send(packet(last, toServer: true, seq: 111, flags: [.fin, .ack]), at: t)
+        #expect(opened == count)
+        // Data past what it sent: another connection on those ports, its SYN not captured.
+        send(packet(last, toServer: true, seq: 200_000, flags: [.psh, .ack], length: 10), payload, at: t)
+        #expect(opened == count + 1)
+        // TIME_WAIT later, the others are forgotten.
+        send(packet(client(count - 2), toServer: true, seq: 111, flags: [.fin, .ack]), at: t + TCPReassembler.endedMemory + 1)
+        #expect(reassembler.endedConnectionCount == 0)
+        #expect(opened == count + 2)
+    }
+}
+
 /// The flow table remembers the slots of recent keys (a hint checked against the key). Many more
 /// flows than it has room for, interleaved, with four-tuples reused after a close and slots reused
 /// after eviction: every segment must still reach its own flow.

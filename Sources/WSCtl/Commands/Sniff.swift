@@ -83,7 +83,7 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame, as far as --max-message-memory holds them (default: the first --max-payload bytes).") var full = false
         @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
-        @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time).", valueName: "DURATION")) var flowTimeout = "300s"
+        @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
         @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).

@@ -44,6 +44,26 @@ public struct TCPReassembler {
 
     private var waitSerial: UInt64 = 0
 
+    /// Connections that ended (FIN or RST) and whose flows were let go, idle for `idleTimeout`
+    /// (shorter than `endedMemory`) or evicted: what each direction sent, so that a late copy (a
+    /// FIN sent again from TIME_WAIT, a retransmission) still opens no flow of its own, as it
+    /// opens none while the flow is kept. Oldest first in `endedOrder`; at most `maxEnded`.
+    private var ended: [TCPFlowKey: EndedConnection] = [:]
+    private var endedOrder: [(key: TCPFlowKey, lastSeen: Double)] = []
+    private var endedHead = 0
+    /// How long after its last packet an ended connection's late copies may come: TIME_WAIT,
+    /// twice the maximum segment lifetime (RFC 9293 §3.4.2: 2 × 2 minutes; Linux waits 60 s).
+    static let endedMemory = 240.0
+    static let maxEnded = 65_536
+
+    private struct EndedConnection {
+        let initiator: TCPEndpoint
+        let forward: TCPSentRange
+        let backward: TCPSentRange
+        let reset: Bool
+        let lastSeen: Double
+    }
+
     /// Entries in the queue of waits (for tests: it stays bounded).
     var waitingQueueLength: Int { waiting.count - waitingStart }
 
@@ -103,6 +123,7 @@ public struct TCPReassembler {
         // is another connection's on the same ports (revived, it swallowed that connection whole).
         if let s = slot, clock - table.slots[s].lastSeen > configuration.idleTimeout {
             if table.slots[s].finished {
+                rememberEnded(s)
                 table.remove(s)
                 slot = nil
             } else {
@@ -129,12 +150,8 @@ public struct TCPReassembler {
                 // connection reusing the ports at once starts just past the old one (Linux: its
                 // next sequence number + 65,537), and is another connection.
                 let fromInitiator = source == table.slots[existing].info.initiator
-                let sent = fromInitiator ? table.slots[existing].forward : table.slots[existing].backward
-                let past = sequenceDistance(from: sent.nextSequence, to: packet.sequenceNumber)
-                let afterReset = table.slots[existing].reset && past >= 0 && past < Self.inFlightWindow
-                let another = (length > 0 || flags.contains(.fin)) && !flags.contains(.rst) && sent.started
-                    && !sent.covers(packet.sequenceNumber) && !afterReset
-                guard isBareSYN || another else {
+                let sent = fromInitiator ? table.slots[existing].forward.sent : table.slots[existing].backward.sent
+                guard isBareSYN || Self.startsAnother(packet, length: length, after: sent, reset: table.slots[existing].reset) else {
                     statistics.ignoredSegments += 1
                     return nil
                 }
@@ -156,6 +173,16 @@ public struct TCPReassembler {
             guard isSYN || length > 0 || flags.contains(.fin), !flags.contains(.rst) else {
                 statistics.ignoredSegments += 1
                 return nil
+            }
+            // A connection that ended and was let go: its late copies are passed over, as they are
+            // while its flow is kept.
+            if let end = ended[key] {
+                if clock - end.lastSeen <= Self.endedMemory && !isBareSYN
+                    && !Self.startsAnother(packet, length: length, after: source == end.initiator ? end.forward : end.backward, reset: end.reset) {
+                    statistics.ignoredSegments += 1
+                    return nil
+                }
+                ended[key] = nil
             }
             slot = open(key: key, packet: packet, time: time, packetNumber: packetNumber, emit: emit)
         }
@@ -219,14 +246,58 @@ public struct TCPReassembler {
     /// (in flight, or sent on by a stack that refused the RST), not another connection's.
     static let inFlightWindow = 16 << 20
 
+    /// Whether a packet on the ports of a connection that ended is another connection's (its SYN not
+    /// captured): data or a FIN outside what the ended connection sent that way. Copies of what it
+    /// sent and its last ACKs are not, nor, after a RST, data just past what it sent (in flight when
+    /// the RST came, or sent on by a stack that refused a RST not exactly in sequence, RFC 5961).
+    /// After a FIN nothing is in flight: a connection reusing the ports at once starts just past the
+    /// old one (Linux: its next sequence number + 65,537), and is another connection.
+    private static func startsAnother(_ packet: DecodedPacket, length: Int, after sent: TCPSentRange, reset: Bool) -> Bool {
+        let flags = packet.flags
+        let past = sequenceDistance(from: sent.nextSequence, to: packet.sequenceNumber)
+        let afterReset = reset && past >= 0 && past < inFlightWindow
+        return (length > 0 || flags.contains(.fin)) && !flags.contains(.rst) && sent.started
+            && !sent.covers(packet.sequenceNumber) && !afterReset
+    }
+
+    /// A finished flow let go (idle, or evicted) is remembered as an ended connection, while its
+    /// late copies may still come.
+    private mutating func rememberEnded(_ slot: Int) {
+        let flow = table.slots[slot]
+        guard flow.finished, configuration.idleTimeout < Self.endedMemory else { return }
+        let key = flow.key
+        ended[key] = EndedConnection(initiator: flow.info.initiator, forward: flow.forward.sent, backward: flow.backward.sent,
+                                     reset: flow.reset, lastSeen: flow.lastSeen)
+        endedOrder.append((key, flow.lastSeen))
+        while ended.count > Self.maxEnded && endedHead < endedOrder.count { forgetOldestEnded() }
+    }
+
+    private mutating func forgetOldestEnded() {
+        let (key, lastSeen) = endedOrder[endedHead]
+        endedHead += 1
+        if ended[key]?.lastSeen == lastSeen { ended[key] = nil }
+        if endedHead == endedOrder.count {
+            endedOrder.removeAll(keepingCapacity: endedOrder.capacity <= 4096)
+            endedHead = 0
+        } else if endedHead >= 4096 && endedHead * 2 >= endedOrder.count {
+            endedOrder.removeFirst(endedHead)
+            endedHead = 0
+        }
+    }
+
+    /// Ended connections remembered (for tests: bounded).
+    var endedConnectionCount: Int { ended.count }
+
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.
     public mutating func expireIdleFlows(now: Double, emit: (TCPReassemblyEvent) -> Void) {
         while table.oldest >= 0, now - table[table.oldest].lastSeen > configuration.idleTimeout {
             let slot = table.oldest
             if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
+            rememberEnded(slot)
             table.remove(slot)
         }
+        while endedHead < endedOrder.count, now - endedOrder[endedHead].lastSeen > Self.endedMemory { forgetOldestEnded() }
     }
 
     /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
@@ -292,6 +363,7 @@ public struct TCPReassembler {
         while table.count >= max(configuration.maxFlows, 1), table.oldest >= 0 {
             let oldest = table.oldest
             if !table[oldest].finished { close(oldest, reason: .evicted, time: time, emit: emit) }
+            rememberEnded(oldest)
             table.remove(oldest)
         }
         let syn = packet.flags.contains(.syn)

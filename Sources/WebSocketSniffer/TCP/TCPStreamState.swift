@@ -80,15 +80,14 @@ struct TCPStreamState {
     /// Whether a segment starting at `sequence` lies in what this direction sent, from its SYN (or
     /// first byte seen) to its FIN: a copy of something it sent, or a keep-alive. A
     /// direction that never started covers nothing; one that sent 4 GiB or more covers everything.
-    func covers(_ sequence: UInt32) -> Bool {
-        guard started else { return false }
+    func covers(_ sequence: UInt32) -> Bool { sent.covers(sequence) }
+
+    /// What this direction sent, as `covers` needs it (kept after the flow is let go, see
+    /// `TCPReassembler`'s ended connections).
+    var sent: TCPSentRange {
         let finConsumed = finSequence.map { nextSequence == $0 &+ 1 } ?? false
-        let consumed = offset + (synSeen ? 1 : 0) + (finConsumed ? 1 : 0)
-        guard consumed < UInt64(UInt32.max) else { return true }
-        // How far before what comes next: from 1 (the last byte, or the FIN) to all it consumed.
-        // (Not signed distances: past 2 GiB sent, the first byte's would wrap negative.)
-        let back = nextSequence &- sequence
-        return back >= 1 && UInt64(back) <= consumed
+        return TCPSentRange(started: started, nextSequence: nextSequence,
+                            consumed: offset + (synSeen ? 1 : 0) + (finConsumed ? 1 : 0))
     }
 
     /// True until the direction has delivered or buffered anything (a SYN may still start it again).
@@ -435,5 +434,25 @@ struct TCPStreamState {
             if sequenceDistance(from: nextSequence, to: pending[mid].sequence) < key { low = mid + 1 } else { high = mid }
         }
         return low
+    }
+}
+
+/// The sequence numbers one direction of a connection consumed: from its SYN (or first byte
+/// seen) to its FIN.
+struct TCPSentRange {
+    var started: Bool
+    /// The sequence number after everything sent.
+    var nextSequence: UInt32
+    /// Sequence numbers consumed: bytes, and the SYN and the FIN.
+    var consumed: UInt64
+
+    /// See `TCPStreamState.covers`.
+    func covers(_ sequence: UInt32) -> Bool {
+        guard started else { return false }
+        guard consumed < UInt64(UInt32.max) else { return true }
+        // How far before what comes next: from 1 (the last byte, or the FIN) to all it consumed.
+        // (Not signed distances: past 2 GiB sent, the first byte's would wrap negative.)
+        let back = nextSequence &- sequence
+        return back >= 1 && UInt64(back) <= consumed
     }
 }
