@@ -620,7 +620,9 @@ struct SniffPrinter {
     enum Mode { case messages, frames, verbose, json }
     let mode: Mode
     let style: TerminalStyle
-    var origin: Double = 0
+    var origin: Double = 0 { didSet { originMicros = OutputBuffer.micros(origin) } }
+    /// `origin` in whole microseconds, worked out once rather than for every line.
+    private var originMicros: Int64? = 0
     /// A single-frame message's line copies its frame line's text and hex (JSON only).
     private let echo: JSONPayloadEcho?
 
@@ -655,7 +657,7 @@ struct SniffPrinter {
         out.jsonKey("direction")
         out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")
         out.jsonKey("time")
-        guard let micros = OutputBuffer.micros(t), let originMicros = OutputBuffer.micros(origin) else {
+        guard let micros = OutputBuffer.micros(t), let originMicros else {
             out.jsonNull()
             out.jsonKey("time_relative")
             return out.jsonNull()
