@@ -176,6 +176,30 @@ struct SniffRobustnessTests {
         #expect(r.stdout == expected.stdout)
     }
 
+    /// Four bytes cut out of a record of a 5,000-record file: libpcap reads on out of step, and
+    /// the records after the cut are read again in step. The out-of-step reads were counted too:
+    /// the stats said 5,998 packets (and 5,998 skipped) for a file of 5,000. Both ways of reading.
+    @Test func recordsReadOutOfStepAreNotCounted() throws {
+        func le32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
+        var bytes = le32(0xA1B2_C3D4) + [2, 0, 4, 0] + le32(0) + le32(0) + le32(262_144) + le32(1)
+        var cutAt = 0
+        for i in 0..<5_000 {
+            let packet = [UInt8](repeating: UInt8(i % 251), count: 20 + i % 97)
+            if i == 4_000 { cutAt = bytes.count + 20 }
+            bytes += le32(1_700_000_000 + i / 10) + le32(i % 10 * 100_000) + le32(packet.count) + le32(packet.count) + packet
+        }
+        bytes.removeSubrange(cutAt..<(cutAt + 4))
+        let dir = try SniffTempDirectory()
+        let path = dir.path("out-of-step.pcap")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        for extra in [[], ["--one-thread"]] {
+            let r = try CLI.run(["sniff", "-r", path, "--stats"] + extra)
+            #expect(r.status == 1 && r.stderr.contains("out of step"), "\(r.stderr)")
+            #expect(r.stdout.contains("total: 5000 packets"), "\(extra): \(r.stdout)")
+            #expect(r.stderr.contains("wsctl sniff: 5000 packets, 5000 skipped (not-ip 5000)"), "\(extra): \(r.stderr)")
+        }
+    }
+
     @Test func skippedPacketsAreListedInAFixedOrder() throws {
         var connection = SyntheticConnection()
         connection.send(fromClient: true, [0x81, 0x82, 1, 2, 3, 4] + [0x69 ^ 1, 0x21 ^ 2])

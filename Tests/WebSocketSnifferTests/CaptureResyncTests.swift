@@ -329,6 +329,36 @@ import Darwin
         try Self.expectSameThroughAPipe(bytes)
     }
 
+    /// Records read out of step were returned before the damage was found, and are read again:
+    /// the error says how many (`outOfStepPackets`), so that a reader dropping them has every
+    /// record of the file once, in order, with a filter that keeps some records back too. (They
+    /// stayed counted: sniff's stats had a thousand packets more than this file holds.)
+    @Test(arguments: [nil, "len >= 70"])
+    func outOfStepPacketsAreCounted(filter: String?) throws {
+        let (original, starts, data) = Self.longPcap(count: 5_000)
+        var bytes = original
+        bytes.removeSubrange((starts[4_000] + 20)..<(starts[4_000] + 24))
+        let file = try Self.file(bytes)
+        let source = try PcapSource(offlinePath: file.path)
+        if let filter { try source.setFilter(filter) }
+        var kept: [Int] = []
+        var outOfStep = 0
+        reading: for _ in 0..<20_000 {
+            do {
+                guard let packet = try source.next() else { break reading }
+                kept.append(packet.number)
+            } catch let error as PcapError {
+                #expect(error.outOfStepPackets <= kept.count)
+                kept.removeLast(min(error.outOfStepPackets, kept.count))
+                outOfStep += error.outOfStepPackets
+                if !error.resumes { break reading }
+            }
+        }
+        #expect(outOfStep > 100, "libpcap read on out of step")
+        let expected = data.indices.filter { filter == nil || data[$0].count >= 70 }.map { $0 + 1 }
+        #expect(kept == expected, "\(kept.count) packets, \(expected.count) expected")
+    }
+
     /// A filter that keeps nothing: packet numbers and checkpoints still count every record, so the
     /// damage is found at the same places.
     @Test func damageFarIntoALongFileBehindAFilter() throws {

@@ -291,6 +291,7 @@ extension WSCtlCommand {
                     } catch {
                         // A truncated or corrupt file: say where, keep what was dissected, and go on
                         // with what comes after the damage if the source found it.
+                        session.uncountPacketsReadOutOfStep(error)
                         let running = pipeline != nil
                         stopPipeline()
                         warnReadError(error)

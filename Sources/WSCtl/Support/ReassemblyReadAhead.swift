@@ -112,6 +112,7 @@ final class ReassemblyReadAhead: @unchecked Sendable {
             do {
                 result = try source.read()
             } catch {
+                session.uncountPacketsReadOutOfStep(error)
                 guard add(.readError(error)) else { return }
                 // Damage the source read past: the packets after it are dissected too.
                 if (error as? PcapError)?.resumes == true { continue reading }

@@ -41,13 +41,18 @@ public struct PcapError: Error, Sendable, Hashable, CustomStringConvertible {
     /// if reading stopped here. Before `damagedFrom` when the records read just before the failure
     /// were found to be out of step: they are read again, in step.
     public let resumedAt: Int64?
+    /// Packets the source returned before this error that it then found out of step (see
+    /// `resumedAt`): the records are read again, in step, and these are not packets of the file.
+    public let outOfStepPackets: Int
 
-    public init(kind: Kind, message: String, packetNumber: Int? = nil, damagedFrom: Int64? = nil, resumedAt: Int64? = nil) {
+    public init(kind: Kind, message: String, packetNumber: Int? = nil, damagedFrom: Int64? = nil, resumedAt: Int64? = nil,
+                outOfStepPackets: Int = 0) {
         self.kind = kind
         self.message = message
         self.packetNumber = packetNumber
         self.damagedFrom = damagedFrom
         self.resumedAt = resumedAt
+        self.outOfStepPackets = outOfStepPackets
     }
 
     /// True when the source reads on after this error.

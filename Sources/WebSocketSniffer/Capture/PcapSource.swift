@@ -48,6 +48,9 @@ public final class PcapSource {
     /// `resync?.checkpointInterval`, kept here: it is looked at for every packet, and binding the
     /// resync there would copy it (and retain a pipe's spool) each time.
     private var checkpointInterval = Int.max
+    /// Numbers of the records the offline filter kept back since `checkpoint` (they were not
+    /// returned): records read out of step after it that were returned are told apart by them.
+    private var filteredSinceCheckpoint: [Int] = []
     /// The position before the record being read, while looking for a sound one to make a checkpoint.
     private var candidate: CaptureResync.Checkpoint?
     /// Searches never start before the previous failure's place, so no stretch is read a third
@@ -434,13 +437,17 @@ public final class PcapSource {
                             let walked = resync.walk(from: checkpoint, records: c.records - checkpoint.records, limit: c.offset)
                             checkpoint = CaptureResync.Checkpoint(offset: c.offset, records: c.records, lastSound: walked.lastSound, sound: walked.sound)
                         }
+                        if !filteredSinceCheckpoint.isEmpty { filteredSinceCheckpoint.removeAll { $0 <= checkpoint.records } }
                     }
                     if sound {
                         if firstSeconds == nil { firstSeconds = Int64(header.ts.tv_sec) }
                         lastSeconds = Int64(header.ts.tv_sec)
                     }
                 }
-                if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 { continue }
+                if let offlineFilter, pcap_offline_filter(offlineFilter, &header, bytes) == 0 {
+                    if resync != nil { filteredSinceCheckpoint.append(packetsRead) }
+                    continue
+                }
                 return .packet(
                     PcapPacket(
                         number: packetsRead, seconds: Int64(header.ts.tv_sec),
@@ -611,9 +618,14 @@ public final class PcapSource {
                 packetsRead = damageNumber
             }
         }
+        // Records numbered past the numbering's new place were read out of step: those returned
+        // (not kept back by the filter) are no packets of the file.
+        let outOfStep = max(0, recordsRead - packetsRead) - filteredSinceCheckpoint.filter { $0 > packetsRead && $0 <= recordsRead }.count
         // The record found looks sound (the search checked it and the one after it).
         checkpoint = CaptureResync.Checkpoint(offset: found, records: packetsRead)
-        return PcapError(kind: .read, message: message, packetNumber: damageNumber, damagedFrom: failedAt, resumedAt: found)
+        filteredSinceCheckpoint.removeAll()
+        return PcapError(kind: .read, message: message, packetNumber: damageNumber, damagedFrom: failedAt, resumedAt: found,
+                         outOfStepPackets: outOfStep)
     }
 
     /// Same as `loopBreaker.breakLoop()`.

@@ -180,6 +180,13 @@ public final class SniffSession {
     /// belong to no connection.
     public func takeDroppedDatagrams() -> [IPFragment.Datagram] { capture.fragments.takeDroppedDatagrams() }
 
+    /// A read error after which the source reads again records it had returned out of step
+    /// (`PcapError.outOfStepPackets`): `process` counted them, and they are no packets of the
+    /// capture. On the thread that runs `process`.
+    public func uncountPacketsReadOutOfStep(_ error: any Error) {
+        if let e = error as? PcapError, e.outOfStepPackets > 0 { capture.uncountLast(e.outOfStepPackets) }
+    }
+
     /// End of capture: every open connection is closed and reported.
     public func finish(emit: (SniffEvent) -> Void) {
         capture.finish { handle($0, emit: emit) }
@@ -294,6 +301,33 @@ final class PacketReassembly {
     func count(_ packet: PcapPacket) {
         packets += 1
         lastTime = packet.time
+        recentAt = (recentAt &+ 1) & (Self.recentCount &- 1)
+        recentSkips[recentAt] = nil
+    }
+
+    /// Why each of the last `recentCount` packets counted was skipped, if it was (a ring, the
+    /// latest at `recentAt`): the packets a damaged file's source returned out of step are taken
+    /// back from `skipped` as well as from `packets`.
+    private var recentSkips = [PacketSkipReason?](repeating: nil, count: recentCount)
+    private var recentAt = 0
+    static let recentCount = 1 << 16
+
+    private func skip(_ reason: PacketSkipReason) {
+        skipped[reason, default: 0] += 1
+        recentSkips[recentAt] = reason
+    }
+
+    /// Takes back the last `n` packets counted (read out of step, see `PcapError.outOfStepPackets`):
+    /// from `packets`, and what the last `recentCount` of them added to `skipped`.
+    func uncountLast(_ n: Int) {
+        packets -= n
+        for k in 0..<min(n, Self.recentCount) {
+            let at = (recentAt &- k) & (Self.recentCount &- 1)
+            guard let reason = recentSkips[at] else { continue }
+            recentSkips[at] = nil
+            let left = (skipped[reason] ?? 1) - 1
+            skipped[reason] = left > 0 ? left : nil
+        }
     }
 
     func reassemble(_ packet: PcapPacket, linkType: Int32, deliver: (TCPReassemblyEvent) -> Void) {
@@ -340,7 +374,7 @@ final class PacketReassembly {
                     // Raw IP: version 4 or 6 from the first byte.
                     switch PacketDecoder.decode(linkType: PcapLinkType.raw, data: raw) {
                     case .tcp(let decoded): body(decoded, raw)
-                    case .skipped(let reason): skipped[reason, default: 0] += 1
+                    case .skipped(let reason): skip(reason)
                     }
                 }
             case .held:
@@ -358,7 +392,7 @@ final class PacketReassembly {
                 if packet.data.count < packet.wireLength { countCut(packet) }
             default: break
             }
-            skipped[reason, default: 0] += 1
+            skip(reason)
         }
     }
 
