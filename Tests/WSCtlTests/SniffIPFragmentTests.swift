@@ -140,19 +140,7 @@ struct SniffIPFragmentTests {
         #expect(cut >= 10)
         let path = dir.path("\(name)-fragments-again.pcap")
         try PcapFile(header: original.header, records: records).write(to: path)
-        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
-        #expect(out.result.status == 0, "\(out.result.stderr)")
-        #expect(out.kind("stats").first?["packets_skipped"].int == 0, "\(out.result.stderr)")
-        let alone = try SniffFixtures.sniff(name)
-        let a = try #require(alone.kind("handshake").first?["connection"].int)
-        let b = try #require(out.kind("handshake").first?["connection"].int)
-        for d in ["client", "server"] {
-            #expect(out.messageRecords(connection: b, direction: d) == alone.messageRecords(connection: a, direction: d), "\(name) \(d)")
-        }
-        let saved = dir.path("saved.pcap")
-        let w = try CLI.run(["sniff", "-r", path, "-w", saved])
-        #expect(w.status == 0, "\(w.stderr)")
-        #expect(try PcapFile(path: saved).records.map(\.data) == records.map(\.data))
+        try Self.expectLikeTheFixture(path, name, in: dir)
     }
 
     /// A real capture of fragments (Fixtures/captures/make-ipfrag-capture.sh: a router between
@@ -191,51 +179,42 @@ struct SniffIPFragmentTests {
         let dir = try SniffTempDirectory()
         let (path, cut, records) = try Self.fragmentedCopy(of: name, in: dir)
         #expect(cut >= 10, "the capture has packets large enough to cut")
-        let original = try SniffFixtures.sniff(name)
-        let fragmented = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
-        #expect(fragmented.result.status == 0, "\(fragmented.result.stderr)")
-        #expect(fragmented.kind("stats").first?["packets_skipped"].int == 0)
-        let a = try #require(original.kind("handshake").first?["connection"].int)
-        let b = try #require(fragmented.kind("handshake").first?["connection"].int)
-        for d in ["client", "server"] {
-            let want = original.messageRecords(connection: a, direction: d)
-            #expect(!want.isEmpty)
-            #expect(fragmented.messageRecords(connection: b, direction: d) == want, "\(name) \(d)")
-        }
-        #expect(fragmented.controlRecords(connection: b) == original.controlRecords(connection: a))
-
-        // -w keeps every fragment: the saved file is the fragmented one, packet for packet.
-        let saved = dir.path("saved.pcap")
-        let w = try CLI.run(["sniff", "-r", path, "-w", saved])
-        #expect(w.status == 0, "\(w.stderr)")
-        let written = try PcapFile(path: saved)
-        let input = try PcapFile(path: path)
-        #expect(written.records.count == records)
-        #expect(written.records.map(\.data) == input.records.map(\.data))
+        #expect(try PcapFile(path: path).records.count == records)
+        // The same messages, and -w keeps every fragment: the saved file is the fragmented one,
+        // packet for packet.
+        try Self.expectLikeTheFixture(path, name, in: dir)
     }
 
     /// Fragments of two datagrams taking turns, and other packets between a datagram's fragments:
     /// -w writes every packet where it came (earlier fragments were written when their datagram
     /// was whole, after the packets between), and the messages are those of the original.
-    @Test(arguments: ["basic", "ipv6"])
-    func interleavedFragmentsAreSavedInCaptureOrder(name: String) throws {
-        let dir = try SniffTempDirectory()
-        let (path, cut, records) = try Self.fragmentedCopy(of: name, in: dir, interleaved: true)
-        #expect(cut >= 10)
-        let fragmented = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
-        #expect(fragmented.kind("stats").first?["packets_skipped"].int == 0, "\(fragmented.result.stderr)")
+    /// The capture at `path` (fragments of fixture `name`'s packets) shows `name`'s messages and
+    /// control frames, with no packet skipped, and -w saves every packet of it, in order.
+    static func expectLikeTheFixture(_ path: String, _ name: String, in dir: SniffTempDirectory) throws {
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
+        #expect(out.result.status == 0, "\(out.result.stderr)")
+        #expect(out.kind("stats").first?["packets_skipped"].int == 0, "\(out.result.stderr)")
         let original = try SniffFixtures.sniff(name)
         let a = try #require(original.kind("handshake").first?["connection"].int)
-        let b = try #require(fragmented.kind("handshake").first?["connection"].int)
+        let b = try #require(out.kind("handshake").first?["connection"].int)
         for d in ["client", "server"] {
-            #expect(fragmented.messageRecords(connection: b, direction: d) == original.messageRecords(connection: a, direction: d), "\(name) \(d)")
+            let want = original.messageRecords(connection: a, direction: d)
+            #expect(!want.isEmpty)
+            #expect(out.messageRecords(connection: b, direction: d) == want, "\(name) \(d)")
         }
+        #expect(out.controlRecords(connection: b) == original.controlRecords(connection: a))
         let saved = dir.path("saved.pcap")
         let w = try CLI.run(["sniff", "-r", path, "-w", saved])
         #expect(w.status == 0, "\(w.stderr)")
-        let written = try PcapFile(path: saved)
-        #expect(written.records.count == records)
-        #expect(written.records.map(\.data) == (try PcapFile(path: path)).records.map(\.data))
+        #expect(try PcapFile(path: saved).records.map(\.data) == (try PcapFile(path: path)).records.map(\.data))
+    }
+
+    @Test(arguments: ["basic", "ipv6"])
+    func interleavedFragmentsAreSavedInCaptureOrder(name: String) throws {
+        let dir = try SniffTempDirectory()
+        let (path, cut, _) = try Self.fragmentedCopy(of: name, in: dir, interleaved: true)
+        #expect(cut >= 10)
+        try Self.expectLikeTheFixture(path, name, in: dir)
     }
 
     /// A fragmented UDP datagram among the connection's packets, let in by the filter: its

@@ -452,8 +452,7 @@ struct PacketSaver {
     private var recent: [IPFragment.Datagram: Flow] = [:]
     private var recentOrder: [IPFragment.Datagram] = []
     static let maxRecentDatagrams = 2 * IPFragmentReassembler.maxDatagrams
-    private var queue: [Held] = []
-    private var head = 0
+    private var queue = FIFOQueue<Held>()
     private var heldBytes = 0
     /// Kept connections that lost packets to `maxHeldBytes` (up to `maxLossy` of them).
     private var lossy: [Flow] = []
@@ -461,7 +460,7 @@ struct PacketSaver {
     /// What holding a packet costs beside its bytes, counted toward `maxHeldBytes`: its entry in
     /// the queue, and its array's header and the allocator's (a capture of tiny packets held
     /// three times what its packet bytes alone came to).
-    static let heldOverhead = MemoryLayout<Held>.stride + 48
+    static let heldOverhead = MemoryLayout<Held?>.stride + 48
     static let maxClosedKept = 100_000
     static let maxLossy = 10_000
 
@@ -560,16 +559,15 @@ struct PacketSaver {
         apply(closed)
         try flush(writer)
         // Undecided to the end (a flow the session never closed): not a connection it showed.
-        for h in queue[head...] where h.flow.decided == .keep {
+        for h in queue.elements where h.flow.decided == .keep {
             try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength, linkType: h.linkType)
         }
-        queue = []
-        head = 0
+        queue.removeAll()
         heldBytes = 0
     }
 
     private mutating func hold(_ flow: Flow, _ p: PcapPacket, _ linkType: Int32, _ writer: PcapWriter) throws {
-        if head == queue.count && flow.decided == .keep {
+        if queue.isEmpty && flow.decided == .keep {
             try writer.write(p.data, seconds: p.seconds, nanoseconds: p.nanoseconds, wireLength: p.wireLength, linkType: linkType)
             return
         }
@@ -581,37 +579,21 @@ struct PacketSaver {
     /// Writes or drops the held packets from the earliest on, up to the first of an undecided
     /// connection; past `maxHeldBytes`, undecided ones are let go too.
     private mutating func flush(_ writer: PcapWriter) throws {
-        while head < queue.count {
-            let h = queue[head]
+        while let h = queue.first {
             switch h.flow.decided {
             case .keep:
                 try writer.write(h.bytes, seconds: h.seconds, nanoseconds: h.nanoseconds, wireLength: h.wireLength, linkType: h.linkType)
             case .drop:
                 break
             case .undecided:
-                guard heldBytes > Self.maxHeldBytes else {
-                    compact()
-                    return
-                }
+                guard heldBytes > Self.maxHeldBytes else { return }
                 // A datagram's fragment is its connection's loss, once it has one.
                 let owner = h.flow.follows ?? h.flow
                 if owner.lost == 0 && lossy.count < Self.maxLossy { lossy.append(owner) }
                 owner.lost += 1
             }
             heldBytes -= h.bytes.count + Self.heldOverhead
-            queue[head].bytes = []  // let go now, not when the queue is next compacted
-            head += 1
-        }
-        compact()
-    }
-
-    private mutating func compact() {
-        if head == queue.count {
-            queue.removeAll(keepingCapacity: queue.capacity <= 4_096)
-            head = 0
-        } else if head >= 4_096 && head * 2 >= queue.count {
-            queue.removeFirst(head)
-            head = 0
+            queue.removeFirst()
         }
     }
 }

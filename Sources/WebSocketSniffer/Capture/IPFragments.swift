@@ -86,8 +86,7 @@ public final class IPFragmentReassembler {
     /// may be in it again after it was completed again; entries no longer in `recent`, or of a
     /// later completion, are passed over).
     private var recent: [IPFragment.Datagram: (data: [UInt8], time: Double)] = [:]
-    private var recentOrder: [(key: IPFragment.Datagram, time: Double)] = []
-    private var recentHead = 0
+    private var recentOrder = FIFOQueue<(key: IPFragment.Datagram, time: Double)>()
     private var recentBytes = 0
     private var dropped = 0
     private var droppedDatagrams: [IPFragment.Datagram] = []
@@ -207,7 +206,7 @@ public final class IPFragmentReassembler {
         recentOrder.append((key, time))
         recentBytes += data.count
         // Bounded: the oldest let go first.
-        while (recent.count > Self.maxDatagrams || recentBytes > Self.maxRecentBytes) && recentHead < recentOrder.count {
+        while (recent.count > Self.maxDatagrams || recentBytes > Self.maxRecentBytes) && !recentOrder.isEmpty {
             forgetOldestRecent()
         }
     }
@@ -218,17 +217,12 @@ public final class IPFragmentReassembler {
 
     /// Lets go of the oldest completed datagram still kept.
     private func forgetOldestRecent() {
-        while recentHead < recentOrder.count {
-            let (key, time) = recentOrder[recentHead]
-            recentHead += 1
+        while !recentOrder.isEmpty {
+            let (key, time) = recentOrder.removeFirst()
             if let r = recent[key], r.time == time {
                 forgetRecent(key)
-                break
+                return
             }
-        }
-        if recentHead >= 1_024 && recentHead * 2 >= recentOrder.count {
-            recentOrder.removeFirst(recentHead)
-            recentHead = 0
         }
     }
 
@@ -278,14 +272,9 @@ public final class IPFragmentReassembler {
         for (key, p) in partials where now - p.lastTime >= Self.timeout { drop(key) }
         // Completed datagrams older than `timeout` (oldest first; a clock gone back keeps them
         // until they are let go for room).
-        while recentHead < recentOrder.count, now - recentOrder[recentHead].time >= Self.timeout {
-            let (key, time) = recentOrder[recentHead]
+        while let (key, time) = recentOrder.first, now - time >= Self.timeout {
+            recentOrder.removeFirst()
             if let r = recent[key], r.time == time { forgetRecent(key) }
-            recentHead += 1
-        }
-        if recentHead == recentOrder.count {
-            recentOrder.removeAll(keepingCapacity: true)
-            recentHead = 0
         }
     }
 }

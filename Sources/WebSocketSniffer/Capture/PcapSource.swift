@@ -70,15 +70,13 @@ public final class PcapSource {
     /// first interface's, in a pcapng file whose interfaces differ (see `packetLinkType`).
     public let linkType: Int32
     /// The link-layer header type of the packet `read()` returned last: `linkType`, except in a
-    /// pcapng file whose interfaces have different link types (`mixesLinkTypes`).
+    /// pcapng file whose interfaces have different link types (see `linkTypes`).
     public private(set) var packetLinkType: Int32
     /// A pcapng capture: read by `PcapngReader`, each packet with its interface's link type (libpcap
     /// refuses interfaces of different link types together).
     private var pcapng: PcapngReader?
     /// For `pcapng`: the filter, compiled for each link type.
     private var filters: [Int32: UnsafeMutablePointer<bpf_program>] = [:]
-    /// The capture's interfaces have different link types (a pcapng file).
-    public var mixesLinkTypes: Bool { (pcapng?.linkTypes.count ?? 1) > 1 }
     /// A pcapng capture (file or pipe), whose packets may come with several link types.
     public var isPcapng: Bool { pcapng != nil }
     /// For `pcapng`: link types the filter does not compile for, whose packets are passed over.

@@ -49,8 +49,7 @@ public struct TCPReassembler {
     /// FIN sent again from TIME_WAIT, a retransmission) still opens no flow of its own, as it
     /// opens none while the flow is kept. Oldest first in `endedOrder`; at most `maxEnded`.
     private var ended: [TCPFlowKey: EndedConnection] = [:]
-    private var endedOrder: [(key: TCPFlowKey, lastSeen: Double)] = []
-    private var endedHead = 0
+    private var endedOrder = FIFOQueue<(key: TCPFlowKey, lastSeen: Double)>()
     /// How long after its last packet an ended connection's late copies may come: TIME_WAIT,
     /// twice the maximum segment lifetime (RFC 9293 §3.4.2: 2 × 2 minutes; Linux waits 60 s).
     static let endedMemory = 240.0
@@ -269,20 +268,12 @@ public struct TCPReassembler {
         ended[key] = EndedConnection(initiator: flow.info.initiator, forward: flow.forward.sent, backward: flow.backward.sent,
                                      reset: flow.reset, lastSeen: flow.lastSeen)
         endedOrder.append((key, flow.lastSeen))
-        while ended.count > Self.maxEnded && endedHead < endedOrder.count { forgetOldestEnded() }
+        while ended.count > Self.maxEnded && !endedOrder.isEmpty { forgetOldestEnded() }
     }
 
     private mutating func forgetOldestEnded() {
-        let (key, lastSeen) = endedOrder[endedHead]
-        endedHead += 1
+        let (key, lastSeen) = endedOrder.removeFirst()
         if ended[key]?.lastSeen == lastSeen { ended[key] = nil }
-        if endedHead == endedOrder.count {
-            endedOrder.removeAll(keepingCapacity: endedOrder.capacity <= 4096)
-            endedHead = 0
-        } else if endedHead >= 4096 && endedHead * 2 >= endedOrder.count {
-            endedOrder.removeFirst(endedHead)
-            endedHead = 0
-        }
     }
 
     /// Ended connections remembered (for tests: bounded).
@@ -297,7 +288,7 @@ public struct TCPReassembler {
             rememberEnded(slot)
             table.remove(slot)
         }
-        while endedHead < endedOrder.count, now - endedOrder[endedHead].lastSeen > Self.endedMemory { forgetOldestEnded() }
+        while let oldest = endedOrder.first, now - oldest.lastSeen > Self.endedMemory { forgetOldestEnded() }
     }
 
     /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
