@@ -13,14 +13,14 @@ extension WSCtlCommand {
                 (- for stdin), or stdin when it is a pipe. Without a payload, control frames are empty.
 
                 Examples:
-                  wsctl encode --text Hello                        # 81 05 48 65 6c 6c 6f
-                  wsctl encode --text Hello --mask-key 37fa213d     # RFC 6455 §5.7 masked example
+                  wsctl encode --text Hello                         # 81 05 48 65 6c 6c 6f
+                  wsctl encode --text Hello --mask-key 37fa213d     # RFC 6455 §5.7 example
                   wsctl encode --text 'Hello world' --fragment 4 --mask
                   wsctl encode --close 1000 --reason bye --format xxd
                   wsctl encode --opcode ping --text hi
                   wsctl encode --text Hello --deflate               # RSV1, RFC 7692 §7.2.3
-                  wsctl encode --opcode 3 --rsv2 --text x           # reserved opcode and bit, on purpose
-                  wsctl encode --hex 00ff --length-encoding 64      # non-minimal length, on purpose
+                  wsctl encode --opcode 3 --rsv2 --text x           # reserved opcode and bit
+                  wsctl encode --hex 00ff --length-encoding 64      # non-minimal length
                   wsctl encode --text Hello --describe              # show what was built
                   wsctl encode --text Hello | wsctl decode
                 """

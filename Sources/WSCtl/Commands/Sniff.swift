@@ -63,7 +63,7 @@ extension WSCtlCommand {
                   wsctl sniff -i any -f 'tcp port 8080'
                   wsctl sniff -r capture.pcap --frames
                   wsctl sniff -r capture.pcapng --json --stats
-                  wsctl sniff -r old.pcap --port 9000       # connections opened before the capture began
+                  wsctl sniff -r old.pcap --port 9000       # open before the capture began
                   wsctl sniff -i eth0 -w websocket-only.pcap --duration 60
                 """
         )
