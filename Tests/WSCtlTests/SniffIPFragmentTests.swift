@@ -143,6 +143,40 @@ struct SniffIPFragmentTests {
         try Self.expectLikeTheFixture(path, name, in: dir)
     }
 
+    /// The same text sent twice, five seconds apart, under one IPv4 identification, the second
+    /// time fragments last first: only the first fragment (with the TCP header) differs, so the
+    /// others look like duplicates of the first datagram until it comes. Both messages are shown
+    /// and -w keeps every packet. (The second message was lost as a gap, one fragment given up.)
+    @Test func aReusedIdentificationWithFragmentsLastFirst() throws {
+        var c = SyntheticConnection()
+        let text = Array(String(repeating: "heartbeat ", count: 20).utf8)
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: text.count, text))
+        c.pause(seconds: 5)
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: text.count, text))
+        c.close()
+        var records: [PcapFile.Record] = []
+        var sent = 0
+        for r in c.capture.records {
+            guard Array(r.data.suffix(text.count)) == text, let pieces = Self.fragments(of: r.data, size: 48, id: 0x0777) else {
+                records.append(r)
+                continue
+            }
+            sent += 1
+            let ordered = sent == 2 ? Array(pieces.reversed()) : pieces
+            records += ordered.map { PcapFile.Record(seconds: r.seconds, fraction: r.fraction, wireLength: UInt32($0.count), data: $0) }
+        }
+        #expect(sent == 2)
+        let dir = try SniffTempDirectory()
+        let path = dir.path("reused.pcap")
+        try PcapFile(header: c.capture.header, records: records).write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--stats"])
+        #expect(out.kind("message").count == 2, "\(out.result.stdout)")
+        #expect(out.kind("stats").first?["packets_skipped"].int == 0, "\(out.result.stderr)")
+        let saved = dir.path("saved.pcap")
+        #expect(try CLI.run(["sniff", "-r", path, "-w", saved]).status == 0)
+        #expect(try PcapFile(path: saved).records.map(\.data) == records.map(\.data))
+    }
+
     /// A real capture of fragments (Fixtures/captures/make-ipfrag-capture.sh: a router between
     /// network namespaces fragmented both ends' 1,500-byte packets into a 576-byte link, where
     /// tcpdump captured them): every message each side sent, by SHA-256, and -w keeps every

@@ -328,6 +328,7 @@ extension WSCtlCommand {
                         if let writer {
                             try saving {
                                 try saver.save(packet, linkType: source.packetLinkType, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
+                                               forgottenDatagrams: session.takeForgottenDatagrams(),
                                                closed: session.takeClosedFlows(), writer: writer)
                             }
                         }
@@ -353,7 +354,8 @@ extension WSCtlCommand {
                     session.finish { printer.print($0) }
                 }
                 if let writer {
-                    try saving { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(), writer: writer) }
+                    try saving { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(),
+                                               forgottenDatagrams: session.takeForgottenDatagrams(), writer: writer) }
                 }
             }
             // The end of the file is where a full disk or a file size limit shows: a capture cut
@@ -447,11 +449,9 @@ struct PacketSaver {
     /// fragment reassembler keeps: each is whole or given up in the end).
     private var datagrams: [IPFragment.Datagram: Flow] = [:]
     /// Datagrams completed lately, for their duplicate fragments (`FragmentRole.duplicate`), which
-    /// go where the datagram went: oldest first in `recentOrder`, at most `maxRecentDatagrams`
-    /// (twice what the session's reassembler keeps, so that it never knows one this has let go).
+    /// go where the datagram went: as many as the session's reassembler remembers, each let go
+    /// when it says it let go of it (`forgottenDatagrams`).
     private var recent: [IPFragment.Datagram: Flow] = [:]
-    private var recentOrder: [IPFragment.Datagram] = []
-    static let maxRecentDatagrams = 2 * IPFragmentReassembler.maxDatagrams
     private var queue = FIFOQueue<Held>()
     private var heldBytes = 0
     /// Kept connections that lost packets to `maxHeldBytes` (up to `maxLossy` of them).
@@ -475,7 +475,9 @@ struct PacketSaver {
     /// missing pieces), with what it was as an IP fragment, the datagrams given up and the flows
     /// closed since the packet before.
     mutating func save(_ p: PcapPacket, linkType: Int32, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
-                       droppedDatagrams: [IPFragment.Datagram], closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+                       droppedDatagrams: [IPFragment.Datagram], forgottenDatagrams: [IPFragment.Datagram],
+                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
+        for d in forgottenDatagrams { recent[d] = nil }
         drop(droppedDatagrams)
         let flow = self.flow(of: info)
         apply(closed)
@@ -517,11 +519,10 @@ struct PacketSaver {
     /// Datagram `d` is whole: its earlier fragments, held, belong to its connection if it is TCP
     /// (`flow`), else to none.
     private mutating func complete(_ d: IPFragment.Datagram, in flow: Flow?) {
-        guard let datagram = datagrams.removeValue(forKey: d) else { return }
-        if recent.updateValue(datagram, forKey: d) == nil {
-            recentOrder.append(d)
-            if recentOrder.count > Self.maxRecentDatagrams { recent[recentOrder.removeFirst()] = nil }
-        }
+        // (None held when the fragments before were taken for duplicates of the datagram that had
+        // the identification before: its duplicates to come still follow this one.)
+        let datagram = datagrams.removeValue(forKey: d) ?? Flow(key: nil)
+        recent[d] = datagram
         guard let flow else {
             datagram.verdict = .drop
             return
@@ -554,7 +555,9 @@ struct PacketSaver {
 
     /// The end of the capture, after the session closed every flow and gave up every datagram
     /// in progress: the last verdicts, and everything still held written or dropped.
-    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], droppedDatagrams: [IPFragment.Datagram], writer: PcapWriter) throws {
+    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], droppedDatagrams: [IPFragment.Datagram],
+                         forgottenDatagrams: [IPFragment.Datagram], writer: PcapWriter) throws {
+        for d in forgottenDatagrams { recent[d] = nil }
         drop(droppedDatagrams)
         apply(closed)
         try flush(writer)

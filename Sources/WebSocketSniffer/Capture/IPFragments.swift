@@ -48,8 +48,11 @@ public struct IPFragment: Sendable, Hashable {
 /// (`takeDropped`). Overlapping fragments keep the bytes that came first.
 ///
 /// A fragment of a datagram completed within `timeout` that repeats its bytes (the network or
-/// the capture saw it twice) is a duplicate: it starts no datagram of its own, which would only
-/// be given up. One with other bytes is a new datagram that reuses the identification.
+/// the capture saw it twice, maybe stamped a little earlier) is a duplicate. It is put together
+/// as any fragment is, but a datagram made of duplicates only is not counted or reported as
+/// given up when it expires, nor delivered if it completes (it is the datagram before, again).
+/// A fragment with other bytes is a new datagram's that reuses the identification: the
+/// fragments before it, which may be its own with the same bytes, are put together with it.
 public final class IPFragmentReassembler {
     public static let maxDatagrams = 256
     public static let timeout = 30.0
@@ -76,6 +79,8 @@ public final class IPFragmentReassembler {
         var total: Int?
         var fragments = 0
         var lastTime: Double
+        /// Every fragment so far repeats the datagram completed before under this identification.
+        var duplicatesOnly = false
     }
 
     /// Keep the list of datagrams given up (`takeDroppedDatagrams`), for -w, which holds their
@@ -88,6 +93,9 @@ public final class IPFragmentReassembler {
     private var recent: [IPFragment.Datagram: (data: [UInt8], time: Double)] = [:]
     private var recentOrder = FIFOQueue<(key: IPFragment.Datagram, time: Double)>()
     private var recentBytes = 0
+    /// Completed datagrams let go since the last call (with `reportsDrops`): their duplicates
+    /// are no longer recognised.
+    private var forgotten: [IPFragment.Datagram] = []
     private var dropped = 0
     private var droppedDatagrams: [IPFragment.Datagram] = []
     private var lastSweep = -Double.infinity
@@ -106,6 +114,13 @@ public final class IPFragmentReassembler {
         return droppedDatagrams
     }
 
+    /// The completed datagrams let go since the last call (with `reportsDrops`), in order:
+    /// fragments repeating them are no longer duplicates.
+    public func takeForgottenDatagrams() -> [IPFragment.Datagram] {
+        defer { forgotten = [] }
+        return forgotten
+    }
+
     /// Fragments given up since the last call (expired, over a bound, cut short by the snapshot
     /// length, or inconsistent).
     public func takeDropped() -> Int {
@@ -117,10 +132,6 @@ public final class IPFragmentReassembler {
     public func add(_ f: IPFragment, packet data: UnsafeRawBufferPointer, time: Double) -> Outcome {
         expire(now: time)
         let key = f.datagram
-        if partials[key] == nil, let r = recent[key] {
-            if time - r.time < Self.timeout && time >= r.time && repeats(f, data, r.data) { return .duplicate }
-            forgetRecent(key)  // the identification used again, for another datagram
-        }
         // Its own timeout exactly, whenever the sweep last ran: a fragment 30 s after the one
         // before starts the datagram again (once, a sweep a moment earlier decided that).
         if let p = partials[key], time - p.lastTime >= Self.timeout { drop(key) }
@@ -131,41 +142,32 @@ public final class IPFragmentReassembler {
             drop(key, plus: 1)
             return .givenUp
         }
+        // (While the datagram before is remembered, a partial one under its identification is
+        // made of its duplicates only: one with another fragment made it forget that datagram.)
+        var duplicate = false
+        if let r = recent[key] {
+            duplicate = abs(time - r.time) < Self.timeout && repeats(f, data, r.data)
+            if !duplicate { forgetRecent(key) }  // the identification used again, for another datagram
+        }
         if partials[key] == nil, partials.count >= Self.maxDatagrams,
            let oldest = partials.min(by: { $0.value.lastTime < $1.value.lastTime })?.key {
             drop(oldest)
         }
-        var p = partials.removeValue(forKey: key) ?? Partial(lastTime: time)
-        p.fragments += 1
-        p.lastTime = time
-        if !f.moreFragments {
-            if let total = p.total, total != end {
-                giveUp(key, fragments: p.fragments)
-                return .givenUp
-            }
-            p.total = end
+        var p = partials.removeValue(forKey: key) ?? Partial(lastTime: time, duplicatesOnly: true)
+        if !duplicate { p.duplicatesOnly = false }
+        guard absorb(f, data, into: &p, time: time) else {
+            giveUp(key, p)
+            return .givenUp
         }
-        if f.offset == 0 {
-            var header = Array(UnsafeRawBufferPointer(rebasing: data[f.header]))
-            if let next = f.nextHeader { header[next.at - f.header.lowerBound] = next.value }
-            p.header = header
-        }
-        if p.data.count < end { p.data.append(contentsOf: repeatElement(0, count: end - p.data.count)) }
-        // Keep what came first: write only the parts not yet covered.
-        var start = f.offset
-        for c in p.covered.sorted(by: { $0.lowerBound < $1.lowerBound }) where c.upperBound > start && c.lowerBound < end {
-            if c.lowerBound > start { copy(data, f, from: start, to: c.lowerBound, into: &p.data) }
-            start = max(start, c.upperBound)
-        }
-        if start < end { copy(data, f, from: start, to: end, into: &p.data) }
-        p.covered = merged(p.covered + [f.offset..<end])
+        // The datagram before, whole again: nothing new.
+        if p.duplicatesOnly, let total = p.total, p.covered == [0..<total] { return .duplicate }
         if let total = p.total, var header = p.header, p.covered == [0..<total] {
             switch key {
             case .v4:
                 // Total Length: a header with options can make it more than 16 bits hold.
                 let length = header.count + total
                 guard length <= 65_535 else {
-                    giveUp(key, fragments: p.fragments)
+                    giveUp(key, p)
                     return .givenUp
                 }
                 header[2] = UInt8(length >> 8)
@@ -176,7 +178,7 @@ public final class IPFragmentReassembler {
                 // Payload Length: the extension headers kept, and the reassembled data.
                 let length = header.count - 40 + total
                 guard length <= 65_535 else {
-                    giveUp(key, fragments: p.fragments)
+                    giveUp(key, p)
                     return .givenUp
                 }
                 header[4] = UInt8(length >> 8)
@@ -187,7 +189,33 @@ public final class IPFragmentReassembler {
             return .whole(header + p.data)
         }
         partials[key] = p
-        return .held
+        return duplicate ? .duplicate : .held
+    }
+
+    /// Puts fragment `f`'s bytes into `p` where they are not yet (what came first is kept). False
+    /// when, a last fragment, it ends elsewhere than one before it said the datagram does.
+    private func absorb(_ f: IPFragment, _ data: UnsafeRawBufferPointer, into p: inout Partial, time: Double) -> Bool {
+        let end = f.offset + f.payload.count
+        p.fragments += 1
+        p.lastTime = time
+        if !f.moreFragments {
+            if let total = p.total, total != end { return false }
+            p.total = end
+        }
+        if f.offset == 0 {
+            var header = Array(UnsafeRawBufferPointer(rebasing: data[f.header]))
+            if let next = f.nextHeader { header[next.at - f.header.lowerBound] = next.value }
+            p.header = header
+        }
+        if p.data.count < end { p.data.append(contentsOf: repeatElement(0, count: end - p.data.count)) }
+        var start = f.offset
+        for c in p.covered.sorted(by: { $0.lowerBound < $1.lowerBound }) where c.upperBound > start && c.lowerBound < end {
+            if c.lowerBound > start { copy(data, f, from: start, to: c.lowerBound, into: &p.data) }
+            start = max(start, c.upperBound)
+        }
+        if start < end { copy(data, f, from: start, to: end, into: &p.data) }
+        p.covered = merged(p.covered + [f.offset..<end])
+        return true
     }
 
     /// Whether fragment `f` holds bytes of the completed datagram `data` where it says they lie
@@ -212,7 +240,9 @@ public final class IPFragmentReassembler {
     }
 
     private func forgetRecent(_ key: IPFragment.Datagram) {
-        if let r = recent.removeValue(forKey: key) { recentBytes -= r.data.count }
+        guard let r = recent.removeValue(forKey: key) else { return }
+        recentBytes -= r.data.count
+        if reportsDrops { forgotten.append(key) }
     }
 
     /// Lets go of the oldest completed datagram still kept.
@@ -248,13 +278,19 @@ public final class IPFragmentReassembler {
         return out
     }
 
+    /// Gives up the datagram in progress under `key`, if any, with `extra` fragments of it that
+    /// were never added.
     private func drop(_ key: IPFragment.Datagram, plus extra: Int = 0) {
-        giveUp(key, fragments: (partials.removeValue(forKey: key)?.fragments ?? 0) + extra)
+        giveUp(key, partials.removeValue(forKey: key), plus: extra)
     }
 
-    /// Counts a datagram's fragments as dropped (it is no longer in `partials`).
-    private func giveUp(_ key: IPFragment.Datagram, fragments: Int) {
-        dropped += fragments
+    /// Counts a datagram's fragments as dropped (it is no longer in `partials`), and reports it
+    /// once; not the fragments of one made of duplicates only, which -w saved with the datagram
+    /// they repeat.
+    private func giveUp(_ key: IPFragment.Datagram, _ p: Partial?, plus extra: Int = 0) {
+        let counted = (p.map { $0.duplicatesOnly ? 0 : $0.fragments } ?? 0) + extra
+        guard counted > 0 || p.map({ !$0.duplicatesOnly }) == true else { return }
+        dropped += counted
         if reportsDrops { droppedDatagrams.append(key) }
     }
 

@@ -180,6 +180,10 @@ public final class SniffSession {
     /// belong to no connection.
     public func takeDroppedDatagrams() -> [IPFragment.Datagram] { capture.fragments.takeDroppedDatagrams() }
 
+    /// The completed datagrams let go since the last call (with `reportsForSaving`): fragments
+    /// repeating them are no longer `FragmentRole.duplicate`.
+    public func takeForgottenDatagrams() -> [IPFragment.Datagram] { capture.fragments.takeForgottenDatagrams() }
+
     /// A read error after which the source reads again records it had returned out of step
     /// (`PcapError.outOfStepPackets`): `process` counted them, and they are no packets of the
     /// capture. On the thread that runs `process`.
