@@ -205,6 +205,32 @@ struct SniffPcapngDamageTests {
         #expect(p.stdout == f.stdout && p.stderr == f.stderr, "\(p.stderr)")
     }
 
+    /// The same, with the damage in the big-endian section's header, its byte-order magic: nothing
+    /// says that section's order, and its blocks, read in the little-endian one, were all lost.
+    /// The search now also takes two blocks in a row in the other order for a section whose header
+    /// was damaged, and the reading goes on there, with that section's interfaces only.
+    @Test(arguments: [false, true])
+    func aDamagedSectionHeaderBeforeTheOtherByteOrder(_ bigFirst: Bool) throws {
+        let first = try PcapFile(path: SniffFixtures.path("basic")), second = try PcapFile(path: SniffFixtures.path("any"))
+        var one = PcapngBuilder(bigEndian: bigFirst)
+        one.section()
+        one.interface(linkType: 1)
+        for r in first.records { one.packet(interface: 0, time: first.time(r), r) }
+        var two = PcapngBuilder(bigEndian: !bigFirst)
+        two.section()
+        two.interface(linkType: 276)
+        for r in second.records { two.packet(interface: 0, time: second.time(r), r) }
+        var bytes = one.bytes + two.bytes
+        Self.put32(&bytes, 0xDEAD_BEEF, at: one.bytes.count + 8)  // the second section's byte-order magic
+        let dir = try SniffTempDirectory()
+        let (f, p) = try Self.fileAndPipe(try Self.write(bytes, "magic.pcapng", in: dir), ["--stats"])
+        let errors = f.stderr.split(separator: "\n").filter { $0.contains("damaged pcapng block") }
+        #expect(errors.count == 1 && errors[0].contains("at byte \(one.bytes.count)") && errors[0].contains("reading on at byte \(one.bytes.count + 28)"),
+                "\(f.stderr)")
+        #expect(f.stdout.contains("total: \(first.records.count + second.records.count) packets, 2 WebSocket connections"), "\(f.stdout)")
+        #expect(p.stdout == f.stdout && p.stderr == f.stderr, "\(p.stderr)")
+    }
+
     /// An interface description whose one option is damaged (its lengths intact): the interface
     /// was thrown away, and every packet of the section failed with "no description block".
     @Test func anInterfaceWithADamagedOptionIsKept() throws {

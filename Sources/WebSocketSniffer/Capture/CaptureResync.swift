@@ -75,6 +75,10 @@ struct CaptureResync {
     /// Searches start after this offset (the last place found), so a find that fails again is not
     /// found again and reading always moves forward.
     private var lastFound: Int64 = -1
+    /// pcapng: the last place found is a block in the other byte order than the section being
+    /// read, not a section header: a section whose header was damaged (nothing else says its
+    /// order). Its reader starts a section there, with no interfaces.
+    private(set) var foundInOtherOrder = false
 
     /// Where a record starts, how many records (pcapng: packet blocks) came before it, and where
     /// the last record that looked sound (`looksSound`) at or before it starts.
@@ -258,6 +262,15 @@ struct CaptureResync {
                 let at = offset + Int64(i)
                 if quickCheck(window, i, times), confirm(at: at, times) {
                     lastFound = at
+                    foundInOtherOrder = false
+                    return at
+                }
+                // pcapng: a block in the other byte order, two of them one after the other (the
+                // section whose header was damaged: its blocks, read in this order, are lost).
+                if case .pcapng(let big) = format, Self.sectionOrder(window, i) == nil,
+                   quickCheck(window, i, times, order: !big), confirm(at: at, times, order: !big) {
+                    lastFound = at
+                    foundInOtherOrder = true
                     return at
                 }
             }
@@ -321,8 +334,8 @@ struct CaptureResync {
 
     /// The record at `at` holds together and the next one (or the end of the file) follows it
     /// (pcapng: in the byte order of the section the first one is in, or starts).
-    private func confirm(at: Int64, _ times: TimeWindow) -> Bool {
-        let order = blockOrder(at: at, default: nil)
+    private func confirm(at: Int64, _ times: TimeWindow, order given: Bool? = nil) -> Bool {
+        let order = blockOrder(at: at, default: given)
         guard let next = wholeRecord(at: at, order: order) else { return false }
         if !bytes.reaches(next + 1) { return true }  // the end of the capture
         let size = format.headerSize

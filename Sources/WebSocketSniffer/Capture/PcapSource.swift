@@ -536,7 +536,9 @@ public final class PcapSource {
                              packetNumber: number)
         }
         resync.readSection(bigEndian: reader.sectionIsBigEndian)
-        guard let found = resync.search(from: searchFrom, firstSeconds: nil, lastSeconds: nil), reader.resume(at: found) else {
+        guard let found = resync.search(from: searchFrom, firstSeconds: nil, lastSeconds: nil),
+              reader.resume(at: found, newSectionBigEndian: resync.foundInOtherOrder ? !reader.sectionIsBigEndian : nil)
+        else {
             finished = true
             return PcapError(kind: .read, message: message, packetNumber: number,
                              damagedFrom: failure.endsTheFile ? nil : failure.offset)

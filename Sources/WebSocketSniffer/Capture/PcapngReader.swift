@@ -107,10 +107,16 @@ final class PcapngReader {
     }
 
     /// Reads on from `position`, where a search found a block to start.
-    func resume(at position: Int64) -> Bool {
+    /// - Parameter newSectionBigEndian: the reading goes on in a section of this byte order
+    ///   whose header was lost: with no interfaces but those it describes from here.
+    func resume(at position: Int64, newSectionBigEndian: Bool? = nil) -> Bool {
         guard fseeko(file, off_t(position), SEEK_SET) == 0 else { return false }
         clearerr(file)
         offset = position
+        if let newSectionBigEndian {
+            bigEndian = newSectionBigEndian
+            interfaces = []
+        }
         return true
     }
 
