@@ -302,6 +302,11 @@ final class PacketReassembly {
         reportsForSaving = configuration.reportsForSaving
     }
 
+    deinit {
+        recentSkips.deinitialize(count: Self.recentCount)
+        recentSkips.deallocate()
+    }
+
     func count(_ packet: PcapPacket) {
         packets += 1
         lastTime = packet.time
@@ -312,7 +317,13 @@ final class PacketReassembly {
     /// Why each of the last `recentCount` packets counted was skipped, if it was (a ring, the
     /// latest at `recentAt`): the packets a damaged file's source returned out of step are taken
     /// back from `skipped` as well as from `packets`.
-    private var recentSkips = [PacketSkipReason?](repeating: nil, count: recentCount)
+    /// (Memory of its own, not an Array: written for every packet, an Array's uniqueness and
+    /// bounds checks cost more than the write.)
+    private let recentSkips: UnsafeMutablePointer<PacketSkipReason?> = {
+        let p = UnsafeMutablePointer<PacketSkipReason?>.allocate(capacity: PacketReassembly.recentCount)
+        p.initialize(repeating: nil, count: PacketReassembly.recentCount)
+        return p
+    }()
     private var recentAt = 0
     static let recentCount = 1 << 16
 
