@@ -329,13 +329,7 @@ import WebSocketSniffer
         let (_, data) = Self.packets(text: String(repeating: "d", count: 150))
         let pieces = Self.fragments(of: data, size: 64, id: 42)
         let reassembler = IPFragmentReassembler(reportsDrops: true)
-        func add(_ bytes: [UInt8], time: Double) -> IPFragmentReassembler.Outcome {
-            bytes.withUnsafeBytes { raw in
-                var fragment: IPFragment? = nil
-                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                return reassembler.add(fragment!, packet: raw, time: time)
-            }
-        }
+        func add(_ bytes: [UInt8], time: Double) -> IPFragmentReassembler.Outcome { Self.add(bytes, to: reassembler, time: time) }
         #expect(pieces.count == 3)
         #expect(add(pieces[0], time: 1) == .held)
         #expect(add(pieces[2], time: 1) == .held)
@@ -379,13 +373,7 @@ import WebSocketSniffer
         let old = Self.fragments(of: first, size: 64, id: 7), new = Self.fragments(of: second, size: 64, id: 7)
         #expect(old.count == 3 && old[1] == new[1] && old[2] == new[2] && old[0] != new[0])
         let reassembler = IPFragmentReassembler(reportsDrops: true)
-        func add(_ bytes: [UInt8], time: Double) -> IPFragmentReassembler.Outcome {
-            bytes.withUnsafeBytes { raw in
-                var fragment: IPFragment? = nil
-                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                return reassembler.add(fragment!, packet: raw, time: time)
-            }
-        }
+        func add(_ bytes: [UInt8], time: Double) -> IPFragmentReassembler.Outcome { Self.add(bytes, to: reassembler, time: time) }
         for piece in old.dropLast() { _ = add(piece, time: 1) }
         guard case .whole(let was) = add(old[2], time: 1) else {
             Issue.record("the first datagram")
@@ -405,6 +393,15 @@ import WebSocketSniffer
         #expect(reassembler.takeDropped() == 0)
     }
 
+    /// The IPv4 fragment `bytes` added to `reassembler`.
+    static func add(_ bytes: [UInt8], to reassembler: IPFragmentReassembler, time: Double) -> IPFragmentReassembler.Outcome {
+        bytes.withUnsafeBytes { raw in
+            var fragment: IPFragment? = nil
+            _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
+            return reassembler.add(fragment!, packet: raw, time: time)
+        }
+    }
+
     static func key(_ bytes: [UInt8]) -> IPFragment.Datagram {
         bytes.withUnsafeBytes { raw in
             var fragment: IPFragment? = nil
@@ -419,23 +416,13 @@ import WebSocketSniffer
         let (_, data) = Self.packets(text: String(repeating: "b", count: 150))
         let count = IPFragmentReassembler.maxDatagrams + 10
         for id in 0..<count {
-            for piece in Self.fragments(of: data, size: 64, id: UInt16(id)) {
-                piece.withUnsafeBytes { raw in
-                    var fragment: IPFragment? = nil
-                    _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                    _ = reassembler.add(fragment!, packet: raw, time: 1)
-                }
-            }
+            for piece in Self.fragments(of: data, size: 64, id: UInt16(id)) { _ = Self.add(piece, to: reassembler, time: 1) }
         }
         // The first ten were let go: their fragments start datagrams again; the last ones repeat.
         // (Each one let go is said to be, for -w, which follows what this remembers.)
         #expect(reassembler.takeForgottenDatagrams() == (0..<10).map { Self.key(Self.fragments(of: data, size: 64, id: UInt16($0))[0]) })
         for (id, expected) in [(0, IPFragmentReassembler.Outcome.held), (9, .held), (10, .duplicate), (count - 1, .duplicate)] {
-            Self.fragments(of: data, size: 64, id: UInt16(id))[0].withUnsafeBytes { raw in
-                var fragment: IPFragment? = nil
-                _ = PacketDecoder.decode(linkType: PcapLinkType.ipv4, data: raw, fragment: &fragment)
-                #expect(reassembler.add(fragment!, packet: raw, time: 2) == expected, "id \(id)")
-            }
+            #expect(Self.add(Self.fragments(of: data, size: 64, id: UInt16(id))[0], to: reassembler, time: 2) == expected, "id \(id)")
         }
     }
 }
