@@ -178,20 +178,16 @@ public final class PcapWriter {
             // `interface(for:)`), captured and original lengths, the bytes padded to 32 bits.
             let padded = (kept + 3) & ~3
             let total = 32 + padded
-            var block = BlockBytes()
-            block.u32(6)
-            block.u32(UInt32(total))
-            block.u32(interface)
-            block.u32(UInt32(truncatingIfNeeded: time >> 32))
-            block.u32(UInt32(truncatingIfNeeded: time))
-            block.u32(UInt32(kept))
-            block.u32(UInt32(clamping: wire))
-            try put(block.bytes, file)
+            // (Written from values on the stack: arrays made for every packet took a fifth longer
+            // than writing pcap.)
+            let head: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
+                (6, UInt32(total), interface, UInt32(truncatingIfNeeded: time >> 32), UInt32(truncatingIfNeeded: time),
+                 UInt32(kept), UInt32(clamping: wire))
+            try withUnsafeBytes(of: head) { try put($0, file) }
             if kept > 0, let base = data.baseAddress { try put(UnsafeRawBufferPointer(start: base, count: kept), file) }
-            var tail = BlockBytes()
-            for _ in kept..<padded { tail.bytes.append(0) }
-            tail.u32(UInt32(total))
-            try put(tail.bytes, file)
+            // Zeros to the 32-bit boundary, then the block's length again.
+            let tail: (UInt32, UInt32) = (0, UInt32(total))
+            try withUnsafeBytes(of: tail) { try put(UnsafeRawBufferPointer(rebasing: $0[(4 - (padded - kept))...]), file) }
         }
     }
 
