@@ -327,9 +327,7 @@ extension WSCtlCommand {
                         }
                         if let writer {
                             try saving {
-                                try saver.save(packet, linkType: source.packetLinkType, info: r, fragment: session.takeFragment(), droppedDatagrams: session.takeDroppedDatagrams(),
-                                               forgottenDatagrams: session.takeForgottenDatagrams(),
-                                               closed: session.takeClosedFlows(), writer: writer)
+                                try saver.save(packet, linkType: source.packetLinkType, info: r, news: session.takeSavingNews(), writer: writer)
                             }
                         }
                         if let count, session.packets >= count { break loop }
@@ -354,8 +352,7 @@ extension WSCtlCommand {
                     session.finish { printer.print($0) }
                 }
                 if let writer {
-                    try saving { try saver.finish(closed: session.takeClosedFlows(), droppedDatagrams: session.takeDroppedDatagrams(),
-                                               forgottenDatagrams: session.takeForgottenDatagrams(), writer: writer) }
+                    try saving { try saver.finish(news: session.takeSavingNews(), writer: writer) }
                 }
             }
             // The end of the file is where a full disk or a file size limit shows: a capture cut
@@ -472,16 +469,14 @@ struct PacketSaver {
     }
 
     /// Takes `p`, of the connection `info` names (nil: not TCP, or a fragment of a datagram still
-    /// missing pieces), with what it was as an IP fragment, the datagrams given up and the flows
-    /// closed since the packet before.
-    mutating func save(_ p: PcapPacket, linkType: Int32, info: SniffSession.PacketFlow?, fragment: SniffSession.FragmentRole?,
-                       droppedDatagrams: [IPFragment.Datagram], forgottenDatagrams: [IPFragment.Datagram],
-                       closed: [(flow: TCPFlowID, keep: Bool)], writer: PcapWriter) throws {
-        for d in forgottenDatagrams { recent[d] = nil }
-        drop(droppedDatagrams)
-        let flow = self.flow(of: info)
-        apply(closed)
-        switch fragment {
+    /// missing pieces), with what the session learnt since the packet before (`news`): what `p`
+    /// was as an IP fragment, the datagrams given up or let go, and the flows closed.
+    mutating func save(_ p: PcapPacket, linkType: Int32, info: SniffSession.PacketFlow?, news: SniffSession.SavingNews,
+                       writer: PcapWriter) throws {
+        learnDatagrams(news)
+        let flow = self.flow(of: info)  // (before the flows closed go: `p` may have closed its own)
+        apply(news.closedFlows)
+        switch news.fragment {
         case .pending(let d)?:
             // Held in its place until the datagram is whole or given up.
             let datagram = datagrams[d] ?? Flow(key: nil)
@@ -536,9 +531,11 @@ struct PacketSaver {
         }
     }
 
-    /// Datagrams given up: their fragments belong to no connection.
-    private mutating func drop(_ given: [IPFragment.Datagram]) {
-        for d in given { datagrams.removeValue(forKey: d)?.verdict = .drop }
+    /// Datagrams given up (their fragments belong to no connection) and completed ones let go
+    /// (fragments repeating them are no longer their duplicates).
+    private mutating func learnDatagrams(_ news: SniffSession.SavingNews) {
+        for d in news.forgottenDatagrams { recent[d] = nil }
+        for d in news.droppedDatagrams { datagrams.removeValue(forKey: d)?.verdict = .drop }
     }
 
     private mutating func apply(_ closed: [(flow: TCPFlowID, keep: Bool)]) {
@@ -555,11 +552,9 @@ struct PacketSaver {
 
     /// The end of the capture, after the session closed every flow and gave up every datagram
     /// in progress: the last verdicts, and everything still held written or dropped.
-    mutating func finish(closed: [(flow: TCPFlowID, keep: Bool)], droppedDatagrams: [IPFragment.Datagram],
-                         forgottenDatagrams: [IPFragment.Datagram], writer: PcapWriter) throws {
-        for d in forgottenDatagrams { recent[d] = nil }
-        drop(droppedDatagrams)
-        apply(closed)
+    mutating func finish(news: SniffSession.SavingNews, writer: PcapWriter) throws {
+        learnDatagrams(news)
+        apply(news.closedFlows)
         try flush(writer)
         // Undecided to the end (a flow the session never closed): not a connection it showed.
         for h in queue.elements where h.flow.decided == .keep {

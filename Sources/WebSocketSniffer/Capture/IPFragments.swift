@@ -87,11 +87,9 @@ public final class IPFragmentReassembler {
     /// fragments' packets until it knows what became of them.
     public let reportsDrops: Bool
     private var partials: [IPFragment.Datagram: Partial] = [:]
-    /// Datagrams completed lately: their payload, and when. `recentOrder` is oldest first (a key
-    /// may be in it again after it was completed again; entries no longer in `recent`, or of a
-    /// later completion, are passed over).
-    private var recent: [IPFragment.Datagram: (data: [UInt8], time: Double)] = [:]
-    private var recentOrder = FIFOQueue<(key: IPFragment.Datagram, time: Double)>()
+    /// Datagrams completed lately: their payload, remembered at their completion's time, and the
+    /// bytes of them all.
+    private var recent = AgedMemory<IPFragment.Datagram, [UInt8]>()
     private var recentBytes = 0
     /// Completed datagrams let go since the last call (with `reportsDrops`): their duplicates
     /// are no longer recognised.
@@ -145,8 +143,8 @@ public final class IPFragmentReassembler {
         // (While the datagram before is remembered, a partial one under its identification is
         // made of its duplicates only: one with another fragment made it forget that datagram.)
         var duplicate = false
-        if let r = recent[key] {
-            duplicate = abs(time - r.time) < Self.timeout && repeats(f, data, r.data)
+        if let (before, completed) = recent[key] {
+            duplicate = abs(time - completed) < Self.timeout && repeats(f, data, before)
             if !duplicate { forgetRecent(key) }  // the identification used again, for another datagram
         }
         if partials[key] == nil, partials.count >= Self.maxDatagrams,
@@ -230,30 +228,22 @@ public final class IPFragmentReassembler {
 
     private func remember(_ key: IPFragment.Datagram, _ data: [UInt8], time: Double) {
         forgetRecent(key)
-        recent[key] = (data, time)
-        recentOrder.append((key, time))
+        recent.remember(data, for: key, at: time)
         recentBytes += data.count
         // Bounded: the oldest let go first.
-        while (recent.count > Self.maxDatagrams || recentBytes > Self.maxRecentBytes) && !recentOrder.isEmpty {
-            forgetOldestRecent()
+        while recent.count > Self.maxDatagrams || recentBytes > Self.maxRecentBytes, let (oldest, data) = recent.forgetOldest() {
+            letGo(oldest, data)
         }
     }
 
     private func forgetRecent(_ key: IPFragment.Datagram) {
-        guard let r = recent.removeValue(forKey: key) else { return }
-        recentBytes -= r.data.count
-        if reportsDrops { forgotten.append(key) }
+        if let data = recent.forget(key) { letGo(key, data) }
     }
 
-    /// Lets go of the oldest completed datagram still kept.
-    private func forgetOldestRecent() {
-        while !recentOrder.isEmpty {
-            let (key, time) = recentOrder.removeFirst()
-            if let r = recent[key], r.time == time {
-                forgetRecent(key)
-                return
-            }
-        }
+    /// A completed datagram let go: its bytes no longer held, and -w told.
+    private func letGo(_ key: IPFragment.Datagram, _ data: [UInt8]) {
+        recentBytes -= data.count
+        if reportsDrops { forgotten.append(key) }
     }
 
     /// Gives up every datagram still in progress (the end of the capture).
@@ -306,11 +296,7 @@ public final class IPFragmentReassembler {
     private func sweep(now: Double) {
         lastSweep = now
         for (key, p) in partials where now - p.lastTime >= Self.timeout { drop(key) }
-        // Completed datagrams older than `timeout` (oldest first; a clock gone back keeps them
-        // until they are let go for room).
-        while let (key, time) = recentOrder.first, now - time >= Self.timeout {
-            recentOrder.removeFirst()
-            if let r = recent[key], r.time == time { forgetRecent(key) }
-        }
+        // Completed datagrams `timeout` old.
+        recent.forget(while: { now - $0 >= Self.timeout }) { key, data in letGo(key, data) }
     }
 }

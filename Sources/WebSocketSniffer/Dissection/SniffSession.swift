@@ -13,7 +13,8 @@ public struct SniffConfiguration: Sendable {
     public var maxSummaries: Int
     /// For -w, which saves every packet of a connection it keeps, in capture order: say which IP
     /// datagram each fragment's packet belongs to and what became of it (`takeFragment`,
-    /// `takeDroppedDatagrams`), and which flows each packet closed (`takeClosedFlows`).
+    /// `takeDroppedDatagrams`), and which flows each packet closed (`takeClosedFlows`); -w takes them
+    /// all at once (`takeSavingNews`).
     public var reportsForSaving: Bool
 
     public init(dissector: WebSocketDissectorConfiguration = .init(), reassembly: TCPReassemblerConfiguration = .init(),
@@ -168,6 +169,24 @@ public final class SniffSession {
         case completed(IPFragment.Datagram)
         /// It repeats part of a datagram completed lately: it belongs where that datagram did.
         case duplicate(IPFragment.Datagram)
+    }
+
+    /// What -w learns from the packets processed since the last call (with `reportsForSaving`).
+    public struct SavingNews {
+        /// The last packet's role as an IP fragment.
+        public let fragment: FragmentRole?
+        /// Datagrams given up: their fragments belong to no connection.
+        public let droppedDatagrams: [IPFragment.Datagram]
+        /// Completed datagrams let go: fragments repeating them are no longer duplicates.
+        public let forgottenDatagrams: [IPFragment.Datagram]
+        /// Flows closed, with whether -w keeps their packets.
+        public let closedFlows: [(flow: TCPFlowID, keep: Bool)]
+    }
+
+    /// Everything -w takes after a packet (or at the end), in one call.
+    public func takeSavingNews() -> SavingNews {
+        SavingNews(fragment: takeFragment(), droppedDatagrams: takeDroppedDatagrams(),
+                   forgottenDatagrams: takeForgottenDatagrams(), closedFlows: takeClosedFlows())
     }
 
     /// The last packet's `FragmentRole` (with `reportsForSaving`).

@@ -47,9 +47,8 @@ public struct TCPReassembler {
     /// Connections that ended (FIN or RST) and whose flows were let go, idle for `idleTimeout`
     /// (shorter than `endedMemory`) or evicted: what each direction sent, so that a late copy (a
     /// FIN sent again from TIME_WAIT, a retransmission) still opens no flow of its own, as it
-    /// opens none while the flow is kept. Oldest first in `endedOrder`; at most `maxEnded`.
-    private var ended: [TCPFlowKey: EndedConnection] = [:]
-    private var endedOrder = FIFOQueue<(key: TCPFlowKey, lastSeen: Double)>()
+    /// opens none while the flow is kept, remembered at their last packet's time; at most `maxEnded`.
+    private var ended = AgedMemory<TCPFlowKey, EndedConnection>()
     /// How long after its last packet an ended connection's late copies may come: TIME_WAIT,
     /// twice the maximum segment lifetime (RFC 9293 §3.4.2: 2 × 2 minutes; Linux waits 60 s).
     static let endedMemory = 240.0
@@ -60,7 +59,6 @@ public struct TCPReassembler {
         let forward: TCPSentRange
         let backward: TCPSentRange
         let reset: Bool
-        let lastSeen: Double
     }
 
     /// Entries in the queue of waits (for tests: it stays bounded).
@@ -175,13 +173,13 @@ public struct TCPReassembler {
             }
             // A connection that ended and was let go: its late copies are passed over, as they are
             // while its flow is kept.
-            if let end = ended[key] {
-                if clock - end.lastSeen <= Self.endedMemory && !isBareSYN
+            if let (end, lastSeen) = ended[key] {
+                if clock - lastSeen <= Self.endedMemory && !isBareSYN
                     && !Self.startsAnother(packet, length: length, after: source == end.initiator ? end.forward : end.backward, reset: end.reset) {
                     statistics.ignoredSegments += 1
                     return nil
                 }
-                ended[key] = nil
+                ended.forget(key)
             }
             slot = open(key: key, packet: packet, time: time, packetNumber: packetNumber, emit: emit)
         }
@@ -264,16 +262,10 @@ public struct TCPReassembler {
     private mutating func rememberEnded(_ slot: Int) {
         let flow = table.slots[slot]
         guard flow.finished, configuration.idleTimeout < Self.endedMemory else { return }
-        let key = flow.key
-        ended[key] = EndedConnection(initiator: flow.info.initiator, forward: flow.forward.sent, backward: flow.backward.sent,
-                                     reset: flow.reset, lastSeen: flow.lastSeen)
-        endedOrder.append((key, flow.lastSeen))
-        while ended.count > Self.maxEnded && !endedOrder.isEmpty { forgetOldestEnded() }
-    }
-
-    private mutating func forgetOldestEnded() {
-        let (key, lastSeen) = endedOrder.removeFirst()
-        if ended[key]?.lastSeen == lastSeen { ended[key] = nil }
+        ended.remember(EndedConnection(initiator: flow.info.initiator, forward: flow.forward.sent, backward: flow.backward.sent,
+                                       reset: flow.reset),
+                       for: flow.key, at: flow.lastSeen)
+        while ended.count > Self.maxEnded, ended.forgetOldest() != nil {}
     }
 
     /// Ended connections remembered (for tests: bounded).
@@ -288,7 +280,7 @@ public struct TCPReassembler {
             rememberEnded(slot)
             table.remove(slot)
         }
-        while let oldest = endedOrder.first, now - oldest.lastSeen > Self.endedMemory { forgetOldestEnded() }
+        ended.forget(while: { now - $0 > Self.endedMemory })
     }
 
     /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
