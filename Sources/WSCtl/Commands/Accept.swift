@@ -4,6 +4,7 @@ import WebSocketCodec
 extension WSCtlCommand {
     struct Accept: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "accept",
             abstract: "Compute (or check) the Sec-WebSocket-Accept value for a Sec-WebSocket-Key.",
             discussion: """
                 The server proves it read the handshake by answering with base64(SHA-1(key + \
@@ -44,6 +45,7 @@ extension WSCtlCommand {
 
     struct Key: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "key",
             abstract: "Print a fresh random Sec-WebSocket-Key (16 random bytes, base64).",
             discussion: """
                 Examples:

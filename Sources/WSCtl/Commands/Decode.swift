@@ -5,6 +5,7 @@ import WebSocketInspect
 extension WSCtlCommand {
     struct Decode: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "decode",
             abstract: "Decode WebSocket frames from a hex dump (or raw bytes) and check every protocol rule.",
             discussion: """
                 Reads hex the way people paste it: plain or spaced hex, 0x lists, C/JS arrays, \\x-escaped \

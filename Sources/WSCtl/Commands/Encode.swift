@@ -7,6 +7,7 @@ import WebSocketInspect
 extension WSCtlCommand {
     struct Encode: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "encode",
             abstract: "Build WebSocket frames (valid or deliberately broken) and print their bytes.",
             discussion: """
                 The payload comes from --text (repeat it for several messages), --hex, --file PATH \

@@ -8,6 +8,7 @@ import WebSocketServer
 extension WSCtlCommand {
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Run a WebSocket echo, broadcast or chat-room server for testing clients.",
             discussion: """
                 With no flags: an echo server on ws://127.0.0.1:8080/ that sends each message back as one \

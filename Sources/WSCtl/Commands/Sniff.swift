@@ -9,6 +9,7 @@ import WebSocketSniffer
 extension WSCtlCommand {
     struct Sniff: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sniff",
             abstract: "Watch WebSocket traffic live (libpcap) or dissect a pcap/pcapng file.",
             discussion: """
                 Reassembles TCP per connection and direction, finds WebSocket upgrades on any port from the \
