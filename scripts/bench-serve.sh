@@ -57,13 +57,13 @@ trap cleanup EXIT
 
 if [ "$build" = 1 ]; then
     for product in wsctl nio-echo-server ws-load; do
-        if ! swift build -c release --scratch-path "$scratch" --product "$product" >"$tmp/build.log" 2>&1; then
+        if ! swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product "$product" >"$tmp/build.log" 2>&1; then
             cat "$tmp/build.log" >&2
             exit 1
         fi
     done
 fi
-bin=$(swift build -c release --scratch-path "$scratch" --show-bin-path 2>/dev/null)
+bin=$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path 2>/dev/null)
 for product in wsctl nio-echo-server ws-load; do
     [ -x "$bin/$product" ] || { echo "bench-serve: $bin/$product is missing (run without --no-build)" >&2; exit 1; }
 done

@@ -11,7 +11,8 @@
 #
 # Timed, best of R rounds (default 5; the three commands take turns in each round, so a noisy
 # neighbour on a shared machine hurts all of them alike), output to /dev/null, capture in page cache:
-#   wsctl      .build-release/release/wsctl sniff -r FILE --json
+#   wsctl      .build-release/release/wsctl sniff -r FILE --json (release build with the Swift
+#              runtime and Foundation linked in, --static-swift-stdlib, as all the bench scripts build)
 #   tshark     tshark -r FILE -Y websocket -T fields -e websocket.opcode -e websocket.payload.text
 #   bare_loop  a C program (cc -O2 … -lpcap, built here) reading every packet with pcap_next_ex and
 #              summing caplen: the cost of getting the packets at all
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --keep) keep=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-sniff: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -58,7 +59,7 @@ echo "# nproc: $(nproc); $(uname -srm); load average: $(cut -d' ' -f1-3 /proc/lo
 echo "# $(tshark --version 2>/dev/null | head -1 | sed 's/\.$//'); libpcap $(dpkg-query -W -f='${Version}' libpcap0.8 2>/dev/null || echo '?')"
 
 if [ "$build" = 1 ]; then
-    swift build -c release --scratch-path "$scratch" --product wsctl >"$tmp/build.log" 2>&1 \
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product wsctl >"$tmp/build.log" 2>&1 \
         || { cat "$tmp/build.log" >&2; fail "release build failed"; }
 fi
 [ "$runs" -ge 1 ] 2>/dev/null || fail "--runs needs a number of at least 1"

@@ -17,7 +17,7 @@
 # --flow-timeout.
 #
 # Default binary: .build-release/release/wsctl (build it first: swift build -c release
-# --scratch-path .build-release --product wsctl); any build works, an address-sanitised one too
+# --static-swift-stdlib --scratch-path .build-release --product wsctl, as the benchmarks do); any build works, an address-sanitised one too
 # (-Xswiftc -sanitize=address: a memory error is then a failed run, status 86). Failing inputs are kept in
 # the --keep directory (default: a temporary one, named at the end) with the options that broke
 # them. Exit 0 when every run passed, 1 otherwise.
