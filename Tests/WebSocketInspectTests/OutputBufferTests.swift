@@ -50,14 +50,31 @@ struct OutputBufferTests {
 
     @Test func everyASCIIByteAtEveryPositionOfAWord() {
         // Each byte 0x00–0x7F alone and inside plain text at offsets 0–33, so that it lands in
-        // every lane of the 16- and 8-byte fast paths (twice over) and in the byte-at-a-time tail,
-        // and plain runs end exactly at a block's end.
+        // every lane of a 16-byte block (twice over) and in the byte-at-a-time tail, and plain
+        // runs end exactly at a block's end.
         for c in UInt8(0)...0x7F {
             for before in 0..<34 {
                 for after in [0, 1, 7, 8, 9, 15, 16, 17] {
                     let bytes = [UInt8](repeating: 0x61, count: before) + [c] + [UInt8](repeating: 0x7A, count: after)
                     let s = String(decoding: bytes, as: UTF8.self)
                     #expect(Self.newQuoted(bytes) == Array(Self.oldQuoted(s).utf8), "byte 0x\(String(c, radix: 16)) after \(before)")
+                }
+            }
+        }
+    }
+
+    /// Two bytes to escape at every pair of places in 40 bytes: a block is copied up to its first
+    /// flagged byte, and the next block starts right after that byte, so a second one in the same
+    /// 16 bytes, or just past them, must still be found.
+    @Test func twoEscapesAtEveryPairOfPlaces() {
+        for first in 0..<40 {
+            for second in first + 1..<40 {
+                for (a, b) in [(UInt8(0x22), UInt8(0x22)), (0x5C, 0x0A), (0x01, 0x22)] {
+                    var bytes = (0..<40).map { UInt8(0x61 + $0 % 26) }
+                    bytes[first] = a
+                    bytes[second] = b
+                    let s = String(decoding: bytes, as: UTF8.self)
+                    #expect(Self.newQuoted(bytes) == Array(Self.oldQuoted(s).utf8), "at \(first) and \(second)")
                 }
             }
         }

@@ -159,6 +159,17 @@ extension OutputBuffer {
         needsComma = true
     }
 
+    /// `micros(v)`, remembered for the next call: a frame's line and its message's share a time,
+    /// and so do the events of one packet.
+    @inlinable
+    public mutating func cachedMicros(_ v: Double) -> Int64? {
+        if v.bitPattern != lastTimeBits {
+            lastTimeBits = v.bitPattern
+            lastTimeMicros = Self.micros(v)
+        }
+        return lastTimeMicros
+    }
+
     /// Seconds (rounded to the microsecond) as in ``jsonSeconds(micros:)``; null if not finite or
     /// beyond what microseconds in 64 bits hold.
     public mutating func jsonSeconds(_ v: Double) {
@@ -169,6 +180,7 @@ extension OutputBuffer {
     /// `v` seconds in whole microseconds, rounded to nearest; nil if not finite or too large.
     /// The whole seconds are split off first (exactly): `v * 1e6` of a time near 1.8e9 would itself
     /// be rounded to a quarter microsecond before the rounding to a whole one.
+    @inlinable
     public static func micros(_ v: Double) -> Int64? {
         guard v.isFinite, v.magnitude < 0x1p42 else { return nil }
         if v >= 0 {
@@ -265,8 +277,10 @@ extension OutputBuffer {
     /// backslash, newline, carriage return and tab their short forms, other control characters
     /// (below 0x20) `\u00xx`; everything else, DEL and non-ASCII included, is copied as it is.
     ///
-    /// Sixteen, then eight bytes at a time: a block with none of those bytes is copied whole. The
-    /// tests hold it to the String-based writer it replaced, byte for byte.
+    /// Sixteen bytes at a time: a block is copied whole, and the output moves on past its bytes
+    /// before the first that needs escaping (all sixteen when none does), so text with a quote
+    /// every few bytes (JSON in a message) costs a step per escape, not per byte. The tests hold
+    /// it to the String-based writer it replaced, byte for byte.
     public mutating func appendJSONEscaped(_ text: UnsafeRawBufferPointer) {
         let n = text.count
         guard n > 0, let source = text.baseAddress else { return }
@@ -275,30 +289,27 @@ extension OutputBuffer {
         let start = out
         var i = 0
         while i < n {
-            // Sixteen bytes at a time while none needs escaping (most text), then eight.
-            while n &- i >= 16 && !Self.needsEscape16(source + i) {
+            if n &- i >= 16 {
+                // The 16 bytes are stored whole (the room reserved is 6 per byte, at least 16
+                // past `out`); only those before the first flagged byte count.
                 out.storeBytes(of: source.loadUnaligned(fromByteOffset: i, as: UInt64.self), as: UInt64.self)
                 out.storeBytes(of: source.loadUnaligned(fromByteOffset: i &+ 8, as: UInt64.self), toByteOffset: 8, as: UInt64.self)
-                out += 16
-                i &+= 16
-            }
-            if i == n { break }
-            if n &- i >= 8 {
-                let word = source.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                if !Self.needsEscape(word) {
-                    out.storeBytes(of: word, as: UInt64.self)
-                    out += 8
-                    i &+= 8
+                let clean = Self.cleanPrefix16(source + i)
+                out += clean
+                i &+= clean
+                if clean == 16 { continue }
+            } else {
+                // The tail, fewer than 16 bytes: one at a time up to the next byte to escape.
+                let c = source.load(fromByteOffset: i, as: UInt8.self)
+                if c >= 0x20 && c != 0x22 && c != 0x5C {
+                    out.storeBytes(of: c, as: UInt8.self)
+                    out += 1
+                    i &+= 1
                     continue
                 }
             }
             let c = source.load(fromByteOffset: i, as: UInt8.self)
             i &+= 1
-            if c >= 0x20 && c != 0x22 && c != 0x5C {
-                out.storeBytes(of: c, as: UInt8.self)
-                out += 1
-                continue
-            }
             out.storeBytes(of: UInt8(ascii: "\\"), as: UInt8.self)
             switch c {
             case 0x22, 0x5C:
@@ -325,28 +336,17 @@ extension OutputBuffer {
         used &+= out - start
     }
 
-    /// True when one of the 16 bytes at `p` is below 0x20, `"` or `\`: vector compares (against
-    /// vectors, which are lowered to single instructions, as in the UTF-8 validator).
+    /// How many of the 16 bytes at `p` come before the first one below 0x20, `"` or `\` (16 when
+    /// none is): vector compares (against vectors, which are lowered to single instructions, as in
+    /// the UTF-8 validator), then the lowest flagged byte of the two halves.
     @inlinable @inline(__always)
-    static func needsEscape16(_ p: UnsafeRawPointer) -> Bool {
+    static func cleanPrefix16(_ p: UnsafeRawPointer) -> Int {
         typealias V = SIMD16<UInt8>
         let v = p.loadUnaligned(as: V.self)
         let hit = (v .< V(repeating: 0x20)) .| (v .== V(repeating: 0x22)) .| (v .== V(repeating: 0x5C))
         let flagged = unsafeBitCast(V(repeating: 0).replacing(with: 0xFF, where: hit), to: SIMD2<UInt64>.self)
-        return flagged[0] | flagged[1] != 0
-    }
-
-    /// True when one of the 8 bytes is below 0x20, `"` or `\`. The has-a-byte-less-than trick can
-    /// flag bytes above a true hit (borrows), never a word with none: exact for "copy it whole".
-    @inlinable @inline(__always)
-    static func needsEscape(_ w: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let control = (w &- 0x20 &* ones) & ~w
-        let q = w ^ (0x22 &* ones)
-        let quote = (q &- ones) & ~q
-        let b = w ^ (0x5C &* ones)
-        let backslash = (b &- ones) & ~b
-        return (control | quote | backslash) & highs != 0
+        let low = UInt64(littleEndian: flagged[0]), high = UInt64(littleEndian: flagged[1])
+        if low != 0 { return low.trailingZeroBitCount &>> 3 }
+        return 8 &+ (high.trailingZeroBitCount &>> 3)  // 64 zero bits: 8 + 8
     }
 }
