@@ -31,8 +31,7 @@ public enum DissectionRenderer {
         out.jsonInt("index", f.index)
         out.jsonInt("offset", f.offset)
         out.jsonLiteral(flagRuns[Int(h.firstByte >> 4)])  // fin, rsv1, rsv2, rsv3 in one piece
-        out.jsonInt("opcode", Int(h.opcode.rawValue))
-        writeOpcodeName(h.opcode, to: &out)
+        writeOpcode(h.opcode, to: &out)
         out.jsonBool("masked", h.masked)
         out.jsonKey("masking_key")
         if let key = h.maskingKey {
@@ -89,8 +88,7 @@ public enum DissectionRenderer {
         out.jsonInt("index", m.index)
         out.jsonInt("offset", m.offset)
         out.jsonInt("end_offset", m.endOffset)
-        out.jsonInt("opcode", Int(m.opcode.rawValue))
-        writeOpcodeName(m.opcode, to: &out)
+        writeOpcode(m.opcode, to: &out)
         out.jsonInt("fragments", m.fragmentCount)
         out.jsonBool("compressed", m.compressed)
         out.jsonInt("payload_length", m.length)
@@ -170,16 +168,18 @@ public enum DissectionRenderer {
         #""fin":true,"rsv1":true,"rsv2":true,"rsv3":false"#, #""fin":true,"rsv1":true,"rsv2":true,"rsv3":true"#,
     ]
 
-    private static func writeOpcodeName(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
-        out.jsonKey("opcode_name")
+    /// `"opcode":…,"opcode_name":…`, in one piece for the six opcodes RFC 6455 defines.
+    private static func writeOpcode(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
         switch op {
-        case .continuation: out.jsonLiteral("\"continuation\"")
-        case .text: out.jsonLiteral("\"text\"")
-        case .binary: out.jsonLiteral("\"binary\"")
-        case .close: out.jsonLiteral("\"close\"")
-        case .ping: out.jsonLiteral("\"ping\"")
-        case .pong: out.jsonLiteral("\"pong\"")
-        default: out.jsonString(op.name)
+        case .continuation: out.jsonLiteral(#""opcode":0,"opcode_name":"continuation""#)
+        case .text: out.jsonLiteral(#""opcode":1,"opcode_name":"text""#)
+        case .binary: out.jsonLiteral(#""opcode":2,"opcode_name":"binary""#)
+        case .close: out.jsonLiteral(#""opcode":8,"opcode_name":"close""#)
+        case .ping: out.jsonLiteral(#""opcode":9,"opcode_name":"ping""#)
+        case .pong: out.jsonLiteral(#""opcode":10,"opcode_name":"pong""#)
+        default:
+            out.jsonInt("opcode", Int(op.rawValue))
+            out.jsonString("opcode_name", op.name)
         }
     }
 
