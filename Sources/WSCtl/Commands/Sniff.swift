@@ -266,7 +266,7 @@ extension WSCtlCommand {
                     case .event(let event):
                         // The stage's copy of the stream: unmasked where it lies.
                         if let running {
-                            running._withUnsafeGuaranteedRef { p in session.dissect(event, mayModify: true) { p.submit($0) } }
+                            running._withUnsafeGuaranteedRef { p in session.dissect(event, mayModify: true, sink: p) { p.submit($0) } }
                         } else {
                             session.dissect(event, mayModify: true) { printer.print($0) }
                         }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import Synchronization
+import WebSocketCodec
 import WebSocketInspect
 import WebSocketSniffer
 
@@ -56,26 +57,18 @@ final class SniffPipeline: @unchecked Sendable {
     /// thread that is the bottleneck.)
     func submit(_ event: SniffEvent) {
         switch event {
-        case .frame(let c, let d, let t, var owned, let timing):
-            let payload = owned.payload
-            owned.payload = filling.arena.copy(payload)
-            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? filling.arena.copy(text) }
-            if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
-            if let close = owned.borrowedClose { owned.borrowedClose = filling.keep(close) }
-            lastFrame = (payload, owned.payload)
-            filling.append(.frame(connection: c, direction: d, time: t, record: owned, timing: timing))
-        case .message(let c, let d, let t, var owned, let timing):
-            let data = owned.data
-            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? filling.arena.copy(data)
-            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? filling.arena.copy(text) }
-            if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
-            if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = filling.keep(envelope) }
-            lastFrame = nil
-            filling.append(.message(connection: c, direction: d, time: t, record: owned, timing: timing))
+        case .frame(let c, let d, let t, let record, let timing):
+            frame(connection: c, direction: d, time: t, record: record, timing: timing)
+        case .message(let c, let d, let t, let record, let timing):
+            message(connection: c, direction: d, time: t, record: record, timing: timing)
         default:
             lastFrame = nil
             filling.append(event)
+            handOverIfFull()
         }
+    }
+
+    private func handOverIfFull() {
         if filling.count == Self.batchEvents || filling.arena.bytes >= Self.batchBytes { handOver() }
     }
 
@@ -245,5 +238,33 @@ final class SniffPipeline: @unchecked Sendable {
             for c in chunks { c.base.deallocate() }
             chunks = []
         }
+    }
+}
+
+/// Frames and messages straight from the dissector (`SniffSession.dissect(_:mayModify:sink:emit:)`),
+/// copied out of its buffers into their slot as `submit` copies them.
+extension SniffPipeline: SniffRecordSink {
+    func frame(connection: Int, direction: WebSocketDirection, time: Double, record: borrowing FrameRecordView, timing: MessageTiming) {
+        var owned = copy record
+        let payload = owned.payload
+        owned.payload = filling.arena.copy(payload)
+        if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? filling.arena.copy(text) }
+        if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
+        if let close = owned.borrowedClose { owned.borrowedClose = filling.keep(close) }
+        lastFrame = (payload, owned.payload)
+        filling.append(.frame(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+        handOverIfFull()
+    }
+
+    func message(connection: Int, direction: WebSocketDirection, time: Double, record: borrowing MessageRecordView, timing: MessageTiming) {
+        var owned = copy record
+        let data = owned.data
+        owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? filling.arena.copy(data)
+        if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? filling.arena.copy(text) }
+        if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
+        if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = filling.keep(envelope) }
+        lastFrame = nil
+        filling.append(.message(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+        handOverIfFull()
     }
 }

@@ -240,9 +240,11 @@ public final class SniffSession {
 
     /// The second half of `process` and `finish`: one reassembler event, dissected. With
     /// `mayModify`, a `.data` event's bytes are the caller's own copy and WebSocket payloads are
-    /// unmasked where they lie instead of in a copy of them.
-    public func dissect(_ event: TCPReassemblyEvent, mayModify: Bool = false, emit: (SniffEvent) -> Void) {
-        handle(event, mayModify: mayModify, emit: emit)
+    /// unmasked where they lie instead of in a copy of them. With a `sink`, frames and messages go
+    /// there, every other event to `emit` (see `SniffRecordSink`).
+    public func dissect(_ event: TCPReassemblyEvent, mayModify: Bool = false, sink: (any SniffRecordSink)? = nil,
+                        emit: (SniffEvent) -> Void) {
+        handle(event, mayModify: mayModify, sink: sink, emit: emit)
     }
 
     /// For a live capture, now and then: connections holding bytes after a gap that have gone quiet
@@ -259,7 +261,8 @@ public final class SniffSession {
     /// Still-open connections' summaries (for --stats at an interrupted live capture).
     public var openSummaries: [ConnectionSummary] { connections.values.map(\.dissector).filter(\.isWebSocket).map(\.summary) }
 
-    private func handle(_ event: TCPReassemblyEvent, mayModify: Bool = false, emit: (SniffEvent) -> Void) {
+    private func handle(_ event: TCPReassemblyEvent, mayModify: Bool = false, sink: (any SniffRecordSink)? = nil,
+                        emit: (SniffEvent) -> Void) {
         switch event {
         case .flowOpened(let info):
             nextConnection += 1
@@ -272,7 +275,7 @@ public final class SniffSession {
         case .data(let flow, let direction, let bytes, _, let time, _):
             guard let entry = connection(flow) else { return }
             entry.dissector._withUnsafeGuaranteedRef { d in
-                if !d.isIgnored { d.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, emit: emit) }
+                if !d.isIgnored { d.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, sink: sink, emit: emit) }
             }
         case .gap(let flow, let direction, let missing, _, let time):
             guard let entry = connection(flow) else { return }

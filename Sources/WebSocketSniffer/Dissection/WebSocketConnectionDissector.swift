@@ -260,8 +260,9 @@ public final class WebSocketConnectionDissector {
     /// Bytes in order from `sender` (the TCP layer has reassembled them), borrowed for the call:
     /// after the upgrade they go straight to the stream dissector, which makes the one copy it needs,
     /// or none when `mayModify` says the caller's bytes are a copy it can change (unmasking in place).
+    /// - Parameter sink: where frames and messages go, if not to `emit` (see `SniffRecordSink`).
     public func data(from sender: TCPEndpoint, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
-                     emit: (SniffEvent) -> Void) {
+                     sink: (any SniffRecordSink)? = nil, emit: (SniffEvent) -> Void) {
         // A capture's clock may step back (NTP, merged files): the span is from the earliest time.
         summaryBase.firstTime = min(summaryBase.firstTime, time)
         summaryBase.lastTime = max(summaryBase.lastTime, time)
@@ -284,7 +285,7 @@ public final class WebSocketConnectionDissector {
                 guard skipped < bytes.count else { return }
                 return feed(.clientToServer, UnsafeRawBufferPointer(rebasing: bytes[skipped...]), time: time, emit: emit)
             }
-            feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, emit: emit)
+            feed(isClient ? .clientToServer : .serverToClient, bytes, mayModify: mayModify, time: time, sink: sink, emit: emit)
         case .awaitingRequest:
             // A connection on a --port whose opening was captured but which starts with frames,
             // not HTTP (its upgrade was not in the stream, or it speaks WebSocket from its first
@@ -969,7 +970,7 @@ public final class WebSocketConnectionDissector {
     }
 
     private func feed(_ direction: WebSocketDirection, _ bytes: UnsafeRawBufferPointer, mayModify: Bool = false, time: Double,
-                      emit: (SniffEvent) -> Void) {
+                      sink: (any SniffRecordSink)? = nil, emit: (SniffEvent) -> Void) {
         counts.bytes(direction == .clientToServer, bytes.count)
         if !firstBytesMayContinueHead.isEmpty, firstBytesMayContinueHead.remove(direction) != nil,
            !Self.mayStartFrame(bytes, fromClient: direction == .clientToServer)
@@ -988,18 +989,19 @@ public final class WebSocketConnectionDissector {
         if mayModify {
             let inPlace = UnsafeMutableRawBufferPointer(mutating: bytes)
             if direction == .clientToServer {
-                fromClient?.feedViews(inPlace: inPlace, { report($0, direction: .clientToServer, time: time, emit: emit) })
+                fromClient?.feedViews(inPlace: inPlace, { report($0, direction: .clientToServer, time: time, sink: sink, emit: emit) })
             } else {
-                fromServer?.feedViews(inPlace: inPlace, { report($0, direction: .serverToClient, time: time, emit: emit) })
+                fromServer?.feedViews(inPlace: inPlace, { report($0, direction: .serverToClient, time: time, sink: sink, emit: emit) })
             }
         } else if direction == .clientToServer {
-            fromClient?.feedViews(bytes, { report($0, direction: .clientToServer, time: time, emit: emit) })
+            fromClient?.feedViews(bytes, { report($0, direction: .clientToServer, time: time, sink: sink, emit: emit) })
         } else {
-            fromServer?.feedViews(bytes, { report($0, direction: .serverToClient, time: time, emit: emit) })
+            fromServer?.feedViews(bytes, { report($0, direction: .serverToClient, time: time, sink: sink, emit: emit) })
         }
     }
 
-    private func report(_ event: DissectionEventView, direction: WebSocketDirection, time deliveredAt: Double, emit: (SniffEvent) -> Void) {
+    private func report(_ event: DissectionEventView, direction: WebSocketDirection, time deliveredAt: Double,
+                        sink: (any SniffRecordSink)? = nil, emit: (SniffEvent) -> Void) {
         let isClient = direction == .clientToServer
         // Each event is dated by when it was completed: the delivery that held its last byte (not
         // the current one, for frames let out after a gap). One switch: binding a view copies it.
@@ -1034,7 +1036,12 @@ public final class WebSocketConnectionDissector {
                 }
                 if op == .close, closeCode == nil { closeCode = f.close?.code?.code ?? 1005 }
             }
-            emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
+            // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
+            if sink != nil {
+                sink?.frame(connection: id, direction: direction, time: time, record: f, timing: timing)
+            } else {
+                emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
+            }
         case .message(let m):
             let time = deliveryTime(direction, offset: m.endOffset - 1, default: deliveredAt)
             counts.message(isClient, violations: m.violations.count)
@@ -1061,7 +1068,12 @@ public final class WebSocketConnectionDissector {
                     }
                 }
             }
-            emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+            // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
+            if sink != nil {
+                sink?.message(connection: id, direction: direction, time: time, record: m, timing: timing)
+            } else {
+                emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+            }
         case .resync(let r):
             let time = deliveryTime(direction, offset: r.offset ?? (r.gapEnd + r.skipped - 1), default: deliveredAt)
             emit(.resync(connection: id, direction: direction, time: time, resync: r))
