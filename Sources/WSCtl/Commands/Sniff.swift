@@ -649,6 +649,67 @@ struct SniffPrinter {
         out.jsonSeconds(micros: micros - originMicros)
     }
 
+    /// A frame's line (or lines, or none in message mode unless it is a control frame).
+    func printFrame(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ f: FrameRecordView, _ timing: MessageTiming) {
+        switch mode {
+        case .json:
+            Output.withBuffer { out in
+                DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
+                    writeContext(&w, c, d, t)
+                    if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
+                }
+            }
+        case .verbose:
+            let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
+            Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
+        case .frames:
+            var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
+            if f.incomplete { line += style.yellow(" incomplete") }
+            if let close = f.close { line += " close " + closeText(close) }
+            else if let text = f.textString { line += " " + preview(text, cut: f.payloadTruncated) }
+            finishControlLine(line, f, timing)
+        case .messages:
+            // Control frames are shown in message mode too: they are the connection's events.
+            guard f.header.opcode.isControl || !f.violations.isEmpty else { return }
+            var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)"
+            if let close = f.close { line += " " + closeText(close) }
+            finishControlLine(line, f, timing)
+        }
+    }
+
+    /// A message's line (or lines; none in frame mode).
+    func printMessage(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ m: MessageRecordView, _ timing: MessageTiming) {
+        switch mode {
+        case .json:
+            Output.withBuffer { out in
+                DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
+                    writeContext(&w, c, d, t)
+                    if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
+                }
+            }
+        case .verbose:
+            let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
+            Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
+        case .frames:
+            return
+        case .messages:
+            if writeMessageLine(c, d, t, m, timing) { return }
+            var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
+            if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
+            if m.incomplete { line += style.yellow(" incomplete") }
+            if m.compressed { line += " deflated \(m.length) B" }
+            if let e = m.borrowedEnvelope?.pointee {  // (not `m.envelope`: see ConnectionDissector.report)
+                line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
+                if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
+            }
+            if let l = timing.replyLatency { line += " reply \(Self.milliseconds(l))" }
+            if let text = m.textString { line += " " + preview(text, cut: m.dataTruncated) }
+            else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
+            Output.line(line)
+            for v in m.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
+        }
+    }
+
     /// Consumed, so that ending it is left to the case it is: a frame or a message needs nothing
     /// done. Borrowed, every event was destroyed after it through its type's value witness.
     func print(_ event: consuming SniffEvent) {
@@ -696,60 +757,9 @@ struct SniffPrinter {
                 if let e = h.responseError { Output.line("    " + style.red("response: \(safe(e))")) }
             }
         case .frame(let c, let d, let t, let f, let timing):
-            switch mode {
-            case .json:
-                Output.withBuffer { out in
-                    DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
-                        writeContext(&w, c, d, t)
-                        if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
-                    }
-                }
-            case .verbose:
-                let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
-                Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
-            case .frames:
-                var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
-                if f.incomplete { line += style.yellow(" incomplete") }
-                if let close = f.close { line += " close " + closeText(close) }
-                else if let text = f.textString { line += " " + preview(text, cut: f.payloadTruncated) }
-                finishControlLine(line, f, timing)
-            case .messages:
-                // Control frames are shown in message mode too: they are the connection's events.
-                guard f.header.opcode.isControl || !f.violations.isEmpty else { return }
-                var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)"
-                if let close = f.close { line += " " + closeText(close) }
-                finishControlLine(line, f, timing)
-            }
+            printFrame(c, d, t, f, timing)
         case .message(let c, let d, let t, let m, let timing):
-            switch mode {
-            case .json:
-                Output.withBuffer { out in
-                    DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
-                        writeContext(&w, c, d, t)
-                        if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
-                    }
-                }
-            case .verbose:
-                let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
-                Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
-            case .frames:
-                return
-            case .messages:
-                if writeMessageLine(c, d, t, m, timing) { return }
-                var line = "\(time(t)) #\(c) \(arrow(d)) \(style.green(m.opcode.name)) \(m.dataLength) B"
-                if m.fragmentCount > 1 { line += " (\(m.fragmentCount) frames)" }
-                if m.incomplete { line += style.yellow(" incomplete") }
-                if m.compressed { line += " deflated \(m.length) B" }
-                if let e = m.borrowedEnvelope?.pointee {  // (not `m.envelope`: see ConnectionDissector.report)
-                    line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
-                    if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
-                }
-                if let l = timing.replyLatency { line += " reply \(Self.milliseconds(l))" }
-                if let text = m.textString { line += " " + preview(text, cut: m.dataTruncated) }
-                else if !m.data.isEmpty { line += " " + hexString(m.data.prefix(16)) + (m.dataLength > 16 ? "…" : "") }
-                Output.line(line)
-                for v in m.violations { Output.line("    " + DissectionRenderer.violationText(v, style: style)) }
-            }
+            printMessage(c, d, t, m, timing)
         case .gap(let c, let d, let missing, let t):
             if mode == .json {
                 var w = JSONLineWriter()

@@ -31,6 +31,15 @@ struct InOrderSlots<Element>: @unchecked Sendable {
         return (slots + taken - 1).move()
     }
 
+    /// The next value, lent where it lies for `body` and then done with (deinitialized).
+    mutating func takeInPlace<R>(_ body: (UnsafePointer<Element>) -> R) -> R {
+        precondition(taken < count)
+        let slot = slots + taken
+        taken += 1
+        defer { slot.deinitialize(count: 1) }
+        return body(slot)
+    }
+
     /// Empties slots whose values were all taken.
     mutating func removeAll() {
         precondition(taken == count)

@@ -122,11 +122,20 @@ final class SniffPipeline: @unchecked Sendable {
     private func printLoop() {
         while true {
             guard var batch = batches.receive() else { break }
-            // Moved out, not copied: each event is printed once and then done with. (The printer
-            // is copied out of this object once per batch: read from it, it was retained and
-            // released for every event.)
+            // Each event is printed once and then done with: frames and messages where they lie,
+            // others moved out. (The printer is copied out of this object once per batch: read
+            // from it, it was retained and released for every event.)
             let printer = self.printer
-            while !batch.allTaken { printer.print(batch.take()) }
+            while let kind = batch.nextKind() {
+                switch kind {
+                case .frame:
+                    batch.takeFrame { e in printer.printFrame(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
+                case .message:
+                    batch.takeMessage { e in printer.printMessage(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
+                case .other:
+                    printer.print(batch.takeOther())
+                }
+            }
             if batch.flushAfter { Output.flush() }
             batch.reset()
             batches.giveBack(batch)
@@ -140,22 +149,66 @@ final class SniffPipeline: @unchecked Sendable {
         for var b in batches.drain() { b.free() }
     }
 
+    /// A frame as the printer gets it: the parts of `SniffEvent.frame`, in a slot of their own.
+    struct FrameEntry {
+        var connection: Int
+        var direction: WebSocketDirection
+        var time: Double
+        var record: FrameRecordView
+        var timing: MessageTiming
+    }
+
+    /// A message as the printer gets it: the parts of `SniffEvent.message`.
+    struct MessageEntry {
+        var connection: Int
+        var direction: WebSocketDirection
+        var time: Double
+        var record: MessageRecordView
+        var timing: MessageTiming
+    }
+
+    enum EntryKind: UInt8 { case frame, message, other }
+
     /// Events and the bytes they point to, as a value over memory allocated here and freed by
     /// `free()`: owned by one thread at a time, the filler until it is queued, then the printer,
-    /// who moves the events out (`take`) before `reset()` (see `InOrderSlots`).
+    /// who takes the events (`nextKind`, then `takeFrame`, `takeMessage` or `takeOther`) before
+    /// `reset()` (see `InOrderSlots`).
+    ///
+    /// Frames and messages, nearly every event, have slots of their own, written once where the
+    /// printer reads them: as `SniffEvent`s, each was copied in and out of the enum and its case
+    /// written and read back from memory just written, on both threads.
     struct Batch: @unchecked Sendable {
-        private var events = InOrderSlots<SniffEvent>(capacity: SniffPipeline.batchEvents)
+        /// What each event is, in order; each kind's events are in its own slots.
+        private var kinds = InOrderSlots<EntryKind>(capacity: SniffPipeline.batchEvents)
+        private var frames = InOrderSlots<FrameEntry>(capacity: SniffPipeline.batchEvents)
+        private var messages = InOrderSlots<MessageEntry>(capacity: SniffPipeline.batchEvents)
+        private var others = InOrderSlots<SniffEvent>(capacity: SniffPipeline.batchEvents)
         var arena = Arena()
         /// Write the output out once this batch is printed (`flushNow`).
         var flushAfter = false
         /// Frees what `keep` copied.
         private var release: [() -> Void] = []
 
-        var count: Int { events.count }
-        var allTaken: Bool { events.allTaken }
-        mutating func append(_ event: SniffEvent) { events.append(event) }
-        /// The next event, moved out.
-        mutating func take() -> SniffEvent { events.take() }
+        var count: Int { kinds.count }
+        mutating func append(_ event: SniffEvent) {
+            kinds.append(.other)
+            others.append(event)
+        }
+        mutating func append(_ frame: FrameEntry) {
+            kinds.append(.frame)
+            frames.append(frame)
+        }
+        mutating func append(_ message: MessageEntry) {
+            kinds.append(.message)
+            messages.append(message)
+        }
+        /// What the next event is, or nil when all were taken.
+        mutating func nextKind() -> EntryKind? { kinds.allTaken ? nil : kinds.take() }
+        /// The next frame, lent for `body` where it lies.
+        mutating func takeFrame(_ body: (UnsafePointer<FrameEntry>) -> Void) { frames.takeInPlace(body) }
+        mutating func takeMessage(_ body: (UnsafePointer<MessageEntry>) -> Void) { messages.takeInPlace(body) }
+        /// The next other event, moved out.
+        mutating func takeOther() -> SniffEvent { others.take() }
 
         /// A copy of values a record borrows (violations, a close payload, an envelope: rare),
         /// kept until `reset()`.
@@ -175,7 +228,10 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// Empties a batch whose events were all taken.
         mutating func reset() {
-            events.removeAll()
+            kinds.removeAll()
+            frames.removeAll()
+            messages.removeAll()
+            others.removeAll()
             flushAfter = false
             arena.reset()
             for r in release { r() }
@@ -184,7 +240,10 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// Frees the batch and the events not taken.
         mutating func free() {
-            events.free()
+            kinds.free()
+            frames.free()
+            messages.free()
+            others.free()
             arena.free()
             for r in release { r() }
             release = []
@@ -252,7 +311,7 @@ extension SniffPipeline: SniffRecordSink {
         if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
         if let close = owned.borrowedClose { owned.borrowedClose = filling.keep(close) }
         lastFrame = (payload, owned.payload)
-        filling.append(.frame(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+        filling.append(FrameEntry(connection: connection, direction: direction, time: time, record: owned, timing: timing))
         handOverIfFull()
     }
 
@@ -264,7 +323,7 @@ extension SniffPipeline: SniffRecordSink {
         if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
         if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = filling.keep(envelope) }
         lastFrame = nil
-        filling.append(.message(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+        filling.append(MessageEntry(connection: connection, direction: direction, time: time, record: owned, timing: timing))
         handOverIfFull()
     }
 }
