@@ -236,10 +236,15 @@ public struct MessageRecordView {
     }
 }
 
-/// A `DissectionEvent` borrowed for the callback that receives it.
+/// A `DissectionEvent` borrowed for the callback that receives it: a frame or message record is
+/// lent where the dissector built it (`pointee`), valid only during the call.
+///
+/// Pointers, not the records themselves: a record in the enum was copied in, its case written,
+/// and then read back and copied out by the receiver, for every frame and message (store-to-load
+/// stalls that took about 2% of `sniff`'s cycles).
 public enum DissectionEventView {
-    case frame(FrameRecordView)
-    case message(MessageRecordView)
+    case frame(UnsafePointer<FrameRecordView>)
+    case message(UnsafePointer<MessageRecordView>)
     case resync(DissectionResync)
 }
 

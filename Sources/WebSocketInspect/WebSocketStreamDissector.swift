@@ -185,8 +185,8 @@ public struct WebSocketStreamDissector {
 
     private static func own(_ view: DissectionEventView, _ emit: (DissectionEvent) -> Void) {
         switch view {
-        case .frame(let f): emit(.frame(FrameRecord(f)))
-        case .message(let m): emit(.message(MessageRecord(m)))
+        case .frame(let f): emit(.frame(FrameRecord(f.pointee)))
+        case .message(let m): emit(.message(MessageRecord(m.pointee)))
         case .resync(let r): emit(.resync(r))
         }
     }
@@ -1117,8 +1117,9 @@ public struct WebSocketStreamDissector {
         // Bytes of it lost in a gap (shown as zeros) make it incomplete too, as they do its message.
         let lostBytes = frameDamaged && !incomplete
         withBorrowed(r.close, r.violations) { close, violations in
-            emit(.frame(FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
-                                        text: text, close: close, violations: violations, incomplete: incomplete || lostBytes)))
+            let record = FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
+                                         text: text, close: close, violations: violations, incomplete: incomplete || lostBytes)
+            withUnsafePointer(to: record) { emit(.frame($0)) }
         }
     }
 
@@ -1126,12 +1127,13 @@ public struct WebSocketStreamDissector {
     private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, incomplete: Bool? = nil,
                              _ emit: (DissectionEventView) -> Void) {
         withBorrowed(m.envelope, m.violations) { envelope, violations in
-            emit(.message(MessageRecordView(
+            let record = MessageRecordView(
                 index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
                 fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
                 dataTruncated: m.dataTruncated, text: m.isText ? data.leading(m.textLength) : nil,
                 textEndsInsideCharacter: m.isText && m.textLength < data.count, envelope: envelope, violations: violations,
-                incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)))
+                incomplete: incomplete ?? damaged, envelopeUnchecked: m.isText && m.envelopeUnchecked)
+            withUnsafePointer(to: record) { emit(.message($0)) }
         }
     }
 

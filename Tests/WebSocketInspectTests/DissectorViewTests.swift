@@ -23,12 +23,14 @@ struct DissectorViewTests {
                 let emit = { (event: DissectionEventView) in
                     var out = OutputBuffer()
                     switch event {
-                    case .frame(let f):
+                    case .frame(let lent):
+                        let f = lent.pointee
                         frames.append(FrameRecord(f))
                         DissectionRenderer.writeJSON(f, to: &out)
                         // The owned record renders the same line as the view it came from.
                         #expect(out.makeLine() == DissectionRenderer.json(FrameRecord(f)))
-                    case .message(let m):
+                    case .message(let lent):
+                        let m = lent.pointee
                         messages.append(MessageRecord(m))
                         DissectionRenderer.writeJSON(m, to: &out)
                         #expect(out.makeLine() == DissectionRenderer.json(MessageRecord(m)))
@@ -121,7 +123,7 @@ struct DissectorViewTests {
         var texts: [String] = []
         frame.withUnsafeMutableBytes { raw in
             d.feedViews(inPlace: raw, { event in
-                if case .frame(let f) = event { texts.append(f.textString ?? "") }
+                if case .frame(let f) = event { texts.append(f.pointee.textString ?? "") }
             })
         }
         #expect(texts == ["Hello"])
@@ -138,8 +140,12 @@ struct DissectorViewTests {
                 d.feedViews(raw, { event in
                     var out = OutputBuffer()
                     switch event {
-                    case .frame(let f): DissectionRenderer.writeJSON(f, to: &out)
-                    case .message(let m): DissectionRenderer.writeJSON(m, to: &out)
+                    case .frame(let lent):
+                        let f = lent.pointee
+                        DissectionRenderer.writeJSON(f, to: &out)
+                    case .message(let lent):
+                        let m = lent.pointee
+                        DissectionRenderer.writeJSON(m, to: &out)
                     case .resync(let r): Issue.record("resync without a gap: \(r)")
                     }
                     lines.append(out.makeLine())
@@ -181,8 +187,12 @@ struct DissectorViewTests {
         WebSocketFrameEncoder.encode(.text("hello there")).withUnsafeBytes { raw in
             d.feedViews(raw, { event in
                 switch event {
-                case .frame(let f): addresses.append(f.payload.baseAddress)
-                case .message(let m): addresses.append(m.data.baseAddress)
+                case .frame(let lent):
+                    let f = lent.pointee
+                    addresses.append(f.payload.baseAddress)
+                case .message(let lent):
+                    let m = lent.pointee
+                    addresses.append(m.data.baseAddress)
                 case .resync(let r): Issue.record("resync without a gap: \(r)")
                 }
             })

@@ -63,8 +63,12 @@ struct JSONPayloadEchoTests {
                 d.feedViews(raw) { event in
                     let before = out.count
                     switch event {
-                    case .frame(let f): DissectionRenderer.writeJSON(f, to: &out, echo: echo)
-                    case .message(let m): DissectionRenderer.writeJSON(m, to: &out, echo: echo)
+                    case .frame(let lent):
+                        let f = lent.pointee
+                        DissectionRenderer.writeJSON(f, to: &out, echo: echo)
+                    case .message(let lent):
+                        let m = lent.pointee
+                        DissectionRenderer.writeJSON(m, to: &out, echo: echo)
                     case .resync: Issue.record("resync without a gap")
                     }
                     lines.append(out.withBytes { String(decoding: $0[before...], as: UTF8.self) })
@@ -116,10 +120,12 @@ struct JSONPayloadEchoTests {
         frame.withUnsafeBytes { raw in
             d.feedViews(raw) { event in
                 switch event {
-                case .frame(let f):
+                case .frame(let lent):
+                    let f = lent.pointee
                     DissectionRenderer.writeJSON(f, to: &out, echo: echo)
                     #expect(echo.textRange != nil)
-                case .message(let m):
+                case .message(let lent):
+                    let m = lent.pointee
                     sawMessage = true
                     let same = echo.matches(m.data, in: out)
                     #expect(same)
@@ -162,7 +168,8 @@ struct JSONPayloadEchoTests {
             let echo = JSONPayloadEcho()
             WebSocketFrameEncoder.encode(c.frame).withUnsafeBytes { raw in
                 d.feedViews(raw) { event in
-                    guard case .frame(let f) = event else { return }
+                    guard case .frame(let lent) = event else { return }
+                    let f = lent.pointee
                     DissectionRenderer.writeJSON(f, to: &out, echo: echo)
                     let remembered = echo.matches(f.payload, in: out)
                     #expect(remembered == c.remembered, "\(c.frame.opcode) fin \(c.frame.fin) rsv1 \(c.frame.rsv1)")

@@ -161,7 +161,15 @@ struct OutputBufferTests {
             b.append(decimal: v)
             #expect(b.makeString() == String(v))
         }
-        for v in [UInt64(0), 7, UInt64.max, UInt64.max - 1, 1 << 63] + (0..<200).map({ _ in g.next() }) {
+        // Every length and both sides of each power of ten, up to 10^19 (the digit count is
+        // worked out from the bit length and one comparison).
+        var tens: [UInt64] = []
+        var p: UInt64 = 1
+        for k in 0...19 {
+            tens += [p - 1, p, p + 1, p | (p - 1) >> 1]
+            if k < 19 { p *= 10 }
+        }
+        for v in [UInt64(0), 7, UInt64.max, UInt64.max - 1, 1 << 63] + tens + (0..<200).map({ _ in g.next() }) {
             var b = OutputBuffer(capacity: 1)
             b.append(decimal: v)
             #expect(b.makeString() == String(v))

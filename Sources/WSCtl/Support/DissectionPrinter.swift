@@ -31,14 +31,16 @@ struct DissectionPrinter {
             switch event {
             case .resync:
                 break  // only after a gap, which a dump does not have
-            case .frame(let f):
+            case .frame(let lent):
+                let f = lent.pointee
                 summary.frames += 1
                 if json {
                     Output.withBuffer { DissectionRenderer.writeJSON(f, to: &$0, echo: echo, extra: extra) }
                 } else {
                     Output.line(DissectionRenderer.text(f, style: style))
                 }
-            case .message(let m):
+            case .message(let lent):
+                let m = lent.pointee
                 summary.messages += 1
                 if json {
                     Output.withBuffer { DissectionRenderer.writeJSON(m, to: &$0, echo: echo, extra: extra) }

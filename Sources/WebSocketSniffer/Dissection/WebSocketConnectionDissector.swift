@@ -1010,45 +1010,45 @@ public final class WebSocketConnectionDissector {
             // A length near 2^63 (a damaged or hostile header, shown as far as it came) would
             // overflow: such a last byte lies past every delivery.
             let lastByte: Int
-            if let length = f.header.frameLength, case (let end, false) = f.offset.addingReportingOverflow(length) {
+            if let length = f.pointee.header.frameLength, case (let end, false) = f.pointee.offset.addingReportingOverflow(length) {
                 lastByte = end - 1
             } else {
                 lastByte = Int.max
             }
             let time = deliveryTime(direction, offset: lastByte, default: deliveredAt)
-            let op = f.header.opcode
-            counts.frame(isClient, op, violations: f.violations.count)
+            let op = f.pointee.header.opcode
+            counts.frame(isClient, op, violations: f.pointee.violations.count)
             var timing = MessageTiming()
             if op.isControl {
                 // Paired by the whole payload: a ping shown cut (--max-payload) is not paired, and
                 // neither is the pong that answers it, rather than with another that begins alike.
-                if op == .ping, !f.payloadTruncated {
+                if op == .ping, !f.pointee.payloadTruncated {
                     if pings[direction, default: [:]].count >= Self.maxPings { forgetPings(direction) }
-                    let key = Array(f.payload)
+                    let key = Array(f.pointee.payload)
                     // The same payload again: the latest ping is the one a pong answers (RFC 6455 §5.5.3).
                     if pings[direction]?[key] != nil || remember(key.count) { pings[direction, default: [:]][key] = time }
-                } else if op == .pong, !f.payloadTruncated {
+                } else if op == .pong, !f.pointee.payloadTruncated {
                     let other: WebSocketDirection = isClient ? .serverToClient : .clientToServer
-                    if let sent = pings[other]?.removeValue(forKey: Array(f.payload)) {
+                    if let sent = pings[other]?.removeValue(forKey: Array(f.pointee.payload)) {
                         timing.pingRTT = time - sent
-                        forget(f.payload.count)
+                        forget(f.pointee.payload.count)
                     }
                 }
-                if op == .close, closeCode == nil { closeCode = f.close?.code?.code ?? 1005 }
+                if op == .close, closeCode == nil { closeCode = f.pointee.close?.code?.code ?? 1005 }
             }
             // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
             if sink != nil {
-                sink?.frame(connection: id, direction: direction, time: time, record: f, timing: timing)
+                sink?.frame(connection: id, direction: direction, time: time, record: f.pointee, timing: timing)
             } else {
-                emit(.frame(connection: id, direction: direction, time: time, record: f, timing: timing))
+                emit(.frame(connection: id, direction: direction, time: time, record: f.pointee, timing: timing))
             }
         case .message(let m):
-            let time = deliveryTime(direction, offset: m.endOffset - 1, default: deliveredAt)
-            counts.message(isClient, violations: m.violations.count)
+            let time = deliveryTime(direction, offset: m.pointee.endOffset - 1, default: deliveredAt)
+            counts.message(isClient, violations: m.pointee.violations.count)
             var timing = MessageTiming()
             // (Through the pointer: `m.envelope` is an optional copy, which even nil is destroyed
             // through its type's metadata, for every message.)
-            if let cid = m.borrowedEnvelope?.pointee.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
+            if let cid = m.pointee.borrowedEnvelope?.pointee.correlationID, cid.utf8.count <= Self.maxCorrelationIDLength {
                 // The client asks, the server replies: a server message with an id no request waits
                 // with (an event of a subscription, a second reply) is neither.
                 if !isClient, let (asked, empty) = requests[cid]?.takeFirst() {
@@ -1070,9 +1070,9 @@ public final class WebSocketConnectionDissector {
             }
             // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
             if sink != nil {
-                sink?.message(connection: id, direction: direction, time: time, record: m, timing: timing)
+                sink?.message(connection: id, direction: direction, time: time, record: m.pointee, timing: timing)
             } else {
-                emit(.message(connection: id, direction: direction, time: time, record: m, timing: timing))
+                emit(.message(connection: id, direction: direction, time: time, record: m.pointee, timing: timing))
             }
         case .resync(let r):
             let time = deliveryTime(direction, offset: r.offset ?? (r.gapEnd + r.skipped - 1), default: deliveredAt)
