@@ -24,6 +24,16 @@ struct InOrderSlots<Element>: @unchecked Sendable {
         count += 1
     }
 
+    /// Appends `value` and returns its slot, for changes made in place while it is still the
+    /// caller's (before the values are handed on).
+    mutating func appendSlot(_ value: Element) -> UnsafeMutablePointer<Element> {
+        precondition(count < capacity)
+        let slot = slots + count
+        slot.initialize(to: value)
+        count += 1
+        return slot
+    }
+
     /// The next value, moved out.
     mutating func take() -> Element {
         precondition(taken < count)

@@ -58,9 +58,9 @@ final class SniffPipeline: @unchecked Sendable {
     func submit(_ event: SniffEvent) {
         switch event {
         case .frame(let c, let d, let t, let record, let timing):
-            frame(connection: c, direction: d, time: t, record: record, timing: timing)
+            withUnsafePointer(to: record) { frame(connection: c, direction: d, time: t, record: $0, timing: timing) }
         case .message(let c, let d, let t, let record, let timing):
-            message(connection: c, direction: d, time: t, record: record, timing: timing)
+            withUnsafePointer(to: record) { message(connection: c, direction: d, time: t, record: $0, timing: timing) }
         default:
             lastFrame = nil
             filling.append(event)
@@ -194,13 +194,17 @@ final class SniffPipeline: @unchecked Sendable {
             kinds.append(.other)
             others.append(event)
         }
-        mutating func append(_ frame: FrameEntry) {
+        /// Puts `frame` in its slot, and lets `ownParts` make what its record borrows the batch's
+        /// own there (in place: the record is not copied again).
+        mutating func appendFrame(_ frame: FrameEntry, _ ownParts: (inout FrameRecordView, inout Batch) -> Void) {
             kinds.append(.frame)
-            frames.append(frame)
+            let slot = frames.appendSlot(frame)
+            ownParts(&slot.pointee.record, &self)
         }
-        mutating func append(_ message: MessageEntry) {
+        mutating func appendMessage(_ message: MessageEntry, _ ownParts: (inout MessageRecordView, inout Batch) -> Void) {
             kinds.append(.message)
-            messages.append(message)
+            let slot = messages.appendSlot(message)
+            ownParts(&slot.pointee.record, &self)
         }
         /// What the next event is, or nil when all were taken.
         mutating func nextKind() -> EntryKind? { kinds.allTaken ? nil : kinds.take() }
@@ -303,27 +307,28 @@ final class SniffPipeline: @unchecked Sendable {
 /// Frames and messages straight from the dissector (`SniffSession.dissect(_:mayModify:sink:emit:)`),
 /// copied out of its buffers into their slot as `submit` copies them.
 extension SniffPipeline: SniffRecordSink {
-    func frame(connection: Int, direction: WebSocketDirection, time: Double, record: borrowing FrameRecordView, timing: MessageTiming) {
-        var owned = copy record
-        let payload = owned.payload
-        owned.payload = filling.arena.copy(payload)
-        if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? filling.arena.copy(text) }
-        if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
-        if let close = owned.borrowedClose { owned.borrowedClose = filling.keep(close) }
-        lastFrame = (payload, owned.payload)
-        filling.append(FrameEntry(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+    func frame(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<FrameRecordView>, timing: MessageTiming) {
+        // Copied once, into its slot, and its borrowed parts made the batch's own there.
+        filling.appendFrame(FrameEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
+            let payload = owned.payload
+            owned.payload = batch.arena.copy(payload)
+            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
+            if let close = owned.borrowedClose { owned.borrowedClose = batch.keep(close) }
+            lastFrame = (payload, owned.payload)
+        }
         handOverIfFull()
     }
 
-    func message(connection: Int, direction: WebSocketDirection, time: Double, record: borrowing MessageRecordView, timing: MessageTiming) {
-        var owned = copy record
-        let data = owned.data
-        owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? filling.arena.copy(data)
-        if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? filling.arena.copy(text) }
-        if !owned.violations.isEmpty { owned.violations = filling.keep(owned.violations) }
-        if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = filling.keep(envelope) }
-        lastFrame = nil
-        filling.append(MessageEntry(connection: connection, direction: direction, time: time, record: owned, timing: timing))
+    func message(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>, timing: MessageTiming) {
+        filling.appendMessage(MessageEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
+            let data = owned.data
+            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
+            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
+            if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
+            if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
+            lastFrame = nil
+        }
         handOverIfFull()
     }
 }

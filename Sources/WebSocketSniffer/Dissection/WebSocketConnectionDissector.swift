@@ -1038,7 +1038,7 @@ public final class WebSocketConnectionDissector {
             }
             // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
             if sink != nil {
-                sink?.frame(connection: id, direction: direction, time: time, record: f.pointee, timing: timing)
+                sink?.frame(connection: id, direction: direction, time: time, record: f, timing: timing)
             } else {
                 emit(.frame(connection: id, direction: direction, time: time, record: f.pointee, timing: timing))
             }
@@ -1070,7 +1070,7 @@ public final class WebSocketConnectionDissector {
             }
             // (Optional chaining, not a bound copy of the sink, which retained it for every event.)
             if sink != nil {
-                sink?.message(connection: id, direction: direction, time: time, record: m.pointee, timing: timing)
+                sink?.message(connection: id, direction: direction, time: time, record: m, timing: timing)
             } else {
                 emit(.message(connection: id, direction: direction, time: time, record: m.pointee, timing: timing))
             }
