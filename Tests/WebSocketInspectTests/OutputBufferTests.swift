@@ -253,6 +253,39 @@ struct OutputBufferTests {
         #expect(b.isEmpty && b.makeString() == "")
     }
 
+    /// A remembered piece is copied only while it is still in the buffer, under its own key, and
+    /// where the comma state is the one it was written in; the state after it comes back with it.
+    @Test func aRememberedPieceIsCopiedOnlyWhereItReadsTheSame() {
+        var b = OutputBuffer(capacity: 16)
+        b.beginJSONObject()
+        b.jsonString("kind", "frame")
+        let mark = b.mark
+        b.jsonInt("connection", 7)
+        b.jsonSeconds("time", 1.5)
+        b.remember(since: mark, as: (7, 1))
+        b.endJSONLine()
+        b.beginJSONObject()
+        let copied1 = b.appendRemembered((7, 1))  // right after "{": no comma wanted
+        #expect(!copied1)
+        b.jsonString("kind", "message")
+        let copied2 = b.appendRemembered((7, 2))  // another key
+        #expect(!copied2)
+        let copied3 = b.appendRemembered((7, 1))
+        #expect(copied3)
+        b.jsonInt("index", 1)  // the comma state came back with the copy
+        b.endJSONLine()
+        #expect(b.makeString() == #"""
+            {"kind":"frame","connection":7,"time":1.500000}
+            {"kind":"message","connection":7,"time":1.500000,"index":1}
+
+            """#)
+        b.removeAll()
+        b.beginJSONObject()
+        b.jsonString("kind", "message")
+        let copied4 = b.appendRemembered((7, 1))  // its bytes are gone
+        #expect(!copied4)
+    }
+
     @Test func commasNestLikeTheStringWriter() {
         var b = OutputBuffer()
         b.beginJSONObject()

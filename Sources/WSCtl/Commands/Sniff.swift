@@ -634,7 +634,17 @@ struct SniffPrinter {
     }
 
     /// The keys `extra` writes, straight into the output buffer.
+    /// A message's line usually follows its frame's with the same connection, direction and time:
+    /// those keys are then copied from the line before (`OutputBuffer.remember`), not written again.
     private func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
+        let key = (UInt64(UInt(bitPattern: connection)) << 1 | (direction == .clientToServer ? 1 : 0), t.bitPattern)
+        if out.appendRemembered(key) { return }
+        let mark = out.mark
+        writeContextKeys(&out, connection, direction, t)
+        out.remember(since: mark, as: key)
+    }
+
+    private func writeContextKeys(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
         out.jsonInt("connection", connection)
         out.jsonKey("direction")
         out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")

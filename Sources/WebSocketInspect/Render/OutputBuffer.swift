@@ -61,6 +61,36 @@ public struct OutputBuffer: ~Copyable {
         clears &+= 1
     }
 
+    /// A piece of output its writer may ask for again (`appendRemembered`): the key the writer
+    /// gave it, where it is, under which `clears` count, and the JSON comma state before and
+    /// after it.
+    @usableFromInline var rememberedKey: (UInt64, UInt64) = (.max, .max)
+    @usableFromInline var rememberedRange = 0..<0
+    @usableFromInline var rememberedClears = -1
+    @usableFromInline var rememberedCommas = (before: false, after: false)
+
+    /// Where a piece to remember begins (give it to `remember(since:as:)` once it is written).
+    public var mark: (position: Int, needsComma: Bool) { (used, needsComma) }
+
+    /// Remembers what was written since `mark` under `key`, in place of what was remembered
+    /// before.
+    public mutating func remember(since mark: (position: Int, needsComma: Bool), as key: (UInt64, UInt64)) {
+        rememberedKey = key
+        rememberedRange = mark.position..<used
+        rememberedClears = clears
+        rememberedCommas = (mark.needsComma, needsComma)
+    }
+
+    /// Appends a copy of the piece remembered under `key`, if it is the one remembered last, is
+    /// still in the buffer and began in the same comma state as now (so it reads the same here);
+    /// false, with nothing written, otherwise.
+    public mutating func appendRemembered(_ key: (UInt64, UInt64)) -> Bool {
+        guard key == rememberedKey, rememberedClears == clears, needsComma == rememberedCommas.before else { return false }
+        appendCopy(of: rememberedRange)
+        needsComma = rememberedCommas.after
+        return true
+    }
+
     /// Appends a copy of bytes written earlier (a range that `clears` says is still there).
     public mutating func appendCopy(of range: Range<Int>) {
         precondition(range.lowerBound >= 0 && range.upperBound <= used)
