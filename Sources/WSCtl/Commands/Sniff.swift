@@ -636,6 +636,8 @@ struct SniffPrinter {
     /// The keys `extra` writes, straight into the output buffer.
     /// A message's line usually follows its frame's with the same connection, direction and time:
     /// those keys are then copied from the line before (`OutputBuffer.remember`), not written again.
+    /// (`time_relative` depends on `origin` too, which is set once, at the first packet, before
+    /// any line is written.)
     private func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
         let key = (UInt64(UInt(bitPattern: connection)) << 1 | (direction == .clientToServer ? 1 : 0), t.bitPattern)
         if out.appendRemembered(key) { return }

@@ -1004,7 +1004,8 @@ public final class WebSocketConnectionDissector {
                         sink: (any SniffRecordSink)? = nil, emit: (SniffEvent) -> Void) {
         let isClient = direction == .clientToServer
         // Each event is dated by when it was completed: the delivery that held its last byte (not
-        // the current one, for frames let out after a gap). One switch: binding a view copies it.
+        // the current one, for frames let out after a gap). The records come by pointer (see
+        // `DissectionEventView`) and are read through it, not copied.
         switch event {
         case .frame(let f):
             // A length near 2^63 (a damaged or hostile header, shown as far as it came) would
