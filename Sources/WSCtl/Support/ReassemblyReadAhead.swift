@@ -65,7 +65,10 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         batches = BatchHandOver(spares: (0..<Self.depth).map { _ in Batch() })
         // A capture still being written to a pipe: before waiting for more, hand over what was read.
         if source.readsAPipe { source.whenInputWaits { [weak self] in self?.handOverBeforeWaiting() } }
-        let thread = Thread { [self] in stage() }
+        let thread = Thread { [self] in
+            stopWakeupPreemptionForThisThread()
+            stage()
+        }
         thread.name = "wsctl-sniff-reader"
         thread.start()
     }

@@ -47,7 +47,10 @@ final class SniffPipeline: @unchecked Sendable {
         self.printer = printer
         filling = Batch()
         batches = BatchHandOver(spares: (1..<Self.depth).map { _ in Batch() })
-        let thread = Thread { [self] in printLoop() }
+        let thread = Thread { [self] in
+            stopWakeupPreemptionForThisThread()
+            printLoop()
+        }
         thread.name = "wsctl-sniff-printer"
         thread.start()
     }
