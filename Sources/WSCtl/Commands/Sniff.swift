@@ -651,7 +651,7 @@ struct SniffPrinter {
         out.jsonKey("direction")
         out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")
         out.jsonKey("time")
-        guard let micros = out.cachedMicros(t), let originMicros else {
+        guard let micros = OutputBuffer.micros(t), let originMicros else {
             out.jsonNull()
             out.jsonKey("time_relative")
             return out.jsonNull()

@@ -19,9 +19,7 @@ struct InOrderSlots<Element>: @unchecked Sendable {
     var allTaken: Bool { taken == count }
 
     mutating func append(_ value: Element) {
-        precondition(count < capacity)
-        (slots + count).initialize(to: value)
-        count += 1
+        _ = appendSlot(value)
     }
 
     /// Appends `value` and returns its slot, for changes made in place while it is still the

@@ -159,17 +159,6 @@ extension OutputBuffer {
         needsComma = true
     }
 
-    /// `micros(v)`, remembered for the next call: a frame's line and its message's share a time,
-    /// and so do the events of one packet.
-    @inlinable
-    public mutating func cachedMicros(_ v: Double) -> Int64? {
-        if v.bitPattern != lastTimeBits {
-            lastTimeBits = v.bitPattern
-            lastTimeMicros = Self.micros(v)
-        }
-        return lastTimeMicros
-    }
-
     /// Seconds (rounded to the microsecond) as in ``jsonSeconds(micros:)``; null if not finite or
     /// beyond what microseconds in 64 bits hold.
     public mutating func jsonSeconds(_ v: Double) {
@@ -185,7 +174,7 @@ extension OutputBuffer {
         guard v.isFinite, v.magnitude < 0x1p42 else { return nil }
         if v >= 0 {
             // Truncation and a half added rather than floor and round, which are libm calls on
-            // baseline x86-64; this runs twice for every line sniff writes. (v − whole is exact.)
+            // baseline x86-64; this runs for most lines sniff writes. (v − whole is exact.)
             let whole = Int64(v)
             return whole * 1_000_000 + Int64((v - Double(whole)) * 1e6 + 0.5)
         }

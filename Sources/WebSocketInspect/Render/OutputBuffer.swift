@@ -21,10 +21,6 @@ public struct OutputBuffer: ~Copyable {
     @usableFromInline var lastWholeSeconds: UInt64 = .max
     @usableFromInline var lastWholeDigits: (UInt64, UInt64) = (0, 0)
     @usableFromInline var lastWholeCount = 0
-    /// The last time `cachedMicros` converted (its bits; NaN's never come from a capture) and
-    /// what it gave.
-    @usableFromInline var lastTimeBits: UInt64 = Double.nan.bitPattern
-    @usableFromInline var lastTimeMicros: Int64? = nil
 
     /// - Parameter capacity: the initial size; the buffer doubles as needed.
     public init(capacity: Int = 1 << 12) {
