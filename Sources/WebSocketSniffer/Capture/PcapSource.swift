@@ -63,6 +63,10 @@ public final class PcapSource {
     private let nanosecondsPerTick: Int64
     /// For a live capture read in non-blocking mode: how long to wait for a packet before `.timeout`.
     private let pollTimeoutMs: Int32?
+    /// A regular pcap file: its sound records read without libpcap (see `DirectPcapRecords`).
+    private let direct: DirectPcapRecords?
+    /// Whether this file's sound records are read without libpcap.
+    var readsRecordsDirectly: Bool { direct != nil }
 
     /// True for a live interface, false for a file.
     public let isLive: Bool
@@ -104,7 +108,13 @@ public final class PcapSource {
     ///
     /// - Throws: `PcapError` of kind `.openFile` if the file cannot be opened or its header is not a capture
     ///   file header.
-    public init(offlinePath path: String) throws {
+    public convenience init(offlinePath path: String) throws {
+        try self.init(offlinePath: path, readsRecordsDirectly: true)
+    }
+
+    /// `readsRecordsDirectly: false` leaves every record of a regular pcap file to libpcap (for
+    /// tests that hold `DirectPcapRecords` to what libpcap reads).
+    init(offlinePath path: String, readsRecordsDirectly: Bool) throws {
         var errors = [CChar](repeating: 0, count: errorBufferSize)
         let precision = UInt32(PCAP_TSTAMP_PRECISION_NANO)
         var pointer: OpaquePointer?
@@ -180,6 +190,7 @@ public final class PcapSource {
         snapshotLength = Int(pcap_snapshot(pointer))
         activationWarning = nil
         pollTimeoutMs = nil
+        direct = readsRecordsDirectly && spool == nil && buffer != nil ? pcap_file(pointer).flatMap { DirectPcapRecords(file: $0, pcap: pointer) } : nil
         nanosecondsPerTick = pcap_get_tstamp_precision(pointer) == Int32(PCAP_TSTAMP_PRECISION_NANO) ? 1 : 1000
         loopBreaker = PcapLoopBreaker(handle: handle)
         self.spool = spool
@@ -265,6 +276,7 @@ public final class PcapSource {
             pollTimeoutMs = nil
         }
         self.handle = handle
+        direct = nil
         activationWarning = status > 0 ? "\(name): \(Self.statusMessage(status, detail: handle.lastError))" : nil
         isLive = true
         linkType = pcap_datalink(pointer)
@@ -413,7 +425,8 @@ public final class PcapSource {
             // `waitForPackets` when they do not.
             if pollTimeoutMs != nil, packetsRead % 64 == 0, handle.takeWakeUp() { return .interrupted }
             if packetsRead &- checkpoint.records >= checkpointInterval, let file = pcap_file(handle.pointer) {
-                candidate = CaptureResync.Checkpoint(offset: Int64(ftello(file)), records: packetsRead)
+                let at = direct.map { $0.streamInStep ? Int64(ftello(file)) : $0.offset } ?? Int64(ftello(file))
+                candidate = CaptureResync.Checkpoint(offset: at, records: packetsRead)
             } else if spool != nil, candidate == nil, let file = pcap_file(handle.pointer) {
                 // A pipe: also after a quarter of its window, however few packet records that
                 // is (pcapng's other blocks can be large), so the window reaches the checkpoint.
@@ -421,7 +434,21 @@ public final class PcapSource {
                 let at = Int64(ftello(file))
                 if at - checkpoint.offset > PipeSpool.defaultMaxHeld / 4 { candidate = CaptureResync.Checkpoint(offset: at, records: packetsRead) }
             }
-            switch isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes) {
+            let raw: RawRead
+            // (Optional chaining: binding `direct` would retain it for every packet.)
+            if direct?.next(&header, &bytes, unless: handle.breakRequested.load(ordering: .relaxed)) == true {
+                raw = .packet
+            } else if direct != nil, let file = pcap_file(handle.pointer) {
+                // libpcap reads this one (damage, the end, or a break to notice), from where the
+                // direct reading got to, and the direct reading goes on from where it stops.
+                if direct?.streamInStep == false { _ = fseeko(file, off_t(direct!.offset), SEEK_SET) }
+                raw = nextOffline(&header, &bytes)
+                if raw == .interrupted { _ = handle.takeBreak() }
+                if raw != .failed { direct?.follow(file) }
+            } else {
+                raw = isLive ? nextLive(&header, &bytes) : nextOffline(&header, &bytes)
+            }
+            switch raw {
             case .packet:
                 packetsRead += 1
                 let nanoseconds = Int64(header.ts.tv_usec) * nanosecondsPerTick
@@ -467,7 +494,9 @@ public final class PcapSource {
             case .end:
                 finished = true
             case .failed:
-                throw damaged(message: handle.lastError)
+                let error = damaged(message: handle.lastError)
+                if let file = pcap_file(handle.pointer) { direct?.follow(file) }
+                throw error
             }
         }
         return .endOfCapture
