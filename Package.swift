@@ -52,9 +52,11 @@ let package = Package(
         // Hex-dump reading and frame/message rendering shared by decode and sniff.
         .target(
             name: "WebSocketInspect",
-            dependencies: ["WebSocketCodec", "WebSocketCompression"],
+            dependencies: ["WebSocketCodec", "WebSocketCompression", "CHexDigits"],
             swiftSettings: strict
         ),
+        // Hex digits 16 bytes at a time with SSE2, for the payload hex of every JSON line.
+        .target(name: "CHexDigits"),
         .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
         // `wsctl sniff`: libpcap capture, link/IP/TCP decoding and per-flow TCP reassembly feeding the
         // codec's dissector.

@@ -1,3 +1,5 @@
+internal import CHexDigits
+
 /// Bytes being prepared for output, written through a raw pointer: building a line costs no
 /// `String`, no `Array` and, once the buffer has grown to its working size, no allocation.
 ///
@@ -232,13 +234,12 @@ public struct OutputBuffer: ~Copyable {
     @usableFromInline static let decimalPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
     /// Lower-case hex, two digits per byte, no separators (tshark's `websocket.payload` style).
-    @inlinable
     public mutating func appendHex(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         guard n > 0, let source = bytes.baseAddress else { return }
         reserve(2 &* n)
         let out = UnsafeMutableRawPointer(base + used)
-        var i = 0
+        var i = wsctl_hex_digits_blocks(source.assumingMemoryBound(to: UInt8.self), n, out.assumingMemoryBound(to: UInt8.self))
         while n &- i >= 4 {
             let four = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: i, as: UInt32.self))
             out.storeBytes(of: Self.hexDigits(four).littleEndian, toByteOffset: 2 &* i, as: UInt64.self)
