@@ -150,6 +150,28 @@ struct OutputBufferTests {
         var bytes: [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: packed >> (8 * $0)) } }
     }
 
+    /// The eight digits at once below 100,000,000: every value up to 200,000, and 200,000 drawn at
+    /// random, digit by digit against division, and written as `String` writes them.
+    @Test func eightDigitsAtOnce() {
+        var g = Seeded(state: 11)
+        let values = Array(UInt64(0)..<200_000) + (0..<200_000).map { _ in g.next() % 100_000_000 }
+        var wrong = 0
+        for v in values {
+            let digits = OutputBuffer.eightDigits(v)
+            var rest = v
+            for k in (0..<8).reversed() {
+                if (digits >> UInt64(8 * k)) & 0xFF != rest % 10 { wrong += 1 }
+                rest /= 10
+            }
+        }
+        #expect(wrong == 0)
+        for v in values.prefix(2_000) + values.suffix(2_000) {
+            var b = OutputBuffer(capacity: 1)
+            b.append(decimal: v)
+            #expect(b.makeString() == String(v))
+        }
+    }
+
     @Test func decimalsMatchStringOfTheValue() {
         var g = Seeded(state: 9)
         var ints: [Int] = [0, 1, 9, 10, 11, 99, 100, 101, 999_999, 1_000_000, -1, -9, -10, Int.max, Int.min, Int.max - 1, Int.min + 1]

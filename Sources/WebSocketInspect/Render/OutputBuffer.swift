@@ -191,6 +191,17 @@ public struct OutputBuffer: ~Copyable {
     @inlinable
     public mutating func append(decimal value: UInt64) {
         if value < 10 { return append(UInt8(truncatingIfNeeded: value) &+ 0x30) }
+        if value < 100_000_000 {
+            // Indexes, offsets and lengths: all eight digits at once, stored as one word and
+            // moved on past the leading zeros.
+            reserve(8)
+            let digits = Self.eightDigits(value)
+            let zeros = digits.trailingZeroBitCount &>> 3
+            let ascii = (digits &+ 0x3030_3030_3030_3030) &>> UInt64(truncatingIfNeeded: zeros &<< 3)
+            UnsafeMutableRawPointer(base + used).storeBytes(of: ascii.littleEndian, as: UInt64.self)
+            used &+= 8 &- zeros
+            return
+        }
         let digits = Self.decimalDigitCount(value)
         reserve(digits)
         let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
@@ -209,6 +220,22 @@ public struct OutputBuffer: ~Copyable {
             out.storeBytes(of: UInt8(truncatingIfNeeded: v) &+ 0x30, as: UInt8.self)
         }
         used &+= digits
+    }
+
+    /// The eight decimal digits of `value` (< 100,000,000, leading zeros included) as byte values
+    /// 0–9, the most significant in the low byte (first in memory): the value is split in two
+    /// halves of four digits, each into two pairs (a multiply and shift stands for dividing by
+    /// 100 in each 32-bit lane), and each pair into two digits (the same for 10 in 16-bit lanes).
+    /// (Every value from 10 to 99,999,999 was checked once against its digits worked out one by
+    /// one; `OutputBufferTests` checks the first 200,000 and 200,000 drawn at random.)
+    @inlinable @inline(__always)
+    static func eightDigits(_ value: UInt64) -> UInt64 {
+        let high = value / 10_000, low = value % 10_000
+        var x = high | low << 32
+        let hundreds = ((x &* 10_486) >> 20) & 0x0000_007F_0000_007F
+        x = hundreds | (x &- hundreds &* 100) << 16
+        let tens = ((x &* 103) >> 10) & 0x000F_000F_000F_000F
+        return tens | (x &- tens &* 10) << 8
     }
 
     /// How many decimal digits `value` has: comparisons for the lengths offsets and sizes have.
