@@ -131,6 +131,10 @@ final class PcapngReader {
     static func linkTypes(_ path: String) -> [Int32]? {
         guard let f = fopen(path, "rb") else { return nil }
         defer { fclose(f) }
+        // Not a section header block: not pcapng, known without the scan's 1 MiB window (a
+        // megabyte read, and its fresh pages, for every pcap file).
+        var type: UInt32 = 0
+        guard fread(&type, 1, 4, f) == 4, type == 0x0A0D_0D0A else { return nil }
         return scanLinkTypes(untilFirstPacket: false, fileWindow(f))
     }
 
