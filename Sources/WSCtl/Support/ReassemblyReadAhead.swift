@@ -17,6 +17,7 @@ import WebSocketSniffer
 /// the warning comes after what was dissected before it and before what follows, as with one thread.
 final class ReassemblyReadAhead: @unchecked Sendable {
     static let batchEvents = 4_096
+    static let firstBatchEvents = 128
     static let batchBytes = 1 << 20
     static let depth = 4
 
@@ -47,6 +48,10 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     private let stopped = Atomic<Bool>(false)
     // The stage's side.
     private var filling: Batch? = nil
+    /// Events after which the batch being filled is handed over: small at first, so that the
+    /// dissecting thread, which waits for the first batch, starts within a fraction of a
+    /// millisecond; doubled at each hand-over up to `batchEvents`.
+    private var handOverAt = ReassemblyReadAhead.firstBatchEvents
     // The consumer's side, a cache line away from the stage's, which the other core writes.
     private var separation = CacheLineSeparation()
     private var current: Batch? = nil
@@ -181,7 +186,8 @@ final class ReassemblyReadAhead: @unchecked Sendable {
         } else {
             filling!.append(item)
         }
-        if filling!.count == Self.batchEvents {
+        if filling!.count >= handOverAt {
+            handOverAt = min(handOverAt &* 2, Self.batchEvents)
             let full = filling!
             filling = nil
             batches.hand(full)

@@ -23,6 +23,7 @@ import WebSocketSniffer
 /// warnings) as before.
 final class SniffPipeline: @unchecked Sendable {
     static let batchEvents = 4_096
+    static let firstBatchEvents = 128
     static let batchBytes = 1 << 20
     static let depth = 4
 
@@ -37,6 +38,9 @@ final class SniffPipeline: @unchecked Sendable {
     /// the copy in `filling`'s arena.
     private var lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?
     private var finished = false
+    /// Events after which `filling` is handed over: small at first, so that the printer starts
+    /// early, doubled at each hand-over up to `batchEvents`.
+    private var handOverAt = SniffPipeline.firstBatchEvents
     // The printer thread's side, a cache line away.
     private var separation = CacheLineSeparation()
     /// The printer: the printer thread's while it runs, the caller's after `finish()`.
@@ -72,7 +76,10 @@ final class SniffPipeline: @unchecked Sendable {
     }
 
     private func handOverIfFull() {
-        if filling.count == Self.batchEvents || filling.arena.bytes >= Self.batchBytes { handOver() }
+        if filling.count >= handOverAt || filling.arena.bytes >= Self.batchBytes {
+            handOverAt = min(handOverAt &* 2, Self.batchEvents)
+            handOver()
+        }
     }
 
     /// Hands what was submitted to the printer now, and has it write its output out after
