@@ -134,8 +134,9 @@ extension WebSocketUTF8Validator {
     ///
     /// Three gears: bytes one at a time through the DFA until the state is between characters with
     /// three bytes of history behind it; then 64-byte ASCII strides; then 16-byte blocks checked with
-    /// SIMD comparisons (`blockCheck`). A block that fails is walked again through the DFA, from the
-    /// start of the character it cuts into, for the exact index.
+    /// SIMD comparisons (`blockCheck`), the last one ending at the last byte (it overlaps bytes
+    /// already checked). A block that fails is walked again through the DFA, from the start of the
+    /// character it cuts into, for the exact index.
     @inlinable
     static func run(
         _ table: UnsafeBufferPointer<UInt64>, _ base: UnsafeRawPointer, _ count: Int, _ start: UInt64
@@ -170,7 +171,20 @@ extension WebSocketUTF8Validator {
                 i &+= 16
                 if ascii { continue outer }
             }
-            // Fewer than 16 bytes left: finish them one at a time from the last character start.
+            // Fewer than 16 bytes left. With 19 bytes or more in all, the last 16 go through the
+            // block check again, over bytes already checked (it needs only the three before its
+            // block); then only an unfinished character at the end, if any, goes through the DFA,
+            // for the state the next call starts from.
+            if i < count && count >= 19 && blockCheck(base + (count &- 16)).valid {
+                i = characterStart(base, count)
+                state = accept
+                while i < count {
+                    state = (table[Int(base.load(fromByteOffset: i, as: UInt8.self))] &>> state) & 63
+                    i &+= 1
+                }
+                return (state, nil)
+            }
+            // Else one at a time from the last character start, for the index of the bad byte.
             i = characterStart(base, i)
             state = accept
             while i < count {
