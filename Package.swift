@@ -39,7 +39,7 @@ let package = Package(
         // RFC 6455 frames, masking, validation, UTF-8, message assembly, handshake, envelope. No I/O, no NIO.
         .target(
             name: "WebSocketCodec",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), "CSIMDKernels"],
             swiftSettings: strict
         ),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -52,11 +52,12 @@ let package = Package(
         // Hex-dump reading and frame/message rendering shared by decode and sniff.
         .target(
             name: "WebSocketInspect",
-            dependencies: ["WebSocketCodec", "WebSocketCompression", "CHexDigits"],
+            dependencies: ["WebSocketCodec", "WebSocketCompression", "CSIMDKernels"],
             swiftSettings: strict
         ),
-        // Hex digits 16 bytes at a time with SSE2, for the payload hex of every JSON line.
-        .target(name: "CHexDigits"),
+        // Hex digits 16 bytes at a time with SSE2 (the payload hex of every JSON line), and UTF-8
+        // checked 32 bytes at a time with AVX2 where the processor has it.
+        .target(name: "CSIMDKernels"),
         .systemLibrary(name: "CPcap", providers: [.apt(["libpcap-dev"])]),
         // `wsctl sniff`: libpcap capture, link/IP/TCP decoding and per-flow TCP reassembly feeding the
         // codec's dissector.

@@ -1,3 +1,5 @@
+internal import CSIMDKernels
+
 /// An incremental UTF-8 validator for text messages and close reasons (RFC 6455 §5.6, §8.1).
 ///
 /// The rules are RFC 3629's: no overlong forms, no surrogates (U+D800–U+DFFF), nothing above U+10FFFF,
@@ -158,6 +160,10 @@ extension WebSocketUTF8Validator {
                 if any & 0x8080_8080_8080_8080 != 0 { break }
                 i &+= 64
             }
+            // 32-byte blocks with AVX2 where the processor has it (the same check as
+            // `blockCheck`), up to the end or to the first block that fails, which the 16-byte
+            // blocks below then take again.
+            if count &- i >= 32 { i = validBlocks(base, i, count) }
             while count &- i >= 16 {
                 let (valid, ascii) = blockCheck(base + i)
                 if !valid {
@@ -194,6 +200,13 @@ extension WebSocketUTF8Validator {
             }
             return (state, nil)
         }
+    }
+
+    /// `wsctl_utf8_valid_blocks`: where the valid 32-byte blocks from `i` end (`i` without AVX2).
+    /// Not inlinable, so that the C module stays this module's own.
+    @usableFromInline
+    static func validBlocks(_ base: UnsafeRawPointer, _ i: Int, _ count: Int) -> Int {
+        wsctl_utf8_valid_blocks(base.assumingMemoryBound(to: UInt8.self), i, count)
     }
 
     /// Checks the 16 bytes at `p` against the three bytes before them, which must exist and end

@@ -1,4 +1,4 @@
-internal import CHexDigits
+internal import CSIMDKernels
 
 /// Bytes being prepared for output, written through a raw pointer: building a line costs no
 /// `String`, no `Array` and, once the buffer has grown to its working size, no allocation.

@@ -1,0 +1,16 @@
+#ifndef WSCTL_UTF8_BLOCKS_H
+#define WSCTL_UTF8_BLOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// How far, from `start`, the bytes of `base` (`count` of them) are valid UTF-8 in whole 32-byte
+/// blocks, checked with AVX2: the end of the last block checked, or the start of the first block
+/// that holds a byte breaking RFC 3629 (the caller walks that block again for the exact index).
+/// `start` must be at least 3, and the three bytes before it must end consistently: each byte is
+/// checked against the three before it, as WebSocketUTF8Validator.blockCheck does 16 at a time. A
+/// character left unfinished by the last block is not an error here (the caller looks at the end).
+/// Returns `start` when the processor has no AVX2.
+size_t wsctl_utf8_valid_blocks(const uint8_t *base, size_t start, size_t count);
+
+#endif
