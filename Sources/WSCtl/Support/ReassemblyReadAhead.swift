@@ -11,14 +11,14 @@ import WebSocketSniffer
 ///
 /// The stage applies `--count` and `--duration` (capture time from the first packet) as the
 /// one-thread loop does, and ends with the session's end-of-capture events. Events go in batches
-/// (up to 4,096 events or 1 MiB of stream bytes, copied into the batch; one larger segment gets a
+/// (up to 4,096 events or 512 KiB of stream bytes, copied into the batch; one larger segment gets a
 /// batch of its own) through a queue of four, so the stage runs at most a few megabytes ahead.
 /// A read error (a truncated or corrupt file) is passed on in its place among the events, so
 /// the warning comes after what was dissected before it and before what follows, as with one thread.
 final class ReassemblyReadAhead: @unchecked Sendable {
     static let batchEvents = 4_096
     static let firstBatchEvents = 128
-    static let batchBytes = 1 << 20
+    static let batchBytes = 1 << 19
     static let depth = 4
 
     /// What `next()` gives, in the order the stage produced it.
