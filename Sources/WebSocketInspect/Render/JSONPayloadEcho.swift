@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The payload a frame's JSON line just showed, and where that line's `text` and `payload_hex`
 /// values lie in the output buffer, so that the line of the message the frame makes up copies them
 /// instead of escaping and hex-encoding the same bytes a second time.
@@ -61,18 +67,10 @@ public final class JSONPayloadEcho {
         return Self.equal(d, UnsafeRawPointer(bytes), count)
     }
 
-    /// Eight bytes at a time, then the rest.
+    /// memcmp: the C library's, 32 or 64 bytes at a time (eight at a time here was 90 instructions
+    /// a message line).
     private static func equal(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ n: Int) -> Bool {
-        var i = 0
-        while n &- i >= 8 {
-            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
-            i &+= 8
-        }
-        while i < n {
-            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
-            i &+= 1
-        }
-        return true
+        memcmp(a, b, n) == 0
     }
 
     /// The frame's text value, if it was the whole payload (valid only after `matches`).
