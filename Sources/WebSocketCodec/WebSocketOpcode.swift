@@ -14,12 +14,18 @@ public struct WebSocketOpcode: RawRepresentable, Hashable, Sendable, CustomStrin
     @inlinable
     init(uncheckedRawValue: UInt8) { self.rawValue = uncheckedRawValue & 0x0F }
 
-    public static let continuation = WebSocketOpcode(uncheckedRawValue: 0x0)
-    public static let text = WebSocketOpcode(uncheckedRawValue: 0x1)
-    public static let binary = WebSocketOpcode(uncheckedRawValue: 0x2)
-    public static let close = WebSocketOpcode(uncheckedRawValue: 0x8)
-    public static let ping = WebSocketOpcode(uncheckedRawValue: 0x9)
-    public static let pong = WebSocketOpcode(uncheckedRawValue: 0xA)
+    // Inlinable values and comparison, not stored statics: from another module a `static let`
+    // is read through its accessor (a call and a once-check) and `==` is a call, for every
+    // opcode compared, hundreds of thousands of times a second in sniff.
+    @inlinable public static var continuation: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0x0) }
+    @inlinable public static var text: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0x1) }
+    @inlinable public static var binary: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0x2) }
+    @inlinable public static var close: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0x8) }
+    @inlinable public static var ping: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0x9) }
+    @inlinable public static var pong: WebSocketOpcode { WebSocketOpcode(uncheckedRawValue: 0xA) }
+
+    @inlinable public static func == (a: WebSocketOpcode, b: WebSocketOpcode) -> Bool { a.rawValue == b.rawValue }
+    @inlinable public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
 
     /// Control frames have the high bit of the opcode set (§5.5).
     @inlinable public var isControl: Bool { rawValue & 0x8 != 0 }
