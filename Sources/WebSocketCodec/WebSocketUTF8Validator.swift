@@ -182,13 +182,8 @@ extension WebSocketUTF8Validator {
             // block); then only an unfinished character at the end, if any, goes through the DFA,
             // for the state the next call starts from.
             if i < count && count >= 19 && blockCheck(base + (count &- 16)).valid {
-                i = characterStart(base, count)
-                state = accept
-                while i < count {
-                    state = (table[Int(base.load(fromByteOffset: i, as: UInt8.self))] &>> state) & 63
-                    i &+= 1
-                }
-                return (state, nil)
+                let last = characterStart(base, count)
+                return (walk(table, base + last, count &- last, accept).state, nil)
             }
             // Else one at a time from the last character start, for the index of the bad byte.
             i = characterStart(base, i)

@@ -30,6 +30,18 @@ struct CaptureResync {
         case pcap(bigEndian: Bool, nanoseconds: Bool)
         case pcapng(bigEndian: Bool)
 
+        /// The pcap format (16-byte record headers) whose magic number, its first four bytes read
+        /// little-endian, is `magic`; nil for any other.
+        init?(pcapMagic magic: UInt32) {
+            switch magic {
+            case 0xA1B2_C3D4: self = .pcap(bigEndian: false, nanoseconds: false)
+            case 0xA1B2_3C4D: self = .pcap(bigEndian: false, nanoseconds: true)
+            case 0xD4C3_B2A1: self = .pcap(bigEndian: true, nanoseconds: false)
+            case 0x4D3C_B2A1: self = .pcap(bigEndian: true, nanoseconds: true)
+            default: return nil
+            }
+        }
+
         /// Bytes a record or block header takes before it can be judged.
         var headerSize: Int {
             if case .pcap = self { return 16 }
@@ -217,15 +229,12 @@ struct CaptureResync {
         self.bytes = bytes
         guard let head = bytes.read(at: 0, count: 12), head.count == 12 else { return nil }
         let magicLE = Self.u32(head, 0, bigEndian: false)
-        switch magicLE {
-        case 0xA1B2_C3D4: format = .pcap(bigEndian: false, nanoseconds: false)
-        case 0xA1B2_3C4D: format = .pcap(bigEndian: false, nanoseconds: true)
-        case 0xD4C3_B2A1: format = .pcap(bigEndian: true, nanoseconds: false)
-        case 0x4D3C_B2A1: format = .pcap(bigEndian: true, nanoseconds: true)
-        case 0x0A0D_0D0A:
+        if let pcap = Format(pcapMagic: magicLE) {
+            format = pcap
+        } else if magicLE == 0x0A0D_0D0A {
             let bigEndian = Self.u32(head, 8, bigEndian: true) == 0x1A2B_3C4D
             format = .pcapng(bigEndian: bigEndian)
-        default:
+        } else {
             return nil  // other variants (such as 24-byte record headers) are not searched
         }
         switch format {

@@ -55,11 +55,9 @@ final class DirectPcapRecords {
         let at = Int64(ftello(file))
         var head = (UInt32(0), UInt16(0), UInt16(0))
         guard at == 24, withUnsafeMutableBytes(of: &head, { pread(descriptor, $0.baseAddress, 8, 0) }) == 8 else { return nil }
-        switch head.0 {
-        case 0xa1b2_c3d4: scale = 1000
-        case 0xa1b2_3c4d: scale = 1
-        default: return nil
-        }
+        // (In this machine's byte order, which pcap_is_swapped said it is.)
+        guard case .pcap(_, let nanoseconds)? = CaptureResync.Format(pcapMagic: UInt32(littleEndian: head.0)) else { return nil }
+        scale = nanoseconds ? 1 : 1000
         // Before 2.4 libpcap may swap the two lengths; after it, it refuses the file.
         guard head.1 == 2, head.2 == 4 else { return nil }
         self.descriptor = descriptor
