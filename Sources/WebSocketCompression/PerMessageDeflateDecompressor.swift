@@ -45,6 +45,13 @@ public final class PerMessageDeflateDecompressor {
     private static let trailer: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
     /// The smallest output buffer a call starts with.
     private static let initialOutputChunk = 256
+    /// An output buffer kept from the last call for the next, if no larger than
+    /// `keptOutputLimit`: most messages inflate to a few hundred bytes, and allocating and freeing
+    /// a buffer twice a message (the message, then the appended tail) cost more than inflating
+    /// them. Larger buffers go at once: a decompressor is one of thousands, one per connection
+    /// direction.
+    private var keptOutput: ZlibOutput?
+    private static let keptOutputLimit = 4096
 
     /// - Parameters:
     ///   - settings: the receiving direction of the agreement: ``PerMessageDeflateParameters/clientToServer``
@@ -200,9 +207,16 @@ public final class PerMessageDeflateDecompressor {
         let allowance = remaining == Int.max ? remaining : remaining + 1
         // Start near the size the input suggests and grow geometrically, so that small messages and
         // frames fed a byte at a time stay cheap. With a sink, it grows to one chunk, then is reused.
-        let output = ZlibOutput(
-            capacity: min(allowance, chunked ? chunkSize : Int.max, max(Self.initialOutputChunk, input.count * 4)))
-        largestOutputCapacity = max(largestOutputCapacity, output.capacity)
+        let initialCapacity = min(allowance, chunked ? chunkSize : Int.max, max(Self.initialOutputChunk, input.count * 4))
+        let output: ZlibOutput
+        if let kept = keptOutput.take() {
+            kept.start(capacity: initialCapacity)
+            output = kept
+        } else {
+            output = ZlibOutput(capacity: initialCapacity)
+        }
+        defer { if output.allocatedBytes <= Self.keptOutputLimit { keptOutput = output } }
+        largestOutputCapacity = max(largestOutputCapacity, output.allocatedBytes)
         var offset = 0
         defer {
             stream.pointee.next_in = nil
@@ -225,7 +239,7 @@ public final class PerMessageDeflateDecompressor {
                     output.count = 0
                 } else if output.free == 0 {
                     output.grow(to: min(output.capacity * 2, allowance, chunked ? chunkSize : Int.max))
-                    largestOutputCapacity = max(largestOutputCapacity, output.capacity)
+                    largestOutputCapacity = max(largestOutputCapacity, output.allocatedBytes)
                 }
                 let inputBefore = Int(stream.pointee.avail_in)
                 let space = min(output.free, 1 << 30)

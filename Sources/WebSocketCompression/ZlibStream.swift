@@ -112,12 +112,17 @@ final class ZlibStream {
 /// than once on the way (the debug build of a generic `Array.append` costs more than inflating).
 final class ZlibOutput {
     private(set) var base: UnsafeMutableRawPointer
+    /// The bytes the current call sequence may use (``start(capacity:)``, ``grow(to:)``): what the
+    /// callers' limits are counted against. The buffer itself may be larger (`allocated`), when it
+    /// is reused from an earlier sequence.
     private(set) var capacity: Int
+    private var allocated: Int
     /// Bytes written so far, from the start of the buffer.
     var count = 0
 
     init(capacity: Int) {
         self.capacity = max(capacity, 1)
+        self.allocated = self.capacity
         self.base = .allocate(byteCount: self.capacity, alignment: 1)
     }
 
@@ -125,20 +130,37 @@ final class ZlibOutput {
         base.deallocate()
     }
 
+    /// Empties the buffer for a new call sequence that may use `newCapacity` bytes, allocating only
+    /// if the buffer is smaller than that.
+    func start(capacity newCapacity: Int) {
+        count = 0
+        capacity = max(newCapacity, 1)
+        guard capacity > allocated else { return }
+        base.deallocate()
+        base = .allocate(byteCount: capacity, alignment: 1)
+        allocated = capacity
+    }
+
+    /// The size of the buffer, which ``capacity`` may not use all of.
+    var allocatedBytes: Int { allocated }
+
     /// Bytes free after ``count``.
     var free: Int { capacity - count }
 
     /// Where the next byte goes.
     var end: UnsafeMutablePointer<Bytef> { (base + count).assumingMemoryBound(to: Bytef.self) }
 
-    /// Grows the buffer to exactly `newCapacity` bytes, keeping what was written.
+    /// Grows the usable bytes to exactly `newCapacity`, keeping what was written (reallocating
+    /// only past the buffer's size).
     func grow(to newCapacity: Int) {
         guard newCapacity > capacity else { return }
+        capacity = newCapacity
+        guard newCapacity > allocated else { return }
         let larger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 1)
         larger.copyMemory(from: base, byteCount: count)
         base.deallocate()
         base = larger
-        capacity = newCapacity
+        allocated = newCapacity
     }
 
     /// The written bytes as an array.

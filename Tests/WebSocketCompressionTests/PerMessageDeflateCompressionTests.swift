@@ -266,6 +266,62 @@ struct PerMessageDeflateCompressionTests {
         #expect(decompressor.largestOutputCapacity <= limit + (64 << 10))
     }
 
+    @Test("a decompressor reuses its output buffer: messages of changing sizes inflate exactly, chunked or whole, and the limit still counts")
+    func outputBufferReuse() throws {
+        // Sizes around the kept buffer's limit (4 KiB) and the first buffer's (256 bytes), in an
+        // order that reuses a larger buffer for a smaller message and grows a kept one.
+        var rng = DeflateTestRNG(seed: 6455)
+        let sizes = [0, 300, 5, 4096, 10, 4097, 255, 70_000, 257, 1, 3000, 0, 9000, 40]
+        let messages = sizes.map { n in (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next() % 7 &+ 97) } }
+        let compressor = PerMessageDeflateCompressor()
+        let compressed = messages.map { compressor.compress($0) }
+        // One decompressor for every way of calling it, taking turns message by message: a buffer
+        // kept from a whole message is then reused for one handed on in chunks of 100 bytes.
+        let chunkSizes = [0, 100, 1 << 16]
+        for start in 0..<chunkSizes.count {
+            let decompressor = PerMessageDeflateDecompressor()
+            for (index, (message, payload)) in zip(messages, compressed).enumerated() {
+                let chunkSize = chunkSizes[(start + index) % chunkSizes.count]
+                var out: [UInt8] = []
+                if chunkSize == 0 {
+                    out = try decompressor.inflateMessage(payload)
+                } else {
+                    var pieces: [Int] = []
+                    try inflateChunked(decompressor, payload, chunkSize: chunkSize) { piece in
+                        pieces.append(piece.count)
+                        out.append(contentsOf: piece)
+                    }
+                    try decompressor.finishMessage(chunkSize: chunkSize) { piece in
+                        pieces.append(piece.count)
+                        out.append(contentsOf: piece)
+                    }
+                    #expect(pieces.allSatisfy { $0 <= chunkSize }, "pieces \(pieces) for chunks of \(chunkSize)")
+                }
+                #expect(out == message, "chunk size \(chunkSize), message of \(message.count) bytes")
+            }
+        }
+        // A limit below the kept buffer's size: the buffer's spare room does not let more through.
+        let limit = 100
+        let small = PerMessageDeflateDecompressor(maxInflatedSize: limit)
+        let fits = Array(messages[1].prefix(limit))
+        #expect(try small.inflateMessage(PerMessageDeflateCompressor.compressStandalone(fits)) == fits)
+        var handedOn = 0
+        let error = deflateViolation {
+            try inflateChunked(small, PerMessageDeflateCompressor.compressStandalone(messages[1]), chunkSize: 64) { handedOn += $0.count }
+            try small.finishMessage(chunkSize: 64) { handedOn += $0.count }
+        }
+        #expect(error?.rule == .inflatedTooLarge)
+        #expect(handedOn <= limit)
+    }
+
+    private func inflateChunked(_ d: PerMessageDeflateDecompressor, _ payload: [UInt8], chunkSize: Int,
+                                _ sink: (UnsafeRawBufferPointer) -> Void) throws {
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: payload.count, alignment: 1)
+        defer { bytes.deallocate() }
+        bytes.copyMemory(from: UnsafeRawBufferPointer(start: payload, count: payload.count))
+        try d.inflate(UnsafeRawBufferPointer(bytes), chunkSize: chunkSize, sink)
+    }
+
     @Test("the limit counts the whole message: exactly the limit passes, one byte more fails")
     func limitBoundary() throws {
         let message = deflateSampleMessages()[2]
