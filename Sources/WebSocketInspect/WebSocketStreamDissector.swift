@@ -1163,8 +1163,7 @@ public struct WebSocketStreamDissector {
                 // kept and the rest counted and checked, as for a message not held whole.
                 // Taken out of self while inflating: the closures then capture a local, checked
                 // statically, not a stored property.
-                var pieces = inflatedPieces ?? InflatedPieces(budget: budget)
-                inflatedPieces = nil
+                var pieces = inflatedPieces.take() ?? InflatedPieces(budget: budget)
                 pieces.begin(shownLimit: shownWithoutRoom)
                 do {
                     try d.inflate(view.payload, chunkSize: Self.inflateChunk) { piece in pieces.take(piece) }
