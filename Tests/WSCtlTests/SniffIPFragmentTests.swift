@@ -208,6 +208,92 @@ struct SniffIPFragmentTests {
         }
     }
 
+    /// The real capture's fragments as they might have arrived by other paths: every third
+    /// datagram's fragments last first, every third one's first fragment seen again after the
+    /// others, and every third one with an extra fragment first that overlaps its first two with
+    /// the same bytes. Each side's messages are still exactly what it sent.
+    @Test func aRealFragmentedCaptureReorderedWithCopiesAndOverlaps() throws {
+        let sent = try JSON(JSONSerialization.jsonObject(with: Data(contentsOf: SniffFixtures.directory.appendingPathComponent("ipfrag.sent.json"))))
+        let original = try PcapFile(path: SniffFixtures.path("ipfrag"))
+        // An IPv4 fragment on Ethernet: its datagram's key and the fragment's offset in it.
+        func fragment(_ d: [UInt8]) -> (key: [UInt8], offset: Int, more: Bool)? {
+            guard d.count > 34, d[12] == 0x08, d[13] == 0x00, d[14] >> 4 == 4 else { return nil }
+            let field = Int(d[20]) << 8 | Int(d[21])
+            let offset = (field & 0x1FFF) * 8, more = field & 0x2000 != 0
+            guard offset > 0 || more else { return nil }
+            return (Array(d[26..<34]) + Array(d[18..<20]), offset, more)
+        }
+        var records: [PcapFile.Record] = []
+        var group: [PcapFile.Record] = []
+        var datagrams = 0, overlaps = 0
+        func flush() {
+            guard !group.isEmpty else { return }
+            defer { group = []; datagrams += 1 }
+            switch datagrams % 3 {
+            case 0:
+                records += group.reversed()
+            case 1:
+                records += group + [group[0]]
+            default:
+                let first = group[0].data, second = group.count > 1 ? group[1].data : []
+                let ihl = Int(first[14] & 0x0F) * 4
+                guard let a = fragment(first), let b = fragment(second), a.offset == 0, a.more,
+                      first.count - 14 - ihl >= 16, second.count - 14 - ihl >= 16 else {
+                    records += group
+                    return
+                }
+                // 16 bytes each side of the boundary between the first two fragments.
+                let end = first.count - 14 - ihl
+                #expect(b.offset == end)
+                let bytes = Array(first[(first.count - 16)...]) + Array(second[(14 + ihl)..<(14 + ihl + 16)])
+                var header = Array(first[14..<(14 + ihl)])
+                header[2] = UInt8((ihl + 32) >> 8)
+                header[3] = UInt8((ihl + 32) & 0xFF)
+                let field = UInt16((end - 16) / 8) | 0x2000
+                header[6] = UInt8(field >> 8) | (header[6] & 0x40)
+                header[7] = UInt8(field & 0xFF)
+                header[10] = 0
+                header[11] = 0
+                let sum = Self.checksum(header[...])
+                header[10] = UInt8(sum >> 8)
+                header[11] = UInt8(sum & 0xFF)
+                let data = Array(first[0..<14]) + header + bytes
+                records.append(PcapFile.Record(seconds: group[0].seconds, fraction: group[0].fraction,
+                                               wireLength: UInt32(data.count), data: data))
+                records += group
+                overlaps += 1
+            }
+        }
+        for r in original.records {
+            if let f = fragment(r.data) {
+                if let last = group.last, fragment(last.data)?.key != f.key { flush() }
+                group.append(r)
+            } else {
+                flush()
+                records.append(r)
+            }
+        }
+        flush()
+        #expect(datagrams > 30 && overlaps > 10, "\(datagrams) datagrams, \(overlaps) overlaps")
+        let dir = try SniffTempDirectory()
+        let path = dir.path("ipfrag-perturbed.pcap")
+        try PcapFile(header: original.header, records: records).write(to: path)
+        let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
+        #expect(out.result.status == 0, "\(out.result.stderr)")
+        #expect(out.connectionIDs.count == 1)
+        for (direction, key) in [("client", "client_sent"), ("server", "server_sent")] {
+            let got = out.events("message", connection: 1, direction: direction).map { m in
+                "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) \(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
+            }
+            let want = sent[key].array.map { "\($0["opcode"].string ?? "") \($0["length"].int ?? 0) \($0["sha256"].string ?? "")" }
+            #expect(want.count == 14 && got == want, "\(direction)")
+        }
+        #expect(out.kind("message").allSatisfy { $0["errors"].array.isEmpty })
+        #expect(out.closed(connection: 1)?["close_code"].int == 1000)
+        #expect(out.kind("stats").first?["packets_skipped"].int == 0)
+        #expect(out.result.stderr.isEmpty, "\(out.result.stderr)")
+    }
+
     @Test(arguments: ["basic", "ipv6"])
     func fragmentedCaptureShowsTheSameMessages(name: String) throws {
         let dir = try SniffTempDirectory()
