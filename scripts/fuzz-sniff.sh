@@ -147,8 +147,14 @@ EOF
             why="exit status $status, but $single with --one-thread"
         elif ! cmp -s "$work/stdout" "$work/stdout1"; then
             why="stdout differs from --one-thread's: $(cmp "$work/stdout" "$work/stdout1" 2>&1 | head -1)"
-        elif ! cmp -s "$work/stderr" "$work/stderr1"; then
-            why="stderr differs from --one-thread's"
+        else
+            # Read from a pipe, a message that names the input calls it "standard input".
+            if [ -n "$pipe" ]; then
+                sed "s|$work/case.pcap|standard input|g" "$work/stderr1" >"$work/stderr1.named" && mv "$work/stderr1.named" "$work/stderr1"
+            fi
+            if ! cmp -s "$work/stderr" "$work/stderr1"; then
+                why="stderr differs from --one-thread's"
+            fi
         fi
     fi
     set -e
