@@ -177,6 +177,20 @@ struct SniffIPFragmentTests {
         #expect(try PcapFile(path: saved).records.map(\.data) == records.map(\.data))
     }
 
+    /// The run succeeded on one connection, whose messages each way are those its side sent
+    /// (`ipfrag.sent.json`), by SHA-256.
+    static func expectMessagesAsSent(_ out: SniffOutput, _ sent: JSON, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(out.result.status == 0, "\(out.result.stderr)", sourceLocation: sourceLocation)
+        #expect(out.connectionIDs.count == 1, sourceLocation: sourceLocation)
+        for (direction, key) in [("client", "client_sent"), ("server", "server_sent")] {
+            let got = out.events("message", connection: 1, direction: direction).map { m in
+                "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) \(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
+            }
+            let want = sent[key].array.map { "\($0["opcode"].string ?? "") \($0["length"].int ?? 0) \($0["sha256"].string ?? "")" }
+            #expect(want.count == 14 && got == want, "\(direction)", sourceLocation: sourceLocation)
+        }
+    }
+
     /// A real capture of fragments (Fixtures/captures/make-ipfrag-capture.sh: a router between
     /// network namespaces fragmented both ends' 1,500-byte packets into a 576-byte link, where
     /// tcpdump captured them): every message each side sent, by SHA-256, and -w keeps every
@@ -185,15 +199,7 @@ struct SniffIPFragmentTests {
         let sent = try JSON(JSONSerialization.jsonObject(with: Data(contentsOf: SniffFixtures.directory.appendingPathComponent("ipfrag.sent.json"))))
         #expect((sent["ip_fragments"].int ?? 0) > 100)
         let out = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("ipfrag"), "--json", "--full"])
-        #expect(out.result.status == 0, "\(out.result.stderr)")
-        #expect(out.connectionIDs.count == 1)
-        for (direction, key) in [("client", "client_sent"), ("server", "server_sent")] {
-            let got = out.events("message", connection: 1, direction: direction).map { m in
-                "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) \(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
-            }
-            let want = sent[key].array.map { "\($0["opcode"].string ?? "") \($0["length"].int ?? 0) \($0["sha256"].string ?? "")" }
-            #expect(want.count == 14 && got == want, "\(direction)")
-        }
+        Self.expectMessagesAsSent(out, sent)
         #expect(out.closed(connection: 1)?["close_code"].int == 1000)
         let dir = try SniffTempDirectory()
         let saved = dir.path("saved.pcap")
@@ -279,15 +285,7 @@ struct SniffIPFragmentTests {
         let path = dir.path("ipfrag-perturbed.pcap")
         try PcapFile(header: original.header, records: records).write(to: path)
         let out = try SniffOutput.run(["sniff", "-r", path, "--json", "--full", "--stats"])
-        #expect(out.result.status == 0, "\(out.result.stderr)")
-        #expect(out.connectionIDs.count == 1)
-        for (direction, key) in [("client", "client_sent"), ("server", "server_sent")] {
-            let got = out.events("message", connection: 1, direction: direction).map { m in
-                "\(m["opcode_name"].string ?? "?") \(m["data_length"].int ?? -1) \(SHA256Digest.hex(hexBytes(m["payload_hex"].string ?? "")))"
-            }
-            let want = sent[key].array.map { "\($0["opcode"].string ?? "") \($0["length"].int ?? 0) \($0["sha256"].string ?? "")" }
-            #expect(want.count == 14 && got == want, "\(direction)")
-        }
+        Self.expectMessagesAsSent(out, sent)
         #expect(out.kind("message").allSatisfy { $0["errors"].array.isEmpty })
         #expect(out.closed(connection: 1)?["close_code"].int == 1000)
         #expect(out.kind("stats").first?["packets_skipped"].int == 0)
