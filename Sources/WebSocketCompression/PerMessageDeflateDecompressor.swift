@@ -51,7 +51,9 @@ public final class PerMessageDeflateDecompressor {
     /// them. Larger buffers go at once: a decompressor is one of thousands, one per connection
     /// direction.
     private var keptOutput: ZlibOutput?
-    private static let keptOutputLimit = 4096
+    /// The most bytes a decompressor keeps between calls besides zlib's window and state (its
+    /// output buffer), for callers that budget the memory of many decompressors.
+    public static let keptOutputLimit = 4096
 
     /// - Parameters:
     ///   - settings: the receiving direction of the agreement: ``PerMessageDeflateParameters/clientToServer``

@@ -1324,8 +1324,9 @@ public struct WebSocketStreamDissector {
         let server = direction == .serverToClient
         let bits = server ? configuration.serverMaxWindowBits : configuration.clientMaxWindowBits
         if let budget {
-            // zlib's window (at least 9 bits are used) and its inflate state, about 7 KiB.
-            let cost = (1 << max(9, bits)) + (8 << 10)
+            // zlib's window (at least 9 bits are used), its inflate state (about 7 KiB) and the
+            // output buffer the decompressor keeps from one message to the next.
+            let cost = (1 << max(9, bits)) + (8 << 10) + PerMessageDeflateDecompressor.keptOutputLimit
             guard budget.take(cost) else { return nil }
             inflaterCharged = cost
         }
