@@ -113,16 +113,17 @@ final class ZlibStream {
 final class ZlibOutput {
     private(set) var base: UnsafeMutableRawPointer
     /// The bytes the current call sequence may use (``start(capacity:)``, ``grow(to:)``): what the
-    /// callers' limits are counted against. The buffer itself may be larger (`allocated`), when it
+    /// callers' limits are counted against. The buffer itself may be larger (`allocatedBytes`), when it
     /// is reused from an earlier sequence.
     private(set) var capacity: Int
-    private var allocated: Int
+    /// The size of the buffer, which ``capacity`` may not use all of.
+    private(set) var allocatedBytes: Int
     /// Bytes written so far, from the start of the buffer.
     var count = 0
 
     init(capacity: Int) {
         self.capacity = max(capacity, 1)
-        self.allocated = self.capacity
+        self.allocatedBytes = self.capacity
         self.base = .allocate(byteCount: self.capacity, alignment: 1)
     }
 
@@ -135,14 +136,11 @@ final class ZlibOutput {
     func start(capacity newCapacity: Int) {
         count = 0
         capacity = max(newCapacity, 1)
-        guard capacity > allocated else { return }
+        guard capacity > allocatedBytes else { return }
         base.deallocate()
         base = .allocate(byteCount: capacity, alignment: 1)
-        allocated = capacity
+        allocatedBytes = capacity
     }
-
-    /// The size of the buffer, which ``capacity`` may not use all of.
-    var allocatedBytes: Int { allocated }
 
     /// Bytes free after ``count``.
     var free: Int { capacity - count }
@@ -155,12 +153,12 @@ final class ZlibOutput {
     func grow(to newCapacity: Int) {
         guard newCapacity > capacity else { return }
         capacity = newCapacity
-        guard newCapacity > allocated else { return }
+        guard newCapacity > allocatedBytes else { return }
         let larger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 1)
         larger.copyMemory(from: base, byteCount: count)
         base.deallocate()
         base = larger
-        allocated = newCapacity
+        allocatedBytes = newCapacity
     }
 
     /// The written bytes as an array.

@@ -18,6 +18,25 @@ struct SniffIPFragmentTests {
         return ~UInt16(sum)
     }
 
+    /// `header` (an IPv4 header) made the header of a fragment of `payloadLength` bytes at
+    /// `offset` (a multiple of 8) of its datagram, the Don't Fragment bit as it was, with its
+    /// checksum.
+    static func ipv4FragmentHeader(_ header: [UInt8], payloadLength: Int, offset: Int, more: Bool) -> [UInt8] {
+        var h = header
+        let length = h.count + payloadLength
+        h[2] = UInt8(length >> 8)
+        h[3] = UInt8(length & 0xFF)
+        let field = UInt16(offset / 8) | (more ? 0x2000 : 0)
+        h[6] = UInt8(field >> 8) | (h[6] & 0x40)
+        h[7] = UInt8(field & 0xFF)
+        h[10] = 0
+        h[11] = 0
+        let sum = checksum(h[...])
+        h[10] = UInt8(sum >> 8)
+        h[11] = UInt8(sum & 0xFF)
+        return h
+    }
+
     /// The Ethernet packet `data` cut into IP fragments of `size` payload bytes (a multiple of 8),
     /// or nil when it is not IPv4/IPv6 with more than `size` bytes after the IP header.
     static func fragments(of data: [UInt8], size: Int, id: UInt32) -> [[UInt8]]? {
@@ -32,19 +51,10 @@ struct SniffIPFragmentTests {
             return stride(from: 0, to: payload.count, by: size).map { start in
                 let end = min(start + size, payload.count)
                 var header = Array(data[14..<(14 + ihl)])
-                let length = ihl + end - start
-                header[2] = UInt8(length >> 8)
-                header[3] = UInt8(length & 0xFF)
                 header[4] = UInt8((id >> 8) & 0xFF)
                 header[5] = UInt8(id & 0xFF)
-                let field = UInt16(start / 8) | (end < payload.count ? 0x2000 : 0)
-                header[6] = UInt8(field >> 8)
-                header[7] = UInt8(field & 0xFF)
-                header[10] = 0
-                header[11] = 0
-                let sum = checksum(header[...])
-                header[10] = UInt8(sum >> 8)
-                header[11] = UInt8(sum & 0xFF)
+                header[6] = 0
+                header = ipv4FragmentHeader(header, payloadLength: end - start, offset: start, more: end < payload.count)
                 return ethernet + [0x08, 0x00] + header + Array(payload[start..<end])
             }
         }
@@ -252,17 +262,7 @@ struct SniffIPFragmentTests {
                 let end = first.count - 14 - ihl
                 #expect(b.offset == end)
                 let bytes = Array(first[(first.count - 16)...]) + Array(second[(14 + ihl)..<(14 + ihl + 16)])
-                var header = Array(first[14..<(14 + ihl)])
-                header[2] = UInt8((ihl + 32) >> 8)
-                header[3] = UInt8((ihl + 32) & 0xFF)
-                let field = UInt16((end - 16) / 8) | 0x2000
-                header[6] = UInt8(field >> 8) | (header[6] & 0x40)
-                header[7] = UInt8(field & 0xFF)
-                header[10] = 0
-                header[11] = 0
-                let sum = Self.checksum(header[...])
-                header[10] = UInt8(sum >> 8)
-                header[11] = UInt8(sum & 0xFF)
+                let header = Self.ipv4FragmentHeader(Array(first[14..<(14 + ihl)]), payloadLength: 32, offset: end - 16, more: true)
                 let data = Array(first[0..<14]) + header + bytes
                 records.append(PcapFile.Record(seconds: group[0].seconds, fraction: group[0].fraction,
                                                wireLength: UInt32(data.count), data: data))
@@ -270,12 +270,15 @@ struct SniffIPFragmentTests {
                 overlaps += 1
             }
         }
+        var groupKey: [UInt8]? = nil
         for r in original.records {
             if let f = fragment(r.data) {
-                if let last = group.last, fragment(last.data)?.key != f.key { flush() }
+                if groupKey != f.key { flush() }
+                groupKey = f.key
                 group.append(r)
             } else {
                 flush()
+                groupKey = nil
                 records.append(r)
             }
         }

@@ -314,6 +314,8 @@ struct PerMessageDeflateCompressionTests {
         #expect(handedOn <= limit)
     }
 
+    /// `inflate(_:chunkSize:_:)` on a copy of `payload` (written inside `payload.withUnsafeBytes`
+    /// with typed throws, the test module crashed the compiler, signal 11).
     private func inflateChunked(_ d: PerMessageDeflateDecompressor, _ payload: [UInt8], chunkSize: Int,
                                 _ sink: (UnsafeRawBufferPointer) -> Void) throws {
         let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: payload.count, alignment: 1)
