@@ -199,4 +199,42 @@ struct SniffThreadsTests {
         #expect(stats["messages"].int == summary["messages"].int)
         #expect(stats["packets"].int == summary["packets"].int)
     }
+
+    /// The printer prints frames from the reading thread's batches, which the pipeline holds until
+    /// then. A 6 MiB frame in 1,448-byte segments fills a dozen of those batches (512 KiB each)
+    /// without an event to print: were they held in the pipeline's batch being filled until it had
+    /// events enough, the reading thread would run out of batches and the dissecting thread wait
+    /// for it forever. Run under `timeout`, which kills sniff if it hangs.
+    @Test func aFrameAcrossManyReadingBatchesDoesNotStall() async throws {
+        let dir = try SniffTempDirectory()
+        let big = (0..<(6 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ ($0 >> 16)) }
+        var c = SyntheticConnection()
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("before".utf8)))
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 2, length: big.count, big))
+        for i in 0..<3 { c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 5, Array("after\(i)".utf8.prefix(5)))) }
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 6, Array("after!".utf8)))
+        c.close()
+        let path = dir.path("big.pcap")
+        try c.capture.write(to: path)
+        let timeout = URL(fileURLWithPath: "/usr/bin/timeout")
+        for mode in [["--json"], ["--json", "--full"]] {
+            let label = "6 MiB frame \(mode.joined(separator: " "))"
+            let (threaded, single) = try await offThePool {
+                (try CLI.run(["-s", "KILL", "60", CLI.binary.path, "sniff", "-r", path] + mode, executable: timeout),
+                 try CLI.run(["-s", "KILL", "60", CLI.binary.path, "sniff", "-r", path, "--one-thread"] + mode, executable: timeout))
+            }
+            // (Killed: sniff ends cleanly on SIGTERM, which a thread waiting forever never sees.)
+            try #require(threaded.status == 0, "\(label): exit status \(threaded.status) on three threads (killed by timeout: it hung)")
+            try #require(single.status == 0, "\(label): exit status \(single.status) on one thread")
+            let same = threaded.stdoutBytes == single.stdoutBytes
+            #expect(same, "\(label): stdout differs between three threads and one")
+            let out = try SniffOutput(result: threaded)
+            let frames = out.kind("frame")
+            #expect(frames.compactMap { $0["text"].string } == ["before", "after", "after", "after", "after!"], "\(label)")
+            let shown = frames.first { $0["payload_length"].int == big.count }?["payload_hex"].string.map(hexBytes)
+            let limit = mode.contains("--full") ? big.count : 256
+            let right = shown == Array(big.prefix(limit))
+            #expect(right, "\(label): the big frame's bytes (\(shown?.count ?? -1) shown)")
+        }
+    }
 }

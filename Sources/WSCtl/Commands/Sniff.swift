@@ -255,18 +255,27 @@ extension WSCtlCommand {
                 // The pipeline, unretained: `pipeline` holds it while it runs. Read from the
                 // variable the functions above share, it was retained and released for every event.
                 var running: Unmanaged<SniffPipeline>? = nil
+                // The printer prints what the dissector shows of the stage's batches from there:
+                // the pipeline holds each batch until then.
+                func startLending() {
+                    running = pipeline.map { Unmanaged.passUnretained($0) }
+                    stage.holder = pipeline
+                }
                 while let item = stage.next() {
                     switch item {
                     case .origin(let time):
                         startPipeline(origin: time)
-                        running = pipeline.map { Unmanaged.passUnretained($0) }
+                        startLending()
                     case .inputWaits:
                         // A pipe whose writer has not sent more yet: show what came so far.
                         if let pipeline { pipeline.flushNow() } else { Output.flush() }
                     case .event(let event):
                         // The stage's copy of the stream: unmasked where it lies.
                         if let running {
-                            running._withUnsafeGuaranteedRef { p in session.dissect(event, mayModify: true, sink: p) { p.submit($0) } }
+                            running._withUnsafeGuaranteedRef { p in
+                                p.lent = stage.lentBytes
+                                session.dissect(event, mayModify: true, sink: p) { p.submit($0) }
+                            }
                         } else {
                             session.dissect(event, mayModify: true) { printer.print($0) }
                         }
@@ -275,12 +284,14 @@ extension WSCtlCommand {
                         // with what comes after the damage if the source found it.
                         let wasRunning = pipeline != nil
                         running = nil
+                        stage.holder = nil
                         stopPipeline()
                         warnReadError(error)
                         if wasRunning { startPipeline(origin: printer.origin) }
-                        running = pipeline.map { Unmanaged.passUnretained($0) }
+                        startLending()
                     }
                 }
+                stage.holder = nil
                 stopPipeline()
             } else {
                 // A pipe whose writer has not sent more yet: show what came so far.

@@ -12,14 +12,18 @@ import WebSocketSniffer
 /// The stage applies `--count` and `--duration` (capture time from the first packet) as the
 /// one-thread loop does, and ends with the session's end-of-capture events. Events go in batches
 /// (up to 4,096 events or 512 KiB of stream bytes, copied into the batch; one larger segment gets a
-/// batch of its own) through a queue of four, so the stage runs at most a few megabytes ahead.
+/// batch of its own) through a queue of eight, so the stage runs at most a few megabytes ahead.
+/// The dissector shows what it can of those bytes where they lie, and the printer prints it from
+/// there: a batch is given back only when the printer is done with it (`holder`).
 /// A read error (a truncated or corrupt file) is passed on in its place among the events, so
 /// the warning comes after what was dissected before it and before what follows, as with one thread.
 final class ReassemblyReadAhead: @unchecked Sendable {
     static let batchEvents = 4_096
     static let firstBatchEvents = 128
     static let batchBytes = 1 << 19
-    static let depth = 4
+    /// Batches in all: the one being taken from, those the printer still holds (`holder`: up to
+    /// three, one per batch of the pipeline's queue) and the rest for the stage to fill ahead.
+    static let depth = 8
 
     /// What `next()` gives, in the order the stage produced it.
     enum Item {
@@ -57,6 +61,9 @@ final class ReassemblyReadAhead: @unchecked Sendable {
     private var current: Batch? = nil
     /// The stage's `end()` was reached.
     private var ended = false
+    /// Who keeps the batches `next()` is done with while records that point into their bytes
+    /// are still to be printed (the pipeline); nil: they are given back at once.
+    var holder: (any LentBytesHolder)? = nil
     private var separationAfter = CacheLineSeparation()
 
     /// Starts reading `source` into `session`'s reassembler: from now on only `next()` and `stop()`
@@ -94,13 +101,22 @@ final class ReassemblyReadAhead: @unchecked Sendable {
                 // Emptied by the stage when it takes the batch again: this thread is the busier one.
                 let b = current!
                 current = nil
-                batches.giveBack(b)
+                if let holder {
+                    holder.holdUntilPrinted { [self] in batches.giveBack(b) }
+                } else {
+                    batches.giveBack(b)
+                }
             }
             current = batches.receive()
             if current == nil { ended = true }
         }
         return nil
     }
+
+    /// The memory the stream bytes of the batch `next()` is taking items from lie in: a `.data`
+    /// event's bytes, and whatever the dissector shows of them where they lie, stay there until
+    /// the batch is given back (`holder`).
+    var lentBytes: UnsafeRawBufferPointer { current?.region ?? UnsafeRawBufferPointer(start: nil, count: 0) }
 
     /// Stops the stage early (the dissecting thread gave up) and waits for it; harmless after the end.
     func stop() {
@@ -221,6 +237,9 @@ final class ReassemblyReadAhead: @unchecked Sendable {
 
         func fits(_ n: Int) -> Bool { capacity - used >= n }
 
+        /// All the memory the batch's bytes may lie in.
+        var region: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: bytes, count: capacity) }
+
         /// Room for `n` bytes in an empty batch.
         mutating func reserve(_ n: Int) {
             precondition(used == 0)
@@ -270,4 +289,10 @@ struct CacheLineSeparation {
     private var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                         UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// Keeps what the dissecting thread is done with, whose bytes records still to be printed point
+/// into, until they are printed: then it calls `release`, on whatever thread printed them.
+protocol LentBytesHolder: AnyObject {
+    func holdUntilPrinted(_ release: @escaping @Sendable () -> Void)
 }

@@ -9,11 +9,13 @@ import WebSocketSniffer
 /// and reassembled the file on a third, or reading it itself with -w); a printer thread formats the
 /// events (JSON Lines or text) and writes them.
 ///
-/// Events come from the dissector as borrowed views into buffers it reuses, so each frame or
-/// message is copied as it is submitted: its shown payload (at most `--max-payload` bytes unless
-/// `--full`) into the batch's arena (a single-frame message shares its frame's copy when the bytes
-/// are the same), and its violations, close payload or envelope, if any, beside it; they stay
-/// until the printer is done with the batch.
+/// Events come from the dissector as borrowed views. What they show of the reading thread's
+/// batch (`lent`: a whole frame's payload, unmasked where it lies, and the message that is that
+/// frame) is printed from there: that batch is held until the printer is done with it
+/// (`holdUntilPrinted`). What lies in buffers the dissector reuses is copied as it is submitted:
+/// the shown payload (at most `--max-payload` bytes unless `--full`) into the batch's arena (a
+/// single-frame message shares its frame's copy when the bytes are the same), and the violations,
+/// close payload or envelope, if any, beside it; they stay until the printer is done with the batch.
 /// Batches of up to 4,096 events go through a queue of four, so the dissector runs at most three
 /// batches ahead and memory stays bounded whatever the capture.
 ///
@@ -37,6 +39,10 @@ final class SniffPipeline: @unchecked Sendable {
     /// The last event submitted, if it was a frame: its payload where the dissector lent it, and
     /// the copy in `filling`'s arena.
     private var lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?
+    /// Memory the records submitted may point into that stays as it is until the release given to
+    /// `holdUntilPrinted` for it runs (the reading thread's batch being dissected): what lies in
+    /// it is not copied. Empty: everything is copied.
+    var lent = UnsafeRawBufferPointer(start: nil, count: 0)
     private var finished = false
     /// Events after which `filling` is handed over: small at first, so that the printer starts
     /// early, doubled at each hand-over up to `batchEvents`.
@@ -93,7 +99,7 @@ final class SniffPipeline: @unchecked Sendable {
     func finish() -> SniffPrinter {
         precondition(!finished)
         finished = true
-        if filling.count > 0 { handOver() }
+        if filling.count > 0 || filling.holdsLentMemory { handOver() }
         batches.end()
         done.wait()
         Output.checkWriteFailure()
@@ -108,6 +114,13 @@ final class SniffPipeline: @unchecked Sendable {
                            lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?) -> UnsafeRawBufferPointer? {
         guard let (source, copy) = lastFrame, let shared = rebase(data, from: source, to: copy) else { return nil }
         return shared.isEmpty || memcmp(shared.baseAddress!, data.baseAddress!, data.count) == 0 ? shared : nil
+    }
+
+    /// Whether the printer may read `part` where it lies: it is in `lent` (or empty).
+    @inline(__always)
+    static func lies(_ part: UnsafeRawBufferPointer, in lent: UnsafeRawBufferPointer) -> Bool {
+        guard let p = part.baseAddress, let l = lent.baseAddress else { return part.isEmpty }
+        return p >= l && p + part.count <= l + lent.count
     }
 
     /// `part` at the same place in `copy` as it was in `original`, if it lay inside it (a frame's
@@ -196,8 +209,10 @@ final class SniffPipeline: @unchecked Sendable {
         var arena = Arena()
         /// Write the output out once this batch is printed (`flushNow`).
         var flushAfter = false
-        /// Frees what `keep` copied.
+        /// Frees what `keep` copied, and gives back what `holdUntilPrinted` held.
         private var release: [() -> Void] = []
+        /// `hold` was called: memory the events point into is given back after printing.
+        private(set) var holdsLentMemory = false
 
         var count: Int { kinds.count }
         mutating func append(_ event: SniffEvent) {
@@ -236,6 +251,12 @@ final class SniffPipeline: @unchecked Sendable {
             return UnsafeBufferPointer(copy)
         }
 
+        /// Calls `giveBack` once the events are printed (or freed).
+        mutating func hold(_ giveBack: @escaping @Sendable () -> Void) {
+            release.append(giveBack)
+            holdsLentMemory = true
+        }
+
         mutating func keep<T>(_ value: UnsafePointer<T>) -> UnsafePointer<T> {
             keep(UnsafeBufferPointer(start: value, count: 1)).baseAddress!
         }
@@ -250,6 +271,7 @@ final class SniffPipeline: @unchecked Sendable {
             arena.reset()
             for r in release { r() }
             release.removeAll(keepingCapacity: true)
+            holdsLentMemory = false
         }
 
         /// Frees the batch and the events not taken.
@@ -261,6 +283,7 @@ final class SniffPipeline: @unchecked Sendable {
             arena.free()
             for r in release { r() }
             release = []
+            holdsLentMemory = false
         }
     }
 
@@ -318,11 +341,16 @@ final class SniffPipeline: @unchecked Sendable {
 /// copied out of its buffers into their slot as `submit` copies them.
 extension SniffPipeline: SniffRecordSink {
     func frame(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<FrameRecordView>, timing: MessageTiming) {
+        let lent = self.lent
         // Copied once, into its slot, and its borrowed parts made the batch's own there.
         filling.appendFrame(FrameEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
             let payload = owned.payload
-            owned.payload = batch.arena.copy(payload)
-            if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
+            if !Self.lies(payload, in: lent) {
+                owned.payload = batch.arena.copy(payload)
+                if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
+            } else if let text = owned.text, !Self.lies(text, in: lent) {
+                owned.text = batch.arena.copy(text)
+            }
             if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
             if let close = owned.borrowedClose { owned.borrowedClose = batch.keep(close) }
             lastFrame = (payload, owned.payload)
@@ -331,14 +359,32 @@ extension SniffPipeline: SniffRecordSink {
     }
 
     func message(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>, timing: MessageTiming) {
+        let lent = self.lent
         filling.appendMessage(MessageEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
             let data = owned.data
-            owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
-            if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
+            if !Self.lies(data, in: lent) {
+                owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
+                if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
+            } else if let text = owned.text, !Self.lies(text, in: lent) {
+                owned.text = batch.arena.copy(text)
+            }
             if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
             if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
             lastFrame = nil
         }
         handOverIfFull()
+    }
+}
+
+/// The reading thread's batches, held until what the records submitted show of them is printed.
+extension SniffPipeline: LentBytesHolder {
+    /// Holds a batch whose events were all submitted: the batch being filled carries `release`
+    /// to the printer, which calls it once it has printed that batch (or frees it unprinted), and
+    /// is handed over at once, so that the pipeline's queue holds at most one of the reading
+    /// thread's batches per batch of its own (its batches are few, and the reading thread waits
+    /// for one given back only while the dissecting thread has batches of its to take).
+    func holdUntilPrinted(_ release: @escaping @Sendable () -> Void) {
+        filling.hold(release)
+        handOver()
     }
 }
