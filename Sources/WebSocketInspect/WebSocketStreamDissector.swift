@@ -749,7 +749,10 @@ public struct WebSocketStreamDissector {
         // pieces is kept in `current` and collects its shown part in `framePayload`.
         var record: FrameInProgress
         if whole {
-            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+            // (The piece's violations, nearly always none, are taken only when there are some: read
+            // as an argument, the whole piece was copied for them, for every frame.)
+            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: [])
+            if !piece.violations.isEmpty { record.violations = piece.violations }
             record.payloadTruncated = piece.payload.count > limit
             if collecting {
                 current = nil
@@ -757,7 +760,8 @@ public struct WebSocketStreamDissector {
             }
         } else {
             if piece.isFirst {
-                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: piece.violations)
+                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: [])
+                if !piece.violations.isEmpty { current!.violations = piece.violations }
                 collecting = true
                 endFrameHold()
             }
