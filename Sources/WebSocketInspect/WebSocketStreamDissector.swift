@@ -79,8 +79,18 @@ public struct WebSocketStreamDissector {
         var header: WebSocketFrameHeader
         var offset: Int
         var payloadTruncated = false
-        var close: WebSocketClosePayload?
-        var violations: [WebSocketViolation]
+        // (Its close payload and violations are the dissector's `frameClose` and `frameViolations`.)
+    }
+
+    /// The close payload and violations of the frame being read, from its first piece until it is
+    /// shown: here and not in `FrameInProgress`, for the reason `madeViolations` gives.
+    private var frameClose: WebSocketClosePayload? = nil
+    private var frameViolations: [WebSocketViolation] = []
+
+    /// Forgets `frameClose` and `frameViolations` (touching them only if there is something).
+    private mutating func forgetFrameExtras() {
+        if frameClose != nil { frameClose = nil }
+        if !frameViolations.isEmpty { frameViolations = [] }
     }
 
     /// What is known of the message a frame completed, apart from its data.
@@ -99,8 +109,7 @@ public struct WebSocketStreamDissector {
         var isText: Bool
         /// Bytes of the shown data that make up whole characters.
         var textLength: Int
-        var envelope: EnvelopeBox?
-        var violations: [WebSocketViolation]
+        // (Its envelope and violations are the dissector's `madeEnvelope` and `madeViolations`.)
         /// A text message not held whole (`messageMemory`): no envelope was looked for in it.
         var envelopeUnchecked = false
 
@@ -108,8 +117,21 @@ public struct WebSocketStreamDissector {
         static var none: MessageInProgress {
             MessageInProgress(index: 0, opcode: .continuation, offset: 0, endOffset: 0, length: 0, fragmentCount: 0,
                               compressed: false, dataLength: 0, dataTruncated: false, dataIsPiecePayload: false,
-                              isText: false, textLength: 0, envelope: nil, violations: [])
+                              isText: false, textLength: 0)
         }
+    }
+
+    /// The violations and envelope of the message `makeMessage` made last, until it is shown (and
+    /// then forgotten): here and not in `MessageInProgress`, which is then plain data. Nearly every
+    /// message has neither, yet holding them there made copying, assigning and destroying one a
+    /// call through its type's value witnesses, with a release for each, for every message.
+    private var madeViolations: [WebSocketViolation] = []
+    private var madeEnvelope: EnvelopeBox? = nil
+
+    /// Forgets `madeViolations` and `madeEnvelope` (touching them only if there is something).
+    private mutating func forgetMade() {
+        if !madeViolations.isEmpty { madeViolations = [] }
+        if madeEnvelope != nil { madeEnvelope = nil }
     }
 
     public init(configuration: WebSocketDissectorConfiguration = .init(), direction: WebSocketDirection? = nil) {
@@ -520,11 +542,12 @@ public struct WebSocketStreamDissector {
         current = nil
         collecting = false
         let op = r.header.opcode
-        violationCount += r.violations.count
+        violationCount += frameViolations.count
         framePayload.withUnsafeBytes { payload in
             emitFrame(r, payload, isText: op == .text || (op == .continuation && messageOpcode == .text), validText: nil,
                       incomplete: true, emit)
         }
+        forgetFrameExtras()
         endFrameHold()
         frameDamaged = false
     }
@@ -541,11 +564,11 @@ public struct WebSocketStreamDissector {
         guard var m = made else { return }
         // Its end is missing: what needs all of it (UTF-8 to the last character, inflating to the
         // end, an envelope's JSON) cannot be judged.
-        m.violations = m.violations.filter { !Self.contentRules.contains($0.rule) }
-        m.envelope = nil
+        if !madeViolations.isEmpty { madeViolations = madeViolations.filter { !Self.contentRules.contains($0.rule) } }
+        madeEnvelope = nil
         m.envelopeUnchecked = false  // no unfinished message is looked at
         m.index = messageCount
-        violationCount += m.violations.count
+        violationCount += madeViolations.count
         let data = m.dataIsPiecePayload ? [] : messageData
         let intact = !damaged || endLostOnly
         endLostOnly = false
@@ -561,6 +584,7 @@ public struct WebSocketStreamDissector {
             }
             emitMessage(m, data, incomplete: true, emit)
         }
+        forgetMade()
     }
 
     /// How many bytes of `bytes` are valid UTF-8 once a character cut off at the end is left out;
@@ -751,8 +775,9 @@ public struct WebSocketStreamDissector {
         if whole {
             // (The piece's violations, nearly always none, are taken only when there are some: read
             // as an argument, the whole piece was copied for them, for every frame.)
-            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: [])
-            if !piece.violations.isEmpty { record.violations = piece.violations }
+            record = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset)
+            forgetFrameExtras()
+            if !piece.violations.isEmpty { frameViolations = piece.violations }
             record.payloadTruncated = piece.payload.count > limit
             if collecting {
                 current = nil
@@ -760,8 +785,9 @@ public struct WebSocketStreamDissector {
             }
         } else {
             if piece.isFirst {
-                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset, violations: [])
-                if !piece.violations.isEmpty { current!.violations = piece.violations }
+                current = FrameInProgress(index: frameCount, header: h, offset: piece.frameOffset)
+                forgetFrameExtras()
+                if !piece.violations.isEmpty { frameViolations = piece.violations }
                 collecting = true
                 endFrameHold()
             }
@@ -804,7 +830,7 @@ public struct WebSocketStreamDissector {
                 $0.assembler.receive(lent.pointee, keeping: keep) { item in
                     switch item {
                     case .control(let control):
-                        record.close = control.close
+                        frameClose = control.close
                     case .message(let view):
                         message = makeMessage(view, piecePayload: payload)
                         hasMessage = true
@@ -823,11 +849,11 @@ public struct WebSocketStreamDissector {
         }
         if !violations.isEmpty {
             if frameDamaged || (damaged && !h.opcode.isControl) {
-                record.violations += violations.filter { !Self.contentRules.contains($0.rule) }
+                frameViolations += violations.filter { !Self.contentRules.contains($0.rule) }
             } else if framesLost {
-                record.violations += violations.filter { $0.rule != .continuationWithoutStart }
+                frameViolations += violations.filter { $0.rule != .continuationWithoutStart }
             } else {
-                record.violations += violations
+                frameViolations += violations
             }
         }
         if !whole {
@@ -839,7 +865,7 @@ public struct WebSocketStreamDissector {
         }
         let op = h.opcode
         let isText = op == .text || (op == .continuation && messageOpcode == .text)
-        violationCount += record.violations.count
+        violationCount += frameViolations.count
         if whole {
             let shown = piece.payload.leading(limit)
             // The message is this very frame, and the assembler found it valid text: the shown part
@@ -851,12 +877,13 @@ public struct WebSocketStreamDissector {
             framePayload.withUnsafeBytes { emitFrame(record, $0, isText: isText, validText: nil, emit) }
             endFrameHold()
         }
+        forgetFrameExtras()
         if hasMessage {
             if damaged {
-                message.violations = message.violations.filter { !Self.contentRules.contains($0.rule) }
+                if !madeViolations.isEmpty { madeViolations = madeViolations.filter { !Self.contentRules.contains($0.rule) } }
                 message.isText = false
             }
-            violationCount += message.violations.count
+            violationCount += madeViolations.count
             message.index = messageCount
             if message.dataIsPiecePayload {
                 emitMessage(message, piece.payload.leading(limit), emit)
@@ -865,6 +892,7 @@ public struct WebSocketStreamDissector {
                 // A whole payload shown (`--full`) is not kept after it is shown.
                 if messageData.capacity > Self.keptCapacity { messageData = [] }
             }
+            forgetMade()
         }
         if h.fin && !op.isControl {
             messageOpcode = nil
@@ -1111,6 +1139,7 @@ public struct WebSocketStreamDissector {
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
     /// - Parameter incomplete: the stream ended inside the frame; a character cut off at the end of
     ///   what arrived is left out of its text.
+    @inline(__always)
     private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
                            incomplete: Bool = false, _ emit: (DissectionEventView) -> Void) {
         let judged = isText && !messageCompressed && !damaged && !frameDamaged
@@ -1120,7 +1149,7 @@ public struct WebSocketStreamDissector {
         let text = textLength.map { payload.leading($0) }
         // Bytes of it lost in a gap (shown as zeros) make it incomplete too, as they do its message.
         let lostBytes = frameDamaged && !incomplete
-        withBorrowed(r.close, r.violations) { close, violations in
+        withBorrowed(frameClose, frameViolations) { close, violations in
             let record = FrameRecordView(index: r.index, header: r.header, offset: r.offset, payload: payload, payloadTruncated: r.payloadTruncated,
                                          text: text, close: close, violations: violations, incomplete: incomplete || lostBytes)
             withUnsafePointer(to: record) { emit(.frame($0)) }
@@ -1128,9 +1157,10 @@ public struct WebSocketStreamDissector {
     }
 
     /// - Parameter incomplete: nil for the usual rule (the message lost bytes or history in a gap).
+    @inline(__always)
     private func emitMessage(_ m: MessageInProgress, _ data: UnsafeRawBufferPointer, incomplete: Bool? = nil,
                              _ emit: (DissectionEventView) -> Void) {
-        withBorrowed(m.envelope, m.violations) { envelope, violations in
+        withBorrowed(madeEnvelope, madeViolations) { envelope, violations in
             let record = MessageRecordView(
                 index: m.index, opcode: m.opcode, offset: m.offset, endOffset: m.endOffset, length: m.length,
                 fragmentCount: m.fragmentCount, compressed: m.compressed, data: data, dataLength: m.dataLength,
@@ -1152,6 +1182,7 @@ public struct WebSocketStreamDissector {
     /// worked out while the assembler lends it. The shown data is kept in `messageData`, unless it
     /// is `piecePayload` itself (an unfragmented, uncompressed message: the common case).
     private mutating func makeMessage(_ view: WebSocketMessageView, piecePayload: UnsafeRawBufferPointer) -> MessageInProgress {
+        forgetMade()
         messageCount += 1
         var violations: [WebSocketViolation] = []
         var isValidText = view.isValidUTF8 ?? false
@@ -1227,11 +1258,13 @@ public struct WebSocketStreamDissector {
             if isText && configuration.recogniseEnvelopes && view.unkept == 0 {
                 envelope = Self.summariseEnvelope(data)
             }
+            if !violations.isEmpty { madeViolations = violations }
+            if envelope != nil { madeEnvelope = envelope }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
                 length: view.payload.count + view.missing + view.unkept, fragmentCount: view.fragmentCount, compressed: view.compressed,
                 dataLength: data.count + missing, dataTruncated: truncated,
-                dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength, envelope: envelope, violations: violations,
+                dataIsPiecePayload: isPiecePayload, isText: isText, textLength: textLength,
                 envelopeUnchecked: isText && configuration.recogniseEnvelopes && view.unkept > 0)
         }
         if let inflated {
@@ -1270,11 +1303,12 @@ public struct WebSocketStreamDissector {
             }
             // Shown as compressed, as a message held whole is when it does not inflate.
             messageData = s.compressedShown
+            if !violations.isEmpty { madeViolations = violations }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
                 length: length, fragmentCount: view.fragmentCount, compressed: true,
                 dataLength: length, dataTruncated: length > messageData.count,
-                dataIsPiecePayload: false, isText: false, textLength: messageData.count, envelope: nil, violations: violations)
+                dataIsPiecePayload: false, isText: false, textLength: messageData.count)
         } else if view.opcode == .text {
             if let bad = s.invalidAt {
                 violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text is not valid UTF-8 at message byte \(bad)"))
@@ -1285,11 +1319,12 @@ public struct WebSocketStreamDissector {
             }
         }
         let textLength = isText ? messageData.withUnsafeBytes { Self.validTextPrefix($0) ?? 0 } : 0
+        if !violations.isEmpty { madeViolations = violations }
         return MessageInProgress(
             index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
             length: length, fragmentCount: view.fragmentCount, compressed: true,
             dataLength: s.length, dataTruncated: s.length > messageData.count,
-            dataIsPiecePayload: false, isText: isText, textLength: textLength, envelope: nil, violations: violations,
+            dataIsPiecePayload: false, isText: isText, textLength: textLength,
             envelopeUnchecked: isText && configuration.recogniseEnvelopes)
     }
 
@@ -1361,8 +1396,7 @@ public struct WebSocketStreamDissector {
     }
 }
 
-/// A message's envelope summary, boxed in `MessageInProgress` (copied for every message; the
-/// envelope is rare and large).
+/// A message's envelope summary, boxed (`madeEnvelope`): the envelope is rare and large.
 final class EnvelopeBox: Sendable {
     let value: EnvelopeSummary
     init(_ value: EnvelopeSummary) { self.value = value }
