@@ -169,7 +169,9 @@ public final class WebSocketConnectionDissector {
         var messages = (0, 0)
         var bytes = (0, 0)
         var frames = (0, 0)
-        var opcodes = [Int](repeating: 0, count: 16)
+        /// Frames by opcode. (Inline: an Array's uniqueness and bounds checks cost 18 instructions
+        /// a frame, on the thread the other two wait for.)
+        var opcodes = InlineArray<16, Int>(repeating: 0)
         var violations = 0
         var gaps = 0
 
@@ -195,8 +197,8 @@ public final class WebSocketConnectionDissector {
         s.messages = Self.perDirection(counts.messages)
         s.bytes = Self.perDirection(counts.bytes)
         s.frames = Self.perDirection(counts.frames)
-        for (op, n) in counts.opcodes.enumerated() where n > 0 {
-            s.opcodes[WebSocketOpcode(rawValue: UInt8(op))!.name, default: 0] += n
+        for op in counts.opcodes.indices where counts.opcodes[op] > 0 {
+            s.opcodes[WebSocketOpcode(rawValue: UInt8(op))!.name, default: 0] += counts.opcodes[op]
         }
         s.closeCode = closeCode
         s.violations = counts.violations
