@@ -815,7 +815,9 @@ public struct WebSocketStreamDissector {
         // (A closure written here, not a local function: one that captures `record` and `message`
         // boxes them on the heap, with run-time exclusivity checks, for every frame.)
         // (Zeros standing for lost bytes are kept only within what is shown without room.)
-        let lostViolations = lost > 0 ? box._withUnsafeGuaranteedRef { $0.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) } : []
+        // (Nil, not an empty array, for the usual frame with nothing lost: an empty array is
+        // retained and released like any other.)
+        let lostViolations = lost > 0 ? box._withUnsafeGuaranteedRef { $0.assembler.receiveLost(lost, keeping: shownWithoutRoom, before: piece) } : nil
         // Inflated before the assembler sees the piece: the message's last piece completes it there.
         if streamed != nil && !h.opcode.isControl && (!piece.isFirst || h.opcode == .continuation) { inflateStreamed(piece.payload) }
         // A length with its top bit set ends the parse (RFC 6455 §5.2: the connection is failed):
@@ -838,7 +840,7 @@ public struct WebSocketStreamDissector {
                 }
             }
         }
-        if !lostViolations.isEmpty { violations = lostViolations + violations }
+        if let lostViolations, !lostViolations.isEmpty { violations = lostViolations + violations }
         if charged > 0, let budget {
             // What the assembler's buffer takes, which grows ahead of what it holds.
             let room = modelKept(box._withUnsafeGuaranteedRef { $0.assembler.keptCount })
@@ -1184,12 +1186,13 @@ public struct WebSocketStreamDissector {
     private mutating func makeMessage(_ view: WebSocketMessageView, piecePayload: UnsafeRawBufferPointer) -> MessageInProgress {
         forgetMade()
         messageCount += 1
-        var violations: [WebSocketViolation] = []
+        // Its violations go to `madeViolations` as they are found (a local array, nearly always
+        // empty, was retained and released for every message).
         var isValidText = view.isValidUTF8 ?? false
         var inflated: [UInt8]? = nil
         if view.compressed, var s = streamed {
             streamed = nil
-            return makeStreamedMessage(view, &s, violations: violations)
+            return makeStreamedMessage(view, &s)
         }
         if view.compressed, let d = decompressor() {
             var failure: WebSocketViolation? = nil
@@ -1218,7 +1221,7 @@ public struct WebSocketStreamDissector {
                     pieces.shown = []
                     // Shown as compressed if it does not inflate, as a message held whole is.
                     if failure != nil { s.compressedShown = Array(view.payload.prefix(shownWithoutRoom)) }
-                    return makeStreamedMessage(view, &s, violations: violations, finished: true)
+                    return makeStreamedMessage(view, &s, finished: true)
                 }
                 if failure == nil { inflated = pieces.data }
             } else {
@@ -1226,12 +1229,12 @@ public struct WebSocketStreamDissector {
             }
             if var v = failure {
                 v.offset = view.offset
-                violations.append(v)
+                madeViolations.append(v)
                 // It may refer to the history a gap took: incomplete, not a violation.
                 if historyDependent { damaged = true }
             } else if let out = inflated, view.opcode == .text {
                 if let bad = WebSocketUTF8Validator.firstInvalidIndex(out) {
-                    violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
+                    madeViolations.append(WebSocketViolation(.invalidUTF8, offset: view.offset,
                         bad < out.count ? "inflated text is not valid UTF-8 at message byte \(bad)" : "inflated text ends inside a UTF-8 sequence"))
                 } else {
                     isValidText = true
@@ -1258,7 +1261,6 @@ public struct WebSocketStreamDissector {
             if isText && configuration.recogniseEnvelopes && view.unkept == 0 {
                 envelope = Self.summariseEnvelope(data)
             }
-            if !violations.isEmpty { madeViolations = violations }
             if envelope != nil { madeEnvelope = envelope }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
@@ -1282,8 +1284,7 @@ public struct WebSocketStreamDissector {
     /// part is in `messageData`; no envelope is looked for, as its whole text was not kept.
     /// - Parameter finished: the inflater already ended the message.
     private mutating func makeStreamedMessage(_ view: WebSocketMessageView, _ s: inout StreamedInflate,
-                                              violations: [WebSocketViolation], finished: Bool = false) -> MessageInProgress {
-        var violations = violations
+                                              finished: Bool = false) -> MessageInProgress {
         if !finished, s.failure == nil && !s.noInflater, let d = inflater {
             do {
                 try d.finishMessage(chunkSize: Self.inflateChunk) { absorbInflated($0, into: &s) }
@@ -1296,14 +1297,13 @@ public struct WebSocketStreamDissector {
         if s.failure != nil || s.noInflater {
             if var failure = s.failure {
                 failure.offset = view.offset
-                violations.append(failure)
+                madeViolations.append(failure)
                 if historyDependent { damaged = true }
             } else {
                 leftUninflated()
             }
             // Shown as compressed, as a message held whole is when it does not inflate.
             messageData = s.compressedShown
-            if !violations.isEmpty { madeViolations = violations }
             return MessageInProgress(
                 index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
                 length: length, fragmentCount: view.fragmentCount, compressed: true,
@@ -1311,15 +1311,14 @@ public struct WebSocketStreamDissector {
                 dataIsPiecePayload: false, isText: false, textLength: messageData.count)
         } else if view.opcode == .text {
             if let bad = s.invalidAt {
-                violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text is not valid UTF-8 at message byte \(bad)"))
+                madeViolations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text is not valid UTF-8 at message byte \(bad)"))
             } else if !s.utf8.isAtCharacterBoundary {
-                violations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text ends inside a UTF-8 sequence"))
+                madeViolations.append(WebSocketViolation(.invalidUTF8, offset: view.offset, "inflated text ends inside a UTF-8 sequence"))
             } else {
                 isText = true
             }
         }
         let textLength = isText ? messageData.withUnsafeBytes { Self.validTextPrefix($0) ?? 0 } : 0
-        if !violations.isEmpty { madeViolations = violations }
         return MessageInProgress(
             index: messageCount, opcode: view.opcode, offset: view.offset, endOffset: view.endOffset,
             length: length, fragmentCount: view.fragmentCount, compressed: true,
