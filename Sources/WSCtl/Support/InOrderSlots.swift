@@ -32,6 +32,15 @@ struct InOrderSlots<Element>: @unchecked Sendable {
         return slot
     }
 
+    /// Appends a slot for a value the caller initializes at once, in place (before anything else
+    /// is done with these slots).
+    mutating func appendUninitializedSlot() -> UnsafeMutablePointer<Element> {
+        precondition(count < capacity)
+        let slot = slots + count
+        count += 1
+        return slot
+    }
+
     /// The next value, moved out.
     mutating func take() -> Element {
         precondition(taken < count)

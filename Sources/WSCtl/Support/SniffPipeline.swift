@@ -173,6 +173,7 @@ final class SniffPipeline: @unchecked Sendable {
     }
 
     /// A frame as the printer gets it: the parts of `SniffEvent.frame`, in a slot of their own.
+    /// (`Batch.appendFrame` initializes a slot field by field: a field added here goes there too.)
     struct FrameEntry {
         var connection: Int
         var direction: WebSocketDirection
@@ -181,7 +182,8 @@ final class SniffPipeline: @unchecked Sendable {
         var timing: MessageTiming
     }
 
-    /// A message as the printer gets it: the parts of `SniffEvent.message`.
+    /// A message as the printer gets it: the parts of `SniffEvent.message` (initialized field by
+    /// field in `Batch.appendMessage`, as a frame's are).
     struct MessageEntry {
         var connection: Int
         var direction: WebSocketDirection
@@ -219,17 +221,42 @@ final class SniffPipeline: @unchecked Sendable {
             kinds.append(.other)
             others.append(event)
         }
-        /// Puts `frame` in its slot, and lets `ownParts` make what its record borrows the batch's
-        /// own there (in place: the record is not copied again).
-        mutating func appendFrame(_ frame: FrameEntry, _ ownParts: (inout FrameRecordView, inout Batch) -> Void) {
+        /// Puts a frame in its slot, and lets `ownParts` make what its record borrows the batch's
+        /// own there (in place: the record is not copied again). The slot is written field by
+        /// field, the record straight from where the dissector lent it: built as a value and then
+        /// put in the slot, it was copied twice (two calls to memcpy for every event).
+        mutating func appendFrame(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<FrameRecordView>,
+                                  timing: MessageTiming, _ ownParts: (inout FrameRecordView, inout Batch) -> Void) {
             kinds.append(.frame)
-            let slot = frames.appendSlot(frame)
+            let slot = frames.appendUninitializedSlot()
+            Self.initialize(slot, \.connection, connection)
+            Self.initialize(slot, \.direction, direction)
+            Self.initialize(slot, \.time, time)
+            Self.initialize(slot, \.timing, timing)
+            Self.initialize(slot, \.record, from: record)
             ownParts(&slot.pointee.record, &self)
         }
-        mutating func appendMessage(_ message: MessageEntry, _ ownParts: (inout MessageRecordView, inout Batch) -> Void) {
+        mutating func appendMessage(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>,
+                                    timing: MessageTiming, _ ownParts: (inout MessageRecordView, inout Batch) -> Void) {
             kinds.append(.message)
-            let slot = messages.appendSlot(message)
+            let slot = messages.appendUninitializedSlot()
+            Self.initialize(slot, \.connection, connection)
+            Self.initialize(slot, \.direction, direction)
+            Self.initialize(slot, \.time, time)
+            Self.initialize(slot, \.timing, timing)
+            Self.initialize(slot, \.record, from: record)
             ownParts(&slot.pointee.record, &self)
+        }
+
+        /// Initializes one stored property of an entry in an uninitialized slot (entries are plain
+        /// data, so the slot is initialized once each of them is).
+        @inline(__always)
+        private static func initialize<E, T>(_ slot: UnsafeMutablePointer<E>, _ field: WritableKeyPath<E, T>, _ value: T) {
+            UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<E>.offset(of: field)!).initializeMemory(as: T.self, repeating: value, count: 1)
+        }
+        @inline(__always)
+        private static func initialize<E, T>(_ slot: UnsafeMutablePointer<E>, _ field: WritableKeyPath<E, T>, from source: UnsafePointer<T>) {
+            UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<E>.offset(of: field)!).initializeMemory(as: T.self, from: source, count: 1)
         }
         /// What the next event is, or nil when all were taken.
         mutating func nextKind() -> EntryKind? { kinds.allTaken ? nil : kinds.take() }
@@ -343,7 +370,7 @@ extension SniffPipeline: SniffRecordSink {
     func frame(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<FrameRecordView>, timing: MessageTiming) {
         let lent = self.lent
         // Copied once, into its slot, and its borrowed parts made the batch's own there.
-        filling.appendFrame(FrameEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
+        filling.appendFrame(connection: connection, direction: direction, time: time, record: record, timing: timing) { owned, batch in
             let payload = owned.payload
             if !Self.lies(payload, in: lent) {
                 owned.payload = batch.arena.copy(payload)
@@ -360,7 +387,7 @@ extension SniffPipeline: SniffRecordSink {
 
     func message(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>, timing: MessageTiming) {
         let lent = self.lent
-        filling.appendMessage(MessageEntry(connection: connection, direction: direction, time: time, record: record.pointee, timing: timing)) { owned, batch in
+        filling.appendMessage(connection: connection, direction: direction, time: time, record: record, timing: timing) { owned, batch in
             let data = owned.data
             if !Self.lies(data, in: lent) {
                 owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
