@@ -172,25 +172,18 @@ final class SniffPipeline: @unchecked Sendable {
         for var b in batches.drain() { b.free() }
     }
 
-    /// A frame as the printer gets it: the parts of `SniffEvent.frame`, in a slot of their own.
-    /// (`Batch.appendFrame` initializes a slot field by field: a field added here goes there too.)
-    struct FrameEntry {
+    /// A frame or message as the printer gets it: the parts of `SniffEvent.frame` or `.message`,
+    /// in a slot of their own. (`Batch.append` initializes a slot field by field: a field added
+    /// here goes there too.)
+    struct Entry<Record> {
         var connection: Int
         var direction: WebSocketDirection
         var time: Double
-        var record: FrameRecordView
+        var record: Record
         var timing: MessageTiming
     }
-
-    /// A message as the printer gets it: the parts of `SniffEvent.message` (initialized field by
-    /// field in `Batch.appendMessage`, as a frame's are).
-    struct MessageEntry {
-        var connection: Int
-        var direction: WebSocketDirection
-        var time: Double
-        var record: MessageRecordView
-        var timing: MessageTiming
-    }
+    typealias FrameEntry = Entry<FrameRecordView>
+    typealias MessageEntry = Entry<MessageRecordView>
 
     enum EntryKind: UInt8 { case frame, message, other }
 
@@ -222,42 +215,48 @@ final class SniffPipeline: @unchecked Sendable {
             others.append(event)
         }
         /// Puts a frame in its slot, and lets `ownParts` make what its record borrows the batch's
-        /// own there (in place: the record is not copied again). The slot is written field by
-        /// field, the record straight from where the dissector lent it: built as a value and then
-        /// put in the slot, it was copied twice (two calls to memcpy for every event).
+        /// own there (in place: the record is not copied again).
         mutating func appendFrame(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<FrameRecordView>,
                                   timing: MessageTiming, _ ownParts: (inout FrameRecordView, inout Batch) -> Void) {
             kinds.append(.frame)
-            let slot = frames.appendUninitializedSlot()
-            Self.initialize(slot, \.connection, connection)
-            Self.initialize(slot, \.direction, direction)
-            Self.initialize(slot, \.time, time)
-            Self.initialize(slot, \.timing, timing)
-            Self.initialize(slot, \.record, from: record)
+            let slot = Self.append(to: &frames, connection: connection, direction: direction, time: time, record: record, timing: timing)
             ownParts(&slot.pointee.record, &self)
         }
         mutating func appendMessage(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>,
                                     timing: MessageTiming, _ ownParts: (inout MessageRecordView, inout Batch) -> Void) {
             kinds.append(.message)
-            let slot = messages.appendUninitializedSlot()
-            Self.initialize(slot, \.connection, connection)
-            Self.initialize(slot, \.direction, direction)
-            Self.initialize(slot, \.time, time)
-            Self.initialize(slot, \.timing, timing)
-            Self.initialize(slot, \.record, from: record)
+            let slot = Self.append(to: &messages, connection: connection, direction: direction, time: time, record: record, timing: timing)
             ownParts(&slot.pointee.record, &self)
         }
 
+        /// An entry put in a new slot field by field, the record straight from where the dissector
+        /// lent it: built as a value and then put in the slot, it was copied twice (two calls to
+        /// memcpy for every event).
+        @inline(__always)
+        private static func append<R>(to slots: inout InOrderSlots<Entry<R>>, connection: Int, direction: WebSocketDirection, time: Double,
+                                      record: UnsafePointer<R>, timing: MessageTiming) -> UnsafeMutablePointer<Entry<R>> {
+            let slot = slots.appendUninitializedSlot()
+            initialize(slot, \.connection, connection)
+            initialize(slot, \.direction, direction)
+            initialize(slot, \.time, time)
+            initialize(slot, \.timing, timing)
+            initialize(slot, \.record, from: record)
+            return slot
+        }
+
         /// Initializes one stored property of an entry in an uninitialized slot (entries are plain
-        /// data, so the slot is initialized once each of them is).
+        /// data, so the slot is initialized once each of them is). Typed, so that only the value's
+        /// size is read: `initializeMemory(as:from:count:)` copies whole strides, past the end of a
+        /// record the dissector lends from its stack (AddressSanitizer: stack-buffer-overflow).
         @inline(__always)
         private static func initialize<E, T>(_ slot: UnsafeMutablePointer<E>, _ field: WritableKeyPath<E, T>, _ value: T) {
-            UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<E>.offset(of: field)!).initializeMemory(as: T.self, repeating: value, count: 1)
+            UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<E>.offset(of: field)!).assumingMemoryBound(to: T.self).initialize(to: value)
         }
         @inline(__always)
         private static func initialize<E, T>(_ slot: UnsafeMutablePointer<E>, _ field: WritableKeyPath<E, T>, from source: UnsafePointer<T>) {
-            UnsafeMutableRawPointer(slot).advanced(by: MemoryLayout<E>.offset(of: field)!).initializeMemory(as: T.self, from: source, count: 1)
+            initialize(slot, field, source.pointee)
         }
+
         /// What the next event is, or nil when all were taken.
         mutating func nextKind() -> EntryKind? { kinds.allTaken ? nil : kinds.take() }
         /// The next frame, lent for `body` where it lies.
