@@ -1141,6 +1141,8 @@ public struct WebSocketStreamDissector {
     /// - Parameter validText: whether `payload` is valid UTF-8, when that is already known.
     /// - Parameter incomplete: the stream ended inside the frame; a character cut off at the end of
     ///   what arrived is left out of its text.
+    // (Inlined, as emitMessage is: called out of line, they were given a copy of the whole
+    // dissector, a memcpy for every frame or message.)
     @inline(__always)
     private func emitFrame(_ r: FrameInProgress, _ payload: UnsafeRawBufferPointer, isText: Bool, validText: Bool?,
                            incomplete: Bool = false, _ emit: (DissectionEventView) -> Void) {

@@ -406,9 +406,10 @@ extension SniffPipeline: SniffRecordSink {
 extension SniffPipeline: LentBytesHolder {
     /// Holds a batch whose events were all submitted: the batch being filled carries `release`
     /// to the printer, which calls it once it has printed that batch (or frees it unprinted), and
-    /// is handed over at once, so that the pipeline's queue holds at most one of the reading
-    /// thread's batches per batch of its own (its batches are few, and the reading thread waits
-    /// for one given back only while the dissecting thread has batches of its to take).
+    /// is handed over at once. So each of the pipeline's batches holds at most one of the reading
+    /// thread's, three at most in all, and the reading thread always has others to fill: were
+    /// they collected in the batch being filled until it had events enough, a frame spanning many
+    /// of them would leave the reading thread none, and the dissecting thread waiting for it.
     func holdUntilPrinted(_ release: @escaping @Sendable () -> Void) {
         filling.hold(release)
         handOver()
