@@ -128,6 +128,11 @@ public struct WebSocketStreamDissector {
     private var madeViolations: [WebSocketViolation] = []
     private var madeEnvelope: EnvelopeBox? = nil
 
+    /// Drops from `madeViolations` the rules that lost bytes make meaningless (`contentRules`).
+    private mutating func dropMadeContentViolations() {
+        if !madeViolations.isEmpty { madeViolations = madeViolations.filter { !Self.contentRules.contains($0.rule) } }
+    }
+
     /// Forgets `madeViolations` and `madeEnvelope` (touching them only if there is something).
     private mutating func forgetMade() {
         if !madeViolations.isEmpty { madeViolations = [] }
@@ -564,7 +569,7 @@ public struct WebSocketStreamDissector {
         guard var m = made else { return }
         // Its end is missing: what needs all of it (UTF-8 to the last character, inflating to the
         // end, an envelope's JSON) cannot be judged.
-        if !madeViolations.isEmpty { madeViolations = madeViolations.filter { !Self.contentRules.contains($0.rule) } }
+        dropMadeContentViolations()
         madeEnvelope = nil
         m.envelopeUnchecked = false  // no unfinished message is looked at
         m.index = messageCount
@@ -882,7 +887,7 @@ public struct WebSocketStreamDissector {
         forgetFrameExtras()
         if hasMessage {
             if damaged {
-                if !madeViolations.isEmpty { madeViolations = madeViolations.filter { !Self.contentRules.contains($0.rule) } }
+                dropMadeContentViolations()
                 message.isText = false
             }
             violationCount += madeViolations.count

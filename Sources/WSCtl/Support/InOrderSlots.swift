@@ -25,10 +25,8 @@ struct InOrderSlots<Element>: @unchecked Sendable {
     /// Appends `value` and returns its slot, for changes made in place while it is still the
     /// caller's (before the values are handed on).
     mutating func appendSlot(_ value: Element) -> UnsafeMutablePointer<Element> {
-        precondition(count < capacity)
-        let slot = slots + count
+        let slot = appendUninitializedSlot()
         slot.initialize(to: value)
-        count += 1
         return slot
     }
 

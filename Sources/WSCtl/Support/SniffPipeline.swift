@@ -99,7 +99,7 @@ final class SniffPipeline: @unchecked Sendable {
     func finish() -> SniffPrinter {
         precondition(!finished)
         finished = true
-        if filling.count > 0 || filling.holdsLentMemory { handOver() }
+        if filling.count > 0 { handOver() }
         batches.end()
         done.wait()
         Output.checkWriteFailure()
@@ -128,7 +128,7 @@ final class SniffPipeline: @unchecked Sendable {
     private static func rebase(_ part: UnsafeRawBufferPointer, from original: UnsafeRawBufferPointer,
                                to copy: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         if part.isEmpty { return UnsafeRawBufferPointer(start: copy.baseAddress, count: 0) }
-        guard let p = part.baseAddress, let o = original.baseAddress, p >= o, p + part.count <= o + original.count else { return nil }
+        guard lies(part, in: original), let p = part.baseAddress, let o = original.baseAddress else { return nil }
         let start = p - o
         return UnsafeRawBufferPointer(rebasing: copy[start..<start + part.count])
     }
@@ -206,8 +206,6 @@ final class SniffPipeline: @unchecked Sendable {
         var flushAfter = false
         /// Frees what `keep` copied, and gives back what `holdUntilPrinted` held.
         private var release: [() -> Void] = []
-        /// `hold` was called: memory the events point into is given back after printing.
-        private(set) var holdsLentMemory = false
 
         var count: Int { kinds.count }
         mutating func append(_ event: SniffEvent) {
@@ -280,7 +278,6 @@ final class SniffPipeline: @unchecked Sendable {
         /// Calls `giveBack` once the events are printed (or freed).
         mutating func hold(_ giveBack: @escaping @Sendable () -> Void) {
             release.append(giveBack)
-            holdsLentMemory = true
         }
 
         mutating func keep<T>(_ value: UnsafePointer<T>) -> UnsafePointer<T> {
@@ -297,7 +294,6 @@ final class SniffPipeline: @unchecked Sendable {
             arena.reset()
             for r in release { r() }
             release.removeAll(keepingCapacity: true)
-            holdsLentMemory = false
         }
 
         /// Frees the batch and the events not taken.
@@ -309,7 +305,6 @@ final class SniffPipeline: @unchecked Sendable {
             arena.free()
             for r in release { r() }
             release = []
-            holdsLentMemory = false
         }
     }
 
@@ -371,12 +366,7 @@ extension SniffPipeline: SniffRecordSink {
         // Copied once, into its slot, and its borrowed parts made the batch's own there.
         filling.appendFrame(connection: connection, direction: direction, time: time, record: record, timing: timing) { owned, batch in
             let payload = owned.payload
-            if !Self.lies(payload, in: lent) {
-                owned.payload = batch.arena.copy(payload)
-                if let text = owned.text { owned.text = Self.rebase(text, from: payload, to: owned.payload) ?? batch.arena.copy(text) }
-            } else if let text = owned.text, !Self.lies(text, in: lent) {
-                owned.text = batch.arena.copy(text)
-            }
+            Self.own(&owned.payload, text: &owned.text, lent: lent, sharing: nil, in: &batch)
             if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
             if let close = owned.borrowedClose { owned.borrowedClose = batch.keep(close) }
             lastFrame = (payload, owned.payload)
@@ -387,18 +377,27 @@ extension SniffPipeline: SniffRecordSink {
     func message(connection: Int, direction: WebSocketDirection, time: Double, record: UnsafePointer<MessageRecordView>, timing: MessageTiming) {
         let lent = self.lent
         filling.appendMessage(connection: connection, direction: direction, time: time, record: record, timing: timing) { owned, batch in
-            let data = owned.data
-            if !Self.lies(data, in: lent) {
-                owned.data = Self.sharedCopy(of: data, lastFrame: lastFrame) ?? batch.arena.copy(data)
-                if let text = owned.text { owned.text = Self.rebase(text, from: data, to: owned.data) ?? batch.arena.copy(text) }
-            } else if let text = owned.text, !Self.lies(text, in: lent) {
-                owned.text = batch.arena.copy(text)
-            }
+            Self.own(&owned.data, text: &owned.text, lent: lent, sharing: lastFrame, in: &batch)
             if !owned.violations.isEmpty { owned.violations = batch.keep(owned.violations) }
             if let envelope = owned.borrowedEnvelope { owned.borrowedEnvelope = batch.keep(envelope) }
             lastFrame = nil
         }
         handOverIfFull()
+    }
+
+    /// Makes a record's shown bytes and its text (a prefix of them, or elsewhere) the printer's to
+    /// read: left where they are if they lie in `lent`, else copied into the batch's arena, or,
+    /// for a message, given the copy of the frame before it (`sharedCopy`).
+    @inline(__always)
+    static func own(_ bytes: inout UnsafeRawBufferPointer, text: inout UnsafeRawBufferPointer?, lent: UnsafeRawBufferPointer,
+                    sharing lastFrame: (source: UnsafeRawBufferPointer, copy: UnsafeRawBufferPointer)?, in batch: inout Batch) {
+        let original = bytes
+        if !lies(original, in: lent) {
+            bytes = sharedCopy(of: original, lastFrame: lastFrame) ?? batch.arena.copy(original)
+            if let t = text { text = rebase(t, from: original, to: bytes) ?? batch.arena.copy(t) }
+        } else if let t = text, !lies(t, in: lent) {
+            text = batch.arena.copy(t)
+        }
     }
 }
 
