@@ -200,4 +200,90 @@ struct DissectorViewTests {
         #expect(addresses.count == 2)
         #expect(addresses[0] != nil && addresses[0] == addresses[1])
     }
+
+    /// The frame and message lines write their keys up to the text as runs of pieces into room
+    /// reserved once per run (`OutputBuffer.put`, which checks the room in debug builds, as the
+    /// tests are built). Each line here, as it is and with every number at its longest, is written into buffers of every starting capacity up to
+    /// past its length, so that the buffer's end falls at every place in the line: a run that
+    /// outgrew the room reserved for it stops the tests there. Lines: the longest flag run (all
+    /// false), a continuation and a reserved opcode, masked, fragmented, with violations; each
+    /// with the keys `sniff` writes before them, and with none.
+    @Test func linesFitTheRoomReservedForTheirRuns() {
+        let key = WebSocketMaskingKey(1, 2, 3, 4)
+        var bytes: [UInt8] = []
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, opcode: .text, maskingKey: key, payload: Array("héllo \"there\"".utf8)))
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .continuation, maskingKey: key, payload: Array(" again".utf8)))
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .binary, maskingKey: key, payload: Array(repeating: 0xAB, count: 300)))
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .ping, maskingKey: key, payload: [1, 2]))
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: false, rsv1: true, rsv2: true, rsv3: true, opcode: WebSocketOpcode(rawValue: 0xB)!, payload: [9]))
+        bytes += WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: WebSocketOpcode(rawValue: 0x3)!, maskingKey: key, payload: [7, 7]))
+        let r = Self.records(bytes, config: .init(), direction: .clientToServer)
+        #expect(r.frames.count == 6 && r.messages.count >= 2)
+        let extras: [(inout OutputBuffer) -> Void] = [
+            { _ in },
+            { w in
+                w.jsonInt("connection", Int.max)
+                w.jsonKey("direction")
+                w.jsonLiteral("\"client\"")
+                w.jsonSeconds("time", 1_790_000_000.000_287)
+            },
+        ]
+        // Each line as it is, and with every number at its longest (a sign and 19 digits, or 20).
+        func longest(_ f: FrameRecordView) -> FrameRecordView {
+            var f = f
+            f.index = Int.min
+            f.offset = Int.min
+            f.header.payloadLength = UInt64.max
+            f.header.headerLength = Int.min
+            return f
+        }
+        func longest(_ m: MessageRecordView) -> MessageRecordView {
+            var m = m
+            m.index = Int.min
+            m.offset = Int.min
+            m.endOffset = Int.min
+            m.fragmentCount = Int.min
+            m.length = Int.min
+            m.dataLength = Int.min
+            return m
+        }
+        var checked = 0
+        for extra in extras {
+            for f in r.frames {
+                for lengthen in [false, true] {
+                    let line = { (out: inout OutputBuffer) in
+                        f.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
+                    }
+                    var reference = OutputBuffer(capacity: 4096)
+                    line(&reference)
+                    let whole = reference.makeString()
+                    #expect(whole.contains(lengthen ? "\"offset\":\(Int.min)," : "\"offset\":"))
+                    for capacity in 1...(whole.utf8.count + 8) {
+                        var out = OutputBuffer(capacity: capacity)
+                        line(&out)
+                        #expect(out.makeString() == whole)
+                        checked += 1
+                    }
+                }
+            }
+            for m in r.messages {
+                for lengthen in [false, true] {
+                    let line = { (out: inout OutputBuffer) in
+                        m.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
+                    }
+                    var reference = OutputBuffer(capacity: 4096)
+                    line(&reference)
+                    let whole = reference.makeString()
+                    #expect(whole.contains(lengthen ? "\"data_length\":\(Int.min)," : "\"data_length\":"))
+                    for capacity in 1...(whole.utf8.count + 8) {
+                        var out = OutputBuffer(capacity: capacity)
+                        line(&out)
+                        #expect(out.makeString() == whole)
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked > 10_000)
+    }
 }

@@ -198,6 +198,43 @@ struct OutputBufferTests {
         }
     }
 
+    /// Decimals put into room reserved once for a run of pieces (the frame and message lines'
+    /// keys) read as `String` writes them: one and two digits in place, longer ones out of line,
+    /// each within `decimalRoom`.
+    @Test func decimalsPutIntoReservedRoom() {
+        var ints: [Int] = [0, 9, 10, 99, 100, 101, 99_999_999, 100_000_000, -1, -9, -10, -99, -100, Int.max, Int.min]
+        var p = 1
+        for _ in 0..<18 { p *= 10; ints += [p - 1, p, -p] }
+        for v in ints {
+            var b = OutputBuffer(capacity: 1)
+            b.reserve(OutputBuffer.decimalRoom)
+            b.put(decimal: v)
+            #expect(b.makeString() == String(v))
+            #expect(b.count <= OutputBuffer.decimalRoom)
+        }
+        var g = Seeded(state: 13)
+        for v in [UInt64.max, 1 << 63, 10, 99, 100] + (0..<2000).map({ _ in g.next() >> (g.next() % 64) }) {
+            var b = OutputBuffer(capacity: 1)
+            b.reserve(OutputBuffer.decimalRoom)
+            b.put(decimal: v)
+            #expect(b.makeString() == String(v))
+        }
+    }
+
+    /// The copies made without a call, of every length up to 64 (keys, literals, runs of keys
+    /// with their values): each lands whole, and nothing before or past it is touched.
+    @Test func shortCopiesOfEveryLength() {
+        let source = (0..<64).map { UInt8(0x41 + $0 % 26) ^ UInt8($0 / 26) }
+        for n in 0...64 {
+            var target = [UInt8](repeating: 0, count: 96)
+            source.withUnsafeBytes { s in
+                target.withUnsafeMutableBytes { t in OutputBuffer.copySmall(s.baseAddress!, to: t.baseAddress! + 16, count: n) }
+            }
+            #expect(Array(target[16..<(16 + n)]) == Array(source[0..<n]), "length \(n)")
+            #expect(target[..<16].allSatisfy { $0 == 0 } && target[(16 + n)...].allSatisfy { $0 == 0 }, "length \(n)")
+        }
+    }
+
     /// Times: six decimals, from microseconds, the same digits as printf's %.6f of the value.
     @Test func secondsHaveSixDecimalsLikePrintf() {
         let cases: [(Int64, String)] = [

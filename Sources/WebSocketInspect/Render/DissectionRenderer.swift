@@ -28,23 +28,30 @@ public enum DissectionRenderer {
         out.jsonKey("kind")
         out.jsonLiteral("\"frame\"")
         extra(&out)
-        out.jsonInt("index", f.index)
-        out.jsonInt("offset", f.offset)
-        out.jsonLiteral(flagRuns[Int(h.firstByte >> 4)])  // fin, rsv1, rsv2, rsv3 in one piece
-        writeOpcode(h.opcode, to: &out)
-        out.jsonBool("masked", h.masked)
-        out.jsonKey("masking_key")
+        // The keys up to the text, pieces of known length written into room reserved once for
+        // each run of them (the longest pieces, digits at their most: 150 and 122 bytes).
+        out.reserve(160)
+        out.separate()
+        out.put("\"index\":")
+        out.put(decimal: f.index)
+        out.put(",\"offset\":")
+        out.put(decimal: f.offset)
+        out.put(flagRuns[Int(h.firstByte >> 4)])  // fin, rsv1, rsv2, rsv3 in one piece
+        putOpcode(h.opcode, to: &out)
+        out.reserve(160)
         if let key = h.maskingKey {
-            out.append(UInt8(ascii: "\""))
+            out.put(",\"masked\":true,\"masking_key\":\"")
             out.appendHex(packed: key.packed)
             out.append(UInt8(ascii: "\""))
-            out.needsComma = true
         } else {
-            out.jsonNull()
+            out.put(",\"masked\":false,\"masking_key\":null")
         }
-        out.jsonUInt("payload_length", h.payloadLength)
-        out.jsonInt("header_length", h.headerLength)
-        out.jsonKey("text")
+        out.put(",\"payload_length\":")
+        out.put(decimal: h.payloadLength)
+        out.put(",\"header_length\":")
+        out.put(decimal: h.headerLength)
+        out.put(",\"text\":")
+        out.needsComma = false
         let textStart = out.count
         if let t = f.text { out.jsonString(t) } else { out.jsonNull() }
         let textEnd = out.count
@@ -85,14 +92,24 @@ public enum DissectionRenderer {
         out.jsonKey("kind")
         out.jsonLiteral("\"message\"")
         extra(&out)
-        out.jsonInt("index", m.index)
-        out.jsonInt("offset", m.offset)
-        out.jsonInt("end_offset", m.endOffset)
-        writeOpcode(m.opcode, to: &out)
-        out.jsonInt("fragments", m.fragmentCount)
-        out.jsonBool("compressed", m.compressed)
-        out.jsonInt("payload_length", m.length)
-        out.jsonInt("data_length", m.dataLength)
+        // As for a frame: runs of pieces of known length (at most 133 and 125 bytes).
+        out.reserve(160)
+        out.separate()
+        out.put("\"index\":")
+        out.put(decimal: m.index)
+        out.put(",\"offset\":")
+        out.put(decimal: m.offset)
+        out.put(",\"end_offset\":")
+        out.put(decimal: m.endOffset)
+        putOpcode(m.opcode, to: &out)
+        out.reserve(160)
+        out.put(",\"fragments\":")
+        out.put(decimal: m.fragmentCount)
+        out.put(m.compressed ? ",\"compressed\":true" : ",\"compressed\":false")
+        out.put(",\"payload_length\":")
+        out.put(decimal: m.length)
+        out.put(",\"data_length\":")
+        out.put(decimal: m.dataLength)
         // The frame line just before showed these very bytes: copy what it wrote.
         // (Optional chaining, not a bound copy of the echo, which retained it for every line.)
         let echoed = !m.compressed && echo?.matches(m.data, in: out) == true
@@ -156,28 +173,31 @@ public enum DissectionRenderer {
     /// The close keys of a frame that is not a close frame.
     private static let noClose: StaticString = ",\"close_code\":null,\"close_code_name\":null,\"close_reason\":null"
 
-    /// `"fin":…,"rsv1":…,"rsv2":…,"rsv3":…` for each value of a first byte's top four bits.
+    /// `,"fin":…,"rsv1":…,"rsv2":…,"rsv3":…` for each value of a first byte's top four bits.
     private static let flagRuns: [StaticString] = [
-        #""fin":false,"rsv1":false,"rsv2":false,"rsv3":false"#, #""fin":false,"rsv1":false,"rsv2":false,"rsv3":true"#,
-        #""fin":false,"rsv1":false,"rsv2":true,"rsv3":false"#, #""fin":false,"rsv1":false,"rsv2":true,"rsv3":true"#,
-        #""fin":false,"rsv1":true,"rsv2":false,"rsv3":false"#, #""fin":false,"rsv1":true,"rsv2":false,"rsv3":true"#,
-        #""fin":false,"rsv1":true,"rsv2":true,"rsv3":false"#, #""fin":false,"rsv1":true,"rsv2":true,"rsv3":true"#,
-        #""fin":true,"rsv1":false,"rsv2":false,"rsv3":false"#, #""fin":true,"rsv1":false,"rsv2":false,"rsv3":true"#,
-        #""fin":true,"rsv1":false,"rsv2":true,"rsv3":false"#, #""fin":true,"rsv1":false,"rsv2":true,"rsv3":true"#,
-        #""fin":true,"rsv1":true,"rsv2":false,"rsv3":false"#, #""fin":true,"rsv1":true,"rsv2":false,"rsv3":true"#,
-        #""fin":true,"rsv1":true,"rsv2":true,"rsv3":false"#, #""fin":true,"rsv1":true,"rsv2":true,"rsv3":true"#,
+        #","fin":false,"rsv1":false,"rsv2":false,"rsv3":false"#, #","fin":false,"rsv1":false,"rsv2":false,"rsv3":true"#,
+        #","fin":false,"rsv1":false,"rsv2":true,"rsv3":false"#, #","fin":false,"rsv1":false,"rsv2":true,"rsv3":true"#,
+        #","fin":false,"rsv1":true,"rsv2":false,"rsv3":false"#, #","fin":false,"rsv1":true,"rsv2":false,"rsv3":true"#,
+        #","fin":false,"rsv1":true,"rsv2":true,"rsv3":false"#, #","fin":false,"rsv1":true,"rsv2":true,"rsv3":true"#,
+        #","fin":true,"rsv1":false,"rsv2":false,"rsv3":false"#, #","fin":true,"rsv1":false,"rsv2":false,"rsv3":true"#,
+        #","fin":true,"rsv1":false,"rsv2":true,"rsv3":false"#, #","fin":true,"rsv1":false,"rsv2":true,"rsv3":true"#,
+        #","fin":true,"rsv1":true,"rsv2":false,"rsv3":false"#, #","fin":true,"rsv1":true,"rsv2":false,"rsv3":true"#,
+        #","fin":true,"rsv1":true,"rsv2":true,"rsv3":false"#, #","fin":true,"rsv1":true,"rsv2":true,"rsv3":true"#,
     ]
 
-    /// `"opcode":…,"opcode_name":…`, in one piece for the six opcodes RFC 6455 defines.
-    private static func writeOpcode(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
+    /// `,"opcode":…,"opcode_name":…`, in one piece for the six opcodes RFC 6455 defines (into room
+    /// reserved: 41 bytes at most); a reserved opcode's keys are written with their own checks.
+    @inline(__always)
+    private static func putOpcode(_ op: WebSocketOpcode, to out: inout OutputBuffer) {
         switch op {
-        case .continuation: out.jsonLiteral(#""opcode":0,"opcode_name":"continuation""#)
-        case .text: out.jsonLiteral(#""opcode":1,"opcode_name":"text""#)
-        case .binary: out.jsonLiteral(#""opcode":2,"opcode_name":"binary""#)
-        case .close: out.jsonLiteral(#""opcode":8,"opcode_name":"close""#)
-        case .ping: out.jsonLiteral(#""opcode":9,"opcode_name":"ping""#)
-        case .pong: out.jsonLiteral(#""opcode":10,"opcode_name":"pong""#)
+        case .continuation: out.put(#","opcode":0,"opcode_name":"continuation""#)
+        case .text: out.put(#","opcode":1,"opcode_name":"text""#)
+        case .binary: out.put(#","opcode":2,"opcode_name":"binary""#)
+        case .close: out.put(#","opcode":8,"opcode_name":"close""#)
+        case .ping: out.put(#","opcode":9,"opcode_name":"ping""#)
+        case .pong: out.put(#","opcode":10,"opcode_name":"pong""#)
         default:
+            out.needsComma = true
             out.jsonInt("opcode", Int(op.rawValue))
             out.jsonString("opcode_name", op.name)
         }
