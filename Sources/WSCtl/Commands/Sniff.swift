@@ -658,10 +658,13 @@ struct SniffPrinter {
     }
 
     private func writeContextKeys(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
-        out.jsonInt("connection", connection)
-        out.jsonKey("direction")
-        out.jsonLiteral(direction == .clientToServer ? "\"client\"" : "\"server\"")
-        out.jsonKey("time")
+        // Connection and direction as one run of pieces (see `OutputBuffer.put`): at most 63 bytes.
+        out.reserve(64)
+        out.separate()
+        out.put("\"connection\":")
+        out.put(decimal: connection)
+        out.put(direction == .clientToServer ? ",\"direction\":\"client\",\"time\":" : ",\"direction\":\"server\",\"time\":")
+        out.keyWritten()
         guard let micros = OutputBuffer.micros(t), let originMicros else {
             out.jsonNull()
             out.jsonKey("time_relative")
@@ -672,16 +675,40 @@ struct SniffPrinter {
         out.jsonSeconds(micros: micros - originMicros)
     }
 
+    /// A frame's JSON line, from the pipeline's slot (the printing thread writes runs of them in
+    /// one access to the output buffer; `printFrame` takes it for each line).
+    func writeJSON(_ e: UnsafePointer<SniffPipeline.FrameEntry>, to out: inout OutputBuffer) {
+        writeFrameJSON(e.pointee.record, e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.timing, to: &out)
+    }
+
+    /// A message's JSON line, from the pipeline's slot.
+    func writeJSON(_ e: UnsafePointer<SniffPipeline.MessageEntry>, to out: inout OutputBuffer) {
+        writeMessageJSON(e.pointee.record, e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.timing, to: &out)
+    }
+
+    @inline(__always)
+    private func writeFrameJSON(_ f: FrameRecordView, _ c: Int, _ d: WebSocketDirection, _ t: Double, _ timing: MessageTiming,
+                                to out: inout OutputBuffer) {
+        DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
+            writeContext(&w, c, d, t)
+            if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
+        }
+    }
+
+    @inline(__always)
+    private func writeMessageJSON(_ m: MessageRecordView, _ c: Int, _ d: WebSocketDirection, _ t: Double, _ timing: MessageTiming,
+                                  to out: inout OutputBuffer) {
+        DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
+            writeContext(&w, c, d, t)
+            if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
+        }
+    }
+
     /// A frame's line (or lines, or none in message mode unless it is a control frame).
     func printFrame(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ f: FrameRecordView, _ timing: MessageTiming) {
         switch mode {
         case .json:
-            Output.withBuffer { out in
-                DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
-                    writeContext(&w, c, d, t)
-                    if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
-                }
-            }
+            Output.withBuffer { writeFrameJSON(f, c, d, t, timing, to: &$0) }
         case .verbose:
             let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
@@ -704,12 +731,7 @@ struct SniffPrinter {
     func printMessage(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ m: MessageRecordView, _ timing: MessageTiming) {
         switch mode {
         case .json:
-            Output.withBuffer { out in
-                DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
-                    writeContext(&w, c, d, t)
-                    if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
-                }
-            }
+            Output.withBuffer { writeMessageJSON(m, c, d, t, timing, to: &$0) }
         case .verbose:
             let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))

@@ -149,14 +149,18 @@ final class SniffPipeline: @unchecked Sendable {
             // others moved out. (The printer is copied out of this object once per batch: read
             // from it, it was retained and released for every event.)
             let printer = self.printer
-            while let kind = batch.nextKind() {
-                switch kind {
-                case .frame:
-                    batch.takeFrame { e in printer.printFrame(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
-                case .message:
-                    batch.takeMessage { e in printer.printMessage(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
-                case .other:
-                    printer.print(batch.takeOther())
+            if printer.mode == .json {
+                printJSONLines(&batch, printer)
+            } else {
+                while let kind = batch.nextKind() {
+                    switch kind {
+                    case .frame:
+                        batch.takeFrame { e in printer.printFrame(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
+                    case .message:
+                        batch.takeMessage { e in printer.printMessage(e.pointee.connection, e.pointee.direction, e.pointee.time, e.pointee.record, e.pointee.timing) }
+                    case .other:
+                        printer.print(batch.takeOther())
+                    }
                 }
             }
             if batch.flushAfter { Output.flush() }
@@ -164,6 +168,33 @@ final class SniffPipeline: @unchecked Sendable {
             batches.giveBack(batch)
         }
         done.signal()
+    }
+
+    /// A batch's events as JSON lines: each run of frames and messages written into the output
+    /// buffer in one access to it (taken again for each line, with the printer's mode switched on
+    /// and its record copied out, that was a sixth of the printer's work), up to an other event,
+    /// which goes through the printer as before, or up to a full buffer, which is written out.
+    private func printJSONLines(_ batch: inout Batch, _ printer: SniffPrinter) {
+        var other = false
+        while true {
+            Output.withBuffer { out in
+                while out.count < Output.flushThreshold, let kind = batch.nextKind() {
+                    switch kind {
+                    case .frame: batch.takeFrame { printer.writeJSON($0, to: &out) }
+                    case .message: batch.takeMessage { printer.writeJSON($0, to: &out) }
+                    case .other:
+                        other = true
+                        return
+                    }
+                }
+            }
+            if other {
+                other = false
+                printer.print(batch.takeOther())
+            } else if batch.allKindsTaken {
+                return
+            }
+        }
     }
 
     /// Frees the batches (the printer thread has ended: each is spare or being filled).
@@ -257,6 +288,7 @@ final class SniffPipeline: @unchecked Sendable {
 
         /// What the next event is, or nil when all were taken.
         mutating func nextKind() -> EntryKind? { kinds.allTaken ? nil : kinds.take() }
+        var allKindsTaken: Bool { kinds.allTaken }
         /// The next frame, lent for `body` where it lies.
         mutating func takeFrame(_ body: (UnsafePointer<FrameEntry>) -> Void) { frames.takeInPlace(body) }
         mutating func takeMessage(_ body: (UnsafePointer<MessageEntry>) -> Void) { messages.takeInPlace(body) }

@@ -51,7 +51,7 @@ public enum DissectionRenderer {
         out.put(",\"header_length\":")
         out.put(decimal: h.headerLength)
         out.put(",\"text\":")
-        out.needsComma = false
+        out.keyWritten()
         let textStart = out.count
         if let t = f.text { out.jsonString(t) } else { out.jsonNull() }
         let textEnd = out.count

@@ -6,9 +6,17 @@
 extension OutputBuffer {
     // MARK: Structure
 
+    /// The comma a key or an array element needs after a value (writers of runs of pieces call
+    /// it before a run that begins with a key; see `put`).
     @inlinable @inline(__always)
-    mutating func separate() {
+    public mutating func separate() {
         if needsComma { append(UInt8(ascii: ",")) }
+    }
+
+    /// After a run of pieces (`put`) that ended with a key: its value comes next, without a comma.
+    @inlinable @inline(__always)
+    public mutating func keyWritten() {
+        needsComma = false
     }
 
     public mutating func beginJSONObject() {

@@ -258,10 +258,25 @@ public struct OutputBuffer: ~Copyable {
         }
     }
 
-    /// The digits of a value of 100 or more (room reserved): two at a time from a table of pairs,
-    /// written from the end once the length is known.
+    /// The digits of a value of 100 or more (room reserved): three or four as pairs from a table,
+    /// up to eight at once, longer ones two at a time from the end once the length is known.
     @usableFromInline
     mutating func putLong(decimal value: UInt64) {
+        if value < 10_000 {
+            let pairs = UnsafeRawPointer(Self.decimalPairs.utf8Start)
+            let out = UnsafeMutableRawPointer(base + used)
+            let high = Int(truncatingIfNeeded: value / 100), low = Int(truncatingIfNeeded: value % 100)
+            if high < 10 {
+                out.storeBytes(of: UInt8(truncatingIfNeeded: high) &+ 0x30, as: UInt8.self)
+                out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: low &* 2, as: UInt16.self), toByteOffset: 1, as: UInt16.self)
+                used &+= 3
+            } else {
+                out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: high &* 2, as: UInt16.self), as: UInt16.self)
+                out.storeBytes(of: pairs.loadUnaligned(fromByteOffset: low &* 2, as: UInt16.self), toByteOffset: 2, as: UInt16.self)
+                used &+= 4
+            }
+            return
+        }
         if value < 100_000_000 {
             // Indexes, offsets and lengths: all eight digits at once, stored as one word and
             // moved on past the leading zeros.
