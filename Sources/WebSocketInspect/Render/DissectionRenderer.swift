@@ -24,9 +24,10 @@ public enum DissectionRenderer {
     public static func writeJSON(_ f: FrameRecordView, to out: inout OutputBuffer, echo: JSONPayloadEcho? = nil,
                                  extra: (inout OutputBuffer) -> Void = { _ in }) {
         let h = f.header
-        out.beginJSONObject()
-        out.jsonKey("kind")
-        out.jsonLiteral("\"frame\"")
+        out.separate()
+        out.reserve(20)
+        out.put("{\"kind\":\"frame\"")
+        out.valueWritten()
         extra(&out)
         // The keys up to the text, pieces of known length written into room reserved once for
         // each run of them (the longest pieces, digits at their most: 150 and 122 bytes).
@@ -88,9 +89,10 @@ public enum DissectionRenderer {
     /// that line (see `JSONPayloadEcho`).
     public static func writeJSON(_ m: MessageRecordView, to out: inout OutputBuffer, echo: JSONPayloadEcho? = nil,
                                  extra: (inout OutputBuffer) -> Void = { _ in }) {
-        out.beginJSONObject()
-        out.jsonKey("kind")
-        out.jsonLiteral("\"message\"")
+        out.separate()
+        out.reserve(20)
+        out.put("{\"kind\":\"message\"")
+        out.valueWritten()
         extra(&out)
         // As for a frame: runs of pieces of known length (at most 133 and 125 bytes).
         out.reserve(160)

@@ -19,6 +19,13 @@ extension OutputBuffer {
         needsComma = false
     }
 
+    /// After a run of pieces (`put`) that ended with a value: a key or an element after it needs a
+    /// comma.
+    @inlinable @inline(__always)
+    public mutating func valueWritten() {
+        needsComma = true
+    }
+
     public mutating func beginJSONObject() {
         separate()
         append(UInt8(ascii: "{"))
