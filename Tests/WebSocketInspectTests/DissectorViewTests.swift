@@ -248,39 +248,31 @@ struct DissectorViewTests {
             return m
         }
         var checked = 0
+        /// One line, written by `write` as it is and lengthened, into buffers of every capacity;
+        /// `marker` is a key whose number shows whether it was lengthened.
+        func check(_ marker: String, _ write: (inout OutputBuffer, _ lengthen: Bool) -> Void) {
+            for lengthen in [false, true] {
+                var reference = OutputBuffer(capacity: 4096)
+                write(&reference, lengthen)
+                let whole = reference.makeString()
+                #expect(whole.contains(lengthen ? "\"\(marker)\":\(Int.min)," : "\"\(marker)\":"))
+                for capacity in 1...(whole.utf8.count + 8) {
+                    var out = OutputBuffer(capacity: capacity)
+                    write(&out, lengthen)
+                    #expect(out.makeString() == whole)
+                    checked += 1
+                }
+            }
+        }
         for extra in extras {
             for f in r.frames {
-                for lengthen in [false, true] {
-                    let line = { (out: inout OutputBuffer) in
-                        f.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
-                    }
-                    var reference = OutputBuffer(capacity: 4096)
-                    line(&reference)
-                    let whole = reference.makeString()
-                    #expect(whole.contains(lengthen ? "\"offset\":\(Int.min)," : "\"offset\":"))
-                    for capacity in 1...(whole.utf8.count + 8) {
-                        var out = OutputBuffer(capacity: capacity)
-                        line(&out)
-                        #expect(out.makeString() == whole)
-                        checked += 1
-                    }
+                check("offset") { out, lengthen in
+                    f.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
                 }
             }
             for m in r.messages {
-                for lengthen in [false, true] {
-                    let line = { (out: inout OutputBuffer) in
-                        m.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
-                    }
-                    var reference = OutputBuffer(capacity: 4096)
-                    line(&reference)
-                    let whole = reference.makeString()
-                    #expect(whole.contains(lengthen ? "\"data_length\":\(Int.min)," : "\"data_length\":"))
-                    for capacity in 1...(whole.utf8.count + 8) {
-                        var out = OutputBuffer(capacity: capacity)
-                        line(&out)
-                        #expect(out.makeString() == whole)
-                        checked += 1
-                    }
+                check("data_length") { out, lengthen in
+                    m.withView { DissectionRenderer.writeJSON(lengthen ? longest($0) : $0, to: &out, extra: extra) }
                 }
             }
         }

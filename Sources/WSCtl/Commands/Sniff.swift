@@ -649,12 +649,16 @@ struct SniffPrinter {
     /// those keys are then copied from the line before (`OutputBuffer.remember`), not written again.
     /// (`time_relative` depends on `origin` too, which is set once, at the first packet, before
     /// any line is written.)
-    private func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
+    /// Then, if there is one, a round-trip or reply time under `timingKey`.
+    private func writeContext(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double,
+                              _ timingKey: StaticString, _ timing: Double?) {
         let key = (UInt64(UInt(bitPattern: connection)) << 1 | (direction == .clientToServer ? 1 : 0), t.bitPattern)
-        if out.appendRemembered(key) { return }
-        let mark = out.mark
-        writeContextKeys(&out, connection, direction, t)
-        out.remember(since: mark, as: key)
+        if !out.appendRemembered(key) {
+            let mark = out.mark
+            writeContextKeys(&out, connection, direction, t)
+            out.remember(since: mark, as: key)
+        }
+        if let timing { out.jsonSeconds(timingKey, timing) }
     }
 
     private func writeContextKeys(_ out: inout OutputBuffer, _ connection: Int, _ direction: WebSocketDirection, _ t: Double) {
@@ -689,19 +693,13 @@ struct SniffPrinter {
     @inline(__always)
     private func writeFrameJSON(_ f: FrameRecordView, _ c: Int, _ d: WebSocketDirection, _ t: Double, _ timing: MessageTiming,
                                 to out: inout OutputBuffer) {
-        DissectionRenderer.writeJSON(f, to: &out, echo: echo) { w in
-            writeContext(&w, c, d, t)
-            if let rtt = timing.pingRTT { w.jsonSeconds("ping_rtt", rtt) }
-        }
+        DissectionRenderer.writeJSON(f, to: &out, echo: echo) { writeContext(&$0, c, d, t, "ping_rtt", timing.pingRTT) }
     }
 
     @inline(__always)
     private func writeMessageJSON(_ m: MessageRecordView, _ c: Int, _ d: WebSocketDirection, _ t: Double, _ timing: MessageTiming,
                                   to out: inout OutputBuffer) {
-        DissectionRenderer.writeJSON(m, to: &out, echo: echo) { w in
-            writeContext(&w, c, d, t)
-            if let l = timing.replyLatency { w.jsonSeconds("reply_latency", l) }
-        }
+        DissectionRenderer.writeJSON(m, to: &out, echo: echo) { writeContext(&$0, c, d, t, "reply_latency", timing.replyLatency) }
     }
 
     /// A frame's line (or lines, or none in message mode unless it is a control frame).

@@ -31,12 +31,7 @@ public enum DissectionRenderer {
         extra(&out)
         // The keys up to the text, pieces of known length written into room reserved once for
         // each run of them (the longest pieces, digits at their most: 150 and 122 bytes).
-        out.reserve(160)
-        out.separate()
-        out.put("\"index\":")
-        out.put(decimal: f.index)
-        out.put(",\"offset\":")
-        out.put(decimal: f.offset)
+        beginRun(index: f.index, offset: f.offset, to: &out)
         out.put(flagRuns[Int(h.firstByte >> 4)])  // fin, rsv1, rsv2, rsv3 in one piece
         putOpcode(h.opcode, to: &out)
         out.reserve(160)
@@ -95,12 +90,7 @@ public enum DissectionRenderer {
         out.valueWritten()
         extra(&out)
         // As for a frame: runs of pieces of known length (at most 133 and 125 bytes).
-        out.reserve(160)
-        out.separate()
-        out.put("\"index\":")
-        out.put(decimal: m.index)
-        out.put(",\"offset\":")
-        out.put(decimal: m.offset)
+        beginRun(index: m.index, offset: m.offset, to: &out)
         out.put(",\"end_offset\":")
         out.put(decimal: m.endOffset)
         putOpcode(m.opcode, to: &out)
@@ -186,6 +176,18 @@ public enum DissectionRenderer {
         #","fin":true,"rsv1":true,"rsv2":false,"rsv3":false"#, #","fin":true,"rsv1":true,"rsv2":false,"rsv3":true"#,
         #","fin":true,"rsv1":true,"rsv2":true,"rsv3":false"#, #","fin":true,"rsv1":true,"rsv2":true,"rsv3":true"#,
     ]
+
+    /// `"index":…,"offset":…` after the keys before them, opening a run of pieces with room
+    /// reserved for it all (160 bytes).
+    @inline(__always)
+    private static func beginRun(index: Int, offset: Int, to out: inout OutputBuffer) {
+        out.reserve(160)
+        out.separate()
+        out.put("\"index\":")
+        out.put(decimal: index)
+        out.put(",\"offset\":")
+        out.put(decimal: offset)
+    }
 
     /// `,"opcode":…,"opcode_name":…`, in one piece for the six opcodes RFC 6455 defines (into room
     /// reserved: 41 bytes at most); a reserved opcode's keys are written with their own checks.
