@@ -855,18 +855,18 @@ struct SniffPrinter {
         if let text = m.text {
             shown = text.count
             if text.count > 80 {
-                // More than 80 characters for sure, and the 80th ends one, when the first 81 bytes
-                // are ASCII without CR (CR LF is one character): then the preview is 80 bytes.
-                for i in 0..<81 where text[i] >= 0x80 || text[i] == 0x0D { return false }
-                shown = 80
-                cut = true
+                // More than 80 bytes may be more than 80 characters: where the 80th ends, when the
+                // bytes tell it (scalars that are a character each; see characterPrefix).
+                guard let prefix = TerminalText.characterPrefix(text, limit: 80) else { return false }
+                shown = prefix.length
+                cut = prefix.more
             }
             // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
             // terminal does not: the general case escapes them (TerminalText).
             if TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<shown])) { return false }
         }
         Output.withBuffer { out in
-            out.append(contentsOf: time(t))
+            FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
             out.append(" #")
             out.append(decimal: c)
             out.append(d == .clientToServer ? " C→S " : " S→C ")

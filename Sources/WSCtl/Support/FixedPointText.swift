@@ -1,3 +1,5 @@
+import WebSocketInspect
+
 /// `String(format: "%*.*f", width, digits, x)` without Foundation, for the time column of
 /// `sniff`'s text output: Foundation's formatting took a sixth of a text-mode run.
 ///
@@ -6,21 +8,40 @@
 /// 2^63 or more in magnitude, more than 9 digits) go to `String(format:)`.
 enum FixedPointText {
     static func format(_ x: Double, digits: Int, width: Int) -> String {
+        var out = OutputBuffer(capacity: 32)
+        write(x, digits: digits, width: width, to: &out)
+        return out.makeString()
+    }
+
+    /// `format`'s text appended to `out`, without making a String (a text line's time column).
+    static func write(_ x: Double, digits: Int, width: Int, to out: inout OutputBuffer) {
         guard x.isFinite, x.magnitude < 0x1p63, (0...9).contains(digits) else {
-            return String(format: "%\(width).\(digits)f", x)
+            return out.append(contentsOf: String(format: "%\(width).\(digits)f", x))
         }
         var scale: UInt64 = 1
         for _ in 0..<digits { scale *= 10 }
         let (integer, fraction) = roundedScaled(x.magnitude, scale: scale)
-        var text = String(integer)
-        if digits > 0 {
-            let f = String(fraction)
-            text += "." + String(repeating: "0", count: digits - f.utf8.count) + f
-        }
         // printf keeps the sign of negative zero and of negatives that round to zero.
-        if x.sign == .minus { text = "-" + text }
-        let pad = width - text.utf8.count
-        return pad > 0 ? String(repeating: " ", count: pad) + text : text
+        let negative = x.sign == .minus
+        let length = (negative ? 1 : 0) + digitCount(integer) + (digits > 0 ? 1 + digits : 0)
+        for _ in length..<max(width, length) { out.append(UInt8(ascii: " ")) }
+        if negative { out.append(UInt8(ascii: "-")) }
+        out.append(decimal: integer)
+        if digits > 0 {
+            out.append(UInt8(ascii: "."))
+            for _ in digitCount(fraction)..<digits { out.append(UInt8(ascii: "0")) }
+            out.append(decimal: fraction)
+        }
+    }
+
+    private static func digitCount(_ v: UInt64) -> Int {
+        var count = 1
+        var rest = v
+        while rest >= 10 {
+            rest /= 10
+            count += 1
+        }
+        return count
     }
 
     /// `x * scale` rounded to an integer, nearest with ties to even, computed exactly, split into
@@ -56,6 +77,8 @@ enum FixedPointText {
             qLow &+= 1
             if qLow == 0 { qHigh += 1 }
         }
+        // (One word, the usual case: the same quotient and remainder without a two-word division.)
+        if qHigh == 0 { return (qLow / scale, qLow % scale) }
         let (integer, fraction) = scale.dividingFullWidth((high: qHigh, low: qLow))
         return (integer, fraction)
     }

@@ -40,6 +40,51 @@ public enum TerminalText {
         return false
     }
 
+    /// Where the first `limit` characters (grapheme clusters, as Swift counts them) of the valid
+    /// UTF-8 `text` end, read from its bytes, and whether more follow; nil when that cannot be
+    /// told that way (the caller then counts Characters).
+    ///
+    /// Told only when every scalar up to there, and the one after it (which could otherwise
+    /// extend the last character), is one Unicode's grapheme rules always break around (UAX #29:
+    /// its Grapheme_Cluster_Break is Other, Control or LF, so that only rule GB999, or GB4 and
+    /// GB5, apply between two of them): then each scalar is a character. That is printable ASCII,
+    /// the C0 controls but CR (CR LF is one character, GB3), Latin-1 and the Latin extensions to
+    /// U+02FF but the soft hyphen, general punctuation (U+2010–U+2027, U+2030–U+205E), CJK
+    /// punctuation to U+3029, kana, the CJK unified ideographs and the emoticons
+    /// (U+1F600–U+1F64F, which join others only through ZWJ, GB11). Combining marks, ZWJ,
+    /// variation selectors, emoji modifiers, Hangul jamo and regional indicators are not.
+    public static func characterPrefix(_ text: UnsafeRawBufferPointer, limit: Int) -> (length: Int, more: Bool)? {
+        let n = text.count
+        var i = 0
+        var count = 0
+        while i < n {
+            let lead = UInt32(text[i])
+            let length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2
+            guard i + length <= n else { return nil }
+            var v = length == 1 ? lead : lead & (0xFF >> (length + 1))
+            for k in 1..<max(length, 1) { v = v << 6 | UInt32(text[i + k] & 0x3F) }
+            guard alwaysBreaksAround(v) else { return nil }
+            // A scalar after `limit` characters begins another: the prefix ends before it.
+            if count == limit { return (i, true) }
+            count += 1
+            i += length
+        }
+        return (n, false)
+    }
+
+    /// See `characterPrefix`.
+    @inline(__always)
+    static func alwaysBreaksAround(_ v: UInt32) -> Bool {
+        switch v {
+        case 0x20...0x7E, 0x2010...0x2027, 0x2030...0x205E, 0x3000...0x3029, 0x3041...0x3096, 0x30A1...0x30FA,
+             0x4E00...0x9FFF, 0x1F600...0x1F64F:
+            return true
+        case 0x00...0x1F: return v != 0x0D
+        case 0xA0...0x2FF: return v != 0xAD
+        default: return false
+        }
+    }
+
     /// `s` with its control characters escaped; `s` itself when it has none (the usual case).
     public static func safe(_ s: String) -> String {
         guard s.unicodeScalars.contains(where: { isControl($0.value) }) else { return s }
