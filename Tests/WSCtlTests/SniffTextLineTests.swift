@@ -5,7 +5,8 @@ import Testing
 /// clusters, as Swift counts them) in JSON quotes, with "…" when there were more. Most lines are
 /// written by a byte-level fast path and the rest as Strings: every line of a generated capture
 /// (ASCII and mixed-script text, short and long, whole and cut at --max-payload) must show the
-/// preview the rule gives for the text that `--json` reports for the same message.
+/// preview the rule gives for the text that `--json` reports for the same message. With `--frames`,
+/// the same holds for each text frame's line.
 @Suite("Sniff text lines", .timeLimit(.minutes(2)))
 struct SniffTextLineTests {
     /// The first 80 characters, and "…" when there were more or the text was cut at --max-payload.
@@ -29,8 +30,11 @@ struct SniffTextLineTests {
     }
 
     @Test(.enabled(if: Interop.python != nil, "python3 is not installed (it generates the capture)"),
-          arguments: [["--max-payload", "90"], ["--full"]])
+          arguments: [["--max-payload", "90"], ["--full"], ["--frames", "--max-payload", "90"], ["--frames", "--full"]])
     func previewsFollowTheRule(_ extra: [String]) async throws {
+        // With --frames, each text frame's line against the frame's text.
+        let kind = extra.contains("--frames") ? "frame" : "message"
+        let jsonExtra = extra.filter { $0 != "--frames" }
         let dir = try SniffTempDirectory()
         let path = dir.path("text.pcap")
         let script = SniffFixtures.directory.appendingPathComponent("make-bench-capture.py").path
@@ -39,12 +43,12 @@ struct SniffTextLineTests {
             let child = try ChildProcess(executable: Interop.python!, arguments: [script, path, "--messages", "3000"])
             let status = child.waitForExit(timeout: 60)
             guard status == 0 else { return (status, child.stderr, CLIResult?.none, CLIResult?.none) }
-            return (status, child.stderr, try CLI.run(["sniff", "-r", path, "--json"] + extra), try CLI.run(["sniff", "-r", path] + extra))
+            return (status, child.stderr, try CLI.run(["sniff", "-r", path, "--json"] + jsonExtra), try CLI.run(["sniff", "-r", path] + extra))
         }
         try #require(status == 0, "make-bench-capture.py: \(stderr)")
         let json = try SniffOutput(result: try #require(jsonRun))
-        let texts = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["text"].string }
-        let cut = json.kind("message").filter { $0["opcode"].int == 1 }.map { $0["payload_truncated"].bool == true }
+        let texts = json.kind(kind).filter { $0["opcode"].int == 1 }.map { $0["text"].string }
+        let cut = json.kind(kind).filter { $0["opcode"].int == 1 }.map { $0["payload_truncated"].bool == true }
         let lines = try #require(textRun).stdout.split(separator: "\n")
             .filter { $0.contains("→C text ") || $0.contains("→S text ") }
         try #require(texts.count == lines.count, "\(texts.count) text messages in --json, \(lines.count) text lines")

@@ -711,6 +711,7 @@ struct SniffPrinter {
             let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
         case .frames:
+            if writeFrameLine(c, d, t, f, timing) { return }
             var line = "\(time(t)) #\(c) \(arrow(d)) \(f.header.opcode.name)\(f.header.fin ? "" : " (no FIN)")\(f.header.rsv1 ? " RSV1" : "") \(f.header.payloadLength) B"
             if f.incomplete { line += style.yellow(" incomplete") }
             if let close = f.close { line += " close " + closeText(close) }
@@ -895,6 +896,43 @@ struct SniffPrinter {
                 out.append(" ")
                 out.appendHex(UnsafeRawBufferPointer(rebasing: m.data.prefix(16)))
                 if m.dataLength > 16 { out.append("…") }
+            }
+            out.append(0x0A)
+        }
+        return true
+    }
+
+    /// A frame's line (frames mode) written straight into the output buffer, byte for byte as
+    /// the String path in `printFrame` writes it; false, with nothing written, for the frames that
+    /// need that path (incomplete, close, a violation, a round-trip time, a text whose preview
+    /// `characterPrefix` cannot tell or that `TerminalText` must escape beyond JSON).
+    private func writeFrameLine(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ f: FrameRecordView,
+                                _ timing: MessageTiming) -> Bool {
+        guard !f.incomplete, f.borrowedClose == nil, f.violations.isEmpty, timing.pingRTT == nil else { return false }
+        var shown = 0
+        var more = false
+        if let text = f.text {
+            guard let prefix = TerminalText.characterPrefix(text, limit: 80),
+                  !TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<prefix.length])) else { return false }
+            shown = prefix.length
+            more = prefix.more
+        }
+        Output.withBuffer { out in
+            FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
+            out.append(" #")
+            out.append(decimal: c)
+            out.append(d == .clientToServer ? " C→S " : " S→C ")
+            out.append(contentsOf: f.header.opcode.name)
+            if !f.header.fin { out.append(" (no FIN)") }
+            if f.header.rsv1 { out.append(" RSV1") }
+            out.append(" ")
+            out.append(decimal: f.header.payloadLength)
+            out.append(" B")
+            if let text = f.text {
+                out.append(" \"")
+                out.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: text[0..<shown]))
+                if more || f.payloadTruncated { out.append("…") }
+                out.append("\"")
             }
             out.append(0x0A)
         }
