@@ -851,26 +851,14 @@ struct SniffPrinter {
                                   _ timing: MessageTiming) -> Bool {
         guard m.envelope == nil, timing.replyLatency == nil, !m.incomplete, m.violations.isEmpty,
               !m.textEndsInsideCharacter else { return false }
-        var shown = 0
-        var cut = false
+        var shown = (length: 0, more: false)
         if let text = m.text {
-            shown = text.count
-            if text.count > 80 {
-                // More than 80 bytes may be more than 80 characters: where the 80th ends, when the
-                // bytes tell it (scalars that are a character each; see characterPrefix).
-                guard let prefix = TerminalText.characterPrefix(text, limit: 80) else { return false }
-                shown = prefix.length
-                cut = prefix.more
-            }
-            // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
-            // terminal does not: the general case escapes them (TerminalText).
-            if TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<shown])) { return false }
+            // (A message's text ends with a whole character: one of 80 bytes or fewer is shown whole.)
+            guard let p = Self.bytePreview(text, shortIsWhole: true) else { return false }
+            shown = p
         }
         Output.withBuffer { out in
-            FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
-            out.append(" #")
-            out.append(decimal: c)
-            out.append(d == .clientToServer ? " C→S " : " S→C ")
+            writeLineStart(&out, t, c, d)
             if style.enabled { out.append("\u{1B}[32m") }
             out.append(contentsOf: m.opcode.name)
             if style.enabled { out.append("\u{1B}[0m") }
@@ -888,10 +876,7 @@ struct SniffPrinter {
                 out.append(" B")
             }
             if let text = m.text {
-                out.append(" \"")
-                out.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: text[0..<shown]))
-                if cut || m.dataTruncated { out.append("…") }
-                out.append("\"")
+                Self.writePreview(&out, UnsafeRawBufferPointer(rebasing: text[0..<shown.length]), cut: shown.more || m.dataTruncated)
             } else if !m.data.isEmpty {
                 out.append(" ")
                 out.appendHex(UnsafeRawBufferPointer(rebasing: m.data.prefix(16)))
@@ -909,19 +894,14 @@ struct SniffPrinter {
     private func writeFrameLine(_ c: Int, _ d: WebSocketDirection, _ t: Double, _ f: FrameRecordView,
                                 _ timing: MessageTiming) -> Bool {
         guard !f.incomplete, f.borrowedClose == nil, f.violations.isEmpty, timing.pingRTT == nil else { return false }
-        var shown = 0
-        var more = false
+        var shown = (length: 0, more: false)
         if let text = f.text {
-            guard let prefix = TerminalText.characterPrefix(text, limit: 80),
-                  !TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<prefix.length])) else { return false }
-            shown = prefix.length
-            more = prefix.more
+            // (A frame's text may have been cut inside a character: it is read to its end.)
+            guard let p = Self.bytePreview(text, shortIsWhole: false) else { return false }
+            shown = p
         }
         Output.withBuffer { out in
-            FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
-            out.append(" #")
-            out.append(decimal: c)
-            out.append(d == .clientToServer ? " C→S " : " S→C ")
+            writeLineStart(&out, t, c, d)
             out.append(contentsOf: f.header.opcode.name)
             if !f.header.fin { out.append(" (no FIN)") }
             if f.header.rsv1 { out.append(" RSV1") }
@@ -929,14 +909,42 @@ struct SniffPrinter {
             out.append(decimal: f.header.payloadLength)
             out.append(" B")
             if let text = f.text {
-                out.append(" \"")
-                out.appendJSONEscaped(UnsafeRawBufferPointer(rebasing: text[0..<shown]))
-                if more || f.payloadTruncated { out.append("…") }
-                out.append("\"")
+                Self.writePreview(&out, UnsafeRawBufferPointer(rebasing: text[0..<shown.length]), cut: shown.more || f.payloadTruncated)
             }
             out.append(0x0A)
         }
         return true
+    }
+
+    /// How much of `text` a line's preview shows when it is written from the bytes (see
+    /// `TerminalText.characterPrefix`), and whether more follow; nil when the String path must
+    /// write it. With `shortIsWhole`, a text of 80 bytes or fewer is shown whole without being read.
+    private static func bytePreview(_ text: UnsafeRawBufferPointer, shortIsWhole: Bool) -> (length: Int, more: Bool)? {
+        var preview = (length: text.count, more: false)
+        if text.count > 80 || !shortIsWhole {
+            guard let p = TerminalText.characterPrefix(text, limit: 80) else { return nil }
+            preview = p
+        }
+        // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
+        // terminal does not: the String path escapes them (TerminalText).
+        if TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<preview.length])) { return nil }
+        return preview
+    }
+
+    /// A text line's time, connection and direction, as `time`, `#` and `arrow` write them.
+    private func writeLineStart(_ out: inout OutputBuffer, _ t: Double, _ c: Int, _ d: WebSocketDirection) {
+        FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
+        out.append(" #")
+        out.append(decimal: c)
+        out.append(d == .clientToServer ? " C→S " : " S→C ")
+    }
+
+    /// A preview: the shown bytes JSON-escaped in quotes, and "…" when `cut`.
+    private static func writePreview(_ out: inout OutputBuffer, _ shown: UnsafeRawBufferPointer, cut: Bool) {
+        out.append(" \"")
+        out.appendJSONEscaped(shown)
+        if cut { out.append("…") }
+        out.append("\"")
     }
 
     /// A round trip or a latency in seconds as text lines show it: `12.345 ms`.
