@@ -200,22 +200,20 @@ struct OutputBufferTests {
 
     /// Decimals put into room reserved once for a run of pieces (the frame and message lines'
     /// keys) read as `String` writes them: one and two digits in place, longer ones out of line,
-    /// each within `decimalRoom`.
+    /// each within `decimalRoom` (`Int.min`'s sign and 19 digits fill it exactly).
     @Test func decimalsPutIntoReservedRoom() {
         var ints: [Int] = [0, 9, 10, 99, 100, 101, 99_999_999, 100_000_000, -1, -9, -10, -99, -100, Int.max, Int.min]
         var p = 1
         for _ in 0..<18 { p *= 10; ints += [p - 1, p, -p] }
         for v in ints {
-            var b = OutputBuffer(capacity: 1)
-            b.reserve(OutputBuffer.decimalRoom)
+            var b = OutputBuffer(capacity: OutputBuffer.decimalRoom)  // exactly the room: none to spare
             b.put(decimal: v)
             #expect(b.makeString() == String(v))
             #expect(b.count <= OutputBuffer.decimalRoom)
         }
         var g = Seeded(state: 13)
         for v in [UInt64.max, 1 << 63, 10, 99, 100] + (0..<2000).map({ _ in g.next() >> (g.next() % 64) }) {
-            var b = OutputBuffer(capacity: 1)
-            b.reserve(OutputBuffer.decimalRoom)
+            var b = OutputBuffer(capacity: OutputBuffer.decimalRoom)  // exactly the room: none to spare
             b.put(decimal: v)
             #expect(b.makeString() == String(v))
         }

@@ -244,7 +244,8 @@ public struct OutputBuffer: ~Copyable {
     /// `putLong(decimal:)`.
     @inlinable @inline(__always)
     public mutating func put(decimal value: UInt64) {
-        assert(fits(Self.decimalRoom), "put past the room reserved")
+        // (What is written: eight bytes below 100,000,000, stored as one word, else the digits.)
+        assert(fits(value < 100_000_000 ? 8 : Self.decimalDigitCount(value)), "put past the room reserved")
         if value < 10 {
             base[used] = UInt8(truncatingIfNeeded: value) &+ 0x30
             used &+= 1
