@@ -34,4 +34,24 @@ struct TerminalTextTests {
         }
         #expect(told > 2_000 && declined > 2_000 && cut > 500, "\(told) told, \(declined) declined, \(cut) cut")
     }
+
+    /// What `characterPrefix` reads is escaped by JSON's rules alone: no scalar it takes is one
+    /// `quoted` escapes beyond them (DEL, C1, the bidirectional controls), so its callers need not
+    /// look for those again.
+    @Test func characterPrefixTakesNothingEscapedBeyondJSON() {
+        let taken = (0...0x10FFFF as ClosedRange<UInt32>).filter { TerminalText.alwaysBreaksAround($0) && TerminalText.isControl($0) }
+        #expect(taken.allSatisfy { $0 < 0x20 }, "\(taken.filter { $0 >= 0x20 }.prefix(8).map { String($0, radix: 16) })")
+    }
+
+    /// A frame's text shown cut at --max-payload may end inside a character: read to its end,
+    /// such bytes are declined (the String path shows them repaired), never told as a prefix.
+    @Test func aTextCutInsideACharacterIsDeclined() {
+        for whole in ["日本語", "naïve é", "🙂🙂", "a—b"] {
+            let bytes = Array(whole.utf8)
+            for cut in 1..<bytes.count where String(validating: bytes[..<cut], as: UTF8.self) == nil {
+                let told = bytes[..<cut].withUnsafeBytes { TerminalText.characterPrefix($0, limit: 80) }
+                #expect(told == nil, "\(whole) cut at \(cut)")
+            }
+        }
+    }
 }

@@ -626,7 +626,7 @@ struct SniffPrinter {
     }
 
     private func time(_ t: Double) -> String { FixedPointText.format(t - origin, digits: 6, width: 11) }
-    private func arrow(_ d: WebSocketDirection) -> String { d == .clientToServer ? "C→S" : "S→C" }
+    private func arrow(_ d: WebSocketDirection) -> StaticString { d == .clientToServer ? "C→S" : "S→C" }
 
     private func extra(_ connection: Int, _ direction: WebSocketDirection?, _ t: Double) -> (inout JSONLineWriter) -> Void {
         { w in
@@ -920,15 +920,12 @@ struct SniffPrinter {
     /// `TerminalText.characterPrefix`), and whether more follow; nil when the String path must
     /// write it. With `shortIsWhole`, a text of 80 bytes or fewer is shown whole without being read.
     private static func bytePreview(_ text: UnsafeRawBufferPointer, shortIsWhole: Bool) -> (length: Int, more: Bool)? {
-        var preview = (length: text.count, more: false)
-        if text.count > 80 || !shortIsWhole {
-            guard let p = TerminalText.characterPrefix(text, limit: 80) else { return nil }
-            preview = p
-        }
+        // characterPrefix reads only scalars JSON escaping covers (it declines DEL, C1 and the
+        // bidirectional controls): what it tells needs no second look.
+        if text.count > 80 || !shortIsWhole { return TerminalText.characterPrefix(text, limit: 80) }
         // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
         // terminal does not: the String path escapes them (TerminalText).
-        if TerminalText.needsEscapeBeyondJSON(UnsafeRawBufferPointer(rebasing: text[0..<preview.length])) { return nil }
-        return preview
+        return TerminalText.needsEscapeBeyondJSON(text) ? nil : (text.count, false)
     }
 
     /// A text line's time, connection and direction, as `time`, `#` and `arrow` write them.
@@ -936,7 +933,9 @@ struct SniffPrinter {
         FixedPointText.write(t - origin, digits: 6, width: 11, to: &out)
         out.append(" #")
         out.append(decimal: c)
-        out.append(d == .clientToServer ? " C→S " : " S→C ")
+        out.append(" ")
+        out.append(arrow(d))
+        out.append(" ")
     }
 
     /// A preview: the shown bytes JSON-escaped in quotes, and "…" when `cut`.

@@ -52,7 +52,8 @@ public enum TerminalText {
     /// U+02FF but the soft hyphen, general punctuation (U+2010–U+2027, U+2030–U+205E), CJK
     /// punctuation to U+3029, kana, the CJK unified ideographs and the emoticons
     /// (U+1F600–U+1F64F, which join others only through ZWJ, GB11). Combining marks, ZWJ,
-    /// variation selectors, emoji modifiers, Hangul jamo and regional indicators are not.
+    /// variation selectors, emoji modifiers, Hangul jamo and regional indicators are not; nor
+    /// are DEL, C1 or the bidirectional controls, so what it tells needs no escape beyond JSON's.
     public static func characterPrefix(_ text: UnsafeRawBufferPointer, limit: Int) -> (length: Int, more: Bool)? {
         let n = text.count
         var i = 0
