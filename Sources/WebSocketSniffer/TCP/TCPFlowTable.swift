@@ -101,6 +101,35 @@ struct TCPFlowTable {
             ? slots[slot].forward.waitsForAcknowledgedData : slots[slot].backward.waitsForAcknowledgedData
     }
 
+    /// `TCPReassembler.process`'s common case: the next bytes in order from `source`, on a flow
+    /// that has not ended and whose directions await no acknowledged bytes (see
+    /// `TCPStreamState.acceptInOrder`). The direction, or nil, with nothing changed, when the
+    /// segment is not that case. (One access to the slot: reading it field by field through the
+    /// array checked its bounds and uniqueness for each.)
+    mutating func acceptInOrder(
+        _ slot: Int, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, time: Double,
+        packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
+    ) -> TCPDirection? {
+        Self.acceptInOrder(&slots[slot], from: source, sequence: sequence, bytes: bytes, time: time,
+                           packetNumber: packetNumber, emit: emit)
+    }
+
+    private static func acceptInOrder(
+        _ flow: inout TCPFlow, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, time: Double,
+        packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
+    ) -> TCPDirection? {
+        guard !flow.finished, !flow.forward.waitsForAcknowledgedData, !flow.backward.waitsForAcknowledgedData else { return nil }
+        let id = flow.info.id
+        if source == flow.info.initiator {
+            return flow.forward.acceptInOrder(
+                sequence: sequence, bytes: bytes, flow: id, direction: .initiatorToResponder, time: time,
+                packetNumber: packetNumber, emit: emit) ? .initiatorToResponder : nil
+        }
+        return flow.backward.acceptInOrder(
+            sequence: sequence, bytes: bytes, flow: id, direction: .responderToInitiator, time: time,
+            packetNumber: packetNumber, emit: emit) ? .responderToInitiator : nil
+    }
+
     /// A cheap, well-mixed position for `key` in `recent`.
     private static func recentIndex(_ key: TCPFlowKey) -> Int {
         func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {

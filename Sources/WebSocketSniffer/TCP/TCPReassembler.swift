@@ -131,6 +131,26 @@ public struct TCPReassembler {
         if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
         let flags = packet.flags
+        // Most segments are the next bytes of an open connection, or an ACK: what the general path
+        // below does with them, without its checks for the rest (`acceptInOrder`).
+        if fastPath, let s = slot, flags.isDisjoint(with: Self.generalFlags), packet.uncapturedPayloadLength == 0,
+           let direction = table.acceptInOrder(s, from: source, sequence: packet.sequenceNumber, bytes: payload,
+                                               time: time, packetNumber: packetNumber, emit: emit)
+        {
+            table.touch(s, time: time)
+            table[s].lastPacket = time
+            let id = table.slots[s].info.id
+            let reversed = direction.reversed
+            if flags.contains(.ack),
+               table[s][reversed].acknowledge(
+                   packet.acknowledgmentNumber, context: context(id, reversed, time), statistics: &statistics, emit: emit)
+            {
+                waitSerial += 1
+                table[s][reversed].acknowledgmentSerial = waitSerial
+                waiting.append(WaitingAcknowledgment(slot: s, flow: id, direction: reversed, time: clock, serial: waitSerial))
+            }
+            return id
+        }
         // Data on a RST is a diagnostic for the peer, not stream data (RFC 9293 §3.10.7.4).
         let carriesData = !flags.contains(.rst)
         let length = carriesData ? payload.count + packet.uncapturedPayloadLength : 0
@@ -238,6 +258,12 @@ public struct TCPReassembler {
         }
         return info.id
     }
+
+    /// Segments with any of these take the general path.
+    private static let generalFlags: TCPFlags = [.syn, .fin, .rst]
+
+    /// Whether `process` takes its common case on its own (tests turn it off to compare the two).
+    var fastPath = true
 
     /// After a RST ended a connection, data this far past what a direction sent is still its own
     /// (in flight, or sent on by a stack that refused the RST), not another connection's.

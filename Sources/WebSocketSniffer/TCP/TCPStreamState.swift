@@ -147,6 +147,24 @@ struct TCPStreamState {
         reachFIN(context: context, statistics: &statistics, emit: emit)
     }
 
+    /// `accept` for the common case, taken on its own (see `TCPReassembler.process`): a segment
+    /// without SYN, FIN or RST, captured whole, that starts at the next byte expected (or carries
+    /// no bytes), on a direction that started, has seen no FIN (so is not closed), holds nothing
+    /// ahead of a hole and awaits no acknowledged bytes. It does what `accept` does with such a
+    /// segment; false, with nothing changed, for any other.
+    @inline(__always)
+    mutating func acceptInOrder(
+        sequence: UInt32, bytes: UnsafeRawBufferPointer, flow: TCPFlowID, direction: TCPDirection, time: Double,
+        packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
+    ) -> Bool {
+        guard started, finSequence == nil, pending.isEmpty, !waitsForAcknowledgedData else { return false }
+        if bytes.isEmpty { return true }
+        guard sequence == nextSequence else { return false }
+        emit(.data(flow, direction, bytes: bytes, offset: offset, time: time, packetNumber: packetNumber))
+        advance(by: bytes.count)
+        return true
+    }
+
     /// The receiver acknowledged `acknowledgment`. Bytes before it that the capture has not shown were
     /// received by the peer, so they will not be retransmitted: they are either still to come in the
     /// capture (which put the ACK first) or lost by it. The direction waits a few packets for them
