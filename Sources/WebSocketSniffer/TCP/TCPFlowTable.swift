@@ -67,7 +67,7 @@ struct TCPFlowTable {
     /// of a packet's bookkeeping. An entry is only a hint, checked against the slot's key; removing a
     /// flow clears its entry, since its slot may be reused.
     private var recent = [Int](repeating: -1, count: Self.recentCount)
-    private static let recentCount = 64
+    private static let recentCount = 256
     private(set) var slots: [TCPFlow] = []
     private var freeSlots: [Int] = []
     /// Least recently active slot, or -1.
@@ -76,11 +76,16 @@ struct TCPFlowTable {
 
     var count: Int { index.count }
 
-    mutating func slot(for key: TCPFlowKey) -> Int? {
-        let hint = Self.recentIndex(key)
+    /// The slot of the flow between `a` and `b`, either way round. A recent one is found without
+    /// building its key (`recentIndex` does not depend on the endpoints' order).
+    mutating func slot(between a: TCPEndpoint, _ b: TCPEndpoint) -> Int? {
+        let hint = Self.recentIndex(a, b)
         let cached = recent[hint]
-        if cached >= 0, slots[cached].key == key { return cached }
-        guard let slot = index[key] else { return nil }
+        if cached >= 0 {
+            let key = slots[cached].key
+            if key.low == a ? key.high == b : key.low == b && key.high == a { return cached }
+        }
+        guard let slot = index[TCPFlowKey(a, b)] else { return nil }
         recent[hint] = slot
         return slot
     }
@@ -130,17 +135,23 @@ struct TCPFlowTable {
             packetNumber: packetNumber, emit: emit) ? .responderToInitiator : nil
     }
 
-    /// A cheap, well-mixed position for `key` in `recent`.
-    private static func recentIndex(_ key: TCPFlowKey) -> Int {
-        func mix(_ h: UInt64, _ address: IPAddress) -> UInt64 {
-            switch address {
-            case .v4(let a): return (h ^ UInt64(a)) &* 0x9E37_79B9_7F4A_7C15
-            case .v6(let high, let low): return (h ^ high ^ (low << 31 | low >> 33)) &* 0x9E37_79B9_7F4A_7C15
+    /// A cheap, well-mixed position in `recent` for the flow between `a` and `b`, the same either
+    /// way round.
+    private static func recentIndex(_ a: TCPEndpoint, _ b: TCPEndpoint) -> Int {
+        func mix(_ e: TCPEndpoint) -> UInt64 {
+            switch e.address {
+            case .v4(let x): return (UInt64(x) << 16 | UInt64(e.port)) &* 0x9E37_79B9_7F4A_7C15
+            case .v6(let high, let low): return (high ^ (low << 31 | low >> 33) ^ UInt64(e.port)) &* 0x9E37_79B9_7F4A_7C15
             }
         }
-        let h = mix(mix(UInt64(key.low.port) << 16 | UInt64(key.high.port), key.low.address), key.high.address)
-        return Int(truncatingIfNeeded: h >> 58) & (recentCount - 1)
+        // In the order of their mixes, not added: a sum would let 40001 → 8081 and 40002 → 8080 meet.
+        let (x, y) = (mix(a), mix(b))
+        let (low, high) = x < y ? (x, y) : (y, x)
+        let h = (low ^ (high << 29 | high >> 35)) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> 56) & (recentCount - 1)
     }
+
+    private static func recentIndex(_ key: TCPFlowKey) -> Int { recentIndex(key.low, key.high) }
 
     /// Adds a flow as the most recent; returns its slot.
     mutating func insert(_ flow: TCPFlow) -> Int {

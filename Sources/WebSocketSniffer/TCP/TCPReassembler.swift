@@ -111,8 +111,7 @@ public struct TCPReassembler {
         clock = max(clock, time)
         let source = packet.sourceEndpoint
         let destination = packet.destinationEndpoint
-        let key = TCPFlowKey(source, destination)
-        var slot = table.slot(for: key)
+        var slot = table.slot(between: source, destination)
         // A flow quiet for longer than the timeout is alive again with this packet: it must not be
         // the one the sweep forgets (its data would then be dropped as a connection picked up
         // mid-stream). (Removing other flows leaves this one's slot where it is.) A connection that
@@ -127,7 +126,9 @@ public struct TCPReassembler {
                 table.touch(s, time: clock)
             }
         }
-        expireIdleFlows(now: clock, emit: emit)
+        if table.oldest >= 0 && clock - table.slots[table.oldest].lastSeen > configuration.idleTimeout || !ended.isEmpty {
+            expireIdleFlows(now: clock, emit: emit)
+        }
         if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
         let flags = packet.flags
@@ -193,6 +194,7 @@ public struct TCPReassembler {
             }
             // A connection that ended and was let go: its late copies are passed over, as they are
             // while its flow is kept.
+            let key = TCPFlowKey(source, destination)
             if let (end, lastSeen) = ended[key] {
                 if clock - lastSeen <= Self.endedMemory && !isBareSYN
                     && !Self.startsAnother(packet, length: length, after: source == end.initiator ? end.forward : end.backward, reset: end.reset) {
@@ -300,13 +302,13 @@ public struct TCPReassembler {
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.
     public mutating func expireIdleFlows(now: Double, emit: (TCPReassemblyEvent) -> Void) {
-        while table.oldest >= 0, now - table[table.oldest].lastSeen > configuration.idleTimeout {
+        while table.oldest >= 0, now - table.slots[table.oldest].lastSeen > configuration.idleTimeout {
             let slot = table.oldest
             if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
             rememberEnded(slot)
             table.remove(slot)
         }
-        ended.forget(while: { now - $0 > Self.endedMemory })
+        if !ended.isEmpty { ended.forget(while: { now - $0 > Self.endedMemory }) }
     }
 
     /// Gives up, as gaps, acknowledged bytes still unseen a second of capture time after their
