@@ -15,7 +15,9 @@ public enum PacketDecoder {
     /// `data`, for `IPFragmentReassembler`.
     public static func decode(linkType: Int32, data: UnsafeRawBufferPointer, fragment: inout IPFragment?) -> PacketDecodeResult {
         var reader = Reader(data: data)
-        defer { fragment = reader.fragment }
+        // (Only when there is one: copying the reader's nil over `fragment` for every packet cost
+        // as much as decoding the TCP header.)
+        defer { if reader.fragment != nil { fragment = reader.fragment } }
         switch linkType {
         case PcapLinkType.ethernet:
             guard data.count >= 14 else { return .skipped(.truncatedLinkHeader) }
@@ -70,11 +72,11 @@ private struct Reader {
     }
 
     func u16(_ offset: Int) -> UInt16 {
-        UInt16(data[offset]) << 8 | UInt16(data[offset + 1])
+        UInt16(bigEndian: data.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     }
 
     func u32(_ offset: Int) -> UInt32 {
-        UInt32(data[offset]) << 24 | UInt32(data[offset + 1]) << 16 | UInt32(data[offset + 2]) << 8 | UInt32(data[offset + 3])
+        UInt32(bigEndian: data.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     func u64(_ offset: Int) -> UInt64 {
@@ -82,6 +84,7 @@ private struct Reader {
     }
 
     /// Dispatches on an EtherType whose payload starts at `offset`, unwrapping VLAN tags first.
+    @inline(__always)
     mutating func etherType(_ type: UInt16, at offset: Int) -> PacketDecodeResult {
         var type = type
         var offset = offset
@@ -112,6 +115,7 @@ private struct Reader {
     }
 
     /// RFC 791 §3.1.
+    @inline(__always)
     mutating func ipv4(at o: Int) -> PacketDecodeResult {
         guard data.count >= o + 20, data[o] >> 4 == 4 else { return .skipped(.malformedIPHeader) }
         let headerLength = Int(data[o] & 0x0F) * 4
@@ -213,6 +217,7 @@ private struct Reader {
 
     /// RFC 9293 §3.1. `end` is where the IP header says the packet ends, which may lie beyond the captured
     /// bytes (snapshot length) and before them (Ethernet padding).
+    @inline(__always)
     func tcp(at t: Int, end: Int, version: IPVersion, source: IPAddress, destination: IPAddress) -> PacketDecodeResult {
         let capturedEnd = min(end, data.count)
         guard capturedEnd >= t + 20 else { return .skipped(.malformedTCPHeader) }
