@@ -106,33 +106,63 @@ struct TCPFlowTable {
             ? slots[slot].forward.waitsForAcknowledgedData : slots[slot].backward.waitsForAcknowledgedData
     }
 
-    /// `TCPReassembler.process`'s common case: the next bytes in order from `source`, on a flow
-    /// that has not ended and whose directions await no acknowledged bytes (see
-    /// `TCPStreamState.acceptInOrder`). The direction, or nil, with nothing changed, when the
-    /// segment is not that case. (One access to the slot: reading it field by field through the
-    /// array checked its bounds and uniqueness for each.)
+    /// What `acceptInOrder` did: the flow and direction the segment went, and whether its
+    /// acknowledgment made the other direction start waiting for bytes not seen yet.
+    struct InOrder {
+        let flow: TCPFlowID
+        let direction: TCPDirection
+        let waits: Bool
+    }
+
+    /// `TCPReassembler.process`'s common case: the next bytes in order from `source` (or none), on a
+    /// flow that has not ended and whose directions await no acknowledged bytes (see
+    /// `TCPStreamState.acceptInOrder`), then the segment's `acknowledgment` (if it has one) of the
+    /// other direction, and the flow marked active at `time`. Nil, with nothing changed, when the
+    /// segment is not that case. (The flow is reached once: through the array and the flow's
+    /// direction subscript, each step checked its bounds and uniqueness again.)
     mutating func acceptInOrder(
-        _ slot: Int, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, time: Double,
-        packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
-    ) -> TCPDirection? {
-        Self.acceptInOrder(&slots[slot], from: source, sequence: sequence, bytes: bytes, time: time,
-                           packetNumber: packetNumber, emit: emit)
+        _ slot: Int, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, acknowledgment: UInt32?,
+        time: Double, packetNumber: Int, limits: (flow: Int, total: Int), statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
+    ) -> InOrder? {
+        guard let done = Self.acceptInOrder(
+            &slots[slot], from: source, sequence: sequence, bytes: bytes, acknowledgment: acknowledgment, time: time,
+            packetNumber: packetNumber, limits: limits, statistics: &statistics, emit: emit)
+        else { return nil }
+        touch(slot, time: time)
+        return done
     }
 
     private static func acceptInOrder(
-        _ flow: inout TCPFlow, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, time: Double,
-        packetNumber: Int, emit: (TCPReassemblyEvent) -> Void
-    ) -> TCPDirection? {
+        _ flow: inout TCPFlow, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, acknowledgment: UInt32?,
+        time: Double, packetNumber: Int, limits: (flow: Int, total: Int), statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
+    ) -> InOrder? {
         guard !flow.finished, !flow.forward.waitsForAcknowledgedData, !flow.backward.waitsForAcknowledgedData else { return nil }
         let id = flow.info.id
+        let direction: TCPDirection
         if source == flow.info.initiator {
-            return flow.forward.acceptInOrder(
-                sequence: sequence, bytes: bytes, flow: id, direction: .initiatorToResponder, time: time,
-                packetNumber: packetNumber, emit: emit) ? .initiatorToResponder : nil
+            direction = .initiatorToResponder
+            guard flow.forward.acceptInOrder(
+                sequence: sequence, bytes: bytes, flow: id, direction: direction, time: time, packetNumber: packetNumber,
+                emit: emit)
+            else { return nil }
+        } else {
+            direction = .responderToInitiator
+            guard flow.backward.acceptInOrder(
+                sequence: sequence, bytes: bytes, flow: id, direction: direction, time: time, packetNumber: packetNumber,
+                emit: emit)
+            else { return nil }
         }
-        return flow.backward.acceptInOrder(
-            sequence: sequence, bytes: bytes, flow: id, direction: .responderToInitiator, time: time,
-            packetNumber: packetNumber, emit: emit) ? .responderToInitiator : nil
+        flow.lastPacket = time
+        guard let acknowledgment else { return InOrder(flow: id, direction: direction, waits: false) }
+        let reversed = direction.reversed
+        let context = TCPStreamContext(
+            flow: id, direction: reversed, time: time, maxFlowBuffer: limits.flow, maxTotalBuffer: limits.total)
+        let waits = direction == .initiatorToResponder
+            ? flow.backward.acknowledge(acknowledgment, context: context, statistics: &statistics, emit: emit)
+            : flow.forward.acknowledge(acknowledgment, context: context, statistics: &statistics, emit: emit)
+        return InOrder(flow: id, direction: direction, waits: waits)
     }
 
     /// A cheap, well-mixed position in `recent` for the flow between `a` and `b`, the same either

@@ -135,22 +135,19 @@ public struct TCPReassembler {
         // Most segments are the next bytes of an open connection, or an ACK: what the general path
         // below does with them, without its checks for the rest (`acceptInOrder`).
         if fastPath, let s = slot, flags.isDisjoint(with: Self.generalFlags), packet.uncapturedPayloadLength == 0,
-           let direction = table.acceptInOrder(s, from: source, sequence: packet.sequenceNumber, bytes: payload,
-                                               time: time, packetNumber: packetNumber, emit: emit)
+           let done = table.acceptInOrder(
+               s, from: source, sequence: packet.sequenceNumber, bytes: payload,
+               acknowledgment: flags.contains(.ack) ? packet.acknowledgmentNumber : nil, time: time,
+               packetNumber: packetNumber, limits: (configuration.maxFlowBuffer, configuration.maxTotalBuffer),
+               statistics: &statistics, emit: emit)
         {
-            table.touch(s, time: time)
-            table[s].lastPacket = time
-            let id = table.slots[s].info.id
-            let reversed = direction.reversed
-            if flags.contains(.ack),
-               table[s][reversed].acknowledge(
-                   packet.acknowledgmentNumber, context: context(id, reversed, time), statistics: &statistics, emit: emit)
-            {
+            if done.waits {
+                let reversed = done.direction.reversed
                 waitSerial += 1
                 table[s][reversed].acknowledgmentSerial = waitSerial
-                waiting.append(WaitingAcknowledgment(slot: s, flow: id, direction: reversed, time: clock, serial: waitSerial))
+                waiting.append(WaitingAcknowledgment(slot: s, flow: done.flow, direction: reversed, time: clock, serial: waitSerial))
             }
-            return id
+            return done.flow
         }
         // Data on a RST is a diagnostic for the peer, not stream data (RFC 9293 §3.10.7.4).
         let carriesData = !flags.contains(.rst)
