@@ -709,6 +709,11 @@ struct SniffPrinter {
             Output.withBuffer { writeFrameJSON(f, c, d, t, timing, to: &$0) }
         case .verbose:
             let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
+            var written = false
+            Output.withBuffer { out in
+                written = DissectionRenderer.writeText(f, style: style, suffix: rtt, to: &out) { writeLineStart(&$0, t, c, d) }
+            }
+            if written { return }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
         case .frames:
             if writeFrameLine(c, d, t, f, timing) { return }
@@ -733,6 +738,11 @@ struct SniffPrinter {
             Output.withBuffer { writeMessageJSON(m, c, d, t, timing, to: &$0) }
         case .verbose:
             let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
+            var written = false
+            Output.withBuffer { out in
+                written = DissectionRenderer.writeText(m, style: style, suffix: latency, to: &out) { writeLineStart(&$0, t, c, d) }
+            }
+            if written { return }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
         case .frames:
             return

@@ -359,31 +359,193 @@ public enum DissectionRenderer {
         var line = OutputBuffer(capacity: indent.utf8.count + 96)
         var i = 0
         while i < bytes.count {
-            let row = UnsafeRawBufferPointer(rebasing: bytes[i..<min(i + 16, bytes.count)])
             line.removeAll()
             line.append(contentsOf: indent)
-            // The offset in lower-case hex, at least 4 digits.
-            var digits = 4
-            while digits < 16 && i >> (4 * digits) != 0 { digits += 1 }
-            for d in stride(from: digits - 1, through: 0, by: -1) {
-                line.append(OutputBuffer.hexDigit(UInt8(truncatingIfNeeded: i >> (4 * d)) & 0xF))
-            }
-            line.append("  ")
-            // 16 columns of "xx " with one more space after the eighth, then the printable bytes.
-            for (j, b) in row.enumerated() {
-                if j == 8 { line.append(UInt8(ascii: " ")) }
-                line.append(OutputBuffer.hexDigit(b >> 4))
-                line.append(OutputBuffer.hexDigit(b & 0xF))
-                line.append(UInt8(ascii: " "))
-            }
-            let hexWidth = 3 * row.count + (row.count > 8 ? 1 : 0)
-            for _ in hexWidth..<49 { line.append(UInt8(ascii: " ")) }
-            line.append(UInt8(ascii: "|"))
-            for b in row { line.append(b >= 0x20 && b < 0x7F ? b : UInt8(ascii: ".")) }
-            line.append(UInt8(ascii: "|"))
+            writeHexRow(bytes, at: i, to: &line)
             lines.append(line.makeString())
             i += 16
         }
         return lines
+    }
+
+    /// The `hexLines` line for the 16 bytes (or fewer, at the end) of `bytes` from `i`, without its
+    /// indent or a newline.
+    static func writeHexRow(_ bytes: UnsafeRawBufferPointer, at i: Int, to line: inout OutputBuffer) {
+        let row = UnsafeRawBufferPointer(rebasing: bytes[i..<min(i + 16, bytes.count)])
+        // The offset in lower-case hex, at least 4 digits.
+        var digits = 4
+        while digits < 16 && i >> (4 * digits) != 0 { digits += 1 }
+        for d in stride(from: digits - 1, through: 0, by: -1) {
+            line.append(OutputBuffer.hexDigit(UInt8(truncatingIfNeeded: i >> (4 * d)) & 0xF))
+        }
+        line.append("  ")
+        // 16 columns of "xx " with one more space after the eighth, then the printable bytes.
+        for (j, b) in row.enumerated() {
+            if j == 8 { line.append(UInt8(ascii: " ")) }
+            line.append(OutputBuffer.hexDigit(b >> 4))
+            line.append(OutputBuffer.hexDigit(b & 0xF))
+            line.append(UInt8(ascii: " "))
+        }
+        let hexWidth = 3 * row.count + (row.count > 8 ? 1 : 0)
+        for _ in hexWidth..<49 { line.append(UInt8(ascii: " ")) }
+        line.append(UInt8(ascii: "|"))
+        for b in row { line.append(b >= 0x20 && b < 0x7F ? b : UInt8(ascii: ".")) }
+        line.append(UInt8(ascii: "|"))
+    }
+
+    // MARK: Text from the bytes
+
+    /// `text(f, style:, prefix:)` and a newline, written into `out` from the record's bytes, with
+    /// `suffix` at the end of its first line. `prefix` writes what starts the first line; the
+    /// others start with a copy of it. False, with nothing written, for a frame left to `text`:
+    /// one with violations, a close frame, one the capture ended in, or one whose text is not
+    /// whole UTF-8 free of what a terminal needs escaped beyond JSON (see `TerminalText.quoted`).
+    public static func writeText(_ f: FrameRecordView, style: TerminalStyle, suffix: String?, to out: inout OutputBuffer,
+                                 prefix: (inout OutputBuffer) -> Void) -> Bool {
+        guard f.violations.isEmpty, f.borrowedClose == nil, !f.incomplete else { return false }
+        if let text = f.text, !isPlainText(text) { return false }
+        let h = f.header
+        let start = out.count
+        prefix(&out)
+        let lineStart = start..<out.count
+        styled(&out, style, "1") {
+            $0.append("frame ")
+            $0.append(decimal: f.index)
+        }
+        out.append(" @")
+        out.append(decimal: f.offset)
+        out.append(" ")
+        styled(&out, style, "36") { $0.append(contentsOf: h.opcode.name) }
+        out.append(" ")
+        // The flags there are, one space between them.
+        var flags = 0
+        for (on, name) in [(h.fin, "FIN" as StaticString), (h.rsv1, "RSV1"), (h.rsv2, "RSV2"), (h.rsv3, "RSV3")] where on {
+            if flags > 0 { out.append(" ") }
+            out.append(name)
+            flags += 1
+        }
+        if let key = h.maskingKey {
+            out.append(" mask=")
+            out.appendHex(packed: key.packed)
+        }
+        out.append(" len=")
+        out.append(decimal: h.payloadLength)
+        out.append(" hdr=")
+        out.append(decimal: h.headerLength)
+        finishFirstLine(&out, suffix)
+        let cut = f.payloadTruncated ? "\(h.payloadLength) bytes in all; --full shows all" : nil
+        writePayloadLines(text: f.text, bytes: f.payload, cut: cut, style: style, lineStart: lineStart, to: &out)
+        return true
+    }
+
+    /// `text(m, style:, prefix:)` written as `writeText` writes a frame's. False, with nothing
+    /// written, for a message left to `text`: one with violations, an incomplete one, one whose
+    /// text is not whole UTF-8 free of what a terminal needs escaped beyond JSON, or whose
+    /// envelope is invalid or has a type or correlation id with a character to escape.
+    public static func writeText(_ m: MessageRecordView, style: TerminalStyle, suffix: String?, to out: inout OutputBuffer,
+                                 prefix: (inout OutputBuffer) -> Void) -> Bool {
+        guard m.violations.isEmpty, !m.incomplete, !m.textEndsInsideCharacter else { return false }
+        if let text = m.text, !isPlainText(text) { return false }
+        let envelope = m.borrowedEnvelope
+        if let e = envelope?.pointee {
+            guard e.error == nil, !TerminalText.needsEscape(e.type), !(e.correlationID.map(TerminalText.needsEscape) ?? false)
+            else { return false }
+        }
+        let start = out.count
+        prefix(&out)
+        let lineStart = start..<out.count
+        styled(&out, style, "1") {
+            $0.append("message ")
+            $0.append(decimal: m.index)
+        }
+        out.append(" @")
+        out.append(decimal: m.offset)
+        out.append(" ")
+        styled(&out, style, "32") { $0.append(contentsOf: m.opcode.name) }
+        out.append(" ")
+        out.append(decimal: m.dataLength)
+        out.append(" bytes")
+        if m.fragmentCount == 1 {
+            out.append(", 1 fragment")
+        } else {
+            out.append(", ")
+            out.append(decimal: m.fragmentCount)
+            out.append(" fragments")
+        }
+        if m.compressed {
+            out.append(", deflated ")
+            out.append(decimal: m.length)
+            out.append(" → ")
+            out.append(decimal: m.dataLength)
+        }
+        if m.envelopeUnchecked {
+            styled(&out, style, "2") { $0.append(", not held whole (--max-message-memory): envelope not checked") }
+        }
+        finishFirstLine(&out, suffix)
+        if let e = envelope?.pointee {
+            out.appendCopy(of: lineStart)
+            out.append("  envelope type=")
+            out.append(contentsOf: e.type)
+            if let id = e.correlationID {
+                out.append(" correlation_id=")
+                out.append(contentsOf: id)
+            }
+            out.append(0x0A)
+        }
+        let cut = m.dataTruncated ? "\(m.dataLength) bytes in all; --full shows all" : nil
+        writePayloadLines(text: m.text, bytes: m.data, cut: cut, style: style, lineStart: lineStart, to: &out)
+        return true
+    }
+
+    /// Valid UTF-8 that ends with a whole character and has none that `TerminalText.quoted`
+    /// escapes beyond JSON's escaping: quoted, it is its bytes JSON-escaped in quotes.
+    private static func isPlainText(_ text: UnsafeRawBufferPointer) -> Bool {
+        WebSocketUTF8Validator.firstInvalidIndex(text) == nil && !TerminalText.needsEscapeBeyondJSON(text)
+    }
+
+    /// `body`'s bytes, in `style`'s colour `code`.
+    private static func styled(_ out: inout OutputBuffer, _ style: TerminalStyle, _ code: StaticString,
+                               _ body: (inout OutputBuffer) -> Void) {
+        if style.enabled {
+            out.append("\u{1B}[")
+            out.append(code)
+            out.append("m")
+        }
+        body(&out)
+        if style.enabled { out.append("\u{1B}[0m") }
+    }
+
+    private static func finishFirstLine(_ out: inout OutputBuffer, _ suffix: String?) {
+        if let suffix { out.append(contentsOf: suffix) }
+        out.append(0x0A)
+    }
+
+    /// A record's payload lines: its text quoted, or its bytes in hex rows, then what `cut` says
+    /// when it was shown cut. Each line starts with a copy of the first line's start, indented.
+    private static func writePayloadLines(text: UnsafeRawBufferPointer?, bytes: UnsafeRawBufferPointer, cut: String?,
+                                          style: TerminalStyle, lineStart: Range<Int>, to out: inout OutputBuffer) {
+        if let text {
+            out.appendCopy(of: lineStart)
+            out.append("  \"")
+            out.appendJSONEscaped(text)
+            out.append("\"")
+            if let cut { styled(&out, style, "2") { $0.append(contentsOf: " … (\(cut))") } }
+            out.append(0x0A)
+        } else if !bytes.isEmpty {
+            var i = 0
+            while i < bytes.count {
+                out.appendCopy(of: lineStart)
+                out.append("  ")
+                writeHexRow(bytes, at: i, to: &out)
+                out.append(0x0A)
+                i += 16
+            }
+            if let cut {
+                out.appendCopy(of: lineStart)
+                out.append("  ")
+                styled(&out, style, "2") { $0.append(contentsOf: "… \(cut)") }
+                out.append(0x0A)
+            }
+        }
     }
 }

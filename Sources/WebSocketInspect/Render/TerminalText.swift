@@ -88,13 +88,18 @@ public enum TerminalText {
 
     /// `s` with its control characters escaped; `s` itself when it has none (the usual case).
     public static func safe(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: { isControl($0.value) }) else { return s }
+        guard needsEscape(s) else { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count + 16)
         for scalar in s.unicodeScalars {
             if isControl(scalar.value) { out += escape(scalar.value) } else { out.unicodeScalars.append(scalar) }
         }
         return out
+    }
+
+    /// Whether `safe` changes `s`.
+    public static func needsEscape(_ s: String) -> Bool {
+        s.unicodeScalars.contains(where: { isControl($0.value) })
     }
 
     /// `s` in double quotes, escaped as a JSON string (RFC 8259 §7), and DEL and C1 escaped too
