@@ -16,9 +16,13 @@ public final class DissectionMemoryBudget: @unchecked Sendable {
     /// Bytes the dissectors may hold at once.
     public let limit: Int
     /// Bytes held now.
-    public private(set) var held = 0
+    ///
+    /// (Unchecked at run time: `take` and `give` run for every frame held and every piece a
+    /// message inflates to, and each check was a call into the runtime's access set. Nothing here
+    /// passes a counter inout, or calls out while changing one.)
+    @exclusivity(unchecked) public private(set) var held = 0
     /// The most held at once.
-    public private(set) var peak = 0
+    @exclusivity(unchecked) public private(set) var peak = 0
     /// Messages that did not fit and were shown from their first bytes only.
     public private(set) var messagesNotHeldWhole = 0
     /// Compressed messages left uninflated: there was no room for their direction's inflater
