@@ -1,7 +1,9 @@
-// The hex kernel is static inline in its header, so that Swift's callers inline it. The UTF-8
+// The hex and JSON-escape kernels are static inline in their headers, so that Swift's callers
+// inline them; they are included here too, so that the build sees a change to them. The UTF-8
 // kernel needs AVX2, which the rest of the program is not compiled for: it is a function of its
 // own, compiled for AVX2, and called only when the processor has it.
 #include "hex_digits.h"
+#include "json_escape.h"
 #include "utf8_blocks.h"
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))

@@ -1,3 +1,5 @@
+internal import CSIMDKernels
+
 /// JSON Lines written straight into an `OutputBuffer`: keys in the order written (the schema's key
 /// order is part of what users see), strings escaped as RFC 8259 §7 asks, no Foundation.
 ///
@@ -341,16 +343,10 @@ extension OutputBuffer {
     }
 
     /// How many of the 16 bytes at `p` come before the first one below 0x20, `"` or `\` (16 when
-    /// none is): vector compares (against vectors, which are lowered to single instructions, as in
-    /// the UTF-8 validator), then the lowest flagged byte of the two halves.
-    @inlinable @inline(__always)
+    /// none is): `wsctl_json_escape_flags16`'s lowest bit.
+    @inline(__always)
     static func cleanPrefix16(_ p: UnsafeRawPointer) -> Int {
-        typealias V = SIMD16<UInt8>
-        let v = p.loadUnaligned(as: V.self)
-        let hit = (v .< V(repeating: 0x20)) .| (v .== V(repeating: 0x22)) .| (v .== V(repeating: 0x5C))
-        let flagged = unsafeBitCast(V(repeating: 0).replacing(with: 0xFF, where: hit), to: SIMD2<UInt64>.self)
-        let low = UInt64(littleEndian: flagged[0]), high = UInt64(littleEndian: flagged[1])
-        if low != 0 { return low.trailingZeroBitCount &>> 3 }
-        return 8 &+ (high.trailingZeroBitCount &>> 3)  // 64 zero bits: 8 + 8
+        // (Bit 16 set: 16 when none is flagged.)
+        Int((wsctl_json_escape_flags16(p.assumingMemoryBound(to: UInt8.self)) | 0x1_0000).trailingZeroBitCount)
     }
 }
