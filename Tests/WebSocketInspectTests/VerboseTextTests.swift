@@ -33,25 +33,27 @@ struct VerboseTextTests {
         return Array(s.utf8)
     }
 
-    /// Both renderings of one frame; nil from the byte path when it left the frame to `text`.
-    static func both(_ f: FrameRecordView, style: TerminalStyle, suffix: String?) -> (bytes: String?, text: String) {
-        var out = OutputBuffer()
-        out.append("before\n")
-        let written = DissectionRenderer.writeText(f, style: style, suffix: suffix, to: &out) { $0.append(contentsOf: prefix) }
-        let expected = appending(DissectionRenderer.text(f, style: style, prefix: prefix), suffix)
-        let result = out.makeString()
-        if !written { #expect(result == "before\n", "nothing written when the String path is left to") }
-        return (written ? String(result.dropFirst("before\n".count)) : nil, expected + "\n")
+    /// A text (two in three) or binary payload, cut short one time in four (at --max-payload).
+    static func randomPayload(_ random: inout Seeded, _ n: Int) -> (isText: Bool, bytes: [UInt8], cut: Bool) {
+        let isText = Int.random(in: 0..<3, using: &random) > 0
+        var bytes = isText ? randomText(&random, plain: n % 3 == 0)
+            : (0..<Int.random(in: 0...70, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let cut = Int.random(in: 0..<4, using: &random) == 0 && !bytes.isEmpty
+        if cut { bytes.removeLast(Int.random(in: 1...bytes.count, using: &random)) }
+        return (isText, bytes, cut)
     }
 
-    static func both(_ m: MessageRecordView, style: TerminalStyle, suffix: String?) -> (bytes: String?, text: String) {
+    /// Both renderings of one record: what `write` put into a buffer after a line already there
+    /// (nil when it left the record to `text`, having written nothing), and what `text` says,
+    /// with the suffix and a newline.
+    static func both(_ write: (inout OutputBuffer, (inout OutputBuffer) -> Void) -> Bool, text: String,
+                     suffix: String?) -> (bytes: String?, text: String) {
         var out = OutputBuffer()
         out.append("before\n")
-        let written = DissectionRenderer.writeText(m, style: style, suffix: suffix, to: &out) { $0.append(contentsOf: prefix) }
-        let expected = appending(DissectionRenderer.text(m, style: style, prefix: prefix), suffix)
+        let written = write(&out) { $0.append(contentsOf: prefix) }
         let result = out.makeString()
         if !written { #expect(result == "before\n", "nothing written when the String path is left to") }
-        return (written ? String(result.dropFirst("before\n".count)) : nil, expected + "\n")
+        return (written ? String(result.dropFirst("before\n".count)) : nil, appending(text, suffix) + "\n")
     }
 
     /// `text` with `suffix` at the end of its first line, as `sniff -v` puts a round trip there.
@@ -66,11 +68,7 @@ struct VerboseTextTests {
         var random = Seeded(state: UInt64(seed))
         var byBytes = 0
         for n in 0..<3_000 {
-            let isText = Int.random(in: 0..<3, using: &random) > 0
-            var payload = isText ? Self.randomText(&random, plain: n % 3 == 0)
-                : (0..<Int.random(in: 0...70, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let cut = Int.random(in: 0..<4, using: &random) == 0 && !payload.isEmpty
-            if cut { payload.removeLast(Int.random(in: 1...payload.count, using: &random)) }
+            let (isText, payload, cut) = Self.randomPayload(&random, n)
             let length = UInt64(payload.count + (cut ? Int.random(in: 1...100_000, using: &random) : 0))
             let fin = Bool.random(using: &random)
             let rsv = UInt8.random(in: 0...7, using: &random) & (Int.random(in: 0..<4, using: &random) == 0 ? 7 : 0)
@@ -92,7 +90,10 @@ struct VerboseTextTests {
                             let f = FrameRecordView(
                                 index: n, header: header, offset: n * 37, payload: bytes, payloadTruncated: cut,
                                 text: isText ? bytes : nil, close: closePointer, violations: v, incomplete: incomplete)
-                            let (written, expected) = Self.both(f, style: TerminalStyle(enabled: colour), suffix: suffix)
+                            let style = TerminalStyle(enabled: colour)
+                            let (written, expected) = Self.both(
+                                { DissectionRenderer.writeText(f, style: style, suffix: suffix, to: &$0, prefix: $1) },
+                                text: DissectionRenderer.text(f, style: style, prefix: Self.prefix), suffix: suffix)
                             if let written {
                                 byBytes += 1
                                 #expect(written == expected, "seed \(seed) frame \(n)")
@@ -110,11 +111,7 @@ struct VerboseTextTests {
         var random = Seeded(state: UInt64(seed))
         var byBytes = 0
         for n in 0..<3_000 {
-            let isText = Int.random(in: 0..<3, using: &random) > 0
-            var data = isText ? Self.randomText(&random, plain: n % 3 == 0)
-                : (0..<Int.random(in: 0...70, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let cut = Int.random(in: 0..<4, using: &random) == 0 && !data.isEmpty
-            if cut { data.removeLast(Int.random(in: 1...data.count, using: &random)) }
+            var (isText, data, cut) = Self.randomPayload(&random, n)
             // A cut inside a character leaves the text without it (the view's promise).
             var endsInside = false
             if isText, cut {
@@ -150,7 +147,10 @@ struct VerboseTextTests {
                                 compressed: compressed, data: bytes, dataLength: dataLength, dataTruncated: cut,
                                 text: isText ? bytes : nil, textEndsInsideCharacter: endsInside, envelope: e, violations: v,
                                 incomplete: incomplete, envelopeUnchecked: unchecked)
-                            let (written, expected) = Self.both(m, style: TerminalStyle(enabled: colour), suffix: suffix)
+                            let style = TerminalStyle(enabled: colour)
+                            let (written, expected) = Self.both(
+                                { DissectionRenderer.writeText(m, style: style, suffix: suffix, to: &$0, prefix: $1) },
+                                text: DissectionRenderer.text(m, style: style, prefix: Self.prefix), suffix: suffix)
                             if let written {
                                 byBytes += 1
                                 #expect(written == expected, "seed \(seed) message \(n)")

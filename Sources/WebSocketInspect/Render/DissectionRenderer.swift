@@ -405,17 +405,7 @@ public enum DissectionRenderer {
         guard f.violations.isEmpty, f.borrowedClose == nil, !f.incomplete else { return false }
         if let text = f.text, !isPlainText(text) { return false }
         let h = f.header
-        let start = out.count
-        prefix(&out)
-        let lineStart = start..<out.count
-        styled(&out, style, "1") {
-            $0.append("frame ")
-            $0.append(decimal: f.index)
-        }
-        out.append(" @")
-        out.append(decimal: f.offset)
-        out.append(" ")
-        styled(&out, style, "36") { $0.append(contentsOf: h.opcode.name) }
+        let lineStart = writeHead(&out, style, prefix, "frame ", f.index, f.offset, opcode: h.opcode, colour: "36")
         out.append(" ")
         // The flags there are, one space between them.
         var flags = 0
@@ -451,17 +441,7 @@ public enum DissectionRenderer {
             guard e.error == nil, !TerminalText.needsEscape(e.type), !(e.correlationID.map(TerminalText.needsEscape) ?? false)
             else { return false }
         }
-        let start = out.count
-        prefix(&out)
-        let lineStart = start..<out.count
-        styled(&out, style, "1") {
-            $0.append("message ")
-            $0.append(decimal: m.index)
-        }
-        out.append(" @")
-        out.append(decimal: m.offset)
-        out.append(" ")
-        styled(&out, style, "32") { $0.append(contentsOf: m.opcode.name) }
+        let lineStart = writeHead(&out, style, prefix, "message ", m.index, m.offset, opcode: m.opcode, colour: "32")
         out.append(" ")
         out.append(decimal: m.dataLength)
         out.append(" bytes")
@@ -495,6 +475,25 @@ public enum DissectionRenderer {
         let cut = m.dataTruncated ? "\(m.dataLength) bytes in all; --full shows all" : nil
         writePayloadLines(text: m.text, bytes: m.data, cut: cut, style: style, lineStart: lineStart, to: &out)
         return true
+    }
+
+    /// A record's first line up to its opcode's name: the prefix, `kind` and `index` in bold, `@`
+    /// and `offset`, the name in `colour`. Returns where the prefix lies, for the other lines.
+    private static func writeHead(_ out: inout OutputBuffer, _ style: TerminalStyle, _ prefix: (inout OutputBuffer) -> Void,
+                                  _ kind: StaticString, _ index: Int, _ offset: Int, opcode: WebSocketOpcode,
+                                  colour: StaticString) -> Range<Int> {
+        let start = out.count
+        prefix(&out)
+        let lineStart = start..<out.count
+        styled(&out, style, "1") {
+            $0.append(kind)
+            $0.append(decimal: index)
+        }
+        out.append(" @")
+        out.append(decimal: offset)
+        out.append(" ")
+        styled(&out, style, colour) { $0.append(contentsOf: opcode.name) }
+        return lineStart
     }
 
     /// Valid UTF-8 that ends with a whole character and has none that `TerminalText.quoted`
