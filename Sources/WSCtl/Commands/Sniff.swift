@@ -709,11 +709,7 @@ struct SniffPrinter {
             Output.withBuffer { writeFrameJSON(f, c, d, t, timing, to: &$0) }
         case .verbose:
             let rtt = timing.pingRTT.map { " rtt \(Self.milliseconds($0))" }
-            var written = false
-            Output.withBuffer { out in
-                written = DissectionRenderer.writeText(f, style: style, suffix: rtt, to: &out) { writeLineStart(&$0, t, c, d) }
-            }
-            if written { return }
+            if wroteRecord({ DissectionRenderer.writeText(f, style: style, suffix: rtt, to: &$0, prefix: $1) }, t, c, d) { return }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(f, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), rtt))
         case .frames:
             if writeFrameLine(c, d, t, f, timing) { return }
@@ -738,11 +734,7 @@ struct SniffPrinter {
             Output.withBuffer { writeMessageJSON(m, c, d, t, timing, to: &$0) }
         case .verbose:
             let latency = timing.replyLatency.map { ", reply \(Self.milliseconds($0))" }
-            var written = false
-            Output.withBuffer { out in
-                written = DissectionRenderer.writeText(m, style: style, suffix: latency, to: &out) { writeLineStart(&$0, t, c, d) }
-            }
-            if written { return }
+            if wroteRecord({ DissectionRenderer.writeText(m, style: style, suffix: latency, to: &$0, prefix: $1) }, t, c, d) { return }
             Output.line(Self.appendingToFirstLine(DissectionRenderer.text(m, style: style, prefix: "\(time(t)) #\(c) \(arrow(d)) "), latency))
         case .frames:
             return
@@ -936,6 +928,15 @@ struct SniffPrinter {
         // DEL, C1 and the bidirectional controls, which JSON escaping lets through and a
         // terminal does not: the String path escapes them (TerminalText).
         return TerminalText.needsEscapeBeyondJSON(text) ? nil : (text.count, false)
+    }
+
+    /// Whether `write` wrote a -v record into the output buffer, each line starting as
+    /// `writeLineStart` starts it (it writes nothing when it leaves the record to the String path).
+    private func wroteRecord(_ write: (inout OutputBuffer, (inout OutputBuffer) -> Void) -> Bool,
+                             _ t: Double, _ c: Int, _ d: WebSocketDirection) -> Bool {
+        var written = false
+        Output.withBuffer { out in written = write(&out) { writeLineStart(&$0, t, c, d) } }
+        return written
     }
 
     /// A text line's time, connection and direction, as `time`, `#` and `arrow` write them.

@@ -430,12 +430,14 @@ public enum DissectionRenderer {
 
     /// `text(m, style:, prefix:)` written as `writeText` writes a frame's. False, with nothing
     /// written, for a message left to `text`: one with violations, an incomplete one, one whose
-    /// text is not whole UTF-8 free of what a terminal needs escaped beyond JSON, or whose
+    /// text was cut inside a character or holds one a terminal needs escaped beyond JSON, or whose
     /// envelope is invalid or has a type or correlation id with a character to escape.
     public static func writeText(_ m: MessageRecordView, style: TerminalStyle, suffix: String?, to out: inout OutputBuffer,
                                  prefix: (inout OutputBuffer) -> Void) -> Bool {
         guard m.violations.isEmpty, !m.incomplete, !m.textEndsInsideCharacter else { return false }
-        if let text = m.text, !isPlainText(text) { return false }
+        // (A message's text is valid UTF-8 ending with a whole character, the view promises: only
+        // the escapes beyond JSON are looked for.)
+        if let text = m.text, TerminalText.needsEscapeBeyondJSON(text) { return false }
         let envelope = m.borrowedEnvelope
         if let e = envelope?.pointee {
             guard e.error == nil, !TerminalText.needsEscape(e.type), !(e.correlationID.map(TerminalText.needsEscape) ?? false)
@@ -497,7 +499,8 @@ public enum DissectionRenderer {
     }
 
     /// Valid UTF-8 that ends with a whole character and has none that `TerminalText.quoted`
-    /// escapes beyond JSON's escaping: quoted, it is its bytes JSON-escaped in quotes.
+    /// escapes beyond JSON's escaping: quoted, it is its bytes JSON-escaped in quotes. (A frame's
+    /// text is checked whole: cut at --max-payload, it may end inside a character.)
     private static func isPlainText(_ text: UnsafeRawBufferPointer) -> Bool {
         WebSocketUTF8Validator.firstInvalidIndex(text) == nil && !TerminalText.needsEscapeBeyondJSON(text)
     }

@@ -67,7 +67,7 @@ struct TCPFlowTable {
     /// of a packet's bookkeeping. An entry is only a hint, checked against the slot's key; removing a
     /// flow clears its entry, since its slot may be reused.
     private var recent = [Int](repeating: -1, count: Self.recentCount)
-    private static let recentCount = 256
+    private static let recentCount = 64
     private(set) var slots: [TCPFlow] = []
     private var freeSlots: [Int] = []
     /// Least recently active slot, or -1.
@@ -122,12 +122,12 @@ struct TCPFlowTable {
     /// direction subscript, each step checked its bounds and uniqueness again.)
     mutating func acceptInOrder(
         _ slot: Int, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, acknowledgment: UInt32?,
-        time: Double, packetNumber: Int, limits: (flow: Int, total: Int), statistics: inout TCPReassemblyStatistics,
+        time: Double, packetNumber: Int, configuration: TCPReassemblerConfiguration, statistics: inout TCPReassemblyStatistics,
         emit: (TCPReassemblyEvent) -> Void
     ) -> InOrder? {
         guard let done = Self.acceptInOrder(
             &slots[slot], from: source, sequence: sequence, bytes: bytes, acknowledgment: acknowledgment, time: time,
-            packetNumber: packetNumber, limits: limits, statistics: &statistics, emit: emit)
+            packetNumber: packetNumber, configuration: configuration, statistics: &statistics, emit: emit)
         else { return nil }
         touch(slot, time: time)
         return done
@@ -135,7 +135,7 @@ struct TCPFlowTable {
 
     private static func acceptInOrder(
         _ flow: inout TCPFlow, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, acknowledgment: UInt32?,
-        time: Double, packetNumber: Int, limits: (flow: Int, total: Int), statistics: inout TCPReassemblyStatistics,
+        time: Double, packetNumber: Int, configuration: TCPReassemblerConfiguration, statistics: inout TCPReassemblyStatistics,
         emit: (TCPReassemblyEvent) -> Void
     ) -> InOrder? {
         guard !flow.finished, !flow.forward.waitsForAcknowledgedData, !flow.backward.waitsForAcknowledgedData else { return nil }
@@ -157,8 +157,7 @@ struct TCPFlowTable {
         flow.lastPacket = time
         guard let acknowledgment else { return InOrder(flow: id, direction: direction, waits: false) }
         let reversed = direction.reversed
-        let context = TCPStreamContext(
-            flow: id, direction: reversed, time: time, maxFlowBuffer: limits.flow, maxTotalBuffer: limits.total)
+        let context = TCPStreamContext(flow: id, direction: reversed, time: time, configuration: configuration)
         let waits = direction == .initiatorToResponder
             ? flow.backward.acknowledge(acknowledgment, context: context, statistics: &statistics, emit: emit)
             : flow.forward.acknowledge(acknowledgment, context: context, statistics: &statistics, emit: emit)
@@ -178,7 +177,7 @@ struct TCPFlowTable {
         let (x, y) = (mix(a), mix(b))
         let (low, high) = x < y ? (x, y) : (y, x)
         let h = (low ^ (high << 29 | high >> 35)) &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h >> 56) & (recentCount - 1)
+        return Int(truncatingIfNeeded: h >> 58) & (recentCount - 1)
     }
 
     private static func recentIndex(_ key: TCPFlowKey) -> Int { recentIndex(key.low, key.high) }

@@ -126,7 +126,7 @@ public struct TCPReassembler {
                 table.touch(s, time: clock)
             }
         }
-        if table.oldest >= 0 && clock - table.slots[table.oldest].lastSeen > configuration.idleTimeout || !ended.isEmpty {
+        if oldestIsIdle(at: clock) || !ended.isEmpty {
             expireIdleFlows(now: clock, emit: emit)
         }
         if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
@@ -138,15 +138,9 @@ public struct TCPReassembler {
            let done = table.acceptInOrder(
                s, from: source, sequence: packet.sequenceNumber, bytes: payload,
                acknowledgment: flags.contains(.ack) ? packet.acknowledgmentNumber : nil, time: time,
-               packetNumber: packetNumber, limits: (configuration.maxFlowBuffer, configuration.maxTotalBuffer),
-               statistics: &statistics, emit: emit)
+               packetNumber: packetNumber, configuration: configuration, statistics: &statistics, emit: emit)
         {
-            if done.waits {
-                let reversed = done.direction.reversed
-                waitSerial += 1
-                table[s][reversed].acknowledgmentSerial = waitSerial
-                waiting.append(WaitingAcknowledgment(slot: s, flow: done.flow, direction: reversed, time: clock, serial: waitSerial))
-            }
+            if done.waits { fileWait(s, done.flow, done.direction.reversed) }
             return done.flow
         }
         // Data on a RST is a diagnostic for the peer, not stream data (RFC 9293 §3.10.7.4).
@@ -240,9 +234,7 @@ public struct TCPReassembler {
                packet.acknowledgmentNumber, context: context(info.id, direction.reversed, time),
                statistics: &statistics, emit: emit)
         {
-            waitSerial += 1
-            table[slot][direction.reversed].acknowledgmentSerial = waitSerial
-            waiting.append(WaitingAcknowledgment(slot: slot, flow: info.id, direction: direction.reversed, time: clock, serial: waitSerial))
+            fileWait(slot, info.id, direction.reversed)
         }
         if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
             close(slot, reason: .rst, time: time, emit: emit)
@@ -299,7 +291,7 @@ public struct TCPReassembler {
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.
     public mutating func expireIdleFlows(now: Double, emit: (TCPReassemblyEvent) -> Void) {
-        while table.oldest >= 0, now - table.slots[table.oldest].lastSeen > configuration.idleTimeout {
+        while oldestIsIdle(at: now) {
             let slot = table.oldest
             if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
             rememberEnded(slot)
@@ -360,9 +352,20 @@ public struct TCPReassembler {
     // MARK: Internals
 
     private func context(_ flow: TCPFlowID, _ direction: TCPDirection, _ time: Double) -> TCPStreamContext {
-        TCPStreamContext(
-            flow: flow, direction: direction, time: time, maxFlowBuffer: configuration.maxFlowBuffer,
-            maxTotalBuffer: configuration.maxTotalBuffer)
+        TCPStreamContext(flow: flow, direction: direction, time: time, configuration: configuration)
+    }
+
+    /// A direction of the flow in `slot` started waiting for acknowledged bytes (`acknowledge`
+    /// said so): its wait is numbered and queued, to be given up on a second of capture time later.
+    private mutating func fileWait(_ slot: Int, _ flow: TCPFlowID, _ direction: TCPDirection) {
+        waitSerial += 1
+        table[slot][direction].acknowledgmentSerial = waitSerial
+        waiting.append(WaitingAcknowledgment(slot: slot, flow: flow, direction: direction, time: clock, serial: waitSerial))
+    }
+
+    /// Whether the least recently active flow has been idle longer than the timeout at `now`.
+    private func oldestIsIdle(at now: Double) -> Bool {
+        table.oldest >= 0 && now - table.slots[table.oldest].lastSeen > configuration.idleTimeout
     }
 
     private mutating func open(

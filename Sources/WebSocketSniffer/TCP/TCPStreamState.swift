@@ -5,6 +5,14 @@ struct TCPStreamContext {
     let time: Double
     let maxFlowBuffer: Int
     let maxTotalBuffer: Int
+
+    init(flow: TCPFlowID, direction: TCPDirection, time: Double, configuration: TCPReassemblerConfiguration) {
+        self.flow = flow
+        self.direction = direction
+        self.time = time
+        maxFlowBuffer = configuration.maxFlowBuffer
+        maxTotalBuffer = configuration.maxTotalBuffer
+    }
 }
 
 /// A segment held until the hole in front of it fills.
