@@ -44,6 +44,9 @@ public struct WebSocketViolation: Error, Hashable, Sendable, CustomStringConvert
         case invalidCompressedData = "invalid-compressed-data"
         /// RSV1 on a continuation or control frame (RFC 7692 §6.1).
         case compressedBitMisplaced = "compressed-bit-misplaced"
+        /// A compressed message referring further back than the LZ77 window agreed for its
+        /// direction (`server_max_window_bits`, `client_max_window_bits`: RFC 7692 §7.1.2).
+        case windowExceeded = "window-exceeded"
         /// Data after a Close frame (§5.5.1: the close is the last frame an endpoint sends).
         case frameAfterClose = "frame-after-close"
 
@@ -63,6 +66,7 @@ public struct WebSocketViolation: Error, Hashable, Sendable, CustomStringConvert
             case .inflatedTooLarge: return "RFC 7692 §8.1"
             case .invalidCompressedData: return "RFC 7692 §7.2.2"
             case .compressedBitMisplaced: return "RFC 7692 §6.1"
+            case .windowExceeded: return "RFC 7692 §7.1.2"
             case .frameAfterClose: return "RFC 6455 §5.5.1"
             }
         }

@@ -38,6 +38,15 @@ public final class PerMessageDeflateDecompressor {
     /// The message's bytes so far ended exactly with a block that has BFINAL set: the DEFLATE stream
     /// is complete, and the appended tail of §7.2.2 is not DEFLATE data at all.
     private var endedWithFinalBlock = false
+    /// Looks for back-references beyond the agreed window, when asked to and the window is shorter
+    /// than DEFLATE's own 32 KiB (see `windowBreach`).
+    private var windowCheck: DeflateWindowCheck?
+    /// After ``finishMessage()`` returned (in either form): the message's first back-reference
+    /// that reaches further back than the window agreed (RFC 7692 §7.1.2), if the decompressor was
+    /// made with `checkingWindow` and found one; otherwise nil. zlib inflates such a message when
+    /// the bytes it refers to are in its output, so the message itself is still returned whole.
+    /// The violation's offset is the compressed byte of the message where the reference starts.
+    public private(set) var windowBreach: WebSocketViolation?
     /// The largest output buffer ever allocated, so tests can check that a bomb stays within the limit.
     private(set) var largestOutputCapacity = 0
 
@@ -61,22 +70,30 @@ public final class PerMessageDeflateDecompressor {
     ///     RFC's unnegotiated case, a 32 KiB window with context takeover, which also inflates anything
     ///     compressed with a smaller window.
     ///   - maxInflatedSize: the most bytes one message may inflate to, default ``defaultMaxInflatedSize``.
+    ///   - checkingWindow: also decode each message's DEFLATE codes to find a back-reference beyond
+    ///     the agreed window (``windowBreach``); only where the window is shorter than 15 bits. It
+    ///     reads the compressed bytes a second time, a bit at a time: for a dissector, which reports
+    ///     the breach, more than for a server. Default false.
     /// - Precondition: `maxInflatedSize` is not negative.
     public convenience init(
         _ settings: PerMessageDeflateDirection = PerMessageDeflateDirection(),
-        maxInflatedSize: Int = PerMessageDeflateDecompressor.defaultMaxInflatedSize
+        maxInflatedSize: Int = PerMessageDeflateDecompressor.defaultMaxInflatedSize,
+        checkingWindow: Bool = false
     ) {
         // Inflate with at least a 9-bit window even where 8 was agreed: senders built on zlib deflate with
         // 9 in that case (zlib cannot deflate raw with 8), and a larger inflate window accepts every
         // stream a smaller one does.
-        self.init(settings, maxInflatedSize: maxInflatedSize, zlibWindowBits: max(settings.windowBits, 9))
+        self.init(settings, maxInflatedSize: maxInflatedSize, zlibWindowBits: max(settings.windowBits, 9),
+                  checkingWindow: checkingWindow)
     }
 
-    init(_ settings: PerMessageDeflateDirection, maxInflatedSize: Int, zlibWindowBits: Int) {
+    init(_ settings: PerMessageDeflateDirection, maxInflatedSize: Int, zlibWindowBits: Int, checkingWindow: Bool = false) {
         precondition(maxInflatedSize >= 0, "maxInflatedSize must not be negative")
         self.settings = settings
         self.maxInflatedSize = maxInflatedSize
         self.stream = ZlibStream(inflateWindowBits: zlibWindowBits)
+        // (A 15-bit window is DEFLATE's longest: no distance can exceed it.)
+        if checkingWindow && settings.windowBits < 15 { windowCheck = DeflateWindowCheck(windowBits: settings.windowBits) }
     }
 
     /// Inflates the compressed payload of one frame of the current message and returns what it inflated
@@ -143,11 +160,16 @@ public final class PerMessageDeflateDecompressor {
     }
 
     private func abandonMessage() {
+        windowCheck?.endMessage()
         inflatedInMessage = 0
         compressedInMessage = 0
         atBlockBoundary = true
         endedWithFinalBlock = false
         stream.reset()
+    }
+
+    private func windowMessage(_ breach: DeflateWindowCheck.Breach) -> String {
+        "a back-reference \(breach.distance) bytes back, at inflated byte \(breach.at), reaches beyond the \(1 << settings.windowBits)-byte window agreed (\(settings.windowBits) bits)"
     }
 
     private func fail(_ rule: WebSocketViolation.Rule, _ message: String) -> WebSocketViolation {
@@ -175,6 +197,10 @@ public final class PerMessageDeflateDecompressor {
 
     /// `finishMessage`, its output returned whole (`chunkSize` 0) or handed to `sink` in pieces.
     private func finish(chunkSize: Int, sink: (UnsafeRawBufferPointer) -> Void) throws(WebSocketViolation) -> [UInt8] {
+        windowBreach = nil
+        if let breach = windowCheck?.endMessage().breach {
+            windowBreach = WebSocketViolation(.windowExceeded, offset: breach.offset, windowMessage(breach))
+        }
         guard compressedInMessage > 0, !endedWithFinalBlock else {
             // The next message is a new DEFLATE stream, which may refer back to this one.
             if endedWithFinalBlock { stream.restartKeepingWindow() }
@@ -201,6 +227,7 @@ public final class PerMessageDeflateDecompressor {
     private func run(
         _ input: UnsafeRawBufferPointer, isTrailer: Bool, chunkSize: Int = 0, sink: (UnsafeRawBufferPointer) -> Void = { _ in }
     ) throws(WebSocketViolation) -> [UInt8] {
+        if !isTrailer { windowCheck?.feed(input) }
         let chunked = chunkSize > 0
         let stream = self.stream.pointer
         // What this call may produce: the rest of the message's allowance plus one byte. Inflating into
@@ -284,6 +311,11 @@ public final class PerMessageDeflateDecompressor {
                     atBlockBoundary = true
                 default:
                     let reason = self.stream.lastErrorMessage ?? "zlib error \(result)"
+                    // A reference beyond the window, which zlib finds only when the bytes it names
+                    // have left its output for its window: the window check knows the cause.
+                    if reason.contains("too far back"), let breach = windowCheck?.breach {
+                        throw fail(.windowExceeded, windowMessage(breach))
+                    }
                     throw fail(.invalidCompressedData, "compressed message does not inflate: \(reason)")
                 }
 

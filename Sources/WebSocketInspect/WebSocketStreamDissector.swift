@@ -1183,8 +1183,8 @@ public struct WebSocketStreamDissector {
     /// Rules that bytes lost in a gap make meaningless: a payload's content, and where a message
     /// starts (its first fragment may be what was lost).
     static let contentRules: Set<WebSocketViolation.Rule> = [
-        .invalidUTF8, .invalidCompressedData, .inflatedTooLarge, .invalidCloseReason, .invalidCloseCode,
-        .closePayloadTooShort, .continuationWithoutStart, .newMessageInsideFragmented,
+        .invalidUTF8, .invalidCompressedData, .inflatedTooLarge, .windowExceeded, .invalidCloseReason,
+        .invalidCloseCode, .closePayloadTooShort, .continuationWithoutStart, .newMessageInsideFragmented,
     ]
 
     /// Everything about a completed message that needs its whole data (inflating, text, envelope),
@@ -1216,6 +1216,7 @@ public struct WebSocketStreamDissector {
                 } catch {
                     failure = error
                 }
+                if failure == nil { noteWindowBreach(d, view) }
                 pieces.release()
                 defer {
                     // Kept for the next message only if small: a dissector is one of thousands.
@@ -1233,6 +1234,7 @@ public struct WebSocketStreamDissector {
                 if failure == nil { inflated = pieces.data }
             } else {
                 do { inflated = try d.inflateMessage(view.payload) } catch { failure = error }
+                if failure == nil { noteWindowBreach(d, view) }
             }
             if var v = failure {
                 v.offset = view.offset
@@ -1295,6 +1297,7 @@ public struct WebSocketStreamDissector {
         if !finished, s.failure == nil && !s.noInflater, let d = inflater {
             do {
                 try d.finishMessage(chunkSize: Self.inflateChunk) { absorbInflated($0, into: &s) }
+                noteWindowBreach(d, view)
             } catch {
                 s.failure = error
             }
@@ -1364,6 +1367,14 @@ public struct WebSocketStreamDissector {
 
     /// This direction's inflater, made when its first compressed message comes; nil when
     /// `budget` has no room for its window and state.
+    /// The message `d` just inflated whole referred back beyond the agreed window: flagged, though
+    /// it inflated (zlib finds such a reference only when the bytes it names are not in its output).
+    private mutating func noteWindowBreach(_ d: PerMessageDeflateDecompressor, _ view: WebSocketMessageView) {
+        guard var breach = d.windowBreach else { return }
+        breach.offset = view.offset
+        madeViolations.append(breach)
+    }
+
     private mutating func decompressor() -> PerMessageDeflateDecompressor? {
         if let inflater { return inflater }
         let server = direction == .serverToClient
@@ -1379,7 +1390,7 @@ public struct WebSocketStreamDissector {
             PerMessageDeflateDirection(
                 windowBits: bits,
                 noContextTakeover: server ? configuration.serverNoContextTakeover : configuration.clientNoContextTakeover),
-            maxInflatedSize: configuration.maxInflatedSize)
+            maxInflatedSize: configuration.maxInflatedSize, checkingWindow: true)
         inflater = made
         return made
     }

@@ -411,7 +411,7 @@ func expectedCloseCode(for rule: WebSocketViolation.Rule) -> UInt16 {
     case .reservedBits, .reservedOpcode, .fragmentedControlFrame, .controlFrameTooLong, .nonMinimalLength,
          .lengthTopBitSet, .unmaskedClientFrame, .maskedServerFrame, .continuationWithoutStart,
          .newMessageInsideFragmented, .closePayloadTooShort, .invalidCloseCode, .compressedBitMisplaced,
-         .frameAfterClose:
+         .frameAfterClose, .windowExceeded:
         return 1002
     }
 }

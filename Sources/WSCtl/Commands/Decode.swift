@@ -61,7 +61,7 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Inflate each message with a fresh context (no_context_takeover was negotiated).")
         var noContextTakeover = false
 
-        @Option(name: .long, help: ArgumentHelp("LZ77 window bits the sender used, 9-15.", valueName: "BITS"))
+        @Option(name: .long, help: ArgumentHelp("LZ77 window bits agreed for the sender, 9-15; a message referring further back is flagged window-exceeded.", valueName: "BITS"))
         var windowBits: Int = 15
 
         @Option(name: .long, help: ArgumentHelp("Largest frame payload accepted.", valueName: "BYTES"))
