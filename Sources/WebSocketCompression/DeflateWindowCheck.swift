@@ -26,6 +26,8 @@ struct DeflateWindowCheck {
     private var lastBlock = false
     private var literals = Self.fixedLiterals
     private var distances = Self.fixedDistances
+    /// `literals` and `distances` are the fixed codes (assigned again only after a dynamic block).
+    private var codesAreFixed = true
     /// Bytes the message inflates to so far.
     private(set) var inflated = 0
     /// Bytes of the message taken out of `pending` (read before the item it starts with).
@@ -52,9 +54,21 @@ struct DeflateWindowCheck {
     mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         if case .over = state { return }
+        if pending.isEmpty {
+            // Read where the bytes lie; only an item they end inside is kept for the next call.
+            var reader = BitReader(bytes, at: bit)
+            read(&reader)
+            let used = reader.at >> 3
+            if case .over = state {} else if used < bytes.count {
+                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
+            }
+            bit = reader.at - used << 3
+            dropped += used
+            return
+        }
         pending.append(contentsOf: bytes)
-        pending.withUnsafeBufferPointer { buffer in
-            var reader = BitReader(bytes: buffer, at: bit)
+        pending.withUnsafeBytes { buffer in
+            var reader = BitReader(buffer, at: bit)
             read(&reader)
             bit = reader.at
         }
@@ -100,8 +114,11 @@ struct DeflateWindowCheck {
                     guard length == ~complement & 0xFFFF else { state = .over; return }
                     state = .stored(remaining: length)
                 case 1:
-                    literals = Self.fixedLiterals
-                    distances = Self.fixedDistances
+                    if !codesAreFixed {
+                        literals = Self.fixedLiterals
+                        distances = Self.fixedDistances
+                        codesAreFixed = true
+                    }
                     state = .codes
                 case 2:
                     switch readTables(&r) {
@@ -192,6 +209,7 @@ struct DeflateWindowCheck {
               let d = Huffman(lengths: lengths[literalCount...]) else { return .invalid }
         literals = l
         distances = d
+        codesAreFixed = false
         return .read
     }
 
@@ -220,20 +238,41 @@ struct DeflateWindowCheck {
 
 /// Bits of a byte buffer, least significant first (RFC 1951 §3.1.1).
 private struct BitReader {
-    let bytes: UnsafeBufferPointer<UInt8>
+    let base: UnsafeRawPointer?
+    let count: Int
     var at: Int
 
-    var available: Int { bytes.count << 3 - at }
+    init(_ bytes: UnsafeRawBufferPointer, at: Int) {
+        base = bytes.baseAddress
+        count = bytes.count
+        self.at = at
+    }
+
+    var available: Int { count &<< 3 &- at }
+
+    /// The next 57 bits or more from `at`, first bit lowest, zeros past the end.
+    @inline(__always)
+    func peek() -> UInt64 {
+        let byte = at &>> 3
+        var word: UInt64 = 0
+        if count &- byte >= 8 {
+            word = UInt64(littleEndian: base!.loadUnaligned(fromByteOffset: byte, as: UInt64.self))
+        } else {
+            var k = 0
+            while byte &+ k < count {
+                word |= UInt64(base!.load(fromByteOffset: byte &+ k, as: UInt8.self)) &<< UInt64(8 &* k)
+                k &+= 1
+            }
+        }
+        return word &>> UInt64(at & 7)
+    }
 
     /// The next `count` bits (at most 16) as a number, first bit lowest; nil if there are fewer.
-    mutating func take(_ count: Int) -> Int? {
-        guard available >= count else { return nil }
-        var value = 0
-        for k in 0..<count {
-            let position = at + k
-            value |= Int(bytes[position >> 3] >> UInt8(position & 7) & 1) << k
-        }
-        at += count
+    @inline(__always)
+    mutating func take(_ n: Int) -> Int? {
+        guard available >= n else { return nil }
+        let value = Int(truncatingIfNeeded: peek() & (UInt64(1) &<< UInt64(n) &- 1))
+        at &+= n
         return value
     }
 }
@@ -244,6 +283,9 @@ private struct Huffman {
     private var counts = [UInt16](repeating: 0, count: 16)
     /// The symbols in code order: by length, then by symbol.
     private var symbols: [UInt16]
+    /// For every 8 bits that may come next, the symbol whose code they start with and the code's
+    /// length (`symbol << 4 | length`), or 0 where the code is longer than 8 bits.
+    private var lookup: [UInt16]
 
     /// Nil when the lengths ask for more codes than there are (over-subscribed). Fewer codes than
     /// there could be is allowed, as zlib allows it for a lone distance code: a code never
@@ -259,14 +301,51 @@ private struct Huffman {
         var offsets = [Int](repeating: 0, count: 16)
         for length in 1..<15 { offsets[length + 1] = offsets[length] + Int(counts[length]) }
         symbols = [UInt16](repeating: 0, count: offsets[15] + Int(counts[15]))
+        // The first code of each length (RFC 1951 §3.2.2, step 2).
+        var next = [Int](repeating: 0, count: 16)
+        var code = 0
+        for length in 1...15 {
+            code = (code + Int(counts[length - 1])) << 1
+            next[length] = code
+        }
+        lookup = [UInt16](repeating: 0, count: 256)
         for (symbol, length) in lengths.enumerated() where length > 0 {
-            symbols[offsets[Int(length)]] = UInt16(symbol)
-            offsets[Int(length)] += 1
+            let l = Int(length)
+            symbols[offsets[l]] = UInt16(symbol)
+            offsets[l] += 1
+            let c = next[l]
+            next[l] += 1
+            guard l <= 8 else { continue }
+            // The code's bits arrive first bit first: index by them reversed, and fill every
+            // entry whose low bits they are.
+            var i = Int(Self.reversed[c << (8 - l)])
+            while i < 256 {
+                lookup[i] = UInt16(symbol << 4 | l)
+                i += 1 << l
+            }
         }
     }
 
+    /// Each byte's bits in the opposite order.
+    private static let reversed: [UInt8] = (0..<256).map { b in
+        (0..<8).reduce(UInt8(0)) { r, k in r | UInt8((b >> k) & 1) << (7 - k) }
+    }
+
     /// The next symbol; nil if the bits run out first; `Int.max` for bits that are no code.
+    @inline(__always)
     func decode(_ r: inout BitReader) -> Int? {
+        let entry = Int(lookup[Int(truncatingIfNeeded: r.peek() & 255)])
+        if entry != 0 {
+            let length = entry & 15
+            guard r.available >= length else { return nil }
+            r.at &+= length
+            return entry >> 4
+        }
+        return decodeLong(&r)
+    }
+
+    /// A code longer than 8 bits (or no code), a bit at a time.
+    private func decodeLong(_ r: inout BitReader) -> Int? {
         // Codes of one length are consecutive numbers, and a shorter code's numbers come first:
         // read a bit at a time, and see whether the number so far is one of this length's.
         var code = 0, first = 0, index = 0

@@ -40,13 +40,15 @@ public final class PerMessageDeflateDecompressor {
     private var endedWithFinalBlock = false
     /// Looks for back-references beyond the agreed window, when asked to and the window is shorter
     /// than DEFLATE's own 32 KiB (see `windowBreach`).
-    private var windowCheck: DeflateWindowCheck?
+    /// (Used by one thread, never passed inout: no run-time exclusivity checks, which cost as much
+    /// as a tenth of the check.)
+    @exclusivity(unchecked) private var windowCheck: DeflateWindowCheck?
     /// After ``finishMessage()`` returned (in either form): the message's first back-reference
     /// that reaches further back than the window agreed (RFC 7692 §7.1.2), if the decompressor was
     /// made with `checkingWindow` and found one; otherwise nil. zlib inflates such a message when
     /// the bytes it refers to are in its output, so the message itself is still returned whole.
     /// The violation's offset is the compressed byte of the message where the reference starts.
-    public private(set) var windowBreach: WebSocketViolation?
+    @exclusivity(unchecked) public private(set) var windowBreach: WebSocketViolation?
     /// The largest output buffer ever allocated, so tests can check that a bomb stays within the limit.
     private(set) var largestOutputCapacity = 0
 
@@ -197,9 +199,10 @@ public final class PerMessageDeflateDecompressor {
 
     /// `finishMessage`, its output returned whole (`chunkSize` 0) or handed to `sink` in pieces.
     private func finish(chunkSize: Int, sink: (UnsafeRawBufferPointer) -> Void) throws(WebSocketViolation) -> [UInt8] {
-        windowBreach = nil
-        if let breach = windowCheck?.endMessage().breach {
-            windowBreach = WebSocketViolation(.windowExceeded, offset: breach.offset, windowMessage(breach))
+        if windowCheck != nil {
+            windowBreach = windowCheck?.endMessage().breach.map {
+                WebSocketViolation(.windowExceeded, offset: $0.offset, windowMessage($0))
+            }
         }
         guard compressedInMessage > 0, !endedWithFinalBlock else {
             // The next message is a new DEFLATE stream, which may refer back to this one.

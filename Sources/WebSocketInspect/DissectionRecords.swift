@@ -18,6 +18,12 @@ public struct WebSocketDissectorConfiguration: Sendable {
     public var serverMaxWindowBits: Int
     /// Look for JSON envelopes in text messages.
     public var recogniseEnvelopes: Bool
+    /// Decode each compressed message's DEFLATE codes to flag a back-reference beyond the window
+    /// agreed for its direction (`window-exceeded`, RFC 7692 §7.1.2), where that window is under
+    /// 15 bits: zlib lets such a reference through when the bytes it names are still in its
+    /// output. Reading the codes costs about as much again as inflating does (`sniff
+    /// --check-window`; `decode` always checks).
+    public var checksWindow = false
     /// Memory shared by every dissector made with this configuration for the messages they
     /// collect; nil for no limit but each message's own (64 MiB).
     public var messageMemory: DissectionMemoryBudget?

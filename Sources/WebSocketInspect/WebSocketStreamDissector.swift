@@ -1370,7 +1370,7 @@ public struct WebSocketStreamDissector {
     /// The message `d` just inflated whole referred back beyond the agreed window: flagged, though
     /// it inflated (zlib finds such a reference only when the bytes it names are not in its output).
     private mutating func noteWindowBreach(_ d: PerMessageDeflateDecompressor, _ view: WebSocketMessageView) {
-        guard var breach = d.windowBreach else { return }
+        guard configuration.checksWindow, var breach = d.windowBreach else { return }
         breach.offset = view.offset
         madeViolations.append(breach)
     }
@@ -1390,7 +1390,7 @@ public struct WebSocketStreamDissector {
             PerMessageDeflateDirection(
                 windowBits: bits,
                 noContextTakeover: server ? configuration.serverNoContextTakeover : configuration.clientNoContextTakeover),
-            maxInflatedSize: configuration.maxInflatedSize, checkingWindow: true)
+            maxInflatedSize: configuration.maxInflatedSize, checkingWindow: configuration.checksWindow)
         inflater = made
         return made
     }

@@ -164,8 +164,8 @@ import WebSocketCodec
     }
 
     /// Bytes that are not DEFLATE (a reserved block type, a stored length without its
-    /// complement, codes that are no codes, random bytes) stop the check without a verdict and
-    /// without trapping; the next message is read afresh.
+    /// complement, codes that are no codes, random bytes, real streams with bits flipped) stop
+    /// the check or mislead it, but never trap it; the next message is read afresh.
     @Test func notDeflateStopsTheCheck() {
         var check = DeflateWindowCheck(windowBits: 9)
         for bad in [[0x07], [0x00, 0x05, 0x00, 0x05, 0x00], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]] as [[UInt8]] {
@@ -178,6 +178,21 @@ import WebSocketCodec
             junk.withUnsafeBytes { check.feed($0) }
             let (breach, _) = check.endMessage()
             if let breach { #expect(breach.distance > 512 && breach.distance <= 32_768) }
+        }
+        // Real streams with bits flipped, fed in pieces: wherever the damage falls (block headers,
+        // code tables, codes), nothing traps.
+        let compressor = PerMessageDeflateCompressor()
+        for (i, message) in Self.messages(seed: 8, count: 400).enumerated() {
+            var payload = compressor.compress(message)
+            guard !payload.isEmpty else { continue }
+            for _ in 0...(i % 4) { payload[Int.random(in: 0..<payload.count, using: &rng)] ^= UInt8(1) << UInt8.random(in: 0...7, using: &rng) }
+            var at = 0
+            while at < payload.count {
+                let n = min(payload.count - at, Int.random(in: 1...300, using: &rng))
+                payload[at..<(at + n)].withUnsafeBytes { check.feed($0) }
+                at += n
+            }
+            check.endMessage()
         }
         let payload = PerMessageDeflateCompressor(PerMessageDeflateDirection(windowBits: 9)).compress(Array("after the junk".utf8))
         payload.withUnsafeBytes { check.feed($0) }

@@ -58,6 +58,7 @@ import WebSocketInspect
         for budget in [nil, DissectionMemoryBudget(limit: 20_000)] as [DissectionMemoryBudget?] {
             var c = WebSocketDissectorConfiguration(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: 10)
             c.messageMemory = budget
+            c.checksWindow = true
             let seen = Self.messages(bytes, c, .clientToServer)
             try #require(seen.count == 2)
             let rules = seen[0].violations.map(\.rule)
@@ -68,20 +69,31 @@ import WebSocketInspect
         }
     }
 
+    static func checking(_ c: WebSocketDissectorConfiguration) -> WebSocketDissectorConfiguration {
+        var c = c
+        c.checksWindow = true
+        return c
+    }
+
     /// The same bytes where 15 bits, or 12 (4,096 bytes, enough for the copy), were agreed: no
-    /// violation. And the client's window is not the server's.
-    @Test func withinTheWindowOrTheOtherDirection() throws {
+    /// violation. The client's window is not the server's. And without `checksWindow` (sniff's
+    /// default) the codes are not read: nothing is flagged.
+    @Test func withinTheWindowOrTheOtherDirectionOrNotChecked() throws {
         for bits in [15, 12] {
             let seen = Self.messages(Self.frames(fragments: 1, masked: true),
-                                     .init(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: bits), .clientToServer)
+                                     Self.checking(.init(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: bits)), .clientToServer)
             #expect(seen.count == 2 && seen.allSatisfy { $0.violations.isEmpty }, "\(bits): \(seen.map(\.violations))")
             #expect(seen.first?.data == Self.repeated)
         }
         let server = Self.messages(Self.frames(fragments: 1, masked: false),
-                                   .init(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: 10), .serverToClient)
+                                   Self.checking(.init(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: 10)), .serverToClient)
         #expect(server.count == 2 && server.allSatisfy { $0.violations.isEmpty })
         let narrowServer = Self.messages(Self.frames(fragments: 1, masked: false),
-                                         .init(maxPayloadShown: nil, deflate: .on, serverMaxWindowBits: 10), .serverToClient)
+                                         Self.checking(.init(maxPayloadShown: nil, deflate: .on, serverMaxWindowBits: 10)), .serverToClient)
         #expect(narrowServer.first?.violations.map(\.rule) == [.windowExceeded])
+        let unchecked = Self.messages(Self.frames(fragments: 1, masked: true),
+                                      .init(maxPayloadShown: nil, deflate: .on, clientMaxWindowBits: 10), .clientToServer)
+        #expect(unchecked.count == 2 && unchecked.allSatisfy { $0.violations.isEmpty })
+        #expect(unchecked.first?.data == Self.repeated)
     }
 }

@@ -104,6 +104,7 @@ extension WSCtlCommand {
             config.serverNoContextTakeover = noContextTakeover
             config.clientMaxWindowBits = windowBits
             config.serverMaxWindowBits = windowBits
+            config.checksWindow = true
             let printer = DissectionPrinter(configuration: config, direction: direction, json: json, allMessages: messages)
             var frames = 0, violations = 0, truncated = false
             for s in streams {

@@ -86,6 +86,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
         @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
+        @Flag(name: .long, help: "Also decode each compressed message's DEFLATE codes, to flag a back-reference beyond the window agreed for its direction (window-exceeded, RFC 7692 §7.1.2; zlib lets one through when the bytes it names are still in its output). Only where a window under 15 bits was agreed; costs about as much CPU again as inflating.") var checkWindow = false
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
         @Flag(name: .customLong("one-thread"), help: .private) var oneThread = false
@@ -127,6 +128,7 @@ extension WSCtlCommand {
             // shown cut at --max-payload, as without --full.
             d.assembler.retainedBufferCapacity = 64 << 10
             d.parser.retainedCarryCapacity = 64 << 10
+            d.checksWindow = checkWindow
             var r = TCPReassemblerConfiguration()
             do {
                 r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
