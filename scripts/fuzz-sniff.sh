@@ -14,7 +14,7 @@
 # length, opcode or flag byte changed, all of it anywhere after the 24-byte file header, so record
 # headers, IP and TCP headers, HTTP and WebSocket bytes all get hit. Options: output mode, --full,
 # --max-payload, --max-message-memory, --max-flow-buffer, --port, --one-thread, -w, --count,
-# --flow-timeout.
+# --flow-timeout, --check-window.
 #
 # Default binary: .build-release/release/wsctl (build it first: swift build -c release
 # --static-swift-stdlib --scratch-path .build-release --product wsctl, as the benchmarks do); any build works, an address-sanitised one too
@@ -114,6 +114,7 @@ for _ in range(r.randint(1, 3)):
 open(out, "wb").write(d)
 opts = [r.choice(["--json", "-v", "--frames", "", "--json --full"])]
 opts.append(r.choice(["", "--stats"]))
+opts.append(r.choice(["", "", "--check-window"]))
 opts.append(r.choice(["", "", "--max-payload 0", "--max-payload 3", "--max-payload 100000"]))
 opts.append(r.choice(["", "", "--max-message-memory 0", "--max-message-memory 3KB", "--max-message-memory 1MiB"]))
 opts.append(r.choice(["", "", "--max-flow-buffer 4KB", "--port 8080", "--port 9001", "--one-thread", "-w /dev/null",
