@@ -146,13 +146,30 @@ extension WebSocketUTF8Validator {
         var state = start
         var i = 0
         outer: while true {
+            var skipASCII = false
             while state != accept || i < 3 {
                 if i == count { return (state, nil) }
                 state = (table[Int(base.load(fromByteOffset: i, as: UInt8.self))] &>> state) & 63
                 if state == reject { return (reject, i) }
                 i &+= 1
             }
-            while count &- i >= 64 {
+            // With AVX2, everything left at once, 32 bytes at a time (ASCII blocks cheaply), the
+            // last block overlapping; then only an unfinished character at the end, if any, goes
+            // through the DFA. A block that fails is taken again below, for the exact index.
+            if count &- i >= 32 {
+                let through = validThrough(base, i, count)
+                if through == count {
+                    let last = characterStart(base, count)
+                    return (walk(table, base + last, count &- last, accept).state, nil)
+                }
+                // Past `i`, a character may be unfinished where the kernel stopped: the ASCII
+                // strides below need one that is finished, so it goes to the block checks.
+                if through > i {
+                    i = through
+                    skipASCII = true
+                }
+            }
+            while !skipASCII && count &- i >= 64 {
                 var any: UInt64 = 0
                 for k in stride(from: 0, to: 64, by: 8) {
                     any |= base.loadUnaligned(fromByteOffset: i &+ k, as: UInt64.self)
@@ -195,6 +212,13 @@ extension WebSocketUTF8Validator {
             }
             return (state, nil)
         }
+    }
+
+    /// `wsctl_utf8_valid_through`: `count` when every byte from `i` passes the block check, else
+    /// where the checked blocks end (`i` without AVX2).
+    @usableFromInline
+    static func validThrough(_ base: UnsafeRawPointer, _ i: Int, _ count: Int) -> Int {
+        wsctl_utf8_valid_through(base.assumingMemoryBound(to: UInt8.self), i, count)
     }
 
     /// `wsctl_utf8_valid_blocks`: where the valid 32-byte blocks from `i` end (`i` without AVX2).

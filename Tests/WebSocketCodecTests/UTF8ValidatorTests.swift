@@ -374,6 +374,29 @@ struct UTF8ValidatorTests {
         #expect(validSeen > 1000)
     }
 
+    /// A character cut short by an ASCII byte, placed so that the cut falls at every offset of a
+    /// long run of ASCII, block boundaries included: a block that is all ASCII is valid only when
+    /// no character before it reaches into it (the AVX2 kernel's shortcut checks the three bytes
+    /// before the block).
+    @Test("a character cut short by ASCII at every offset, block boundaries included")
+    func cutShortByASCII() {
+        var rng = UTF8TestRNG(seed: 7)
+        let ascii = [UInt8](repeating: 0x61, count: 300)
+        let text = UTF8Test.randomText(300, &rng)
+        let cuts: [[UInt8]] = [[0xC2], [0xE2], [0xE2, 0x82], [0xF0], [0xF0, 0x9F], [0xF0, 0x9F, 0x98]]
+        for base in [ascii, text + ascii] {
+            for cut in cuts {
+                for offset in (base.count - 200)..<(base.count - 100) {
+                    let bytes = Array(base[..<offset]) + cut + Array(ascii[..<150])
+                    let expected = UTF8Test.reference(bytes)
+                    #expect(expected == offset + cut.count)
+                    #expect(WebSocketUTF8Validator.firstInvalidIndex(bytes) == expected, "\(cut) at \(offset)")
+                    #expect(UTF8Test.feed(bytes, chunks: UTF8Test.randomChunks(bytes.count, &rng)) == expected)
+                }
+            }
+        }
+    }
+
     @Test("long text with each error class planted at every offset of a 64-byte window")
     func plantedErrors() {
         var rng = UTF8TestRNG(seed: 42)

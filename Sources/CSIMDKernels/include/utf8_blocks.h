@@ -13,4 +13,12 @@
 /// Returns `start` when the processor has no AVX2.
 size_t wsctl_utf8_valid_blocks(const uint8_t *base, size_t start, size_t count);
 
+/// As `wsctl_utf8_valid_blocks`, but all the way to `count` when it can: ASCII blocks (with no
+/// character reaching into them) pass without the full check, and once fewer than 32 bytes are
+/// left, the last 32 (over bytes already checked, when `count` >= 35) are checked as one more
+/// block. Returns `count` when every byte passed (a character left unfinished at the end is not
+/// an error here), else the start of the block that failed or of the bytes left unchecked;
+/// `start` without AVX2.
+size_t wsctl_utf8_valid_through(const uint8_t *base, size_t start, size_t count);
+
 #endif
