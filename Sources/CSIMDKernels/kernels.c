@@ -23,17 +23,18 @@ static inline int utf8_block_bad_avx2(const uint8_t *p) {
     __m256i p1 = _mm256_loadu_si256((const __m256i *)(p - 1));
     __m256i p2 = _mm256_loadu_si256((const __m256i *)(p - 2));
     __m256i p3 = _mm256_loadu_si256((const __m256i *)(p - 3));
+    // Unsigned a >= b as max(a, b) == a; a > b as !(max(b, a) == b).
 #define GE(a, b) _mm256_cmpeq_epi8(_mm256_max_epu8((a), (b)), (a))
 #define LT(a, b) _mm256_andnot_si256(GE((a), (b)), _mm256_set1_epi8((char)0xFF))
     __m256i is_continuation = _mm256_cmpeq_epi8(_mm256_and_si256(cur, c0), c80);
     __m256i needs_continuation = _mm256_or_si256(_mm256_or_si256(GE(p1, c0), GE(p2, e0)), GE(p3, f0));
     __m256i bad = _mm256_xor_si256(is_continuation, needs_continuation);
-    bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_and_si256(cur, fe), c0));
-    bad = _mm256_or_si256(bad, GE(cur, f5));
-    bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, e0), LT(cur, a0)));
-    bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x9f, cur), _mm256_cmpeq_epi8(p1, ed)));
-    bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, f0), LT(cur, x90)));
-    bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x8f, cur), _mm256_cmpeq_epi8(p1, f4)));
+    bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_and_si256(cur, fe), c0));               // C0, C1
+    bad = _mm256_or_si256(bad, GE(cur, f5));                                                     // F5-FF
+    bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, e0), LT(cur, a0)));        // overlong 3
+    bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x9f, cur), _mm256_cmpeq_epi8(p1, ed)));    // surrogates
+    bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, f0), LT(cur, x90)));       // overlong 4
+    bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x8f, cur), _mm256_cmpeq_epi8(p1, f4)));    // > U+10FFFF
 #undef GE
 #undef LT
     return !_mm256_testz_si256(bad, bad);
@@ -62,34 +63,9 @@ static size_t utf8_valid_through_avx2(const uint8_t *base, size_t start, size_t 
 
 __attribute__((target("avx2")))
 static size_t utf8_valid_blocks_avx2(const uint8_t *base, size_t start, size_t count) {
-    const __m256i c0 = _mm256_set1_epi8((char)0xC0), c80 = _mm256_set1_epi8((char)0x80);
-    const __m256i e0 = _mm256_set1_epi8((char)0xE0), f0 = _mm256_set1_epi8((char)0xF0);
-    const __m256i fe = _mm256_set1_epi8((char)0xFE), f5 = _mm256_set1_epi8((char)0xF5);
-    const __m256i a0 = _mm256_set1_epi8((char)0xA0), ed = _mm256_set1_epi8((char)0xED);
-    const __m256i x9f = _mm256_set1_epi8((char)0x9F), x90 = _mm256_set1_epi8((char)0x90);
-    const __m256i f4 = _mm256_set1_epi8((char)0xF4), x8f = _mm256_set1_epi8((char)0x8F);
     size_t i = start;
     for (; count - i >= 32; i += 32) {
-        const uint8_t *p = base + i;
-        __m256i cur = _mm256_loadu_si256((const __m256i *)p);
-        __m256i p1 = _mm256_loadu_si256((const __m256i *)(p - 1));
-        __m256i p2 = _mm256_loadu_si256((const __m256i *)(p - 2));
-        __m256i p3 = _mm256_loadu_si256((const __m256i *)(p - 3));
-        // Unsigned a >= b as max(a, b) == a; a > b as !(max(b, a) == b).
-#define GE(a, b) _mm256_cmpeq_epi8(_mm256_max_epu8((a), (b)), (a))
-#define LT(a, b) _mm256_andnot_si256(GE((a), (b)), _mm256_set1_epi8((char)0xFF))
-        __m256i is_continuation = _mm256_cmpeq_epi8(_mm256_and_si256(cur, c0), c80);
-        __m256i needs_continuation = _mm256_or_si256(_mm256_or_si256(GE(p1, c0), GE(p2, e0)), GE(p3, f0));
-        __m256i bad = _mm256_xor_si256(is_continuation, needs_continuation);
-        bad = _mm256_or_si256(bad, _mm256_cmpeq_epi8(_mm256_and_si256(cur, fe), c0));  // C0, C1
-        bad = _mm256_or_si256(bad, GE(cur, f5));                                        // F5-FF
-        bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, e0), LT(cur, a0)));   // overlong 3
-        bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x9f, cur), _mm256_cmpeq_epi8(p1, ed)));  // surrogates
-        bad = _mm256_or_si256(bad, _mm256_and_si256(_mm256_cmpeq_epi8(p1, f0), LT(cur, x90)));  // overlong 4
-        bad = _mm256_or_si256(bad, _mm256_andnot_si256(GE(x8f, cur), _mm256_cmpeq_epi8(p1, f4)));  // > U+10FFFF
-#undef GE
-#undef LT
-        if (!_mm256_testz_si256(bad, bad)) break;
+        if (utf8_block_bad_avx2(base + i)) break;
     }
     return i;
 }
