@@ -50,34 +50,53 @@ struct DeflateWindowCheck {
         window = 1 << windowBits
     }
 
+    /// The most bytes an item takes: a dynamic block's header with its code tables is at most
+    /// 14 + 19 × 3 + 316 × 14 bits (570 bytes); a literal, or a length with its distance, 6 bytes.
+    static let longestItem = 1024
+
     /// Reads the next compressed bytes of the message.
     mutating func feed(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         if case .over = state { return }
-        if pending.isEmpty {
-            // Read where the bytes lie; only an item they end inside is kept for the next call.
-            var reader = BitReader(bytes, at: bit)
-            read(&reader)
-            let used = reader.at >> 3
-            if case .over = state {} else if used < bytes.count {
-                pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
-            }
-            bit = reader.at - used << 3
-            dropped += used
-            return
-        }
-        pending.append(contentsOf: bytes)
+        guard !pending.isEmpty else { return readInPlace(bytes, at: bit) }
+        // An item the last bytes ended inside: completed from the first of these (at most one
+        // item's worth is copied), then the rest is read where it lies.
+        let held = pending.count
+        let head = min(bytes.count, Self.longestItem)
+        pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[..<head]))
+        var at = 0
         pending.withUnsafeBytes { buffer in
             var reader = BitReader(buffer, at: bit)
             read(&reader)
-            bit = reader.at
+            at = reader.at
         }
-        let used = bit >> 3
-        if used > 0 {
-            pending.removeFirst(used)
-            bit -= used << 3
-            dropped += used
+        if case .over = state { return }
+        let used = at >> 3
+        if used >= held && head < bytes.count {
+            pending.removeAll(keepingCapacity: true)
+            dropped += held
+            readInPlace(bytes, at: at - held << 3)
+            return
         }
+        // (All of the bytes were taken, or the item is still not complete: only when it is not
+        // DEFLATE, and then never more than `longestItem` past where it began.)
+        if head < bytes.count { pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[head...])) }
+        pending.removeFirst(used)
+        bit = at - used << 3
+        dropped += used
+    }
+
+    /// Reads `bytes` from bit `at` where they lie; only an item they end inside is kept in
+    /// `pending` for the next call.
+    private mutating func readInPlace(_ bytes: UnsafeRawBufferPointer, at: Int) {
+        var reader = BitReader(bytes, at: at)
+        read(&reader)
+        let used = reader.at >> 3
+        if case .over = state {} else if used < bytes.count {
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[used...]))
+        }
+        bit = reader.at - used << 3
+        dropped += used
     }
 
     /// Ends the message: reads the appended tail, returns the breach if there was one (and how

@@ -74,8 +74,8 @@ public final class PerMessageDeflateDecompressor {
     ///   - maxInflatedSize: the most bytes one message may inflate to, default ``defaultMaxInflatedSize``.
     ///   - checkingWindow: also decode each message's DEFLATE codes to find a back-reference beyond
     ///     the agreed window (``windowBreach``); only where the window is shorter than 15 bits. It
-    ///     reads the compressed bytes a second time, a bit at a time: for a dissector, which reports
-    ///     the breach, more than for a server. Default false.
+    ///     decodes the compressed bytes a second time, at about what inflating them costs: for a
+    ///     dissector, which reports the breach, more than for a server. Default false.
     /// - Precondition: `maxInflatedSize` is not negative.
     public convenience init(
         _ settings: PerMessageDeflateDirection = PerMessageDeflateDirection(),

@@ -1365,8 +1365,6 @@ public struct WebSocketStreamDissector {
         messageData.append(contentsOf: UnsafeRawBufferPointer(rebasing: data.prefix(limit)))
     }
 
-    /// This direction's inflater, made when its first compressed message comes; nil when
-    /// `budget` has no room for its window and state.
     /// The message `d` just inflated whole referred back beyond the agreed window: flagged, though
     /// it inflated (zlib finds such a reference only when the bytes it names are not in its output).
     private mutating func noteWindowBreach(_ d: PerMessageDeflateDecompressor, _ view: WebSocketMessageView) {
@@ -1375,6 +1373,8 @@ public struct WebSocketStreamDissector {
         madeViolations.append(breach)
     }
 
+    /// This direction's inflater, made when its first compressed message comes; nil when
+    /// `budget` has no room for its window and state.
     private mutating func decompressor() -> PerMessageDeflateDecompressor? {
         if let inflater { return inflater }
         let server = direction == .serverToClient
