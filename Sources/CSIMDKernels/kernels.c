@@ -61,31 +61,12 @@ static size_t utf8_valid_through_avx2(const uint8_t *base, size_t start, size_t 
     return i;
 }
 
-__attribute__((target("avx2")))
-static size_t utf8_valid_blocks_avx2(const uint8_t *base, size_t start, size_t count) {
-    size_t i = start;
-    for (; count - i >= 32; i += 32) {
-        if (utf8_block_bad_avx2(base + i)) break;
-    }
-    return i;
-}
-
-size_t wsctl_utf8_valid_blocks(const uint8_t *base, size_t start, size_t count) {
-    // (The processor's features are read once, before main, by the compiler runtime.)
-    return __builtin_cpu_supports("avx2") ? utf8_valid_blocks_avx2(base, start, count) : start;
-}
-
 size_t wsctl_utf8_valid_through(const uint8_t *base, size_t start, size_t count) {
+    // (The processor's features are read once, before main, by the compiler runtime.)
     return __builtin_cpu_supports("avx2") ? utf8_valid_through_avx2(base, start, count) : start;
 }
 #else
 size_t wsctl_utf8_valid_through(const uint8_t *base, size_t start, size_t count) {
-    (void)base;
-    (void)count;
-    return start;
-}
-
-size_t wsctl_utf8_valid_blocks(const uint8_t *base, size_t start, size_t count) {
     (void)base;
     (void)count;
     return start;

@@ -135,18 +135,24 @@ extension WebSocketUTF8Validator {
     /// rejected byte, if any.
     ///
     /// Three gears: bytes one at a time through the DFA until the state is between characters with
-    /// three bytes of history behind it; then 64-byte ASCII strides; then 16-byte blocks checked with
-    /// SIMD comparisons (`blockCheck`), the last one ending at the last byte (it overlaps bytes
-    /// already checked). A block that fails is walked again through the DFA, from the start of the
-    /// character it cuts into, for the exact index.
+    /// three bytes of history behind it; then, with AVX2, the rest in one call (32-byte blocks), or
+    /// without it 64-byte ASCII strides; then 16-byte blocks checked with SIMD comparisons
+    /// (`blockCheck`), the last one ending at the last byte (it overlaps bytes already checked). A
+    /// block that fails is walked again through the DFA, from the start of the character it cuts
+    /// into, for the exact index.
     @inlinable
     static func run(
         _ table: UnsafeBufferPointer<UInt64>, _ base: UnsafeRawPointer, _ count: Int, _ start: UInt64
     ) -> (state: UInt64, failure: Int?) {
         var state = start
         var i = 0
+        /// Every byte passed the block checks: the state after an unfinished character at the end,
+        /// if any, for the next call to start from.
+        @inline(__always) func stateAtEnd() -> (state: UInt64, failure: Int?) {
+            let last = characterStart(base, count)
+            return (walk(table, base + last, count &- last, accept).state, nil)
+        }
         outer: while true {
-            var skipASCII = false
             while state != accept || i < 3 {
                 if i == count { return (state, nil) }
                 state = (table[Int(base.load(fromByteOffset: i, as: UInt8.self))] &>> state) & 63
@@ -158,29 +164,23 @@ extension WebSocketUTF8Validator {
             // through the DFA. A block that fails is taken again below, for the exact index.
             if count &- i >= 32 {
                 let through = validThrough(base, i, count)
-                if through == count {
-                    let last = characterStart(base, count)
-                    return (walk(table, base + last, count &- last, accept).state, nil)
-                }
-                // Past `i`, a character may be unfinished where the kernel stopped: the ASCII
-                // strides below need one that is finished, so it goes to the block checks.
+                if through == count { return stateAtEnd() }
                 if through > i {
+                    // A character may be unfinished where the kernel stopped: the ASCII strides
+                    // need one that is finished, so the block checks take it from there.
                     i = through
-                    skipASCII = true
+                } else {
+                    // Without AVX2 (or with a first block that fails), ASCII 64 bytes at a time.
+                    while count &- i >= 64 {
+                        var any: UInt64 = 0
+                        for k in stride(from: 0, to: 64, by: 8) {
+                            any |= base.loadUnaligned(fromByteOffset: i &+ k, as: UInt64.self)
+                        }
+                        if any & 0x8080_8080_8080_8080 != 0 { break }
+                        i &+= 64
+                    }
                 }
             }
-            while !skipASCII && count &- i >= 64 {
-                var any: UInt64 = 0
-                for k in stride(from: 0, to: 64, by: 8) {
-                    any |= base.loadUnaligned(fromByteOffset: i &+ k, as: UInt64.self)
-                }
-                if any & 0x8080_8080_8080_8080 != 0 { break }
-                i &+= 64
-            }
-            // 32-byte blocks with AVX2 where the processor has it (the same check as
-            // `blockCheck`), up to the end or to the first block that fails, which the 16-byte
-            // blocks below then take again.
-            if count &- i >= 32 { i = validBlocks(base, i, count) }
             while count &- i >= 16 {
                 let (valid, ascii) = blockCheck(base + i)
                 if !valid {
@@ -198,10 +198,7 @@ extension WebSocketUTF8Validator {
             // block check again, over bytes already checked (it needs only the three before its
             // block); then only an unfinished character at the end, if any, goes through the DFA,
             // for the state the next call starts from.
-            if i < count && count >= 19 && blockCheck(base + (count &- 16)).valid {
-                let last = characterStart(base, count)
-                return (walk(table, base + last, count &- last, accept).state, nil)
-            }
+            if i < count && count >= 19 && blockCheck(base + (count &- 16)).valid { return stateAtEnd() }
             // Else one at a time from the last character start, for the index of the bad byte.
             i = characterStart(base, i)
             state = accept
@@ -215,18 +212,13 @@ extension WebSocketUTF8Validator {
     }
 
     /// `wsctl_utf8_valid_through`: `count` when every byte from `i` passes the block check, else
-    /// where the checked blocks end (`i` without AVX2).
+    /// where the checked blocks end (`i` without AVX2). Not inlinable, so that the C module stays
+    /// this module's own.
     @usableFromInline
     static func validThrough(_ base: UnsafeRawPointer, _ i: Int, _ count: Int) -> Int {
         wsctl_utf8_valid_through(base.assumingMemoryBound(to: UInt8.self), i, count)
     }
 
-    /// `wsctl_utf8_valid_blocks`: where the valid 32-byte blocks from `i` end (`i` without AVX2).
-    /// Not inlinable, so that the C module stays this module's own.
-    @usableFromInline
-    static func validBlocks(_ base: UnsafeRawPointer, _ i: Int, _ count: Int) -> Int {
-        wsctl_utf8_valid_blocks(base.assumingMemoryBound(to: UInt8.self), i, count)
-    }
 
     /// Checks the 16 bytes at `p` against the three bytes before them, which must exist and end
     /// consistently (every character before `p` that is complete is valid). RFC 3629 as comparisons:

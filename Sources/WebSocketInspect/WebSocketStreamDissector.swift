@@ -1368,6 +1368,8 @@ public struct WebSocketStreamDissector {
     /// The message `d` just inflated whole referred back beyond the agreed window: flagged, though
     /// it inflated (zlib finds such a reference only when the bytes it names are not in its output).
     private mutating func noteWindowBreach(_ d: PerMessageDeflateDecompressor, _ view: WebSocketMessageView) {
+        // (`checksWindow` first: without it there is never a breach, and reading the class's
+        // property for every compressed message is what it would cost.)
         guard configuration.checksWindow, var breach = d.windowBreach else { return }
         breach.offset = view.offset
         madeViolations.append(breach)

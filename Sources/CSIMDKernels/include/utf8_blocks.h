@@ -4,21 +4,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/// How far, from `start`, the bytes of `base` (`count` of them) are valid UTF-8 in whole 32-byte
-/// blocks, checked with AVX2: the end of the last block checked, or the start of the first block
-/// that holds a byte breaking RFC 3629 (the caller walks that block again for the exact index).
-/// `start` must be at least 3, and the three bytes before it must end consistently: each byte is
-/// checked against the three before it, as WebSocketUTF8Validator.blockCheck does 16 at a time. A
-/// character left unfinished by the last block is not an error here (the caller looks at the end).
-/// Returns `start` when the processor has no AVX2.
-size_t wsctl_utf8_valid_blocks(const uint8_t *base, size_t start, size_t count);
-
-/// As `wsctl_utf8_valid_blocks`, but all the way to `count` when it can: ASCII blocks (with no
-/// character reaching into them) pass without the full check, and once fewer than 32 bytes are
-/// left, the last 32 (over bytes already checked, when `count` >= 35) are checked as one more
-/// block. Returns `count` when every byte passed (a character left unfinished at the end is not
-/// an error here), else the start of the block that failed or of the bytes left unchecked;
-/// `start` without AVX2.
+/// How far, from `start`, the bytes of `base` (`count` of them) are valid UTF-8, checked with AVX2
+/// 32 bytes at a time: `count` when every byte passed, else the start of the first block that
+/// holds a byte breaking RFC 3629 (the caller walks that block again for the exact index) or of
+/// the bytes left unchecked. An ASCII block with no character before it reaching into it passes
+/// without the full check; once fewer than 32 bytes are left, the last 32 (over bytes already
+/// checked, when `count` >= 35) are checked as one more block. `start` must be at least 3, and
+/// the three bytes before it must end consistently: each byte is checked against the three before
+/// it, as WebSocketUTF8Validator.blockCheck does 16 at a time. A character left unfinished at the
+/// end is not an error here (the caller looks at the end). Returns `start` when the processor has
+/// no AVX2.
 size_t wsctl_utf8_valid_through(const uint8_t *base, size_t start, size_t count);
 
 #endif
