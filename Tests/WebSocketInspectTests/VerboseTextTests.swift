@@ -43,17 +43,31 @@ struct VerboseTextTests {
         return (isText, bytes, cut)
     }
 
-    /// Both renderings of one record: what `write` put into a buffer after a line already there
-    /// (nil when it left the record to `text`, having written nothing), and what `text` says,
-    /// with the suffix and a newline.
-    static func both(_ write: (inout OutputBuffer, (inout OutputBuffer) -> Void) -> Bool, text: String,
-                     suffix: String?) -> (bytes: String?, text: String) {
-        var out = OutputBuffer()
-        out.append("before\n")
-        let written = write(&out) { $0.append(contentsOf: prefix) }
-        let result = out.makeString()
-        if !written { #expect(result == "before\n", "nothing written when the String path is left to") }
-        return (written ? String(result.dropFirst("before\n".count)) : nil, appending(text, suffix) + "\n")
+    /// Writes the line prefix (`writeText` takes it as a function).
+    static func writePrefix(_ out: inout OutputBuffer) { out.append(contentsOf: prefix) }
+
+    /// One record written both ways, without colour and with it: `write` after a line already in
+    /// the buffer (having written nothing when it leaves the record to `text`), and `text`, with
+    /// the suffix and a newline. Each rendering the byte path takes must be what `text` says. How
+    /// many of the two it took (0–2).
+    static func expectTheSame(_ label: String, suffix: String?,
+                              write: (TerminalStyle, inout OutputBuffer) -> Bool,
+                              text: (TerminalStyle) -> String) -> Int {
+        var taken = 0
+        for colour in [false, true] {
+            let style = TerminalStyle(enabled: colour)
+            var out = OutputBuffer()
+            out.append("before\n")
+            let written = write(style, &out)
+            let result = out.makeString()
+            guard written else {
+                #expect(result == "before\n", "nothing written when the String path is left to (\(label))")
+                continue
+            }
+            taken += 1
+            #expect(String(result.dropFirst("before\n".count)) == appending(text(style), suffix) + "\n", "\(label)")
+        }
+        return taken
     }
 
     /// `text` with `suffix` at the end of its first line, as `sniff -v` puts a round trip there.
@@ -83,22 +97,15 @@ struct VerboseTextTests {
             let close = Int.random(in: 0..<20, using: &random) == 0 ? WebSocketClosePayload(code: .normalClosure, reason: "bye") : nil
             let incomplete = Int.random(in: 0..<20, using: &random) == 0
             let suffix: String? = Int.random(in: 0..<5, using: &random) == 0 ? " rtt 1.250 ms" : nil
-            for colour in [false, true] {
-                payload.withUnsafeBytes { bytes in
-                    violations.withUnsafeBufferPointer { v in
-                        withOptionalPointer(close) { closePointer in
-                            let f = FrameRecordView(
-                                index: n, header: header, offset: n * 37, payload: bytes, payloadTruncated: cut,
-                                text: isText ? bytes : nil, close: closePointer, violations: v, incomplete: incomplete)
-                            let style = TerminalStyle(enabled: colour)
-                            let (written, expected) = Self.both(
-                                { DissectionRenderer.writeText(f, style: style, suffix: suffix, to: &$0, prefix: $1) },
-                                text: DissectionRenderer.text(f, style: style, prefix: Self.prefix), suffix: suffix)
-                            if let written {
-                                byBytes += 1
-                                #expect(written == expected, "seed \(seed) frame \(n)")
-                            }
-                        }
+            payload.withUnsafeBytes { bytes in
+                violations.withUnsafeBufferPointer { v in
+                    withOptionalPointer(close) { closePointer in
+                        let f = FrameRecordView(
+                            index: n, header: header, offset: n * 37, payload: bytes, payloadTruncated: cut,
+                            text: isText ? bytes : nil, close: closePointer, violations: v, incomplete: incomplete)
+                        byBytes += Self.expectTheSame("seed \(seed) frame \(n)", suffix: suffix,
+                            write: { DissectionRenderer.writeText(f, style: $0, suffix: suffix, to: &$1, prefix: Self.writePrefix) },
+                            text: { DissectionRenderer.text(f, style: $0, prefix: Self.prefix) })
                     }
                 }
             }
@@ -137,25 +144,18 @@ struct VerboseTextTests {
             let fragments = Int.random(in: 0..<4, using: &random) == 0 ? Int.random(in: 2...9, using: &random) : 1
             let incomplete = Int.random(in: 0..<20, using: &random) == 0
             let unchecked = Int.random(in: 0..<10, using: &random) == 0
-            for colour in [false, true] {
-                data.withUnsafeBytes { bytes in
-                    violations.withUnsafeBufferPointer { v in
-                        withOptionalPointer(envelope) { e in
-                            let m = MessageRecordView(
-                                index: n, opcode: isText ? .text : .binary, offset: n * 41, endOffset: n * 41 + 99,
-                                length: compressed ? dataLength / 2 + 1 : dataLength, fragmentCount: fragments,
-                                compressed: compressed, data: bytes, dataLength: dataLength, dataTruncated: cut,
-                                text: isText ? bytes : nil, textEndsInsideCharacter: endsInside, envelope: e, violations: v,
-                                incomplete: incomplete, envelopeUnchecked: unchecked)
-                            let style = TerminalStyle(enabled: colour)
-                            let (written, expected) = Self.both(
-                                { DissectionRenderer.writeText(m, style: style, suffix: suffix, to: &$0, prefix: $1) },
-                                text: DissectionRenderer.text(m, style: style, prefix: Self.prefix), suffix: suffix)
-                            if let written {
-                                byBytes += 1
-                                #expect(written == expected, "seed \(seed) message \(n)")
-                            }
-                        }
+            data.withUnsafeBytes { bytes in
+                violations.withUnsafeBufferPointer { v in
+                    withOptionalPointer(envelope) { e in
+                        let m = MessageRecordView(
+                            index: n, opcode: isText ? .text : .binary, offset: n * 41, endOffset: n * 41 + 99,
+                            length: compressed ? dataLength / 2 + 1 : dataLength, fragmentCount: fragments,
+                            compressed: compressed, data: bytes, dataLength: dataLength, dataTruncated: cut,
+                            text: isText ? bytes : nil, textEndsInsideCharacter: endsInside, envelope: e, violations: v,
+                            incomplete: incomplete, envelopeUnchecked: unchecked)
+                        byBytes += Self.expectTheSame("seed \(seed) message \(n)", suffix: suffix,
+                            write: { DissectionRenderer.writeText(m, style: $0, suffix: suffix, to: &$1, prefix: Self.writePrefix) },
+                            text: { DissectionRenderer.text(m, style: $0, prefix: Self.prefix) })
                     }
                 }
             }
