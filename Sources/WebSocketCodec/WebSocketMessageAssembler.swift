@@ -298,16 +298,19 @@ public struct WebSocketMessageAssembler: Sendable {
             if piece.isFirst && h.rsv1 && configuration.compressionNegotiated {
                 violations.append(.init(.compressedBitMisplaced, offset: piece.frameOffset, "RSV1 set on a \(op.name) frame: only the first frame of a data message may be compressed"))
             }
-            // Control frames over 125 bytes were reported by the parser; only whole ones are shown.
+            // Control frames over 125 bytes were reported by the parser. Of one, its first 125
+            // bytes are kept, so that a close frame's code and the start of its reason are still
+            // shown (as tshark shows them), however long the frame says it is.
             if piece.isFirst { controlBuffer.removeAll(keepingCapacity: true) }
-            if controlBuffer.count + piece.payload.count <= 125 { controlBuffer.append(contentsOf: piece.payload) }
+            let room = 125 - controlBuffer.count
+            if room > 0 { controlBuffer.append(contentsOf: piece.payload.prefix(room)) }
             guard piece.isLast else { return violations }
             let controlOffset = piece.frameOffset
             let payloadOffset = piece.frameOffset + h.headerLength
             try controlBuffer.withUnsafeBytes { raw in
                 var close: WebSocketClosePayload? = nil
                 if op == .close {
-                    let parsed = WebSocketClosePayload.parse(raw, offset: payloadOffset)
+                    let parsed = WebSocketClosePayload.parse(raw, offset: payloadOffset, cutShort: h.payloadLength > 125)
                     close = parsed.payload
                     violations += parsed.violations
                     closeReceived = true

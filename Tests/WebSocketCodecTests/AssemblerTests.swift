@@ -277,6 +277,34 @@ struct AssemblerTests {
         #expect(WebSocketClosePayload.encode(code: nil, reason: "ignored") == [])
     }
 
+    @Test("a close frame over 125 bytes keeps its code and the start of its reason (as tshark shows them)")
+    func oversizedClose() {
+        let r = UInt8(ascii: "r")
+        // Code 1000 and a 200-byte reason: 202 bytes, the first 125 kept, so 123 of the reason.
+        let long = parseEveryWay(Wire.frame(opcode: 0x8, payload: [0x03, 0xE8] + Array(repeating: r, count: 200)))
+        #expect(long.parserKeys == [ViolationKey(.controlFrameTooLong, 1)])
+        #expect(long.assemblerKeys.isEmpty)
+        #expect(long.controls.map(\.close) == [WebSocketClosePayload(code: .normalClosure, reason: String(repeating: "r", count: 123))])
+        // The 125th byte is the first of an "é": the cut leaves it out, and calls nothing invalid.
+        let inside = parseEveryWay(Wire.frame(opcode: 0x8, payload: [0x03, 0xE8] + Array(repeating: r, count: 122) + [0xC3, 0xA9, r]))
+        #expect(inside.assemblerKeys.isEmpty)
+        #expect(inside.controls.map(\.close) == [WebSocketClosePayload(code: .normalClosure, reason: String(repeating: "r", count: 122))])
+        // "€" (3 bytes) cut after two, and a 4-byte character cut after three.
+        for (character, kept) in [([UInt8]([0xE2, 0x82, 0xAC]), 121), ([0xF0, 0x9F, 0x99, 0x82], 120)] {
+            let bytes = [0x03, 0xE8] + Array(repeating: r, count: kept) + character + [r, r]
+            let out = parseEveryWay(Wire.frame(opcode: 0x8, payload: bytes))
+            #expect(out.assemblerKeys.isEmpty, "\(character)")
+            #expect(out.controls.first?.close?.reason == String(repeating: "r", count: kept))
+        }
+        // Invalid UTF-8 before the cut, and a code that may not be sent, are still reported.
+        let bad = parseEveryWay(Wire.frame(opcode: 0x8, payload: [0x03, 0xED, r, 0xFF] + Array(repeating: r, count: 150)))
+        #expect(bad.assemblerKeys.sorted() == [ViolationKey(.invalidCloseCode, 4), ViolationKey(.invalidCloseReason, 7)])
+        #expect(bad.controls.first?.close?.code == .noStatusReceived)
+        // A ping over 125 bytes: its first 125.
+        let ping = parseEveryWay(Wire.frame(opcode: 0x9, payload: Wire.pattern(300)))
+        #expect(ping.controls.map(\.payload) == [Array(Wire.pattern(300).prefix(125))])
+    }
+
     // MARK: Limits (§10.4)
 
     @Test("a message over maxMessageSize is dropped with 1009")
