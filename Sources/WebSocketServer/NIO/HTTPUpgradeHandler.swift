@@ -16,6 +16,8 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let encoder: HTTPResponseEncoder
     private var head: HTTPRequestHead?
     private var upgraded = false
+    /// A response (and `Connection: close`) has been written; anything the client sends after it is ignored.
+    private var responded = false
     private var timeout: Scheduled<Void>?
 
     init(server: ServerContext, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
@@ -49,6 +51,8 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
+        // Answered with Connection: close; a request pipelined behind that one is not served.
+        if responded { return }
         switch unwrapInboundIn(data) {
         case .head(let h): head = h
         case .body: break
@@ -58,6 +62,37 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(to: h, context: context)
         }
     }
+
+    /// The request decoder reports a request it cannot parse (not HTTP at all, a header line without
+    /// a colon, a TLS ClientHello on a plain listener, a head over the decoder's 80 KiB limit) here:
+    /// it gets a 400 (431 for the oversized head) naming the problem, and the connection is closed,
+    /// rather than silence until the handshake timeout.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !upgraded, let parserError = error as? HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        guard !responded else { return }
+        head = nil
+        guard context.channel.isActive else {
+            // The client went away in the middle of its request: nobody to answer.
+            timeout?.cancel()
+            server.logger.debug("connection closed during the request", metadata: ["error": "\(parserError.debugDescription)"])
+            context.close(promise: nil)
+            return
+        }
+        if parserError == .headerOverflow {
+            refuse(context, .requestHeaderFieldsTooLarge,
+                   "request head too large: its header fields are over \(Self.headerLimitDescription)",
+                   reason: ServerMetrics.HandshakeFailure.badRequest)
+        } else {
+            refuse(context, .badRequest, "malformed HTTP request: \(parserError.debugDescription)",
+                   reason: ServerMetrics.HandshakeFailure.badRequest)
+        }
+    }
+
+    /// The request decoder's limit on a request's header fields (NIOHTTP1's default).
+    static let headerLimitDescription = "\(NIOHTTPDecoderLimitConfiguration().maxHeaderListSize / 1024) KiB"
 
     private func respond(to h: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = String(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
@@ -150,13 +185,15 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
                         extra: [(name: String, value: String)] = []) {
         server.counters.handshakeFailures.add(1, ordering: .relaxed)
         server.metrics?.handshakeFailed(reason: reason)
-        server.logger.info("handshake refused", metadata: ["status": "\(status.code)", "reason": "\(message)"])
+        let remote = context.channel.remoteAddress.map(Self.describe) ?? "?"
+        server.logger.info("handshake refused", metadata: ["status": "\(status.code)", "reason": "\(message)", "remote": "\(remote)"])
         page(context, status, message + "\n", extra: extra.map { ($0.name, $0.value) })
     }
 
     private func page(_ context: ChannelHandlerContext, _ status: HTTPResponseStatus, _ body: String,
                       contentType: String = "text/plain; charset=utf-8", extra: [(String, String)] = []) {
         timeout?.cancel()
+        responded = true
         var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.utf8.count)"), ("Connection", "close")])
         for (n, v) in extra { headers.add(name: n, value: v) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
