@@ -56,6 +56,11 @@ extension WSCtlCommand {
                 and dissects the rest from there, so one bad record does not cost the file. A file cut \
                 short keeps what came before the cut. Either way the exit status is 1.
 
+                Traffic that broke a protocol rule (any error line, any entry in a JSON line's \
+                "errors") also makes the exit status 1, and the last line on stderr counts the \
+                violations and the connections they were in, so that `wsctl sniff -r FILE >/dev/null` \
+                checks a capture in a script.
+
                 Live capture needs permission: run as root, or give the binary the capabilities: \
                 sudo setcap cap_net_raw,cap_net_admin=eip $(which wsctl)
 
@@ -418,7 +423,13 @@ extension WSCtlCommand {
             if warnings > Self.shownReadWarnings {
                 Output.warning("\(warnings) read errors in all")
             }
-            if warnings > 0 { throw ExitCode.failure }
+            // Exit status 1 when the traffic broke a protocol rule, as for decode.
+            let broken = session.totals
+            if broken.violations > 0 {
+                let connections = broken.connectionsWithViolations == 1 ? "1 connection" : "\(broken.connectionsWithViolations) connections"
+                Output.stderrLine("wsctl sniff: \(broken.violations) protocol violation\(broken.violations == 1 ? "" : "s") in \(connections)\n")
+            }
+            if warnings > 0 || broken.violations > 0 { throw ExitCode.failure }
         }
     }
 }
@@ -1044,6 +1055,7 @@ struct SniffPrinter {
             w.int("connections", totals.connections)
             w.int("messages", messages)
             w.int("bytes", bytes)
+            w.int("violations", totals.violations)
             w.int("messages_not_held_whole", notHeldWhole)
             w.int("messages_not_inflated", notInflated)
             w.int("frames_not_held_whole", framesNotHeldWhole)
@@ -1073,6 +1085,7 @@ struct SniffPrinter {
             if !counts.isEmpty { Output.line("            " + counts.joined(separator: ", ")) }
         }
         Output.line("total: \(packets) packets, \(totals.connections) WebSocket connections, \(messages) messages, \(bytes) bytes"
+                    + (totals.violations > 0 ? ", \(totals.violations) violations" : "")
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
                     + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : "")
                     + (framesNotHeldWhole > 0 ? ", \(framesNotHeldWhole) frames shown cut (--max-message-memory)" : ""))

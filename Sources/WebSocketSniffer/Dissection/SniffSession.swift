@@ -32,6 +32,10 @@ public struct SniffTotals: Sendable {
     public var connections = 0
     public var messages = 0
     public var bytes = 0
+    /// Protocol violations flagged in frames and messages (the rules in the README's table), and
+    /// the connections they were flagged in.
+    public var violations = 0
+    public var connectionsWithViolations = 0
 }
 
 /// Packets in, WebSocket events out: link/IP/TCP decoding, per-flow reassembly, upgrade detection
@@ -295,6 +299,8 @@ public final class SniffSession {
             totals.connections += 1
             totals.messages += summary.messages.values.reduce(0, +)
             totals.bytes += summary.bytes.values.reduce(0, +)
+            totals.violations += summary.violations
+            if summary.violations > 0 { totals.connectionsWithViolations += 1 }
             guard configuration.maxSummaries > 0 else { return }
             keptSummaries.append(summary)
             // Trimmed now and then, not on every close (each trim moves the whole array).

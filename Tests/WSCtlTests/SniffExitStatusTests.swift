@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+
+/// `sniff` exits 1 when the traffic broke a protocol rule, as `decode` does (README: "Exit status
+/// everywhere"), and says how many violations it flagged in how many connections; traffic that
+/// broke none exits 0 and says nothing of it.
+@Suite("Sniff's exit status follows the violations", .timeLimit(.minutes(2)))
+struct SniffExitStatusTests {
+    static func connection(badFrames: Int) -> SyntheticConnection {
+        var c = SyntheticConnection(request: SyntheticConnection.request(), response: SyntheticConnection.response())
+        c.send(fromClient: true, SyntheticConnection.clientFrame(opcode: 1, Array("hello".utf8)))
+        for _ in 0..<badFrames {
+            // Opcode 3 is reserved (RFC 6455 §5.2).
+            c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 3, length: 2, [0x68, 0x69]))
+        }
+        c.send(fromClient: false, SyntheticConnection.serverFrame(opcode: 1, length: 5, Array("world".utf8)))
+        return c
+    }
+
+    @Test(arguments: [[], ["--one-thread"], ["--stats"], ["--frames"]])
+    func brokenRulesExitOne(_ extra: [String]) throws {
+        let one = try SniffUpgradeTests.run(Self.connection(badFrames: 1), extra)
+        #expect(one.result.status == 1, "\(one.result.stderr)")
+        #expect(one.result.stderr.contains("wsctl sniff: 1 protocol violation in 1 connection\n"), "\(one.result.stderr)")
+        #expect(one.events.contains { $0["errors"].array.contains { $0["rule"].string == "reserved-opcode" } })
+        let three = try SniffUpgradeTests.run(Self.connection(badFrames: 3), extra)
+        #expect(three.result.status == 1)
+        #expect(three.result.stderr.contains("wsctl sniff: 3 protocol violations in 1 connection\n"), "\(three.result.stderr)")
+        if extra == ["--stats"] {
+            #expect(three.kind("stats").first?["violations"].int == 3)
+            #expect(one.kind("stats").first?["violations"].int == 1)
+        }
+    }
+
+    @Test func cleanTrafficExitsZero() throws {
+        let clean = try SniffUpgradeTests.run(Self.connection(badFrames: 0))
+        #expect(clean.result.status == 0, "\(clean.result.stderr)")
+        #expect(!clean.result.stderr.contains("protocol violation"))
+        #expect(clean.kind("message").count == 2)
+        let stats = try SniffUpgradeTests.run(Self.connection(badFrames: 0), ["--stats"])
+        #expect(stats.kind("stats").first?["violations"].int == 0)
+        // The real peers' captures broke no rule.
+        for name in ["basic", "deflate", "fragmented", "closecodes", "concurrent"] {
+            let r = try CLI.run(["sniff", "-r", SniffFixtures.path(name)])
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+        }
+    }
+}
