@@ -292,6 +292,38 @@ struct DecodeCLITests {
         #expect((e["message"] as? String)?.contains("1 more needed") == true)
     }
 
+    /// A frame the input ends inside is shown as far as it came, marked incomplete, with the rules
+    /// its header already broke (sniff reports them for the same bytes), then the truncation.
+    @Test(arguments: [
+        ("89 7e 00 80 00", "control-frame-too-long", 1, "127 more needed"),  // a ping of 128 bytes
+        ("83 05 41", "reserved-opcode", 0, "4 more needed"),
+        ("82 7f 00 00 01 00 00 00 00 00 41 42", "frame-too-large", 1, "1099511627774 more needed"),  // 1 TiB
+    ])
+    func headerRulesOfAFrameCutShort(_ hex: String, _ rule: String, _ offset: Int, _ missing: String) throws {
+        let r = try CLI.run(["decode", "--json", hex])
+        #expect(r.status == 1)
+        let lines = try CLI.jsonLines(r.stdout)
+        let frame = try #require(lines.first)
+        #expect(frame["kind"] as? String == "frame" && frame["incomplete"] as? Bool == true, "\(r.stdout)")
+        let errors = frame["errors"] as? [[String: Any]] ?? []
+        #expect(errors.map { $0["rule"] as? String } == [rule])
+        #expect(errors.first?["offset"] as? Int == offset)
+        let last = try #require(lines.last)
+        #expect(last["rule"] as? String == "truncated" && (last["message"] as? String)?.contains(missing) == true)
+        #expect(r.stderr.contains("1 protocol violation and truncated input"), "\(r.stderr)")
+        let text = try CLI.run(["decode", hex])
+        #expect(text.stdout.contains("error: \(rule) at byte \(offset)"), "\(text.stdout)")
+    }
+
+    /// The message the cut frame belonged to is shown too, as far as it came.
+    @Test func messageOfAFrameCutShort() throws {
+        let r = try CLI.run(["decode", "--json", "01 03 48 65 6c 80 05 6c"])
+        let messages = try CLI.jsonLines(r.stdout).filter { $0["kind"] as? String == "message" }
+        #expect(messages.count == 1)
+        #expect(messages.first?["text"] as? String == "Hell" && messages.first?["incomplete"] as? Bool == true)
+        #expect(r.status == 1)
+    }
+
     @Test func inflatesCompressedMessages() throws {
         // RFC 7692 §7.2.3.2: two compressed "Hello"s, the second using the first as context.
         let r = try CLI.run(["decode", "--json", "c1 07 f2 48 cd c9 c9 07 00 c1 05 f2 00 11 00 00"])

@@ -15,8 +15,10 @@ extension WSCtlCommand {
                 Every frame is shown with its header fields, the unmasked payload, close code and reason; \
                 fragments are assembled into messages, permessage-deflate payloads are inflated and JSON \
                 envelopes are recognised. Each violation is reported with its rule, byte offset and the \
-                close code a peer would send. Exit status: 0 clean, 1 a rule was broken, the input was \
-                truncated or could not be read, 2 usage error.
+                close code a peer would send. A frame the input ends inside is shown as far as it came, \
+                marked incomplete, with the rules its header broke, and the error says how many bytes \
+                are missing. Exit status: 0 clean, 1 a rule was broken, the input was truncated or could \
+                not be read, 2 usage error.
 
                 tcpdump and tshark dumps hold whole packets: their IP/TCP headers are skipped and each \
                 direction of each TCP connection is decoded as its own stream (--packets off reads the \

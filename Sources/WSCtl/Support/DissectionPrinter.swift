@@ -26,8 +26,7 @@ struct DissectionPrinter {
         let extra: (inout OutputBuffer) -> Void = { w in if let label { w.jsonString("block", label) } }
         let echo = json ? JSONPayloadEcho() : nil
         if let label, !json { Output.line(style.dim("── \(label)")) }
-        bytes.withUnsafeBytes { raw in
-            dissector.feedViews(raw, { event in
+        func show(_ event: DissectionEventView) {
             switch event {
             case .resync:
                 break  // only after a gap, which a dump does not have
@@ -48,13 +47,19 @@ struct DissectionPrinter {
                     Output.line(DissectionRenderer.text(m, style: style))
                 }
             }
-            })
         }
+        bytes.withUnsafeBytes { raw in dissector.feedViews(raw, show) }
+        // Input that ends inside a frame: the frame is shown as far as it came, marked
+        // incomplete, with what its header already broke (a control frame over 125 bytes, a
+        // reserved opcode, a frame over the limit), and so is the message it was part of; then
+        // the error says how much is missing.
+        let pending = dissector.failure == nil ? dissector.pendingFrame : nil
+        if pending != nil { dissector.finishViews(show) }
         summary.violations = dissector.violationCount
         if let failure = dissector.failure {
             let msg = "parsing stopped: \(failure.message); the \(bytes.count - failure.offset + 2) bytes from offset \(failure.offset - 2) cannot be framed"
             report(rule: "unparseable", message: msg, offset: failure.offset, closeCode: 1002, extra: extra)
-        } else if let pending = dissector.pendingFrame {
+        } else if let pending {
             summary.truncated = true
             let msg = "input ends inside the frame at byte \(pending.offset): \(pending.received) bytes of it present, \(pending.missing) more needed"
             report(rule: "truncated", message: msg, offset: pending.offset, closeCode: nil, extra: extra)
