@@ -19,8 +19,18 @@ public final class WebSocketServer: Sendable {
     /// top level runs then); `start` throws the factory's error if it failed.
     public init(configuration: ServerConfiguration, logger: Logger, script makeScript: ServerScriptFactory? = nil) {
         self.configuration = configuration
-        // A script runs on one thread; its connections too unless --threads asks for more.
-        let threads = configuration.threads ?? (makeScript != nil ? 1 : System.coreCount)
+        // A script runs on one thread; its connections too unless --threads asks for more. NIO
+        // ends the process when it cannot open an event loop's descriptors, so the count stays
+        // within what the open-file limit allows (`wsctl serve` refuses such a --threads first).
+        let openFileLimit = ThreadLimit.openFileLimit()
+        var threads = ThreadLimit.defaultThreads(preferred: makeScript != nil ? 1 : System.coreCount, openFileLimit: openFileLimit)
+        if let asked = configuration.threads {
+            threads = asked
+            if let problem = ThreadLimit.problem(threads: asked, openFileLimit: openFileLimit) {
+                threads = ThreadLimit.defaultThreads(preferred: asked, openFileLimit: openFileLimit)
+                logger.warning("event-loop threads lowered", metadata: ["asked": "\(asked)", "using": "\(threads)", "reason": "\(problem)"])
+            }
+        }
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         var script: (any ServerScript)? = nil
         var scriptError: (any Error)? = nil

@@ -81,7 +81,7 @@ extension WSCtlCommand {
         @Option(help: "Address to bind.") var host = "127.0.0.1"
         @Option(help: "Port; 0 picks a free one (printed at start).") var port = 8080
         @Option(help: ArgumentHelp("Only this path upgrades (others get 404). Default: any path.", valueName: "PATH")) var path: String?
-        @Option(help: ArgumentHelp("Event-loop threads. Default: one per core.", valueName: "N")) var threads: Int?
+        @Option(help: ArgumentHelp("Event-loop threads, 1-256; each holds 3 file descriptors, and at most half of the open-file limit (ulimit -n) goes to them. Default: one per core.", valueName: "N")) var threads: Int?
         @Option(help: ArgumentHelp("echo, broadcast or rooms.", valueName: "MODE")) var mode: ServerMode = .echo
         @Flag(help: "Broadcast mode: do not send a message back to its sender.") var noEchoSelf = false
         @Option(name: .customLong("subprotocol"), help: ArgumentHelp("A subprotocol to accept (repeatable, in preference order).", valueName: "NAME"))
@@ -125,7 +125,9 @@ extension WSCtlCommand {
         func validate() throws {
             if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
             if !(0...65535).contains(port) { throw ValidationError("--port takes 0-65535") }
-            if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+            if let threads, let problem = ThreadLimit.problem(threads: threads, openFileLimit: ThreadLimit.openFileLimit()) {
+                throw ValidationError("--threads \(threads): \(problem)")
+            }
             if noEchoSelf && mode != .broadcast { throw ValidationError("--no-echo-self applies to --mode broadcast") }
             if script != nil && exec != nil { throw ValidationError("--script and --exec do not go together: choose one") }
             if exec != nil && mode == .rooms { throw ValidationError("--exec works with --mode echo (a process per connection) or broadcast (one for all), not rooms") }
