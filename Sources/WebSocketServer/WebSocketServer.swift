@@ -53,17 +53,15 @@ public final class WebSocketServer: Sendable {
     }
 
     /// Binds and starts accepting. Returns the bound address (the port is real when 0 was asked).
+    /// A TLS certificate or key that cannot be used throws `TLSFileError` before anything is bound.
     public func start() throws -> SocketAddress {
         if let scriptError { throw scriptError }
         let server = context
         let c = configuration
         var tls: NIOSSLContext? = nil
         if let cert = c.tlsCertificatePath, let key = c.tlsKeyPath {
-            let certificates = try NIOSSLCertificate.fromPEMFile(cert)
-            var tlsConfiguration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: certificates.map { .certificate($0) }, privateKey: .file(key))
-            tlsConfiguration.applicationProtocols = ["http/1.1"]
-            tls = try NIOSSLContext(configuration: tlsConfiguration)
+            // Throws TLSFileError, naming the file and what is wrong with it.
+            tls = try TLSFiles.makeContext(certificatePath: cert, keyPath: key)
         }
         let sslContext = tls
         let bootstrap = ServerBootstrap(group: group)

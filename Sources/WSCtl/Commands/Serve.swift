@@ -177,6 +177,13 @@ extension WSCtlCommand {
             c.shutdownGrace = try seconds("shutdown-grace", shutdownGrace)
             c.tlsCertificatePath = tlsCert
             c.tlsKeyPath = tlsKey
+            if let tlsCert, let tlsKey {
+                // Read and parsed here, so that a bad file is a usage error naming it (as for
+                // --script and --auth-tokens-file), not a failure to listen.
+                do { _ = try TLSFiles.makeContext(certificatePath: tlsCert, keyPath: tlsKey) } catch {
+                    throw ValidationError(Self.describe(error))
+                }
+            }
             c.metrics = metrics
             if let script, !FileManager.default.isReadableFile(atPath: script) {
                 throw ValidationError("--script: cannot read \(script)")
@@ -187,6 +194,11 @@ extension WSCtlCommand {
             c.maxProcesses = maxProcesses
             c.execLineBuffered = !noLineBuffering
             return c
+        }
+
+        /// `--tls-cert PATH: problem` or `--tls-key PATH: problem`.
+        static func describe(_ error: TLSFileError) -> String {
+            "\(error.file == .certificate ? "--tls-cert" : "--tls-key") \(error.path): \(error.problem)"
         }
 
         /// The Lua host for --script, made on the loop it runs on.
@@ -222,6 +234,9 @@ extension WSCtlCommand {
                 address = "\(scheme)://\(host):\(bound.port ?? configuration.port)\(configuration.path ?? "/")"
             } catch let error as ScriptLoadError {
                 Output.error("--script \(script ?? ""): \(error.description)")
+                throw ExitCode(2)
+            } catch let error as TLSFileError {
+                Output.error(Self.describe(error))
                 throw ExitCode(2)
             } catch {
                 Output.error("cannot listen on \(configuration.host):\(configuration.port): \(error)")
