@@ -1,6 +1,7 @@
 import ArgumentParser
 import WebSocketCodec
 import WebSocketInspect
+import WebSocketSniffer
 
 extension WSCtlCommand {
     struct Decode: ParsableCommand {
@@ -22,7 +23,9 @@ extension WSCtlCommand {
 
                 tcpdump and tshark dumps hold whole packets: their IP/TCP headers are skipped and each \
                 direction of each TCP connection is decoded as its own stream (--packets off reads the \
-                bytes as they are).
+                bytes as they are). The HTTP exchange a stream begins with (the upgrade, and any \
+                requests and responses before it) is passed over and shown, and frames are read from \
+                after the request or the 101 response; after a refusal nothing is read as frames.
 
                 Examples:
                   wsctl decode 81 05 48 65 6c 6c 6f
@@ -110,7 +113,8 @@ extension WSCtlCommand {
             let printer = DissectionPrinter(configuration: config, direction: direction, json: json, allMessages: messages)
             var frames = 0, violations = 0, truncated = false
             for s in streams {
-                let summary = printer.dissect(s.bytes, label: s.label)
+                let (heads, frameBytes) = Self.passOverHTTP(s.bytes)
+                let summary = printer.dissect(frameBytes, label: s.label, heads: heads)
                 frames += summary.frames
                 violations += summary.violations
                 truncated = truncated || summary.truncated
@@ -132,6 +136,79 @@ extension WSCtlCommand {
         struct Stream {
             var label: String?
             var bytes: [UInt8]
+        }
+
+        /// A dump of a whole connection begins with its HTTP exchange: the heads at the start of
+        /// `bytes`, with their bodies (ordinary requests and responses on a kept-alive connection
+        /// before the upgrade, a 401 and the client's second try, interim 1xx responses), are
+        /// passed over, and frames are read from after the last one, unless it is a response
+        /// other than 101 whose body runs to the close (what follows is HTTP). A start line is
+        /// looked for first: bytes that begin with one can be no frame (its first byte would set
+        /// a reserved opcode, or make a close frame a fragment).
+        static func passOverHTTP(_ bytes: [UInt8]) -> (heads: [DissectionPrinter.HTTPHeadNote], rest: [UInt8]) {
+            var (heads, rest) = scanHTTP(bytes)
+            // Only the last one can be followed by frames.
+            for i in heads.indices.dropLast() { heads[i].framesFollow = false }
+            return (heads, rest)
+        }
+
+        private static func scanHTTP(_ bytes: [UInt8]) -> (heads: [DissectionPrinter.HTTPHeadNote], rest: [UInt8]) {
+            var heads: [DissectionPrinter.HTTPHeadNote] = []
+            var at = 0
+            while heads.count < 100, looksLikeStartLine(bytes[at...]) {
+                switch HTTPHead.parse(Array(bytes[at...])) {
+                case .head(let head):
+                    let status = head.statusLine?.status
+                    var note = DissectionPrinter.HTTPHeadNote(startLine: head.startLine, offset: at, length: head.length, framesFollow: true, ended: true)
+                    at += head.length
+                    if status == 101 {
+                        heads.append(note)
+                        return (heads, Array(bytes[at...]))
+                    }
+                    // Its body, as RFC 9112 §6.3 frames it. One that runs to the close, cannot be
+                    // followed, or is cut by the end of the input leaves nothing to read as frames.
+                    let framing = HTTPBodySkipper.framing(of: head, request: status == nil)
+                    var skipper = framing.map(HTTPBodySkipper.init)
+                    if framing != .untilClose, skipper != nil {
+                        let used = bytes.withUnsafeBytes { skipper!.consume(UnsafeRawBufferPointer(rebasing: $0[at...])) }
+                        note.length += used
+                        at += used
+                    }
+                    guard let skipper, framing != .untilClose, skipper.isDone, skipper.failure == nil else {
+                        note.framesFollow = false
+                        // (A body the input ends inside is truncated input.)
+                        note.ended = framing == .untilClose || skipper == nil || skipper!.failure != nil || skipper!.isDone
+                        note.length = bytes.count - note.offset
+                        heads.append(note)
+                        return (heads, [])
+                    }
+                    heads.append(note)
+                case .needMore, .notHTTP:
+                    let line = bytes[at...].prefix { $0 != 13 && $0 != 10 }.prefix(200)
+                    heads.append(.init(startLine: String(decoding: line, as: UTF8.self), offset: at, length: bytes.count - at,
+                                       framesFollow: false, ended: false))
+                    return (heads, [])
+                }
+            }
+            // The last head a response other than 101 (a refusal whose body had a length): what
+            // follows it is not frames.
+            if let last = heads.last, last.startLine.hasPrefix("HTTP/") {
+                heads[heads.count - 1].framesFollow = false
+                heads[heads.count - 1].length = bytes.count - last.offset
+                return (heads, [])
+            }
+            return (heads, Array(bytes[at...]))
+        }
+
+        /// "HTTP/1.x " or "METHOD target HTTP/1.x" at the start of `bytes`.
+        static func looksLikeStartLine(_ bytes: ArraySlice<UInt8>) -> Bool {
+            let line = bytes.prefix(8_192).prefix { $0 != 10 }
+            let text = String(decoding: line, as: UTF8.self)
+            if text.hasPrefix("HTTP/1.") { return true }
+            let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+            guard parts.count == 3, let method = parts.first, !method.isEmpty,
+                  method.allSatisfy({ $0.isASCII && ($0.isUppercase || $0 == "-") }) else { return false }
+            return parts[2].hasPrefix("HTTP/1.")
         }
 
         private func readStreams() throws -> [Stream] {
