@@ -18,6 +18,9 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var upgraded = false
     /// A response (and `Connection: close`) has been written; anything the client sends after it is ignored.
     private var responded = false
+    /// The request is a HEAD: responses carry the headers GET would get, Content-Length included,
+    /// and no body (RFC 9110 §9.3.2).
+    private var headOnly = false
     private var timeout: Scheduled<Void>?
 
     init(server: ServerContext, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
@@ -73,6 +76,7 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard !responded else { return }
+        headOnly = head?.method == .HEAD
         head = nil
         guard context.channel.isActive else {
             // The client went away in the middle of its request: nobody to answer.
@@ -96,18 +100,20 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(to h: HTTPRequestHead, context: ChannelHandlerContext) {
         let path = String(h.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        headOnly = h.method == .HEAD
+        let getOrHead = h.method == .GET || h.method == .HEAD
         let isUpgrade = h.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
         if !isUpgrade {
-            if server.configuration.metrics, h.method == .GET, path == "/metrics" {
+            if server.configuration.metrics, getOrHead, path == "/metrics" {
                 return page(context, .ok, server.metrics?.render() ?? "", contentType: "text/plain; version=0.0.4")
             }
-            if server.configuration.metrics, h.method == .GET, path == "/healthz" {
+            if server.configuration.metrics, getOrHead, path == "/healthz" {
                 return page(context, .ok, "ok\n")
             }
-            if h.method == .GET || h.method == .HEAD {
+            if getOrHead {
                 return page(context, .ok, "wsctl serve: this is a WebSocket endpoint (mode \(server.configuration.mode.rawValue)). Connect with a WebSocket client to \(server.configuration.path ?? "/").\n")
             }
-            return page(context, .methodNotAllowed, "only GET is served here\n", extra: [("Allow", "GET")])
+            return page(context, .methodNotAllowed, "only GET (and HEAD) is served here\n", extra: [("Allow", "GET, HEAD")])
         }
         if server.shuttingDown.load(ordering: .relaxed) {
             return refuse(context, .serviceUnavailable, "server is shutting down", reason: ServerMetrics.HandshakeFailure.shuttingDown)
@@ -197,7 +203,9 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders([("Content-Type", contentType), ("Content-Length", "\(body.utf8.count)"), ("Connection", "close")])
         for (n, v) in extra { headers.add(name: n, value: v) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        if !headOnly {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        }
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
