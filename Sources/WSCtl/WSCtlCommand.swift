@@ -30,15 +30,24 @@ extension WSCtlCommand {
     /// Runs the command line with the exit statuses of DESIGN.md: 0 success, 1 the input broke a
     /// rule or the operation failed, 2 usage error (swift-argument-parser's own default is 64).
     public static func runMain(_ arguments: [String]? = nil) -> Never {
+        // A usage error found while the command runs (a --hex that holds no hex) is shown with
+        // that command's usage, not the top level's.
+        var parsed: ParsableCommand.Type = Self.self
         do {
             var command = try parseAsRoot(arguments)
+            parsed = type(of: command)
             try command.run()
             Output.flush()
             Glibc.exit(0)
         } catch {
             Output.flush()
             if exitCode(for: error) == .validationFailure {
-                Output.errorRaw(fullMessage(for: error) + "\n")
+                if parsed != Self.self, let name = parsed.configuration.commandName {
+                    Output.errorRaw("Error: \(message(for: error))\nUsage: \(usageString(for: parsed))\n"
+                                    + "  See 'wsctl \(name) --help' for more information.\n")
+                } else {
+                    Output.errorRaw(fullMessage(for: error) + "\n")
+                }
                 Glibc.exit(2)
             }
             self.exit(withError: error)

@@ -125,6 +125,30 @@ struct EncodeCLITests {
         #expect(r.stderr.contains("7-bit"))
     }
 
+    /// An option that shapes what another builds, given without it, is a usage error rather than
+    /// dropped without a word (`--reason` alone built an empty binary frame).
+    @Test(arguments: [
+        (["--reason", "bye"], "--reason goes with --close"),
+        (["--text", "hi", "--window-bits", "9"], "--window-bits goes with --deflate"),
+        (["--text", "hi", "--no-context-takeover"], "--no-context-takeover goes with --deflate"),
+    ])
+    func optionWithoutTheOneItShapes(_ arguments: [String], _ message: String) throws {
+        let r = try CLI.run(["encode"] + arguments)
+        #expect(r.status == 2 && r.stdout.isEmpty)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(r.stderr.contains("Usage: wsctl encode"))
+    }
+
+    /// A usage error found while the command runs names that command's usage, not the top level's.
+    @Test func usageErrorWhileRunningNamesTheCommand() throws {
+        let r = try CLI.run(["encode", "--hex", "zz"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--hex: no hex bytes found"))
+        #expect(r.stderr.contains("Usage: wsctl encode <options>\n  See 'wsctl encode --help' for more information."), "\(r.stderr)")
+        #expect(try CLI.run(["encode", "--close", "1000", "--reason", "bye"]).stdout == "88 05 03 e8 62 79 65\n")
+        #expect(try CLI.run(["encode", "--deflate", "--window-bits", "9", "--text", "hi"]).status == 0)
+    }
+
     @Test func describeJSON() throws {
         let r = try CLI.run(["encode", "--text", "Hello", "--mask-key", "37fa213d", "--describe", "--json"])
         let lines = try CLI.jsonLines(r.stdout)

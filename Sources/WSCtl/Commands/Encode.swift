@@ -43,7 +43,7 @@ extension WSCtlCommand {
         var close: Int?
 
         @Option(name: .long, help: ArgumentHelp("Close reason (with --close).", valueName: "TEXT"))
-        var reason: String = ""
+        var reason: String?
 
         @Flag(inversion: .prefixedNo, help: "Set FIN on the (last) frame.")
         var fin = true
@@ -67,8 +67,8 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "With --deflate: reset the compression context between messages (no_context_takeover).")
         var noContextTakeover = false
 
-        @Option(name: .long, help: ArgumentHelp("With --deflate: LZ77 window bits, 9-15.", valueName: "BITS"))
-        var windowBits: Int = 15
+        @Option(name: .long, help: ArgumentHelp("With --deflate: LZ77 window bits, 9-15 (default: 15).", valueName: "BITS"))
+        var windowBits: Int?
 
         @Option(name: .long, help: ArgumentHelp("Length encoding: minimal, 7, 16 or 64 (non-minimal ones are invalid on purpose).", valueName: "ENC"))
         var lengthEncoding: String = "minimal"
@@ -107,7 +107,15 @@ extension WSCtlCommand {
             if WebSocketLengthEncoding(rawValue: lengthEncoding) == nil {
                 throw ValidationError("--length-encoding takes minimal, 7, 16 or 64")
             }
-            if !(9...15).contains(windowBits) { throw ValidationError("--window-bits takes 9-15") }
+            if let windowBits, !(9...15).contains(windowBits) { throw ValidationError("--window-bits takes 9-15") }
+            // Options that shape what another option builds, given without it, would be dropped
+            // without a word.
+            if reason != nil && close == nil {
+                throw ValidationError("--reason goes with --close (a close frame's payload is its code, then the reason)")
+            }
+            if !deflate && (windowBits != nil || noContextTakeover) {
+                throw ValidationError("--\(windowBits != nil ? "window-bits" : "no-context-takeover") goes with --deflate")
+            }
             if json && !describe { throw ValidationError("--json goes with --describe") }
             if claimLength != nil && fragment != nil { throw ValidationError("--claim-length applies to a single frame; leave out --fragment") }
         }
@@ -117,14 +125,14 @@ extension WSCtlCommand {
             var messages: [[UInt8]]
             if let close {
                 op = .close
-                messages = [WebSocketClosePayload.encode(code: WebSocketCloseCode(code: UInt16(close)), reason: reason)]
+                messages = [WebSocketClosePayload.encode(code: WebSocketCloseCode(code: UInt16(close)), reason: reason ?? "")]
             } else {
                 op = opcode.flatMap(WebSocketOpcode.init(parsing:)) ?? (text.isEmpty ? .binary : .text)
                 messages = try payloads()
             }
             var compressor: PerMessageDeflateCompressor? = nil
             if deflate {
-                compressor = PerMessageDeflateCompressor(PerMessageDeflateDirection(windowBits: windowBits, noContextTakeover: noContextTakeover))
+                compressor = PerMessageDeflateCompressor(PerMessageDeflateDirection(windowBits: windowBits ?? 15, noContextTakeover: noContextTakeover))
             }
             var out: [UInt8] = []
             let fixedKey = maskKey.flatMap(WebSocketMaskingKey.init(hex:))
@@ -156,8 +164,8 @@ extension WSCtlCommand {
             }
             if describe {
                 var config = WebSocketDissectorConfiguration(maxPayloadShown: nil)
-                config.clientMaxWindowBits = windowBits
-                config.serverMaxWindowBits = windowBits
+                config.clientMaxWindowBits = windowBits ?? 15
+                config.serverMaxWindowBits = windowBits ?? 15
                 config.clientNoContextTakeover = noContextTakeover
                 config.serverNoContextTakeover = noContextTakeover
                 let direction: WebSocketDirection? = (mask || maskKey != nil) ? .clientToServer : nil
