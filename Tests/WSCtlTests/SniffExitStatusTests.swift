@@ -32,6 +32,20 @@ struct SniffExitStatusTests {
         }
     }
 
+    /// Bad option values are usage errors (exit 2) with sniff's usage: a filter that does not
+    /// compile (it exited 1), a duration of 0 (it read nothing and exited 0; --count 0 was refused).
+    @Test(arguments: [
+        (["-f", "tcp port"], "-f: filter \"tcp port\""),
+        (["--duration", "0"], "--duration must be more than 0"),
+        (["--duration", "0s"], "--duration must be more than 0"),
+        (["--count", "0"], "--count must be at least 1"),
+    ])
+    func badValuesAreUsageErrors(_ extra: [String], _ message: String) throws {
+        let r = try CLI.run(["sniff", "-r", SniffFixtures.path("basic")] + extra)
+        #expect(r.status == 2 && r.stdout.isEmpty, "\(r.stdout.prefix(300))")
+        #expect(r.stderr.contains(message) && r.stderr.contains("Usage: wsctl sniff"), "\(r.stderr)")
+    }
+
     @Test func cleanTrafficExitsZero() throws {
         let clean = try SniffUpgradeTests.run(Self.connection(badFrames: 0))
         #expect(clean.result.status == 0, "\(clean.result.stderr)")

@@ -121,7 +121,11 @@ extension WSCtlCommand {
 
         func durationSeconds() throws -> Double? {
             guard let duration else { return nil }
-            do { return try DurationFlag.parseSeconds(duration) } catch { throw ValidationError("--duration: \(error)") }
+            let seconds: Double
+            do { seconds = try DurationFlag.parseSeconds(duration) } catch { throw ValidationError("--duration: \(error)") }
+            // (As --count 0: a capture that stops before it starts is a mistake, not a request.)
+            guard seconds > 0 else { throw ValidationError("--duration must be more than 0, got \(duration)") }
+            return seconds
         }
 
         func makeConfiguration() throws -> SniffConfiguration {
@@ -173,6 +177,9 @@ extension WSCtlCommand {
                 // number of VLAN tags, VLAN in Linux cooked captures, IPv6 extension headers, loopback
                 // headers in either byte order, link types BPF has no name for) and counts the rest,
                 // which a BPF filter would pass over unseen.
+            } catch let error as PcapError where error.kind == .filter {
+                // A filter that does not compile is a usage error, like any bad option value.
+                throw ValidationError("-f: \(error.message)")
             } catch {
                 Output.error("\(error)")
                 throw ExitCode.failure
