@@ -33,6 +33,16 @@ extension WSCtlCommand {
         // A usage error found while the command runs (a --hex that holds no hex) is shown with
         // that command's usage, not the top level's.
         var parsed: ParsableCommand.Type = Self.self
+        // `wsctl help NAME` for a command that does not exist printed the top-level help, exit 0.
+        let given = arguments ?? Array(CommandLine.arguments.dropFirst())
+        if given.count >= 2, given[0] == "help", !given[1].hasPrefix("-") {
+            let names = configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+            if !names.contains(given[1]) {
+                Output.errorRaw("Error: no command '\(given[1])'; the commands are \(names.dropLast().joined(separator: ", "))\n"
+                                + "Usage: wsctl help <subcommand>\n  See 'wsctl --help' for more information.\n")
+                Glibc.exit(2)
+            }
+        }
         do {
             var command = try parseAsRoot(arguments)
             parsed = type(of: command)
