@@ -139,6 +139,25 @@ struct EncodeCLITests {
         #expect(r.stderr.contains("Usage: wsctl encode"))
     }
 
+    /// A negative number given to a numeric option is read as its value and refused by the
+    /// option's own check (it was "Missing value for '--count'", as if no value had been given).
+    @Test(arguments: [
+        (["key", "--count", "-1"], "--count must be between 1 and 1000000"),
+        (["encode", "--close", "-1"], "--close takes a code 0-65535"),
+        (["encode", "--text", "a", "--fragment", "-2"], "--fragment must be at least 1"),
+        (["encode", "--text", "a", "--claim-length", "-1"], "The value '-1' is invalid for '--claim-length"),
+        (["decode", "--skip", "-3", "8102"], "--skip must be 0 or more"),
+        (["decode", "--max-payload", "-3", "8102"], "--max-payload must be 0 or more"),
+        (["decode", "--max-message-size", "-3", "8102"], "--max-message-size must be 0 or more"),
+        (["decode", "--max-message-size=-3", "8102"], "--max-message-size must be 0 or more"),
+        (["decode", "--window-bits", "-9", "8102"], "--window-bits takes 9-15"),
+    ])
+    func negativeNumbersAreValues(_ arguments: [String], _ message: String) throws {
+        let r = try CLI.run(arguments)
+        #expect(r.status == 2 && r.stdout.isEmpty)
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+    }
+
     /// A usage error found while the command runs names that command's usage, not the top level's.
     @Test func usageErrorWhileRunningNamesTheCommand() throws {
         let r = try CLI.run(["encode", "--hex", "zz"])

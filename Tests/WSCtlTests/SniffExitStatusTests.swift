@@ -39,6 +39,12 @@ struct SniffExitStatusTests {
         (["--duration", "0"], "--duration must be more than 0"),
         (["--duration", "0s"], "--duration must be more than 0"),
         (["--count", "0"], "--count must be at least 1"),
+        // A negative number is a value, not an option (it was "Missing value for '--count'"), and a
+        // negative --max-payload (given as --max-payload=-5) crashed the dissector.
+        (["--count", "-1"], "--count must be at least 1"),
+        (["--max-payload", "-5"], "--max-payload must be 0 or more, got -5"),
+        (["--max-payload=-5"], "--max-payload must be 0 or more, got -5"),
+        (["--port", "-80"], "--port takes 1-65535"),
     ])
     func badValuesAreUsageErrors(_ extra: [String], _ message: String) throws {
         let r = try CLI.run(["sniff", "-r", SniffFixtures.path("basic")] + extra)

@@ -58,7 +58,7 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Also print the matching Sec-WebSocket-Accept value.")
         var accept = false
 
-        @Option(name: .long, help: "How many keys to print.")
+        @Option(name: .long, parsing: .unconditional, help: "How many keys to print.")
         var count: Int = 1
 
         func validate() throws {

@@ -54,7 +54,7 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Show whole payloads (default: the first --max-payload bytes).")
         var full = false
 
-        @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N"))
         var maxPayload: Int = 256
 
         @Flag(name: .long, help: "In text output, show a message line for every message (default: only fragmented, compressed, enveloped or faulty ones).")
@@ -66,13 +66,13 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Inflate each message with a fresh context (no_context_takeover was negotiated).")
         var noContextTakeover = false
 
-        @Option(name: .long, help: ArgumentHelp("LZ77 window bits agreed for the sender, 9-15; a message referring further back is flagged window-exceeded.", valueName: "BITS"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("LZ77 window bits agreed for the sender, 9-15; a message referring further back is flagged window-exceeded.", valueName: "BITS"))
         var windowBits: Int = 15
 
-        @Option(name: .long, help: ArgumentHelp("Largest frame payload accepted.", valueName: "BYTES"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Largest frame payload accepted.", valueName: "BYTES"))
         var maxFrameSize: UInt64 = 64 << 20
 
-        @Option(name: .long, help: ArgumentHelp("Largest message accepted (and largest inflated message).", valueName: "BYTES"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Largest message accepted (and largest inflated message).", valueName: "BYTES"))
         var maxMessageSize: Int = 64 << 20
 
         @Option(name: .long, help: ArgumentHelp("Dump format: auto or one of \(HexDumpFormat.allCases.map(\.rawValue).joined(separator: ", ")).", valueName: "FORMAT"))
@@ -81,7 +81,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Packet dumps (tcpdump, tshark): auto skips IP/TCP headers when every block is a TCP packet; off reads bytes as they are.", valueName: "MODE"))
         var packets: PacketMode = .auto
 
-        @Option(name: .long, help: ArgumentHelp("Skip this many bytes at the start (e.g. headers of a single pasted packet).", valueName: "N"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Skip this many bytes at the start (e.g. headers of a single pasted packet).", valueName: "N"))
         var skip: Int = 0
 
         enum PacketMode: String, ExpressibleByArgument, CaseIterable { case auto, off }
@@ -90,6 +90,7 @@ extension WSCtlCommand {
             if file != nil && !dump.isEmpty { throw ValidationError("give the dump as arguments or with --file, not both") }
             if raw && !dump.isEmpty { throw ValidationError("--raw reads bytes from --file or stdin, not from arguments") }
             if maxPayload < 0 { throw ValidationError("--max-payload must be 0 or more") }
+            if maxMessageSize < 0 { throw ValidationError("--max-message-size must be 0 or more, got \(maxMessageSize)") }
             if !(9...15).contains(windowBits) { throw ValidationError("--window-bits takes 9-15") }
             if format != "auto" && HexDumpFormat(rawValue: format) == nil {
                 throw ValidationError("--format takes auto or one of: \(HexDumpFormat.allCases.map(\.rawValue).joined(separator: ", "))")

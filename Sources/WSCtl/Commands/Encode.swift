@@ -39,7 +39,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Opcode: text, binary, continuation, close, ping, pong, or a number 0-15 (reserved ones too). Default: text for --text, else binary.", valueName: "OPCODE"))
         var opcode: String?
 
-        @Option(name: .long, help: ArgumentHelp("Build a close frame with this code (any 0-65535, invalid ones too).", valueName: "CODE"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Build a close frame with this code (any 0-65535, invalid ones too).", valueName: "CODE"))
         var close: Int?
 
         @Option(name: .long, help: ArgumentHelp("Close reason (with --close).", valueName: "TEXT"))
@@ -58,7 +58,7 @@ extension WSCtlCommand {
         @Option(name: .long, help: ArgumentHelp("Mask with this key (8 hex digits).", valueName: "HEX"))
         var maskKey: String?
 
-        @Option(name: .long, help: ArgumentHelp("Split each message into frames of at most SIZE payload bytes.", valueName: "SIZE"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Split each message into frames of at most SIZE payload bytes.", valueName: "SIZE"))
         var fragment: Int?
 
         @Flag(name: .long, help: "Compress each message with permessage-deflate (RFC 7692) and set RSV1 on its first frame.")
@@ -67,13 +67,13 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "With --deflate: reset the compression context between messages (no_context_takeover).")
         var noContextTakeover = false
 
-        @Option(name: .long, help: ArgumentHelp("With --deflate: LZ77 window bits, 9-15 (default: 15).", valueName: "BITS"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("With --deflate: LZ77 window bits, 9-15 (default: 15).", valueName: "BITS"))
         var windowBits: Int?
 
         @Option(name: .long, help: ArgumentHelp("Length encoding: minimal, 7, 16 or 64 (non-minimal ones are invalid on purpose).", valueName: "ENC"))
         var lengthEncoding: String = "minimal"
 
-        @Option(name: .long, help: ArgumentHelp("Write this payload length in the header instead of the real one (to build truncated or overlong frames).", valueName: "N"))
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Write this payload length in the header instead of the real one (to build truncated or overlong frames).", valueName: "N"))
         var claimLength: UInt64?
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Output: hex, spaced, xxd, raw, base64, c, js.", valueName: "FORMAT"))

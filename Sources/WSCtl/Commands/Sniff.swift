@@ -78,16 +78,16 @@ extension WSCtlCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("BPF capture filter. Default, live: TCP, also behind IPv6 extension headers and (on Ethernet) inside 802.1Q/802.1ad VLAN tags; with -r: none (packets that are not TCP are counted and skipped).", valueName: "FILTER")) var filter: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Read a pcap or pcapng file (- for stdin) instead of capturing.", valueName: "FILE")) var read: String?
         @Option(name: .shortAndLong, help: ArgumentHelp("Save the packets of the connections shown (WebSocket, or asking for an upgrade) to a pcap file, in capture order: pcapng when the capture read is pcapng, which may have interfaces of several link types (- for standard output; what would be printed there then goes to standard error).", valueName: "FILE")) var write: String?
-        @Option(name: .long, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Stop after this many packets.", valueName: "N")) var count: Int?
         @Option(name: .long, help: ArgumentHelp("Stop after this long (e.g. 30s; capture time for files).", valueName: "DURATION")) var duration: String?
-        @Option(name: .long, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
-        @Option(name: .customLong("port"), help: ArgumentHelp("A port that speaks WebSocket even when no handshake was seen (repeatable).", valueName: "PORT")) var ports: [Int] = []
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Bytes captured per packet (live).", valueName: "BYTES")) var snaplen = 262_144
+        @Option(name: .customLong("port"), parsing: .unconditionalSingleValue, help: ArgumentHelp("A port that speaks WebSocket even when no handshake was seen (repeatable).", valueName: "PORT")) var ports: [Int] = []
         @Flag(name: .long, help: "One line per frame instead of per message.") var frames = false
         @Flag(name: .shortAndLong, help: "Every field of every frame and message.") var verbose = false
         @Flag(name: .long, help: "JSON Lines (frames, messages, handshakes, connection-closed events).") var json = false
         @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
         @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame, as far as --max-message-memory holds them (default: the first --max-payload bytes).") var full = false
-        @Option(name: .long, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
         @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
         @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
@@ -102,6 +102,7 @@ extension WSCtlCommand {
         func validate() throws {
             if let count, count < 1 { throw ValidationError("--count must be at least 1") }
             if snaplen < 64 { throw ValidationError("--snaplen must be at least 64") }
+            if maxPayload < 0 { throw ValidationError("--max-payload must be 0 or more, got \(maxPayload)") }
             if ports.contains(where: { !(1...65535).contains($0) }) { throw ValidationError("--port takes 1-65535") }
             if read != nil && interface != nil { throw ValidationError("use -r FILE or -i IFACE, not both") }
             if frames && verbose { throw ValidationError("-v already shows every frame; leave out --frames") }
