@@ -4,7 +4,9 @@ import NIOCore
 import Synchronization
 import WebSocketCodec
 
-/// Counts for the shutdown summary (the metrics registry, when enabled, has the full set).
+/// Counts for the shutdown summary (the metrics registry, when enabled, has the full set). Bytes and
+/// messages are updated only through `ServerContext.bytesReceived` and its neighbours, which update
+/// the metrics too, so the summary and /metrics cannot disagree.
 final class ServerCounters: Sendable {
     let connectionsTotal = Atomic<Int>(0)
     let messagesIn = Atomic<Int>(0)
@@ -54,6 +56,33 @@ final class ServerContext: Sendable {
         self.rooms = Mutex(RoomsEngine(authenticate: { [tokens = configuration.authTokens] token in
             tokens.isEmpty || tokens.contains(token)
         }))
+    }
+
+    // The summary's counters and the metrics are updated together, here only, so that the shutdown
+    // summary's "bytes in / out" and wsctl_bytes_in_total / wsctl_bytes_out_total are one number.
+
+    /// Bytes read from an upgraded connection: frames as they arrived, headers included.
+    func bytesReceived(_ n: Int) {
+        counters.bytesIn.add(n, ordering: .relaxed)
+        metrics?.bytesReceived(n)
+    }
+
+    /// Bytes written to an upgraded connection: frames (data and control) as sent, headers included.
+    func bytesSent(_ n: Int) {
+        counters.bytesOut.add(n, ordering: .relaxed)
+        metrics?.bytesSent(n)
+    }
+
+    /// One whole message received.
+    func messageReceived() {
+        counters.messagesIn.add(1, ordering: .relaxed)
+        metrics?.messageIn()
+    }
+
+    /// `count` messages written.
+    func messagesSent(_ count: Int) {
+        counters.messagesOut.add(count, ordering: .relaxed)
+        metrics?.messageOut(count: count)
     }
 
     func makeConnectionID() -> String {

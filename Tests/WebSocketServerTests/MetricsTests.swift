@@ -54,10 +54,14 @@ private struct Exposition {
         for _ in 0..<3 { metrics.connectionOpened() }
         metrics.connectionClosed(code: 1000)
         metrics.connectionClosed(code: 1000)
-        metrics.messageIn(bytes: 10)
-        metrics.messageIn(bytes: 32)
-        metrics.messageOut(bytes: 100, count: 5)
-        metrics.messageOut(bytes: 7)
+        metrics.messageIn()
+        metrics.messageIn()
+        metrics.bytesReceived(10)
+        metrics.bytesReceived(32)
+        metrics.messageOut(count: 5)
+        metrics.messageOut()
+        metrics.bytesSent(100)
+        metrics.bytesSent(7)
         metrics.handshakeFailed(reason: ServerMetrics.HandshakeFailure.originNotAllowed)
         metrics.handshakeFailed(reason: ServerMetrics.HandshakeFailure.authMissing)
         metrics.handshakeFailed(reason: ServerMetrics.HandshakeFailure.authMissing)
@@ -106,8 +110,10 @@ private struct Exposition {
                 group.addTask {
                     for _ in 0..<rounds {
                         metrics.connectionOpened()
-                        metrics.messageIn(bytes: 3)
-                        metrics.messageOut(bytes: 5, count: 2)
+                        metrics.messageIn()
+                        metrics.bytesReceived(3)
+                        metrics.messageOut(count: 2)
+                        metrics.bytesSent(5)
                         metrics.handshakeFailed(reason: task % 2 == 0 ? "timeout" : "dynamic_\(task % 4)")
                         metrics.connectionClosed(code: task % 2 == 0 ? 1000 : 4321)
                     }

@@ -8,8 +8,8 @@ import Prometheus
 /// | `wsctl_connections_total` | counter | WebSocket connections opened (after a successful upgrade) |
 /// | `wsctl_messages_in_total` | counter | messages received (whole messages, not frames) |
 /// | `wsctl_messages_out_total` | counter | messages sent; a broadcast counts once per receiver |
-/// | `wsctl_bytes_in_total` | counter | message payload bytes received |
-/// | `wsctl_bytes_out_total` | counter | bytes written, frame headers included |
+/// | `wsctl_bytes_in_total` | counter | WebSocket bytes received after the upgrade: every frame, headers included |
+/// | `wsctl_bytes_out_total` | counter | WebSocket bytes sent after the upgrade: every frame, headers included |
 /// | `wsctl_closes_total{code}` | counter | connections closed, by close code (`1006` when the TCP connection just ended) |
 /// | `wsctl_handshake_failures_total{reason}` | counter | upgrades refused, by `HandshakeFailure` reason |
 /// | `wsctl_slow_consumer_drops_total` | counter | connections closed because their send queue overflowed |
@@ -22,6 +22,12 @@ import Prometheus
 /// `wsctl_closes_total` keeps the code of any close that may appear on the wire or be reported
 /// (1000–1015, 3000–4999); any other value is counted as `code="other"`, so a peer cannot make the
 /// server grow a series per value.
+///
+/// The two byte counters have one definition, the same as the shutdown summary's "bytes in / out":
+/// the bytes of every frame that crossed the connection after the upgrade, in that direction —
+/// headers, masking keys and payload, data and control frames (ping, pong, close) alike, compressed
+/// payloads at their compressed size. Under TLS they are the WebSocket bytes inside it. The HTTP
+/// upgrade request and response are not counted.
 ///
 /// The registry is used directly, with no `MetricsSystem.bootstrap`, so several servers (tests) can
 /// run in one process, each with its own numbers.
@@ -69,6 +75,12 @@ public final class ServerMetrics: Sendable {
     private let closesByCode: [UInt16: Counter]
     private let failuresByReason: [String: Counter]
 
+    /// The HELP text of the byte counters: the same definition for both directions.
+    static func bytesHelp(_ direction: String) -> String {
+        "WebSocket bytes \(direction) after the upgrade: every frame (data, ping, pong, close) with its header, "
+            + "compressed payloads at their compressed size."
+    }
+
     private static let closesName = "wsctl_closes_total"
     private static let closesHelp = "WebSocket connections closed, by close code."
     private static let failuresName = "wsctl_handshake_failures_total"
@@ -85,8 +97,8 @@ public final class ServerMetrics: Sendable {
         connectionsTotal = counter("wsctl_connections_total", "WebSocket connections opened.")
         messagesIn = counter("wsctl_messages_in_total", "WebSocket messages received.")
         messagesOut = counter("wsctl_messages_out_total", "WebSocket messages sent; a broadcast counts once per receiver.")
-        bytesIn = counter("wsctl_bytes_in_total", "Message payload bytes received.")
-        bytesOut = counter("wsctl_bytes_out_total", "Bytes sent, frame headers included.")
+        bytesIn = counter("wsctl_bytes_in_total", Self.bytesHelp("received"))
+        bytesOut = counter("wsctl_bytes_out_total", Self.bytesHelp("sent"))
         slowConsumerDrops = counter(
             "wsctl_slow_consumer_drops_total", "Connections closed because their send queue overflowed.")
         var closes: [UInt16: Counter] = [:]
@@ -114,16 +126,23 @@ public final class ServerMetrics: Sendable {
         closeCounter(for: code).increment()
     }
 
-    /// One message received, `bytes` its payload size.
-    public func messageIn(bytes: Int) {
+    /// One whole message received.
+    public func messageIn() {
         messagesIn.increment()
+    }
+
+    /// `count` messages written (a broadcast frame written to many clients can be counted in one call).
+    public func messageOut(count: Int = 1) {
+        messagesOut.increment(by: Int64(count))
+    }
+
+    /// `bytes` read from a connection after its upgrade (frames as they arrived, headers included).
+    public func bytesReceived(_ bytes: Int) {
         bytesIn.increment(by: Int64(bytes))
     }
 
-    /// `count` messages written, `bytes` in all (a broadcast frame written to many clients can be
-    /// counted in one call).
-    public func messageOut(bytes: Int, count: Int = 1) {
-        messagesOut.increment(by: Int64(count))
+    /// `bytes` written to a connection after its upgrade (frames as sent, headers included).
+    public func bytesSent(_ bytes: Int) {
         bytesOut.increment(by: Int64(bytes))
     }
 

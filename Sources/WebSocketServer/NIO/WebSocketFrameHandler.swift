@@ -214,10 +214,11 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        // Every byte that arrives counts, also after the close (what the peer sent still crossed).
+        server.bytesReceived(buffer.readableBytes)
         guard machine.state != .closed else { return }
         inRead = true
         machine.receivedBytes(now: ServerContext.now())
-        server.counters.bytesIn.add(buffer.readableBytes, ordering: .relaxed)
         buffer.withUnsafeMutableReadableBytes { raw in
             parser.parse(raw) { piece in
                 self.handle(piece, context: context)
@@ -243,8 +244,9 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         case pong
         case close(WebSocketClosePayload)
         case message(WebSocketOpcode, [UInt8]?, ByteBuffer?)
-        /// Echo mode: the frame was appended to `echoOut` at this writer index.
-        case echoed(mark: Int, bytes: Int)
+        /// Echo mode: the frame was appended to `echoOut` at this writer index (its bytes are
+        /// counted when `echoOut` is written).
+        case echoed(mark: Int)
         /// For the script's on_message: the payload is in `scriptPayload`.
         case scripted(binary: Bool)
         /// For the --exec process: the payload is in `scriptPayload`.
@@ -284,7 +286,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             }
         }
         if let v = violations.first {
-            if case .echoed(let mark, _) = outcome { echoOut?.moveWriterIndex(to: mark) }
+            if case .echoed(let mark) = outcome { echoOut?.moveWriterIndex(to: mark) }
             fail(v, context: context)
             return
         }
@@ -312,14 +314,12 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
                 let copy = scriptPayload
                 script.loop.execute { copy.withUnsafeBytes { script.message(connectionID: id, binary: binary, payload: $0) } }
             }
-        case .echoed(let mark, let bytes):
+        case .echoed(let mark):
             if !takeRateToken(context: context) {
                 echoOut?.moveWriterIndex(to: mark)
                 return
             }
-            server.counters.messagesOut.add(1, ordering: .relaxed)
-            server.counters.bytesOut.add(bytes, ordering: .relaxed)
-            server.metrics?.messageOut(bytes: bytes, count: 1)
+            server.messagesSent(1)
         }
     }
 
@@ -356,8 +356,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func prepareOutbound(opcode: WebSocketOpcode, payload: UnsafeRawBufferPointer, context: ChannelHandlerContext) -> Outcome {
-        server.counters.messagesIn.add(1, ordering: .relaxed)
-        server.metrics?.messageIn(bytes: payload.count)
+        server.messageReceived()
         if let script = server.script, script.handlesMessages {
             scriptPayload.removeAll(keepingCapacity: scriptPayload.capacity <= 1 << 20)
             scriptPayload.append(contentsOf: payload)
@@ -390,13 +389,14 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         echoOut!.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
             WebSocketFrameEncoder.encode(reservedBits: rsv1 ? 0x40 : 0, opcode: opcode, payload: payload, into: out)
         }
-        return .echoed(mark: mark, bytes: size)
+        return .echoed(mark: mark)
     }
 
     /// Writes the echoes gathered so far (before any control frame, so that order is kept).
     private func writeEchoes(context: ChannelHandlerContext) {
         guard let out = echoOut, out.readableBytes > 0 else { return }
         echoOut = nil
+        server.bytesSent(out.readableBytes)
         context.write(wrapOutboundOut(out), promise: nil)
         needsFlush = true
     }
@@ -466,11 +466,7 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         } else {
             outcome = appendEcho(opcode: opcode, payload: payload, rsv1: false, allocator: context.channel.allocator)
         }
-        if case .echoed(_, let bytes) = outcome {
-            server.counters.messagesOut.add(1, ordering: .relaxed)
-            server.counters.bytesOut.add(bytes, ordering: .relaxed)
-            server.metrics?.messageOut(bytes: bytes, count: 1)
-        }
+        if case .echoed = outcome { server.messagesSent(1) }
         return true
     }
 
@@ -480,7 +476,6 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
         guard let context, machine.isOpen else { return false }
         if echoOut == nil { echoOut = context.channel.allocator.buffer(capacity: max(bytes.count, 4096)) }
         echoOut!.writeBytes(bytes)
-        server.counters.bytesOut.add(bytes.count, ordering: .relaxed)
         return true
     }
 
@@ -533,9 +528,8 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             perform(machine.abort(code: 1008, reason: "slow consumer: send queue over \(server.configuration.maxSendQueue) bytes"), context: context)
             return
         }
-        server.counters.messagesOut.add(messages, ordering: .relaxed)
-        server.counters.bytesOut.add(frame.readableBytes, ordering: .relaxed)
-        server.metrics?.messageOut(bytes: frame.readableBytes, count: messages)
+        server.messagesSent(messages)
+        server.bytesSent(frame.readableBytes)
         context.write(wrapOutboundOut(frame), promise: nil)
         needsFlush = true
     }
@@ -559,15 +553,18 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             return
         case .sendPong(let payload):
             var f = Self.encode(opcode: .pong, payload: payload, allocator: context.channel.allocator)
+            server.bytesSent(f.readableBytes)
             context.write(wrapOutboundOut(f), promise: nil)
             f.clear()
             needsFlush = true
         case .sendPing(let payload):
             let f = Self.encode(opcode: .ping, payload: payload, allocator: context.channel.allocator)
+            server.bytesSent(f.readableBytes)
             context.writeAndFlush(wrapOutboundOut(f), promise: nil)
         case .sendClose(let code, let reason, let thenCloseTCP):
             let payload = WebSocketClosePayload.encode(code: code.map(WebSocketCloseCode.init(code:)), reason: reason)
             let f = Self.encode(opcode: .close, payload: payload, allocator: context.channel.allocator)
+            server.bytesSent(f.readableBytes)
             needsFlush = false
             if thenCloseTCP {
                 let channel = context.channel
@@ -582,7 +579,9 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
             // it, one that does not is cut off then, so its queue cannot hold memory for long.
             let payload = WebSocketClosePayload.encode(code: WebSocketCloseCode(code: code), reason: reason)
             let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(Self.encode(opcode: .close, payload: payload, allocator: channel.allocator)))
+            let f = Self.encode(opcode: .close, payload: payload, allocator: channel.allocator)
+            server.bytesSent(f.readableBytes)
+            context.writeAndFlush(wrapOutboundOut(f))
                 .whenComplete { _ in channel.close(promise: nil) }
             context.eventLoop.scheduleTask(in: Self.abortGrace) { channel.close(promise: nil) }
         }
