@@ -43,18 +43,19 @@ public struct ServerConfiguration: Sendable {
     public var maxFrameSize = 16 << 20
     /// Most open connections; further upgrades get 503.
     public var maxConnections = 100_000
-    /// Seconds a client has to complete the upgrade request.
+    /// Seconds a client has to complete the upgrade request; more than 0 (`wsctl serve` refuses 0).
     public var handshakeTimeout: Double = 10
-    /// Seconds between server pings; nil disables them.
+    /// Seconds between server pings; nil (or 0) disables them.
     public var pingInterval: Double? = nil
-    /// Seconds to wait for a pong before closing as dead.
+    /// Seconds to wait for a pong before closing as dead; more than 0 (`wsctl serve` refuses 0).
     public var pongTimeout: Double = 10
-    /// Seconds without any traffic before closing; nil disables.
+    /// Seconds without any traffic before closing; nil (or 0) disables.
     public var idleTimeout: Double? = nil
     /// Bytes queued for one connection before it counts as a slow consumer and is closed. 16 MiB: one
     /// echo of the largest message, plus room.
     public var maxSendQueue = 16 << 20 + 1 << 20
-    /// Seconds to wait for clients to finish closing at shutdown.
+    /// Seconds to wait for clients to finish closing at shutdown (and for the peer's close after any
+    /// close the server starts); 0 does not wait.
     public var shutdownGrace: Double = 5
 
     public var tlsCertificatePath: String? = nil

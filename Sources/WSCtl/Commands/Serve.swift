@@ -99,12 +99,12 @@ extension WSCtlCommand {
         @Option(help: ArgumentHelp("Largest message (and inflated message), e.g. 16MiB. Over it → close 1009.", valueName: "SIZE")) var maxMessageSize = "16MiB"
         @Option(help: ArgumentHelp("Largest frame. Over it → close 1009.", valueName: "SIZE")) var maxFrameSize = "16MiB"
         @Option(help: ArgumentHelp("Most open WebSocket connections; more get HTTP 503.", valueName: "N")) var maxConnections = 100_000
-        @Option(help: ArgumentHelp("Time a client has to send its upgrade request.", valueName: "DURATION")) var handshakeTimeout = "10s"
-        @Option(help: ArgumentHelp("Send a ping this often; no pong within --pong-timeout closes the connection. Default: off.", valueName: "DURATION")) var pingInterval: String?
-        @Option(help: ArgumentHelp("How long to wait for a pong.", valueName: "DURATION")) var pongTimeout = "10s"
-        @Option(help: ArgumentHelp("Close connections idle this long (1001). Default: off.", valueName: "DURATION")) var idleTimeout: String?
+        @Option(help: ArgumentHelp("Time a client has to send its upgrade request; more than 0.", valueName: "DURATION")) var handshakeTimeout = "10s"
+        @Option(help: ArgumentHelp("Send a ping this often; no pong within --pong-timeout closes the connection. 0 or not given: off (the default).", valueName: "DURATION")) var pingInterval: String?
+        @Option(help: ArgumentHelp("How long to wait for a pong; more than 0.", valueName: "DURATION")) var pongTimeout = "10s"
+        @Option(help: ArgumentHelp("Close connections idle this long (1001). 0 or not given: off (the default).", valueName: "DURATION")) var idleTimeout: String?
         @Option(help: ArgumentHelp("Bytes queued for one client before it counts as a slow consumer (broadcast, rooms: close 1008; echo: reading pauses).", valueName: "SIZE")) var maxSendQueue = "17MiB"
-        @Option(help: ArgumentHelp("How long to wait for clients at shutdown.", valueName: "DURATION")) var shutdownGrace = "5s"
+        @Option(help: ArgumentHelp("How long to wait for clients to answer the 1001 at shutdown (and for any close the server starts); 0: do not wait, close at once.", valueName: "DURATION")) var shutdownGrace = "5s"
 
         @Option(help: ArgumentHelp("PEM certificate chain: serve wss://.", valueName: "PEM")) var tlsCert: String?
         @Option(help: ArgumentHelp("PEM private key for --tls-cert.", valueName: "PEM")) var tlsKey: String?
@@ -170,10 +170,23 @@ extension WSCtlCommand {
             c.maxFrameSize = try size("max-frame-size", maxFrameSize)
             c.maxSendQueue = try size("max-send-queue", maxSendQueue)
             c.maxConnections = maxConnections
-            c.handshakeTimeout = try seconds("handshake-timeout", handshakeTimeout)
-            c.pingInterval = try pingInterval.map { try seconds("ping-interval", $0) }
-            c.pongTimeout = try seconds("pong-timeout", pongTimeout)
-            c.idleTimeout = try idleTimeout.map { try seconds("idle-timeout", $0) }
+            // A duration of 0 means "off" where off is a meaning (pings, idle closes; "no wait" for
+            // the grace) and is refused where nothing could work: no request arrives in 0 s, and
+            // every ping would close its connection before the pong could come.
+            func positive(_ name: String, _ v: String, _ why: String) throws -> Double {
+                let s = try seconds(name, v)
+                guard s > 0 else { throw ValidationError("--\(name) \(v): must be more than 0 (\(why))") }
+                return s
+            }
+            func offWhenZero(_ name: String, _ v: String?) throws -> Double? {
+                guard let v else { return nil }
+                let s = try seconds(name, v)
+                return s > 0 ? s : nil
+            }
+            c.handshakeTimeout = try positive("handshake-timeout", handshakeTimeout, "with 0 no client could complete its upgrade")
+            c.pingInterval = try offWhenZero("ping-interval", pingInterval)
+            c.pongTimeout = try positive("pong-timeout", pongTimeout, "with 0 every ping would close its connection before the pong arrived; --ping-interval 0 turns pings off")
+            c.idleTimeout = try offWhenZero("idle-timeout", idleTimeout)
             c.shutdownGrace = try seconds("shutdown-grace", shutdownGrace)
             c.tlsCertificatePath = tlsCert
             c.tlsKeyPath = tlsKey

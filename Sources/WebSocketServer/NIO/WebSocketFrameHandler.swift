@@ -166,7 +166,10 @@ final class WebSocketFrameHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private var timeouts: WebSocketConnectionStateMachine.Timeouts {
         let c = server.configuration
-        return .init(pingInterval: c.pingInterval, pongTimeout: c.pongTimeout, idleTimeout: c.idleTimeout, closeTimeout: c.shutdownGrace)
+        // 0 (or less) turns pings and idle closes off, as nil does: a ping every tick, or a close
+        // at the first one, is never what was meant.
+        return .init(pingInterval: c.pingInterval.flatMap { $0 > 0 ? $0 : nil }, pongTimeout: c.pongTimeout,
+                     idleTimeout: c.idleTimeout.flatMap { $0 > 0 ? $0 : nil }, closeTimeout: c.shutdownGrace)
     }
 
     private func tick() {
