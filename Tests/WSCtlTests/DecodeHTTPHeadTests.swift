@@ -13,8 +13,8 @@ struct DecodeHTTPHeadTests {
     static let hello: [UInt8] = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
 
     static func decode(_ bytes: [UInt8]) throws -> (status: Int32, lines: [[String: Any]], stderr: String, text: String) {
-        let r = try CLI.run(["decode", "--json", hex(bytes)])
-        let t = try CLI.run(["decode", hex(bytes)])
+        let r = try CLI.run(["decode", "--json"], stdin: Array(hex(bytes).utf8))
+        let t = try CLI.run(["decode"], stdin: Array(hex(bytes).utf8))
         return (r.status, try CLI.jsonLines(r.stdout), r.stderr, t.stdout)
     }
 
@@ -71,7 +71,7 @@ struct DecodeHTTPHeadTests {
         #expect(out.status == 0)
         #expect(out.lines.count == 1)
         #expect(out.lines.first?["frames_follow"] as? Bool == false)
-        #expect(out.text.contains("not an upgrade: nothing after it is read as frames"))
+        #expect(out.text.contains("HTTP/1.1 403 Forbidden; nothing after it is read as frames"))
     }
 
     @Test func headWithoutItsEndIsTruncatedInput() throws {
@@ -80,6 +80,15 @@ struct DecodeHTTPHeadTests {
         #expect(out.lines.first?["ended"] as? Bool == false)
         #expect(out.lines.last?["rule"] as? String == "truncated")
         #expect(out.stderr.contains("truncated input"))
+    }
+
+    /// A start line with no end of head within the 64 KiB a head may have is not read as frames,
+    /// and is not truncated input either.
+    @Test func headThatNeverEnds() throws {
+        let junk = Array("GET /x HTTP/1.1\r\n".utf8) + Array(repeating: UInt8(ascii: "a"), count: 70_000)
+        let out = try Self.decode(junk)
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.lines.count == 1 && out.lines.first?["ended"] as? Bool == true && out.lines.first?["frames_follow"] as? Bool == false)
     }
 
     /// Frames alone are read as before, whatever their bytes spell.

@@ -157,7 +157,8 @@ extension WSCtlCommand {
             var heads: [DissectionPrinter.HTTPHeadNote] = []
             var at = 0
             while heads.count < 100, looksLikeStartLine(bytes[at...]) {
-                switch HTTPHead.parse(Array(bytes[at...])) {
+                // (A head is at most `HTTPHead.maxLength` bytes: only that much is looked at.)
+                switch HTTPHead.parse(Array(bytes[at..<min(bytes.count, at + HTTPHead.maxLength + 4)])) {
                 case .head(let head):
                     let status = head.statusLine?.status
                     var note = DissectionPrinter.HTTPHeadNote(startLine: head.startLine, offset: at, length: head.length, framesFollow: true, ended: true)
@@ -166,28 +167,35 @@ extension WSCtlCommand {
                         heads.append(note)
                         return (heads, Array(bytes[at...]))
                     }
-                    // Its body, as RFC 9112 §6.3 frames it. One that runs to the close, cannot be
-                    // followed, or is cut by the end of the input leaves nothing to read as frames.
-                    let framing = HTTPBodySkipper.framing(of: head, request: status == nil)
-                    var skipper = framing.map(HTTPBodySkipper.init)
-                    if framing != .untilClose, skipper != nil {
-                        let used = bytes.withUnsafeBytes { skipper!.consume(UnsafeRawBufferPointer(rebasing: $0[at...])) }
-                        note.length += used
-                        at += used
-                    }
-                    guard let skipper, framing != .untilClose, skipper.isDone, skipper.failure == nil else {
+                    // Its body, as RFC 9112 §6.3 frames it. One that runs to the close, or whose
+                    // length cannot be told, leaves nothing to read as frames.
+                    guard let framing = HTTPBodySkipper.framing(of: head, request: status == nil), framing != .untilClose else {
                         note.framesFollow = false
-                        // (A body the input ends inside is truncated input.)
-                        note.ended = framing == .untilClose || skipper == nil || skipper!.failure != nil || skipper!.isDone
+                        note.length = bytes.count - note.offset
+                        heads.append(note)
+                        return (heads, [])
+                    }
+                    var skipper = HTTPBodySkipper(framing)
+                    let used = bytes.withUnsafeBytes { skipper.consume(UnsafeRawBufferPointer(rebasing: $0[at...])) }
+                    note.length += used
+                    at += used
+                    guard skipper.isDone, skipper.failure == nil else {
+                        // A body that cannot be followed (a bad chunk size), or that the input ends
+                        // inside (truncated input).
+                        note.framesFollow = false
+                        note.ended = skipper.failure != nil
                         note.length = bytes.count - note.offset
                         heads.append(note)
                         return (heads, [])
                     }
                     heads.append(note)
-                case .needMore, .notHTTP:
+                case .needMore, .notHTTP(_):
+                    // No blank line ends it: in the input (truncated), or within the length a head
+                    // may have.
                     let line = bytes[at...].prefix { $0 != 13 && $0 != 10 }.prefix(200)
+                    let cut = bytes.count - at <= HTTPHead.maxLength
                     heads.append(.init(startLine: String(decoding: line, as: UTF8.self), offset: at, length: bytes.count - at,
-                                       framesFollow: false, ended: false))
+                                       framesFollow: false, ended: !cut))
                     return (heads, [])
                 }
             }

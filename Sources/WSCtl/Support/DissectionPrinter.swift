@@ -54,7 +54,7 @@ struct DissectionPrinter {
                 Output.line(out.makeLine())
             } else {
                 let what = !h.ended ? "the input ends inside it"
-                    : h.framesFollow ? "frames are read from after it" : "not an upgrade: nothing after it is read as frames"
+                    : h.framesFollow ? "frames are read from after it" : "nothing after it is read as frames"
                 Output.line(style.dim("HTTP passed over (\(h.length) bytes at \(h.offset)): \(TerminalText.safe(h.startLine)); \(what)"))
             }
         }
