@@ -35,27 +35,14 @@ public struct WebSocketClosePayload: Hashable, Sendable {
             violations.append(.init(.invalidCloseCode, offset: offset, "close code \(code.code) (\(code.name)) may not be sent"))
         }
         var reasonBytes = UnsafeRawBufferPointer(rebasing: bytes[2...])
-        if cutShort { reasonBytes = UnsafeRawBufferPointer(rebasing: reasonBytes[..<Self.wholeCharactersEnd(reasonBytes)]) }
+        if cutShort, let whole = WebSocketUTF8Validator.validLengthBeforeCut(reasonBytes) {
+            reasonBytes = UnsafeRawBufferPointer(rebasing: reasonBytes[..<whole])
+        }
         if let bad = WebSocketUTF8Validator.firstInvalidIndex(reasonBytes) {
             violations.append(.init(.invalidCloseReason, offset: offset + 2 + bad, "close reason is not valid UTF-8 at reason byte \(bad)"))
             return (WebSocketClosePayload(code: code, reason: String(decoding: reasonBytes, as: UTF8.self)), violations)
         }
         return (WebSocketClosePayload(code: code, reason: String(decoding: reasonBytes, as: UTF8.self)), violations)
-    }
-
-    /// Where the last character that `bytes` holds whole ends: before a lead byte in the last
-    /// three whose sequence runs past the end (with the continuation bytes after it), else the
-    /// end. Bytes that are no character's start or are invalid are left for the validator.
-    static func wholeCharactersEnd(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var i = bytes.count
-        while i > 0 && bytes.count - i < 3 {
-            i -= 1
-            let b = bytes[i]
-            if b & 0xC0 == 0x80 { continue }  // a continuation byte: look further back
-            let length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
-            return bytes.count - i < length ? i : bytes.count
-        }
-        return bytes.count
     }
 }
 

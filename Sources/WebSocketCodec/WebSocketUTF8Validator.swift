@@ -72,6 +72,18 @@ public struct WebSocketUTF8Validator: Sendable {
     public static func firstInvalidIndex(_ bytes: [UInt8]) -> Int? {
         bytes.withUnsafeBytes { firstInvalidIndex($0) }
     }
+
+    /// How many bytes of `bytes` are valid UTF-8 once a character cut off at the end (the bytes
+    /// are the first of a longer text) is left out; nil when they are not valid UTF-8 before that.
+    public static func validLengthBeforeCut(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard let bad = firstInvalidIndex(bytes) else { return bytes.count }
+        guard bad >= bytes.count else { return nil }
+        // Ends inside a sequence: cut back to its lead byte (at most 3 bytes back).
+        var i = bytes.count
+        while i > 0 && bytes.count - i < 3 && bytes[i - 1] & 0xC0 == 0x80 { i -= 1 }
+        let start = i > 0 && bytes[i - 1] >= 0xC0 ? i - 1 : i
+        return firstInvalidIndex(UnsafeRawBufferPointer(rebasing: bytes.prefix(start))) == nil ? start : nil
+    }
 }
 
 // MARK: - The automaton

@@ -592,16 +592,9 @@ public struct WebSocketStreamDissector {
         forgetMade()
     }
 
-    /// How many bytes of `bytes` are valid UTF-8 once a character cut off at the end is left out;
-    /// nil when they are not valid UTF-8 before that.
+    /// See `WebSocketUTF8Validator.validLengthBeforeCut`.
     static func validTextPrefix(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard let bad = WebSocketUTF8Validator.firstInvalidIndex(bytes) else { return bytes.count }
-        guard bad >= bytes.count else { return nil }
-        // Ends inside a sequence: cut back to its lead byte (at most 3 bytes back).
-        var i = bytes.count
-        while i > 0 && bytes.count - i < 3 && bytes[i - 1] & 0xC0 == 0x80 { i -= 1 }
-        let start = i > 0 && bytes[i - 1] >= 0xC0 ? i - 1 : i
-        return WebSocketUTF8Validator.firstInvalidIndex(UnsafeRawBufferPointer(rebasing: bytes.prefix(start))) == nil ? start : nil
+        WebSocketUTF8Validator.validLengthBeforeCut(bytes)
     }
 
     public mutating func finish(_ emit: (DissectionEvent) -> Void) {

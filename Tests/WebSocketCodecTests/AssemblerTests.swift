@@ -296,6 +296,9 @@ struct AssemblerTests {
             #expect(out.assemblerKeys.isEmpty, "\(character)")
             #expect(out.controls.first?.close?.reason == String(repeating: "r", count: kept))
         }
+        // A byte that starts no character, as the 125th, is invalid, not cut.
+        let lastInvalid = parseEveryWay(Wire.frame(opcode: 0x8, payload: [0x03, 0xE8] + Array(repeating: r, count: 122) + [0xFF, r, r]))
+        #expect(lastInvalid.assemblerKeys == [ViolationKey(.invalidCloseReason, 4 + 2 + 122)])
         // Invalid UTF-8 before the cut, and a code that may not be sent, are still reported.
         let bad = parseEveryWay(Wire.frame(opcode: 0x8, payload: [0x03, 0xED, r, 0xFF] + Array(repeating: r, count: 150)))
         #expect(bad.assemblerKeys.sorted() == [ViolationKey(.invalidCloseCode, 4), ViolationKey(.invalidCloseReason, 7)])
