@@ -76,14 +76,18 @@ public final class WebSocketServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let ops = channel.pipeline.syncOperations
+                    var firstBytes: FirstBytesMarker? = nil
                     if let sslContext {
+                        let marker = FirstBytesMarker()
+                        firstBytes = marker
+                        try ops.addHandler(marker)
                         try ops.addHandler(NIOSSLServerHandler(context: sslContext))
                     }
                     let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
                     let encoder = HTTPResponseEncoder()
                     try ops.addHandler(decoder)
                     try ops.addHandler(encoder)
-                    try ops.addHandler(HTTPUpgradeHandler(server: server, decoder: decoder, encoder: encoder))
+                    try ops.addHandler(HTTPUpgradeHandler(server: server, decoder: decoder, encoder: encoder, tlsFirstBytes: firstBytes))
                 }
             }
         let ch = try bootstrap.bind(host: c.host, port: c.port).wait()

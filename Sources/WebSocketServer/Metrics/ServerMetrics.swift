@@ -51,7 +51,9 @@ public final class ServerMetrics: Sendable {
         public static let tooManyConnections = "too_many_connections"
         /// The request did not arrive within the handshake timeout.
         public static let timeout = "timeout"
-        /// The TLS handshake failed.
+        /// The TLS handshake failed (NIOSSL reported it before the HTTP upgrade): bytes that are not
+        /// TLS, such as a plain HTTP request, no shared protocol or cipher, a client's alert, or the
+        /// connection ending halfway. A connection closed before its first byte is not counted.
         public static let tls = "tls"
         /// The server is shutting down.
         public static let shuttingDown = "shutting_down"

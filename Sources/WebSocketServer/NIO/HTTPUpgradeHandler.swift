@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import WebSocketCodec
 import WebSocketCompression
 
@@ -22,11 +23,18 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// and no body (RFC 9110 §9.3.2).
     private var headOnly = false
     private var timeout: Scheduled<Void>?
+    /// Under TLS: whether the client sent any bytes (a connection closed before its first byte, a
+    /// port check, is no failed TLS handshake, as it is no failed request on a plain port).
+    private let tlsFirstBytes: FirstBytesMarker?
+    /// The TLS handshake failure of this connection has been counted (NIOSSL may report more).
+    private var tlsFailureCounted = false
 
-    init(server: ServerContext, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder) {
+    init(server: ServerContext, decoder: ByteToMessageHandler<HTTPRequestDecoder>, encoder: HTTPResponseEncoder,
+         tlsFirstBytes: FirstBytesMarker? = nil) {
         self.server = server
         self.decoder = decoder
         self.encoder = encoder
+        self.tlsFirstBytes = tlsFirstBytes
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -71,6 +79,10 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// it gets a 400 (431 for the oversized head) naming the problem, and the connection is closed,
     /// rather than silence until the handshake timeout.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !upgraded, case .handshakeFailed = error as? NIOSSLError {
+            tlsHandshakeFailed(error, context: context)
+            return
+        }
         guard !upgraded, let parserError = error as? HTTPParserError else {
             context.fireErrorCaught(error)
             return
@@ -95,6 +107,49 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// NIOSSL reports a failed TLS handshake (a plain HTTP request or other bytes that are not TLS on
+    /// a TLS port, a protocol or cipher the two sides do not share, an alert from a client that
+    /// rejects the certificate, the connection ending halfway): counted once under the `tls` reason
+    /// and logged; NIOSSL closes the connection. One that ended before the client sent anything is
+    /// not counted.
+    private func tlsHandshakeFailed(_ error: any Error, context: ChannelHandlerContext) {
+        timeout?.cancel()
+        defer { context.close(promise: nil) }
+        guard !tlsFailureCounted else { return }
+        tlsFailureCounted = true
+        let remote = context.channel.remoteAddress.map(Self.describe) ?? "?"
+        guard tlsFirstBytes?.sawBytes ?? true else {
+            server.logger.debug("connection closed before the TLS handshake", metadata: ["remote": "\(remote)"])
+            return
+        }
+        server.counters.handshakeFailures.add(1, ordering: .relaxed)
+        server.metrics?.handshakeFailed(reason: ServerMetrics.HandshakeFailure.tls)
+        server.logger.info("TLS handshake failed", metadata: ["reason": "\(Self.describeTLS(error))", "remote": "\(remote)"])
+        server.logger.debug("TLS handshake error", metadata: ["error": "\(error)", "remote": "\(remote)"])
+    }
+
+    /// BoringSSL's reasons for a failed handshake, short: `HTTP_REQUEST` (a plain HTTP request on
+    /// the TLS port), `WRONG_VERSION_NUMBER`, `EOF during handshake`…, without the source paths.
+    static func describeTLS(_ error: any Error) -> String {
+        guard case .handshakeFailed(let failure) = error as? NIOSSLError else { return "\(error)" }
+        let stack: NIOBoringSSLErrorStack
+        switch failure {
+        case .sslError(let s), .unknownError(let s): stack = s
+        default: return "\(failure)"
+        }
+        let reasons = stack.map { entry -> String in
+            var text = entry.description
+            if let at = text.range(of: " at ") { text = String(text[..<at.lowerBound]) }
+            if let reason = text.range(of: "OPENSSL_internal:") { return String(text[reason.upperBound...]) }
+            // A synthetic entry ("Error: <code> EOF during handshake"): the words after the code.
+            var words = text.split(separator: " ")
+            if words.first == "Error:" { words.removeFirst() }
+            if let code = words.first, code.allSatisfy(\.isNumber) { words.removeFirst() }
+            return words.isEmpty ? text : words.joined(separator: " ")
+        }
+        return reasons.isEmpty ? "\(failure)" : reasons.joined(separator: ", ")
+    }
+
     /// The request decoder's limit on a request's header fields (NIOHTTP1's default).
     static let headerLimitDescription = "\(NIOHTTPDecoderLimitConfiguration().maxHeaderListSize / 1024) KiB"
 
@@ -105,7 +160,7 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         let isUpgrade = h.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
         if !isUpgrade {
             if server.configuration.metrics, getOrHead, path == "/metrics" {
-                return page(context, .ok, server.metrics?.render() ?? "", contentType: "text/plain; version=0.0.4")
+                return page(context, .ok, server.metrics?.render() ?? "", contentType: ServerMetrics.contentType)
             }
             if server.configuration.metrics, getOrHead, path == "/healthz" {
                 return page(context, .ok, "ok\n")
@@ -216,5 +271,18 @@ final class HTTPUpgradeHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
         default: return "\(address)"
         }
+    }
+}
+
+/// Before the TLS handler: notes that the client sent something, then leaves the pipeline (so it
+/// costs nothing after the first read).
+final class FirstBytesMarker: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private(set) var sawBytes = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        sawBytes = true
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
