@@ -97,6 +97,33 @@ struct SniffLiveTests {
         }
     }
 
+    /// Live output is at most a fifth of a second behind the traffic (README): a message sent
+    /// alone, with the capture quiet before and after it, is shown within that, by the median of
+    /// eight (the lines waited 0.25–0.30 s for the read timeout, a review measured).
+    @Test func linesComeWithinAFifthOfASecond() throws {
+        try withServer { server in
+            let sniff = try SniffLive.start(["-f", "tcp port \(server.port)", "--json"])
+            defer { if sniff.isRunning { sniff.stop(timeout: 3) } }
+            let client = try Interop.start(Interop.python, ["-c", SniffLive.ticksScript, server.url(path: "/ticks")])
+            // When each tick's line is first seen on sniff's stdout, by the wall clock.
+            var seen: [Int: Double] = [:]
+            let deadline = Date().addingTimeInterval(20)
+            while seen.count < 8 && Date() < deadline {
+                let out = sniff.stdout
+                let now = Date().timeIntervalSince1970
+                for i in 0..<8 where seen[i] == nil && out.contains("\"direction\":\"client\"") && out.contains("\"text\":\"tick \(i)\"") {
+                    seen[i] = now
+                }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            let report = try Interop.finish(client, "ticks client", timeout: 30)
+            let sent = report["sent"].array.compactMap(\.double)
+            try #require(sent.count == 8 && seen.count == 8, "ticks sent \(sent.count), lines seen \(seen.count); stdout: \(sniff.stdout.suffix(500))")
+            let delays = (0..<8).map { seen[$0]! - sent[$0] }.sorted()
+            #expect(delays[4] < 0.2, "median delay \(delays[4]) s; all: \(delays)")
+        }
+    }
+
     /// `--duration 1s` ends a live capture after about a second even when no packet matches the filter.
     @Test func durationEndsAnIdleCapture() throws {
         let sniff = try SniffLive.start(["-f", "tcp port 9 and host 127.0.0.9", "--duration", "1s", "--json", "--stats"])
@@ -176,6 +203,26 @@ enum SniffLive {
     static let expectedMessages: [(opcode: String, bytes: [UInt8])] =
         (0..<5).map { i in ("text", Array("live message \(i) \(String(repeating: "wörld ", count: i * 8))".utf8)) }
         + [("binary", (0..<1024).map { UInt8($0 % 256) })]
+
+    /// One connection to argv[1]: 8 texts "tick N", each echoed, 0.4 s apart (the capture is quiet
+    /// between them); prints the wall-clock time each was sent.
+    static let ticksScript = """
+        import asyncio, json, sys, time
+        from websockets.asyncio.client import connect
+
+        async def main(url):
+            sent = []
+            async with connect(url, compression=None, open_timeout=5, close_timeout=3, ping_interval=None, proxy=None) as ws:
+                await asyncio.sleep(0.5)
+                for i in range(8):
+                    sent.append(time.time())
+                    await ws.send("tick %d" % i)
+                    await asyncio.wait_for(ws.recv(), 5)
+                    await asyncio.sleep(0.4)
+            print(json.dumps({"sent": sent}))
+
+        asyncio.run(main(sys.argv[1]))
+        """
 
     /// One connection to argv[1]: 60 texts, each echoed, 0.1 s apart.
     static let steadyScript = """

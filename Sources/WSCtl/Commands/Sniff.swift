@@ -362,10 +362,11 @@ extension WSCtlCommand {
                         if source.isLive, packet.time - lastSettle >= 0.25 { settleQuietHunts(now: packet.time) }
                         if source.isLive {
                             // Nor for the timeout's flush: steady traffic would keep the lines in the
-                            // buffer until it filled (seconds at 10 messages a second). At most a
-                            // fifth of a second behind, by the wall clock.
+                            // buffer until it filled (seconds at 10 messages a second). With the
+                            // read timeout (100 ms), a line waits at most about a tenth of a
+                            // second, by the wall clock (the README promises a fifth).
                             let now = DispatchTime.now().uptimeNanoseconds
-                            if now &- lastFlush >= 200_000_000 {
+                            if now &- lastFlush >= 100_000_000 {
                                 Output.flush()
                                 lastFlush = now
                             }

@@ -238,14 +238,15 @@ public final class PcapSource {
     ///   - bufferSize: the kernel capture buffer in bytes. 16 MiB absorbs bursts of large WebSocket messages
     ///     that tcpdump's 2 MiB default drops.
     ///   - timeoutMs: how long `read()` waits before returning `.timeout`, so a loop can check `--duration`
-    ///     or flush output. 250 ms keeps Ctrl-C and deadlines prompt at negligible cost.
+    ///     or flush output. 100 ms keeps output, Ctrl-C and deadlines prompt (a line waits at most
+    ///     that long once the traffic pauses) at ten wake-ups a second.
     ///   - immediate: deliver each packet as it arrives rather than when a buffer block fills, which is what
     ///     someone watching traffic while debugging wants.
     /// - Throws: `PcapError` of kind `.permissionDenied` (with the remedy in its description),
     ///   `.noSuchDevice` (listing the interfaces there are), `.interfaceDown` or `.openInterface`.
     public init(
         liveInterface: String?, snaplen: Int = 262_144, promiscuous: Bool = true, bufferSize: Int = 16 << 20,
-        timeoutMs: Int = 250, immediate: Bool = true
+        timeoutMs: Int = 100, immediate: Bool = true
     ) throws {
         let name = liveInterface ?? "any"
         var errors = [CChar](repeating: 0, count: errorBufferSize)
