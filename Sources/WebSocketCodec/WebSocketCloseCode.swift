@@ -65,7 +65,10 @@ public enum WebSocketCloseCode: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The IANA registry name, or a description of the range the code falls in.
+    /// The IANA registry name, or a description of the range the code falls in. 4000–4999 are
+    /// private use (RFC 6455 §7.4.2: their meaning is agreed between the two applications), so
+    /// the codes `wsctl serve` gives a meaning (DESIGN.md) say so only as what they mean there:
+    /// another application's 4001 is not wsctl's.
     public var name: String {
         switch code {
         case 1000: return "Normal Closure"
@@ -84,12 +87,12 @@ public enum WebSocketCloseCode: Hashable, Sendable, CustomStringConvertible {
         case 1013: return "Try Again Later"
         case 1014: return "Bad Gateway"
         case 1015: return "TLS Handshake"
-        case 4000: return "Application: Unknown Error"
-        case 4001: return "Application: Authentication Required"
-        case 4002: return "Application: Authentication Failed"
-        case 4003: return "Application: Origin Not Allowed"
-        case 4004: return "Application: Rate Limit Exceeded"
-        case 4005: return "Application: Message Too Large"
+        case 4000: return "Private use (4000-4999; in wsctl serve: Unknown Error)"
+        case 4001: return "Private use (4000-4999; in wsctl serve: Authentication Required)"
+        case 4002: return "Private use (4000-4999; in wsctl serve: Authentication Failed)"
+        case 4003: return "Private use (4000-4999; in wsctl serve: Origin Not Allowed)"
+        case 4004: return "Private use (4000-4999; in wsctl serve: Rate Limit Exceeded)"
+        case 4005: return "Private use (4000-4999; in wsctl serve: Message Too Large)"
         case 0..<1000: return "Invalid (unused range 0-999)"
         case 1016..<3000: return "Invalid (reserved for the protocol, 1016-2999)"
         case 3000..<4000: return "Registered (3000-3999)"
