@@ -79,9 +79,9 @@ extension WSCtlCommand {
         )
 
         @Option(help: "Address to bind.") var host = "127.0.0.1"
-        @Option(help: "Port; 0 picks a free one (printed at start).") var port = 8080
+        @Option(parsing: .unconditional, help: "Port; 0 picks a free one (printed at start).") var port = 8080
         @Option(help: ArgumentHelp("Only this path upgrades (others get 404). Default: any path.", valueName: "PATH")) var path: String?
-        @Option(help: ArgumentHelp("Event-loop threads, 1-256; each holds 3 file descriptors, and at most half of the open-file limit (ulimit -n) goes to them. Default: one per core.", valueName: "N")) var threads: Int?
+        @Option(parsing: .unconditional, help: ArgumentHelp("Event-loop threads, 1-256; each holds 3 file descriptors, and at most half of the open-file limit (ulimit -n) goes to them. Default: one per core.", valueName: "N")) var threads: Int?
         @Option(help: ArgumentHelp("echo, broadcast or rooms.", valueName: "MODE")) var mode: ServerMode = .echo
         @Flag(help: "Broadcast mode: do not send a message back to its sender.") var noEchoSelf = false
         @Option(name: .customLong("subprotocol"), help: ArgumentHelp("A subprotocol to accept (repeatable, in preference order).", valueName: "NAME"))
@@ -98,7 +98,7 @@ extension WSCtlCommand {
 
         @Option(help: ArgumentHelp("Largest message (and inflated message), e.g. 16MiB. Over it → close 1009.", valueName: "SIZE")) var maxMessageSize = "16MiB"
         @Option(help: ArgumentHelp("Largest frame. Over it → close 1009.", valueName: "SIZE")) var maxFrameSize = "16MiB"
-        @Option(help: ArgumentHelp("Most open WebSocket connections; more get HTTP 503.", valueName: "N")) var maxConnections = 100_000
+        @Option(parsing: .unconditional, help: ArgumentHelp("Most open WebSocket connections (at least 1); more get HTTP 503.", valueName: "N")) var maxConnections = 100_000
         @Option(help: ArgumentHelp("Time a client has to send its upgrade request; more than 0.", valueName: "DURATION")) var handshakeTimeout = "10s"
         @Option(help: ArgumentHelp("Send a ping this often; no pong within --pong-timeout closes the connection. 0 or not given: off (the default).", valueName: "DURATION")) var pingInterval: String?
         @Option(help: ArgumentHelp("How long to wait for a pong; more than 0.", valueName: "DURATION")) var pongTimeout = "10s"
@@ -112,11 +112,11 @@ extension WSCtlCommand {
         @Option(help: ArgumentHelp("Lua 5.4 script with on_open/on_message/on_close hooks (see SCRIPTING above). SIGHUP reloads it.", valueName: "FILE.lua"))
         var script: String?
         @Option(help: ArgumentHelp("Most memory the script's Lua state may use; beyond it the call fails.", valueName: "SIZE")) var scriptMemory = "64MiB"
-        @Option(help: ArgumentHelp("Lua instructions one hook or timer call may run before it is stopped with an error.", valueName: "N"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Lua instructions one hook or timer call may run before it is stopped with an error.", valueName: "N"))
         var scriptBudget = 10_000_000
         @Option(help: ArgumentHelp("Run COMMAND (with /bin/sh -c) per connection: each text message a line on its stdin, each stdout line a message back (see EXEC above). With --mode broadcast: one process for all clients.", valueName: "COMMAND"))
         var exec: String?
-        @Option(help: ArgumentHelp("Most --exec processes at once; more clients get HTTP 503.", valueName: "N")) var maxProcesses = 256
+        @Option(parsing: .unconditional, help: ArgumentHelp("Most --exec processes at once; more clients get HTTP 503.", valueName: "N")) var maxProcesses = 256
         @Flag(help: "Leave the --exec process's stdout buffering alone (by default C stdio and Python are made to flush every line).")
         var noLineBuffering = false
         @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error, critical.", valueName: "LEVEL")) var logLevel: Logger.Level = .info
@@ -133,6 +133,7 @@ extension WSCtlCommand {
             if exec != nil && mode == .rooms { throw ValidationError("--exec works with --mode echo (a process per connection) or broadcast (one for all), not rooms") }
             if let exec, exec.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--exec needs a command") }
             if maxProcesses < 1 { throw ValidationError("--max-processes must be at least 1") }
+            if maxConnections < 1 { throw ValidationError("--max-connections must be at least 1, got \(maxConnections)") }
             _ = try makeConfiguration()
         }
 
