@@ -77,8 +77,8 @@ struct SniffLiveTests {
         }
     }
 
-    /// Steady traffic (a message and its echo every 0.1 s, so the capture never goes quiet for its
-    /// 250 ms read timeout) is shown as it comes: a line while the client still sends, not when
+    /// Steady traffic (a message and its echo every 0.1 s, so the capture seldom goes quiet for its
+    /// 100 ms read timeout) is shown as it comes: a line while the client still sends, not when
     /// the connection ends. (The lines used to wait in the output buffer until it filled.)
     @Test func steadyTrafficIsShownAsItComes() throws {
         try withServer { server in
