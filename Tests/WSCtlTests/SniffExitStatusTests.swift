@@ -52,6 +52,32 @@ struct SniffExitStatusTests {
         #expect(r.stderr.contains(message) && r.stderr.contains("Usage: wsctl sniff"), "\(r.stderr)")
     }
 
+    /// Bytes the capture lost (a gap) are not the traffic's fault: the exit status stays 0, but
+    /// the last stderr line counts them, as it counts violations, so that a script checking a
+    /// capture with `>/dev/null` learns that part of it could not be dissected; `--stats` has the
+    /// counts per connection and in all.
+    @Test(arguments: [[], ["--json"], ["--one-thread"]])
+    func gapsAreCountedOnStderr(_ extra: [String]) throws {
+        let truth = try SniffFixtures.truth("gap")
+        let lost = try #require(truth["perturbation"]["gap_bytes"].int)
+        let r = try CLI.run(["sniff", "-r", SniffFixtures.path("gap")] + extra)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.hasSuffix("wsctl sniff: \(lost) bytes not captured (1 gap in 1 connection): the messages they touched are incomplete or missing\n"),
+                "\(r.stderr)")
+        let stats = try SniffOutput.run(["sniff", "-r", SniffFixtures.path("gap"), "--json", "--stats"])
+        let total = try #require(stats.kind("stats").first)
+        #expect(total["gaps"].int == 1 && total["gap_bytes"].int == lost && total["connections_with_gaps"].int == 1)
+        let perConnection = stats.kind("connection_stats")
+        #expect(perConnection.map { $0["gap_bytes"].int } == [lost, 0])
+        #expect(perConnection.map { $0["gaps"].int } == [1, 0])
+        let text = try CLI.run(["sniff", "-r", SniffFixtures.path("gap"), "--stats"])
+        #expect(text.stdout.contains("gaps 1 (\(lost) bytes not captured)"), "\(text.stdout)")
+        #expect(text.stdout.contains(", 1 gap (\(lost) bytes not captured)"), "\(text.stdout)")
+        // A capture without gaps says nothing of them.
+        let clean = try CLI.run(["sniff", "-r", SniffFixtures.path("fragmented")])
+        #expect(!clean.stderr.contains("not captured"), "\(clean.stderr)")
+    }
+
     @Test func cleanTrafficExitsZero() throws {
         let clean = try SniffUpgradeTests.run(Self.connection(badFrames: 0))
         #expect(clean.result.status == 0, "\(clean.result.stderr)")

@@ -59,7 +59,9 @@ extension WSCtlCommand {
                 Traffic that broke a protocol rule (any error line, any entry in a JSON line's \
                 "errors") also makes the exit status 1, and the last line on stderr counts the \
                 violations and the connections they were in, so that `wsctl sniff -r FILE >/dev/null` \
-                checks a capture in a script.
+                checks a capture in a script. Bytes the capture lost (gaps: packets dropped or cut short) \
+                are not the traffic's fault and leave the exit status 0, but a stderr line counts them \
+                too.
 
                 Live capture needs permission: run as root, or give the binary the capabilities: \
                 sudo setcap cap_net_raw,cap_net_admin=eip $(which wsctl)
@@ -434,6 +436,12 @@ extension WSCtlCommand {
             }
             // Exit status 1 when the traffic broke a protocol rule, as for decode.
             let broken = session.totals
+            if broken.gaps > 0 {
+                // Not the traffic's fault, so not exit 1; but a script reading only the exit status
+                // and stderr learns that part of the capture could not be dissected.
+                let connections = broken.connectionsWithGaps == 1 ? "1 connection" : "\(broken.connectionsWithGaps) connections"
+                Output.stderrLine("wsctl sniff: \(broken.gapBytes) byte\(broken.gapBytes == 1 ? "" : "s") not captured (\(broken.gaps) gap\(broken.gaps == 1 ? "" : "s") in \(connections)): the messages they touched are incomplete or missing\n")
+            }
             if broken.violations > 0 {
                 let connections = broken.connectionsWithViolations == 1 ? "1 connection" : "\(broken.connectionsWithViolations) connections"
                 Output.stderrLine("wsctl sniff: \(broken.violations) protocol violation\(broken.violations == 1 ? "" : "s") in \(connections)\n")
@@ -1043,6 +1051,7 @@ struct SniffPrinter {
         w.int("close_code", s.closeCode.map(Int.init))
         w.int("violations", s.violations)
         w.int("gaps", s.gaps)
+        w.int("gap_bytes", s.gapBytes)
         return w.finish()
     }
 
@@ -1065,6 +1074,9 @@ struct SniffPrinter {
             w.int("messages", messages)
             w.int("bytes", bytes)
             w.int("violations", totals.violations)
+            w.int("gaps", totals.gaps)
+            w.int("gap_bytes", totals.gapBytes)
+            w.int("connections_with_gaps", totals.connectionsWithGaps)
             w.int("messages_not_held_whole", notHeldWhole)
             w.int("messages_not_inflated", notInflated)
             w.int("frames_not_held_whole", framesNotHeldWhole)
@@ -1090,11 +1102,12 @@ struct SniffPrinter {
             Output.line(column("#\(s.connection)", 12) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
             let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let counts = (ops.isEmpty ? [] : ["opcodes: \(ops)"]) + (s.violations > 0 ? ["violations \(s.violations)"] : [])
-                + (s.gaps > 0 ? ["gaps \(s.gaps)"] : [])
+                + (s.gaps > 0 ? ["gaps \(s.gaps) (\(s.gapBytes) bytes not captured)"] : [])
             if !counts.isEmpty { Output.line("            " + counts.joined(separator: ", ")) }
         }
         Output.line("total: \(packets) packets, \(totals.connections) WebSocket connections, \(messages) messages, \(bytes) bytes"
                     + (totals.violations > 0 ? ", \(totals.violations) violations" : "")
+                    + (totals.gaps > 0 ? ", \(totals.gaps) gap\(totals.gaps == 1 ? "" : "s") (\(totals.gapBytes) bytes not captured)" : "")
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
                     + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : "")
                     + (framesNotHeldWhole > 0 ? ", \(framesNotHeldWhole) frames shown cut (--max-message-memory)" : ""))

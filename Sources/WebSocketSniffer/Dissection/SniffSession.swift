@@ -36,6 +36,10 @@ public struct SniffTotals: Sendable {
     /// the connections they were flagged in.
     public var violations = 0
     public var connectionsWithViolations = 0
+    /// Stream gaps (bytes the capture lost), the bytes they lost, and the connections they were in.
+    public var gaps = 0
+    public var gapBytes = 0
+    public var connectionsWithGaps = 0
 }
 
 /// Packets in, WebSocket events out: link/IP/TCP decoding, per-flow reassembly, upgrade detection
@@ -301,6 +305,9 @@ public final class SniffSession {
             totals.bytes += summary.bytes.values.reduce(0, +)
             totals.violations += summary.violations
             if summary.violations > 0 { totals.connectionsWithViolations += 1 }
+            totals.gaps += summary.gaps
+            totals.gapBytes += summary.gapBytes
+            if summary.gaps > 0 { totals.connectionsWithGaps += 1 }
             guard configuration.maxSummaries > 0 else { return }
             keptSummaries.append(summary)
             // Trimmed now and then, not on every close (each trim moves the whole array).

@@ -67,7 +67,9 @@ public struct ConnectionSummary: Sendable {
     public var opcodes: [String: Int] = [:]
     public var closeCode: UInt16?
     public var violations = 0
+    /// Stream gaps (bytes the capture lost) in either direction, and the bytes they lost.
     public var gaps = 0
+    public var gapBytes = 0
     public var websocket = false
 }
 
@@ -174,6 +176,7 @@ public final class WebSocketConnectionDissector {
         var opcodes = InlineArray<16, Int>(repeating: 0)
         var violations = 0
         var gaps = 0
+        var gapBytes = 0
 
         mutating func frame(_ fromClient: Bool, _ opcode: WebSocketOpcode, violations v: Int) {
             if fromClient { frames.0 += 1 } else { frames.1 += 1 }
@@ -203,6 +206,7 @@ public final class WebSocketConnectionDissector {
         s.closeCode = closeCode
         s.violations = counts.violations
         s.gaps = counts.gaps
+        s.gapBytes = counts.gapBytes
         return s
     }
 
@@ -1085,6 +1089,7 @@ public final class WebSocketConnectionDissector {
 
     public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
         counts.gaps += 1
+        counts.gapBytes += missing
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
         // On a --port whose connection's opening was captured, a loss before its first bytes:
         // nothing says HTTP will come, so the connection is taken for WebSocket from here, the
