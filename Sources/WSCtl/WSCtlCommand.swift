@@ -32,7 +32,7 @@ extension WSCtlCommand {
     public static func runMain(_ arguments: [String]? = nil) -> Never {
         // A usage error found while the command runs (a --hex that holds no hex) is shown with
         // that command's usage, not the top level's.
-        var parsed: ParsableCommand.Type = Self.self
+        var parsed: any ParsableCommand.Type = Self.self
         // `wsctl help NAME` for a command that does not exist printed the top-level help, exit 0.
         let given = arguments ?? Array(CommandLine.arguments.dropFirst())
         if given.count >= 2, given[0] == "help", !given[1].hasPrefix("-") {
