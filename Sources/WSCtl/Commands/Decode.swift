@@ -113,17 +113,27 @@ extension WSCtlCommand {
             config.checksWindow = true
             let printer = DissectionPrinter(configuration: config, direction: direction, json: json, allMessages: messages)
             var frames = 0, violations = 0, truncated = false
+            var gaps = 0, gapBytes = 0, streamsWithGaps = 0
             for s in streams {
-                let (heads, frameBytes) = Self.passOverHTTP(s.bytes)
-                let summary = printer.dissect(frameBytes, label: s.label, heads: heads)
+                let part = Self.passOverHTTP(s.bytes, gaps: s.gaps)
+                let summary = printer.dissect(part.frames, label: s.label, heads: part.heads, gaps: part.gaps, startOffset: part.startOffset)
                 frames += summary.frames
                 violations += summary.violations
                 truncated = truncated || summary.truncated
+                gaps += summary.gaps
+                gapBytes += summary.gapBytes
+                if summary.gaps > 0 { streamsWithGaps += 1 }
             }
             Output.flush()
-            if frames == 0 && !truncated && streams.allSatisfy({ $0.bytes.isEmpty }) {
+            if frames == 0 && !truncated && gaps == 0 && streams.allSatisfy({ $0.bytes.isEmpty }) {
                 Output.error("no bytes to decode")
                 throw ExitCode.failure
+            }
+            if gaps > 0 {
+                // Not the input's fault as a protocol matter, so not exit 1 on its own (as for
+                // sniff); but a script reading only stderr learns that part of it went undecoded.
+                let where_ = streamsWithGaps == 1 ? "1 stream" : "\(streamsWithGaps) streams"
+                Output.error("\(gapBytes) byte\(gapBytes == 1 ? "" : "s") missing from the dump (\(gaps) gap\(gaps == 1 ? "" : "s") in \(where_)): the messages they touched are incomplete or missing")
             }
             if violations > 0 || truncated {
                 var parts: [String] = []
@@ -137,6 +147,43 @@ extension WSCtlCommand {
         struct Stream {
             var label: String?
             var bytes: [UInt8]
+            /// Bytes missing from a packet dump (see `PacketDumpStreams`), by where they lie in `bytes`.
+            var gaps: [DissectionPrinter.Gap] = []
+        }
+
+        /// A stream split for the printer: the HTTP heads passed over, the bytes read as frames, the
+        /// gaps among them (placed in `frames`) and the stream offset the dissector counts from.
+        struct Parts {
+            var heads: [DissectionPrinter.HTTPHeadNote]
+            var frames: [UInt8]
+            var gaps: [DissectionPrinter.Gap]
+            var startOffset: Int
+        }
+
+        /// `passOverHTTP` for a stream with gaps. The HTTP exchange is looked for in the bytes before
+        /// the first gap. When it ends there (the last request, or a 101, complete before the gap),
+        /// frames are read from after it as usual and the gaps fall among them. When the gap cuts
+        /// it (the heads or a body run into the gap, or a refusal ends where the gap begins, so
+        /// what the gap took may have been another request), whether frames follow cannot be
+        /// told: the heads are shown, the last marked as cut by the gap, and frames are looked
+        /// for after the gap as after any gap (taken only where plausible frame headers chain),
+        /// with offsets counted from the stream's start.
+        static func passOverHTTP(_ bytes: [UInt8], gaps: [DissectionPrinter.Gap]) -> Parts {
+            guard let first = gaps.first else {
+                let (heads, rest) = passOverHTTP(bytes)
+                return Parts(heads: heads, frames: rest, gaps: [], startOffset: 0)
+            }
+            var (heads, rest) = passOverHTTP(Array(bytes[..<first.at]))
+            guard let last = heads.last else { return Parts(heads: [], frames: bytes, gaps: gaps, startOffset: 0) }
+            if last.framesFollow && last.ended {
+                let start = first.at - rest.count
+                let shifted = gaps.map { DissectionPrinter.Gap(at: $0.at - start, missing: $0.missing) }
+                return Parts(heads: heads, frames: Array(bytes[start...]), gaps: shifted, startOffset: 0)
+            }
+            heads[heads.count - 1].cutByGap = true
+            heads[heads.count - 1].framesFollow = false
+            let shifted = gaps.map { DissectionPrinter.Gap(at: $0.at - first.at, missing: $0.missing) }
+            return Parts(heads: heads, frames: Array(bytes[first.at...]), gaps: shifted, startOffset: first.at)
         }
 
         /// A dump of a whole connection begins with its HTTP exchange: the heads at the start of
@@ -250,16 +297,12 @@ extension WSCtlCommand {
                     let label = dump.blockLabels[i] ?? ""
                     return dump.format != .wireshark || label.isEmpty || label.hasPrefix("Frame")
                 }
-                let segments = packetBlocks.map { PacketHeaders.tcpPayload(dump.bytes[dump.blocks[$0]]) }
-                if segments.allSatisfy({ $0 != nil }) {
-                    var order: [String] = []
-                    var byFlow: [String: [UInt8]] = [:]
-                    for s in segments.compactMap({ $0 }) {
-                        if byFlow[s.flow] == nil { order.append(s.flow); byFlow[s.flow] = [] }
-                        byFlow[s.flow]!.append(contentsOf: s.payload)
+                if let tcp = PacketDumpStreams.streams(packetBlocks.map { Array(dump.bytes[dump.blocks[$0]]) }) {
+                    return tcp.map { s in
+                        // --skip drops bytes at each stream's start; gaps keep their place among the rest.
+                        let gaps = s.gaps.map { DissectionPrinter.Gap(at: max(0, $0.at - skip), missing: $0.missing) }
+                        return Stream(label: s.label, bytes: Array(s.bytes.dropFirst(skip)), gaps: gaps)
                     }
-                    // Handshake-only or empty flows still get a header, so nothing is silently dropped.
-                    return order.map { Stream(label: "TCP \($0)", bytes: Array(byFlow[$0]!.dropFirst(skip))) }
                 }
             }
             return [Stream(label: nil, bytes: Array(dump.bytes.dropFirst(skip)))]
