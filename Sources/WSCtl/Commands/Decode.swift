@@ -18,14 +18,23 @@ extension WSCtlCommand {
                 envelopes are recognised. Each violation is reported with its rule, byte offset and the \
                 close code a peer would send. A frame the input ends inside is shown as far as it came, \
                 marked incomplete, with the rules its header broke, and the error says how many bytes \
-                are missing. Exit status: 0 clean, 1 a rule was broken, the input was truncated or could \
-                not be read, 2 usage error.
+                are missing; so is a fragmented message whose last frame never comes. Exit status: 0 \
+                clean, 1 a rule was broken, the input was truncated or could not be read, 2 usage error.
 
-                tcpdump and tshark dumps hold whole packets: their IP/TCP headers are skipped and each \
-                direction of each TCP connection is decoded as its own stream (--packets off reads the \
-                bytes as they are). The HTTP exchange a stream begins with (the upgrade, and any \
-                requests and responses before it) is passed over and shown, and frames are read from \
-                after the request or the 101 response; after a refusal nothing is read as frames.
+                tcpdump and tshark dumps hold whole packets (Ethernet, Linux cooked v1 and v2, raw IP; \
+                IPv4 and IPv6): when every packet is a TCP segment, each direction of each TCP \
+                connection is reassembled as sniff does it, by sequence number (retransmitted and \
+                reordered segments are put right), and decoded as its own stream, labelled like \
+                "TCP 127.0.0.1:37862 > 127.0.0.1:28081" (--packets off reads the bytes as they are). \
+                Bytes the dump does not hold (packets not captured or not pasted) are a gap: a line \
+                says where and how many, frames are looked for again after it (a resync line says \
+                where they start), and the messages it touched are incomplete. A gap is no protocol \
+                violation and not truncated input: the exit status is what it would be otherwise, \
+                and stderr counts the missing bytes. The HTTP exchange a stream begins with (the \
+                upgrade, and any requests and responses before it) is passed over and shown, and \
+                frames are read from after the request or the 101 response; after a refusal nothing \
+                is read as frames. When a gap cuts the HTTP exchange, frames are looked for after \
+                the gap, with offsets counted from the stream's start.
 
                 Examples:
                   wsctl decode 81 05 48 65 6c 6c 6f
