@@ -28,7 +28,7 @@ struct ReassemblyFastPathTests {
         switch event {
         case .flowOpened(let info): "opened \(info.id) \(info.initiator) \(info.responder) \(info.handshakeSeen) \(info.time) \(info.packetNumber)"
         case .data(let id, let d, let bytes, let offset, let time, let number): "data \(id) \(d) \(Array(bytes)) \(offset) \(time) \(number)"
-        case .gap(let id, let d, let missing, let offset, let time): "gap \(id) \(d) \(missing) \(offset) \(time)"
+        case .gap(let id, let d, let missing, let offset, let time, let full): "gap \(id) \(d) \(missing) \(offset) \(time) \(full)"
         case .directionClosed(let id, let d, let time): "fin \(id) \(d) \(time)"
         case .flowClosed(let id, let reason, let time): "closed \(id) \(reason) \(time)"
         }

@@ -78,7 +78,7 @@ struct Harness {
         switch event {
         case .flowOpened(let info): .opened(info)
         case .data(let id, let d, let bytes, let offset, _, let packet): .data(id.rawValue, d, Array(bytes), offset: offset, packet: packet)
-        case .gap(let id, let d, let missing, let offset, _): .gap(id.rawValue, d, missing: missing, offset: offset)
+        case .gap(let id, let d, let missing, let offset, _, _): .gap(id.rawValue, d, missing: missing, offset: offset)
         case .directionClosed(let id, let d, _): .directionClosed(id.rawValue, d)
         case .flowClosed(let id, let reason, _): .closed(id.rawValue, reason)
         }
@@ -748,17 +748,47 @@ struct ReassemblyTests {
     @Test func floodOfTinySegmentsIsBoundedInCount() {
         var h = Harness()
         handshake(&h)
-        let count = TCPStreamState.maxPendingSegments + 1_000
+        let limit = TCPStreamState.maxPendingSegments(TCPReassemblerConfiguration().maxFlowBuffer)
+        #expect(limit == 4_096)
+        let count = limit + 1_000
         for i in stride(from: count, through: 1, by: -1) {
             h.send(c, s, seq: 101 + UInt32(i), [UInt8(truncatingIfNeeded: i)])
-            #expect(h.reassembler.statistics.bufferedBytes <= TCPStreamState.maxPendingSegments * (1 + TCPStreamState.segmentOverhead))
+            #expect(h.reassembler.statistics.bufferedBytes <= limit * (1 + TCPStreamState.segmentOverhead))
         }
         h.send(c, s, seq: 101, [0])
         h.finish()
         let stream = h.stream(1, i2r, fill: 0xEE)
         #expect(stream.count == count + 1)
         #expect(h.gaps.count >= 1)
-        #expect(h.reassembler.statistics.peakBufferedBytes <= TCPStreamState.maxPendingSegments * (1 + TCPStreamState.segmentOverhead))
+        #expect(h.reassembler.statistics.bufferFullGaps == h.reassembler.statistics.gaps, "the gaps were the buffer's")
+        #expect(h.reassembler.statistics.peakBufferedBytes <= limit * (1 + TCPStreamState.segmentOverhead))
+        h.checkInvariants()
+    }
+
+    /// Small segments behind one lost segment that comes again late (one retransmission on a busy
+    /// connection): the default buffer holds 4,096 of them, then the hole is skipped, and the gap
+    /// says the buffer was full (it said the bytes were not captured). A larger `--max-flow-buffer`
+    /// holds more (the count limit ignored it): then the late copy fills the hole.
+    @Test(arguments: [(4 << 20, true), (64 << 20, false)])
+    func segmentsBehindAHoleAreHeldAsTheBufferAllows(_ buffer: Int, _ skipped: Bool) {
+        var configuration = TCPReassemblerConfiguration()
+        configuration.maxFlowBuffer = buffer
+        var h = Harness(configuration)
+        handshake(&h)
+        let segment = [UInt8](repeating: 0x62, count: 100)
+        let count = 4_097
+        for i in 0..<count { h.send(c, s, seq: 108 + UInt32(i * 100), segment) }  // bytes 101..<108 still to come
+        h.send(c, s, seq: 101, Array("FIRST!!".utf8))
+        h.finish()
+        let statistics = h.reassembler.statistics
+        if skipped {
+            #expect(h.gaps.count == 1 && statistics.bufferFullGaps == 1 && statistics.bufferFullGapBytes == 7, "\(h.gaps)")
+            #expect(h.stream(1, i2r).count == count * 100)
+        } else {
+            #expect(h.gaps.isEmpty, "\(h.gaps)")
+            let whole = h.stream(1, i2r) == Array("FIRST!!".utf8) + Array([[UInt8]](repeating: segment, count: count).joined())
+            #expect(whole)
+        }
         h.checkInvariants()
     }
 

@@ -90,7 +90,7 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
         @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame, as far as --max-message-memory holds them (default: the first --max-payload bytes).") var full = false
         @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
-        @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared.", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
+        @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared (and at most one segment per KiB of it, 4,096 at least).", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
         @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
         @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         @Flag(name: .long, help: "Also decode each compressed message's DEFLATE codes, to flag a back-reference beyond the window agreed for its direction (window-exceeded, RFC 7692 §7.1.2; zlib lets one through when the bytes it names are still in its output). Only where a window under 15 bits was agreed; costs about as much CPU again as inflating.") var checkWindow = false
@@ -440,7 +440,9 @@ extension WSCtlCommand {
                 // Not the traffic's fault, so not exit 1; but a script reading only the exit status
                 // and stderr learns that part of the capture could not be dissected.
                 let connections = broken.connectionsWithGaps == 1 ? "1 connection" : "\(broken.connectionsWithGaps) connections"
-                Output.stderrLine("wsctl sniff: \(broken.gapBytes) byte\(broken.gapBytes == 1 ? "" : "s") not captured (\(broken.gaps) gap\(broken.gaps == 1 ? "" : "s") in \(connections)): the messages they touched are incomplete or missing\n")
+                let what = broken.bufferFullGapBytes == 0 ? "not captured"
+                    : "lost (\(broken.bufferFullGapBytes) of them captured but skipped, the out-of-order buffer being full: --max-flow-buffer)"
+                Output.stderrLine("wsctl sniff: \(broken.gapBytes) byte\(broken.gapBytes == 1 ? "" : "s") \(what) (\(broken.gaps) gap\(broken.gaps == 1 ? "" : "s") in \(connections)): the messages they touched are incomplete or missing\n")
             }
             if broken.violations > 0 {
                 let connections = broken.connectionsWithViolations == 1 ? "1 connection" : "\(broken.connectionsWithViolations) connections"
@@ -836,13 +838,16 @@ struct SniffPrinter {
             printFrame(c, d, t, f, timing)
         case .message(let c, let d, let t, let m, let timing):
             printMessage(c, d, t, m, timing)
-        case .gap(let c, let d, let missing, let t):
+        case .gap(let c, let d, let missing, let t, let bufferFull):
             if mode == .json {
                 var w = JSONLineWriter()
                 w.string("kind", "gap")
                 extra(c, d, t)(&w)
                 w.int("missing_bytes", missing)
+                if bufferFull { w.bool("buffer_full", true) }
                 Output.line(w.finish())
+            } else if bufferFull {
+                Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes skipped, the out-of-order buffer being full (--max-flow-buffer); resynchronising"))
             } else {
                 Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes not captured; resynchronising"))
             }

@@ -59,7 +59,7 @@ enum PacketDumpStreams {
                 flows[info.id] = info
             case .data(let flow, let direction, let bytes, _, _, _):
                 if let i = stream(flow, direction) { streams[i].bytes.append(contentsOf: bytes) }
-            case .gap(let flow, let direction, let missing, _, _):
+            case .gap(let flow, let direction, let missing, _, _, _):
                 guard let i = stream(flow, direction), missing > 0 else { return }
                 let at = streams[i].bytes.count
                 if let last = streams[i].gaps.last, last.at == at {

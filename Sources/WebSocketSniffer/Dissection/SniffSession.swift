@@ -39,6 +39,7 @@ public struct SniffTotals: Sendable {
     /// Stream gaps (bytes the capture lost), the bytes they lost, and the connections they were in.
     public var gaps = 0
     public var gapBytes = 0
+    public var bufferFullGapBytes = 0
     public var connectionsWithGaps = 0
 }
 
@@ -285,10 +286,10 @@ public final class SniffSession {
             entry.dissector._withUnsafeGuaranteedRef { d in
                 if !d.isIgnored { d.data(from: entry.info.source(of: direction), bytes, mayModify: mayModify, time: time, sink: sink, emit: emit) }
             }
-        case .gap(let flow, let direction, let missing, _, let time):
+        case .gap(let flow, let direction, let missing, _, let time, let bufferFull):
             guard let entry = connection(flow) else { return }
             entry.dissector._withUnsafeGuaranteedRef { d in
-                if !d.isIgnored { d.gap(from: entry.info.source(of: direction), missing: missing, time: time, emit: emit) }
+                if !d.isIgnored { d.gap(from: entry.info.source(of: direction), missing: missing, time: time, bufferFull: bufferFull, emit: emit) }
             }
         case .directionClosed:
             break
@@ -307,6 +308,7 @@ public final class SniffSession {
             if summary.violations > 0 { totals.connectionsWithViolations += 1 }
             totals.gaps += summary.gaps
             totals.gapBytes += summary.gapBytes
+            totals.bufferFullGapBytes += summary.bufferFullGapBytes
             if summary.gaps > 0 { totals.connectionsWithGaps += 1 }
             guard configuration.maxSummaries > 0 else { return }
             keptSummaries.append(summary)

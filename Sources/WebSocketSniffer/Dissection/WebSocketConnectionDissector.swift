@@ -10,7 +10,9 @@ public enum SniffEvent {
     indirect case handshake(HandshakeRecord)
     case frame(connection: Int, direction: WebSocketDirection, time: Double, record: FrameRecordView, timing: MessageTiming)
     case message(connection: Int, direction: WebSocketDirection, time: Double, record: MessageRecordView, timing: MessageTiming)
-    case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double)
+    /// Bytes of the stream missing: not captured, or skipped because the out-of-order buffer was
+    /// full (`bufferFull`).
+    case gap(connection: Int, direction: WebSocketDirection?, missing: Int, time: Double, bufferFull: Bool)
     /// After a gap that ended inside a frame: where frames start again (see `DissectionResync`).
     case resync(connection: Int, direction: WebSocketDirection, time: Double, resync: DissectionResync)
     indirect case closed(ConnectionSummary)
@@ -70,6 +72,8 @@ public struct ConnectionSummary: Sendable {
     /// Stream gaps (bytes the capture lost) in either direction, and the bytes they lost.
     public var gaps = 0
     public var gapBytes = 0
+    /// Of those, bytes skipped because the out-of-order buffer was full (they were captured).
+    public var bufferFullGapBytes = 0
     public var websocket = false
 }
 
@@ -177,6 +181,7 @@ public final class WebSocketConnectionDissector {
         var violations = 0
         var gaps = 0
         var gapBytes = 0
+        var bufferFullGapBytes = 0
 
         mutating func frame(_ fromClient: Bool, _ opcode: WebSocketOpcode, violations v: Int) {
             if fromClient { frames.0 += 1 } else { frames.1 += 1 }
@@ -207,6 +212,7 @@ public final class WebSocketConnectionDissector {
         s.violations = counts.violations
         s.gaps = counts.gaps
         s.gapBytes = counts.gapBytes
+        s.bufferFullGapBytes = counts.bufferFullGapBytes
         return s
     }
 
@@ -1087,9 +1093,10 @@ public final class WebSocketConnectionDissector {
         }
     }
 
-    public func gap(from sender: TCPEndpoint, missing: Int, time: Double, emit: (SniffEvent) -> Void) {
+    public func gap(from sender: TCPEndpoint, missing: Int, time: Double, bufferFull: Bool = false, emit: (SniffEvent) -> Void) {
         counts.gaps += 1
         counts.gapBytes += missing
+        if bufferFull { counts.bufferFullGapBytes += missing }
         let direction: WebSocketDirection? = client.map { sender == $0 ? .clientToServer : .serverToClient }
         // On a --port whose connection's opening was captured, a loss before its first bytes:
         // nothing says HTTP will come, so the connection is taken for WebSocket from here, the
@@ -1105,7 +1112,7 @@ public final class WebSocketConnectionDissector {
         if let d = direction, gapInHead(d, missing: missing, time: time, emit: emit) { return }
         // Only on a connection sniff shows (WebSocket, or that asked for an upgrade).
         if phase == .webSocket || handshake != nil {
-            emit(.gap(connection: id, direction: direction, missing: missing, time: time))
+            emit(.gap(connection: id, direction: direction, missing: missing, time: time, bufferFull: bufferFull))
         }
         // The client's first bytes lost, after a response whose request the capture does not hold:
         // the request was lost with them, and the stream's offsets do not count its head. The

@@ -29,10 +29,11 @@ public enum TCPReassemblyEvent {
     /// `time` and `packetNumber` are those of the segment that carried the bytes (which, for a segment that
     /// arrived out of order, is earlier than the packet that completed the stream).
     case data(TCPFlowID, TCPDirection, bytes: UnsafeRawBufferPointer, offset: UInt64, time: Double, packetNumber: Int)
-    /// `missing` bytes at `offset` were not captured (lost by the capture, cut by the snapshot length,
-    /// skipped because the out-of-order buffer was full, or never seen before the flow closed). The stream
-    /// resumes at `offset + missing`. `time` is when the loss was concluded.
-    case gap(TCPFlowID, TCPDirection, missing: Int, offset: UInt64, time: Double)
+    /// `missing` bytes at `offset` were not captured (lost by the capture, cut by the snapshot length, or
+    /// never seen before the flow closed), or were skipped because the out-of-order buffer was full
+    /// (`bufferFull`: they may still come, too late). The stream resumes at `offset + missing`. `time`
+    /// is when the loss was concluded.
+    case gap(TCPFlowID, TCPDirection, missing: Int, offset: UInt64, time: Double, bufferFull: Bool)
     /// The direction's FIN was reached in order: no more bytes will come that way.
     case directionClosed(TCPFlowID, TCPDirection, time: Double)
     /// The flow ended; nothing more is reported for this ID.
@@ -53,9 +54,12 @@ public struct TCPReassemblyStatistics: Sendable, Hashable {
     public var outOfOrderSegments = 0
     /// Bytes received again after they had been delivered (exact or overlapping retransmissions).
     public var retransmittedBytes = 0
-    /// Gaps reported, and the bytes they cover.
+    /// Gaps reported, and the bytes they cover; of those, the ones skipped because the out-of-order
+    /// buffer was full.
     public var gaps = 0
     public var gapBytes = 0
+    public var bufferFullGaps = 0
+    public var bufferFullGapBytes = 0
     /// Bytes (plus a fixed overhead per segment) held in out-of-order buffers now, and at most.
     public var bufferedBytes = 0
     public var peakBufferedBytes = 0

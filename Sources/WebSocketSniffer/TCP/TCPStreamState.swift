@@ -33,10 +33,12 @@ struct TCPPendingSegment {
 struct TCPStreamState {
     /// Bookkeeping charged per buffered segment, so many tiny segments cannot exceed the limits' intent.
     static let segmentOverhead = 64
-    /// Segments buffered per direction at most (a new one is kept in order by moving those after
-    /// it, so a flood of tiny segments in falling order would cost time in the square of their
-    /// number). 4,096 full-size segments are more than the 4 MiB default buffer holds anyway.
-    static let maxPendingSegments = 4_096
+    /// Segments buffered per direction at most, for a buffer of `maxFlowBuffer` bytes: one per KiB
+    /// of it, and at least 4,096 (a new segment is kept in order by moving those after it, so a
+    /// flood of tiny segments in falling order costs time in the square of their number: the limit
+    /// holds that to a few milliseconds a segment at the largest buffers). 4,096 full-size segments
+    /// are more than the 4 MiB default buffer holds anyway; `--max-flow-buffer` raises both.
+    static func maxPendingSegments(_ maxFlowBuffer: Int) -> Int { max(4_096, maxFlowBuffer >> 10) }
     /// An acknowledgment further than this ahead of what was seen is not trusted to mean lost data.
     static let maxAcknowledgedJump = 1 << 30
     /// Packets of the flow that fill nothing, after an acknowledgment of unseen bytes, before the
@@ -348,11 +350,16 @@ struct TCPStreamState {
     }
 
     private mutating func gap(
-        _ count: Int, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+        _ count: Int, bufferFull: Bool = false, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
     ) {
         statistics.gaps += 1
         statistics.gapBytes += count
-        emit(.gap(context.flow, context.direction, missing: count, offset: offset, time: context.time))
+        if bufferFull {
+            statistics.bufferFullGaps += 1
+            statistics.bufferFullGapBytes += count
+        }
+        emit(.gap(context.flow, context.direction, missing: count, offset: offset, time: context.time, bufferFull: bufferFull))
         advance(by: count)
     }
 
@@ -381,11 +388,12 @@ struct TCPStreamState {
 
     /// Reports the hole before the first buffered segment as a gap and delivers what follows it in order.
     private mutating func skipFirstHole(
-        upTo target: UInt32?, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+        upTo target: UInt32?, bufferFull: Bool = false, context: TCPStreamContext, statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
     ) {
         var hole = hasPending ? sequenceDistance(from: nextSequence, to: pending[pendingStart].sequence) : Int.max
         if let target { hole = min(hole, sequenceDistance(from: nextSequence, to: target)) }
-        if hole > 0, hole != Int.max { gap(hole, context: context, statistics: &statistics, emit: emit) }
+        if hole > 0, hole != Int.max { gap(hole, bufferFull: bufferFull, context: context, statistics: &statistics, emit: emit) }
         drain(context: context, statistics: &statistics, emit: emit)
     }
 
@@ -413,7 +421,7 @@ struct TCPStreamState {
         let length = bytes.count + missing
         var fits: Bool {
             pendingCost + cost <= context.maxFlowBuffer && statistics.bufferedBytes + cost <= context.maxTotalBuffer
-                && pending.count - pendingStart < Self.maxPendingSegments
+                && pending.count - pendingStart < Self.maxPendingSegments(context.maxFlowBuffer)
         }
         // An exact copy of a buffered segment (a retransmission of data still ahead of a hole).
         let index = insertionIndex(for: sequence)
@@ -434,12 +442,12 @@ struct TCPStreamState {
             sequenceDistance(from: nextSequence, to: pending[pendingStart].sequence)
                 <= sequenceDistance(from: nextSequence, to: sequence)
         {
-            skipFirstHole(upTo: nil, context: context, statistics: &statistics, emit: emit)
+            skipFirstHole(upTo: nil, bufferFull: true, context: context, statistics: &statistics, emit: emit)
         }
         let distance = sequenceDistance(from: nextSequence, to: sequence)
         if distance > 0, !fits {
             // Even an empty buffer cannot take it: skip straight to it.
-            gap(distance, context: context, statistics: &statistics, emit: emit)
+            gap(distance, bufferFull: true, context: context, statistics: &statistics, emit: emit)
         }
         if sequenceDistance(from: nextSequence, to: sequence) <= 0 {
             deliver(
