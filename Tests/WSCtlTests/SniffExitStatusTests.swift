@@ -45,6 +45,13 @@ struct SniffExitStatusTests {
         (["--max-payload", "-5"], "--max-payload must be 0 or more, got -5"),
         (["--max-payload=-5"], "--max-payload must be 0 or more, got -5"),
         (["--port", "-80"], "--port takes 1-65535"),
+        // A flow timeout of 0 forgot every connection between two of its packets (30 of the 40
+        // messages of concurrent.pcap vanished, exit 0); a negative size was 'Missing value'.
+        (["--flow-timeout", "0"], "--flow-timeout must be more than 0, got 0"),
+        (["--flow-timeout", "0s"], "--flow-timeout must be more than 0, got 0s"),
+        (["--max-flow-buffer", "-1"], "--max-flow-buffer: invalid value \"-1\""),
+        (["--max-message-memory", "-1"], "--max-message-memory: invalid value \"-1\""),
+        (["--flow-timeout", "soon"], "--flow-timeout: "),
     ])
     func badValuesAreUsageErrors(_ extra: [String], _ message: String) throws {
         let r = try CLI.run(["sniff", "-r", SniffFixtures.path("basic")] + extra)

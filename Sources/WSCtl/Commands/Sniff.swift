@@ -90,9 +90,9 @@ extension WSCtlCommand {
         @Flag(name: .long, help: "Print per-connection and total counts at the end.") var stats = false
         @Flag(name: .long, help: "Show whole payloads, up to 64 MiB a frame, as far as --max-message-memory holds them (default: the first --max-payload bytes).") var full = false
         @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Payload bytes shown per frame and message.", valueName: "N")) var maxPayload = 256
-        @Option(name: .long, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared (and at most one segment per KiB of it, 4,096 at least).", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
-        @Option(name: .long, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
-        @Option(name: .long, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Out-of-order bytes buffered per connection direction before a gap is declared (and at most one segment per KiB of it, 4,096 at least).", valueName: "SIZE")) var maxFlowBuffer = "4MiB"
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Forget connections idle this long (capture time). One that ended is remembered for TIME_WAIT (240 s) however short this is, so that its late copies (a FIN sent again) start no connection.", valueName: "DURATION")) var flowTimeout = "300s"
+        @Option(name: .long, parsing: .unconditional, help: ArgumentHelp("Memory for messages being collected (fragmented, compressed, spanning segments) and what compressed ones inflate to, bytes held after gaps and inflate windows, all connections together. A message that does not fit keeps only its first bytes: it is shown as usual but without its envelope (with --full: cut at --max-payload, as is a frame arriving in pieces that does not fit).", valueName: "SIZE")) var maxMessageMemory = "256MiB"
         @Flag(name: .long, help: "Also decode each compressed message's DEFLATE codes, to flag a back-reference beyond the window agreed for its direction (window-exceeded, RFC 7692 §7.1.2; zlib lets one through when the bytes it names are still in its output). Only where a window under 15 bits was agreed; costs about as much CPU again as inflating.") var checkWindow = false
         /// Read, dissect and print a file on one thread (for tests that compare it with the
         /// three-thread path, and for measuring what the other threads buy).
@@ -142,13 +142,17 @@ extension WSCtlCommand {
             d.parser.retainedCarryCapacity = 64 << 10
             d.checksWindow = checkWindow
             var r = TCPReassemblerConfiguration()
-            do {
-                r.maxFlowBuffer = try ByteSizeFlag.parse(maxFlowBuffer)
-                r.idleTimeout = try DurationFlag.parseSeconds(flowTimeout)
-                let memory = try ByteSizeFlag.parse(maxMessageMemory)
-                d.messageMemory = DissectionMemoryBudget(limit: memory)
-                if full { d.maxPayloadShownWithoutRoom = maxPayload }
-            } catch { throw ValidationError("\(error)") }
+            // Each value's error names its option.
+            func parsed<T>(_ option: String, _ parse: () throws -> T) throws -> T {
+                do { return try parse() } catch { throw ValidationError("\(option): \(error)") }
+            }
+            r.maxFlowBuffer = try parsed("--max-flow-buffer") { try ByteSizeFlag.parse(maxFlowBuffer) }
+            r.idleTimeout = try parsed("--flow-timeout") { try DurationFlag.parseSeconds(flowTimeout) }
+            d.messageMemory = DissectionMemoryBudget(limit: try parsed("--max-message-memory") { try ByteSizeFlag.parse(maxMessageMemory) })
+            if full { d.maxPayloadShownWithoutRoom = maxPayload }
+            // (A timeout of 0 forgot every connection between two of its packets: their messages
+            // vanished without a word.)
+            guard r.idleTimeout > 0 else { throw ValidationError("--flow-timeout must be more than 0, got \(flowTimeout)") }
             return SniffConfiguration(dissector: d, reassembly: r, webSocketPorts: Set(ports), maxSummaries: stats ? 10_000 : 0,
                                       reportsForSaving: write != nil)
         }
