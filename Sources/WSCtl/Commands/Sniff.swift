@@ -781,8 +781,9 @@ struct SniffPrinter {
             if m.incomplete { line += style.yellow(" incomplete") }
             if m.compressed { line += " deflated \(m.length) B" }
             if let e = m.borrowedEnvelope?.pointee {  // (not `m.envelope`: see ConnectionDissector.report)
-                line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(e.type))]"))" : " \(style.yellow("[bad envelope]"))"
-                if let cid = e.correlationID { line += " cid=\(TerminalText.safe(cid))" }
+                // (Each cut to a preview's length: a 40,000-character type made a 40,000-character line.)
+                line += e.error == nil ? " \(style.cyan("[\(TerminalText.safe(Self.shortened(e.type)))]"))" : " \(style.yellow("[bad envelope]"))"
+                if let cid = e.correlationID { line += " cid=\(TerminalText.safe(Self.shortened(cid)))" }
             }
             if let l = timing.replyLatency { line += " reply \(Self.milliseconds(l))" }
             if let text = m.textString { line += " " + preview(text, cut: m.dataTruncated) }
@@ -1037,6 +1038,11 @@ struct SniffPrinter {
 
     /// At most this many Unicode scalars in a one-line preview.
     static let previewScalars = 320
+
+    /// An envelope's type or correlation id in a one-line message: at most 64 characters, then "…".
+    static func shortened(_ s: String) -> String {
+        s.count <= 64 ? s : String(s.prefix(63)) + "…"
+    }
 
     static func summaryJSON(_ s: ConnectionSummary, kind: String) -> String {
         var w = JSONLineWriter()

@@ -325,7 +325,8 @@ public enum DissectionRenderer {
                 let known = (e.type.isEmpty ? "" : " type=\(TerminalText.safe(e.type))") + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? "")
                 lines.append(indent + style.yellow("envelope invalid: \(TerminalText.safe(err))") + known)
             } else {
-                lines.append(indent + "envelope type=\(TerminalText.safe(e.type))" + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? ""))
+                lines.append(indent + "envelope type=\(TerminalText.safe(e.type))" + (e.correlationID.map { " correlation_id=\(TerminalText.safe($0))" } ?? "")
+                             + (e.messageID.map { " message_id=\(TerminalText.safe($0))" } ?? "") + (e.clientID.map { " client_id=\(TerminalText.safe($0))" } ?? ""))
             }
         }
         if let t = m.textString {
@@ -440,7 +441,8 @@ public enum DissectionRenderer {
         if let text = m.text, TerminalText.needsEscapeBeyondJSON(text) { return false }
         let envelope = m.borrowedEnvelope
         if let e = envelope?.pointee {
-            guard e.error == nil, !TerminalText.needsEscape(e.type), !(e.correlationID.map(TerminalText.needsEscape) ?? false)
+            guard e.error == nil, !TerminalText.needsEscape(e.type), !(e.correlationID.map(TerminalText.needsEscape) ?? false),
+                  !(e.messageID.map(TerminalText.needsEscape) ?? false), !(e.clientID.map(TerminalText.needsEscape) ?? false)
             else { return false }
         }
         let lineStart = writeHead(&out, style, prefix, "message ", m.index, m.offset, opcode: m.opcode, colour: "32")
@@ -470,6 +472,14 @@ public enum DissectionRenderer {
             out.append(contentsOf: e.type)
             if let id = e.correlationID {
                 out.append(" correlation_id=")
+                out.append(contentsOf: id)
+            }
+            if let id = e.messageID {
+                out.append(" message_id=")
+                out.append(contentsOf: id)
+            }
+            if let id = e.clientID {
+                out.append(" client_id=")
                 out.append(contentsOf: id)
             }
             out.append(0x0A)
