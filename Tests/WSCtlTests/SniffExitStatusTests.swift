@@ -85,6 +85,26 @@ struct SniffExitStatusTests {
         #expect(!clean.stderr.contains("not captured"), "\(clean.stderr)")
     }
 
+    /// A handshake that broke RFC 6455 counts as a violation too: a wrong Sec-WebSocket-Accept,
+    /// a request without its key. (Only the handshake line said so; the exit status was 0.)
+    @Test func handshakeRulesCount() throws {
+        let badAccept = SyntheticConnection(request: SyntheticConnection.request(),
+                                            response: SyntheticConnection.response().replacingOccurrences(of: "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", with: "AAAAAAAAAAAAAAAAAAAAAAAAAAA="))
+        let accept = try SniffUpgradeTests.run(badAccept, ["--stats"])
+        #expect(accept.result.status == 1, "\(accept.result.stderr)")
+        #expect(accept.result.stderr.contains("wsctl sniff: 1 protocol violation in 1 connection\n"), "\(accept.result.stderr)")
+        #expect(accept.kind("handshake").first?["response_error"].string?.contains("Sec-WebSocket-Accept") == true)
+        #expect(accept.kind("stats").first?["violations"].int == 1)
+        let noKey = SyntheticConnection(request: SyntheticConnection.request().replacingOccurrences(of: "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", with: ""),
+                                        response: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        let key = try SniffUpgradeTests.run(noKey)
+        #expect(key.result.status == 1, "\(key.result.stderr)")
+        #expect(key.kind("handshake").first?["request_error"].string != nil)
+        // The real capture's third connection: an Accept that does not match.
+        let refused = try CLI.run(["sniff", "-r", SniffFixtures.path("refused")])
+        #expect(refused.status == 1 && refused.stderr.contains("protocol violation"), "\(refused.stderr)")
+    }
+
     @Test func cleanTrafficExitsZero() throws {
         let clean = try SniffUpgradeTests.run(Self.connection(badFrames: 0))
         #expect(clean.result.status == 0, "\(clean.result.stderr)")

@@ -57,7 +57,8 @@ extension WSCtlCommand {
                 short keeps what came before the cut. Either way the exit status is 1.
 
                 Traffic that broke a protocol rule (any error line, any entry in a JSON line's \
-                "errors") also makes the exit status 1, and the last line on stderr counts the \
+                "errors", a handshake that broke RFC 6455 or 7692: an Accept that does not match the \
+                key, a request without its key) also makes the exit status 1, and the last line on stderr counts the \
                 violations and the connections they were in, so that `wsctl sniff -r FILE >/dev/null` \
                 checks a capture in a script. Bytes the capture lost (gaps: packets dropped or cut short) \
                 are not the traffic's fault and leave the exit status 0, but a stderr line counts them \

@@ -358,6 +358,7 @@ public final class WebSocketConnectionDissector {
             case .needMore: return
             case .notHTTP(let why):
                 handshake?.responseError = "response is not HTTP: \(why)"
+                counts.violations += 1  // (RFC 6455 §4.2.2: the answer to an upgrade is an HTTP response)
                 if let h = handshake { emit(.handshake(h)) }
                 phase = .notWebSocket
             case .head(let head):
@@ -710,7 +711,9 @@ public final class WebSocketConnectionDissector {
         var parameters: PerMessageDeflateParameters? = nil
         if let accepted = try? WebSocketExtensionHeader.parse(extensions) {
             // No offer to hold the response to: only its own rules are checked.
-            Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
+            if Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters) {
+                counts.violations += 1
+            }
         } else if record.extensions?.lowercased().contains(PerMessageDeflateParameters.extensionName) == true {
             deflate = .auto
         }
@@ -734,6 +737,7 @@ public final class WebSocketConnectionDissector {
                 request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
             } catch {
                 record.requestError = error.message
+                counts.violations += 1  // (a rule of RFC 6455 §4.1)
             }
         }
         handshake = record
@@ -787,6 +791,7 @@ public final class WebSocketConnectionDissector {
         }
         guard let status = head.statusLine else {
             record.responseError = "not an HTTP status line: \(head.startLine.prefix(60))"
+            counts.violations += 1
             emit(.handshake(record))
             phase = .notWebSocket
             return
@@ -818,10 +823,13 @@ public final class WebSocketConnectionDissector {
             // The request's end was cut off: its offers (and maybe its key) are not all known, so
             // the answer is held to its own rules, and the Accept to the key if it came.
             if let accepted = try? WebSocketExtensionHeader.parse(extensionLines) {
-                Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
+                if Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters) {
+                    counts.violations += 1
+                }
             }
             if let key = record.key, let accept = head.header("sec-websocket-accept"), record.acceptMatches == false {
                 record.responseError = "Sec-WebSocket-Accept is \(accept), expected \(WebSocketHandshake.acceptValue(forKey: key)) for key \(key)"
+                counts.violations += 1
             }
         } else if status.status == 101 {
             do {
@@ -830,9 +838,12 @@ public final class WebSocketConnectionDissector {
                 let response = try WebSocketUpgradeResponse.validate(
                     status: status.status, headers: head.headers, sentKey: record.key ?? "",
                     offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols, offeredExtensions: offered)
-                Self.apply(Self.deflateAgreement(response.extensions, offers: offered), to: &record, deflate: &deflate, parameters: &parameters)
+                if Self.apply(Self.deflateAgreement(response.extensions, offers: offered), to: &record, deflate: &deflate, parameters: &parameters) {
+                    counts.violations += 1
+                }
             } catch {
                 record.responseError = error.message
+                counts.violations += 1  // (a rule of RFC 6455 §4.2.2 or RFC 7692)
                 // Read what follows as WebSocket anyway: RSV1 decides compression.
                 if record.extensions?.lowercased().contains("permessage-deflate") == true { deflate = .auto }
             }
@@ -859,18 +870,21 @@ public final class WebSocketConnectionDissector {
     /// Accepted twice, it is refused: both elements would claim RSV1 (§5).
     /// Puts an agreement into effect: permessage-deflate on with its parameters, or, refused, RSV1
     /// deciding and the rule broken in `response_error`.
+    /// Returns whether the response broke a rule (the agreement was refused).
     private static func apply(
         _ agreement: DeflateAgreement, to record: inout HandshakeRecord, deflate: inout WebSocketDissectorConfiguration.DeflateMode,
         parameters: inout PerMessageDeflateParameters?
-    ) {
+    ) -> Bool {
         switch agreement {
-        case .none: break
+        case .none: return false
         case .agreed(let agreed):
             parameters = agreed
             deflate = .on
+            return false
         case .refused(let message):
             record.responseError = message
             deflate = .auto
+            return true
         }
     }
 
