@@ -931,9 +931,10 @@ public struct WebSocketStreamDissector {
             charged += count
             return Int.max
         }
-        // No room left: the message goes on with only what is needed to show it.
+        // No room left: the message goes on with only what is needed to show it. (It is counted
+        // as not held whole when it is made, if it did lose bytes: one that fits in the part
+        // shown is whole after all.)
         notHeldWhole = true
-        budget.noteMessageNotHeldWhole()
         budget.give(charged)
         charged = 0
         // (On a message's first piece the assembler still holds the message before, if any.)
@@ -1259,6 +1260,7 @@ public struct WebSocketStreamDissector {
                 // Only the first bytes were kept: a character cut at their end is left out.
                 textLength = Self.validTextPrefix(data) ?? 0
             }
+            if notHeldWhole && view.unkept > 0 { budget?.noteMessageNotHeldWhole() }
             var envelope: EnvelopeBox? = nil
             if isText && configuration.recogniseEnvelopes && view.unkept == 0 {
                 envelope = Self.summariseEnvelope(data)
@@ -1287,6 +1289,7 @@ public struct WebSocketStreamDissector {
     /// - Parameter finished: the inflater already ended the message.
     private mutating func makeStreamedMessage(_ view: WebSocketMessageView, _ s: inout StreamedInflate,
                                               finished: Bool = false) -> MessageInProgress {
+        if notHeldWhole { budget?.noteMessageNotHeldWhole() }
         if !finished, s.failure == nil && !s.noInflater, let d = inflater {
             do {
                 try d.finishMessage(chunkSize: Self.inflateChunk) { absorbInflated($0, into: &s) }

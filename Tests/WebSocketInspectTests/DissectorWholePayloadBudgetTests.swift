@@ -106,8 +106,7 @@ struct DissectorWholePayloadBudgetTests {
         let grown = DissectorMemoryBudgetTests.residentBytes() - before
         #expect(grown < 160 << 20, "resident memory grew by \(grown >> 20) MiB for 200 dissectors")
         #expect(budget.held <= 32 << 20)
-        #expect(budget.messagesNotHeldWhole >= 95 && budget.framesNotHeldWhole >= 95,
-                "\(budget.messagesNotHeldWhole) messages, \(budget.framesNotHeldWhole) frames not held whole")
+        #expect(budget.framesNotHeldWhole >= 95, "\(budget.framesNotHeldWhole) frames not held whole")
         let last = WebSocketFrameEncoder.encode(WebSocketFrame(fin: true, opcode: .continuation, payload: [1, 2, 3]))
         var wholeCount = 0
         for i in dissectors.indices {
@@ -137,6 +136,8 @@ struct DissectorWholePayloadBudgetTests {
             }
         }
         #expect(wholeCount >= 1 && wholeCount <= 8, "\(wholeCount) of 200 shown whole with room for about 16 MiB")
+        // (Counted when each message is made, having lost bytes.)
+        #expect(budget.messagesNotHeldWhole >= 95, "\(budget.messagesNotHeldWhole) messages not held whole")
         dissectors.removeAll()
         #expect(budget.held == 0)
     }
