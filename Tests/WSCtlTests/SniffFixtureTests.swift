@@ -488,6 +488,13 @@ struct SniffFixtureTests {
         let text = try CLI.run(["sniff", "-r", SniffFixtures.path(name), "--stats"] + SniffFixtures.portArguments(truth))
         #expect(text.stdout.contains("total: \(stats["packets"].int ?? -1) packets, \(connections.count) WebSocket connections, \(stats["messages"].int ?? -1) messages, \(stats["bytes"].int ?? -1) bytes"),
                 "text --stats: \(text.stdout.split(separator: "\n").suffix(3))")
+        // Each connection's duration with six decimals, as the JSON has it (it had three, though the
+        // README says times and durations have six everywhere).
+        for c in out.kind("connection_stats") {
+            let duration = String(format: "%.6f", c["duration"].double ?? -1)
+            #expect(text.stdout.split(separator: "\n").contains { $0.hasPrefix("#\(c["connection"].int ?? -1) ") && $0.hasSuffix(" \(duration)s") },
+                    "connection \(c["connection"]) duration \(duration)")
+        }
     }
 
     /// `-r -` reads the capture from stdin.

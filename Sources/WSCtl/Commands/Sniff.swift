@@ -1115,7 +1115,7 @@ struct SniffPrinter {
             let msgs = column("\(s.messages[.clientToServer] ?? 0)/\(s.messages[.serverToClient] ?? 0)", 15)
             let b = column("\(s.bytes[.clientToServer] ?? 0)/\(s.bytes[.serverToClient] ?? 0)", 17)
             let close = column(s.closeCode.map(String.init) ?? "-", 6)
-            Output.line(column("#\(s.connection)", 12) + pair + msgs + b + close + String(format: " %.3fs", s.lastTime - s.firstTime))
+            Output.line(column("#\(s.connection)", 12) + pair + msgs + b + close + " " + FixedPointText.format(s.lastTime - s.firstTime, digits: 6, width: 0) + "s")
             let ops = s.opcodes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             let counts = (ops.isEmpty ? [] : ["opcodes: \(ops)"]) + (s.violations > 0 ? ["violations \(s.violations)"] : [])
                 + (s.gaps > 0 ? ["gaps \(s.gaps) (\(s.gapBytes) bytes not captured)"] : [])
