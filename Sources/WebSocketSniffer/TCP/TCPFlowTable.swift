@@ -122,14 +122,14 @@ struct TCPFlowTable {
     /// direction subscript, each step checked its bounds and uniqueness again.)
     mutating func acceptInOrder(
         _ slot: Int, from source: TCPEndpoint, sequence: UInt32, bytes: UnsafeRawBufferPointer, acknowledgment: UInt32?,
-        time: Double, seenAt clock: Double, packetNumber: Int, configuration: TCPReassemblerConfiguration,
-        statistics: inout TCPReassemblyStatistics, emit: (TCPReassemblyEvent) -> Void
+        time: Double, packetNumber: Int, configuration: TCPReassemblerConfiguration, statistics: inout TCPReassemblyStatistics,
+        emit: (TCPReassemblyEvent) -> Void
     ) -> InOrder? {
         guard let done = Self.acceptInOrder(
             &slots[slot], from: source, sequence: sequence, bytes: bytes, acknowledgment: acknowledgment, time: time,
             packetNumber: packetNumber, configuration: configuration, statistics: &statistics, emit: emit)
         else { return nil }
-        touch(slot, time: clock)
+        touch(slot, time: time)
         return done
     }
 

@@ -20,30 +20,14 @@
 /// flow. Flows idle for `idleTimeout` seconds of capture time are closed, and when `maxFlows` are tracked
 /// the least recently active one is evicted, so memory stays bounded whatever the capture length.
 ///
-/// The reassembler does no I/O: its clock is the capture time passed in (see `clock` for how one
-/// packet stamped far ahead is kept from making every other flow look idle).
+/// The reassembler does no I/O and keeps no clock of its own: time is the capture time passed in.
 public struct TCPReassembler {
     public let configuration: TCPReassemblerConfiguration
     public private(set) var statistics = TCPReassemblyStatistics()
     private var table = TCPFlowTable()
     private var nextFlowID: UInt64 = 1
-    /// Capture time as the reassembler counts it, for idleness, remembered connections and waits
-    /// for acknowledged bytes: the first packet's time, moved on by each later packet's step forward
-    /// from the packet before, a step counting for at most `maxClockStep`. One packet stamped far
-    /// ahead (a clock stepped, a capture merged from another host) made every other connection look
-    /// idle: they were closed, and their later packets lost as belonging to no known connection. A
-    /// step back holds the clock still (captures merged from several files step back a little).
+    /// The latest capture time seen (captures merged from several files may step back a little).
     private var clock = -Double.infinity
-    /// The time of the packet before (as stamped).
-    private var previousTime = -Double.infinity
-    /// The most one step between consecutive packets moves `clock` on.
-    static let maxClockStep = 60.0
-
-    /// `clock` at capture time `now` given from outside (a live capture's wall clock on a read
-    /// timeout): the time since the last packet counts in full.
-    private func clock(at now: Double) -> Double {
-        clock == -.infinity ? now : clock + max(0, now - previousTime)
-    }
     /// Directions waiting for acknowledged bytes the capture has not shown (see
     /// `TCPStreamState.acknowledge`), in the order they started (so by `clock`): each is given up
     /// on a second of capture time later if its own packets have not settled it by then.
@@ -124,12 +108,7 @@ public struct TCPReassembler {
         emit: (TCPReassemblyEvent) -> Void
     ) -> TCPFlowID? {
         statistics.segments += 1
-        if clock == -.infinity {
-            clock = time
-        } else if time > previousTime {
-            clock += min(time - previousTime, Self.maxClockStep)
-        }
-        previousTime = time
+        clock = max(clock, time)
         let source = packet.sourceEndpoint
         let destination = packet.destinationEndpoint
         var slot = table.slot(between: source, destination)
@@ -148,9 +127,9 @@ public struct TCPReassembler {
             }
         }
         if oldestIsIdle(at: clock) || !ended.isEmpty {
-            expireIdle(at: clock, emit: emit)
+            expireIdleFlows(now: clock, emit: emit)
         }
-        if waitingStart < waiting.count { settleWaits(at: clock, emit: emit) }
+        if waitingStart < waiting.count { settleWaitingAcknowledgments(now: clock, emit: emit) }
 
         let flags = packet.flags
         // Most segments are the next bytes of an open connection, or an ACK: what the general path
@@ -158,7 +137,7 @@ public struct TCPReassembler {
         if fastPath, let s = slot, flags.isDisjoint(with: Self.generalFlags), packet.uncapturedPayloadLength == 0,
            let done = table.acceptInOrder(
                s, from: source, sequence: packet.sequenceNumber, bytes: payload,
-               acknowledgment: flags.contains(.ack) ? packet.acknowledgmentNumber : nil, time: time, seenAt: clock,
+               acknowledgment: flags.contains(.ack) ? packet.acknowledgmentNumber : nil, time: time,
                packetNumber: packetNumber, configuration: configuration, statistics: &statistics, emit: emit)
         {
             if done.waits { fileWait(s, done.flow, done.direction.reversed) }
@@ -218,7 +197,7 @@ public struct TCPReassembler {
             slot = open(key: key, packet: packet, time: time, packetNumber: packetNumber, emit: emit)
         }
         guard let slot else { return nil }
-        table.touch(slot, time: clock)
+        table.touch(slot, time: time)
         table[slot].lastPacket = time
         let info = table.slots[slot].info
         let direction: TCPDirection = source == info.initiator ? .initiatorToResponder : .responderToInitiator
@@ -326,11 +305,6 @@ public struct TCPReassembler {
     /// Closes flows idle for `idleTimeout` at capture time `now`. `process` does this itself; call it
     /// during a quiet live capture (on a read timeout, with the wall-clock time) so idle flows still end.
     public mutating func expireIdleFlows(now: Double, emit: (TCPReassemblyEvent) -> Void) {
-        expireIdle(at: clock(at: now), emit: emit)
-    }
-
-    /// `expireIdleFlows` at `now` on the reassembler's `clock`.
-    private mutating func expireIdle(at now: Double, emit: (TCPReassemblyEvent) -> Void) {
         while oldestIsIdle(at: now) {
             let slot = table.oldest
             if !table[slot].finished { close(slot, reason: .idle, time: now, emit: emit) }
@@ -345,11 +319,6 @@ public struct TCPReassembler {
     /// `process` does this itself; call it during a quiet live capture (on a read timeout, with the
     /// wall-clock time) so that a connection gone quiet still lets out what follows a loss.
     public mutating func settleWaitingAcknowledgments(now: Double, emit: (TCPReassemblyEvent) -> Void) {
-        settleWaits(at: clock(at: now), emit: emit)
-    }
-
-    /// `settleWaitingAcknowledgments` at `now` on the reassembler's `clock`.
-    private mutating func settleWaits(at now: Double, emit: (TCPReassemblyEvent) -> Void) {
         while waitingStart < waiting.count {
             let entry = waiting[waitingStart]
             let slot = entry.slot
