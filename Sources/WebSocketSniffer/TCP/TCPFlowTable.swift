@@ -138,9 +138,7 @@ struct TCPFlowTable {
         time: Double, packetNumber: Int, configuration: TCPReassemblerConfiguration, statistics: inout TCPReassemblyStatistics,
         emit: (TCPReassemblyEvent) -> Void
     ) -> InOrder? {
-        // (A RST ahead in either direction waits to be reached: the general path watches for it.)
-        guard !flow.finished, !flow.forward.waitsForAcknowledgedData, !flow.backward.waitsForAcknowledgedData,
-              flow.forward.resetSequence == nil, flow.backward.resetSequence == nil else { return nil }
+        guard !flow.finished, !flow.forward.waitsForAcknowledgedData, !flow.backward.waitsForAcknowledgedData else { return nil }
         let id = flow.info.id
         let direction: TCPDirection
         if source == flow.info.initiator {

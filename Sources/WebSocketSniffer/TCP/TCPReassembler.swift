@@ -236,27 +236,13 @@ public struct TCPReassembler {
         {
             fileWait(slot, info.id, direction.reversed)
         }
-        if flags.contains(.rst) {
-            switch table.slots[slot][direction].resetPlace(packet.sequenceNumber) {
-            case .now:
-                close(slot, reason: .rst, time: time, emit: emit)
-                table[slot].finished = true
-                return info.id
-            case .ahead:
-                // The nearer of two RSTs ahead counts (the other is past it: data it would let
-                // through cancels the nearer one anyway).
-                if let earlier = table.slots[slot][direction].resetSequence,
-                   sequenceDistance(from: earlier, to: packet.sequenceNumber) >= 0 {
-                    break
-                }
-                table[slot][direction].resetSequence = packet.sequenceNumber
-            case .foreign:
-                // Not this connection's (a late reply to an earlier attempt, or forged): it closes nothing.
-                statistics.ignoredSegments += 1
-            }
-        }
-        if closeIfResetReached(slot, time: time, emit: emit) {
-            return info.id
+        if flags.contains(.rst), table.slots[slot][direction].acceptsReset(packet.sequenceNumber) {
+            close(slot, reason: .rst, time: time, emit: emit)
+            table[slot].finished = true
+            table[slot].reset = true
+        } else if flags.contains(.rst) {
+            // Not this connection's (a late reply to an earlier attempt, or forged): it closes nothing.
+            statistics.ignoredSegments += 1
         } else if table.slots[slot].forward.closed, table.slots[slot].backward.closed {
             close(slot, reason: .fin, time: time, emit: emit)
             table[slot].finished = true
@@ -327,8 +313,6 @@ public struct TCPReassembler {
                 table[slot][entry.direction].settleAcknowledgment(
                     timedOut: true, context: context(entry.flow, entry.direction, now), statistics: &statistics,
                     emit: emit)
-                // The bytes given up may have been those before a RST ahead.
-                closeIfResetReached(slot, time: now, emit: emit)
             }
             waitingStart += 1
         }
@@ -412,29 +396,12 @@ public struct TCPReassembler {
         return table.insert(flow)
     }
 
-    /// Closes the flow in `slot` (not yet finished) if a RST ahead of one direction has been reached
-    /// in order (`TCPStreamState.resetSequence`). Returns whether it did.
-    @discardableResult
-    private mutating func closeIfResetReached(_ slot: Int, time: Double, emit: (TCPReassemblyEvent) -> Void) -> Bool {
-        guard !table.slots[slot].finished, table.slots[slot].forward.resetReached || table.slots[slot].backward.resetReached else {
-            return false
-        }
-        close(slot, reason: .rst, time: time, emit: emit)
-        table[slot].finished = true
-        return true
-    }
-
     /// Delivers what the flow still buffers and reports it closed: at `time` for FIN and RST (the
     /// packet that closed it), at the flow's own last packet otherwise (found idle, evicted, or at the
-    /// end of the capture, it ended when it was last heard from, not when that was noticed). A flow
-    /// that ends so while a RST ahead waits for the bytes before it ends by that RST: the bytes
-    /// never came, and are a gap.
-    private mutating func close(_ slot: Int, reason given: TCPFlowCloseReason, time: Double, emit: (TCPReassemblyEvent) -> Void) {
+    /// end of the capture, it ended when it was last heard from, not when that was noticed).
+    private mutating func close(_ slot: Int, reason: TCPFlowCloseReason, time: Double, emit: (TCPReassemblyEvent) -> Void) {
         let id = table[slot].info.id
-        let time = given == .fin || given == .rst ? time : table.slots[slot].lastPacket
-        let resetAhead = table.slots[slot].forward.resetSequence != nil || table.slots[slot].backward.resetSequence != nil
-        let reason: TCPFlowCloseReason = given == .reused || given == .fin ? given : resetAhead ? .rst : given
-        if reason == .rst { table[slot].reset = true }
+        let time = reason == .fin || reason == .rst ? time : table.slots[slot].lastPacket
         for direction in TCPDirection.allCases {
             table[slot][direction].flushAll(context: context(id, direction, time), statistics: &statistics, emit: emit)
         }

@@ -59,12 +59,6 @@ struct TCPStreamState {
     var finSequence: UInt32?
     /// The FIN was reached in order.
     var closed = false
-    /// Sequence number of a RST sent this way ahead of the next byte expected (see `resetPlace`):
-    /// the bytes before it were sent, and are still to come in the capture (it put the RST first)
-    /// or lost by it. The RST ends the connection once they are reached in order (or given up as a
-    /// gap when the connection ends otherwise), unless this direction sends past it first: then it
-    /// was refused (RFC 5961 §3.2) or not this connection's, and is forgotten.
-    var resetSequence: UInt32?
     /// Out-of-order segments from `pendingStart` on, sorted by sequence number, all after `nextSequence`.
     var pending: [TCPPendingSegment] = []
     var pendingStart = 0
@@ -109,46 +103,33 @@ struct TCPStreamState {
     /// True until the direction has delivered or buffered anything (a SYN may still start it again).
     var isEmpty: Bool { offset == 0 && !hasPending && finSequence == nil }
 
-    /// Where a RST with sequence number `sequence` sent in this direction falls.
-    enum ResetPlace {
-        /// It ends the connection now.
-        case now
-        /// Ahead of the next byte expected: it ends the connection once the bytes before it are
-        /// reached (`resetSequence`).
-        case ahead
-        /// Not this connection's end: a stray, a late reply to an earlier attempt at the same ports,
-        /// or forged. It closes nothing.
-        case foreign
-    }
-
-    /// Where a RST belongs: anything before the direction started (a refused SYN) ends it now, and so
-    /// does one exactly on the next byte expected (RFC 5961 §3.2: a stack acts only on that one). Once
-    /// data has been sent, one ahead of it by at most `maxResetDistance` (RFC 5961 asks for the
-    /// receive window, which a capture does not always show) follows bytes the capture has not shown
-    /// yet, or lost. Behind what was sent it cannot be the sender's: its next sequence number is
-    /// already past that.
-    func resetPlace(_ sequence: UInt32) -> ResetPlace {
-        guard started else { return .now }
-        // Exactly after bytes the receiver acknowledged: they were sent, whether the capture shows
-        // them or not.
-        if waitsForAcknowledgedData && sequence == acknowledgedAhead { return .now }
+    /// Whether a RST with sequence number `sequence` sent in this direction belongs to the
+    /// connection: anything before the direction started (a refused SYN); exactly the next byte
+    /// expected while nothing has been sent yet (a RST from an earlier attempt at the same ports
+    /// carries that attempt's numbers); after that, within `maxResetDistance` of it (RFC 5961 §3.2
+    /// asks for the receive window, which a capture does not always show).
+    func acceptsReset(_ sequence: UInt32) -> Bool {
+        guard started else { return true }
+        // Bytes the receiver acknowledged but the capture has not shown yet were sent: the RST
+        // may come after them.
+        if waitsForAcknowledgedData, abs(sequenceDistance(from: acknowledgedAhead, to: sequence)) <= Self.maxResetDistance {
+            return true
+        }
         let distance = sequenceDistance(from: nextSequence, to: sequence)
-        // (With bytes buffered beyond the next one, or acknowledged beyond it, the sender's next
-        // sequence number is past it: such a RST is behind what was sent.)
-        if distance == 0 { return hasPending || waitsForAcknowledgedData ? .foreign : .now }
-        // While nothing has been sent, a RST from an earlier attempt at the same ports carries that
-        // attempt's numbers.
-        return (!isEmpty || waitsForAcknowledgedData) && distance > 0 && distance <= Self.maxResetDistance ? .ahead : .foreign
+        if isEmpty { return distance == 0 }
+        // Behind what this direction sent (delivered, or buffered past a hole) it cannot be the
+        // sender's: its next sequence number is already past that. (Such a RST closed the
+        // connection, and everything after it was lost without a word.)
+        if distance < 0 { return false }
+        if hasPending, let last = pending.last,
+           sequenceDistance(from: sequence, to: last.sequence &+ UInt32(truncatingIfNeeded: last.length)) > 0 {
+            return false
+        }
+        return distance <= Self.maxResetDistance
     }
 
-    /// How far ahead of the next byte expected a RST's sequence number may be.
+    /// How far from the next byte expected a RST's sequence number may be.
     static let maxResetDistance = 1 << 24
-
-    /// True once a RST ahead (`resetSequence`) has been reached in order.
-    var resetReached: Bool {
-        guard let resetSequence else { return false }
-        return sequenceDistance(from: nextSequence, to: resetSequence) <= 0
-    }
 
     /// Starts the direction mid-stream at the first segment seen.
     mutating func startMidStream(_ sequence: UInt32) {
@@ -166,10 +147,6 @@ struct TCPStreamState {
         if closed {
             statistics.retransmittedBytes += length
             return
-        }
-        // Data past a RST ahead: the connection went on, so that RST did not end it.
-        if let reset = resetSequence, sequenceDistance(from: reset, to: sequence &+ UInt32(truncatingIfNeeded: length)) > 0 {
-            resetSequence = nil
         }
         if fin, finSequence == nil {
             finSequence = sequence &+ UInt32(truncatingIfNeeded: length)
@@ -279,10 +256,6 @@ struct TCPStreamState {
             // Acknowledged bytes that never came are a gap, even past everything buffered.
             waitsForAcknowledgedData = false
             flush(upTo: acknowledgedAhead, context: context, statistics: &statistics, emit: emit)
-        }
-        if let resetSequence, !closed, sequenceDistance(from: nextSequence, to: resetSequence) > 0 {
-            // The bytes before a RST ahead were sent: those the capture never showed are a gap.
-            flush(upTo: resetSequence, context: context, statistics: &statistics, emit: emit)
         }
         flush(upTo: nil, context: context, statistics: &statistics, emit: emit)
         release(statistics: &statistics)
