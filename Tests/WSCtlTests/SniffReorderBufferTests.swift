@@ -29,10 +29,10 @@ struct SniffReorderBufferTests {
         let gaps = full.kind("gap")
         #expect(gaps.count == 1 && gaps.first?["missing_bytes"].int == 7 && gaps.first?["buffer_full"].bool == true, "\(gaps)")
         #expect(!full.kind("message").contains { $0["text"].string == "FIRST" })
-        #expect(full.result.stderr.contains("wsctl sniff: 7 bytes lost (7 of them captured but skipped, the out-of-order buffer being full: --max-flow-buffer) (1 gap in 1 connection)"),
+        #expect(full.result.stderr.contains("wsctl sniff: 7 bytes not captured (7 of them given up when the out-of-order buffer filled before they came: --max-flow-buffer) (1 gap in 1 connection)"),
                 "\(full.result.stderr)")
         let text = try CLI.run(["sniff", "-r", path])
-        #expect(text.stdout.contains("gap: 7 bytes skipped, the out-of-order buffer being full (--max-flow-buffer); resynchronising"),
+        #expect(text.stdout.contains("gap: 7 bytes given up, not captured before the out-of-order buffer filled (--max-flow-buffer); resynchronising"),
                 "\(text.stdout.prefix(2_000))")
         let larger = try SniffOutput.run(["sniff", "-r", path, "--json", "--max-flow-buffer", "64MiB"])
         #expect(larger.kind("gap").isEmpty)

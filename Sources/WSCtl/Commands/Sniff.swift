@@ -446,7 +446,7 @@ extension WSCtlCommand {
                 // and stderr learns that part of the capture could not be dissected.
                 let connections = broken.connectionsWithGaps == 1 ? "1 connection" : "\(broken.connectionsWithGaps) connections"
                 let what = broken.bufferFullGapBytes == 0 ? "not captured"
-                    : "lost (\(broken.bufferFullGapBytes) of them captured but skipped, the out-of-order buffer being full: --max-flow-buffer)"
+                    : "not captured (\(broken.bufferFullGapBytes) of them given up when the out-of-order buffer filled before they came: --max-flow-buffer)"
                 Output.stderrLine("wsctl sniff: \(broken.gapBytes) byte\(broken.gapBytes == 1 ? "" : "s") \(what) (\(broken.gaps) gap\(broken.gaps == 1 ? "" : "s") in \(connections)): the messages they touched are incomplete or missing\n")
             }
             if broken.violations > 0 {
@@ -853,7 +853,7 @@ struct SniffPrinter {
                 if bufferFull { w.bool("buffer_full", true) }
                 Output.line(w.finish())
             } else if bufferFull {
-                Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes skipped, the out-of-order buffer being full (--max-flow-buffer); resynchronising"))
+                Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes given up, not captured before the out-of-order buffer filled (--max-flow-buffer); resynchronising"))
             } else {
                 Output.line("\(time(t)) #\(c) \(d.map(arrow) ?? "?") " + style.yellow("gap: \(missing) bytes not captured; resynchronising"))
             }

@@ -72,7 +72,7 @@ public struct ConnectionSummary: Sendable {
     /// Stream gaps (bytes the capture lost) in either direction, and the bytes they lost.
     public var gaps = 0
     public var gapBytes = 0
-    /// Of those, bytes skipped because the out-of-order buffer was full (they were captured).
+    /// Of those, bytes given up because the out-of-order buffer filled before they came.
     public var bufferFullGapBytes = 0
     public var websocket = false
 }
