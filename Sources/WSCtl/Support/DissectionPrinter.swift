@@ -55,22 +55,28 @@ struct DissectionPrinter {
         var dissector = WebSocketStreamDissector(configuration: configuration, direction: direction)
         var summary = Summary()
         let extra: (inout OutputBuffer) -> Void = { w in if let label { w.jsonString("block", label) } }
+        /// One JSON line of `kind` (with the block's label), its other keys written by `keys`.
+        func jsonLine(_ kind: String, _ keys: (inout OutputBuffer) -> Void) {
+            var out = OutputBuffer(capacity: 256)
+            out.beginJSONObject()
+            out.jsonString("kind", kind)
+            extra(&out)
+            keys(&out)
+            out.endJSONLine()
+            Output.line(out.makeLine())
+        }
         let echo = json ? JSONPayloadEcho() : nil
         if let label, !json { Output.line(style.dim("── \(label)")) }
         for h in heads {
             if json {
-                var out = OutputBuffer(capacity: 256)
-                out.beginJSONObject()
-                out.jsonString("kind", "http_head")
-                extra(&out)
-                out.jsonString("start_line", h.startLine)
-                out.jsonInt("offset", h.offset)
-                out.jsonInt("length", h.length)
-                out.jsonBool("ended", h.ended)
-                out.jsonBool("frames_follow", h.framesFollow)
-                out.jsonBool("cut_by_gap", h.cutByGap)
-                out.endJSONLine()
-                Output.line(out.makeLine())
+                jsonLine("http_head") { out in
+                    out.jsonString("start_line", h.startLine)
+                    out.jsonInt("offset", h.offset)
+                    out.jsonInt("length", h.length)
+                    out.jsonBool("ended", h.ended)
+                    out.jsonBool("frames_follow", h.framesFollow)
+                    out.jsonBool("cut_by_gap", h.cutByGap)
+                }
             } else {
                 let what = h.cutByGap ? "a gap in the dump follows or cuts it: frames are looked for after the gap"
                     : !h.ended ? "the input ends inside it"
@@ -82,15 +88,11 @@ struct DissectionPrinter {
             switch event {
             case .resync(let r):
                 if json {
-                    var out = OutputBuffer(capacity: 160)
-                    out.beginJSONObject()
-                    out.jsonString("kind", "resync")
-                    extra(&out)
-                    out.jsonInt("gap_end", r.gapEnd)
-                    out.jsonInt("offset", r.offset)
-                    out.jsonInt("skipped_bytes", r.skipped)
-                    out.endJSONLine()
-                    Output.line(out.makeLine())
+                    jsonLine("resync") { out in
+                        out.jsonInt("gap_end", r.gapEnd)
+                        out.jsonInt("offset", r.offset)
+                        out.jsonInt("skipped_bytes", r.skipped)
+                    }
                 } else if let at = r.offset {
                     Output.line(style.yellow("resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"))
                 } else {
@@ -136,14 +138,10 @@ struct DissectionPrinter {
                 summary.gaps += 1
                 summary.gapBytes += gap.missing
                 if json {
-                    var out = OutputBuffer(capacity: 128)
-                    out.beginJSONObject()
-                    out.jsonString("kind", "gap")
-                    extra(&out)
-                    out.jsonInt("offset", offset)
-                    out.jsonInt("missing_bytes", gap.missing)
-                    out.endJSONLine()
-                    Output.line(out.makeLine())
+                    jsonLine("gap") { out in
+                        out.jsonInt("offset", offset)
+                        out.jsonInt("missing_bytes", gap.missing)
+                    }
                 } else {
                     Output.line(style.yellow("gap: \(gap.missing) bytes missing from the dump at byte \(offset)"))
                 }
