@@ -141,14 +141,13 @@ extension WSCtlCommand {
             if gaps > 0 {
                 // Not the input's fault as a protocol matter, so not exit 1 on its own (as for
                 // sniff); but a script reading only stderr learns that part of it went undecoded.
-                let where_ = streamsWithGaps == 1 ? "1 stream" : "\(streamsWithGaps) streams"
-                Output.error("\(gapBytes) byte\(gapBytes == 1 ? "" : "s") missing from the dump (\(gaps) gap\(gaps == 1 ? "" : "s") in \(where_)): the messages they touched are incomplete or missing")
+                Output.error("\(counted(gapBytes, "byte")) missing from the dump (\(counted(gaps, "gap")) in \(counted(streamsWithGaps, "stream"))): the messages they touched are incomplete or missing")
             }
             if violations > 0 || truncated {
                 var parts: [String] = []
-                if violations > 0 { parts.append("\(violations) protocol violation\(violations == 1 ? "" : "s")") }
+                if violations > 0 { parts.append(counted(violations, "protocol violation")) }
                 if truncated { parts.append("truncated input") }
-                Output.error(parts.joined(separator: " and ") + " in \(frames) frame\(frames == 1 ? "" : "s")")
+                Output.error(parts.joined(separator: " and ") + " in \(counted(frames, "frame"))")
                 throw ExitCode.failure
             }
         }

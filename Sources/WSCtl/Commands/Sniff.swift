@@ -444,14 +444,12 @@ extension WSCtlCommand {
             if broken.gaps > 0 {
                 // Not the traffic's fault, so not exit 1; but a script reading only the exit status
                 // and stderr learns that part of the capture could not be dissected.
-                let connections = broken.connectionsWithGaps == 1 ? "1 connection" : "\(broken.connectionsWithGaps) connections"
                 let what = broken.bufferFullGapBytes == 0 ? "not captured"
                     : "not captured (\(broken.bufferFullGapBytes) of them given up when the out-of-order buffer filled before they came: --max-flow-buffer)"
-                Output.stderrLine("wsctl sniff: \(broken.gapBytes) byte\(broken.gapBytes == 1 ? "" : "s") \(what) (\(broken.gaps) gap\(broken.gaps == 1 ? "" : "s") in \(connections)): the messages they touched are incomplete or missing\n")
+                Output.stderrLine("wsctl sniff: \(counted(broken.gapBytes, "byte")) \(what) (\(counted(broken.gaps, "gap")) in \(counted(broken.connectionsWithGaps, "connection"))): the messages they touched are incomplete or missing\n")
             }
             if broken.violations > 0 {
-                let connections = broken.connectionsWithViolations == 1 ? "1 connection" : "\(broken.connectionsWithViolations) connections"
-                Output.stderrLine("wsctl sniff: \(broken.violations) protocol violation\(broken.violations == 1 ? "" : "s") in \(connections)\n")
+                Output.stderrLine("wsctl sniff: \(counted(broken.violations, "protocol violation")) in \(counted(broken.connectionsWithViolations, "connection"))\n")
             }
             if warnings > 0 || broken.violations > 0 { throw ExitCode.failure }
         }
@@ -866,16 +864,10 @@ struct SniffPrinter {
                 w.int("offset", r.offset)
                 w.int("skipped_bytes", r.skipped)
                 Output.line(w.finish())
-            } else if let at = r.offset, r.gapEnd == 0 {
-                // No gap ends at byte 0: the connection was picked up in its middle (--port), or
-                // a gap cut its handshake head short.
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("frames start at byte \(at): the \(r.skipped) bytes before it passed over (the end of a frame sent before the capture began, or of a handshake head cut short)"))
-            } else if r.gapEnd == 0 {
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("no frame start found in the \(r.skipped) bytes captured (the connection was already open, or its handshake head was cut short); passed over"))
-            } else if let at = r.offset {
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"))
             } else {
-                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow("no frame start found in the \(r.skipped) bytes after the gap at byte \(r.gapEnd); passed over"))
+                // (`gapEnd` 0: no gap ends at byte 0; the connection was picked up in its middle,
+                // --port, or a gap cut its handshake head short.)
+                Output.line("\(time(t)) #\(c) \(arrow(d)) " + style.yellow(DissectionRenderer.resyncText(r)))
             }
         case .closed(let s):
             if mode == .json {
@@ -1123,7 +1115,7 @@ struct SniffPrinter {
         }
         Output.line("total: \(packets) packets, \(totals.connections) WebSocket connections, \(messages) messages, \(bytes) bytes"
                     + (totals.violations > 0 ? ", \(totals.violations) violations" : "")
-                    + (totals.gaps > 0 ? ", \(totals.gaps) gap\(totals.gaps == 1 ? "" : "s") (\(totals.gapBytes) bytes not captured)" : "")
+                    + (totals.gaps > 0 ? ", \(counted(totals.gaps, "gap")) (\(totals.gapBytes) bytes not captured)" : "")
                     + (notHeldWhole > 0 ? ", \(notHeldWhole) not held whole (--max-message-memory)" : "")
                     + (notInflated > 0 ? ", \(notInflated) not inflated (--max-message-memory)" : "")
                     + (framesNotHeldWhole > 0 ? ", \(framesNotHeldWhole) frames shown cut (--max-message-memory)" : ""))

@@ -93,10 +93,8 @@ struct DissectionPrinter {
                         out.jsonInt("offset", r.offset)
                         out.jsonInt("skipped_bytes", r.skipped)
                     }
-                } else if let at = r.offset {
-                    Output.line(style.yellow("resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"))
                 } else {
-                    Output.line(style.yellow("no frame start found in the \(r.skipped) bytes after the gap at byte \(r.gapEnd); passed over"))
+                    Output.line(style.yellow(DissectionRenderer.resyncText(r)))
                 }
             case .frame(let lent):
                 let f = lent.pointee

@@ -8,6 +8,9 @@ import Foundation
 import Synchronization
 import WebSocketInspect
 
+/// "1 gap", "3 gaps": a count with its noun, for the summary lines on stderr.
+func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
 /// Buffered standard output and unbuffered standard error, written straight to the file
 /// descriptors so that large dumps are not slowed by per-line system calls.
 enum Output {

@@ -345,6 +345,21 @@ public enum DissectionRenderer {
             : "\(m.dataLength) bytes in all; --full shows all"
     }
 
+    /// What a resync says (sniff's and decode's text lines): where frames start again after a
+    /// gap, or in a stream picked up in its middle (`gapEnd` 0), or that none was found.
+    public static func resyncText(_ r: DissectionResync) -> String {
+        switch (r.offset, r.gapEnd == 0) {
+        case (let at?, true):
+            "frames start at byte \(at): the \(r.skipped) bytes before it passed over (the end of a frame sent before the capture began, or of a handshake head cut short)"
+        case (nil, true):
+            "no frame start found in the \(r.skipped) bytes captured (the connection was already open, or its handshake head was cut short); passed over"
+        case (let at?, false):
+            "resynchronised: frames start again at byte \(at), \(r.skipped) bytes after the gap passed over (the rest of a frame whose start was lost)"
+        case (nil, false):
+            "no frame start found in the \(r.skipped) bytes after the gap at byte \(r.gapEnd); passed over"
+        }
+    }
+
     public static func violationText(_ v: WebSocketViolation, style: TerminalStyle) -> String {
         style.red("error: \(v.rule.rawValue) at byte \(v.offset): \(TerminalText.safe(v.message)) (\(v.rule.section); a peer closes with \(v.closeCode.code))")
     }
