@@ -357,8 +357,8 @@ public final class WebSocketConnectionDissector {
             switch parsed {
             case .needMore: return
             case .notHTTP(let why):
-                handshake?.responseError = "response is not HTTP: \(why)"
-                counts.violations += 1  // (RFC 6455 §4.2.2: the answer to an upgrade is an HTTP response)
+                // (RFC 6455 §4.2.2: the answer to an upgrade is an HTTP response.)
+                if handshake != nil { brokeRule(&handshake!.responseError, "response is not HTTP: \(why)") }
                 if let h = handshake { emit(.handshake(h)) }
                 phase = .notWebSocket
             case .head(let head):
@@ -711,9 +711,7 @@ public final class WebSocketConnectionDissector {
         var parameters: PerMessageDeflateParameters? = nil
         if let accepted = try? WebSocketExtensionHeader.parse(extensions) {
             // No offer to hold the response to: only its own rules are checked.
-            if Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters) {
-                counts.violations += 1
-            }
+            apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
         } else if record.extensions?.lowercased().contains(PerMessageDeflateParameters.extensionName) == true {
             deflate = .auto
         }
@@ -736,8 +734,7 @@ public final class WebSocketConnectionDissector {
             do {
                 request = try WebSocketUpgradeRequest.validate(method: line.method, target: line.target, version: line.version, headers: head.headers)
             } catch {
-                record.requestError = error.message
-                counts.violations += 1  // (a rule of RFC 6455 §4.1)
+                brokeRule(&record.requestError, error.message)  // (a rule of RFC 6455 §4.1)
             }
         }
         handshake = record
@@ -790,8 +787,7 @@ public final class WebSocketConnectionDissector {
             requestTentative = false
         }
         guard let status = head.statusLine else {
-            record.responseError = "not an HTTP status line: \(head.startLine.prefix(60))"
-            counts.violations += 1
+            brokeRule(&record.responseError, "not an HTTP status line: \(head.startLine.prefix(60))")
             emit(.handshake(record))
             phase = .notWebSocket
             return
@@ -823,13 +819,10 @@ public final class WebSocketConnectionDissector {
             // The request's end was cut off: its offers (and maybe its key) are not all known, so
             // the answer is held to its own rules, and the Accept to the key if it came.
             if let accepted = try? WebSocketExtensionHeader.parse(extensionLines) {
-                if Self.apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters) {
-                    counts.violations += 1
-                }
+                apply(Self.deflateAgreement(accepted, offers: nil), to: &record, deflate: &deflate, parameters: &parameters)
             }
             if let key = record.key, let accept = head.header("sec-websocket-accept"), record.acceptMatches == false {
-                record.responseError = "Sec-WebSocket-Accept is \(accept), expected \(WebSocketHandshake.acceptValue(forKey: key)) for key \(key)"
-                counts.violations += 1
+                brokeRule(&record.responseError, "Sec-WebSocket-Accept is \(accept), expected \(WebSocketHandshake.acceptValue(forKey: key)) for key \(key)")
             }
         } else if status.status == 101 {
             do {
@@ -838,12 +831,9 @@ public final class WebSocketConnectionDissector {
                 let response = try WebSocketUpgradeResponse.validate(
                     status: status.status, headers: head.headers, sentKey: record.key ?? "",
                     offeredSubprotocols: request?.subprotocols ?? record.offeredSubprotocols, offeredExtensions: offered)
-                if Self.apply(Self.deflateAgreement(response.extensions, offers: offered), to: &record, deflate: &deflate, parameters: &parameters) {
-                    counts.violations += 1
-                }
+                apply(Self.deflateAgreement(response.extensions, offers: offered), to: &record, deflate: &deflate, parameters: &parameters)
             } catch {
-                record.responseError = error.message
-                counts.violations += 1  // (a rule of RFC 6455 §4.2.2 or RFC 7692)
+                brokeRule(&record.responseError, error.message)  // (a rule of RFC 6455 §4.2.2 or RFC 7692)
                 // Read what follows as WebSocket anyway: RSV1 decides compression.
                 if record.extensions?.lowercased().contains("permessage-deflate") == true { deflate = .auto }
             }
@@ -870,22 +860,27 @@ public final class WebSocketConnectionDissector {
     /// Accepted twice, it is refused: both elements would claim RSV1 (§5).
     /// Puts an agreement into effect: permessage-deflate on with its parameters, or, refused, RSV1
     /// deciding and the rule broken in `response_error`.
-    /// Returns whether the response broke a rule (the agreement was refused).
-    private static func apply(
+    private func apply(
         _ agreement: DeflateAgreement, to record: inout HandshakeRecord, deflate: inout WebSocketDissectorConfiguration.DeflateMode,
         parameters: inout PerMessageDeflateParameters?
-    ) -> Bool {
+    ) {
         switch agreement {
-        case .none: return false
+        case .none: break
         case .agreed(let agreed):
             parameters = agreed
             deflate = .on
-            return false
         case .refused(let message):
-            record.responseError = message
+            brokeRule(&record.responseError, message)
             deflate = .auto
-            return true
         }
+    }
+
+    /// The handshake broke a rule of RFC 6455 or 7692: `error` says which, and it counts as a
+    /// protocol violation of the connection (exit status 1). Errors that only say what the capture
+    /// lacks are set directly, and do not count.
+    private func brokeRule(_ error: inout String?, _ message: String) {
+        error = message
+        counts.violations += 1
     }
 
     private static func isDeflate(_ element: WebSocketExtensionOffer) -> Bool {
